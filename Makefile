@@ -1,0 +1,131 @@
+# OTA distribution: nginx module, worker, otactl.
+#
+#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl
+#   make run      install what is missing, build, start the demo stack
+#   make stop     stop the demo stack
+#   make test     install what is missing, build, run the whole suite
+#   make deps     install the Debian packages (nothing when present)
+#   make bench    benchmarks (bench/README.md)
+#
+# NGINX_SRC may point at a full nginx source tree instead of Debian's
+# nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
+# nginx built from that tree.
+
+NGINX_SRC ?= /usr/share/nginx/src
+BUILD     ?= build
+NGX_BUILD := $(BUILD)/nginx
+
+CC        ?= gcc
+OPT       ?= -O2 -g
+WARN      := -Wall -Wextra -Werror
+CPPFLAGS  += -Iinclude -D_GNU_SOURCE
+LIBS      := -lhiredis -ljansson -lssl -lcrypto
+
+SHARED_SRCS := $(sort $(wildcard include/*.c))
+SHARED_HDRS := $(sort $(wildcard include/*.h))
+MOD_SRCS    := $(sort $(wildcard ngx_ota_module/*.c))
+MOD_HDRS    := $(sort $(wildcard ngx_ota_module/*.h))
+
+# worker/worker_*.c -> ota-worker, worker/otactl_*.c -> otactl,
+# worker/common_*.c -> both
+COMMON_SRCS := $(sort $(wildcard worker/common_*.c))
+WORKER_SRCS := $(sort $(wildcard worker/worker_*.c)) $(COMMON_SRCS)
+OTACTL_SRCS := $(sort $(wildcard worker/otactl_*.c)) $(COMMON_SRCS)
+WORKER_HDRS := $(sort $(wildcard worker/*.h))
+
+UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
+UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+
+# Debian packages needed to build, run and test
+DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
+            libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
+            haproxy libclang-rt-14-dev clang valgrind
+
+# re-run nginx's configure when the module's file list changes
+SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
+$(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
+        || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
+
+.PHONY: all module worker otactl unit deps test test-unit test-t run stop \
+        bench clean
+
+all: module worker otactl
+
+module: $(BUILD)/ngx_ota_module.so
+worker: $(BUILD)/ota-worker
+otactl: $(BUILD)/otactl
+
+$(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -a $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && bash -c 'set -e; \
+	    flags=(--with-compat); \
+	    if [ -f ./conf_flags ]; then . ./conf_flags; flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
+	    ./configure "$${flags[@]}" --add-dynamic-module=$(CURDIR) \
+	        --with-cc-opt="-Wextra -Wno-unused-parameter -Wno-sign-compare \
+	                       -Wno-missing-field-initializers" \
+	        > ../configure.log 2>&1 || { cat ../configure.log; exit 1; }'
+
+$(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
+                            $(SHARED_SRCS) $(SHARED_HDRS)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@
+
+$(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(WORKER_SRCS) $(SHARED_SRCS) $(LIBS)
+
+$(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -It/unit -o $@ $< $(SHARED_SRCS) $(LIBS)
+
+unit: $(UNIT_BINS)
+
+# Installs missing Debian packages; does nothing when all are present.
+# policy-rc.d keeps apt from starting the system nginx/redis services.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' \
+	        || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    prc=/usr/sbin/policy-rc.d; added=""; \
+	    if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$prc >/dev/null; \
+	        $$sudo chmod +x $$prc; added=1; fi; \
+	    $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	        --no-install-recommends $$missing >/dev/null; rc=$$?; \
+	    [ -z "$$added" ] || $$sudo rm -f $$prc; \
+	    exit $$rc; \
+	fi
+
+test: deps
+	$(MAKE) all unit
+	$(MAKE) test-unit test-t
+
+test-unit: unit
+	prove --exec '' $(UNIT_BINS)
+
+# TEST= narrows the run: make test-t TEST=t/10-download.t
+TEST ?= t/*.t
+test-t: all
+	prove -I t/lib $(TEST)
+
+run: deps
+	$(MAKE) all
+	bash conf/demo.sh start
+
+stop:
+	bash conf/demo.sh stop
+
+bench: deps
+	$(MAKE) all
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

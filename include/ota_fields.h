@@ -1,0 +1,76 @@
+/*
+ * ota_fields.h: names of the fields of stream entries (events from nginx,
+ * jobs from otactl), of task states and of hash fields read by more than one
+ * program.  Producers and consumers use these names so the two sides cannot
+ * drift apart.
+ */
+
+#ifndef OTA_FIELDS_H
+#define OTA_FIELDS_H
+
+/* ---- every stream entry ----------------------------------------------- */
+#define OTA_F_TYPE          "type"
+#define OTA_F_TS            "ts"            /* producer's clock, ms */
+
+/* ---- events (OTA_STREAM_EVENTS) --------------------------------------- */
+#define OTA_EV_DOWNLOAD     "download"      /* device package module covered size */
+#define OTA_EV_INFORM       "inform"        /* device product module version */
+#define OTA_EV_PROGRESS     "progress"      /* device product module step desc */
+#define OTA_EV_NOTIFIED     "notified"      /* device module batch package */
+
+#define OTA_F_DEVICE        "device"
+#define OTA_F_PRODUCT       "product"
+#define OTA_F_MODULE        "module"
+#define OTA_F_PACKAGE       "package"
+#define OTA_F_BATCH         "batch"
+#define OTA_F_VERSION       "version"
+#define OTA_F_COVERED       "covered"       /* bytes of the package delivered */
+#define OTA_F_SIZE          "size"          /* bytes in the package (all files) */
+#define OTA_F_STEP          "step"          /* -4..100 */
+#define OTA_F_DESC          "desc"
+
+/* ---- jobs (OTA_STREAM_JOBS) ------------------------------------------- */
+#define OTA_JOB_BATCH_CREATE "batch_create"
+#define OTA_JOB_BATCH_PAUSE  "batch_pause"
+#define OTA_JOB_BATCH_RESUME "batch_resume"
+#define OTA_JOB_BATCH_CANCEL "batch_cancel"
+
+#define OTA_F_ID            "id"            /* batch id */
+#define OTA_F_JOB           "job"           /* job id, names OTA_KEY_JOB_REPLY */
+#define OTA_F_BTYPE         "batch_type"    /* verify | upgrade */
+#define OTA_F_NAME          "name"
+#define OTA_F_DEVICES       "devices"       /* comma separated */
+#define OTA_F_FROM_VERSION  "from_version"
+#define OTA_F_PROTOCOL      "protocol"      /* http | https | mqtt */
+#define OTA_F_METHOD        "method"        /* static | dynamic */
+#define OTA_F_PUSH          "push"          /* 0 | 1 */
+
+/* ---- task states (docs/redis-schema.md, DESIGN "Task") ---------------- */
+#define OTA_ST_PENDING      "pending"
+#define OTA_ST_NOTIFIED     "notified"
+#define OTA_ST_DOWNLOADING  "downloading"
+#define OTA_ST_DOWNLOADED   "downloaded"
+#define OTA_ST_INSTALLING   "installing"
+#define OTA_ST_SUCCEEDED    "succeeded"
+#define OTA_ST_FAILED       "failed"
+#define OTA_ST_CANCELLED    "cancelled"
+
+/* ---- package states ---------------------------------------------------- */
+#define OTA_PKG_UNVERIFIED    "unverified"
+#define OTA_PKG_VERIFYING     "verifying"
+#define OTA_PKG_VERIFIED      "verified"
+#define OTA_PKG_VERIFY_FAILED "verify_failed"
+#define OTA_PKG_READY         "ready"
+
+/* ---- package store ------------------------------------------------------
+ * <ota_package_root>/<package id>/            one directory per package
+ *     manifest.json   {"id","product","module","version","type","from",
+ *                      "sign_method","size","files":[{"name","size",
+ *                      "sign","offset"}]} written last, atomically (rename)
+ *     <file name>     each file, immutable once the manifest exists
+ * "offset" is the file's first byte in the package's concatenated byte
+ * space, in which download coverage is counted.
+ */
+#define OTA_MANIFEST_NAME   "manifest.json"
+
+#endif /* OTA_FIELDS_H */

@@ -1,0 +1,648 @@
+/*
+ * ngx_ota_module.c: directives, configuration and dispatch of the OTA
+ * module.  The handlers themselves live in their own files (see
+ * ngx_ota_module.h).
+ */
+
+#include "ngx_ota_module.h"
+#include "ngx_ota_redis.h"
+
+#include "ota_token.h"
+
+
+#define NGX_OTA_SECRET_MIN  16
+
+
+static void *ngx_ota_create_main_conf(ngx_conf_t *cf);
+static char *ngx_ota_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_ota_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_ota_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_ota_init_process(ngx_cycle_t *cycle);
+static void ngx_ota_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ota_device_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_ota_device_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_ota_admin_entry(ngx_http_request_t *r);
+
+
+static ngx_command_t  ngx_ota_commands[] = {
+
+    { ngx_string("ota_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_ota_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ota_token_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ota_main_conf_t, token_secret),
+      NULL },
+
+    { ngx_string("ota_device_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ota_device_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ota_admin_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ota_admin_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ota_admin_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, admin_token),
+      NULL },
+
+    { ngx_string("ota_package_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, package_root),
+      NULL },
+
+    { ngx_string("ota_progress_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, progress_interval),
+      NULL },
+
+    { ngx_string("ota_progress_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, progress_pending),
+      NULL },
+
+    { ngx_string("ota_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, token_ttl),
+      NULL },
+
+    { ngx_string("ota_link_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, link_ttl),
+      NULL },
+
+    { ngx_string("ota_auth_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, auth_window),
+      NULL },
+
+    { ngx_string("ota_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, body_max),
+      NULL },
+
+    { ngx_string("ota_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, public_url),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_ota_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_ota_postconfiguration,             /* postconfiguration */
+
+    ngx_ota_create_main_conf,              /* create main configuration */
+    ngx_ota_init_main_conf,                /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_ota_create_loc_conf,               /* create location configuration */
+    ngx_ota_merge_loc_conf                 /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_ota_module = {
+    NGX_MODULE_V1,
+    &ngx_ota_module_ctx,                   /* module context */
+    ngx_ota_commands,                      /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_ota_init_process,                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_ota_exit_process,                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_uint_t  ngx_ota_uses_device_api;
+
+
+static void *
+ngx_ota_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_ota_main_conf_t  *omcf;
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_ota_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->redis = { 0, NULL };
+     *     omcf->redis_unix = { 0, NULL };
+     *     omcf->redis_password = { 0, NULL };
+     *     omcf->token_secret = { 0, NULL };
+     */
+
+    omcf->redis_db = NGX_CONF_UNSET;
+    omcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+
+    ngx_ota_uses_device_api = 0;
+
+    return omcf;
+}
+
+
+static char *
+ngx_ota_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_ota_main_conf_t  *omcf = conf;
+
+    ngx_conf_init_value(omcf->redis_db, 0);
+    ngx_conf_init_msec_value(omcf->redis_timeout, 2000);
+
+    if (ngx_ota_metrics_zone(cf, omcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_ota_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_ota_loc_conf_t  *olcf;
+
+    olcf = ngx_pcalloc(cf->pool, sizeof(ngx_ota_loc_conf_t));
+    if (olcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     olcf->admin_token = { 0, NULL };
+     *     olcf->package_root = { 0, NULL };
+     *     olcf->public_url = { 0, NULL };
+     */
+
+    olcf->device_api = NGX_CONF_UNSET;
+    olcf->admin_api = NGX_CONF_UNSET;
+    olcf->progress_interval = NGX_CONF_UNSET_MSEC;
+    olcf->progress_pending = NGX_CONF_UNSET_SIZE;
+    olcf->token_ttl = NGX_CONF_UNSET;
+    olcf->link_ttl = NGX_CONF_UNSET;
+    olcf->auth_window = NGX_CONF_UNSET;
+    olcf->body_max = NGX_CONF_UNSET_SIZE;
+
+    return olcf;
+}
+
+
+static char *
+ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_ota_loc_conf_t  *prev = parent;
+    ngx_ota_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->device_api, prev->device_api, 0);
+    ngx_conf_merge_value(conf->admin_api, prev->admin_api, 0);
+    ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
+    ngx_conf_merge_str_value(conf->package_root, prev->package_root,
+                             "/var/lib/ota/packages");
+    ngx_conf_merge_msec_value(conf->progress_interval,
+                              prev->progress_interval, 1000);
+    ngx_conf_merge_size_value(conf->progress_pending, prev->progress_pending,
+                              1024 * 1024);
+    ngx_conf_merge_sec_value(conf->token_ttl, prev->token_ttl, 3600);
+    ngx_conf_merge_sec_value(conf->link_ttl, prev->link_ttl, 3600);
+    ngx_conf_merge_sec_value(conf->auth_window, prev->auth_window, 300);
+    ngx_conf_merge_size_value(conf->body_max, prev->body_max, 16 * 1024);
+    ngx_conf_merge_str_value(conf->public_url, prev->public_url, "");
+
+    if (conf->progress_interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ota_progress_interval\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->admin_api && conf->admin_token.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ota_admin_api\" needs \"ota_admin_token\": "
+                           "the admin API is never served without a token");
+        return NGX_CONF_ERROR;
+    }
+
+    /* relative to nginx's prefix, like "root" */
+    if (ngx_conf_full_name(cf->cycle, &conf->package_root, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a trailing slash would double in "<root>/<id>/<file>" */
+    while (conf->package_root.len > 1
+           && conf->package_root.data[conf->package_root.len - 1] == '/')
+    {
+        conf->package_root.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ota_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_ota_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_ota_module);
+
+    if (ngx_ota_uses_device_api) {
+        if (omcf->token_secret.len < NGX_OTA_SECRET_MIN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ota_device_api\" needs \"ota_token_secret\" "
+                               "of at least %d characters in http{}, the "
+                               "same on every node", NGX_OTA_SECRET_MIN);
+            return NGX_ERROR;
+        }
+
+        if (omcf->redis.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ota_device_api\" needs \"ota_redis\" "
+                               "in http{}");
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_ota_progress_filter_init(cf);
+}
+
+
+/*
+ * ota_redis 127.0.0.1:6379 | [::1]:6379 | localhost:6379 | unix:/path
+ *           [password=secret] [db=N] [timeout=2s];
+ * Host names other than localhost are refused: hiredis would resolve them
+ * with blocking DNS inside the event loop.
+ */
+static char *
+ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ota_main_conf_t  *omcf = conf;
+
+    u_char     *p, *colon;
+    ngx_str_t  *value, host;
+    ngx_int_t   port;
+    ngx_uint_t  i;
+
+    if (omcf->redis.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    omcf->redis = value[1];
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        omcf->redis_unix.len = value[1].len - 5;
+        omcf->redis_unix.data = ngx_pnalloc(cf->pool, omcf->redis_unix.len + 1);
+        if (omcf->redis_unix.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        ngx_memcpy(omcf->redis_unix.data, value[1].data + 5,
+                   omcf->redis_unix.len);
+        omcf->redis_unix.data[omcf->redis_unix.len] = '\0';
+
+    } else {
+        p = value[1].data;
+        colon = ngx_strlchr(p, p + value[1].len, ']');
+        colon = colon ? colon + 1 : ngx_strlchr(p, p + value[1].len, ':');
+
+        if (colon == NULL || colon >= p + value[1].len || *colon != ':') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\": use "
+                               "\"IP:port\" or \"unix:/path\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        host.data = p;
+        host.len = colon - p;
+        if (host.len > 2 && host.data[0] == '[') {
+            host.data++;
+            host.len -= 2;
+        }
+
+        port = ngx_atoi(colon + 1, p + value[1].len - colon - 1);
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis port in \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+        omcf->redis_port = (in_port_t) port;
+
+        if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
+            ngx_str_set(&host, "127.0.0.1");
+        }
+
+        if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+            && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
+#endif
+           )
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "redis host \"%V\" is not an IP address: "
+                               "name lookups would block nginx, use an IP "
+                               "or a unix socket", &host);
+            return NGX_CONF_ERROR;
+        }
+
+        omcf->redis_host.len = host.len;
+        omcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
+        if (omcf->redis_host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        ngx_memcpy(omcf->redis_host.data, host.data, host.len);
+        omcf->redis_host.data[host.len] = '\0';
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            omcf->redis_password.data = value[i].data + 9;
+            omcf->redis_password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            omcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (omcf->redis_db == NGX_ERROR) {
+                return "has an invalid \"db\" value";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            ngx_str_t  s;
+
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            omcf->redis_timeout = ngx_parse_time(&s, 0);
+            if (omcf->redis_timeout == (ngx_msec_t) NGX_ERROR
+                || omcf->redis_timeout == 0)
+            {
+                return "has an invalid \"timeout\" value";
+            }
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ota_device_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ota_loc_conf_t  *olcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->device_api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    olcf->device_api = 1;
+    ngx_ota_uses_device_api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_ota_device_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ota_loc_conf_t  *olcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->admin_api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    olcf->admin_api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_ota_admin_entry;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ota_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_ota_redis_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_ota_progress_init_process(cycle);
+}
+
+
+static void
+ngx_ota_exit_process(ngx_cycle_t *cycle)
+{
+    /* progress first: it may still hand buffered ranges to hiredis */
+    ngx_ota_progress_exit_process(cycle);
+    ngx_ota_redis_exit_process(cycle);
+}
+
+
+/* the part of the URI below the location's prefix, without leading '/' */
+static void
+ngx_ota_rel_uri(ngx_http_request_t *r, ngx_str_t *rel)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *rel = r->uri;
+
+    if (!clcf->regex && rel->len >= clcf->name.len
+        && ngx_strncmp(rel->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        rel->data += clcf->name.len;
+        rel->len -= clcf->name.len;
+    }
+
+    while (rel->len && rel->data[0] == '/') {
+        rel->data++;
+        rel->len--;
+    }
+}
+
+
+static ngx_int_t
+ngx_ota_method_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_ota_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                              "method not allowed here");
+}
+
+
+static ngx_int_t
+ngx_ota_device_handler(ngx_http_request_t *r)
+{
+    u_char     *slash;
+    ngx_str_t   rel, id, file;
+    ngx_uint_t  get;
+
+    ngx_ota_rel_uri(r, &rel);
+
+    get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) != 0;
+
+#define ngx_ota_is(s)  (rel.len == sizeof(s) - 1                              \
+                        && ngx_strncmp(rel.data, s, sizeof(s) - 1) == 0)
+
+    if (rel.len > 9 && ngx_strncmp(rel.data, "packages/", 9) == 0) {
+        if (!get) {
+            return ngx_ota_method_not_allowed(r, "GET, HEAD");
+        }
+
+        id.data = rel.data + 9;
+        id.len = rel.len - 9;
+        ngx_str_null(&file);
+
+        slash = ngx_strlchr(id.data, id.data + id.len, '/');
+        if (slash) {
+            file.data = slash + 1;
+            file.len = id.data + id.len - file.data;
+            id.len = slash - id.data;
+        }
+
+        return ngx_ota_download_handler(r, &id, &file);
+    }
+
+    if (ngx_ota_is("upgrade")) {
+        if (!get) {
+            return ngx_ota_method_not_allowed(r, "GET, HEAD");
+        }
+        return ngx_ota_api_upgrade(r);
+    }
+
+    if (ngx_ota_is("auth") || ngx_ota_is("inform") || ngx_ota_is("progress")) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_ota_method_not_allowed(r, "POST");
+        }
+
+        ngx_ota_metric_add(NGX_OTA_M_API_REQUESTS, 1);
+
+        if (ngx_ota_is("auth")) {
+            return ngx_ota_api_auth(r);
+        }
+        if (ngx_ota_is("inform")) {
+            return ngx_ota_api_inform(r);
+        }
+        return ngx_ota_api_progress(r);
+    }
+
+#undef ngx_ota_is
+
+    return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
+                              "no such endpoint: use auth, inform, upgrade, "
+                              "progress or packages/<id>");
+}
+
+
+static ngx_int_t
+ngx_ota_admin_entry(ngx_http_request_t *r)
+{
+    ngx_str_t            rel, auth;
+    ngx_ota_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+
+    if (r->headers_in.authorization == NULL) {
+        ngx_ota_metric_add(NGX_OTA_M_AUTH_FAILURES, 1);
+        return ngx_ota_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                  "missing \"Authorization: Bearer <admin "
+                                  "token>\" header");
+    }
+
+    auth = r->headers_in.authorization->value;
+
+    if (auth.len < 7 || ngx_strncasecmp(auth.data, (u_char *) "Bearer ", 7)
+                        != 0
+        || auth.len - 7 != olcf->admin_token.len
+        || !ota_ct_equal(auth.data + 7, olcf->admin_token.data,
+                         olcf->admin_token.len))
+    {
+        ngx_ota_metric_add(NGX_OTA_M_AUTH_FAILURES, 1);
+        return ngx_ota_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                  "bad admin token");
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_ota_method_not_allowed(r, "GET, HEAD");
+    }
+
+    ngx_ota_rel_uri(r, &rel);
+
+    return ngx_ota_admin_handler(r, &rel);
+}

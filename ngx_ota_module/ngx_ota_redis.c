@@ -1,0 +1,598 @@
+/*
+ * ngx_ota_redis.c: hiredis async on nginx events, one connection per
+ * worker process.  See ngx_ota_redis.h for the contract.
+ *
+ * Why it is built this way:
+ * - events are added level-triggered, so a reply larger than one read()
+ *   is never left in the socket waiting for an edge that will not come;
+ * - hiredis owns the fd: it closes it after calling our cleanup hook, so
+ *   cleanup only detaches the nginx connection (no second close);
+ * - hiredis 0.14 has no async timeouts: every call carries an nginx timer
+ *   and a timeout resets the connection (a hung Redis then fails fast).
+ */
+
+#include "ngx_ota_module.h"
+#include "ngx_ota_redis.h"
+
+#include <hiredis/async.h>
+
+
+#define NGX_OTA_REDIS_BACKOFF_MIN  100
+#define NGX_OTA_REDIS_BACKOFF_MAX  5000
+
+
+typedef enum {
+    NGX_OTA_REDIS_IDLE = 0,
+    NGX_OTA_REDIS_CONNECTING,
+    NGX_OTA_REDIS_READY
+} ngx_ota_redis_state_e;
+
+
+static void ngx_ota_redis_connect(void);
+static void ngx_ota_redis_schedule(void);
+static void ngx_ota_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata);
+static void ngx_ota_redis_call_free(ngx_ota_redis_call_t *call);
+
+
+static redisAsyncContext      *ngx_ota_ac;
+static ngx_ota_redis_state_e   ngx_ota_state;
+static ngx_event_t             ngx_ota_reconnect_ev;
+static ngx_msec_t              ngx_ota_backoff = NGX_OTA_REDIS_BACKOFF_MIN;
+static ngx_ota_main_conf_t    *ngx_ota_omcf;
+static ngx_log_t              *ngx_ota_log;
+static ngx_uint_t              ngx_ota_exiting;
+static ngx_ota_redis_ready_pt  ngx_ota_ready_handler;
+
+
+/* ---- hiredis event hooks ------------------------------------------------ */
+
+static void
+ngx_ota_redis_add_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_ota_redis_del_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_ota_redis_add_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_ota_redis_del_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis is about to free the context and close the fd itself */
+static void
+ngx_ota_redis_cleanup(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    ngx_ota_redis_del_read(c);
+    ngx_ota_redis_del_write(c);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+
+    ngx_ota_ac = NULL;
+    ngx_ota_state = NGX_OTA_REDIS_IDLE;
+}
+
+
+static void
+ngx_ota_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    if (ngx_ota_ac != NULL && c->data == ngx_ota_ac) {
+        redisAsyncHandleRead(ngx_ota_ac);
+    }
+}
+
+
+static void
+ngx_ota_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    if (ngx_ota_ac != NULL && c->data == ngx_ota_ac) {
+        redisAsyncHandleWrite(ngx_ota_ac);
+    }
+}
+
+
+/* ---- connection life ----------------------------------------------------- */
+
+static void
+ngx_ota_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
+                      "ota: redis %V: connect failed: %s",
+                      &ngx_ota_omcf->redis, ac->errstr ? ac->errstr : "?");
+        ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+        ngx_ota_redis_schedule();
+    }
+}
+
+
+static void
+ngx_ota_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK && !ngx_ota_exiting) {
+        ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
+                      "ota: redis %V: connection lost: %s",
+                      &ngx_ota_omcf->redis, ac->errstr ? ac->errstr : "?");
+        ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+    }
+    ngx_ota_redis_schedule();
+}
+
+
+/* reply to the AUTH/SELECT/PING sent first on a new connection */
+static void
+ngx_ota_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply  *reply = r;
+    uintptr_t    last = (uintptr_t) privdata;
+
+    if (reply == NULL) {
+        return;                       /* disconnect: already rescheduled */
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_ota_log, 0,
+                      "ota: redis %V: %*s", &ngx_ota_omcf->redis,
+                      (int) reply->len, reply->str);
+        ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+        /* wrong password or db: retry later, slowly */
+        ngx_ota_backoff = NGX_OTA_REDIS_BACKOFF_MAX;
+        redisAsyncDisconnect(ac);
+        return;
+    }
+
+    if (last && ngx_ota_state == NGX_OTA_REDIS_CONNECTING) {
+        ngx_ota_state = NGX_OTA_REDIS_READY;
+        ngx_ota_backoff = NGX_OTA_REDIS_BACKOFF_MIN;
+
+        ngx_log_error(NGX_LOG_INFO, ngx_ota_log, 0,
+                      "ota: redis %V: connected", &ngx_ota_omcf->redis);
+
+        if (ngx_ota_ready_handler) {
+            ngx_ota_ready_handler();
+        }
+    }
+}
+
+
+static void
+ngx_ota_redis_connect(void)
+{
+    redisAsyncContext  *ac;
+    ngx_connection_t   *c;
+    ngx_ota_main_conf_t  *omcf = ngx_ota_omcf;
+
+    if (omcf->redis_unix.len) {
+        ac = redisAsyncConnectUnix((char *) omcf->redis_unix.data);
+    } else {
+        ac = redisAsyncConnect((char *) omcf->redis_host.data,
+                               (int) omcf->redis_port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_ota_log, 0,
+                      "ota: redis %V: out of memory", &omcf->redis);
+        ngx_ota_redis_schedule();
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
+                      "ota: redis %V: %s", &omcf->redis, ac->errstr);
+        ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+        redisAsyncFree(ac);
+        ngx_ota_redis_schedule();
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, ngx_ota_log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_ota_redis_schedule();
+        return;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_ota_redis_read_handler;
+    c->write->handler = ngx_ota_redis_write_handler;
+    c->read->log = ngx_ota_log;
+    c->write->log = ngx_ota_log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_ota_redis_add_read;
+    ac->ev.delRead = ngx_ota_redis_del_read;
+    ac->ev.addWrite = ngx_ota_redis_add_write;
+    ac->ev.delWrite = ngx_ota_redis_del_write;
+    ac->ev.cleanup = ngx_ota_redis_cleanup;
+
+    (void) redisAsyncSetConnectCallback(ac, ngx_ota_redis_on_connect);
+    (void) redisAsyncSetDisconnectCallback(ac, ngx_ota_redis_on_disconnect);
+
+    ngx_ota_ac = ac;
+    ngx_ota_state = NGX_OTA_REDIS_CONNECTING;
+
+    /* the first command also drives hiredis's non-blocking connect */
+    if (omcf->redis_password.len) {
+        (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 0,
+                                 "AUTH %b", omcf->redis_password.data,
+                                 omcf->redis_password.len);
+    }
+    if (omcf->redis_db > 0) {
+        (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 0,
+                                 "SELECT %d", (int) omcf->redis_db);
+    }
+    (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 1, "PING");
+}
+
+
+static void
+ngx_ota_redis_schedule(void)
+{
+    if (ngx_ota_exiting || ngx_ota_reconnect_ev.timer_set) {
+        return;
+    }
+
+    ngx_add_timer(&ngx_ota_reconnect_ev, ngx_ota_backoff);
+
+    ngx_ota_backoff *= 2;
+    if (ngx_ota_backoff > NGX_OTA_REDIS_BACKOFF_MAX) {
+        ngx_ota_backoff = NGX_OTA_REDIS_BACKOFF_MAX;
+    }
+}
+
+
+static void
+ngx_ota_redis_reconnect_handler(ngx_event_t *ev)
+{
+    if (ngx_ota_exiting || ngx_exiting || ngx_ota_ac != NULL) {
+        return;
+    }
+
+    ngx_ota_metric_add(NGX_OTA_M_REDIS_RECONNECTS, 1);
+    ngx_ota_redis_connect();
+}
+
+
+ngx_int_t
+ngx_ota_redis_init_process(ngx_cycle_t *cycle)
+{
+    ngx_ota_omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ota_module);
+
+    if (ngx_ota_omcf == NULL || ngx_ota_omcf->redis.len == 0) {
+        return NGX_OK;                     /* no ota_redis: nothing to do */
+    }
+
+    ngx_ota_log = cycle->log;
+    ngx_ota_exiting = 0;
+
+    ngx_ota_reconnect_ev.handler = ngx_ota_redis_reconnect_handler;
+    ngx_ota_reconnect_ev.log = cycle->log;
+    ngx_ota_reconnect_ev.data = NULL;
+    ngx_ota_reconnect_ev.cancelable = 1;
+
+    ngx_ota_redis_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ota_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_ota_exiting = 1;
+
+    if (ngx_ota_reconnect_ev.timer_set) {
+        ngx_del_timer(&ngx_ota_reconnect_ev);
+    }
+
+    if (ngx_ota_ac != NULL) {
+        /* pending calls get a NULL reply; hiredis closes the fd */
+        redisAsyncFree(ngx_ota_ac);
+        ngx_ota_ac = NULL;
+    }
+}
+
+
+ngx_uint_t
+ngx_ota_redis_ready(void)
+{
+    return ngx_ota_ac != NULL && ngx_ota_state == NGX_OTA_REDIS_READY;
+}
+
+
+void
+ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler)
+{
+    ngx_ota_ready_handler = handler;
+}
+
+
+/* ---- calls ---------------------------------------------------------------- */
+
+static void
+ngx_ota_redis_call_timeout(ngx_event_t *ev)
+{
+    ngx_ota_redis_call_t  *call = ev->data;
+
+    call->timedout = 1;
+
+    ngx_log_error(NGX_LOG_ERR, ngx_ota_log, 0,
+                  "ota: redis %V: no answer in %M ms, resetting connection",
+                  &ngx_ota_omcf->redis, ngx_ota_omcf->redis_timeout);
+    ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+
+    /* every pending call, this one included, gets its NULL reply now */
+    if (ngx_ota_ac != NULL) {
+        redisAsyncFree(ngx_ota_ac);
+        ngx_ota_ac = NULL;
+        ngx_ota_state = NGX_OTA_REDIS_IDLE;
+        ngx_ota_redis_schedule();
+    }
+}
+
+
+static void
+ngx_ota_redis_request_cleanup(void *data)
+{
+    ngx_ota_redis_call_t  *call = data;
+
+    call->request = NULL;
+    call->done = 1;
+
+    if (call->pending == 0 && !call->in_handler) {
+        ngx_ota_redis_call_free(call);
+    }
+}
+
+
+static void
+ngx_ota_redis_call_free(ngx_ota_redis_call_t *call)
+{
+    if (call->timer.timer_set) {
+        ngx_del_timer(&call->timer);
+    }
+    ngx_free(call);
+}
+
+
+static ngx_ota_redis_call_t *
+ngx_ota_redis_call_alloc(ngx_ota_redis_handler_pt handler, void *data)
+{
+    ngx_ota_redis_call_t  *call;
+
+    call = ngx_calloc(sizeof(ngx_ota_redis_call_t), ngx_ota_log);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->handler = handler;
+    call->data = data;
+    call->timer.handler = ngx_ota_redis_call_timeout;
+    call->timer.data = call;
+    call->timer.log = ngx_ota_log;
+    call->timer.cancelable = 1;
+
+    return call;
+}
+
+
+ngx_ota_redis_call_t *
+ngx_ota_redis_call(ngx_http_request_t *r, ngx_ota_redis_handler_pt handler,
+    void *data)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_ota_redis_call_t  *call;
+
+    if (ngx_ota_log == NULL) {
+        ngx_ota_log = r->connection->log;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    call = ngx_ota_redis_call_alloc(handler, data);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->request = r;
+    cln->handler = ngx_ota_redis_request_cleanup;
+    cln->data = call;
+
+    return call;
+}
+
+
+void
+ngx_ota_redis_call_abort(ngx_ota_redis_call_t *call)
+{
+    /* still referenced by the request's pool cleanup, which frees it */
+    call->done = 1;
+}
+
+
+static void
+ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ngx_ota_redis_call_t  *call = privdata;
+    redisReply            *reply = r;
+    ngx_connection_t      *c = NULL;
+
+    call->pending--;
+    call->index = call->received++;
+
+    if (call->pending == 0 && call->timer.timer_set) {
+        ngx_del_timer(&call->timer);
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+    }
+
+    if (!call->done && call->handler != NULL) {
+        if (call->request != NULL) {
+            c = call->request->connection;
+        }
+
+        if (reply == NULL) {
+            call->done = 1;           /* one NULL answer per call */
+        }
+
+        call->in_handler = 1;
+        call->handler(call, reply);
+        call->in_handler = 0;
+
+        if (c != NULL) {
+            ngx_http_run_posted_requests(c);
+        }
+    }
+
+    if (call->pending == 0 && call->request == NULL) {
+        ngx_ota_redis_call_free(call);
+    }
+}
+
+
+/* takes a command formatted by hiredis (freed here) */
+static ngx_int_t
+ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, int len)
+{
+    int  rc;
+
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    rc = redisAsyncFormattedCommand(ngx_ota_ac, ngx_ota_redis_reply, call,
+                                    cmd, (size_t) len);
+    free(cmd);
+
+    if (rc != REDIS_OK) {
+        ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+        return NGX_ERROR;
+    }
+
+    call->sent++;
+    call->pending++;
+
+    if (!call->timer.timer_set) {
+        ngx_add_timer(&call->timer, ngx_ota_omcf->redis_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ota_redis_argv(ngx_ota_redis_call_t *call, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    char  *cmd;
+    int    len;
+
+    if (call->done) {
+        return NGX_ERROR;
+    }
+    if (!ngx_ota_redis_ready()) {
+        return NGX_DECLINED;
+    }
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+
+    return ngx_ota_redis_send(call, cmd, len);
+}
+
+
+ngx_int_t
+ngx_ota_redis_cmd(ngx_ota_redis_call_t *call, const char *fmt, ...)
+{
+    char     *cmd;
+    int       len;
+    va_list   ap;
+
+    if (call->done) {
+        return NGX_ERROR;
+    }
+    if (!ngx_ota_redis_ready()) {
+        return NGX_DECLINED;
+    }
+
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+
+    return ngx_ota_redis_send(call, cmd, len);
+}
+
+
+ngx_int_t
+ngx_ota_redis_argv_detached(ngx_ota_redis_handler_pt handler, void *data,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_int_t              rc;
+    ngx_ota_redis_call_t  *call;
+
+    if (!ngx_ota_redis_ready()) {
+        return NGX_DECLINED;
+    }
+
+    call = ngx_ota_redis_call_alloc(handler, data);
+    if (call == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
+    if (rc != NGX_OK) {
+        ngx_free(call);
+    }
+
+    return rc;
+}

@@ -1,0 +1,116 @@
+# Foundation: the module loads into Debian's nginx, conf/nginx.conf is valid,
+# configuration mistakes are refused with a clear reason, the dispatch answers
+# JSON, and each nginx worker process connects to Redis without blocking.
+
+use strict;
+use warnings;
+use Test::More;
+use File::Path qw(make_path);
+use lib 't/lib';
+use OtaTest;
+
+my $nginx = $OtaTest::NGINX;
+my $so = "$OtaTest::BUILD/ngx_ota_module.so";
+ok(-f $so, 'module built');
+
+# nginx -t on the shipped configuration, in a scratch prefix
+{
+    my $t = OtaTest->new(no_redis => 1, no_nginx => 1);
+    my $p = $t->dir . '/prefix';
+    make_path("$p/modules", "$p/logs", "$p/store", "$p/tmp");
+    symlink $so, "$p/modules/ngx_ota_module.so";
+    my ($rc, $out, $err) = $t->run_cmd({}, $nginx, '-t', '-p', "$p/",
+                                       '-c', "$OtaTest::ROOT/conf/nginx.conf");
+    is($rc, 0, 'nginx -t accepts conf/nginx.conf') or diag($err);
+    like($err, qr/syntax is ok/, 'nginx says the syntax is ok');
+
+    # each mistake: nginx -t fails and says why
+    my @bad = (
+        [ 'ota_redis redis.example.com:6379;', qr/not an IP address/ ],
+        [ 'ota_redis 127.0.0.1:99999;', qr/invalid redis port/ ],
+        [ 'ota_redis 127.0.0.1;', qr/invalid redis address/ ],
+        [ 'ota_redis 127.0.0.1:6379 bogus=1;', qr/invalid parameter/ ],
+        [ 'ota_redis 127.0.0.1:6379 db=x;', qr/invalid "db"/ ],
+    );
+    for my $b (@bad) {
+        my ($directive, $why) = @$b;
+        my $conf = <<"C";
+load_module $so;
+error_log $p/logs/error.log;
+pid $p/logs/nginx.pid;
+events {}
+http { $directive ota_token_secret 0123456789abcdef0123;
+       server { listen 127.0.0.1:1; location / { ota_device_api; } } }
+C
+        OtaTest::write_file("$p/bad.conf", $conf);
+        my ($rc2, undef, $err2) = $t->run_cmd({}, $nginx, '-t', '-p', "$p/",
+                                               '-c', "$p/bad.conf");
+        isnt($rc2, 0, "refused: $directive");
+        like($err2, $why, "reason given for: $directive");
+    }
+
+    my $conf = <<"C";
+load_module $so;
+error_log $p/logs/error.log;
+pid $p/logs/nginx.pid;
+events {}
+http { ota_redis 127.0.0.1:6379; ota_token_secret short;
+       server { listen 127.0.0.1:1; location / { ota_device_api; } } }
+C
+    OtaTest::write_file("$p/bad.conf", $conf);
+    my ($rc3, undef, $err3) = $t->run_cmd({}, $nginx, '-t', '-p', "$p/",
+                                           '-c', "$p/bad.conf");
+    isnt($rc3, 0, 'a short ota_token_secret is refused');
+    like($err3, qr/ota_token_secret/, 'and the error names the directive');
+
+    $conf =~ s/ota_token_secret short;/ota_token_secret 0123456789abcdef0123;/;
+    $conf =~ s/ota_device_api;/ota_admin_api;/;
+    OtaTest::write_file("$p/bad.conf", $conf);
+    ($rc3, undef, $err3) = $t->run_cmd({}, $nginx, '-t', '-p', "$p/",
+                                        '-c', "$p/bad.conf");
+    isnt($rc3, 0, 'ota_admin_api without ota_admin_token is refused');
+    like($err3, qr/ota_admin_token/, 'and the error says what is missing');
+    $t->stop;
+}
+
+# a running node
+my $t = OtaTest->new;
+
+my $r = $t->http(GET => '/ota/v1/nothing-here');
+is($r->{status}, 404, 'unknown endpoint: 404');
+is($r->{json}{code}, 404, 'JSON error body with code');
+like($r->{json}{message}, qr/no such endpoint/, 'and a reason');
+
+$r = $t->http(GET => '/ota/v1/auth');
+is($r->{status}, 405, 'GET on auth: 405');
+is($r->{headers}{allow}, 'POST', 'Allow: POST');
+is($r->{json}{code}, 405, 'JSON error body');
+
+$r = $t->http(POST => '/ota/v1/packages/abc', body => 'x');
+is($r->{status}, 405, 'POST on a package: 405');
+
+$r = $t->http(GET => '/ota/admin/metrics');
+is($r->{status}, 401, 'admin API without token: 401');
+is($r->{json}{code}, 401, 'JSON error body');
+
+$r = $t->http(GET => '/ota/admin/metrics',
+              headers => { Authorization => 'Bearer wrong' });
+is($r->{status}, 401, 'admin API with a wrong token: 401');
+
+$r = $t->http(GET => '/ota/admin/metrics',
+              headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" });
+is($r->{status}, 200, 'metrics with the admin token');
+like($r->{content}, qr/^ota_auth_failures_total [1-9]/m,
+     'failed admin logins are counted');
+like($r->{headers}{'content-type'}, qr{^text/plain}, 'Prometheus text');
+
+# every nginx worker process holds one connection to Redis
+my $n = $t->wait_for(sub {
+    my $list = $t->redis('CLIENT', 'LIST');
+    my $c = () = $list =~ /cmd=(?!client)/g;
+    return $c >= 2 ? $c : 0;
+});
+ok($n >= 2, "nginx workers connected to Redis ($n)");
+
+$t->stop;
+done_testing;

@@ -1,0 +1,496 @@
+package OtaTest;
+
+# Test harness: starts real redis-server, Debian nginx with our module and
+# the worker on free loopback ports inside a temp directory, talks to them,
+# and tears everything down.  A test fails when nginx's error log shows an
+# [alert]/[emerg] or a crashed worker process, or when ota-worker dies on a
+# signal.
+#
+#   my $t = OtaTest->new(worker => 1);
+#   my $r = $t->http(GET => '/ota/v1/upgrade?module=default',
+#                    headers => { Authorization => "Bearer $tok" });
+#   is($r->{status}, 200); is($r->{json}{version}, '1.2.0');
+#   $t->redis(HSET => 'k', 'f', 'v');
+#   my ($rc, $out, $err) = $t->otactl(qw(device add d1 --product p1));
+#   $t->stop;                       # also checks the logs
+#
+# OTA_KEEP=1 keeps the temp directory for a look after a failure.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Digest::SHA qw(hmac_sha256_hex);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $ROOT  = abs_path(dirname(__FILE__) . '/../..');
+our $BUILD = $ENV{OTA_BUILD} // "$ROOT/build";
+our $NGINX = $ENV{OTA_NGINX} // '/usr/sbin/nginx';
+
+our $SECRET      = 'test-server-key-0123456789abcdef';
+our $ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+my %used_ports;
+my @live;                         # harnesses to stop at exit
+
+sub free_port {
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, ReuseAddr => 0)
+            or next;
+        my $p = $s->sockport;
+        close $s;
+        next if $used_ports{$p}++;
+        return $p;
+    }
+    die "no free port\n";
+}
+
+sub wait_port {
+    my ($port, $secs) = @_;
+    my $until = time + ($secs // 10);
+    while (time < $until) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 1);
+        if ($s) { close $s; return 1 }
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub new {
+    my ($class, %o) = @_;
+
+    my $dir = tempdir('ota-test-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{OTA_KEEP});
+    chmod 0755, $dir;
+    diag("test dir: $dir") if $ENV{OTA_KEEP};
+
+    my $self = bless {
+        %o,
+        dir         => $dir,
+        store       => "$dir/store",
+        secret      => $SECRET,
+        admin_token => $ADMIN_TOKEN,
+        workers     => [],
+    }, $class;
+
+    make_path($self->{store});
+    chmod 0755, $self->{store};
+    push @live, $self;
+
+    $self->{redis_port} = $o{redis_port} // free_port();
+    $self->start_redis unless $o{no_redis};
+    $self->start_nginx unless $o{no_nginx};
+    $self->start_worker if $o{worker};
+
+    return $self;
+}
+
+sub dir   { $_[0]{dir} }
+sub store { $_[0]{store} }
+sub port  { $_[0]{port} }
+sub base  { "http://127.0.0.1:$_[0]{port}" }
+sub redis_addr { "127.0.0.1:$_[0]{redis_port}" }
+
+# ---- redis ------------------------------------------------------------------
+
+sub start_redis {
+    my ($self) = @_;
+    my $d = "$self->{dir}/redis";
+    make_path($d);
+    my $p = $self->{redis_port};
+
+    system('redis-server', '--port', $p, '--bind', '127.0.0.1',
+           '--dir', $d, '--daemonize', 'yes', '--pidfile', "$d/redis.pid",
+           '--logfile', "$d/redis.log", '--save', '', '--appendonly', 'yes',
+           '--appendfsync', 'everysec', '--protected-mode', 'no',
+           @{ $self->{redis_args} // [] }) == 0
+        or die "redis-server did not start\n";
+
+    my $until = time + 10;
+    while (time < $until) {
+        my $r = eval { $self->redis('PING') };
+        return 1 if defined $r && $r eq 'PONG';
+        sleep 0.05;
+    }
+    die "redis-server on $p does not answer\n";
+}
+
+sub stop_redis {
+    my ($self, %o) = @_;
+    my $pidf = "$self->{dir}/redis/redis.pid";
+    return unless -f $pidf;
+    chomp(my $pid = read_file($pidf));
+    if ($o{kill}) {
+        kill 'KILL', $pid;
+    } else {
+        eval { $self->redis('SHUTDOWN') };
+    }
+    my $until = time + 10;
+    sleep 0.05 while kill(0, $pid) && time < $until;
+    unlink $pidf;
+    delete $self->{redis_sock};
+}
+
+# Minimal RESP client: returns a scalar, an array ref, or undef for nil;
+# dies with the message on an error reply.
+sub redis {
+    my ($self, @cmd) = @_;
+    my $s = $self->{redis_sock};
+    unless ($s && $s->connected) {
+        $s = IO::Socket::INET->new(PeerAddr => $self->redis_addr, Timeout => 5)
+            or die "cannot connect to redis at " . $self->redis_addr . "\n";
+        binmode $s;
+        $self->{redis_sock} = $s;
+    }
+    my $req = '*' . @cmd . "\r\n";
+    $req .= '$' . length($_) . "\r\n$_\r\n" for map { defined $_ ? $_ : '' } @cmd;
+    unless (print {$s} $req) {
+        delete $self->{redis_sock};
+        die "redis write failed\n";
+    }
+    my $r = eval { _resp_read($s) };
+    if ($@) {
+        delete $self->{redis_sock} if $@ =~ /closed/;
+        die $@;
+    }
+    return $r;
+}
+
+sub _resp_read {
+    my ($s) = @_;
+    my $line = <$s>;
+    die "redis connection closed\n" unless defined $line;
+    $line =~ s/\r\n\z//;
+    my ($t, $v) = (substr($line, 0, 1), substr($line, 1));
+    return $v if $t eq '+' || $t eq ':';
+    die "redis: $v\n" if $t eq '-';
+    if ($t eq '$') {
+        return undef if $v < 0;
+        my $buf = '';
+        while (length($buf) < $v + 2) {
+            my $n = read($s, $buf, $v + 2 - length($buf), length($buf));
+            die "redis connection closed\n" unless $n;
+        }
+        return substr($buf, 0, $v);
+    }
+    if ($t eq '*') {
+        return undef if $v < 0;
+        return [ map { _resp_read($s) } 1 .. $v ];
+    }
+    die "redis: bad reply '$line'\n";
+}
+
+# HGETALL as a hash ref
+sub redis_hash {
+    my ($self, $key) = @_;
+    my $r = $self->redis('HGETALL', $key) // [];
+    return { @$r };
+}
+
+# wait until $code->() is true (polls); returns its last value
+sub wait_for {
+    my ($self, $code, $secs) = @_;
+    my $until = time + ($secs // 10);
+    my $v;
+    while (time < $until) {
+        $v = eval { $code->() };
+        return $v if $v;
+        sleep 0.05;
+    }
+    return $v;
+}
+
+# ---- nginx --------------------------------------------------------------------
+
+sub nginx_conf {
+    my ($self) = @_;
+    my $d = "$self->{dir}/nginx";
+    my $user = $> == 0 ? "user nobody nogroup;" : '';
+    my $workers = $self->{nginx_workers} // 2;
+    my $http = $self->{http_extra} // '';
+    my $loc = $self->{loc_extra} // '';
+    my $srv = $self->{server_extra} // '';
+    my $redis = $self->{ota_redis} // $self->redis_addr;
+
+    return <<"CONF";
+load_module $BUILD/ngx_ota_module.so;
+$user
+worker_processes $workers;
+error_log $d/error.log info;
+pid $d/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log $d/access.log;
+    default_type application/octet-stream;
+    sendfile on;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+
+    ota_redis $redis;
+    ota_package_root $self->{store};
+    ota_token_secret $self->{secret};
+    $http
+
+    server {
+        listen 127.0.0.1:$self->{port};
+        server_name localhost;
+        location /ota/v1/ { ota_device_api; $loc }
+        location /ota/admin/ { ota_admin_api; ota_admin_token $self->{admin_token}; }
+        location /static/ { alias $self->{store}/; }
+        $srv
+    }
+}
+CONF
+}
+
+sub start_nginx {
+    my ($self) = @_;
+    my $d = "$self->{dir}/nginx";
+    make_path("$d/tmp");
+    $self->{port} //= free_port();
+    write_file("$d/nginx.conf", $self->nginx_conf);
+
+    my $out = `$NGINX -p $d/ -c $d/nginx.conf 2>&1`;
+    die "nginx did not start: $out\n" if $?;
+    wait_port($self->{port}) or die "nginx does not listen on $self->{port}\n";
+    $self->{nginx_up} = 1;
+}
+
+sub nginx_pid {
+    my ($self) = @_;
+    my $f = "$self->{dir}/nginx/nginx.pid";
+    return undef unless -f $f;
+    chomp(my $pid = read_file($f));
+    return $pid;
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    return unless $self->{nginx_up};
+    my $pid = $self->nginx_pid;
+    if ($pid) {
+        kill 'QUIT', $pid;
+        my $until = time + 10;
+        sleep 0.05 while kill(0, $pid) && time < $until;
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+    $self->{nginx_up} = 0;
+}
+
+sub reload_nginx {
+    my ($self) = @_;
+    my $d = "$self->{dir}/nginx";
+    write_file("$d/nginx.conf", $self->nginx_conf);
+    kill 'HUP', $self->nginx_pid;
+    sleep 0.5;
+}
+
+sub error_log {
+    my ($self) = @_;
+    my $f = "$self->{dir}/nginx/error.log";
+    return -f $f ? read_file($f) : '';
+}
+
+# ---- worker ---------------------------------------------------------------------
+
+sub start_worker {
+    my ($self, @args) = @_;
+    my $n = @{ $self->{workers} } + 1;
+    my $name = "w$n-" . time;
+    my $log = "$self->{dir}/worker$n.log";
+    my @cmd = ("$BUILD/ota-worker", '--redis', $self->redis_addr,
+               '--store', $self->{store}, '--consumer', $name,
+               @{ $self->{worker_args} // [] }, @args);
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>>', $log;
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or exit 127;
+    }
+    push @{ $self->{workers} }, { pid => $pid, log => $log, name => $name };
+    return $pid;
+}
+
+# stops one worker (the newest by default); returns its wait status
+sub stop_worker {
+    my ($self, %o) = @_;
+    my $w = $o{worker} // $self->{workers}[-1] // return;
+    return $w->{status} if defined $w->{status};
+    kill $o{signal} // 'TERM', $w->{pid};
+    my $until = time + 10;
+    while (time < $until) {
+        my $r = waitpid($w->{pid}, WNOHANG);
+        if ($r == $w->{pid}) { $w->{status} = $?; last }
+        sleep 0.05;
+    }
+    unless (defined $w->{status}) {
+        kill 'KILL', $w->{pid};
+        waitpid($w->{pid}, 0);
+        $w->{status} = $?;
+    }
+    $self->{workers} = [ grep { $_ != $w } @{ $self->{workers} } ]
+        if $o{forget};
+    return $w->{status};
+}
+
+sub worker_log {
+    my ($self, $i) = @_;
+    my $w = $self->{workers}[$i // -1] or return '';
+    return -f $w->{log} ? read_file($w->{log}) : '';
+}
+
+# ---- clients ----------------------------------------------------------------------
+
+# http(METHOD => path, headers => {}, body => str|ref, json => ref)
+# returns { status, headers, content, json }
+sub http {
+    my ($self, $method, $path, %o) = @_;
+    my $ua = HTTP::Tiny->new(timeout => $o{timeout} // 15,
+                             max_redirect => 0, keep_alive => 0);
+    my %h = %{ $o{headers} // {} };
+    my %req = (headers => \%h);
+    if (exists $o{json}) {
+        $req{content} = ref $o{json} ? encode_json($o{json}) : $o{json};
+        $h{'Content-Type'} //= 'application/json';
+    } elsif (exists $o{body}) {
+        $req{content} = $o{body};
+    }
+    my $url = $path =~ m{^https?://} ? $path : $self->base . $path;
+    my $r = $ua->request($method, $url, \%req);
+    my $json;
+    if (($r->{headers}{'content-type'} // '') =~ m{application/json}
+        && length($r->{content} // ''))
+    {
+        $json = eval { decode_json($r->{content}) };
+    }
+    return { status => $r->{status}, headers => $r->{headers},
+             content => $r->{content}, json => $json, reason => $r->{reason} };
+}
+
+# runs otactl against this harness; returns (exit code, stdout, stderr)
+sub otactl {
+    my ($self, @args) = @_;
+    return $self->run_cmd({ OTA_REDIS => $self->redis_addr,
+                            OTA_STORE => $self->{store} },
+                          "$BUILD/otactl", @args);
+}
+
+# run_cmd(\%env, @cmd): (exit code, stdout, stderr), no shell involved
+sub run_cmd {
+    my ($self, $env, @cmd) = @_;
+    my $n = ++$self->{cmd_n};
+    my ($o, $e) = ("$self->{dir}/cmd$n.out", "$self->{dir}/cmd$n.err");
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        $ENV{$_} = $env->{$_} for keys %$env;
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $o;
+        open STDERR, '>', $e;
+        exec @cmd or exit 127;
+    }
+    waitpid($pid, 0);
+    my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
+    my ($out, $err) = (read_file($o), read_file($e));
+    unlink $o, $e;
+    return ($rc, $out, $err);
+}
+
+# ---- device helpers (the protocol of docs/device-protocol.md) -----------------
+
+sub auth_sign {
+    my ($secret, $device, $product, $ts) = @_;
+    return hmac_sha256_hex("device${device}product${product}timestamp${ts}",
+                           $secret);
+}
+
+sub link_sign {
+    my ($self, $pkg, $device, $expires) = @_;
+    return hmac_sha256_hex("ota-link\n$pkg\n$device\n$expires",
+                           $self->{secret});
+}
+
+sub signed_link {
+    my ($self, $pkg, $device, $expires, $file) = @_;
+    $expires //= time + 600;
+    $expires = int($expires);
+    my $path = "/ota/v1/packages/$pkg" . (defined $file ? "/$file" : '');
+    return "$path?device=$device&expires=$expires&signature="
+           . $self->link_sign($pkg, $device, $expires);
+}
+
+# ---- teardown -------------------------------------------------------------------
+
+# checks the logs of everything still running, then stops it all
+sub stop {
+    my ($self) = @_;
+    return if $self->{stopped}++;
+
+    $self->stop_nginx;
+    my $log = $self->error_log;
+    my @bad = grep { /\[(alert|emerg)\]|exited on signal|segfault/ }
+              split /\n/, $log;
+    ok(!@bad, 'nginx error log has no alert or crash')
+        or diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]));
+
+    for my $w (@{ $self->{workers} }) {
+        my $st = $self->stop_worker(worker => $w);
+        my $sig = $st & 127;
+        ok(!$sig || $sig == 9 || $sig == 15 || $w->{expect_kill},
+           "ota-worker $w->{name} did not crash")
+            or diag("signal $sig; log:\n" . read_file($w->{log}));
+    }
+
+    $self->stop_redis;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $@);
+    return if $self->{stopped};
+    $self->{stopped} = 1;
+    $self->stop_nginx;
+    kill 'KILL', $_->{pid} for grep { !defined $_->{status} } @{ $self->{workers} };
+    $self->stop_redis(kill => 1);
+}
+
+END {
+    local $?;
+    for my $t (@live) {
+        next if !$t || $t->{stopped};
+        $t->DESTROY;
+    }
+}
+
+# ---- files ------------------------------------------------------------------------
+
+sub read_file {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    binmode $fh;
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
+
+sub write_file {
+    my ($f, $s) = @_;
+    open my $fh, '>', $f or die "$f: $!\n";
+    binmode $fh;
+    print {$fh} $s;
+    close $fh or die "$f: $!\n";
+}
+
+1;

@@ -1,0 +1,114 @@
+/* unit tests: HMAC formats, bearer tokens, signed links, names */
+
+#include "tap.h"
+#include "ota_token.h"
+#include "ota_names.h"
+
+#include <stdlib.h>
+
+#define KEY "0123456789abcdef-server-key"
+
+int
+main(void)
+{
+    char         tok[OTA_TOKEN_MAX], hex[OTA_HEX_SHA256_LEN + 1], bad[OTA_TOKEN_MAX];
+    ota_token_t  t;
+    int          n;
+
+    /* RFC 4231 test case 2 */
+    ota_hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, hex);
+    is_str(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+           "HMAC-SHA256 matches RFC 4231 case 2");
+
+    /* device auth sign: HMAC(secret, "device<d>product<p>timestamp<ts>") */
+    ota_hmac_sha256_hex("s3cret", 6, "devicedev1productp1timestamp1700000000000",
+                        41, hex);
+    {
+        char sign[OTA_HEX_SHA256_LEN + 1];
+        ota_auth_sign("s3cret", 6, "dev1", 4, "p1", 2, "1700000000000", 13, sign);
+        is_str(sign, hex, "auth sign is HMAC over device/product/timestamp");
+        ok(ota_auth_check("s3cret", 6, "dev1", 4, "p1", 2, "1700000000000", 13,
+                          sign, 64), "auth check accepts the right sign");
+        sign[0] = sign[0] == 'a' ? 'b' : 'a';
+        ok(!ota_auth_check("s3cret", 6, "dev1", 4, "p1", 2, "1700000000000", 13,
+                           sign, 64), "auth check refuses a changed sign");
+        ok(!ota_auth_check("s3cret", 6, "dev1", 4, "p1", 2, "1700000000000", 13,
+                           "zz", 2), "auth check refuses a short sign");
+    }
+
+    n = ota_token_make(KEY, sizeof(KEY) - 1, "dev-1", 5, "prod", 4, 2000, tok);
+    ok(n > 0 && (size_t) n == strlen(tok), "token made (%s)", tok);
+    ok(ota_token_verify(KEY, sizeof(KEY) - 1, tok, n, 1000, &t) == OTA_TOKEN_OK
+       && t.device_len == 5 && memcmp(t.device, "dev-1", 5) == 0
+       && t.product_len == 4 && memcmp(t.product, "prod", 4) == 0
+       && t.expires == 2000, "token verifies and names device and product");
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, tok, n, 2000, &t),
+           OTA_TOKEN_EXPIRED, "token expires");
+    is_int(ota_token_verify("other-key-0123456", 17, tok, n, 1000, &t),
+           OTA_TOKEN_BAD_SIGNATURE, "token of another key refused");
+
+    /* tampering: change the device, keep the MAC */
+    strcpy(bad, tok);
+    bad[strlen("1~2000~prod~")] = 'D';
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, bad, n, 1000, &t),
+           OTA_TOKEN_BAD_SIGNATURE, "tampered device refused");
+    strcpy(bad, tok);
+    bad[2] = '9';
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, bad, n, 1000, &t),
+           OTA_TOKEN_BAD_SIGNATURE, "extended expiry refused");
+
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, "", 0, 1000, &t),
+           OTA_TOKEN_MALFORMED, "empty token malformed");
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, "1~2~p~d", 7, 1000, &t),
+           OTA_TOKEN_MALFORMED, "four fields malformed");
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, "1~2~p~d~e~f", 11, 1000, &t),
+           OTA_TOKEN_MALFORMED, "six fields malformed");
+    strcpy(bad, tok);
+    bad[0] = '2';
+    is_int(ota_token_verify(KEY, sizeof(KEY) - 1, bad, n, 1000, &t),
+           OTA_TOKEN_MALFORMED, "unknown version malformed");
+    ok(ota_token_make(KEY, sizeof(KEY) - 1, "a/b", 3, "p", 1, 5, tok) == -1,
+       "no token for a device name with '/'");
+    ok(ota_token_make(KEY, sizeof(KEY) - 1, "a~b", 3, "p", 1, 5, tok) == -1,
+       "no token for a device name with '~'");
+
+    /* signed links */
+    ota_link_sign(KEY, sizeof(KEY) - 1, "pkg1", 4, "dev-1", 5, 5000, hex);
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "pkg1", 4, "dev-1", 5,
+                           "5000", 4, hex, 64, 4000), OTA_TOKEN_OK,
+           "signed link verifies");
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "pkg1", 4, "dev-1", 5,
+                           "5000", 4, hex, 64, 5000), OTA_TOKEN_EXPIRED,
+           "signed link expires");
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "pkg2", 4, "dev-1", 5,
+                           "5000", 4, hex, 64, 4000), OTA_TOKEN_BAD_SIGNATURE,
+           "signed link bound to its package");
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "pkg1", 4, "dev-2", 5,
+                           "5000", 4, hex, 64, 4000), OTA_TOKEN_BAD_SIGNATURE,
+           "signed link bound to its device");
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "pkg1", 4, "dev-1", 5,
+                           "5001", 4, hex, 64, 4000), OTA_TOKEN_BAD_SIGNATURE,
+           "signed link bound to its expiry");
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "../x", 4, "dev-1", 5,
+                           "5000", 4, hex, 64, 4000), OTA_TOKEN_MALFORMED,
+           "path tricks in a package id are malformed");
+    is_int(ota_link_verify(KEY, sizeof(KEY) - 1, "pkg1", 4, "dev-1", 5,
+                           "-5", 2, hex, 64, 4000), OTA_TOKEN_MALFORMED,
+           "negative expiry malformed");
+
+    /* names */
+    ok(ota_name_device("AA:BB:CC:00:11:22", 17), "MAC address is a device id");
+    ok(ota_name_device("sn.12_3-x", 9), "dotted serial is a device id");
+    ok(!ota_name_device(".hidden", 7), "leading dot refused");
+    ok(!ota_name_device("a b", 3), "space refused");
+    ok(!ota_name_device("a\0b", 3), "NUL refused");
+    ok(!ota_name_device("", 0), "empty refused");
+    ok(!ota_name_module("mod.1", 5), "module names have no dots");
+    ok(ota_name_module("MCU_fw-2", 8), "module name ok");
+    ok(!ota_name_id("..", 2) && !ota_name_id("a/b", 3), "ids refuse path tricks");
+    ok(ota_name_file("fw-1.2.3.tar.gz", 15), "file name ok");
+    ok(!ota_name_file("manifest.json", 13), "manifest name reserved");
+    ok(!ota_name_file("../etc", 6) && !ota_name_file(".x", 2), "file tricks refused");
+
+    return done_testing();
+}
