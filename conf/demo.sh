@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The demo stack behind `make run` / `make stop`: redis-server, nginx with
+# ngx_ota_module and ota-worker in a local run directory, a demo product,
+# device, package and upgrade batch, and the exact commands to try.
+#
+# Overridable: OTA_RUN_DIR (./run), OTA_HTTP_PORT (8080), OTA_REDIS_PORT (6390)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN=${OTA_RUN_DIR:-$ROOT/run}
+HTTP_PORT=${OTA_HTTP_PORT:-8080}
+REDIS_PORT=${OTA_REDIS_PORT:-6390}
+BUILD=${OTA_BUILD:-$ROOT/build}
+NGINX=${OTA_NGINX:-/usr/sbin/nginx}
+
+SECRET=demo-server-key-change-me-0123456789
+ADMIN=demo-admin-token-change-me
+PRODUCT=demo-product
+DEVICE=demo-device-1
+
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
+STORE=$RUN/nginx/store
+REDIS=127.0.0.1:$REDIS_PORT
+
+otactl() { OTA_REDIS=$REDIS OTA_STORE=$STORE "$BUILD/otactl" "$@"; }
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+stop() {
+    if [ -f "$RUN/worker.pid" ]; then
+        kill "$(cat "$RUN/worker.pid")" 2>/dev/null || true
+        rm -f "$RUN/worker.pid"
+    fi
+    if [ -f "$RUN/nginx/logs/nginx.pid" ]; then
+        kill -QUIT "$(cat "$RUN/nginx/logs/nginx.pid")" 2>/dev/null || true
+    fi
+    if [ -f "$RUN/redis/redis.pid" ]; then
+        kill "$(cat "$RUN/redis/redis.pid")" 2>/dev/null || true
+    fi
+    for _ in $(seq 50); do
+        [ -e "$RUN/nginx/logs/nginx.pid" ] || [ -e "$RUN/redis/redis.pid" ] || break
+        sleep 0.1
+    done
+    echo "demo stack stopped ($RUN)"
+}
+
+start() {
+    for f in ngx_ota_module.so ota-worker otactl; do
+        [ -x "$BUILD/$f" ] || [ -f "$BUILD/$f" ] \
+            || { echo "missing $BUILD/$f: run make first" >&2; exit 1; }
+    done
+    if [ -f "$RUN/nginx/logs/nginx.pid" ] \
+       && kill -0 "$(cat "$RUN/nginx/logs/nginx.pid")" 2>/dev/null; then
+        echo "the demo stack already runs in $RUN: make stop first" >&2
+        exit 1
+    fi
+    for p in "$HTTP_PORT" "$REDIS_PORT"; do
+        if port_busy "$p"; then
+            echo "port $p is in use: set OTA_HTTP_PORT / OTA_REDIS_PORT" >&2
+            exit 1
+        fi
+    done
+
+    mkdir -p "$RUN/redis" "$RUN/nginx/logs" "$RUN/nginx/tmp" \
+             "$RUN/nginx/modules" "$STORE"
+    chmod 755 "$RUN" "$RUN/nginx" "$STORE"
+    ln -sf "$BUILD/ngx_ota_module.so" "$RUN/nginx/modules/ngx_ota_module.so"
+
+    redis-server "$ROOT/conf/redis.conf" --port "$REDIS_PORT" \
+        --dir "$RUN/redis" --pidfile "$RUN/redis/redis.pid" \
+        --logfile "$RUN/redis/redis.log"
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+
+    sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$HTTP_PORT/" \
+        -e "s/127\.0\.0\.1:6390/127.0.0.1:$REDIS_PORT/" \
+        "$ROOT/conf/nginx.conf" > "$RUN/nginx/nginx.conf"
+    "$NGINX" -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf"
+
+    nohup "$BUILD/ota-worker" --redis "$REDIS" --store "$STORE" \
+        --consumer demo-worker >> "$RUN/worker.log" 2>&1 &
+    echo $! > "$RUN/worker.pid"
+
+    # demo data (idempotent: reuses what an earlier run registered)
+    local dsecret pkg batch fw
+    if ! dsecret=$(otactl --json device show "$DEVICE" 2>/dev/null \
+                   | sed -n 's/.*"secret": *"\([0-9a-f]*\)".*/\1/p') \
+       || [ -z "$dsecret" ]; then
+        dsecret=$(otactl device add "$DEVICE" --product "$PRODUCT" | tail -1 \
+                  | awk '{print $NF}')
+    fi
+    fw=$RUN/demo-firmware-1.0.1.bin
+    [ -f "$fw" ] || head -c 4194304 /dev/urandom > "$fw"
+    pkg=$(otactl package list --product "$PRODUCT" --json 2>/dev/null \
+          | sed -n 's/.*"id": *"\([^"]*1_0_1[^"]*\)".*/\1/p' | head -1)
+    if [ -z "$pkg" ]; then
+        pkg=$(otactl package add "$fw" --product "$PRODUCT" --module default \
+              --name demo-firmware --version 1.0.1 --sign sha256 | tail -1)
+    fi
+    batch=$(otactl batch list --json 2>/dev/null \
+            | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' | head -1)
+    if [ -z "$batch" ]; then
+        batch=$(otactl batch create --package "$pkg" --type upgrade \
+                --name demo-rollout | tail -1)
+    fi
+
+    local expires sig link base
+    base=http://127.0.0.1:$HTTP_PORT
+    expires=$(( $(date +%s) + 86400 ))
+    sig=$(printf 'ota-link\n%s\n%s\n%s' "$pkg" "$DEVICE" "$expires" \
+          | openssl dgst -sha256 -hmac "$SECRET" | awk '{print $NF}')
+    link="$base/ota/v1/packages/$pkg?device=$DEVICE&expires=$expires&signature=$sig"
+
+    cat > "$RUN/device-session.sh" <<EOF
+#!/usr/bin/env bash
+# One device session against the demo stack, as device code would run it.
+set -eu
+TS=\$(date +%s%3N)
+SIGN=\$(printf 'device%sproduct%stimestamp%s' $DEVICE $PRODUCT "\$TS" \\
+       | openssl dgst -sha256 -hmac $dsecret | awk '{print \$NF}')
+echo "== auth";     A=\$(curl -s -XPOST $base/ota/v1/auth \\
+    -d "{\"product\":\"$PRODUCT\",\"device\":\"$DEVICE\",\"timestamp\":\$TS,\"sign\":\"\$SIGN\"}")
+echo "\$A"
+TOKEN=\$(echo "\$A" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+echo "== inform";   curl -s -XPOST $base/ota/v1/inform -H "Authorization: Bearer \$TOKEN" \\
+    -d '{"module":"default","version":"1.0.0"}'; echo
+echo "== upgrade";  U=\$(curl -s "$base/ota/v1/upgrade?module=default" -H "Authorization: Bearer \$TOKEN")
+echo "\$U"
+URL=\$(echo "\$U" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p' | head -1)
+echo "== download"; curl -s -o $RUN/device-download.bin -C - "\$URL" && sha256sum $RUN/device-download.bin
+echo "== progress"; curl -s -XPOST $base/ota/v1/progress -H "Authorization: Bearer \$TOKEN" \\
+    -d '{"module":"default","step":100,"desc":"installed"}'; echo
+echo "== inform new version"; curl -s -XPOST $base/ota/v1/inform -H "Authorization: Bearer \$TOKEN" \\
+    -d '{"module":"default","version":"1.0.1"}'; echo
+EOF
+    chmod +x "$RUN/device-session.sh"
+
+    cat <<EOF
+
+OTA demo stack is running (run dir: $RUN)
+  nginx    $base   (logs: $RUN/nginx/logs/)
+  redis    $REDIS
+  worker   pid $(cat "$RUN/worker.pid")   (log: $RUN/worker.log)
+  product $PRODUCT, device $DEVICE (secret $dsecret)
+  package $pkg (4 MiB, sha256 $(sha256sum "$fw" | cut -c1-16)...), batch $batch
+
+Try a download with a signed link (interrupt it and run it again: it resumes):
+  curl -o /tmp/demo-fw.bin -C - '$link'
+  sha256sum /tmp/demo-fw.bin $fw
+
+Read the download progress and the batch statistics:
+  OTA_REDIS=$REDIS $BUILD/otactl batch show $batch --devices
+  curl -s -H 'Authorization: Bearer $ADMIN' $base/ota/admin/batches/$batch
+
+A whole device session (auth, inform, upgrade, download, progress, new version):
+  $RUN/device-session.sh
+
+Stop everything: make stop
+EOF
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop)  stop ;;
+    *)     echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
