@@ -317,20 +317,87 @@ ngx_ota_postconfiguration(ngx_conf_t *cf)
 
 
 /*
- * ota_redis 127.0.0.1:6379 | [::1]:6379 | localhost:6379 | unix:/path
- *           [password=secret] [db=N] [timeout=2s];
- * Host names other than localhost are refused: hiredis would resolve them
- * with blocking DNS inside the event loop.
+ * "IP:port", "[IPv6]:port" or "localhost:port" into addr.  Host names other
+ * than localhost are refused: hiredis would resolve them with blocking DNS
+ * inside the event loop.
+ */
+static char *
+ngx_ota_parse_addr(ngx_conf_t *cf, ngx_str_t *s, ngx_ota_addr_t *addr)
+{
+    u_char     *p, *colon;
+    ngx_str_t   host;
+    ngx_int_t   port;
+
+    p = s->data;
+    colon = ngx_strlchr(p, p + s->len, ']');
+    colon = colon ? colon + 1 : ngx_strlchr(p, p + s->len, ':');
+
+    if (colon == NULL || colon >= p + s->len || *colon != ':') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis address \"%V\": use \"IP:port\" "
+                           "or \"unix:/path\"", s);
+        return NGX_CONF_ERROR;
+    }
+
+    host.data = p;
+    host.len = colon - p;
+    if (host.len > 2 && host.data[0] == '[') {
+        host.data++;
+        host.len -= 2;
+    }
+
+    port = ngx_atoi(colon + 1, p + s->len - colon - 1);
+    if (port < 1 || port > 65535) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis port in \"%V\"", s);
+        return NGX_CONF_ERROR;
+    }
+
+    if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
+        ngx_str_set(&host, "127.0.0.1");
+    }
+
+    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+        && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
+#endif
+       )
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis host \"%V\" is not an IP address: name "
+                           "lookups would block nginx, use an IP or a unix "
+                           "socket", &host);
+        return NGX_CONF_ERROR;
+    }
+
+    addr->port = (in_port_t) port;
+    addr->host.len = host.len;
+    addr->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (addr->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    ngx_memcpy(addr->host.data, host.data, host.len);
+    addr->host.data[host.len] = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ota_redis 127.0.0.1:6379 | unix:/path | sentinel=IP:port[,IP:port...]
+ *           [master=NAME] [password=P] [db=N] [timeout=2s];
+ * With Sentinel the module asks the sentinels for the master's address and
+ * asks again after every lost connection, so a failover is followed.
  */
 static char *
 ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ota_main_conf_t  *omcf = conf;
 
-    u_char     *p, *colon;
-    ngx_str_t  *value, host;
-    ngx_int_t   port;
-    ngx_uint_t  i;
+    u_char          *p, *last, *comma;
+    ngx_str_t       *value, s;
+    ngx_uint_t       i;
+    ngx_ota_addr_t   addr, *sa;
 
     if (omcf->redis.len) {
         return "is duplicate";
@@ -339,70 +406,7 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     omcf->redis = value[1];
 
-    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        omcf->redis_unix.len = value[1].len - 5;
-        omcf->redis_unix.data = ngx_pnalloc(cf->pool, omcf->redis_unix.len + 1);
-        if (omcf->redis_unix.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-        ngx_memcpy(omcf->redis_unix.data, value[1].data + 5,
-                   omcf->redis_unix.len);
-        omcf->redis_unix.data[omcf->redis_unix.len] = '\0';
-
-    } else {
-        p = value[1].data;
-        colon = ngx_strlchr(p, p + value[1].len, ']');
-        colon = colon ? colon + 1 : ngx_strlchr(p, p + value[1].len, ':');
-
-        if (colon == NULL || colon >= p + value[1].len || *colon != ':') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis address \"%V\": use "
-                               "\"IP:port\" or \"unix:/path\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        host.data = p;
-        host.len = colon - p;
-        if (host.len > 2 && host.data[0] == '[') {
-            host.data++;
-            host.len -= 2;
-        }
-
-        port = ngx_atoi(colon + 1, p + value[1].len - colon - 1);
-        if (port < 1 || port > 65535) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis port in \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-        omcf->redis_port = (in_port_t) port;
-
-        if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
-            ngx_str_set(&host, "127.0.0.1");
-        }
-
-        if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
-#endif
-           )
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "redis host \"%V\" is not an IP address: "
-                               "name lookups would block nginx, use an IP "
-                               "or a unix socket", &host);
-            return NGX_CONF_ERROR;
-        }
-
-        omcf->redis_host.len = host.len;
-        omcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
-        if (omcf->redis_host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-        ngx_memcpy(omcf->redis_host.data, host.data, host.len);
-        omcf->redis_host.data[host.len] = '\0';
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             omcf->redis_password.data = value[i].data + 9;
@@ -419,8 +423,6 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            ngx_str_t  s;
-
             s.data = value[i].data + 8;
             s.len = value[i].len - 8;
             omcf->redis_timeout = ngx_parse_time(&s, 0);
@@ -432,9 +434,89 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            omcf->redis_master.data = value[i].data + 7;
+            omcf->redis_master.len = value[i].len - 7;
+            if (omcf->redis_master.len == 0) {
+                return "has an empty \"master\" name";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
+            omcf->redis_sentinels = ngx_array_create(cf->pool, 3,
+                                                     sizeof(ngx_ota_addr_t));
+            if (omcf->redis_sentinels == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = value[i].data + 9;
+            last = value[i].data + value[i].len;
+
+            while (p < last) {
+                comma = ngx_strlchr(p, last, ',');
+                s.data = p;
+                s.len = (comma ? comma : last) - p;
+
+                if (ngx_ota_parse_addr(cf, &s, &addr) != NGX_CONF_OK) {
+                    return NGX_CONF_ERROR;
+                }
+
+                sa = ngx_array_push(omcf->redis_sentinels);
+                if (sa == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+                *sa = addr;
+
+                p = comma ? comma + 1 : last;
+            }
+
+            if (omcf->redis_sentinels->nelts == 0) {
+                return "has an empty \"sentinel\" list";
+            }
+            continue;
+        }
+
+        if (i == 1 && value[1].len > 5
+            && ngx_strncmp(value[1].data, "unix:", 5) == 0)
+        {
+            omcf->redis_unix.len = value[1].len - 5;
+            omcf->redis_unix.data = ngx_pnalloc(cf->pool,
+                                                omcf->redis_unix.len + 1);
+            if (omcf->redis_unix.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            ngx_memcpy(omcf->redis_unix.data, value[1].data + 5,
+                       omcf->redis_unix.len);
+            omcf->redis_unix.data[omcf->redis_unix.len] = '\0';
+            continue;
+        }
+
+        if (i == 1) {
+            if (ngx_ota_parse_addr(cf, &value[1], &addr) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+            omcf->redis_host = addr.host;
+            omcf->redis_port = addr.port;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
+    }
+
+    if (omcf->redis_sentinels) {
+        if (omcf->redis_master.len == 0) {
+            return "with \"sentinel=\" needs \"master=<name>\"";
+        }
+        if (omcf->redis_host.len || omcf->redis_unix.len) {
+            return "takes either an address or \"sentinel=\", not both";
+        }
+
+    } else if (omcf->redis_host.len == 0 && omcf->redis_unix.len == 0) {
+        return "needs an address: \"IP:port\", \"unix:/path\" or "
+               "\"sentinel=IP:port,... master=<name>\"";
     }
 
     return NGX_CONF_OK;

@@ -28,6 +28,12 @@
 
 
 typedef struct {
+    ngx_str_t             host;             /* IP literal, NUL-terminated */
+    in_port_t             port;
+} ngx_ota_addr_t;
+
+
+typedef struct {
     ngx_str_t             redis;            /* as written, for logs */
     ngx_str_t             redis_host;       /* IP literal, NUL-terminated */
     in_port_t             redis_port;
@@ -35,6 +41,8 @@ typedef struct {
     ngx_str_t             redis_password;
     ngx_int_t             redis_db;
     ngx_msec_t            redis_timeout;    /* answer timeout of one call */
+    ngx_array_t          *redis_sentinels;  /* of ngx_ota_addr_t, or NULL */
+    ngx_str_t             redis_master;     /* Sentinel master name */
 
     ngx_str_t             token_secret;     /* server key, same on all nodes */
 

@@ -8,7 +8,10 @@
  * - hiredis owns the fd: it closes it after calling our cleanup hook, so
  *   cleanup only detaches the nginx connection (no second close);
  * - hiredis 0.14 has no async timeouts: every call carries an nginx timer
- *   and a timeout resets the connection (a hung Redis then fails fast).
+ *   and a timeout resets the connection (a hung Redis then fails fast);
+ * - with Sentinel, each new connection first asks a sentinel where the
+ *   master is and checks ROLE on it; a lost connection or a READONLY answer
+ *   (the master was demoted) asks again, so a failover is followed.
  */
 
 #include "ngx_ota_module.h"
@@ -43,6 +46,13 @@ static ngx_ota_main_conf_t    *ngx_ota_omcf;
 static ngx_log_t              *ngx_ota_log;
 static ngx_uint_t              ngx_ota_exiting;
 static ngx_ota_redis_ready_pt  ngx_ota_ready_handler;
+
+/* Sentinel: which sentinel to ask next, the master it named */
+static ngx_uint_t              ngx_ota_discovering;
+static ngx_uint_t              ngx_ota_sentinel_next;
+static ngx_uint_t              ngx_ota_have_master;
+static u_char                  ngx_ota_master_host[NGX_SOCKADDR_STRLEN + 1];
+static int                     ngx_ota_master_port;
 
 
 /* ---- hiredis event hooks ------------------------------------------------ */
@@ -139,10 +149,28 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
 
 /* ---- connection life ----------------------------------------------------- */
 
+/* a connection ended: where to go next time */
+static void
+ngx_ota_redis_lost(void)
+{
+    if (ngx_ota_omcf->redis_sentinels == NULL) {
+        return;
+    }
+
+    if (ngx_ota_discovering) {
+        ngx_ota_sentinel_next++;
+
+    } else {
+        ngx_ota_have_master = 0;
+    }
+}
+
+
 static void
 ngx_ota_redis_on_connect(const redisAsyncContext *ac, int status)
 {
     if (status != REDIS_OK) {
+        ngx_ota_redis_lost();
         ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
                       "ota: redis %V: connect failed: %s",
                       &ngx_ota_omcf->redis, ac->errstr ? ac->errstr : "?");
@@ -155,6 +183,11 @@ ngx_ota_redis_on_connect(const redisAsyncContext *ac, int status)
 static void
 ngx_ota_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
+    /* a sentinel we hung up on after its answer is no loss */
+    if (!(ngx_ota_discovering && ngx_ota_have_master)) {
+        ngx_ota_redis_lost();
+    }
+
     if (status != REDIS_OK && !ngx_ota_exiting) {
         ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
                       "ota: redis %V: connection lost: %s",
@@ -187,6 +220,22 @@ ngx_ota_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
+    if (last == 2) {
+        /* ROLE: a sentinel may still name a demoted master for a while */
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || ngx_strcmp(reply->element[0]->str, "master") != 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
+                          "ota: redis %s:%d is not a master, asking the "
+                          "sentinels again", ngx_ota_master_host,
+                          ngx_ota_master_port);
+            ngx_ota_have_master = 0;
+            redisAsyncDisconnect(ac);
+        }
+        return;
+    }
+
     if (last && ngx_ota_state == NGX_OTA_REDIS_CONNECTING) {
         ngx_ota_state = NGX_OTA_REDIS_READY;
         ngx_ota_backoff = NGX_OTA_REDIS_BACKOFF_MIN;
@@ -201,41 +250,30 @@ ngx_ota_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-static void
-ngx_ota_redis_connect(void)
+/* wraps a new hiredis context's fd in an nginx connection */
+static ngx_int_t
+ngx_ota_redis_attach(redisAsyncContext *ac, const char *where)
 {
-    redisAsyncContext  *ac;
-    ngx_connection_t   *c;
-    ngx_ota_main_conf_t  *omcf = ngx_ota_omcf;
-
-    if (omcf->redis_unix.len) {
-        ac = redisAsyncConnectUnix((char *) omcf->redis_unix.data);
-    } else {
-        ac = redisAsyncConnect((char *) omcf->redis_host.data,
-                               (int) omcf->redis_port);
-    }
+    ngx_connection_t  *c;
 
     if (ac == NULL) {
         ngx_log_error(NGX_LOG_ERR, ngx_ota_log, 0,
-                      "ota: redis %V: out of memory", &omcf->redis);
-        ngx_ota_redis_schedule();
-        return;
+                      "ota: redis %s: out of memory", where);
+        return NGX_ERROR;
     }
 
     if (ac->err) {
         ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
-                      "ota: redis %V: %s", &omcf->redis, ac->errstr);
+                      "ota: redis %s: %s", where, ac->errstr);
         ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
         redisAsyncFree(ac);
-        ngx_ota_redis_schedule();
-        return;
+        return NGX_ERROR;
     }
 
     c = ngx_get_connection(ac->c.fd, ngx_ota_log);
     if (c == NULL) {
         redisAsyncFree(ac);
-        ngx_ota_redis_schedule();
-        return;
+        return NGX_ERROR;
     }
 
     c->data = ac;
@@ -255,6 +293,117 @@ ngx_ota_redis_connect(void)
     (void) redisAsyncSetDisconnectCallback(ac, ngx_ota_redis_on_disconnect);
 
     ngx_ota_ac = ac;
+
+    return NGX_OK;
+}
+
+
+/* SENTINEL get-master-addr-by-name answer: ["ip", "port"] or nil */
+static void
+ngx_ota_redis_sentinel_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply  *reply = r;
+    ngx_int_t    port = NGX_ERROR;
+    size_t       len = 0;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_STRING)
+    {
+        len = reply->element[0]->len;
+        port = ngx_atoi((u_char *) reply->element[1]->str,
+                        reply->element[1]->len);
+    }
+
+    /* only an IP literal: a host name would need blocking DNS */
+    if (port > 0 && port < 65536 && len > 0 && len < sizeof(ngx_ota_master_host)
+        && (ngx_inet_addr((u_char *) reply->element[0]->str, len)
+            != INADDR_NONE
+#if (NGX_HAVE_INET6)
+            || ngx_inet6_addr((u_char *) reply->element[0]->str, len, NULL)
+               == NGX_OK
+#endif
+           ))
+    {
+        ngx_memcpy(ngx_ota_master_host, reply->element[0]->str, len);
+        ngx_ota_master_host[len] = '\0';
+        ngx_ota_master_port = (int) port;
+        ngx_ota_have_master = 1;
+        ngx_ota_backoff = NGX_OTA_REDIS_BACKOFF_MIN;
+
+        ngx_log_error(NGX_LOG_INFO, ngx_ota_log, 0,
+                      "ota: redis sentinel: master \"%V\" is at %s:%d",
+                      &ngx_ota_omcf->redis_master, ngx_ota_master_host,
+                      ngx_ota_master_port);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
+                      "ota: redis sentinel does not name master \"%V\"",
+                      &ngx_ota_omcf->redis_master);
+        /* ngx_ota_redis_lost() moves on to the next sentinel */
+    }
+
+    /* the disconnect callback schedules the connection to the master */
+    redisAsyncDisconnect(ac);
+}
+
+
+static void
+ngx_ota_redis_connect(void)
+{
+    char                 where[NGX_SOCKADDR_STRLEN + 16];
+    ngx_ota_addr_t      *sa;
+    redisAsyncContext   *ac;
+    ngx_ota_main_conf_t *omcf = ngx_ota_omcf;
+
+    if (omcf->redis_sentinels && !ngx_ota_have_master) {
+        sa = omcf->redis_sentinels->elts;
+        sa += ngx_ota_sentinel_next % omcf->redis_sentinels->nelts;
+
+        ngx_snprintf((u_char *) where, sizeof(where) - 1, "sentinel %V:%d%Z",
+                     &sa->host, (int) sa->port);
+
+        ac = redisAsyncConnect((char *) sa->host.data, (int) sa->port);
+        if (ngx_ota_redis_attach(ac, where) != NGX_OK) {
+            ngx_ota_sentinel_next++;
+            ngx_ota_redis_schedule();
+            return;
+        }
+
+        ngx_ota_discovering = 1;
+        ngx_ota_state = NGX_OTA_REDIS_CONNECTING;
+
+        (void) redisAsyncCommand(ac, ngx_ota_redis_sentinel_reply, NULL,
+                                 "SENTINEL get-master-addr-by-name %b",
+                                 omcf->redis_master.data,
+                                 omcf->redis_master.len);
+        return;
+    }
+
+    ngx_ota_discovering = 0;
+
+    if (omcf->redis_sentinels) {
+        ac = redisAsyncConnect((char *) ngx_ota_master_host,
+                               ngx_ota_master_port);
+    } else if (omcf->redis_unix.len) {
+        ac = redisAsyncConnectUnix((char *) omcf->redis_unix.data);
+    } else {
+        ac = redisAsyncConnect((char *) omcf->redis_host.data,
+                               (int) omcf->redis_port);
+    }
+
+    ngx_snprintf((u_char *) where, sizeof(where) - 1, "%V%Z", &omcf->redis);
+
+    if (ngx_ota_redis_attach(ac, where) != NGX_OK) {
+        ngx_ota_redis_lost();
+        ngx_ota_redis_schedule();
+        return;
+    }
+
     ngx_ota_state = NGX_OTA_REDIS_CONNECTING;
 
     /* the first command also drives hiredis's non-blocking connect */
@@ -266,6 +415,12 @@ ngx_ota_redis_connect(void)
     if (omcf->redis_db > 0) {
         (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 0,
                                  "SELECT %d", (int) omcf->redis_db);
+    }
+    /* CLIENT LIST then tells operators which connections are nginx's */
+    (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 0,
+                             "CLIENT SETNAME ota-nginx-%d", (int) ngx_pid);
+    if (omcf->redis_sentinels) {
+        (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 2, "ROLE");
     }
     (void) redisAsyncCommand(ac, ngx_ota_redis_hello, (void *) 1, "PING");
 }
@@ -475,6 +630,19 @@ ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
+    }
+
+    /* the master became a replica (failover): find the new one */
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "READONLY", 8) == 0
+        && ngx_ota_state == NGX_OTA_REDIS_READY)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
+                      "ota: redis %V is read-only now, reconnecting",
+                      &ngx_ota_omcf->redis);
+        ngx_ota_have_master = 0;
+        ngx_ota_state = NGX_OTA_REDIS_CONNECTING;     /* refuse new calls */
+        redisAsyncDisconnect(ac);
     }
 
     if (!call->done && call->handler != NULL) {
