@@ -6,6 +6,7 @@
 #   make test     install what is missing, build, run the whole suite
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
+#   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -33,6 +34,13 @@ WORKER_SRCS := $(sort $(wildcard worker/worker_*.c)) $(COMMON_SRCS)
 OTACTL_SRCS := $(sort $(wildcard worker/otactl_*.c)) $(COMMON_SRCS)
 WORKER_HDRS := $(sort $(wildcard worker/*.h))
 
+FUZZ_SRCS   := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CC     ?= clang
+# seconds each libFuzzer target runs: short in `make test`, long in `make fuzz`
+FUZZ_SHORT  ?= 5
+FUZZ_LONG   ?= 300
+
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
@@ -47,7 +55,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
 .PHONY: all module worker otactl unit deps test test-unit test-t run stop \
-        bench clean
+        bench clean fuzz fuzz-bins test-fuzz
 
 all: module worker otactl
 
@@ -84,6 +92,28 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 
 unit: $(UNIT_BINS)
 
+# libFuzzer targets: t/fuzz/fuzz_<name>.c with the shared plain C, under
+# ASan and UBSan; corpora grow in build/fuzz/corpus-<name>
+$(BUILD)/fuzz/%: t/fuzz/%.c $(SHARED_SRCS) $(SHARED_HDRS)
+	@mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(CPPFLAGS) -o $@ $< $(SHARED_SRCS) $(LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+test-fuzz: fuzz-bins
+	@for f in $(FUZZ_BINS); do \
+	    mkdir -p $$f.corpus; \
+	    echo "fuzz: $$(basename $$f) for $(FUZZ_SECS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECS) -print_final_stats=0 \
+	        -artifact_prefix=$$f- $$f.corpus t/fuzz/seeds 2>$$f.log \
+	        || { tail -40 $$f.log; exit 1; }; \
+	done
+
+FUZZ_SECS ?= $(FUZZ_SHORT)
+fuzz: deps
+	$(MAKE) test-fuzz FUZZ_SECS=$(FUZZ_LONG)
+
 # Installs missing Debian packages; does nothing when all are present.
 # policy-rc.d keeps apt from starting the system nginx/redis services.
 deps:
@@ -105,8 +135,8 @@ deps:
 	fi
 
 test: deps
-	$(MAKE) all unit
-	$(MAKE) test-unit test-t
+	$(MAKE) all unit fuzz-bins
+	$(MAKE) test-unit test-fuzz test-t
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
