@@ -1,0 +1,166 @@
+#include "ota_task.h"
+
+#include <stddef.h>
+
+const char *
+ota_task_step_reason(int step)
+{
+    switch (step) {
+    case -1: return OTA_REASON_UPGRADE;
+    case -2: return OTA_REASON_DOWNLOAD;
+    case -3: return OTA_REASON_VERIFY;
+    case -4: return OTA_REASON_FLASH;
+    default: return NULL;
+    }
+}
+
+int
+ota_task_can_move(ota_task_state_t a, ota_task_state_t b)
+{
+    if ((unsigned) a >= OTA_TS_COUNT || (unsigned) b >= OTA_TS_COUNT
+        || ota_task_state_final(a) || a == b)
+    {
+        return 0;
+    }
+
+    /* every final state is reachable from every open one; open states
+     * only move forward in the order of the enum */
+    return ota_task_state_final(b) || b > a;
+}
+
+static int
+ota_task_move(ota_task_t *t, ota_task_state_t to, const char *reason)
+{
+    if (!ota_task_can_move(t->state, to)) {
+        return 0;
+    }
+    t->state = to;
+    t->reason = to == OTA_TS_FAILED ? reason : NULL;
+    return OTA_TASK_MOVED;
+}
+
+static int
+ota_task_download(ota_task_t *t, long long covered)
+{
+    int  rc = 0;
+
+    if (covered < 0) {
+        return -1;
+    }
+    if (t->size > 0 && covered > t->size) {
+        covered = t->size;        /* never report more than 100 % */
+    }
+
+    /* coverage only grows: a late, smaller count is ignored */
+    if (covered > t->covered) {
+        t->covered = covered;
+        rc |= OTA_TASK_COVERED;
+    }
+
+    if (t->state <= OTA_TS_DOWNLOADING) {
+        if (t->covered > 0 && t->covered >= t->size) {
+            rc |= ota_task_move(t, OTA_TS_DOWNLOADED, NULL);
+
+        } else if (t->covered > 0) {
+            rc |= ota_task_move(t, OTA_TS_DOWNLOADING, NULL);
+        }
+    }
+
+    return rc;
+}
+
+static int
+ota_task_progress(ota_task_t *t, int step)
+{
+    int  rc;
+
+    if (step < OTA_STEP_MIN || step > OTA_STEP_MAX) {
+        return -1;
+    }
+
+    if (step < 0) {
+        return ota_task_move(t, OTA_TS_FAILED, ota_task_step_reason(step));
+    }
+
+    rc = (!t->has_step || t->step != step) ? OTA_TASK_STEP : 0;
+    t->step = step;
+    t->has_step = 1;
+
+    /* install steps mean installing only once every byte went out: a
+     * device may report download percentages as steps before that */
+    if (t->state == OTA_TS_DOWNLOADED) {
+        rc |= ota_task_move(t, OTA_TS_INSTALLING, NULL);
+    }
+
+    return rc;
+}
+
+static int
+ota_task_inform(ota_task_t *t, const ota_version_t *v)
+{
+    int  c;
+
+    c = ota_version_cmp(v, &t->target);
+    if (c == 0) {
+        return ota_task_move(t, OTA_TS_SUCCEEDED, NULL);
+    }
+
+    if (t->has_from) {
+        if (ota_version_cmp(v, &t->from) == 0) {
+            return 0;             /* still at its source: not started */
+        }
+
+    } else if (c < 0) {
+        return 0;                 /* first report of an older version */
+    }
+
+    return ota_task_move(t, OTA_TS_FAILED, OTA_REASON_WRONG_VER);
+}
+
+int
+ota_task_apply(ota_task_t *t, const ota_task_event_t *e)
+{
+    if (ota_task_state_final(t->state)) {
+        return 0;                 /* final states are final */
+    }
+
+    switch (e->type) {
+
+    case OTA_TE_NOTIFIED:
+        return t->state == OTA_TS_PENDING
+               ? ota_task_move(t, OTA_TS_NOTIFIED, NULL) : 0;
+
+    case OTA_TE_DOWNLOAD:
+        return ota_task_download(t, e->covered);
+
+    case OTA_TE_PROGRESS:
+        if (e->step < OTA_STEP_MIN || e->step > OTA_STEP_MAX) {
+            return -1;
+        }
+        return ota_task_progress(t, e->step);
+
+    case OTA_TE_INFORM:
+        return ota_task_inform(t, &e->version);
+
+    case OTA_TE_TIMEOUT:
+        return ota_task_move(t, OTA_TS_FAILED, OTA_REASON_TIMEOUT);
+
+    case OTA_TE_CANCEL:
+        return ota_task_move(t, OTA_TS_CANCELLED, NULL);
+    }
+
+    return -1;
+}
+
+void
+ota_task_count_move(ota_batch_counts_t *c, ota_task_state_t from,
+    ota_task_state_t to)
+{
+    if (from == to || (unsigned) from >= OTA_TS_COUNT
+        || (unsigned) to >= OTA_TS_COUNT)
+    {
+        return;
+    }
+    c->n[from]--;
+    c->n[to]++;
+}

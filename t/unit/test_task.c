@@ -1,0 +1,244 @@
+/* unit tests: the task state machine (include/ota_task) */
+
+#include "tap.h"
+#include "ota_task.h"
+
+static ota_task_t
+task(ota_task_state_t st, const char *from)
+{
+    ota_task_t  t = { 0 };
+
+    t.state = st;
+    t.size = 1000;
+    ota_version_parse_cstr("2.0.0", &t.target);
+    if (from != NULL) {
+        ota_version_parse_cstr(from, &t.from);
+        t.has_from = 1;
+    }
+    return t;
+}
+
+static ota_task_event_t
+ev(ota_task_event_type_t type)
+{
+    ota_task_event_t  e = { 0 };
+
+    e.type = type;
+    return e;
+}
+
+static ota_task_event_t
+dl(long long covered)
+{
+    ota_task_event_t  e = ev(OTA_TE_DOWNLOAD);
+
+    e.covered = covered;
+    return e;
+}
+
+static ota_task_event_t
+step(int s)
+{
+    ota_task_event_t  e = ev(OTA_TE_PROGRESS);
+
+    e.step = s;
+    return e;
+}
+
+static ota_task_event_t
+inform(const char *v)
+{
+    ota_task_event_t  e = ev(OTA_TE_INFORM);
+
+    ota_version_parse_cstr(v, &e.version);
+    return e;
+}
+
+int
+main(void)
+{
+    ota_task_t          t;
+    ota_task_event_t    e;
+    ota_batch_counts_t  c = { { 0 }, 0 };
+    int                 rc, s, i;
+
+    /* the happy path, every step */
+    t = task(OTA_TS_PENDING, "1.0.0");
+    e = ev(OTA_TE_NOTIFIED);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED, "pending -> notified");
+    is_int(t.state, OTA_TS_NOTIFIED, "state notified");
+    is_int(ota_task_apply(&t, &e), 0, "repeated notified changes nothing");
+
+    e = dl(0);
+    is_int(ota_task_apply(&t, &e), 0, "zero bytes: still notified");
+    e = dl(400);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "notified -> downloading");
+    is_int(t.covered, 400, "covered 400");
+    e = dl(300);
+    is_int(ota_task_apply(&t, &e), 0, "a late smaller count is ignored");
+    is_int(t.covered, 400, "covered stays 400");
+    e = dl(400);
+    is_int(ota_task_apply(&t, &e), 0, "a replayed count is ignored");
+    e = dl(700);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_COVERED, "more bytes: covered");
+    is_int(t.state, OTA_TS_DOWNLOADING, "still downloading");
+    e = step(10);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_STEP,
+           "a step during download is recorded, no move");
+    is_int(t.state, OTA_TS_DOWNLOADING, "still downloading after a step");
+    e = dl(1000);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "every byte: downloaded");
+    is_int(t.state, OTA_TS_DOWNLOADED, "state downloaded");
+    e = ev(OTA_TE_NOTIFIED);
+    is_int(ota_task_apply(&t, &e), 0, "late notified does not go back");
+    e = dl(500);
+    is_int(ota_task_apply(&t, &e), 0, "late download does not go back");
+    e = step(0);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_STEP,
+           "step 0 after download: installing");
+    is_int(t.state, OTA_TS_INSTALLING, "state installing");
+    e = step(60);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_STEP, "step 60 recorded");
+    is_int(ota_task_apply(&t, &e), 0, "repeated step changes nothing");
+    e = inform("1.0.0");
+    is_int(ota_task_apply(&t, &e), 0, "source version: no change");
+    e = inform("2.0.0");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED, "target version: succeeded");
+    is_int(t.state, OTA_TS_SUCCEEDED, "state succeeded");
+
+    /* final states are final */
+    for (s = OTA_TS_SUCCEEDED; s <= OTA_TS_CANCELLED; s++) {
+        ota_task_event_t all[6];
+
+        all[0] = ev(OTA_TE_NOTIFIED);
+        all[1] = dl(1000);
+        all[2] = step(-1);
+        all[3] = inform("3.0.0");
+        all[4] = ev(OTA_TE_TIMEOUT);
+        all[5] = ev(OTA_TE_CANCEL);
+        for (i = 0; i < 6; i++) {
+            t = task((ota_task_state_t) s, "1.0.0");
+            is_int(ota_task_apply(&t, &all[i]), 0,
+                   "%s ignores event %d", ota_task_state_name(s), i);
+            is_int(t.state, s, "%s stays", ota_task_state_name(s));
+        }
+    }
+
+    /* a whole download in one event skips downloading */
+    t = task(OTA_TS_PENDING, "1.0.0");
+    e = dl(5000);
+    rc = ota_task_apply(&t, &e);
+    is_int(rc, OTA_TASK_MOVED | OTA_TASK_COVERED, "pending -> downloaded");
+    is_int(t.state, OTA_TS_DOWNLOADED, "state downloaded");
+    is_int(t.covered, 1000, "covered clipped to the size");
+
+    e = dl(-5);
+    t = task(OTA_TS_PENDING, "1.0.0");
+    is_int(ota_task_apply(&t, &e), -1, "negative covered is malformed");
+
+    /* failure reasons of negative steps, from every open state */
+    {
+        static const char *why[] = { OTA_REASON_UPGRADE, OTA_REASON_DOWNLOAD,
+                                     OTA_REASON_VERIFY, OTA_REASON_FLASH };
+
+        for (s = OTA_TS_PENDING; s <= OTA_TS_INSTALLING; s++) {
+            for (i = -1; i >= -4; i--) {
+                t = task((ota_task_state_t) s, "1.0.0");
+                e = step(i);
+                is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED,
+                       "%s, step %d: failed", ota_task_state_name(s), i);
+                is_int(t.state, OTA_TS_FAILED, "state failed");
+                is_str(t.reason, why[-i - 1], "reason for step %d", i);
+            }
+        }
+    }
+    t = task(OTA_TS_INSTALLING, "1.0.0");
+    e = step(-5);
+    is_int(ota_task_apply(&t, &e), -1, "step -5 is malformed");
+    e = step(101);
+    is_int(ota_task_apply(&t, &e), -1, "step 101 is malformed");
+    is_int(t.state, OTA_TS_INSTALLING, "and changes nothing");
+    ok(ota_task_step_reason(5) == NULL, "no reason for a positive step");
+
+    /* versions */
+    t = task(OTA_TS_DOWNLOADING, "1.0.0");
+    e = inform("1.5.0");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED,
+           "neither source nor target: failed");
+    is_str(t.reason, OTA_REASON_WRONG_VER, "reason wrong_version");
+
+    t = task(OTA_TS_PENDING, NULL);
+    e = inform("1.0.0");
+    is_int(ota_task_apply(&t, &e), 0,
+           "no source known: an older version is its first report");
+    e = inform("3.0.0");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED,
+           "no source known: a newer version is wrong");
+    is_str(t.reason, OTA_REASON_WRONG_VER, "reason wrong_version");
+
+    t = task(OTA_TS_PENDING, "1.0.0");
+    e = inform("2.0.0");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED,
+           "target reported while pending: succeeded");
+
+    /* timeout and cancel from every open state */
+    for (s = OTA_TS_PENDING; s <= OTA_TS_INSTALLING; s++) {
+        t = task((ota_task_state_t) s, "1.0.0");
+        e = ev(OTA_TE_TIMEOUT);
+        is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED, "%s times out",
+               ota_task_state_name(s));
+        is_str(t.reason, OTA_REASON_TIMEOUT, "reason timeout");
+        t = task((ota_task_state_t) s, "1.0.0");
+        e = ev(OTA_TE_CANCEL);
+        is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED, "%s cancels",
+               ota_task_state_name(s));
+        is_int(t.state, OTA_TS_CANCELLED, "state cancelled");
+        ok(t.reason == NULL, "no reason for cancelled");
+    }
+
+    /* out of order: inform before any download */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    e = inform("2.0.0");
+    ota_task_apply(&t, &e);
+    e = dl(1000);
+    is_int(ota_task_apply(&t, &e), 0, "download after success: ignored");
+    e = step(-2);
+    is_int(ota_task_apply(&t, &e), 0, "failure after success: ignored");
+    is_int(t.state, OTA_TS_SUCCEEDED, "still succeeded");
+
+    /* step before download done, download then completes */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    e = step(50);
+    ota_task_apply(&t, &e);
+    e = dl(1000);
+    ota_task_apply(&t, &e);
+    is_int(t.state, OTA_TS_DOWNLOADED, "out of order step: downloaded");
+
+    /* can_move: never backwards */
+    for (s = 0; s < OTA_TS_COUNT; s++) {
+        for (i = 0; i < OTA_TS_COUNT; i++) {
+            int want = !ota_task_state_final((ota_task_state_t) s) && s != i
+                       && (i > s || ota_task_state_final((ota_task_state_t) i));
+            is_int(ota_task_can_move((ota_task_state_t) s,
+                                     (ota_task_state_t) i), want,
+                   "can_move %s -> %s", ota_task_state_name(s),
+                   ota_task_state_name(i));
+        }
+    }
+
+    /* counter moves keep the total */
+    c.total = 3;
+    c.n[OTA_TS_PENDING] = 3;
+    ota_task_count_move(&c, OTA_TS_PENDING, OTA_TS_DOWNLOADING);
+    ota_task_count_move(&c, OTA_TS_DOWNLOADING, OTA_TS_SUCCEEDED);
+    ota_task_count_move(&c, OTA_TS_PENDING, OTA_TS_FAILED);
+    ota_task_count_move(&c, OTA_TS_FAILED, OTA_TS_FAILED);
+    is_int(c.n[OTA_TS_PENDING], 1, "pending 1");
+    is_int(c.n[OTA_TS_SUCCEEDED], 1, "succeeded 1");
+    is_int(c.n[OTA_TS_FAILED], 1, "failed 1 (a self move counts nothing)");
+    is_int(c.n[OTA_TS_DOWNLOADING], 0, "downloading 0");
+
+    return done_testing();
+}
