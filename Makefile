@@ -7,6 +7,7 @@
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
+#   make asan     build under AddressSanitizer and run the suite against it
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -55,7 +56,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
 .PHONY: all module worker otactl unit deps test test-unit test-t run stop \
-        bench clean fuzz fuzz-bins test-fuzz
+        bench clean fuzz fuzz-bins test-fuzz asan
 
 all: module worker otactl
 
@@ -72,7 +73,8 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	    if [ -f ./conf_flags ]; then . ./conf_flags; flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
 	    ./configure "$${flags[@]}" --add-dynamic-module=$(CURDIR) \
 	        --with-cc-opt="-Wextra -Wno-unused-parameter -Wno-sign-compare \
-	                       -Wno-missing-field-initializers" \
+	                       -Wno-missing-field-initializers $(NGX_CC_OPT)" \
+	        --with-ld-opt="$(NGX_LD_OPT)" \
 	        > ../configure.log 2>&1 || { cat ../configure.log; exit 1; }'
 
 $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
@@ -111,6 +113,15 @@ test-fuzz: fuzz-bins
 	done
 
 FUZZ_SECS ?= $(FUZZ_SHORT)
+
+# AddressSanitizer build in build-asan/ and a test run against it: nginx gets
+# libasan preloaded (t/lib/OtaTest.pm), any report fails the test.
+ASAN_FLAGS := -fsanitize=address -fno-omit-frame-pointer
+ASAN_TESTS ?= t/*.t
+asan: deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -g $(ASAN_FLAGS) -fsanitize=undefined" \
+	    NGX_CC_OPT="$(ASAN_FLAGS)" NGX_LD_OPT="$(ASAN_FLAGS)" all
+	OTA_BUILD=$(CURDIR)/build-asan OTA_ASAN=1 prove -I t/lib $(ASAN_TESTS)
 fuzz: deps
 	$(MAKE) test-fuzz FUZZ_SECS=$(FUZZ_LONG)
 
@@ -158,4 +169,4 @@ bench: deps
 	bash bench/run.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan

@@ -15,6 +15,8 @@ package OtaTest;
 #   $t->stop;                       # also checks the logs
 #
 # OTA_KEEP=1 keeps the temp directory for a look after a failure.
+# OTA_ASAN=1 (make asan) runs nginx with libasan preloaded and the worker
+# built with ASan; any sanitizer report fails the test in stop().
 
 use strict;
 use warnings;
@@ -263,6 +265,9 @@ sub start_nginx {
     $self->{port} //= free_port();
     write_file("$d/nginx.conf", $self->nginx_conf);
 
+    local $ENV{LD_PRELOAD} = _libasan() if $ENV{OTA_ASAN};
+    local $ENV{ASAN_OPTIONS} = "log_path=" . $self->asan_dir . "/nginx:"
+        . "detect_leaks=0:handle_segv=1" if $ENV{OTA_ASAN};
     my $out = `$NGINX -p $d/ -c $d/nginx.conf 2>&1`;
     die "nginx did not start: $out\n" if $?;
     wait_port($self->{port}) or die "nginx does not listen on $self->{port}\n";
@@ -316,6 +321,8 @@ sub start_worker {
                @{ $self->{worker_args} // [] }, @args);
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
+        $ENV{ASAN_OPTIONS} = "log_path=" . $self->asan_dir . "/worker:"
+            . "detect_leaks=1" if $ENV{OTA_ASAN};
         open STDOUT, '>>', $log;
         open STDERR, '>&', \*STDOUT;
         exec @cmd or exit 127;
@@ -396,6 +403,10 @@ sub run_cmd {
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
         $ENV{$_} = $env->{$_} for keys %$env;
+        if ($ENV{OTA_ASAN} && $cmd[0] eq $NGINX) {     # loads the ASan .so
+            $ENV{LD_PRELOAD} = _libasan();
+            $ENV{ASAN_OPTIONS} = "detect_leaks=0";
+        }
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $o;
         open STDERR, '>', $e;
@@ -454,6 +465,26 @@ sub stop {
     }
 
     $self->stop_redis;
+
+    if ($ENV{OTA_ASAN}) {
+        my @reports = glob($self->asan_dir . "/*");
+        ok(!@reports, 'no AddressSanitizer report')
+            or diag(join("\n", map { read_file($_) } @reports[0 .. 1]));
+    }
+}
+
+# reports land here; world-writable because nginx workers run as nobody
+sub asan_dir {
+    my ($self) = @_;
+    my $d = "$self->{dir}/asan";
+    unless (-d $d) { mkdir $d; chmod 0777, $d }
+    return $d;
+}
+
+sub _libasan {
+    my $p = `gcc -print-file-name=libasan.so`;
+    chomp $p;
+    return $p;
 }
 
 sub DESTROY {
