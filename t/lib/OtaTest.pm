@@ -524,4 +524,155 @@ sub write_file {
     close $fh or die "$f: $!\n";
 }
 
+# ---- Redis keys and fixtures (device / admin API tests) ------------------------
+#
+# key('OTA_KEY_TASK', $device, $batch) builds a key from the printf format of
+# include/ota_keys.h, read from the header itself so the tests cannot drift
+# from the C side.  The fx_* helpers write records exactly as
+# docs/redis-schema.md describes them, for tests that run without the
+# worker and otactl.
+
+my %KEY_FMT;
+
+sub key {
+    my ($name, @args) = @_;
+    unless (%KEY_FMT) {
+        open my $fh, '<', "$ROOT/include/ota_keys.h" or die "ota_keys.h: $!\n";
+        while (<$fh>) {
+            $KEY_FMT{$1} = $2 if /^#define\s+(OTA_\w+)\s+"([^"]*)"/;
+        }
+    }
+    my $fmt = $KEY_FMT{$name} // die "no key $name in ota_keys.h\n";
+    my $n = () = $fmt =~ /%s/g;
+    die "key $name takes $n arguments\n" unless $n == @args;
+    return sprintf($fmt, @args);
+}
+
+# a device of a product (and the product with its "default" module);
+# returns the secret
+sub fx_device {
+    my ($self, $device, $product, %o) = @_;
+    my $secret = $o{secret} // join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
+    $self->redis(HSET => key('OTA_KEY_DEVICE', $device), product => $product,
+                 secret => $secret, created => time);
+    $self->redis(SADD => key('OTA_KEY_PRODUCTS'), $product);
+    $self->redis(SADD => key('OTA_KEY_PRODUCT_DEVICES', $product), $device);
+    $self->fx_module($product, 'default');
+    return $secret;
+}
+
+sub fx_module {
+    my ($self, $product, $module, %o) = @_;
+    $self->redis(HSETNX => key('OTA_KEY_PRODUCT_MODULES', $product), $module,
+                 encode_json({ alias => $o{alias} // '', desc => $o{desc} // '',
+                               created => time }));
+}
+
+# a package with its files in the store (manifest last) and its hash:
+# fx_package(id => 'p1', product => 'pr', module => 'default',
+#            version => '1.1.0', files => [[name => content], ...],
+#            type => 'full', from => '', sign_method => 'sha256',
+#            ext => {k => v}, verify => 0, state => 'ready')
+sub fx_package {
+    my ($self, %o) = @_;
+    require Digest::MD5;
+    require Digest::SHA;
+    my $id = $o{id} // die "fx_package: id\n";
+    my $method = $o{sign_method} // 'sha256';
+    my $dir = "$self->{store}/$id";
+    make_path($dir);
+    my ($off, @files) = (0);
+    for my $f (@{ $o{files} // [['fw.bin', 'x' x 1000]] }) {
+        my ($name, $content) = @$f;
+        write_file("$dir/$name", $content);
+        my $sign = $method eq 'md5' ? Digest::MD5::md5_hex($content)
+                                    : Digest::SHA::sha256_hex($content);
+        push @files, { name => $name, size => length $content, sign => $sign,
+                       offset => $off };
+        $off += length $content;
+    }
+    my %m = (id => $id, product => $o{product}, module => $o{module} // 'default',
+             version => $o{version}, type => $o{type} // 'full',
+             from => $o{from} // '', sign_method => $method, size => $off,
+             files => \@files);
+    write_file("$dir/manifest.json.tmp", encode_json(\%m));
+    rename "$dir/manifest.json.tmp", "$dir/manifest.json" or die "rename: $!\n";
+    $self->redis(HSET => key('OTA_KEY_PACKAGE', $id), %m,
+                 files => encode_json(\@files), name => $o{name} // $id,
+                 sign => $files[0]{sign}, verify => $o{verify} // 0,
+                 state => $o{state} // 'ready', verify_batch => $o{verify_batch} // '',
+                 desc => $o{desc} // '', ext => encode_json($o{ext} // {}),
+                 created => time);
+    $self->redis(ZADD => key('OTA_KEY_PACKAGES'), time, $id);
+    $self->redis(ZADD => key('OTA_KEY_PRODUCT_PACKAGES', $o{product}), time, $id);
+    $self->redis(HSET => key('OTA_KEY_PRODUCT_PKGVER', $o{product}),
+                 "$m{module}:$m{version}", $id);
+    return \%m;
+}
+
+# a batch of a package with one task per device, as the worker writes it:
+# fx_batch(id => 'b1', package => $pkg (from fx_package), devices => [..],
+#          state => 'running', type => 'upgrade',
+#          tasks => { dev => { state => .., covered => .., from => .. } })
+sub fx_batch {
+    my ($self, %o) = @_;
+    my $id = $o{id} // die "fx_batch: id\n";
+    my $pkg = $o{package};
+    my @devs = @{ $o{devices} // [] };
+    my $now = int(time * 1000);
+    my %counts = map { $_ => 0 } qw(pending notified downloading downloaded
+                                    installing succeeded failed cancelled);
+    my %fail;
+    my $i = 0;
+    for my $d (@devs) {
+        my $t = { state => 'pending', covered => 0, from => '',
+                  %{ $o{tasks}{$d} // {} } };
+        $counts{ $t->{state} }++;
+        $fail{ $t->{reason} }++ if $t->{reason};
+        $self->redis(HSET => key('OTA_KEY_TASK', $d, $id), device => $d,
+                     batch => $id, package => $pkg->{id}, product => $pkg->{product},
+                     module => $pkg->{module}, version => $pkg->{version},
+                     from => $t->{from}, state => $t->{state}, size => $pkg->{size},
+                     covered => $t->{covered}, step => $t->{step} // '',
+                     reason => $t->{reason} // '', desc => '',
+                     created => $now, updated => $now);
+        $self->redis(ZADD => key('OTA_KEY_BATCH_DEVICES', $id), $i++, $d);
+        $self->redis(ZADD => key('OTA_KEY_DEVICE_TASKS', $d), $now, $id);
+        $self->redis(HSET => key('OTA_KEY_DEVICE_OPEN', $d), $pkg->{module}, $id)
+            unless $t->{state} =~ /^(succeeded|failed|cancelled)$/;
+    }
+    $self->redis(HSET => key('OTA_KEY_BATCH', $id), id => $id,
+                 name => $o{name} // "batch $id", type => $o{type} // 'upgrade',
+                 package => $pkg->{id}, product => $pkg->{product},
+                 module => $pkg->{module}, version => $pkg->{version},
+                 from_version => '', protocol => 'http', method => 'static',
+                 push => 0, state => $o{state} // 'running', total => scalar @devs,
+                 created => $o{created} // time, finished => '', cursor => '');
+    $self->redis(HSET => key('OTA_KEY_BATCH_COUNTS', $id), %counts);
+    $self->redis(HSET => key('OTA_KEY_BATCH_FAILURES', $id), %fail) if %fail;
+    $self->redis(ZADD => key('OTA_KEY_BATCHES'), $o{created} // time, $id);
+    return $id;
+}
+
+# POST auth as a device would; returns the token (undef on failure)
+sub device_token {
+    my ($self, $device, $product, $secret) = @_;
+    my $ts = int(time * 1000);
+    my $r = $self->http(POST => '/ota/v1/auth', json => {
+        product => $product, device => $device, timestamp => "$ts",
+        sign => auth_sign($secret, $device, $product, $ts) });
+    return $r->{status} == 200 ? $r->{json}{token} : undef;
+}
+
+# every key of Redis with its DUMP, and the stream lengths: compare two
+# snapshots to prove a request changed nothing
+sub redis_snapshot {
+    my ($self) = @_;
+    my %snap;
+    for my $k (@{ $self->redis(KEYS => '*') // [] }) {
+        $snap{$k} = $self->redis(DUMP => $k);
+    }
+    return \%snap;
+}
+
 1;

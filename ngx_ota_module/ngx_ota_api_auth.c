@@ -1,0 +1,347 @@
+/*
+ * ngx_ota_api_auth.c: POST /ota/v1/auth.
+ *
+ *   {"product","device","timestamp" (ms, number or digits),"sign"}
+ *   sign = hex HMAC-SHA256(device secret,
+ *                          "device<device>product<product>timestamp<ts>")
+ *
+ * Order of checks: shape (400), timestamp window (no Redis needed), the
+ * device record (HMGET product secret), the signature, and last the replay
+ * guard (SET nonce NX EX): the nonce is written only for a correctly signed
+ * request, so a failed attempt changes nothing in Redis.  Every 401 says the
+ * same thing; the error log at info level tells the operator which check
+ * failed.
+ */
+
+#include "ngx_ota_api.h"
+
+#include "ota_names.h"
+#include "ota_token.h"
+
+
+#define NGX_OTA_TS_MAX_LEN  18
+
+
+typedef struct {
+    ngx_str_t     device;
+    ngx_str_t     product;
+    ngx_str_t     ts;
+    ngx_str_t     sign;
+} ngx_ota_auth_t;
+
+
+static void ngx_ota_auth_body(ngx_http_request_t *r, json_t *body);
+static void ngx_ota_auth_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+static void ngx_ota_auth_device(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    ngx_ota_redis_call_t *call, redisReply *reply);
+static void ngx_ota_auth_token(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    redisReply *reply);
+static void ngx_ota_auth_refuse(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    const char *why);
+
+
+ngx_int_t
+ngx_ota_api_auth(ngx_http_request_t *r)
+{
+    return ngx_ota_read_json_body(r, ngx_ota_auth_body);
+}
+
+
+/* copies a string member into the pool; 400 answers are the caller's */
+static const char *
+ngx_ota_auth_field(ngx_http_request_t *r, json_t *body, const char *name,
+    ngx_str_t *out)
+{
+    ngx_str_t  v;
+
+    switch (ngx_ota_json_str(body, name, &v)) {
+    case NGX_DECLINED:
+        return "missing field";
+    case NGX_ERROR:
+        return "must be a string";
+    default:
+        break;
+    }
+
+    out->len = v.len;
+    out->data = ngx_ota_pstrdup0(r->pool, &v);
+    if (out->data == NULL) {
+        return "out of memory";
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
+{
+    u_char                *p;
+    json_t                *ts;
+    int64_t                t, now, window;
+    ngx_int_t              rc;
+    ngx_str_t              key;
+    const char            *err, *field;
+    ngx_ota_ctx_t         *ctx;
+    ngx_ota_auth_t        *a;
+    ngx_ota_loc_conf_t    *olcf;
+    ngx_ota_redis_call_t  *call;
+    u_char                 msg[128];
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_ota_auth_t));
+    if (a == NULL) {
+        json_decref(body);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+    ctx->api = a;
+
+    field = "product";
+    err = ngx_ota_auth_field(r, body, field, &a->product);
+
+    if (err == NULL) {
+        field = "device";
+        err = ngx_ota_auth_field(r, body, field, &a->device);
+    }
+
+    if (err == NULL) {
+        field = "sign";
+        err = ngx_ota_auth_field(r, body, field, &a->sign);
+    }
+
+    if (err == NULL) {
+        /* the sign covers the timestamp as the device wrote it */
+        field = "timestamp";
+        ts = json_object_get(body, "timestamp");
+
+        if (ts == NULL || json_is_null(ts)) {
+            err = "missing field";
+
+        } else if (json_is_integer(ts)) {
+            p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+            if (p == NULL) {
+                err = "out of memory";
+            } else {
+                a->ts.data = p;
+                a->ts.len = ngx_sprintf(p, "%L",
+                                        (int64_t) json_integer_value(ts)) - p;
+            }
+
+        } else if (json_is_string(ts)) {
+            key.data = (u_char *) json_string_value(ts);
+            key.len = json_string_length(ts);
+            a->ts.len = key.len;
+            a->ts.data = ngx_ota_pstrdup0(r->pool, &key);
+            if (a->ts.data == NULL) {
+                err = "out of memory";
+            }
+
+        } else {
+            err = "must be an integer (ms) or a string of digits";
+        }
+    }
+
+    json_decref(body);
+
+    if (err != NULL) {
+        ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\": %s%Z", field, err);
+        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST, (char *) msg);
+        return;
+    }
+
+    if (!ota_name_product((char *) a->product.data, a->product.len)) {
+        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST,
+                           "\"product\": not a valid product name");
+        return;
+    }
+
+    if (!ota_name_device((char *) a->device.data, a->device.len)) {
+        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST,
+                           "\"device\": not a valid device name");
+        return;
+    }
+
+    t = (a->ts.len <= NGX_OTA_TS_MAX_LEN)
+        ? ota_parse_int64((char *) a->ts.data, a->ts.len) : -1;
+
+    if (t < 0) {
+        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST,
+                           "\"timestamp\": must be milliseconds since the "
+                           "epoch, digits only");
+        return;
+    }
+
+    now = ngx_ota_now_ms();
+    window = (int64_t) olcf->auth_window * 1000;
+
+    if (t < now - window || t > now + window) {
+        ngx_ota_auth_refuse(r, a, "timestamp outside the auth window");
+        return;
+    }
+
+    if (ngx_ota_key(r->pool, &key, OTA_KEY_DEVICE, &a->device, NULL, NULL)
+        == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    call = ngx_ota_redis_call(r, ngx_ota_auth_reply, a);
+    if (call == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "HMGET %b product secret",
+                           key.data, key.len);
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(call);
+        ngx_ota_api_send_failed(r, rc);
+        return;
+    }
+
+    /* the body handler holds the request: the reply finalizes it */
+}
+
+
+static void
+ngx_ota_auth_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_ota_auth_t      *a = call->data;
+    ngx_http_request_t  *r = call->request;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, "auth");
+        return;
+    }
+
+    if (call->index == 0) {
+        ngx_ota_auth_device(r, a, call, reply);
+        return;
+    }
+
+    ngx_ota_auth_token(r, a, reply);
+}
+
+
+static void
+ngx_ota_auth_device(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_int_t            rc;
+    ngx_str_t            key;
+    redisReply          *product, *secret;
+    ngx_ota_loc_conf_t  *olcf;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        ngx_ota_api_redis_error(r, reply, "auth");
+        return;
+    }
+
+    product = reply->element[0];
+    secret = reply->element[1];
+
+    if (product->type != REDIS_REPLY_STRING
+        || secret->type != REDIS_REPLY_STRING)
+    {
+        ngx_ota_auth_refuse(r, a, "unknown device");
+        return;
+    }
+
+    if ((size_t) product->len != a->product.len
+        || ngx_memcmp(product->str, a->product.data, a->product.len) != 0)
+    {
+        ngx_ota_auth_refuse(r, a, "device belongs to another product");
+        return;
+    }
+
+    if (!ota_auth_check(secret->str, secret->len,
+                        (char *) a->device.data, a->device.len,
+                        (char *) a->product.data, a->product.len,
+                        (char *) a->ts.data, a->ts.len,
+                        (char *) a->sign.data, a->sign.len))
+    {
+        ngx_ota_auth_refuse(r, a, "bad sign");
+        return;
+    }
+
+    /* replay guard: one use per (device, timestamp) while it is fresh */
+    if (ngx_ota_key(r->pool, &key, OTA_KEY_AUTH_NONCE, &a->device, &a->ts,
+                    NULL)
+        == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+
+    rc = ngx_ota_redis_cmd(call, "SET %b 1 NX EX %d", key.data, key.len,
+                           (int) (2 * olcf->auth_window));
+    if (rc != NGX_OK) {
+        ngx_ota_api_send_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_ota_auth_token(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    redisReply *reply)
+{
+    int                   n;
+    json_t               *json;
+    ngx_ota_loc_conf_t   *olcf;
+    ngx_ota_main_conf_t  *omcf;
+    char                  token[OTA_TOKEN_MAX];
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ngx_ota_auth_refuse(r, a, "timestamp already used (replay)");
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STATUS) {
+        ngx_ota_api_redis_error(r, reply, "auth nonce");
+        return;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_ota_module);
+
+    n = ota_token_make((char *) omcf->token_secret.data,
+                       omcf->token_secret.len,
+                       (char *) a->device.data, a->device.len,
+                       (char *) a->product.data, a->product.len,
+                       (int64_t) ngx_time() + olcf->token_ttl, token);
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ota: auth: cannot make a token for \"%V\"",
+                      &a->device);
+        ngx_ota_api_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                           "internal error");
+        return;
+    }
+
+    json = json_pack("{s:s%,s:I}", "token", token, (size_t) n,
+                     "expires_in", (json_int_t) olcf->token_ttl);
+
+    ngx_ota_metric_add(NGX_OTA_M_AUTH_OK, 1);
+
+    ngx_http_finalize_request(r, ngx_ota_send_json(r, NGX_HTTP_OK, json));
+}
+
+
+static void
+ngx_ota_auth_refuse(ngx_http_request_t *r, ngx_ota_auth_t *a, const char *why)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ota: auth refused for device \"%V\" of product \"%V\": %s",
+                  &a->device, &a->product, why);
+
+    ngx_http_finalize_request(r,
+        ngx_ota_api_unauthorized(r, "authentication failed: check device, "
+                                    "product, sign and the clock"));
+}
