@@ -75,12 +75,27 @@ ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
 ngx_int_t
 ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status, json_t *json)
 {
-    char       *s;
-    ngx_int_t   rc;
-    ngx_str_t   type = ngx_string("application/json");
+    char             *s;
+    ngx_int_t         rc;
+    ngx_str_t         type = ngx_string("application/json");
+    ngx_table_elt_t  *h;
 
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* every "come back later" answer says when */
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        || status == NGX_HTTP_TOO_MANY_REQUESTS)
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            json_decref(json);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        ngx_str_set(&h->value, "5");
     }
 
     s = json_dumps(json, JSON_COMPACT);
@@ -102,18 +117,6 @@ ngx_ota_send_error(ngx_http_request_t *r, ngx_uint_t status, const char *msg)
 {
     json_t           *j;
     ngx_table_elt_t  *h;
-
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
-        || status == NGX_HTTP_TOO_MANY_REQUESTS)
-    {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "5");
-    }
 
     if (status == NGX_HTTP_UNAUTHORIZED) {
         h = ngx_list_push(&r->headers_out.headers);

@@ -628,6 +628,26 @@ ngx_ota_method_not_allowed(ngx_http_request_t *r, const char *allow)
 }
 
 
+/*
+ * GET health: for load balancer checks.  200 while this node's worker
+ * process has Redis, 503 otherwise: signed-link downloads still work then,
+ * but the API does not, so a balancer should prefer other nodes.
+ */
+static ngx_int_t
+ngx_ota_health(ngx_http_request_t *r)
+{
+    ngx_uint_t  up;
+
+    up = ngx_ota_redis_ready();
+
+    return ngx_ota_send_json(r, up ? NGX_HTTP_OK
+                                   : NGX_HTTP_SERVICE_UNAVAILABLE,
+                             json_pack("{s:s,s:b}", "status",
+                                       up ? "ok" : "degraded", "redis",
+                                       (int) up));
+}
+
+
 static ngx_int_t
 ngx_ota_device_handler(ngx_http_request_t *r)
 {
@@ -661,6 +681,13 @@ ngx_ota_device_handler(ngx_http_request_t *r)
         return ngx_ota_download_handler(r, &id, &file);
     }
 
+    if (ngx_ota_is("health")) {
+        if (!get) {
+            return ngx_ota_method_not_allowed(r, "GET, HEAD");
+        }
+        return ngx_ota_health(r);
+    }
+
     if (ngx_ota_is("upgrade")) {
         if (!get) {
             return ngx_ota_method_not_allowed(r, "GET, HEAD");
@@ -688,7 +715,7 @@ ngx_ota_device_handler(ngx_http_request_t *r)
 
     return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                               "no such endpoint: use auth, inform, upgrade, "
-                              "progress or packages/<id>");
+                              "progress, health or packages/<id>");
 }
 
 

@@ -114,7 +114,8 @@ ngx_int_t ngx_ota_progress_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_ota_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg);
 
-/* Serialises and sends json (reference is stolen) with status. */
+/* Serialises and sends json (reference is stolen) with status; 429 and
+ * 503 answers get Retry-After. */
 ngx_int_t ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json);
 

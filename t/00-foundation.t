@@ -112,5 +112,22 @@ my $n = $t->wait_for(sub {
 });
 ok($n >= 2, "nginx workers connected to Redis ($n)");
 
+# health: 200 with Redis, 503 without, 200 again once Redis is back
+$r = $t->http(GET => '/ota/v1/health');
+is($r->{status}, 200, 'health: 200 while Redis is up');
+is($r->{json}{redis}, JSON::PP::true, 'health says redis is up');
+
+$t->stop_redis;
+$r = $t->wait_for(sub {
+    my $h = $t->http(GET => '/ota/v1/health');
+    return $h->{status} == 503 ? $h : undef;
+}, 10);
+ok($r, 'health: 503 once Redis is gone');
+is($r && $r->{headers}{'retry-after'}, 5, 'with Retry-After');
+
+$t->start_redis;
+ok($t->wait_for(sub { $t->http(GET => '/ota/v1/health')->{status} == 200 }, 15),
+   'nginx reconnects by itself when Redis returns');
+
 $t->stop;
 done_testing;
