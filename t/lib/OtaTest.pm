@@ -79,13 +79,13 @@ sub new {
     my $self = bless {
         %o,
         dir         => $dir,
-        store       => "$dir/store",
+        store       => $o{store} // "$dir/store",   # a second node shares it
         secret      => $SECRET,
         admin_token => $ADMIN_TOKEN,
         workers     => [],
     }, $class;
 
-    make_path($self->{store});
+    make_path($self->{store}) unless -d $self->{store};
     chmod 0755, $self->{store};
     push @live, $self;
 
