@@ -1,26 +1,1122 @@
 /*
- * ngx_ota_progress.c: exact byte coverage of downloads into Redis.
- * (placeholder until the download issue lands)
+ * ngx_ota_progress.c: exact byte coverage of downloads into Redis
+ * (DESIGN "Download progress", docs/download.md).
+ *
+ * What is counted is what went out, not what was asked for:
+ *
+ * - a body filter placed right after nginx's range filter (config orders
+ *   ngx_ota_progress_filter_module before ngx_http_range_body_filter_module)
+ *   writes down, per request, the body as a list of segments: file bytes
+ *   with their package offset, or bytes that are not the file (multipart
+ *   boundaries).  After the rest of the chain has written, body bytes sent
+ *   = c->sent - c->sent before the header - header size, and that many
+ *   bytes of the list, in order, are the ranges delivered.  HEAD, 304 and
+ *   416 send no body, so they add nothing.
+ * - ranges go into a per-process "track" per (device, package): a range set
+ *   (ota_cov.h) of what Redis does not have yet.  One tick per process
+ *   (ota_progress_interval) and the end of every request flush tracks: one
+ *   EVALSHA of a merge script per track, then one XADD of a download event
+ *   with the covered count the script returned.  A track has at most one
+ *   script call in flight, so a busy download costs two commands per tick
+ *   however many write events or parallel segments it has.
+ * - merging is idempotent, so a write whose answer was lost is simply sent
+ *   again: Redis away means the track keeps its ranges (bounded by
+ *   ota_progress_buffer bytes of bookkeeping per process) and writes them
+ *   when the connection is back (ngx_ota_redis_on_ready) or, at the
+ *   latest, synchronously when the worker process exits.
+ * - Redis replies reach only tracks (process memory), never a request.
  */
 
-#include "ngx_ota_module.h"
+#include "ngx_ota_download.h"
+#include "ngx_ota_redis.h"
+
+#include "ota_cov.h"
+#include "ota_names.h"
+
+#include <openssl/evp.h>
+#include <hiredis/hiredis.h>
 
 
-ngx_int_t
-ngx_ota_progress_init_process(ngx_cycle_t *cycle)
+#define NGX_OTA_FLUSH_MAX   256             /* ranges per script call */
+#define NGX_OTA_KEY_MAX     (sizeof(OTA_KEY_COVERAGE) + 2 * OTA_NAME_MAX)
+
+
+typedef struct {
+    ngx_str_node_t        sn;               /* "<device>\n<package>" */
+    ngx_queue_t           queue;
+
+    char                 *device;           /* NUL-terminated */
+    char                 *package;
+    char                 *module;
+    off_t                 size;             /* the package's */
+
+    ota_cov_t             pending;          /* seen, not yet sent */
+    ota_cov_t             inflight;         /* sent, no answer yet */
+
+    size_t                charged;          /* bytes counted in the budget */
+    ngx_uint_t            refs;             /* requests sending now */
+    ngx_uint_t            xadds;            /* event writes in flight */
+
+    unsigned              busy:1;           /* script call in flight */
+    unsigned              again:1;          /* a request ended while busy */
+    unsigned              need_event:1;     /* an event write was lost */
+} ngx_ota_track_t;
+
+
+typedef struct {
+    off_t                 len;
+    off_t                 start;            /* package offset; -1: not file */
+} ngx_ota_seg_t;
+
+
+typedef struct {
+    ngx_http_request_t   *request;
+    ngx_ota_track_t      *track;
+    off_t                 base;             /* the file's package offset */
+    off_t                 sent0;            /* c->sent before the header */
+    off_t                 accounted;        /* body bytes turned into ranges */
+    ngx_array_t           segs;
+    ngx_uint_t            seg;              /* first segment not all sent */
+    off_t                 seg_done;         /* sent bytes of segs[seg] */
+    unsigned              done:1;
+} ngx_ota_prog_req_t;
+
+
+static ngx_int_t ngx_ota_progress_filter_postconf(ngx_conf_t *cf);
+static ngx_int_t ngx_ota_progress_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static void ngx_ota_progress_account(ngx_ota_prog_req_t *p);
+static void ngx_ota_progress_cleanup(void *data);
+static void ngx_ota_track_flush(ngx_ota_track_t *t);
+static void ngx_ota_track_release(ngx_ota_track_t *t);
+static void ngx_ota_progress_tick(ngx_event_t *ev);
+static void ngx_ota_progress_ready(void);
+
+
+/*
+ * KEYS[1] coverage ZSET (member "start-end", score start, disjoint,
+ * merged), KEYS[2] covered byte count; ARGV[1] package size, then pairs of
+ * start, end (exclusive).  Returns {covered, added}.  The same rule as
+ * ota_cov_add(): touching ranges merge, re-sent bytes add nothing.
+ */
+static const char  ngx_ota_merge_lua[] =
+    "local function parse(m)\n"
+    "  local a, b = string.match(m, '^(%d+)-(%d+)$')\n"
+    "  return tonumber(a), tonumber(b)\n"
+    "end\n"
+    "local size = tonumber(ARGV[1])\n"
+    "local covered = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "local added = 0\n"
+    "for i = 2, #ARGV - 1, 2 do\n"
+    "  local s, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])\n"
+    "  if s < 0 then s = 0 end\n"
+    "  if e > size then e = size end\n"
+    "  if e > s then\n"
+    "    local ns, ne, gone = s, e, 0\n"
+    "    local prev = redis.call('ZREVRANGEBYSCORE', KEYS[1], s, '-inf',\n"
+    "                            'LIMIT', 0, 1)\n"
+    "    if prev[1] then\n"
+    "      local ps, pe = parse(prev[1])\n"
+    "      if pe and pe >= s then\n"
+    "        if ps < ns then ns = ps end\n"
+    "        if pe > ne then ne = pe end\n"
+    "        gone = gone + (pe - ps)\n"
+    "        redis.call('ZREM', KEYS[1], prev[1])\n"
+    "      end\n"
+    "    end\n"
+    "    local nx = redis.call('ZRANGEBYSCORE', KEYS[1], s, e)\n"
+    "    for _, m in ipairs(nx) do\n"
+    "      local ms, me = parse(m)\n"
+    "      if me then\n"
+    "        if me > ne then ne = me end\n"
+    "        gone = gone + (me - ms)\n"
+    "      end\n"
+    "      redis.call('ZREM', KEYS[1], m)\n"
+    "    end\n"
+    "    redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
+    "               string.format('%d-%d', ns, ne))\n"
+    "    added = added + (ne - ns) - gone\n"
+    "  end\n"
+    "end\n"
+    "covered = covered + added\n"
+    "redis.call('SET', KEYS[2], string.format('%d', covered))\n"
+    "return {covered, added}\n";
+
+
+static ngx_http_module_t  ngx_ota_progress_filter_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_ota_progress_filter_postconf,      /* postconfiguration */
+    NULL, NULL, NULL, NULL, NULL, NULL
+};
+
+
+ngx_module_t  ngx_ota_progress_filter_module = {
+    NGX_MODULE_V1,
+    &ngx_ota_progress_filter_module_ctx,   /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
+static ngx_uint_t                      ngx_ota_filter_installed;
+
+static ngx_rbtree_t       ngx_ota_tracks;
+static ngx_rbtree_node_t  ngx_ota_tracks_sentinel;
+static ngx_queue_t        ngx_ota_track_list;
+static ngx_event_t        ngx_ota_tick;
+static ngx_msec_t         ngx_ota_interval;     /* smallest seen */
+static size_t             ngx_ota_budget = 1024 * 1024;
+static size_t             ngx_ota_used;         /* bookkeeping bytes */
+static ngx_uint_t         ngx_ota_warned;
+static ngx_uint_t         ngx_ota_exiting;
+static ngx_log_t         *ngx_ota_plog;
+static char               ngx_ota_merge_sha[41];
+
+
+/* ---- the body filter ------------------------------------------------------ */
+
+static ngx_int_t
+ngx_ota_progress_filter_postconf(ngx_conf_t *cf)
 {
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_ota_progress_body_filter;
+    ngx_ota_filter_installed = 1;
+
     return NGX_OK;
-}
-
-
-void
-ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
-{
 }
 
 
 ngx_int_t
 ngx_ota_progress_filter_init(ngx_conf_t *cf)
 {
+    if (!ngx_ota_filter_installed) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ota: the progress filter module is not loaded");
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
+}
+
+
+static void
+ngx_ota_progress_record(ngx_ota_prog_req_t *p, ngx_buf_t *b)
+{
+    off_t           len, start;
+    ngx_ota_seg_t  *seg;
+
+    if (ngx_buf_special(b)) {
+        return;
+    }
+
+    if (b->in_file && !ngx_buf_in_memory(b)) {
+        len = b->file_last - b->file_pos;
+        start = p->base + b->file_pos;
+
+    } else {
+        len = ngx_buf_size(b);
+        start = -1;
+    }
+
+    if (len <= 0) {
+        return;
+    }
+
+    if (p->segs.nelts > p->seg) {
+        seg = (ngx_ota_seg_t *) p->segs.elts + p->segs.nelts - 1;
+
+        if ((start == -1 && seg->start == -1)
+            || (start != -1 && seg->start != -1
+                && seg->start + seg->len == start))
+        {
+            seg->len += len;
+            return;
+        }
+    }
+
+    seg = ngx_array_push(&p->segs);
+    if (seg == NULL) {
+        /* the body is then mis-mapped: stop counting this request */
+        p->done = 1;
+        return;
+    }
+
+    seg->len = len;
+    seg->start = start;
+}
+
+
+static ngx_int_t
+ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_int_t            rc;
+    ngx_chain_t         *cl;
+    ngx_ota_ctx_t       *ctx;
+    ngx_ota_prog_req_t  *p;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
+    if (ctx == NULL || ctx->progress == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    p = ctx->progress;
+
+    if (p->done || p->request != r) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* before the write filter advances the buffers' positions */
+    for (cl = in; cl; cl = cl->next) {
+        ngx_ota_progress_record(p, cl->buf);
+    }
+
+    rc = ngx_http_next_body_filter(r, in);
+
+    ngx_ota_progress_account(p);
+
+    return rc;
+}
+
+
+/* ---- tracks ------------------------------------------------------------------ */
+
+static void
+ngx_ota_track_charge(ngx_ota_track_t *t)
+{
+    size_t  now;
+
+    now = sizeof(ngx_ota_track_t) + t->sn.str.len * 2 + 8
+          + (t->pending.n + t->inflight.n) * sizeof(ota_range_t);
+
+    ngx_ota_used = ngx_ota_used - t->charged + now;
+    t->charged = now;
+}
+
+
+static void
+ngx_ota_arm_tick(void)
+{
+    if (!ngx_ota_tick.timer_set && !ngx_ota_exiting) {
+        ngx_add_timer(&ngx_ota_tick, ngx_ota_interval ? ngx_ota_interval
+                                                      : 1000);
+    }
+}
+
+
+static ngx_ota_track_t *
+ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
+{
+    u_char           *p;
+    size_t            len;
+    uint32_t          hash;
+    ngx_str_t         key;
+    ngx_ota_track_t  *t;
+    u_char            buf[2 * OTA_NAME_MAX + 2];
+
+    if (device->len > OTA_NAME_MAX || pkg->id.len > OTA_NAME_MAX) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(buf, device->data, device->len);
+    *p++ = '\n';
+    p = ngx_cpymem(p, pkg->id.data, pkg->id.len);
+
+    key.data = buf;
+    key.len = p - buf;
+    hash = ngx_crc32_short(key.data, key.len);
+
+    t = (ngx_ota_track_t *) ngx_str_rbtree_lookup(&ngx_ota_tracks, &key, hash);
+    if (t != NULL) {
+        return t;
+    }
+
+    /* key, device, package, module, each NUL-terminated, after the struct */
+    len = sizeof(ngx_ota_track_t) + key.len + 1 + device->len + 1
+          + pkg->id.len + 1 + pkg->module.len + 1;
+
+    t = ngx_calloc(len, log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) (t + 1);
+
+    t->sn.str.data = p;
+    t->sn.str.len = key.len;
+    p = ngx_cpymem(p, key.data, key.len);
+    *p++ = '\0';
+
+    t->device = (char *) p;
+    p = ngx_cpymem(p, device->data, device->len);
+    *p++ = '\0';
+
+    t->package = (char *) p;
+    p = ngx_cpymem(p, pkg->id.data, pkg->id.len);
+    *p++ = '\0';
+
+    t->module = (char *) p;
+    p = ngx_cpymem(p, pkg->module.data, pkg->module.len);
+    *p = '\0';
+
+    t->size = pkg->size;
+
+    t->sn.node.key = hash;
+    ngx_rbtree_insert(&ngx_ota_tracks, &t->sn.node);
+    ngx_queue_insert_tail(&ngx_ota_track_list, &t->queue);
+
+    ngx_ota_track_charge(t);
+
+    return t;
+}
+
+
+/* frees a track nobody needs any more */
+static void
+ngx_ota_track_release(ngx_ota_track_t *t)
+{
+    if (t->refs || t->busy || t->xadds || t->need_event
+        || t->pending.n || t->inflight.n || ngx_ota_exiting)
+    {
+        return;
+    }
+
+    ngx_rbtree_delete(&ngx_ota_tracks, &t->sn.node);
+    ngx_queue_remove(&t->queue);
+
+    ngx_ota_used -= t->charged;
+
+    ota_cov_free(&t->pending);
+    ota_cov_free(&t->inflight);
+    ngx_free(t);
+}
+
+
+static void
+ngx_ota_track_add(ngx_ota_track_t *t, off_t start, off_t end)
+{
+    int     rc;
+    size_t  avail;
+
+    if (end <= start) {
+        return;
+    }
+
+    avail = ngx_ota_used < ngx_ota_budget
+            ? (ngx_ota_budget - ngx_ota_used) / sizeof(ota_range_t) : 0;
+
+    /* limit 0 would mean "no limit" */
+    t->pending.limit = t->pending.n + avail;
+    rc = t->pending.limit ? ota_cov_add(&t->pending, start, end, NULL)
+                          : OTA_COV_FULL;
+
+    if (rc != OTA_COV_OK) {
+        ngx_ota_metric_add(NGX_OTA_M_PROGRESS_DROPPED, 1);
+
+        if (!ngx_ota_warned) {
+            ngx_ota_warned = 1;
+            ngx_log_error(NGX_LOG_WARN, ngx_ota_plog, 0,
+                          "ota: progress of device \"%s\" package \"%s\": "
+                          "range %O-%O dropped, %s (ota_progress_buffer %uz)",
+                          t->device, t->package, start, end,
+                          rc == OTA_COV_FULL ? "buffer full" : "no memory",
+                          ngx_ota_budget);
+        }
+        return;
+    }
+
+    ngx_ota_track_charge(t);
+    ngx_ota_arm_tick();
+}
+
+
+/* ---- per request ---------------------------------------------------------- */
+
+void
+ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_ota_pkg_t *pkg, ngx_ota_pkg_file_t *file)
+{
+    ngx_ota_ctx_t        *ctx;
+    ngx_ota_track_t      *t;
+    ngx_pool_cleanup_t   *cln;
+    ngx_ota_prog_req_t   *p;
+    ngx_ota_loc_conf_t   *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+
+    ngx_ota_budget = olcf->progress_pending;
+
+    if (ngx_ota_interval == 0 || olcf->progress_interval < ngx_ota_interval) {
+        ngx_ota_interval = olcf->progress_interval;
+    }
+
+    if (ngx_ota_plog == NULL) {
+        ngx_ota_plog = ngx_cycle->log;
+    }
+
+    ctx = ngx_ota_get_ctx(r);
+    if (ctx == NULL) {
+        goto failed;
+    }
+
+    p = ngx_pcalloc(r->pool, sizeof(ngx_ota_prog_req_t));
+    if (p == NULL) {
+        goto failed;
+    }
+
+    if (ngx_array_init(&p->segs, r->pool, 2, sizeof(ngx_ota_seg_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    t = ngx_ota_track_get(r->connection->log, device, pkg);
+    if (t == NULL) {
+        goto failed;
+    }
+
+    t->refs++;
+
+    p->request = r;
+    p->track = t;
+    p->base = file->offset;
+    p->sent0 = r->connection->sent;
+
+    cln->handler = ngx_ota_progress_cleanup;
+    cln->data = p;
+
+    ctx->progress = p;
+
+    ngx_ota_arm_tick();
+
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ota: no memory to count the progress of device \"%V\"",
+                  device);
+    ngx_ota_metric_add(NGX_OTA_M_PROGRESS_DROPPED, 1);
+}
+
+
+/* turns the body bytes sent since the last call into ranges */
+static void
+ngx_ota_progress_account(ngx_ota_prog_req_t *p)
+{
+    off_t                body, delta, take;
+    ngx_ota_seg_t       *seg;
+    ngx_http_request_t  *r = p->request;
+
+    body = r->connection->sent - p->sent0 - (off_t) r->header_size;
+
+    if (body <= p->accounted) {
+        return;
+    }
+
+    delta = body - p->accounted;
+    seg = p->segs.elts;
+
+    while (delta > 0 && p->seg < p->segs.nelts) {
+        take = seg[p->seg].len - p->seg_done;
+        if (take > delta) {
+            take = delta;
+        }
+
+        if (seg[p->seg].start >= 0) {
+            ngx_ota_track_add(p->track, seg[p->seg].start + p->seg_done,
+                              seg[p->seg].start + p->seg_done + take);
+        }
+
+        p->seg_done += take;
+        p->accounted += take;
+        delta -= take;
+
+        if (p->seg_done == seg[p->seg].len) {
+            p->seg++;
+            p->seg_done = 0;
+        }
+    }
+}
+
+
+/* the request is being freed: its last bytes, then an immediate write */
+static void
+ngx_ota_progress_cleanup(void *data)
+{
+    ngx_ota_prog_req_t  *p = data;
+
+    ngx_ota_track_t  *t = p->track;
+
+    if (!p->done) {
+        ngx_ota_progress_account(p);
+        p->done = 1;
+    }
+
+    if (p->accounted) {
+        ngx_ota_metric_add(NGX_OTA_M_DOWNLOAD_BYTES, p->accounted);
+    }
+
+    t->refs--;
+
+    if (t->busy) {
+        t->again = 1;
+        return;
+    }
+
+    ngx_ota_track_flush(t);
+}
+
+
+/* ---- writing to Redis ------------------------------------------------------ */
+
+static void ngx_ota_track_script_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+static void ngx_ota_track_event_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+
+
+static const char   *ngx_ota_argv[5 + 2 * NGX_OTA_FLUSH_MAX];
+static size_t        ngx_ota_argvlen[5 + 2 * NGX_OTA_FLUSH_MAX];
+static char          ngx_ota_nums[1 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
+static char          ngx_ota_key1[NGX_OTA_KEY_MAX];
+static char          ngx_ota_key2[NGX_OTA_KEY_MAX];
+
+
+/* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <s> <e> ...: argc */
+static int
+ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
+{
+    int     argc;
+    size_t  i, n;
+
+    (void) snprintf(ngx_ota_key1, NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
+                    t->device, t->package);
+    (void) snprintf(ngx_ota_key2, NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
+                    t->device, t->package);
+
+    argc = 0;
+
+    if (sha) {
+        ngx_ota_argv[argc] = "EVALSHA";
+        ngx_ota_argvlen[argc++] = 7;
+        ngx_ota_argv[argc] = ngx_ota_merge_sha;
+        ngx_ota_argvlen[argc++] = 40;
+
+    } else {
+        ngx_ota_argv[argc] = "EVAL";
+        ngx_ota_argvlen[argc++] = 4;
+        ngx_ota_argv[argc] = ngx_ota_merge_lua;
+        ngx_ota_argvlen[argc++] = sizeof(ngx_ota_merge_lua) - 1;
+    }
+
+    ngx_ota_argv[argc] = "2";
+    ngx_ota_argvlen[argc++] = 1;
+    ngx_ota_argv[argc] = ngx_ota_key1;
+    ngx_ota_argvlen[argc++] = strlen(ngx_ota_key1);
+    ngx_ota_argv[argc] = ngx_ota_key2;
+    ngx_ota_argvlen[argc++] = strlen(ngx_ota_key2);
+
+    n = 0;
+    ngx_ota_argv[argc] = ngx_ota_nums[n];
+    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
+                                       "%lld", (long long) t->size);
+
+    for (i = 0; i < t->inflight.n; i++) {
+        ngx_ota_argv[argc] = ngx_ota_nums[n];
+        ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++],
+                                           NGX_INT64_LEN + 1, "%lld",
+                                           (long long) t->inflight.r[i].start);
+        ngx_ota_argv[argc] = ngx_ota_nums[n];
+        ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++],
+                                           NGX_INT64_LEN + 1, "%lld",
+                                           (long long) t->inflight.r[i].end);
+    }
+
+    return argc;
+}
+
+
+/* moves at most NGX_OTA_FLUSH_MAX ranges from pending to inflight */
+static void
+ngx_ota_track_take(ngx_ota_track_t *t)
+{
+    size_t  k;
+
+    if (t->pending.n <= NGX_OTA_FLUSH_MAX) {
+        ota_cov_swap(&t->pending, &t->inflight);
+        return;
+    }
+
+    t->inflight.limit = 0;
+
+    for (k = 0; k < NGX_OTA_FLUSH_MAX; k++) {
+        if (ota_cov_add(&t->inflight, t->pending.r[k].start,
+                        t->pending.r[k].end, NULL) != OTA_COV_OK)
+        {
+            break;
+        }
+    }
+
+    ngx_memmove(t->pending.r, t->pending.r + k,
+                (t->pending.n - k) * sizeof(ota_range_t));
+    t->pending.n -= k;
+}
+
+
+/* puts unanswered ranges back: they are written again later */
+static void
+ngx_ota_track_restore(ngx_ota_track_t *t)
+{
+    t->pending.limit = 0;               /* already counted in the budget */
+
+    if (ota_cov_merge(&t->pending, &t->inflight, NULL) != OTA_COV_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_ota_plog, 0,
+                      "ota: no memory to keep %L bytes of progress of "
+                      "device \"%s\"", (int64_t) ota_cov_total(&t->inflight),
+                      t->device);
+        ngx_ota_metric_add(NGX_OTA_M_PROGRESS_DROPPED, t->inflight.n);
+    }
+
+    ota_cov_clear(&t->inflight);
+    ngx_ota_track_charge(t);
+}
+
+
+static ngx_int_t
+ngx_ota_track_send(ngx_ota_track_t *t, ngx_uint_t sha)
+{
+    int        argc;
+    ngx_int_t  rc;
+
+    argc = ngx_ota_track_argv(t, sha);
+
+    rc = ngx_ota_redis_argv_detached(ngx_ota_track_script_reply, t, argc,
+                                     ngx_ota_argv, ngx_ota_argvlen);
+    if (rc == NGX_OK) {
+        t->busy = 1;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_ota_track_flush(ngx_ota_track_t *t)
+{
+    if (t->busy) {
+        return;
+    }
+
+    if ((t->pending.n == 0 && !t->need_event) || !ngx_ota_redis_ready()) {
+        ngx_ota_track_release(t);
+        return;
+    }
+
+    ngx_ota_track_take(t);
+
+    if (ngx_ota_track_send(t, 1) != NGX_OK) {
+        ngx_ota_track_restore(t);
+    }
+}
+
+
+static void
+ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
+{
+    int           argc;
+    char          ts[NGX_INT64_LEN + 1], cov[NGX_INT64_LEN + 1],
+                  size[NGX_INT64_LEN + 1];
+    const char   *argv[17];
+    size_t        argvlen[17];
+    ngx_time_t   *tp;
+
+    tp = ngx_timeofday();
+
+    (void) snprintf(ts, sizeof(ts), "%lld",
+                    (long long) tp->sec * 1000 + (long long) tp->msec);
+    (void) snprintf(cov, sizeof(cov), "%lld", covered);
+    (void) snprintf(size, sizeof(size), "%lld", (long long) t->size);
+
+    argc = 0;
+
+#define ngx_ota_arg(s)                                                      \
+    argv[argc] = (s);                                                       \
+    argvlen[argc] = strlen(s);                                              \
+    argc++
+
+    ngx_ota_arg("XADD");
+    ngx_ota_arg(OTA_STREAM_EVENTS);
+    ngx_ota_arg("*");
+    ngx_ota_arg(OTA_F_TYPE);
+    ngx_ota_arg(OTA_EV_DOWNLOAD);
+    ngx_ota_arg(OTA_F_TS);
+    ngx_ota_arg(ts);
+    ngx_ota_arg(OTA_F_DEVICE);
+    ngx_ota_arg(t->device);
+    ngx_ota_arg(OTA_F_PACKAGE);
+    ngx_ota_arg(t->package);
+    ngx_ota_arg(OTA_F_MODULE);
+    ngx_ota_arg(t->module);
+    ngx_ota_arg(OTA_F_COVERED);
+    ngx_ota_arg(cov);
+    ngx_ota_arg(OTA_F_SIZE);
+    ngx_ota_arg(size);
+
+#undef ngx_ota_arg
+
+    t->need_event = 0;
+
+    if (ngx_ota_redis_argv_detached(ngx_ota_track_event_reply, t, argc, argv,
+                                    argvlen)
+        == NGX_OK)
+    {
+        t->xadds++;
+
+    } else {
+        t->need_event = 1;
+    }
+}
+
+
+static void
+ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    long long         covered, added;
+    ngx_ota_track_t  *t = call->data;
+
+    if (ngx_ota_exiting) {
+        return;                         /* the exit flush writes it all */
+    }
+
+    t->busy = 0;
+
+    if (reply == NULL) {
+        /* Redis went away: keep the ranges for the reconnect */
+        ngx_ota_track_restore(t);
+        t->need_event = 1;
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+            && ngx_ota_track_send(t, 0) == NGX_OK)
+        {
+            return;                     /* sent again with the script text */
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_ota_plog, 0,
+                      "ota: coverage merge for device \"%s\" package \"%s\" "
+                      "failed: %*s", t->device, t->package,
+                      (int) reply->len, reply->str);
+
+        /* an error would repeat forever: these ranges are lost */
+        ngx_ota_metric_add(NGX_OTA_M_PROGRESS_DROPPED, t->inflight.n);
+        ota_cov_clear(&t->inflight);
+        ngx_ota_track_charge(t);
+        goto next;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_ota_plog, 0,
+                      "ota: unexpected answer of the coverage merge script");
+        ota_cov_clear(&t->inflight);
+        ngx_ota_track_charge(t);
+        goto next;
+    }
+
+    covered = reply->element[0]->integer;
+    added = reply->element[1]->integer;
+
+    ota_cov_clear(&t->inflight);
+    ngx_ota_track_charge(t);
+
+    ngx_ota_metric_add(NGX_OTA_M_PROGRESS_WRITES, 1);
+    ngx_ota_warned = 0;
+
+    /* an event only when something changed (or one was lost): a re-sent
+     * file does not flood the worker's stream */
+    if (added > 0 || t->need_event) {
+        ngx_ota_track_event(t, covered);
+    }
+
+next:
+
+    if (t->pending.n && (t->again || t->refs == 0)) {
+        t->again = 0;
+        ngx_ota_track_flush(t);
+        return;
+    }
+
+    t->again = 0;
+    ngx_ota_track_release(t);
+}
+
+
+static void
+ngx_ota_track_event_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_ota_track_t  *t = call->data;
+
+    if (ngx_ota_exiting) {
+        return;
+    }
+
+    t->xadds--;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, ngx_ota_plog, 0,
+                          "ota: download event of device \"%s\" failed: %*s",
+                          t->device, (int) reply->len, reply->str);
+        }
+        t->need_event = 1;              /* sent with the next write */
+        ngx_ota_arm_tick();
+        return;
+    }
+
+    ngx_ota_metric_add(NGX_OTA_M_EVENTS, 1);
+
+    ngx_ota_track_release(t);
+}
+
+
+static void
+ngx_ota_progress_flush_all(void)
+{
+    ngx_queue_t      *q, *next;
+    ngx_ota_track_t  *t;
+
+    for (q = ngx_queue_head(&ngx_ota_track_list);
+         q != ngx_queue_sentinel(&ngx_ota_track_list);
+         q = next)
+    {
+        next = ngx_queue_next(q);       /* flush may free the track */
+        t = ngx_queue_data(q, ngx_ota_track_t, queue);
+        ngx_ota_track_flush(t);
+    }
+}
+
+
+static void
+ngx_ota_progress_tick(ngx_event_t *ev)
+{
+    ngx_ota_progress_flush_all();
+
+    if (!ngx_queue_empty(&ngx_ota_track_list)) {
+        ngx_ota_arm_tick();
+    }
+}
+
+
+static void
+ngx_ota_progress_ready(void)
+{
+    if (!ngx_ota_exiting) {
+        ngx_ota_progress_flush_all();
+    }
+}
+
+
+/* ---- process life ------------------------------------------------------------ */
+
+ngx_int_t
+ngx_ota_progress_init_process(ngx_cycle_t *cycle)
+{
+    u_char        md[EVP_MAX_MD_SIZE];
+    unsigned int  mdlen;
+
+    ngx_rbtree_init(&ngx_ota_tracks, &ngx_ota_tracks_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_queue_init(&ngx_ota_track_list);
+
+    ngx_ota_plog = cycle->log;
+    ngx_ota_exiting = 0;
+    ngx_ota_used = 0;
+
+    ngx_ota_tick.handler = ngx_ota_progress_tick;
+    ngx_ota_tick.log = cycle->log;
+    ngx_ota_tick.data = NULL;
+    ngx_ota_tick.cancelable = 1;        /* never holds up a graceful exit */
+
+    mdlen = 0;
+    if (EVP_Digest(ngx_ota_merge_lua, sizeof(ngx_ota_merge_lua) - 1, md,
+                   &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "ota: cannot compute the SHA1 of the merge script");
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump((u_char *) ngx_ota_merge_sha, md, 20);
+    ngx_ota_merge_sha[40] = '\0';
+
+    ngx_ota_redis_on_ready(ngx_ota_progress_ready);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The event loop is over: whatever Redis has not confirmed is written on a
+ * short-lived blocking connection (bounded by short timeouts), so a reload
+ * or shutdown does not lose the end of a download's progress.
+ */
+void
+ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
+{
+    int                   argc, n;
+    ngx_uint_t            sent;
+    redisReply           *reply;
+    redisContext         *rc;
+    ngx_queue_t          *q;
+    struct timeval        tv;
+    ngx_ota_track_t      *t;
+    ngx_ota_main_conf_t  *omcf;
+
+    ngx_ota_exiting = 1;
+
+    if (ngx_ota_tick.timer_set) {
+        ngx_del_timer(&ngx_ota_tick);
+    }
+
+    if (!ngx_ota_plog || ngx_queue_empty(&ngx_ota_track_list)) {
+        return;
+    }
+
+    n = 0;
+    for (q = ngx_queue_head(&ngx_ota_track_list);
+         q != ngx_queue_sentinel(&ngx_ota_track_list);
+         q = ngx_queue_next(q))
+    {
+        t = ngx_queue_data(q, ngx_ota_track_t, queue);
+
+        /* in flight may not have left hiredis's buffer: merging is
+         * idempotent, so send it again */
+        t->pending.limit = 0;
+        if (ota_cov_merge(&t->pending, &t->inflight, NULL) == OTA_COV_OK) {
+            ota_cov_clear(&t->inflight);
+        }
+
+        if (t->pending.n || t->need_event || t->busy) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ota_module);
+    if (omcf == NULL || omcf->redis.len == 0) {
+        return;
+    }
+
+    tv.tv_sec = 0;
+    tv.tv_usec = 300000;
+
+    if (omcf->redis_unix.len) {
+        rc = redisConnectUnixWithTimeout((char *) omcf->redis_unix.data, tv);
+    } else {
+        rc = redisConnectWithTimeout((char *) omcf->redis_host.data,
+                                     (int) omcf->redis_port, tv);
+    }
+
+    if (rc == NULL || rc->err) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ota: exiting with the progress of %d downloads not "
+                      "written: redis %V: %s", n, &omcf->redis,
+                      rc ? rc->errstr : "no memory");
+        ngx_ota_metric_add(NGX_OTA_M_PROGRESS_DROPPED, n);
+        if (rc) {
+            redisFree(rc);
+        }
+        return;
+    }
+
+    tv.tv_usec = 500000;
+    (void) redisSetTimeout(rc, tv);
+
+    if (omcf->redis_password.len) {
+        reply = redisCommand(rc, "AUTH %b", omcf->redis_password.data,
+                             omcf->redis_password.len);
+        if (reply) {
+            freeReplyObject(reply);
+        }
+    }
+
+    if (omcf->redis_db > 0) {
+        reply = redisCommand(rc, "SELECT %d", (int) omcf->redis_db);
+        if (reply) {
+            freeReplyObject(reply);
+        }
+    }
+
+    sent = 0;
+
+    for (q = ngx_queue_head(&ngx_ota_track_list);
+         q != ngx_queue_sentinel(&ngx_ota_track_list) && !rc->err;
+         q = ngx_queue_next(q))
+    {
+        t = ngx_queue_data(q, ngx_ota_track_t, queue);
+
+        while ((t->pending.n || t->need_event || t->busy) && !rc->err) {
+            ota_cov_clear(&t->inflight);
+            ngx_ota_track_take(t);
+            t->busy = 0;
+
+            argc = ngx_ota_track_argv(t, 0);
+
+            reply = redisCommandArgv(rc, argc, ngx_ota_argv, ngx_ota_argvlen);
+            if (reply == NULL) {
+                break;
+            }
+
+            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+                && reply->element[0]->type == REDIS_REPLY_INTEGER)
+            {
+                char  cov[NGX_INT64_LEN + 1], size[NGX_INT64_LEN + 1];
+
+                (void) snprintf(cov, sizeof(cov), "%lld",
+                                reply->element[0]->integer);
+                (void) snprintf(size, sizeof(size), "%lld",
+                                (long long) t->size);
+                freeReplyObject(reply);
+
+                reply = redisCommand(rc, "XADD %s * %s %s %s %lld %s %s "
+                                     "%s %s %s %s %s %s %s %s",
+                                     OTA_STREAM_EVENTS,
+                                     OTA_F_TYPE, OTA_EV_DOWNLOAD,
+                                     OTA_F_TS, (long long) ngx_time() * 1000,
+                                     OTA_F_DEVICE, t->device,
+                                     OTA_F_PACKAGE, t->package,
+                                     OTA_F_MODULE, t->module,
+                                     OTA_F_COVERED, cov, OTA_F_SIZE, size);
+                sent++;
+            }
+
+            if (reply) {
+                freeReplyObject(reply);
+            }
+
+            t->need_event = 0;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                  "ota: progress of %ui downloads written at exit%s%s",
+                  sent, rc->err ? ", then: " : "", rc->err ? rc->errstr : "");
+
+    redisFree(rc);
 }
