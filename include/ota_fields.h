@@ -37,6 +37,8 @@
 
 #define OTA_F_ID            "id"            /* batch id */
 #define OTA_F_JOB           "job"           /* job id, names OTA_KEY_JOB_REPLY */
+#define OTA_F_EXPIRES       "expires"       /* ms: otactl stopped waiting;
+                                               the worker refuses it then */
 #define OTA_F_BTYPE         "batch_type"    /* verify | upgrade */
 #define OTA_F_NAME          "name"
 #define OTA_F_DEVICES       "devices"       /* comma separated */

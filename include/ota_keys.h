@@ -24,6 +24,9 @@
 #define OTA_KEY_DEVICE_VERSIONS "ota:dev:{%s}:ver"
 /* HASH module -> batch id of the device's open task for that module */
 #define OTA_KEY_DEVICE_OPEN     "ota:dev:{%s}:open"
+/* HASH module -> ts (ms) of the inform event that set the version, so a
+ * late, older report never overwrites a newer one (worker) */
+#define OTA_KEY_DEVICE_VERSION_TS "ota:dev:{%s}:verts"
 /* ZSET batch id scored by creation time: every task the device ever had */
 #define OTA_KEY_DEVICE_TASKS    "ota:dev:{%s}:tasks"
 /* HASH one task (device, batch): see docs/redis-schema.md for fields */
@@ -73,6 +76,9 @@
 #define OTA_KEY_BATCH_DEVICES   "ota:batch:{%s}:devices"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
+/* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)
+ * they fail as timed out unless they progress (worker) */
+#define OTA_KEY_TASK_DEADLINES  "ota:deadlines"
 
 /* ---- streams, groups, replies, channels ------------------------------- */
 

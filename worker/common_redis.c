@@ -1,0 +1,439 @@
+/* Redis connection, command building and pipelining, scripts */
+
+#include "ota_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <openssl/sha.h>
+
+int
+ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
+    size_t errlen)
+{
+    const char  *colon;
+    char        *end;
+    long         port;
+    size_t       hl;
+
+    memset(a, 0, sizeof(*a));
+
+    if (s == NULL || *s == '\0') {
+        snprintf(err, errlen, "empty Redis address (want HOST:PORT)");
+        return -1;
+    }
+
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] == '\0' || strlen(s + 5) >= sizeof(a->path)) {
+            snprintf(err, errlen, "invalid Redis socket \"%s\"", s);
+            return -1;
+        }
+        strcpy(a->path, s + 5);
+        return 0;
+    }
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s) {
+        snprintf(err, errlen,
+                 "invalid Redis address \"%s\" (want HOST:PORT or unix:PATH)",
+                 s);
+        return -1;
+    }
+
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno || *end != '\0' || colon[1] == '\0' || port < 1
+        || port > 65535)
+    {
+        snprintf(err, errlen, "invalid Redis port in \"%s\"", s);
+        return -1;
+    }
+
+    hl = (size_t) (colon - s);
+    if (hl >= sizeof(a->host)) {
+        snprintf(err, errlen, "Redis host name too long");
+        return -1;
+    }
+    memcpy(a->host, s, hl);
+    a->host[hl] = '\0';
+    a->port = (int) port;
+    return 0;
+}
+
+const char *
+ota_redis_addr_str(const ota_redis_addr_t *a)
+{
+    static char  buf[300];
+
+    if (a->path[0]) {
+        snprintf(buf, sizeof(buf), "unix:%s", a->path);
+    } else {
+        snprintf(buf, sizeof(buf), "%s:%d", a->host, a->port);
+    }
+    return buf;
+}
+
+redisContext *
+ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
+    size_t errlen)
+{
+    redisContext    *rc;
+    redisReply      *r;
+    struct timeval   tv;
+
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+
+    rc = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv)
+                    : redisConnectWithTimeout(a->host, a->port, tv);
+    if (rc == NULL) {
+        snprintf(err, errlen, "out of memory connecting to Redis");
+        return NULL;
+    }
+    if (rc->err) {
+        snprintf(err, errlen, "cannot connect to Redis at %s: %s",
+                 ota_redis_addr_str(a), rc->errstr);
+        redisFree(rc);
+        return NULL;
+    }
+
+    /* the read timeout bounds every command, BLOCK included: callers keep
+     * their blocking calls shorter than this */
+    tv.tv_sec = 30;
+    tv.tv_usec = 0;
+    redisSetTimeout(rc, tv);
+
+    if (a->password[0]) {
+        r = redisCommand(rc, "AUTH %s", a->password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis AUTH failed: %s",
+                     r ? r->str : rc->errstr);
+            freeReplyObject(r);
+            redisFree(rc);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+
+    if (a->db) {
+        r = redisCommand(rc, "SELECT %d", a->db);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis SELECT %d failed: %s", a->db,
+                     r ? r->str : rc->errstr);
+            freeReplyObject(r);
+            redisFree(rc);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+
+    return rc;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+void
+ota_cmd_init(ota_cmd_t *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+void
+ota_cmd_reset(ota_cmd_t *c)
+{
+    c->len = 0;
+    c->argc = 0;
+    c->oom = 0;
+}
+
+void
+ota_cmd_free(ota_cmd_t *c)
+{
+    free(c->buf);
+    free(c->off);
+    free(c->lens);
+    free(c->argv);
+    ota_cmd_init(c);
+}
+
+void
+ota_cmd_add(ota_cmd_t *c, const char *s, size_t len)
+{
+    size_t   ncap;
+    int      nac;
+    void    *p;
+
+    if (c->oom) {
+        return;
+    }
+
+    if (c->len + len + 1 > c->cap) {
+        ncap = c->cap ? c->cap * 2 : 4096;
+        while (ncap < c->len + len + 1) {
+            ncap *= 2;
+        }
+        p = realloc(c->buf, ncap);
+        if (p == NULL) {
+            c->oom = 1;
+            return;
+        }
+        c->buf = p;
+        c->cap = ncap;
+    }
+
+    if (c->argc == c->argcap) {
+        nac = c->argcap ? c->argcap * 2 : 64;
+        p = realloc(c->off, nac * sizeof(size_t));
+        if (p == NULL) {
+            c->oom = 1;
+            return;
+        }
+        c->off = p;
+        p = realloc(c->lens, nac * sizeof(size_t));
+        if (p == NULL) {
+            c->oom = 1;
+            return;
+        }
+        c->lens = p;
+        c->argcap = nac;
+    }
+
+    memcpy(c->buf + c->len, s, len);
+    c->buf[c->len + len] = '\0';
+    c->off[c->argc] = c->len;
+    c->lens[c->argc] = len;
+    c->argc++;
+    c->len += len + 1;
+}
+
+void
+ota_cmd_adds(ota_cmd_t *c, const char *s)
+{
+    ota_cmd_add(c, s, strlen(s));
+}
+
+void
+ota_cmd_addll(ota_cmd_t *c, long long v)
+{
+    char  b[32];
+
+    ota_cmd_add(c, b, (size_t) snprintf(b, sizeof(b), "%lld", v));
+}
+
+void
+ota_cmd_addf(ota_cmd_t *c, const char *fmt, ...)
+{
+    char     b[1024];
+    int      n;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    n = vsnprintf(b, sizeof(b), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t) n >= sizeof(b)) {
+        c->oom = 1;           /* keys are short: this is a bug, refuse */
+        return;
+    }
+    ota_cmd_add(c, b, (size_t) n);
+}
+
+static const char **
+ota_cmd_argv(ota_cmd_t *c)
+{
+    const char  **v;
+    int           i;
+
+    if (c->oom || c->argc == 0) {
+        return NULL;
+    }
+    v = realloc(c->argv, c->argcap * sizeof(char *));
+    if (v == NULL) {
+        c->oom = 1;
+        return NULL;
+    }
+    c->argv = v;
+    for (i = 0; i < c->argc; i++) {
+        v[i] = c->buf + c->off[i];
+    }
+    return v;
+}
+
+int
+ota_cmd_append(redisContext *rc, ota_cmd_t *c)
+{
+    const char  **v = ota_cmd_argv(c);
+
+    if (v == NULL) {
+        return -1;
+    }
+    return redisAppendCommandArgv(rc, c->argc, v, c->lens) == REDIS_OK
+           ? 0 : -1;
+}
+
+redisReply *
+ota_redis_reply(redisContext *rc)
+{
+    void  *r = NULL;
+
+    if (redisGetReply(rc, &r) != REDIS_OK) {
+        return NULL;
+    }
+    return r;
+}
+
+redisReply *
+ota_cmd_exec(redisContext *rc, ota_cmd_t *c)
+{
+    if (ota_cmd_append(rc, c) != 0) {
+        return NULL;
+    }
+    return ota_redis_reply(rc);
+}
+
+int
+ota_reply_is_err(const redisReply *r)
+{
+    return r == NULL || r->type == REDIS_REPLY_ERROR;
+}
+
+const char *
+ota_reply_str(const redisReply *r)
+{
+    if (r != NULL && (r->type == REDIS_REPLY_STRING
+                      || r->type == REDIS_REPLY_STATUS
+                      || r->type == REDIS_REPLY_ERROR))
+    {
+        return r->str;
+    }
+    return "";
+}
+
+long long
+ota_reply_ll(const redisReply *r, long long dflt)
+{
+    char  *end;
+    long long v;
+
+    if (r == NULL) {
+        return dflt;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+        return r->integer;
+    }
+    if (r->type == REDIS_REPLY_STRING && r->len > 0) {
+        v = strtoll(r->str, &end, 10);
+        return *end == '\0' ? v : dflt;
+    }
+    return dflt;
+}
+
+/* ---- scripts ------------------------------------------------------------- */
+
+void
+ota_script_init(ota_script_t *s)
+{
+    unsigned char  md[SHA_DIGEST_LENGTH];
+    int            i;
+
+    SHA1((const unsigned char *) s->src, strlen(s->src), md);
+    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        sprintf(s->sha + 2 * i, "%02x", md[i]);
+    }
+}
+
+static int
+ota_script_append_cmd(redisContext *rc, const char *verb, const char *body,
+    ota_cmd_t *args)
+{
+    const char  **argv;
+    size_t       *lens;
+    int           i, n, rv;
+
+    n = args->argc + 3;
+    argv = malloc(n * sizeof(char *));
+    lens = malloc(n * sizeof(size_t));
+    if (argv == NULL || lens == NULL || args->oom) {
+        free(argv);
+        free(lens);
+        return -1;
+    }
+    argv[0] = verb;
+    lens[0] = strlen(verb);
+    argv[1] = body;
+    lens[1] = strlen(body);
+    argv[2] = "0";
+    lens[2] = 1;
+    for (i = 0; i < args->argc; i++) {
+        argv[i + 3] = args->buf + args->off[i];
+        lens[i + 3] = args->lens[i];
+    }
+    rv = redisAppendCommandArgv(rc, n, argv, lens) == REDIS_OK ? 0 : -1;
+    free(argv);
+    free(lens);
+    return rv;
+}
+
+int
+ota_script_append(redisContext *rc, ota_script_t *s, ota_cmd_t *args)
+{
+    if (s->sha[0] == '\0') {
+        ota_script_init(s);
+    }
+    return ota_script_append_cmd(rc, "EVALSHA", s->sha, args);
+}
+
+redisReply *
+ota_script_reply(redisContext *rc, ota_script_t *s, ota_cmd_t *args)
+{
+    (void) s;
+    (void) args;
+
+    /* pipelined calls cannot fall back to EVAL in place: callers load the
+     * scripts after each connect (ota_script_load), so NOSCRIPT here means
+     * Redis restarted under us and the caller retries after reconnecting */
+    return ota_redis_reply(rc);
+}
+
+redisReply *
+ota_script_run(redisContext *rc, ota_script_t *s, ota_cmd_t *args)
+{
+    redisReply  *r;
+
+    if (ota_script_append(rc, s, args) != 0) {
+        return NULL;
+    }
+    r = ota_redis_reply(rc);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR
+        && strncmp(r->str, "NOSCRIPT", 8) == 0)
+    {
+        /* Redis restarted or flushed its script cache: EVAL loads it */
+        freeReplyObject(r);
+        if (ota_script_append_cmd(rc, "EVAL", s->src, args) != 0) {
+            return NULL;
+        }
+        r = ota_redis_reply(rc);
+    }
+    return r;
+}
+
+int
+ota_script_load(redisContext *rc, ota_script_t *s)
+{
+    redisReply  *r;
+    int          rv;
+
+    if (s->sha[0] == '\0') {
+        ota_script_init(s);
+    }
+    r = redisCommand(rc, "SCRIPT LOAD %s", s->src);
+    rv = (r != NULL && r->type == REDIS_REPLY_STRING
+          && strcmp(r->str, s->sha) == 0) ? 0 : -1;
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        ota_log(OTA_LOG_ERR, "script %s does not load: %s", s->name, r->str);
+    }
+    freeReplyObject(r);
+    return rv;
+}

@@ -1,0 +1,163 @@
+/* otactl stats versions: the version distribution of a product's modules,
+ * read from the counters the worker keeps (never by scanning devices) */
+
+#include "otactl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ota_keys.h"
+#include "ota_names.h"
+#include "ota_version.h"
+
+typedef struct {
+    const char     *version;
+    long long       n;
+    ota_version_t   v;
+} otactl_ver_t;
+
+static int
+otactl_ver_cmp(const void *a, const void *b)
+{
+    const otactl_ver_t *x = a, *y = b;
+
+    return -ota_version_cmp(&x->v, &y->v);      /* newest first */
+}
+
+static int
+otactl_stats_versions(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t    opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                               { "module", OTACTL_ARG, 0, 0, 0 },
+                               { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t    pos;
+    const char     *prod, *mod;
+    redisReply     *mods, *dist, *ndev;
+    otactl_table_t  tb;
+    otactl_ver_t   *vs;
+    json_t         *jout, *jm, *jv;
+    long long       devices, reported;
+    size_t          i, k, n;
+    int             rc;
+    char            cnt[24], pct[16];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "stats versions")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 0) {
+        return otactl_usage("stats versions takes only options");
+    }
+    prod = otactl_opt(opts, "product");
+    mod = otactl_opt(opts, "module");
+    if (prod == NULL) {
+        return otactl_fail("stats versions needs --product");
+    }
+    if (!ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    if (mod != NULL && !ota_name_module(mod, strlen(mod))) {
+        return otactl_fail("invalid module name \"%s\"", mod);
+    }
+
+    mods = otactl_cmd(o, "HKEYS " OTA_KEY_PRODUCT_MODULES, prod);
+    if (mods == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (mods->elements == 0) {
+        freeReplyObject(mods);
+        return otactl_fail("no product %s", prod);
+    }
+    if (mod != NULL) {
+        for (i = 0; i < mods->elements; i++) {
+            if (strcmp(mods->element[i]->str, mod) == 0) {
+                break;
+            }
+        }
+        if (i == mods->elements) {
+            freeReplyObject(mods);
+            return otactl_fail("no module %s in product %s", mod, prod);
+        }
+    }
+    ndev = otactl_cmd(o, "SCARD " OTA_KEY_PRODUCT_DEVICES, prod);
+    devices = ndev ? ndev->integer : 0;
+    freeReplyObject(ndev);
+
+    jout = json_pack("{s:s, s:I, s:[]}", "product", prod, "devices",
+                     (json_int_t) devices, "modules");
+    otactl_table_init(&tb, 4, "MODULE", "VERSION", "DEVICES", "SHARE");
+    for (i = 0; i < mods->elements; i++) {
+        const char *m = mods->element[i]->str;
+
+        if (mod != NULL && strcmp(m, mod) != 0) {
+            continue;
+        }
+        dist = otactl_cmd(o, "HGETALL " OTA_KEY_VERSION_DIST, prod, m);
+        if (dist == NULL) {
+            freeReplyObject(mods);
+            json_decref(jout);
+            otactl_table_free(&tb);
+            return OTACTL_FAIL;
+        }
+        n = dist->elements / 2;
+        vs = calloc(n + 1, sizeof(*vs));
+        if (vs == NULL) {
+            freeReplyObject(dist);
+            freeReplyObject(mods);
+            return otactl_fail("out of memory");
+        }
+        reported = 0;
+        for (k = 0; k < n; k++) {
+            vs[k].version = dist->element[2 * k]->str;
+            vs[k].n = atoll(dist->element[2 * k + 1]->str);
+            ota_version_parse_cstr(vs[k].version, &vs[k].v);
+            reported += vs[k].n;
+        }
+        qsort(vs, n, sizeof(*vs), otactl_ver_cmp);
+
+        jv = json_object();
+        for (k = 0; k < n; k++) {
+            if (vs[k].n <= 0) {
+                continue;
+            }
+            json_object_set_new(jv, vs[k].version, json_integer(vs[k].n));
+            snprintf(cnt, sizeof(cnt), "%lld", vs[k].n);
+            snprintf(pct, sizeof(pct), "%.1f%%",
+                     devices > 0 ? vs[k].n * 100.0 / devices : 0.0);
+            otactl_table_row(&tb, m, vs[k].version, cnt, pct);
+        }
+        if (devices > reported) {
+            snprintf(cnt, sizeof(cnt), "%lld", devices - reported);
+            snprintf(pct, sizeof(pct), "%.1f%%",
+                     (devices - reported) * 100.0 / devices);
+            otactl_table_row(&tb, m, "(not reported)", cnt, pct);
+        }
+        jm = json_pack("{s:s, s:o, s:I}", "module", m, "versions", jv,
+                       "unreported", (json_int_t) (devices > reported
+                                                   ? devices - reported : 0));
+        json_array_append_new(json_object_get(jout, "modules"), jm);
+        free(vs);
+        freeReplyObject(dist);
+    }
+    freeReplyObject(mods);
+
+    if (o->json) {
+        otactl_print_json(jout);
+    } else {
+        json_decref(jout);
+        otactl_table_print(&tb, stdout);
+    }
+    otactl_table_free(&tb);
+    return OTACTL_OK;
+}
+
+int
+otactl_stats(otactl_t *o, int argc, char **argv)
+{
+    if (argc < 1) {
+        return otactl_usage("stats needs a verb: versions");
+    }
+    if (strcmp(argv[0], "versions") == 0) {
+        return otactl_stats_versions(o, argc - 1, argv + 1);
+    }
+    return otactl_usage("unknown verb \"stats %s\" (versions)", argv[0]);
+}
