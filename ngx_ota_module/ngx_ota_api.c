@@ -235,6 +235,23 @@ ngx_ota_api_send_failed(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
+ngx_uint_t
+ngx_ota_api_answered(ngx_ota_redis_call_t *call)
+{
+    /*
+     * Every answer of these APIs is sent in one go after the last reply it
+     * needs, so a sent header means the request is finished; it may still
+     * be alive while nginx flushes the answer.
+     */
+    if (call->request->header_sent) {
+        ngx_ota_redis_call_abort(call);
+        return 1;
+    }
+
+    return 0;
+}
+
+
 static void
 ngx_ota_api_answer_cleanup(void *data)
 {

@@ -7,8 +7,9 @@
  *   ngx_ota_api_auth.c      POST auth
  *   ngx_ota_api_report.c    POST inform, POST progress (events)
  *   ngx_ota_api_upgrade.c   GET upgrade
- *   ngx_ota_admin.c         admin API dispatch, metrics
- *   ngx_ota_admin_batch.c   batches, batch devices, packages, versions
+ *   ngx_ota_admin.c         admin API dispatch, metrics, admin helpers
+ *   ngx_ota_admin_batch.c   batches, one batch, its devices
+ *   ngx_ota_admin_package.c a package, version distribution
  */
 
 #ifndef NGX_OTA_API_H
@@ -16,6 +17,8 @@
 
 #include "ngx_ota_module.h"
 #include "ngx_ota_redis.h"
+
+#include "ota_stats.h"
 
 
 /* a request's Redis-backed answer: json is freed with the request unless it
@@ -70,6 +73,11 @@ void ngx_ota_api_redis_error(ngx_http_request_t *r, redisReply *reply,
  * ngx_ota_redis_* send; finalizes. */
 void ngx_ota_api_send_failed(ngx_http_request_t *r, ngx_int_t rc);
 
+/* 1 when the call's request has been answered already (an early answer
+ * while replies were still pending): the handler must ignore the reply.
+ * The call's later replies are then dropped by the Redis layer. */
+ngx_uint_t ngx_ota_api_answered(ngx_ota_redis_call_t *call);
+
 /* An answer holder whose json is released with the request's pool. */
 ngx_ota_api_answer_t *ngx_ota_api_answer(ngx_http_request_t *r);
 
@@ -84,5 +92,65 @@ ngx_int_t ngx_ota_api_unauthorized(ngx_http_request_t *r, const char *why);
  * pairs (names[i], values[i]) on call. */
 ngx_int_t ngx_ota_api_event(ngx_ota_redis_call_t *call, const char *type,
     ngx_uint_t n, const char **names, ngx_str_t *values);
+
+
+/* ---- admin API (ngx_ota_admin*.c) ---------------------------------------- */
+
+/* state of one admin request; the answer is built as the replies come */
+typedef struct {
+    ngx_ota_api_answer_t  *answer;      /* answer->json: the root object */
+    json_t                *obj;         /* borrowed from the answer */
+    json_t                *list;        /* borrowed from the answer */
+    ota_batch_counts_t     counts;
+    ngx_str_t              id;
+    ngx_str_t              module;
+    ngx_int_t              offset;
+    ngx_int_t              limit;
+    ngx_uint_t             first;       /* index of the first per-item reply */
+    ngx_uint_t             items;       /* per-item replies expected */
+} ngx_ota_admin_t;
+
+typedef enum {
+    NGX_OTA_FIELD_STR = 0,
+    NGX_OTA_FIELD_INT,                  /* decimal; null when empty */
+    NGX_OTA_FIELD_BOOL,                 /* "1" / "0" */
+    NGX_OTA_FIELD_JSON                  /* stored JSON text; null if bad */
+} ngx_ota_field_kind_e;
+
+typedef struct {
+    const char            *name;
+    ngx_ota_field_kind_e   kind;
+} ngx_ota_field_t;
+
+/* discards the body, allocates the state with an empty root object */
+ngx_ota_admin_t *ngx_ota_admin_start(ngx_http_request_t *r);
+
+/* after queueing the first commands (rc of the last one): NGX_DONE with the
+ * request held for the reply handler, or the error answer */
+ngx_int_t ngx_ota_admin_wait(ngx_http_request_t *r,
+    ngx_ota_redis_call_t *call, ngx_int_t rc);
+
+/* ?name=<decimal in [0, max]>, def when absent; NGX_ERROR when bad */
+ngx_int_t ngx_ota_admin_arg_int(ngx_http_request_t *r, const char *name,
+    ngx_int_t def, ngx_int_t max, ngx_int_t *out);
+
+/* copies the listed fields of an HGETALL/HMGET-as-hash reply into obj
+ * (fields absent from the hash are left out); -1 on no memory */
+int ngx_ota_admin_fields(json_t *obj, redisReply *hash,
+    const ngx_ota_field_t *fields);
+
+/* {"pending":n,...,"cancelled":n} from an HGETALL of OTA_KEY_BATCH_COUNTS,
+ * every state present; fills c->n (c->total is the caller's) */
+json_t *ngx_ota_admin_counts(redisReply *hash, ota_batch_counts_t *c);
+
+/* "success_rate" (null when undefined) and "completion" into obj */
+int ngx_ota_admin_rates(json_t *obj, ota_batch_counts_t *c);
+
+/* endpoints */
+ngx_int_t ngx_ota_admin_batches(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
 
 #endif /* NGX_OTA_API_H */

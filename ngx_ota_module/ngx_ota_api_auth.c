@@ -214,6 +214,10 @@ ngx_ota_auth_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     ngx_ota_auth_t      *a = call->data;
     ngx_http_request_t  *r = call->request;
 
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_ota_api_redis_error(r, reply, "auth");
         return;

@@ -376,6 +376,10 @@ ngx_ota_report_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     ngx_ota_report_t    *rep = call->data;
     ngx_http_request_t  *r = call->request;
 
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_ota_api_redis_error(r, reply,
                                 rep->kind == NGX_OTA_REPORT_INFORM

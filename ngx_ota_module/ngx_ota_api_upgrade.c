@@ -141,6 +141,10 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     ngx_ota_upgrade_t   *u = call->data;
     ngx_http_request_t  *r = call->request;
 
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_ota_api_redis_error(r, reply, "upgrade");
         return;

@@ -1,0 +1,417 @@
+/*
+ * ngx_ota_admin_package.c: GET <admin>/packages/<id> (the package record
+ * with its state and the progress of its verify batch) and
+ * GET <admin>/versions?product=<p>[&module=<m>] (the version distribution
+ * the worker keeps in OTA_KEY_VERSION_DIST).
+ */
+
+#include "ngx_ota_api.h"
+
+#include "ota_names.h"
+#include "ota_version.h"
+
+
+static const ngx_ota_field_t  ngx_ota_package_fields[] = {
+    { "id",           NGX_OTA_FIELD_STR },
+    { "product",      NGX_OTA_FIELD_STR },
+    { "module",       NGX_OTA_FIELD_STR },
+    { "name",         NGX_OTA_FIELD_STR },
+    { "version",      NGX_OTA_FIELD_STR },
+    { "type",         NGX_OTA_FIELD_STR },
+    { "from",         NGX_OTA_FIELD_STR },
+    { "sign_method",  NGX_OTA_FIELD_STR },
+    { "sign",         NGX_OTA_FIELD_STR },
+    { "size",         NGX_OTA_FIELD_INT },
+    { "files",        NGX_OTA_FIELD_JSON },
+    { "verify",       NGX_OTA_FIELD_BOOL },
+    { "state",        NGX_OTA_FIELD_STR },
+    { "verify_batch", NGX_OTA_FIELD_STR },
+    { "desc",         NGX_OTA_FIELD_STR },
+    { "ext",          NGX_OTA_FIELD_JSON },
+    { "created",      NGX_OTA_FIELD_INT },
+    { NULL,           0 }
+};
+
+
+typedef struct {
+    ngx_str_t       version;
+    ota_version_t   v;
+    int64_t         devices;
+    ngx_uint_t      valid;
+} ngx_ota_version_count_t;
+
+
+static void ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+static void ngx_ota_admin_versions_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+static int ngx_libc_cdecl ngx_ota_version_count_cmp(const void *one,
+    const void *two);
+
+
+/* ---- packages/<id> ------------------------------------------------------- */
+
+ngx_int_t
+ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_int_t              rc;
+    ngx_str_t              key;
+    ngx_ota_admin_t       *a;
+    ngx_ota_redis_call_t  *call;
+
+    a = ngx_ota_admin_start(r);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_ota_key(r->pool, &key, OTA_KEY_PACKAGE, id, NULL, NULL) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call = ngx_ota_redis_call(r, ngx_ota_admin_package_reply, a);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
+
+    return ngx_ota_admin_wait(r, call, rc);
+}
+
+
+static void
+ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    int                  err;
+    json_t              *counts, *verification;
+    ngx_int_t            rc;
+    ngx_str_t            vb, batch, ckey;
+    ngx_uint_t           i;
+    ngx_ota_admin_t     *a = call->data;
+    ngx_http_request_t  *r = call->request;
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_ota_api_redis_error(r, reply, "admin package");
+        return;
+    }
+
+    switch (call->index) {
+
+    case 0:
+        if (reply->elements == 0) {
+            ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND, "no such package");
+            return;
+        }
+
+        if (ngx_ota_admin_fields(a->obj, reply, ngx_ota_package_fields) != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ngx_ota_hash_get(reply, "verify_batch", &vb) != NGX_OK
+            || !ota_name_id((char *) vb.data, vb.len))
+        {
+            if (json_object_set_new(a->obj, "verification", json_null())
+                != 0)
+            {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+            return;
+        }
+
+        /* the verify batch's progress: its record and counters */
+        a->id.len = vb.len;
+        a->id.data = ngx_ota_pstrdup0(r->pool, &vb);
+
+        if (a->id.data == NULL
+            || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &a->id, NULL,
+                           NULL) == NULL
+            || ngx_ota_key(r->pool, &ckey, OTA_KEY_BATCH_COUNTS, &a->id,
+                           NULL, NULL) == NULL)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        rc = ngx_ota_redis_cmd(call, "HMGET %b state total", batch.data,
+                               batch.len);
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "HGETALL %b", ckey.data, ckey.len);
+        }
+
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
+
+    case 1:
+        verification = json_pack("{s:s%}", "batch", (char *) a->id.data,
+                                 a->id.len);
+        if (verification == NULL
+            || json_object_set_new(a->obj, "verification", verification)
+               != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        a->obj = verification;
+        a->counts.total = -1;
+
+        if (reply->elements == 2
+            && reply->element[0]->type == REDIS_REPLY_STRING)
+        {
+            err = json_object_set_new(verification, "state",
+                                      json_stringn(reply->element[0]->str,
+                                                   reply->element[0]->len));
+            if (err != 0) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+
+        if (reply->elements == 2
+            && reply->element[1]->type == REDIS_REPLY_STRING)
+        {
+            a->counts.total = ngx_atoof((u_char *) reply->element[1]->str,
+                                        reply->element[1]->len);
+        }
+        return;
+
+    default:
+        counts = ngx_ota_admin_counts(reply, &a->counts);
+
+        if (a->counts.total < 0) {
+            a->counts.total = 0;
+            for (i = 0; i < OTA_TS_COUNT; i++) {
+                a->counts.total += a->counts.n[i];
+            }
+        }
+
+        err = (counts == NULL);
+        err |= json_object_set_new(a->obj, "counts", counts);
+        err |= json_object_set_new(a->obj, "total",
+                                   json_integer(a->counts.total));
+        err |= ngx_ota_admin_rates(a->obj, &a->counts);
+
+        if (err) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+        return;
+    }
+}
+
+
+/* ---- versions ------------------------------------------------------------ */
+
+ngx_int_t
+ngx_ota_admin_versions(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_str_t              product, module, key;
+    ngx_ota_admin_t       *a;
+    ngx_ota_redis_call_t  *call;
+
+    a = ngx_ota_admin_start(r);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "product", 7, &product) != NGX_OK
+        || !ota_name_product((char *) product.data, product.len))
+    {
+        return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                  "\"product\" is missing or not a valid "
+                                  "product name");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "module", 6, &module) != NGX_OK) {
+        ngx_str_set(&module, "default");
+    }
+
+    if (!ota_name_module((char *) module.data, module.len)) {
+        return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                  "\"module\" is not a valid module name");
+    }
+
+    a->id = product;
+    a->module = module;
+
+    if (json_object_set_new(a->obj, "product",
+                            json_stringn((char *) product.data, product.len))
+        != 0
+        || json_object_set_new(a->obj, "module",
+                               json_stringn((char *) module.data,
+                                            module.len))
+           != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call = ngx_ota_redis_call(r, ngx_ota_admin_versions_reply, a);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "SISMEMBER %s %b", OTA_KEY_PRODUCTS,
+                           product.data, product.len);
+
+    if (rc == NGX_OK) {
+        if (ngx_ota_key(r->pool, &key, OTA_KEY_PRODUCT_MODULES, &product,
+                        NULL, NULL) == NULL)
+        {
+            ngx_ota_redis_call_abort(call);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        rc = ngx_ota_redis_cmd(call, "HEXISTS %b %b", key.data, key.len,
+                               module.data, module.len);
+    }
+
+    if (rc == NGX_OK) {
+        if (ngx_ota_key(r->pool, &key, OTA_KEY_VERSION_DIST, &product,
+                        &module, NULL) == NULL)
+        {
+            ngx_ota_redis_call_abort(call);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
+    }
+
+    return ngx_ota_admin_wait(r, call, rc);
+}
+
+
+static void
+ngx_ota_admin_versions_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    int                       err;
+    off_t                     n;
+    size_t                    i, count;
+    json_t                   *list, *item;
+    int64_t                   total;
+    redisReply               *k, *v;
+    ngx_ota_admin_t          *a = call->data;
+    ngx_http_request_t       *r = call->request;
+    ngx_ota_version_count_t  *vc;
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, "admin versions");
+        return;
+    }
+
+    if (call->index == 0) {
+        if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) {
+            ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND, "no such product");
+        }
+        return;
+    }
+
+    if (call->index == 1) {
+        /* "default" exists in every product even when not recorded */
+        if ((reply->type != REDIS_REPLY_INTEGER || reply->integer == 0)
+            && !(a->module.len == 7
+                 && ngx_strncmp(a->module.data, "default", 7) == 0))
+        {
+            ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND,
+                               "no such module in this product");
+        }
+        return;
+    }
+
+    count = (reply->type == REDIS_REPLY_ARRAY) ? reply->elements / 2 : 0;
+
+    vc = ngx_pcalloc(r->pool, (count ? count : 1)
+                              * sizeof(ngx_ota_version_count_t));
+    if (vc == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    total = 0;
+
+    for (i = 0; i < count; i++) {
+        k = reply->element[2 * i];
+        v = reply->element[2 * i + 1];
+
+        n = (v->type == REDIS_REPLY_STRING && v->len)
+            ? ngx_atoof((u_char *) v->str, v->len) : NGX_ERROR;
+
+        if (k->type != REDIS_REPLY_STRING || n == NGX_ERROR) {
+            count = i;          /* a damaged hash: show what came before */
+            break;
+        }
+
+        vc[i].version.data = (u_char *) k->str;
+        vc[i].version.len = k->len;
+        vc[i].valid = (ota_version_parse(k->str, k->len, &vc[i].v) == 0);
+        vc[i].devices = n;
+        total += n;
+    }
+
+    /* newest first; names that are no version sort last */
+    ngx_qsort(vc, count, sizeof(ngx_ota_version_count_t),
+              ngx_ota_version_count_cmp);
+
+    list = json_array();
+    err = (list == NULL);
+    err |= json_object_set_new(a->obj, "versions", list);
+    err |= json_object_set_new(a->obj, "total", json_integer(total));
+
+    for (i = 0; !err && i < count; i++) {
+        if (vc[i].devices == 0) {
+            continue;
+        }
+
+        item = json_pack("{s:s%,s:I,s:f}",
+                         "version", (char *) vc[i].version.data,
+                         vc[i].version.len,
+                         "devices", (json_int_t) vc[i].devices,
+                         "percent", total ? (double) (vc[i].devices * 10000
+                                                      / total) / 100
+                                          : 0.0);
+
+        err |= (item == NULL);
+        err |= json_array_append_new(list, item);
+    }
+
+    if (err) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+}
+
+
+static int ngx_libc_cdecl
+ngx_ota_version_count_cmp(const void *one, const void *two)
+{
+    const ngx_ota_version_count_t  *a = one, *b = two;
+
+    if (a->valid != b->valid) {
+        return a->valid ? -1 : 1;
+    }
+
+    if (a->valid) {
+        return -ota_version_cmp(&a->v, &b->v);
+    }
+
+    return ngx_memn2cmp(a->version.data, b->version.data, a->version.len,
+                        b->version.len);
+}
