@@ -291,18 +291,28 @@ ngx_ota_admin_counts(redisReply *hash, ota_batch_counts_t *c)
 }
 
 
+static double
+ngx_ota_admin_round4(double r)
+{
+    return (double) (int64_t) (r * 10000 + 0.5) / 10000;
+}
+
+
 int
 ngx_ota_admin_rates(json_t *obj, ota_batch_counts_t *c)
 {
     int     rc;
     double  rate;
 
+    /* rounded to 4 decimals as `otactl batch show --json` prints them */
     rate = ota_success_rate(c);
 
     rc = json_object_set_new(obj, "success_rate",
-                             rate < 0 ? json_null() : json_real(rate));
+                             rate < 0 ? json_null()
+                                      : json_real(ngx_ota_admin_round4(rate)));
     rc |= json_object_set_new(obj, "completion",
-                              json_real(ota_completion(c)));
+                              json_real(ngx_ota_admin_round4(
+                                                       ota_completion(c))));
 
     return rc;
 }

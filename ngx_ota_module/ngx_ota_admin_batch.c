@@ -114,6 +114,45 @@ ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
 }
 
 
+/* "skipped": {"current":n,...} from the record's skipped_<why> fields */
+static int
+ngx_ota_admin_skipped(json_t *obj, redisReply *hash)
+{
+    int          rc;
+    off_t        n;
+    json_t      *skipped;
+    size_t       i;
+    redisReply  *k, *v;
+
+    skipped = json_object();
+    if (skipped == NULL) {
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i + 1 < hash->elements; i += 2) {
+        k = hash->element[i];
+        v = hash->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || k->len <= 8 || ngx_strncmp(k->str, "skipped_", 8) != 0)
+        {
+            continue;
+        }
+
+        n = v->len ? ngx_atoof((u_char *) v->str, v->len) : NGX_ERROR;
+
+        rc |= json_object_setn_new(skipped, k->str + 8, k->len - 8,
+                                   json_integer(n == NGX_ERROR ? 0 : n));
+    }
+
+    rc |= json_object_set_new(obj, "skipped", skipped);
+
+    return rc;
+}
+
+
 /* ---- batches/<id> -------------------------------------------------------- */
 
 ngx_int_t
@@ -185,7 +224,9 @@ ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             return;
         }
 
-        if (ngx_ota_admin_fields(a->obj, reply, ngx_ota_batch_fields) != 0) {
+        if (ngx_ota_admin_fields(a->obj, reply, ngx_ota_batch_fields) != 0
+            || ngx_ota_admin_skipped(a->obj, reply) != 0)
+        {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
         return;
@@ -216,7 +257,7 @@ ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             }
 
             n = ngx_atoof((u_char *) v->str, v->len);
-            if (n == NGX_ERROR) {
+            if (n == NGX_ERROR || n == 0) {
                 continue;
             }
 

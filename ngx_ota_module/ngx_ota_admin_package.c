@@ -117,7 +117,7 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         if (ngx_ota_hash_get(reply, "verify_batch", &vb) != NGX_OK
             || !ota_name_id((char *) vb.data, vb.len))
         {
-            if (json_object_set_new(a->obj, "verification", json_null())
+            if (json_object_set_new(a->obj, "verify_progress", json_null())
                 != 0)
             {
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -142,7 +142,7 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             return;
         }
 
-        rc = ngx_ota_redis_cmd(call, "HMGET %b state total", batch.data,
+        rc = ngx_ota_redis_cmd(call, "HMGET %b state total name", batch.data,
                                batch.len);
         if (rc == NGX_OK) {
             rc = ngx_ota_redis_cmd(call, "HGETALL %b", ckey.data, ckey.len);
@@ -154,10 +154,11 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 1:
-        verification = json_pack("{s:s%}", "batch", (char *) a->id.data,
+        /* the fields of `otactl package show --json`'s verify_progress */
+        verification = json_pack("{s:s%}", "id", (char *) a->id.data,
                                  a->id.len);
         if (verification == NULL
-            || json_object_set_new(a->obj, "verification", verification)
+            || json_object_set_new(a->obj, "verify_progress", verification)
                != 0)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -167,23 +168,31 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         a->obj = verification;
         a->counts.total = -1;
 
-        if (reply->elements == 2
-            && reply->element[0]->type == REDIS_REPLY_STRING)
-        {
-            err = json_object_set_new(verification, "state",
-                                      json_stringn(reply->element[0]->str,
-                                                   reply->element[0]->len));
-            if (err != 0) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
+        if (reply->elements != 3) {
+            return;
         }
 
-        if (reply->elements == 2
-            && reply->element[1]->type == REDIS_REPLY_STRING)
-        {
+        err = 0;
+
+        if (reply->element[0]->type == REDIS_REPLY_STRING) {
+            err |= json_object_set_new(verification, "state",
+                                       json_stringn(reply->element[0]->str,
+                                                    reply->element[0]->len));
+        }
+
+        if (reply->element[1]->type == REDIS_REPLY_STRING) {
             a->counts.total = ngx_atoof((u_char *) reply->element[1]->str,
                                         reply->element[1]->len);
+        }
+
+        if (reply->element[2]->type == REDIS_REPLY_STRING) {
+            err |= json_object_set_new(verification, "name",
+                                       json_stringn(reply->element[2]->str,
+                                                    reply->element[2]->len));
+        }
+
+        if (err) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
         return;
 
@@ -280,6 +289,16 @@ ngx_ota_admin_versions(ngx_http_request_t *r)
     }
 
     if (rc == NGX_OK) {
+        if (ngx_ota_key(r->pool, &key, OTA_KEY_PRODUCT_DEVICES, &product,
+                        NULL, NULL) == NULL)
+        {
+            ngx_ota_redis_call_abort(call);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        rc = ngx_ota_redis_cmd(call, "SCARD %b", key.data, key.len);
+    }
+
+    if (rc == NGX_OK) {
         if (ngx_ota_key(r->pool, &key, OTA_KEY_VERSION_DIST, &product,
                         &module, NULL) == NULL)
         {
@@ -300,7 +319,7 @@ ngx_ota_admin_versions_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     off_t                     n;
     size_t                    i, count;
     json_t                   *list, *item;
-    int64_t                   total;
+    int64_t                   total, devices;
     redisReply               *k, *v;
     ngx_ota_admin_t          *a = call->data;
     ngx_http_request_t       *r = call->request;
@@ -331,6 +350,13 @@ ngx_ota_admin_versions_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND,
                                "no such module in this product");
         }
+        return;
+    }
+
+    if (call->index == 2) {
+        /* every device of the product, reported or not */
+        a->counts.total = (reply->type == REDIS_REPLY_INTEGER)
+                          ? reply->integer : 0;
         return;
     }
 
@@ -368,10 +394,16 @@ ngx_ota_admin_versions_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     ngx_qsort(vc, count, sizeof(ngx_ota_version_count_t),
               ngx_ota_version_count_cmp);
 
+    /* shares of all the product's devices, as `otactl stats versions` */
+    devices = a->counts.total > total ? a->counts.total : total;
+
     list = json_array();
     err = (list == NULL);
     err |= json_object_set_new(a->obj, "versions", list);
-    err |= json_object_set_new(a->obj, "total", json_integer(total));
+    err |= json_object_set_new(a->obj, "reported", json_integer(total));
+    err |= json_object_set_new(a->obj, "devices", json_integer(devices));
+    err |= json_object_set_new(a->obj, "unreported",
+                               json_integer(devices - total));
 
     for (i = 0; !err && i < count; i++) {
         if (vc[i].devices == 0) {
@@ -382,9 +414,8 @@ ngx_ota_admin_versions_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                          "version", (char *) vc[i].version.data,
                          vc[i].version.len,
                          "devices", (json_int_t) vc[i].devices,
-                         "percent", total ? (double) (vc[i].devices * 10000
-                                                      / total) / 100
-                                          : 0.0);
+                         "percent", (double) (vc[i].devices * 10000
+                                              / devices) / 100);
 
         err |= (item == NULL);
         err |= json_array_append_new(list, item);

@@ -53,10 +53,18 @@ is($j->{created}, 2000, 'created');
 is_deeply($j->{counts}, { pending => 0, notified => 0, downloading => 1, downloaded => 0,
                           installing => 1, succeeded => 1, failed => 2, cancelled => 1 },
           'counts: every state');
-ok(abs($j->{success_rate} - 1 / 3) < 1e-5, "success_rate = 1/3 ($j->{success_rate})");
-ok(abs($j->{completion} - 4 / 6) < 1e-5, "completion = 4/6 ($j->{completion})");
+is($j->{success_rate}, 0.3333, "success_rate = 1/3 rounded"); ok(abs($j->{success_rate} - 1 / 3) < 1e-4, "success_rate = 1/3 ($j->{success_rate})");
+ok(abs($j->{completion} - 4 / 6) < 1e-4, "completion = 4/6 ($j->{completion})");
 is_deeply($j->{failures}, { flash_failed => 1, timeout => 1 }, 'failures by reason');
-like($r->{content}, qr/"success_rate":0\.333333[,}]/, 'rates printed at 6 digits');
+like($r->{content}, qr/"success_rate":0\.3333[,}]/, 'rates rounded to 4 decimals (as otactl)');
+is_deeply($j->{skipped}, {}, 'skipped: none recorded');
+
+$t->redis(HSET => OtaTest::key('OTA_KEY_BATCH_FAILURES', 'b1'), 'wrong_version', 0);
+$t->redis(HSET => OtaTest::key('OTA_KEY_BATCH', 'b1'), skipped_current => 2, skipped_busy => 1);
+$j = admin('batches/b1')->{json};
+is_deeply($j->{failures}, { flash_failed => 1, timeout => 1 }, 'reasons counted 0 left out');
+is_deeply($j->{skipped}, { current => 2, busy => 1 }, 'skipped devices by reason');
+ok(!exists $j->{skipped_current}, 'skipped_* fields not repeated');
 
 $r = admin('batches/b1/');
 is($r->{status}, 200, 'trailing slash: same resource');
@@ -133,15 +141,19 @@ is($j->{state}, 'verifying', 'state');
 is($j->{verify}, JSON::PP::true, 'verify flag');
 is($j->{files}[0]{name}, 'fw.bin', 'files parsed');
 is_deeply($j->{ext}, { k => 'v' }, 'ext parsed');
-is($j->{verification}{batch}, 'v1', 'verify batch');
-is($j->{verification}{state}, 'running', 'its state');
-is($j->{verification}{total}, 2, 'its total');
-is($j->{verification}{counts}{succeeded}, 1, 'its counts');
-is($j->{verification}{completion}, 0.5, 'its completion');
+my $vp = $j->{verify_progress};
+is($vp->{id}, 'v1', 'verify batch');
+is($vp->{name}, 'batch v1', 'its name');
+is($vp->{state}, 'running', 'its state');
+is($vp->{total}, 2, 'its total');
+is($vp->{counts}{succeeded}, 1, 'its counts');
+is($vp->{completion}, 0.5, 'its completion');
+ok(exists $vp->{success_rate} && !defined $vp->{success_rate} || $vp->{success_rate} == 1,
+   'its success rate');
 
 $t->fx_package(id => 'pB', product => 'prodA', version => '1.3.0');
 $j = admin('packages/pB')->{json};
-ok(exists $j->{verification} && !defined $j->{verification}, 'no verify batch: null');
+ok(exists $j->{verify_progress} && !defined $j->{verify_progress}, 'no verify batch: null');
 is($j->{state}, 'ready', 'ready');
 
 is(admin('packages/nope')->{status}, 404, 'unknown package: 404');
@@ -155,7 +167,9 @@ $r = admin('versions?product=prodA');
 is($r->{status}, 200, 'versions: 200');
 $j = $r->{json};
 is($j->{module}, 'default', 'module defaults to default');
-is($j->{total}, 8, 'total devices');
+is($j->{reported}, 8, 'devices reported');
+is($j->{devices}, 8, 'devices: at least those reported');
+is($j->{unreported}, 0, 'unreported');
 is_deeply([ map { $_->{version} } @{ $j->{versions} } ], [qw(1.10.0 1.9.0 1.2.0)],
           'numeric order, newest first, empty versions left out');
 is($j->{versions}[2]{devices}, 5, 'devices per version');
@@ -164,7 +178,13 @@ is($j->{versions}[2]{percent}, 62.5, 'percent');
 $t->fx_module('prodA', 'MCU');
 $j = admin('versions?product=prodA&module=MCU')->{json};
 is_deeply($j->{versions}, [], 'module without reports: empty');
-is($j->{total}, 0, 'total 0');
+is($j->{reported}, 0, 'reported 0');
+is($j->{devices}, 6, 'the product\'s six devices');
+is($j->{unreported}, 6, 'all unreported');
+$t->redis(HSET => OtaTest::key('OTA_KEY_VERSION_DIST', 'prodA', 'MCU'), '1.0.0' => 3);
+$j = admin('versions?product=prodA&module=MCU')->{json};
+is($j->{versions}[0]{percent}, 50, 'percent of all the product\'s devices');
+is($j->{unreported}, 3, 'the rest unreported');
 
 is(admin('versions')->{status}, 400, 'missing product: 400');
 is(admin('versions?product=a/b')->{status}, 400, 'bad product: 400');
