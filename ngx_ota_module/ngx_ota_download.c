@@ -28,7 +28,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *device);
+    ngx_str_t *device, ngx_int_t *answer);
 static ngx_int_t ngx_ota_download_task(ngx_http_request_t *r,
     ngx_ota_dl_ctx_t *dl);
 static void ngx_ota_download_task_reply(ngx_ota_redis_call_t *call,
@@ -78,9 +78,8 @@ ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
         || ngx_http_arg(r, (u_char *) "expires", 7, &v) == NGX_OK
         || ngx_http_arg(r, (u_char *) "device", 6, &v) == NGX_OK)
     {
-        rc = ngx_ota_download_link(r, id, &device);
-        if (rc != NGX_OK) {
-            return rc;
+        if (ngx_ota_download_link(r, id, &device, &rc) != NGX_OK) {
+            return rc;                  /* the refusal was answered */
         }
 
     } else if (r->headers_in.authorization != NULL) {
@@ -170,10 +169,14 @@ ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
 }
 
 
-/* signed link: ?device=<d>&expires=<unix s>&signature=<hex> */
+/*
+ * signed link: ?device=<d>&expires=<unix s>&signature=<hex>.  NGX_OK with
+ * the device, or NGX_DECLINED once the refusal is sent (*answer: what the
+ * content handler returns).
+ */
 static ngx_int_t
 ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *device)
+    ngx_str_t *device, ngx_int_t *answer)
 {
     u_char               *dst, *src;
     ngx_str_t             dev, expires, signature;
@@ -183,16 +186,18 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
         || ngx_http_arg(r, (u_char *) "expires", 7, &expires) != NGX_OK
         || ngx_http_arg(r, (u_char *) "signature", 9, &signature) != NGX_OK)
     {
-        return ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
-                                     "a signed link needs \"device\", "
-                                     "\"expires\" and \"signature\"");
+        *answer = ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
+                                        "a signed link needs \"device\", "
+                                        "\"expires\" and \"signature\"");
+        return NGX_DECLINED;
     }
 
     /* clients may percent-encode ':' of a device name */
     if (ngx_strlchr(dev.data, dev.data + dev.len, '%')) {
         dst = ngx_pnalloc(r->pool, dev.len);
         if (dst == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
         }
         src = dev.data;
         dev.data = dst;
@@ -201,8 +206,10 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     if (!ota_name_device((char *) dev.data, dev.len)) {
-        return ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
-                                     "malformed \"device\" in the signed link");
+        *answer = ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
+                                        "malformed \"device\" in the "
+                                        "signed link");
+        return NGX_DECLINED;
     }
 
     omcf = ngx_http_get_module_main_conf(r, ngx_ota_module);
@@ -219,18 +226,21 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
         return NGX_OK;
 
     case OTA_TOKEN_EXPIRED:
-        return ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
-                                     "signed link expired: ask for the "
-                                     "upgrade again");
+        *answer = ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
+                                        "signed link expired: ask for the "
+                                        "upgrade again");
+        return NGX_DECLINED;
 
     case OTA_TOKEN_BAD_SIGNATURE:
-        return ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
-                                     "link signature does not match this "
-                                     "package, device and expiry");
+        *answer = ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
+                                        "link signature does not match this "
+                                        "package, device and expiry");
+        return NGX_DECLINED;
 
     default:
-        return ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
-                                     "malformed signed link");
+        *answer = ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
+                                        "malformed signed link");
+        return NGX_DECLINED;
     }
 }
 

@@ -176,7 +176,7 @@ static ngx_log_t         *ngx_ota_plog;
 static char               ngx_ota_merge_sha[41];
 
 
-/* ---- the body filter ------------------------------------------------------ */
+/* ---- the body filter ---------------------------------------------------- */
 
 static ngx_int_t
 ngx_ota_progress_filter_postconf(ngx_conf_t *cf)
@@ -282,7 +282,7 @@ ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/* ---- tracks ------------------------------------------------------------------ */
+/* ---- tracks ------------------------------------------------------------- */
 
 static void
 ngx_ota_track_charge(ngx_ota_track_t *t)
@@ -433,7 +433,7 @@ ngx_ota_track_add(ngx_ota_track_t *t, off_t start, off_t end)
 }
 
 
-/* ---- per request ---------------------------------------------------------- */
+/* ---- per request -------------------------------------------------------- */
 
 void
 ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
@@ -576,7 +576,7 @@ ngx_ota_progress_cleanup(void *data)
 }
 
 
-/* ---- writing to Redis ------------------------------------------------------ */
+/* ---- writing to Redis --------------------------------------------------- */
 
 static void ngx_ota_track_script_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
@@ -929,7 +929,7 @@ ngx_ota_progress_ready(void)
 }
 
 
-/* ---- process life ------------------------------------------------------------ */
+/* ---- process life ------------------------------------------------------- */
 
 ngx_int_t
 ngx_ota_progress_init_process(ngx_cycle_t *cycle)

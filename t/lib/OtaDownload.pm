@@ -77,7 +77,7 @@ sub make_package {
     }
 
     return { id => $id, size => $offset, files => \@files,
-             sign_method => $method, %$manifest{qw(product module)} };
+             sign_method => $method, %$manifest{qw(product module version)} };
 }
 
 # (sorted "start-end,..." of ota:cov, ota:covn) of a device and package
@@ -107,7 +107,7 @@ sub download_events {
 sub bearer_token {
     my ($self, $device, $product, $expires) = @_;
     require Digest::SHA;
-    $expires //= time + 600;
+    $expires = int($expires // time + 600);
     my $payload = "1~$expires~$product~$device";
     return "$payload~" . Digest::SHA::hmac_sha256_hex("ota-token\n$payload",
                                                       $self->{secret});
