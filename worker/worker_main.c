@@ -1,9 +1,498 @@
-/* ota-worker: placeholder until the worker issue lands */
+/*
+ * ota-worker: consumes the job and event streams through the consumer
+ * group "ota-workers", creates batches and tasks, runs each task's state
+ * machine, keeps the statistics counters, expires stalled tasks.
+ *
+ *   ota-worker --redis HOST:PORT [--store DIR] [--consumer NAME]
+ *              [--config FILE] [--task-timeout SECS] [--claim-idle MS]
+ *
+ * An entry is acknowledged only after its effect is stored; whatever was
+ * read but not acknowledged when the worker died (or Redis went away) is
+ * read again by this consumer after a restart, or claimed by another one
+ * after --claim-idle.  Every handler is idempotent, so reading twice is
+ * harmless.  SIGTERM / SIGINT: finish the entries in hand, then exit 0.
+ */
+
+#include "ota_worker.h"
+
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+
+static ota_worker_t  *ota_the_worker;
+
+static void
+ota_worker_signal(int sig)
+{
+    (void) sig;
+    if (ota_the_worker != NULL) {
+        ota_the_worker->stop = 1;
+    }
+}
+
+static void
+ota_worker_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ota-worker --redis HOST:PORT [--store DIR] [--consumer NAME]\n"
+        "                  [--config FILE] [--task-timeout SECS]\n"
+        "                  [--claim-idle MS] [--chunk N] [--count N]\n"
+        "                  [--log-level error|warn|info|debug]\n"
+        "See docs/worker.md and conf/worker.conf.\n");
+}
+
+static int
+ota_worker_int(const char *name, const char *v, long min, long max,
+    int *out, char *err, size_t errlen)
+{
+    char  *end;
+    long   n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < min || n > max) {
+        snprintf(err, errlen, "invalid %s \"%s\" (want %ld..%ld)", name, v,
+                 min, max);
+        return -1;
+    }
+    *out = (int) n;
+    return 0;
+}
+
+static int
+ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
+    size_t errlen)
+{
+    if (strcmp(k, "redis") == 0) {
+        return ota_redis_parse_addr(v, &w->addr, err, errlen);
+    }
+    if (strcmp(k, "redis_password") == 0) {
+        snprintf(w->addr.password, sizeof(w->addr.password), "%s", v);
+        return 0;
+    }
+    if (strcmp(k, "redis_db") == 0) {
+        return ota_worker_int(k, v, 0, 1000, &w->addr.db, err, errlen);
+    }
+    if (strcmp(k, "store") == 0) {
+        w->store = strdup(v);
+        if (w->store == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(k, "consumer") == 0) {
+        if (strlen(v) >= sizeof(w->consumer) || strchr(v, ' ')) {
+            snprintf(err, errlen, "invalid consumer name \"%s\"", v);
+            return -1;
+        }
+        strcpy(w->consumer, v);
+        return 0;
+    }
+    if (strcmp(k, "task_timeout") == 0 || strcmp(k, "task-timeout") == 0) {
+        return ota_worker_int("task timeout", v, 0, 30 * 86400,
+                              &w->task_timeout, err, errlen);
+    }
+    if (strcmp(k, "claim_idle") == 0 || strcmp(k, "claim-idle") == 0) {
+        return ota_worker_int("claim idle", v, 100, 86400000, &w->claim_idle,
+                              err, errlen);
+    }
+    if (strcmp(k, "chunk") == 0) {
+        return ota_worker_int("chunk", v, 1, 100000, &w->chunk, err, errlen);
+    }
+    if (strcmp(k, "count") == 0) {
+        return ota_worker_int("count", v, 1, 100000, &w->count, err, errlen);
+    }
+    if (strcmp(k, "log_level") == 0 || strcmp(k, "log-level") == 0) {
+        static const char *lv[] = { "error", "warn", "info", "debug" };
+        for (int i = 0; i < 4; i++) {
+            if (strcmp(v, lv[i]) == 0) {
+                ota_log_level = i;
+                return 0;
+            }
+        }
+        snprintf(err, errlen, "invalid log level \"%s\"", v);
+        return -1;
+    }
+    /* the file is shared with otactl: its settings are not ours */
+    if (strcmp(k, "package_exts") == 0 || strcmp(k, "package_max_mb") == 0
+        || strcmp(k, "token_secret") == 0)
+    {
+        return 0;
+    }
+    snprintf(err, errlen, "unknown setting \"%s\"", k);
+    return -1;
+}
+
+static int
+ota_worker_config_cb(void *ctx, const char *k, const char *v, char *err,
+    size_t errlen)
+{
+    return ota_worker_set(ctx, k, v, err, errlen);
+}
+
+/* ---- Redis ---------------------------------------------------------------- */
 
 int
-main(void)
+ota_worker_lost(ota_worker_t *w)
 {
-    fprintf(stderr, "ota-worker: not implemented yet\n");
-    return 1;
+    return w->rc == NULL || w->rc->err != 0;
+}
+
+redisReply *
+ota_worker_cmd(ota_worker_t *w, const char *fmt, ...)
+{
+    va_list  ap;
+    void    *r;
+
+    if (ota_worker_lost(w)) {
+        return NULL;
+    }
+    va_start(ap, fmt);
+    r = redisvCommand(w->rc, fmt, ap);
+    va_end(ap);
+    if (r != NULL && ((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+        ota_log(OTA_LOG_ERR, "Redis refused %.40s...: %s", fmt,
+                ((redisReply *) r)->str);
+    }
+    return r;
+}
+
+redisReply *
+ota_worker_script(ota_worker_t *w, ota_lua_id_t id, ota_cmd_t *args)
+{
+    redisReply  *r;
+
+    if (ota_worker_lost(w)) {
+        return NULL;
+    }
+    r = ota_script_run(w->rc, ota_lua(id), args);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        ota_log(OTA_LOG_ERR, "script %s failed: %s", ota_lua(id)->name,
+                r->str);
+    }
+    return r;
+}
+
+static void
+ota_worker_disconnect(ota_worker_t *w)
+{
+    if (w->rc != NULL) {
+        redisFree(w->rc);
+        w->rc = NULL;
+    }
+}
+
+/* connects with a growing delay until Redis answers or we are stopped */
+static int
+ota_worker_connect(ota_worker_t *w)
+{
+    char   err[512];
+    int    delay = 100, logged = 0;
+
+    ota_worker_disconnect(w);
+
+    while (!w->stop) {
+        w->rc = ota_redis_connect(&w->addr, 2000, err, sizeof(err));
+        if (w->rc != NULL && ota_lua_load_all(w->rc) == 0
+            && ota_maint_setup(w) == 0)
+        {
+            if (logged) {
+                ota_log(OTA_LOG_INFO, "connected to Redis at %s again",
+                        ota_redis_addr_str(&w->addr));
+            }
+            /* whatever we read and did not acknowledge is read again */
+            w->read_pending = 1;
+            strcpy(w->pending_from[0], "0");
+            strcpy(w->pending_from[1], "0");
+            return 0;
+        }
+        if (w->rc != NULL) {
+            snprintf(err, sizeof(err), "Redis at %s: %s",
+                     ota_redis_addr_str(&w->addr),
+                     w->rc->err ? w->rc->errstr : "setup failed");
+            ota_worker_disconnect(w);
+        }
+        if (!logged) {
+            ota_log(OTA_LOG_WARN, "%s; retrying", err);
+            logged = 1;
+        }
+        usleep((useconds_t) delay * 1000);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    return -1;
+}
+
+const char *
+ota_entry_field(redisReply *fields, const char *name)
+{
+    size_t  i;
+
+    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+    for (i = 0; i + 1 < fields->elements; i += 2) {
+        if (fields->element[i]->type == REDIS_REPLY_STRING
+            && strcmp(fields->element[i]->str, name) == 0
+            && fields->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            return fields->element[i + 1]->str;
+        }
+    }
+    return NULL;
+}
+
+/* handles one XREADGROUP / XAUTOCLAIM list of entries of one stream */
+static int
+ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries)
+{
+    size_t  i;
+    int     rc;
+
+    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY
+        || entries->elements == 0)
+    {
+        return OTA_W_OK;
+    }
+    if (!jobs) {
+        return ota_events_handle(w, entries->element, entries->elements);
+    }
+    for (i = 0; i < entries->elements && !w->stop; i++) {
+        rc = ota_jobs_handle(w, entries->element[i]);
+        if (rc != OTA_W_OK) {
+            return rc;
+        }
+        w->jobs++;
+    }
+    return OTA_W_OK;
+}
+
+/* one read of both streams (or only events during a long job) */
+static int
+ota_worker_read(ota_worker_t *w, int events_only, int block)
+{
+    redisReply  *r, *s;
+    char         count[16], blk[16];
+    const char  *argv[16];
+    size_t       i;
+    int          argc = 0, rc = OTA_W_OK, pending = w->read_pending;
+    int          any = 0;
+
+    snprintf(count, sizeof(count), "%d", w->count);
+    snprintf(blk, sizeof(blk), "%d", block);
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = OTA_GROUP;
+    argv[argc++] = w->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    if (block > 0 && !pending) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blk;
+    }
+    argv[argc++] = "STREAMS";
+    if (!events_only) {
+        argv[argc++] = OTA_STREAM_JOBS;
+    }
+    argv[argc++] = OTA_STREAM_EVENTS;
+    if (!events_only) {
+        argv[argc++] = pending ? w->pending_from[0] : ">";
+    }
+    argv[argc++] = pending ? w->pending_from[1] : ">";
+    if (events_only && pending) {
+        return OTA_W_OK;          /* own backlog first, in the main loop */
+    }
+
+    r = redisCommandArgv(w->rc, argc, argv, NULL);
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        ota_log(OTA_LOG_ERR, "XREADGROUP: %s", r->str);
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            ota_maint_setup(w);
+        }
+        freeReplyObject(r);
+        usleep(200000);
+        return OTA_W_OK;
+    }
+
+    for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        s = r->element[i];
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) {
+            continue;
+        }
+        int jobs = strcmp(s->element[0]->str, OTA_STREAM_JOBS) == 0;
+        redisReply *e = s->element[1];
+
+        if (pending && e->elements > 0) {
+            /* the PEL is read from an id on: step past what we saw */
+            redisReply *last = e->element[e->elements - 1];
+            snprintf(w->pending_from[jobs ? 0 : 1], 64, "%s",
+                     last->element[0]->str);
+            any = 1;
+        }
+        rc = ota_worker_entries(w, jobs, e);
+        if (rc != OTA_W_OK) {
+            break;
+        }
+    }
+    freeReplyObject(r);
+
+    if (pending && !any && rc == OTA_W_OK) {
+        w->read_pending = 0;      /* our backlog is done: new entries now */
+    }
+    return rc;
+}
+
+/* a long job (creating 1M tasks) keeps events flowing every so often */
+void
+ota_worker_poll_during_job(ota_worker_t *w)
+{
+    int64_t  now = ota_now_ms();
+
+    if (now - w->last_poll < 200 || ota_worker_lost(w)) {
+        return;
+    }
+    w->last_poll = now;
+    (void) ota_worker_read(w, 1, 0);
+    if (now - w->last_tick >= 1000) {
+        (void) ota_maint_tick(w);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    ota_worker_t       w;
+    struct sigaction   sa;
+    char               err[512], host[64];
+    const char        *config = NULL;
+    int                i, rc;
+
+    memset(&w, 0, sizeof(w));
+    w.task_timeout = 3600;
+    w.claim_idle = 30000;
+    w.chunk = 1000;
+    w.count = 1000;
+    w.block = 1000;
+    ota_log_name = "ota-worker";
+    ota_the_worker = &w;
+    if (ota_redis_parse_addr("127.0.0.1:6379", &w.addr, err, sizeof(err))) {
+        return 1;
+    }
+
+    /* the config file first, so flags given on the line win */
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[i + 1];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config = argv[i] + 9;
+        }
+    }
+    if (config != NULL
+        && ota_config_load(config, ota_worker_config_cb, &w, err, sizeof(err))
+           != 0)
+    {
+        fprintf(stderr, "ota-worker: %s\n", err);
+        return 2;
+    }
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v, *eq;
+        char        name[64];
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            ota_worker_usage(stdout);
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "ota-worker: unexpected argument \"%s\"\n", a);
+            ota_worker_usage(stderr);
+            return 2;
+        }
+        eq = strchr(a, '=');
+        if (eq != NULL) {
+            snprintf(name, sizeof(name), "%.*s", (int) (eq - a - 2), a + 2);
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", a + 2);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "ota-worker: %s needs a value\n", a);
+                return 2;
+            }
+            v = argv[++i];
+        }
+        if (strcmp(name, "config") == 0) {
+            continue;
+        }
+        if (ota_worker_set(&w, name, v, err, sizeof(err)) != 0) {
+            fprintf(stderr, "ota-worker: %s\n", err);
+            ota_worker_usage(stderr);
+            return 2;
+        }
+    }
+
+    if (w.consumer[0] == '\0') {
+        /* stable across restarts on one host: our own pending entries are
+         * picked up again without waiting for --claim-idle */
+        if (gethostname(host, sizeof(host)) != 0) {
+            strcpy(host, "host");
+        }
+        host[sizeof(host) - 1] = '\0';
+        snprintf(w.consumer, sizeof(w.consumer), "%s-%d", host, 1);
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = ota_worker_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    ota_log(OTA_LOG_INFO, "consumer %s of group " OTA_GROUP " on Redis %s, "
+            "task timeout %d s, claim idle %d ms", w.consumer,
+            ota_redis_addr_str(&w.addr), w.task_timeout, w.claim_idle);
+
+    while (!w.stop) {
+        if (ota_worker_lost(&w)) {
+            if (w.rc != NULL) {
+                ota_log(OTA_LOG_WARN, "lost Redis at %s: %s; reconnecting",
+                        ota_redis_addr_str(&w.addr), w.rc->errstr);
+            }
+            if (ota_worker_connect(&w) != 0) {
+                break;
+            }
+        }
+
+        if (ota_now_ms() - w.last_tick >= 1000) {
+            if (ota_maint_tick(&w) != OTA_W_OK) {
+                continue;
+            }
+        }
+
+        rc = ota_worker_read(&w, 0, w.block);
+        if (rc != OTA_W_OK && !ota_worker_lost(&w)) {
+            /* a handler could not finish: its entries stay pending and are
+             * read again; do not spin on them */
+            usleep(100000);
+        }
+    }
+
+    ota_log(OTA_LOG_INFO, "stopping: %lld events, %lld jobs handled",
+            w.events, w.jobs);
+    if (!ota_worker_lost(&w)) {
+        redisReply *r = ota_worker_cmd(&w, "HDEL " OTA_KEY_WORKERS " %s",
+                                       w.consumer);
+        freeReplyObject(r);
+    }
+    ota_worker_disconnect(&w);
+    return 0;
 }

@@ -1,0 +1,90 @@
+/*
+ * ota_worker.h: the ota-worker daemon.  One process reads the job and event
+ * streams through the consumer group, one Redis connection, synchronous
+ * hiredis with pipelining.  Several processes may run at once: every write
+ * is a script that checks the state it expects, so the processes never
+ * need to know about each other.
+ */
+
+#ifndef OTA_WORKER_H
+#define OTA_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "ota_common.h"
+
+#define OTA_BATCH_CREATING   "creating"
+#define OTA_BATCH_RUNNING    "running"
+#define OTA_BATCH_PAUSED     "paused"
+#define OTA_BATCH_CANCELLED  "cancelled"
+#define OTA_BATCH_FINISHED   "finished"
+
+typedef struct {
+    ota_redis_addr_t        addr;
+    const char             *store;
+    char                    consumer[128];
+    int                     task_timeout;    /* s; 0: tasks never time out */
+    int                     claim_idle;      /* ms before a dead consumer's
+                                                entries are taken over */
+    int                     chunk;           /* devices per creation step */
+    int                     count;           /* entries per read */
+    int                     block;           /* ms a read waits */
+
+    redisContext           *rc;
+    volatile sig_atomic_t   stop;
+    int                     read_pending;    /* re-read our own PEL first */
+    char                    pending_from[2][64];
+    int                     in_job;          /* inside a long job */
+    int64_t                 last_tick;
+    int64_t                 last_trim;
+    int64_t                 last_poll;       /* events polled during a job */
+
+    long long               events;          /* processed, for the log */
+    long long               jobs;
+} ota_worker_t;
+
+/* results of handlers: OK acknowledges, RETRY leaves the entry pending
+ * (Redis went away; it is read again after reconnecting) */
+#define OTA_W_OK      0
+#define OTA_W_RETRY  -1
+
+/* worker_lua.c */
+typedef enum {
+    OTA_LUA_BATCH_INIT = 0,
+    OTA_LUA_CREATE_CHUNK,
+    OTA_LUA_CREATE_FINISH,
+    OTA_LUA_BATCH_STATE,
+    OTA_LUA_CANCEL_CHUNK,
+    OTA_LUA_LOOKUP,
+    OTA_LUA_APPLY,
+    OTA_LUA_INFORM,
+    OTA_LUA_COUNT
+} ota_lua_id_t;
+
+ota_script_t *ota_lua(ota_lua_id_t id);
+int ota_lua_load_all(redisContext *rc);
+
+/* worker_main.c */
+int ota_worker_lost(ota_worker_t *w);            /* connection broken */
+redisReply *ota_worker_cmd(ota_worker_t *w, const char *fmt, ...);
+redisReply *ota_worker_script(ota_worker_t *w, ota_lua_id_t id,
+    ota_cmd_t *args);
+void ota_worker_poll_during_job(ota_worker_t *w);
+
+/* worker_jobs.c: one job entry [id, [field, value, ...]] */
+int ota_jobs_handle(ota_worker_t *w, redisReply *entry);
+
+/* worker_events.c: a batch of event entries */
+int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n);
+
+/* worker_maint.c: timeouts, claims, trimming, heartbeats (about once a
+ * second) */
+int ota_maint_tick(ota_worker_t *w);
+int ota_maint_timeouts(ota_worker_t *w);
+int ota_maint_setup(ota_worker_t *w);
+
+/* the field of a stream entry's field list, or NULL */
+const char *ota_entry_field(redisReply *fields, const char *name);
+
+#endif /* OTA_WORKER_H */

@@ -1,0 +1,653 @@
+/*
+ * Device events (download, notified, progress, inform) and task timeouts.
+ *
+ * A batch of entries is handled in a few round trips whatever its size:
+ *   1. version reports: one script updates versions, distribution counters
+ *      and version sets, and lets matching dynamic batches take devices;
+ *   2. one script looks up the task of every event;
+ *   3. C runs every event through ota_task_apply(), per task, in stream
+ *      order (events of one task in one batch collapse into one write);
+ *   4. one script writes every changed task with its counters, each only
+ *      if the task is still in the state read in 2 (else it is read and
+ *      decided again: another worker got there first);
+ *   5. XACK.
+ */
+
+#include "ota_worker.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+#include "ota_names.h"
+#include "ota_task.h"
+#include "ota_token.h"
+
+#define OTA_EV_ROUNDS   8
+#define OTA_DESC_MAX    128
+
+typedef struct {
+    int             type;           /* OTA_TE_*, -1: nothing to do */
+    int             inform;
+    const char     *device;
+    const char     *product;
+    const char     *module;
+    const char     *package;
+    const char     *batch;
+    const char     *version;
+    const char     *desc;
+    const char     *ts;
+    long long       covered;
+    int             step;
+    ota_version_t   ver;
+    int             look;
+    int             task;
+    int             done;
+} ota_ev_t;
+
+typedef struct {
+    const char     *device;
+    const char     *module;
+    const char     *batch;
+    redisReply     *res;
+} ota_look_t;
+
+typedef struct {
+    const char        *device;
+    const char        *batch;
+    const char        *package;
+    ota_task_t         t;
+    ota_task_state_t   orig;
+    int                changed;
+    int                timeout;
+    int                status;      /* -1 unreadable, -2 moved under us */
+    const char        *desc;
+} ota_wt_t;
+
+typedef struct {
+    int     *slot;
+    size_t   mask;
+} ota_htab_t;
+
+static uint32_t
+ota_hash(const char *a, const char *b, const char *c)
+{
+    uint32_t     h = 2166136261u;
+    const char  *p[3] = { a, b, c };
+    int          i;
+
+    for (i = 0; i < 3; i++) {
+        for (const char *s = p[i] ? p[i] : ""; *s; s++) {
+            h = (h ^ (unsigned char) *s) * 16777619u;
+        }
+        h = (h ^ 0xff) * 16777619u;
+    }
+    return h;
+}
+
+static int
+ota_htab_init(ota_htab_t *h, size_t n)
+{
+    size_t  sz = 64;
+
+    while (sz < n * 2) {
+        sz <<= 1;
+    }
+    h->slot = malloc(sz * sizeof(int));
+    if (h->slot == NULL) {
+        return -1;
+    }
+    memset(h->slot, 0xff, sz * sizeof(int));
+    h->mask = sz - 1;
+    return 0;
+}
+
+static int
+ota_streq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* index of the lookup (device, module, batch), adding it when new */
+static int
+ota_look_find(ota_htab_t *h, ota_look_t *l, int *nl, const char *dev,
+    const char *mod, const char *batch)
+{
+    size_t  i = ota_hash(dev, mod, batch) & h->mask;
+
+    while (h->slot[i] >= 0) {
+        ota_look_t *x = &l[h->slot[i]];
+        if (ota_streq(x->device, dev) && ota_streq(x->module, mod)
+            && ota_streq(x->batch, batch))
+        {
+            return h->slot[i];
+        }
+        i = (i + 1) & h->mask;
+    }
+    l[*nl].device = dev;
+    l[*nl].module = mod;
+    l[*nl].batch = batch;
+    l[*nl].res = NULL;
+    h->slot[i] = *nl;
+    return (*nl)++;
+}
+
+static int
+ota_task_find(ota_htab_t *h, ota_wt_t *t, int *nt, const char *dev,
+    const char *batch, int *created)
+{
+    size_t  i = ota_hash(dev, batch, NULL) & h->mask;
+
+    *created = 0;
+    while (h->slot[i] >= 0) {
+        ota_wt_t *x = &t[h->slot[i]];
+        if (strcmp(x->device, dev) == 0 && strcmp(x->batch, batch) == 0) {
+            return h->slot[i];
+        }
+        i = (i + 1) & h->mask;
+    }
+    memset(&t[*nt], 0, sizeof(ota_wt_t));
+    t[*nt].device = dev;
+    t[*nt].batch = batch;
+    h->slot[i] = *nt;
+    *created = 1;
+    return (*nt)++;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+static int
+ota_ev_name_ok(const char *s, int (*check)(const char *, size_t))
+{
+    return s != NULL && check(s, strlen(s));
+}
+
+static int
+ota_ev_parse(redisReply *entry, ota_ev_t *e)
+{
+    redisReply  *f;
+    const char  *type, *v;
+    char        *end;
+
+    memset(e, 0, sizeof(*e));
+    e->type = -1;
+    e->look = -1;
+    e->task = -1;
+
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) {
+        return -1;
+    }
+    f = entry->element[1];
+    type = ota_entry_field(f, OTA_F_TYPE);
+    if (type == NULL) {
+        return -1;                /* deleted entry or not ours */
+    }
+
+    e->device = ota_entry_field(f, OTA_F_DEVICE);
+    e->module = ota_entry_field(f, OTA_F_MODULE);
+    e->ts = ota_entry_field(f, OTA_F_TS);
+    if (e->module == NULL || e->module[0] == '\0') {
+        e->module = "default";
+    }
+    if (!ota_ev_name_ok(e->device, ota_name_device)
+        || !ota_ev_name_ok(e->module, ota_name_module))
+    {
+        return -1;
+    }
+
+    if (strcmp(type, OTA_EV_DOWNLOAD) == 0) {
+        e->package = ota_entry_field(f, OTA_F_PACKAGE);
+        v = ota_entry_field(f, OTA_F_COVERED);
+        if (!ota_ev_name_ok(e->package, ota_name_id) || v == NULL) {
+            return -1;
+        }
+        e->covered = ota_parse_int64(v, strlen(v));
+        if (e->covered < 0) {
+            return -1;
+        }
+        e->type = OTA_TE_DOWNLOAD;
+        return 0;
+    }
+
+    if (strcmp(type, OTA_EV_NOTIFIED) == 0) {
+        e->batch = ota_entry_field(f, OTA_F_BATCH);
+        if (!ota_ev_name_ok(e->batch, ota_name_id)) {
+            return -1;
+        }
+        e->type = OTA_TE_NOTIFIED;
+        return 0;
+    }
+
+    if (strcmp(type, OTA_EV_PROGRESS) == 0) {
+        v = ota_entry_field(f, OTA_F_STEP);
+        if (v == NULL || *v == '\0') {
+            return -1;
+        }
+        long s = strtol(v, &end, 10);
+        if (*end || s < OTA_STEP_MIN || s > OTA_STEP_MAX) {
+            return -1;
+        }
+        e->step = (int) s;
+        e->desc = ota_entry_field(f, OTA_F_DESC);
+        e->type = OTA_TE_PROGRESS;
+        return 0;
+    }
+
+    if (strcmp(type, OTA_EV_INFORM) == 0) {
+        e->product = ota_entry_field(f, OTA_F_PRODUCT);
+        e->version = ota_entry_field(f, OTA_F_VERSION);
+        if (!ota_ev_name_ok(e->product, ota_name_product)
+            || e->version == NULL
+            || ota_version_parse_cstr(e->version, &e->ver) != 0)
+        {
+            return -1;
+        }
+        e->inform = 1;
+        e->type = OTA_TE_INFORM;
+        return 0;
+    }
+
+    return -1;
+}
+
+/* ---- the rounds ------------------------------------------------------------ */
+
+static int
+ota_ev_informs(ota_worker_t *w, ota_ev_t *ev, size_t n)
+{
+    ota_cmd_t    c;
+    redisReply  *r;
+    size_t       i, k = 0;
+    int          rc = OTA_W_OK;
+
+    ota_cmd_init(&c);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    for (i = 0; i < n; i++) {
+        if (!ev[i].inform) {
+            continue;
+        }
+        ota_cmd_adds(&c, ev[i].device);
+        ota_cmd_adds(&c, ev[i].product);
+        ota_cmd_adds(&c, ev[i].module);
+        ota_cmd_adds(&c, ev[i].version);
+        ota_cmd_adds(&c, ev[i].ts ? ev[i].ts : "0");
+        k++;
+    }
+    if (k > 0) {
+        r = ota_worker_script(w, OTA_LUA_INFORM, &c);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            rc = OTA_W_RETRY;
+        } else if (r->integer > 0) {
+            ota_log(OTA_LOG_DEBUG, "%lld devices joined dynamic batches",
+                    r->integer);
+        }
+        freeReplyObject(r);
+    }
+    ota_cmd_free(&c);
+    return rc;
+}
+
+static int
+ota_ev_parse_task(ota_wt_t *t, redisReply *res)
+{
+    /* res: batch state covered size version from package module step */
+    int  s = ota_task_state_parse(res->element[1]->str, res->element[1]->len);
+
+    if (s < 0 || ota_version_parse_cstr(res->element[4]->str, &t->t.target)) {
+        return -1;
+    }
+    t->t.state = (ota_task_state_t) s;
+    t->orig = t->t.state;
+    t->t.covered = atoll(res->element[2]->str);
+    t->t.size = atoll(res->element[3]->str);
+    t->t.has_from = ota_version_parse_cstr(res->element[5]->str,
+                                           &t->t.from) == 0;
+    t->package = res->element[6]->str;
+    if (res->element[8]->len > 0) {
+        t->t.step = atoi(res->element[8]->str);
+        t->t.has_step = 1;
+    }
+    return 0;
+}
+
+/* one round: look up, decide, write; returns the number of events left
+ * undecided (conflicts), or -1 when Redis went away */
+static int
+ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
+    ota_wt_t *tasks, ota_cmd_t *zrem)
+{
+    ota_htab_t   hl = { 0 }, ht = { 0 };
+    ota_cmd_t    c;
+    redisReply  *lr = NULL, *ar = NULL;
+    int          nl = 0, nt = 0, left = 0, created, rc = -1;
+    size_t       i;
+    char         buf[24];
+
+    if (ota_htab_init(&hl, n) != 0 || ota_htab_init(&ht, n) != 0) {
+        ota_log(OTA_LOG_ERR, "out of memory handling events");
+        goto done;
+    }
+    ota_cmd_init(&c);
+
+    for (i = 0; i < n; i++) {
+        ota_ev_t *e = &ev[i];
+        if (e->done || e->type < 0) {
+            continue;
+        }
+        e->look = ota_look_find(&hl, look, &nl, e->device,
+                                e->type == OTA_TE_TIMEOUT ? "" : e->module,
+                                e->batch);
+    }
+    if (nl == 0) {
+        rc = 0;
+        goto done;
+    }
+    for (int k = 0; k < nl; k++) {
+        ota_cmd_adds(&c, look[k].device);
+        ota_cmd_adds(&c, look[k].module);
+        ota_cmd_adds(&c, look[k].batch ? look[k].batch : "");
+    }
+    lr = ota_worker_script(w, OTA_LUA_LOOKUP, &c);
+    if (lr == NULL || lr->type != REDIS_REPLY_ARRAY
+        || lr->elements != (size_t) nl)
+    {
+        goto done;
+    }
+    for (int k = 0; k < nl; k++) {
+        look[k].res = lr->element[k];
+    }
+
+    /* decide, per task, in stream order */
+    for (i = 0; i < n; i++) {
+        ota_ev_t          *e = &ev[i];
+        redisReply        *res;
+        ota_wt_t          *t;
+        ota_task_event_t   te;
+        int                k, r;
+
+        if (e->done || e->type < 0) {
+            continue;
+        }
+        res = look[e->look].res;
+        if (res->type != REDIS_REPLY_ARRAY || res->elements < 9) {
+            e->done = 1;          /* no open task: a version report only */
+            if (e->type == OTA_TE_TIMEOUT) {
+                ota_cmd_addf(zrem, "%s:%s", e->batch, e->device);
+            }
+            continue;
+        }
+        k = ota_task_find(&ht, tasks, &nt, e->device, res->element[0]->str,
+                          &created);
+        t = &tasks[k];
+        if (created && ota_ev_parse_task(t, res) != 0) {
+            ota_log(OTA_LOG_WARN, "task %s of device %s is unreadable; "
+                    "event ignored", t->batch, t->device);
+            t->status = -1;
+        }
+        e->task = k;
+        if (t->status < 0) {
+            e->done = 1;
+            continue;
+        }
+        if (e->type == OTA_TE_DOWNLOAD && strcmp(t->package, e->package)) {
+            e->done = 1;          /* bytes of another package */
+            continue;
+        }
+
+        memset(&te, 0, sizeof(te));
+        te.type = (ota_task_event_type_t) e->type;
+        te.covered = e->covered;
+        te.step = e->step;
+        te.version = e->ver;
+        if (e->type == OTA_TE_TIMEOUT) {
+            t->timeout = 1;
+        }
+        if (e->type == OTA_TE_PROGRESS && e->desc != NULL
+            && !ota_task_state_final(t->t.state))
+        {
+            t->desc = e->desc;
+        }
+        r = ota_task_apply(&t->t, &te);
+        if (r > 0) {
+            t->changed |= r;
+        }
+        if (r <= 0 && e->type == OTA_TE_TIMEOUT
+            && ota_task_state_final(t->t.state))
+        {
+            ota_cmd_addf(zrem, "%s:%s", e->batch, e->device);
+        }
+    }
+
+    /* write the changed tasks */
+    ota_cmd_reset(&c);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    ota_cmd_addll(&c, (long long) w->task_timeout * 1000);
+    int nw = 0;
+    for (int k = 0; k < nt; k++) {
+        ota_wt_t *t = &tasks[k];
+
+        if (t->status < 0 || (t->changed == 0 && t->desc == NULL)) {
+            continue;
+        }
+        ota_cmd_adds(&c, t->device);
+        ota_cmd_adds(&c, t->batch);
+        ota_cmd_adds(&c, ota_task_state_name(t->orig));
+        ota_cmd_adds(&c, ota_task_state_name(t->t.state));
+        ota_cmd_adds(&c, (t->changed & OTA_TASK_MOVED) && t->t.reason
+                         ? t->t.reason : "");
+        if (t->changed & OTA_TASK_COVERED) {
+            ota_cmd_addll(&c, t->t.covered);
+        } else {
+            ota_cmd_adds(&c, "");
+        }
+        if (t->changed & OTA_TASK_STEP) {
+            snprintf(buf, sizeof(buf), "%d", t->t.step);
+            ota_cmd_adds(&c, buf);
+        } else {
+            ota_cmd_adds(&c, "");
+        }
+        if (t->desc != NULL) {
+            char d[OTA_DESC_MAX + 2];
+            snprintf(d, sizeof(d), "d%.*s", OTA_DESC_MAX, t->desc);
+            ota_cmd_adds(&c, d);
+        } else {
+            ota_cmd_adds(&c, "");
+        }
+        ota_cmd_addll(&c, t->timeout ? (long long) w->task_timeout * 1000 : 0);
+        nw++;
+    }
+
+    if (nw > 0) {
+        ar = ota_worker_script(w, OTA_LUA_APPLY, &c);
+        if (ar == NULL || ar->type != REDIS_REPLY_ARRAY
+            || ar->elements != (size_t) nw)
+        {
+            goto done;
+        }
+        int j = 0;
+        for (int k = 0; k < nt; k++) {
+            ota_wt_t *t = &tasks[k];
+            if (t->status < 0 || (t->changed == 0 && t->desc == NULL)) {
+                continue;
+            }
+            const char *res = ar->element[j++]->str;
+            if (strcmp(res, "ok") && strcmp(res, "fresh")
+                && strcmp(res, "paused") && strcmp(res, "gone"))
+            {
+                t->status = -2;     /* moved under us: decide again */
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        ota_ev_t *e = &ev[i];
+        if (e->done || e->type < 0) {
+            continue;
+        }
+        if (e->task >= 0 && tasks[e->task].status == -2) {
+            left++;
+            continue;
+        }
+        e->done = 1;
+    }
+    rc = left;
+
+done:
+    freeReplyObject(lr);
+    freeReplyObject(ar);
+    ota_cmd_free(&c);
+    free(hl.slot);
+    free(ht.slot);
+    return rc;
+}
+
+static int
+ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n)
+{
+    ota_look_t  *look;
+    ota_wt_t    *tasks;
+    ota_cmd_t    zrem;
+    redisReply  *r;
+    int          round, left = 0, rc = OTA_W_OK;
+
+    look = calloc(n, sizeof(*look));
+    tasks = calloc(n, sizeof(*tasks));
+    if (look == NULL || tasks == NULL) {
+        free(look);
+        free(tasks);
+        ota_log(OTA_LOG_ERR, "out of memory handling %zu events", n);
+        return OTA_W_RETRY;
+    }
+    ota_cmd_init(&zrem);
+    ota_cmd_adds(&zrem, "ZREM");
+    ota_cmd_adds(&zrem, OTA_KEY_TASK_DEADLINES);
+
+    for (round = 0; round < OTA_EV_ROUNDS; round++) {
+        left = ota_ev_round(w, ev, n, look, tasks, &zrem);
+        if (left <= 0) {
+            break;
+        }
+    }
+    if (left < 0 || ota_worker_lost(w)) {
+        rc = OTA_W_RETRY;
+    } else if (left > 0) {
+        ota_log(OTA_LOG_WARN, "%d events still contended after %d rounds; "
+                "they stay pending and are retried", left, OTA_EV_ROUNDS);
+        rc = OTA_W_RETRY;
+    }
+
+    if (zrem.argc > 2 && !ota_worker_lost(w)) {
+        r = ota_cmd_exec(w->rc, &zrem);
+        freeReplyObject(r);
+    }
+    ota_cmd_free(&zrem);
+    free(look);
+    free(tasks);
+    return rc;
+}
+
+int
+ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n)
+{
+    ota_ev_t    *ev;
+    ota_cmd_t    ack;
+    redisReply  *r;
+    size_t       i, bad = 0;
+    int          rc;
+
+    ev = calloc(n, sizeof(*ev));
+    if (ev == NULL) {
+        ota_log(OTA_LOG_ERR, "out of memory handling %zu events", n);
+        return OTA_W_RETRY;
+    }
+    for (i = 0; i < n; i++) {
+        if (ota_ev_parse(entries[i], &ev[i]) != 0) {
+            bad++;
+            if (entries[i]->type == REDIS_REPLY_ARRAY
+                && entries[i]->element[1]->type == REDIS_REPLY_ARRAY)
+            {
+                ota_log(OTA_LOG_WARN, "event %s is malformed; dropped",
+                        entries[i]->element[0]->str);
+            }
+        }
+    }
+
+    rc = ota_ev_informs(w, ev, n);
+    if (rc == OTA_W_OK) {
+        rc = ota_ev_decide(w, ev, n);
+    }
+
+    if (rc == OTA_W_OK) {
+        /* every effect is stored: now, and only now, acknowledge */
+        ota_cmd_init(&ack);
+        ota_cmd_adds(&ack, "XACK");
+        ota_cmd_adds(&ack, OTA_STREAM_EVENTS);
+        ota_cmd_adds(&ack, OTA_GROUP);
+        for (i = 0; i < n; i++) {
+            if (entries[i]->type == REDIS_REPLY_ARRAY
+                && entries[i]->elements >= 1)
+            {
+                ota_cmd_adds(&ack, entries[i]->element[0]->str);
+            }
+        }
+        r = ota_cmd_exec(w->rc, &ack);
+        if (r == NULL) {
+            rc = OTA_W_RETRY;
+        }
+        freeReplyObject(r);
+        ota_cmd_free(&ack);
+        w->events += (long long) n;
+    }
+
+    free(ev);
+    return rc;
+}
+
+/* ---- timeouts ----------------------------------------------------------------- */
+
+int
+ota_maint_timeouts(ota_worker_t *w)
+{
+    redisReply  *r;
+    ota_ev_t    *ev;
+    size_t       i, n;
+    int          rc;
+
+    r = ota_worker_cmd(w, "ZRANGEBYSCORE " OTA_KEY_TASK_DEADLINES
+                       " -inf %lld LIMIT 0 500", (long long) ota_now_ms());
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        freeReplyObject(r);
+        return OTA_W_OK;
+    }
+    n = r->elements;
+    ev = calloc(n, sizeof(*ev));
+    if (ev == NULL) {
+        freeReplyObject(r);
+        return OTA_W_OK;
+    }
+    for (i = 0; i < n; i++) {
+        char *m = r->element[i]->str, *colon = strchr(m, ':');
+
+        ev[i].type = -1;
+        ev[i].look = -1;
+        ev[i].task = -1;
+        if (colon == NULL) {
+            continue;
+        }
+        *colon = '\0';            /* member "<batch>:<device>" */
+        ev[i].batch = m;
+        ev[i].device = colon + 1;
+        ev[i].module = "";
+        ev[i].type = OTA_TE_TIMEOUT;
+    }
+    rc = ota_ev_decide(w, ev, n);
+    free(ev);
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,610 @@
+/*
+ * Admin jobs from otactl: batch_create, batch_pause, batch_resume,
+ * batch_cancel.  Each job ends with one JSON reply on its reply list.
+ *
+ * Creating a batch is resumable: the batch record remembers where task
+ * creation stands (its cursor), each chunk of tasks and the cursor after it
+ * are written by one script, and a task that exists is never made twice.
+ * A worker that dies midway leaves the job pending; whoever reads it again
+ * continues from the cursor.
+ */
+
+#include "ota_worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+#include "ota_names.h"
+#include "ota_version.h"
+
+typedef struct {
+    const char  *entry_id;
+    const char  *type;
+    const char  *job;
+    const char  *id;
+    const char  *package;
+    const char  *btype;
+    const char  *name;
+    const char  *devices;
+    const char  *from_version;
+    const char  *protocol;
+    const char  *method;
+    const char  *push;
+    long long    expires;
+} ota_job_t;
+
+static const char *
+ota_job_f(redisReply *f, const char *name)
+{
+    const char  *v = ota_entry_field(f, name);
+
+    return v ? v : "";
+}
+
+/* pushes the reply for otactl (if anyone waits) */
+static int
+ota_job_reply(ota_worker_t *w, ota_job_t *j, json_t *v)
+{
+    char         key[128], *s;
+    redisReply  *r;
+
+    if (v == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (j->job[0] == '\0' || !ota_name_id(j->job, strlen(j->job))) {
+        json_decref(v);
+        return OTA_W_OK;
+    }
+    s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(v);
+    if (s == NULL) {
+        return OTA_W_RETRY;
+    }
+    snprintf(key, sizeof(key), OTA_KEY_JOB_REPLY, j->job);
+    redisAppendCommand(w->rc, "RPUSH %s %s", key, s);
+    redisAppendCommand(w->rc, "EXPIRE %s 60", key);
+    free(s);
+    r = ota_redis_reply(w->rc);
+    freeReplyObject(r);
+    r = ota_redis_reply(w->rc);
+    freeReplyObject(r);
+    return ota_worker_lost(w) ? OTA_W_RETRY : OTA_W_OK;
+}
+
+static int
+ota_job_error(ota_worker_t *w, ota_job_t *j, const char *fmt, ...)
+{
+    char     msg[512];
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ota_log(OTA_LOG_INFO, "job %s (%s %s) refused: %s", j->entry_id, j->type,
+            j->id, msg);
+    return ota_job_reply(w, j, json_pack("{s:b, s:s, s:s}", "ok", 0,
+                                         "error", msg, "id", j->id));
+}
+
+/* ---- batch_create ---------------------------------------------------------- */
+
+static int
+ota_job_check(ota_worker_t *w, ota_job_t *j, int *refused)
+{
+    ota_version_t  v;
+    const char    *p, *q;
+
+    *refused = 1;
+    if (!ota_name_id(j->id, strlen(j->id))) {
+        return ota_job_error(w, j, "invalid batch id \"%s\"", j->id);
+    }
+    if (!ota_name_id(j->package, strlen(j->package))) {
+        return ota_job_error(w, j, "invalid package id \"%s\"", j->package);
+    }
+    if (strcmp(j->btype, "verify") && strcmp(j->btype, "upgrade")) {
+        return ota_job_error(w, j, "invalid batch type \"%s\"", j->btype);
+    }
+    if (j->name[0] == '\0') {
+        return ota_job_error(w, j, "a batch needs a name");
+    }
+    if (j->from_version[0]
+        && ota_version_parse_cstr(j->from_version, &v) != 0)
+    {
+        return ota_job_error(w, j, "invalid from version \"%s\"",
+                             j->from_version);
+    }
+    if (strcmp(j->protocol, "http") && strcmp(j->protocol, "https")
+        && strcmp(j->protocol, "mqtt"))
+    {
+        return ota_job_error(w, j, "invalid protocol \"%s\"", j->protocol);
+    }
+    if (strcmp(j->method, "static") && strcmp(j->method, "dynamic")) {
+        return ota_job_error(w, j, "invalid method \"%s\"", j->method);
+    }
+    if (strcmp(j->btype, "verify") == 0) {
+        if (j->devices[0] == '\0') {
+            return ota_job_error(w, j, "a verify batch needs a device list");
+        }
+        if (strcmp(j->method, "dynamic") == 0) {
+            return ota_job_error(w, j, "a verify batch cannot be dynamic");
+        }
+        for (p = j->devices; ; p = q + 1) {
+            q = strchr(p, ',');
+            size_t l = q ? (size_t) (q - p) : strlen(p);
+            if (!ota_name_device(p, l)) {
+                return ota_job_error(w, j, "invalid device \"%.*s\"",
+                                     (int) l, p);
+            }
+            if (q == NULL) {
+                break;
+            }
+        }
+    } else if (j->devices[0]) {
+        return ota_job_error(w, j, "an upgrade batch takes every device of "
+                             "the product, not a list");
+    }
+    *refused = 0;
+    return OTA_W_OK;
+}
+
+/* every listed device must exist and belong to the package's product */
+static int
+ota_job_verify_devices(ota_worker_t *w, ota_job_t *j, int *refused)
+{
+    redisReply  *p, *r;
+    const char  *s, *q;
+    char         dev[OTA_NAME_MAX + 1], product[OTA_NAME_MAX + 1];
+    size_t       nd = 0, i;
+    int          rc = OTA_W_OK;
+
+    *refused = 0;
+    p = ota_worker_cmd(w, "HGET " OTA_KEY_PACKAGE " product", j->package);
+    if (p == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (p->type != REDIS_REPLY_STRING) {
+        freeReplyObject(p);
+        *refused = 1;
+        return ota_job_error(w, j, "no package %s", j->package);
+    }
+    snprintf(product, sizeof(product), "%s", p->str);
+    freeReplyObject(p);
+
+    for (s = j->devices; ; s = q + 1) {
+        q = strchr(s, ',');
+        snprintf(dev, sizeof(dev), "%.*s",
+                 (int) (q ? (size_t) (q - s) : strlen(s)), s);
+        redisAppendCommand(w->rc, "HGET " OTA_KEY_DEVICE " product", dev);
+        nd++;
+        if (q == NULL) {
+            break;
+        }
+    }
+    s = j->devices;
+    for (i = 0; i < nd; i++) {
+        q = strchr(s, ',');
+        snprintf(dev, sizeof(dev), "%.*s",
+                 (int) (q ? (size_t) (q - s) : strlen(s)), s);
+        s = q ? q + 1 : s;
+        r = ota_redis_reply(w->rc);
+        if (r == NULL) {
+            return OTA_W_RETRY;
+        }
+        if (!*refused && (r->type != REDIS_REPLY_STRING
+                          || strcmp(r->str, product) != 0))
+        {
+            *refused = 1;
+            rc = ota_job_error(w, j, r->type == REDIS_REPLY_STRING
+                               ? "device %s belongs to product %s, not %s"
+                               : "no device %s%.0s in product %s", dev,
+                               r->type == REDIS_REPLY_STRING ? r->str : "",
+                               product);
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+/* keeps our claim on the job fresh so nobody takes it over while we work */
+static void
+ota_job_keep(ota_worker_t *w, ota_job_t *j)
+{
+    redisReply  *r;
+
+    r = ota_worker_cmd(w, "XCLAIM " OTA_STREAM_JOBS " " OTA_GROUP " %s 0 %s "
+                       "JUSTID", w->consumer, j->entry_id);
+    freeReplyObject(r);
+}
+
+/* the next chunk of devices: from the job's list, or by SSCAN of the
+ * product's devices (or of the devices at the source version) */
+static int
+ota_job_create_tasks(ota_worker_t *w, ota_job_t *j, const char *cursor0)
+{
+    redisReply  *b, *s, *r;
+    ota_cmd_t    c;
+    char         cursor[64], next[64], src[256];
+    const char  *list = NULL, *p, *q;
+    long long    idx, made = 0;
+    int64_t      last_keep = ota_now_ms();
+    size_t       i;
+    int          rc = OTA_W_OK;
+
+    snprintf(cursor, sizeof(cursor), "%s", cursor0[0] ? cursor0 : "0");
+
+    if (strcmp(j->btype, "verify") == 0) {
+        list = j->devices;
+    } else {
+        /* which set to walk: the source version's set when one is known */
+        b = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " product module "
+                           "from_version", j->id);
+        s = ota_worker_cmd(w, "HMGET " OTA_KEY_PACKAGE " type from",
+                           j->package);
+        if (b == NULL || s == NULL) {
+            freeReplyObject(b);
+            freeReplyObject(s);
+            return OTA_W_RETRY;
+        }
+        const char *prod = ota_reply_str(b->element[0]);
+        const char *mod = ota_reply_str(b->element[1]);
+        const char *from = ota_reply_str(b->element[2]);
+        if (strcmp(ota_reply_str(s->element[0]), "diff") == 0) {
+            from = ota_reply_str(s->element[1]);
+        }
+        if (from[0]) {
+            snprintf(src, sizeof(src), OTA_KEY_VERSION_SET, prod, mod, from);
+        } else {
+            snprintf(src, sizeof(src), OTA_KEY_PRODUCT_DEVICES, prod);
+        }
+        freeReplyObject(b);
+        freeReplyObject(s);
+    }
+
+    ota_cmd_init(&c);
+    while (strcmp(cursor, "end") != 0 && !w->stop) {
+        ota_cmd_reset(&c);
+        ota_cmd_adds(&c, j->id);
+        ota_cmd_addll(&c, (long long) ota_now_ms());
+        s = NULL;
+
+        if (list != NULL) {
+            /* cursor: how many list entries are done */
+            idx = atoll(cursor);
+            for (p = list, i = 0; *p && (long long) i < idx; p++) {
+                if (*p == ',') {
+                    i++;
+                }
+            }
+            ota_cmd_adds(&c, "");           /* cursor after, set below */
+            for (i = 0; *p && i < (size_t) w->chunk; i++) {
+                q = strchr(p, ',');
+                ota_cmd_add(&c, p, q ? (size_t) (q - p) : strlen(p));
+                p = q ? q + 1 : p + strlen(p);
+            }
+            if (*p) {
+                snprintf(next, sizeof(next), "%lld", idx + (long long) i);
+            } else {
+                strcpy(next, "end");
+            }
+            /* patch the cursor argument in place */
+            ota_cmd_t t;
+            ota_cmd_init(&t);
+            ota_cmd_adds(&t, j->id);
+            ota_cmd_addll(&t, (long long) ota_now_ms());
+            ota_cmd_adds(&t, next);
+            for (int k = 3; k < c.argc; k++) {
+                ota_cmd_add(&t, c.buf + c.off[k], c.lens[k]);
+            }
+            ota_cmd_free(&c);
+            c = t;
+
+        } else {
+            s = ota_worker_cmd(w, "SSCAN %s %s COUNT %d", src, cursor,
+                               w->chunk);
+            if (s == NULL || s->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject(s);
+                rc = OTA_W_RETRY;
+                break;
+            }
+            snprintf(next, sizeof(next), "%s", s->element[0]->str);
+            if (strcmp(next, "0") == 0) {
+                strcpy(next, "end");
+            }
+            ota_cmd_adds(&c, next);
+            for (i = 0; i < s->element[1]->elements; i++) {
+                ota_cmd_add(&c, s->element[1]->element[i]->str,
+                            s->element[1]->element[i]->len);
+            }
+        }
+
+        r = ota_worker_script(w, OTA_LUA_CREATE_CHUNK, &c);
+        freeReplyObject(s);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            rc = OTA_W_RETRY;
+            break;
+        }
+        if (strcmp(ota_reply_str(r->element[0]), "ok") != 0) {
+            /* cancelled (or removed) while being created: stop here */
+            freeReplyObject(r);
+            break;
+        }
+        made += r->element[1]->integer;
+        freeReplyObject(r);
+        snprintf(cursor, sizeof(cursor), "%s", next);
+
+        if (ota_now_ms() - last_keep > 1000) {
+            last_keep = ota_now_ms();
+            ota_job_keep(w, j);
+        }
+        ota_worker_poll_during_job(w);
+        if (ota_worker_lost(w)) {
+            rc = OTA_W_RETRY;
+            break;
+        }
+    }
+    ota_cmd_free(&c);
+
+    if (w->stop && strcmp(cursor, "end") != 0) {
+        ota_log(OTA_LOG_INFO, "stopping in the middle of batch %s: it "
+                "resumes from its cursor", j->id);
+        return OTA_W_RETRY;
+    }
+    if (made > 0) {
+        ota_log(OTA_LOG_DEBUG, "batch %s: %lld tasks made", j->id, made);
+    }
+    return rc;
+}
+
+static int
+ota_job_create(ota_worker_t *w, ota_job_t *j)
+{
+    redisReply  *r, *f;
+    ota_cmd_t    c;
+    char         push[2];
+    int          rc, refused;
+    int64_t      t0 = ota_now_ms();
+
+    rc = ota_job_check(w, j, &refused);
+    if (refused) {
+        return rc;
+    }
+
+    r = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " state cursor", j->id);
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    int exists = r->element[0]->type == REDIS_REPLY_STRING;
+    freeReplyObject(r);
+
+    if (!exists) {
+        if (j->expires > 0 && ota_now_ms() > j->expires) {
+            return ota_job_error(w, j, "job expired before a worker read it "
+                                 "(otactl gave up waiting); nothing done");
+        }
+        if (strcmp(j->btype, "verify") == 0) {
+            rc = ota_job_verify_devices(w, j, &refused);
+            if (refused || rc != OTA_W_OK) {
+                return rc;
+            }
+        }
+        snprintf(push, sizeof(push), "%s", strcmp(j->push, "1") ? "0" : "1");
+        ota_cmd_init(&c);
+        ota_cmd_adds(&c, j->id);
+        ota_cmd_adds(&c, j->package);
+        ota_cmd_adds(&c, j->btype);
+        ota_cmd_adds(&c, j->name);
+        ota_cmd_adds(&c, j->from_version);
+        ota_cmd_adds(&c, j->protocol);
+        ota_cmd_adds(&c, j->method);
+        ota_cmd_adds(&c, push);
+        ota_cmd_addll(&c, (long long) ota_now_ms());
+        ota_cmd_adds(&c, j->job);
+        r = ota_worker_script(w, OTA_LUA_BATCH_INIT, &c);
+        ota_cmd_free(&c);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+            freeReplyObject(r);
+            return OTA_W_RETRY;
+        }
+        if (strcmp(ota_reply_str(r->element[0]), "error") == 0) {
+            rc = ota_job_error(w, j, "%s", ota_reply_str(r->element[1]));
+            freeReplyObject(r);
+            return rc;
+        }
+        freeReplyObject(r);
+    }
+
+    /* resume (or start) task creation from the stored cursor */
+    r = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " state cursor", j->id);
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (strcmp(ota_reply_str(r->element[0]), OTA_BATCH_CREATING) == 0) {
+        char cursor[64];
+        snprintf(cursor, sizeof(cursor), "%s", ota_reply_str(r->element[1]));
+        freeReplyObject(r);
+        w->in_job = 1;
+        rc = ota_job_create_tasks(w, j, cursor);
+        w->in_job = 0;
+        if (rc != OTA_W_OK) {
+            return rc;
+        }
+    } else {
+        freeReplyObject(r);
+    }
+
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, j->id);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    f = ota_worker_script(w, OTA_LUA_CREATE_FINISH, &c);
+    ota_cmd_free(&c);
+    if (f == NULL || f->type != REDIS_REPLY_ARRAY || f->elements < 5) {
+        freeReplyObject(f);
+        return OTA_W_RETRY;
+    }
+    ota_log(OTA_LOG_INFO, "batch %s (%s of %s): %s tasks in %lld ms, state "
+            "%s", j->id, j->btype, j->package, ota_reply_str(f->element[1]),
+            (long long) (ota_now_ms() - t0), ota_reply_str(f->element[0]));
+    rc = ota_job_reply(w, j, json_pack("{s:b, s:s, s:s, s:I, s:{s:I, s:I, s:I}}",
+        "ok", 1, "id", j->id, "state", ota_reply_str(f->element[0]),
+        "total", (json_int_t) ota_reply_ll(f->element[1], 0), "skipped",
+        "current", (json_int_t) ota_reply_ll(f->element[2], 0),
+        "busy", (json_int_t) ota_reply_ll(f->element[3], 0),
+        "version", (json_int_t) ota_reply_ll(f->element[4], 0)));
+    freeReplyObject(f);
+    return rc;
+}
+
+/* ---- pause, resume, cancel --------------------------------------------------- */
+
+static int
+ota_job_state(ota_worker_t *w, ota_job_t *j, const char *op)
+{
+    redisReply  *r;
+    ota_cmd_t    c;
+    long long    start = 0, n;
+    int          rc;
+
+    if (!ota_name_id(j->id, strlen(j->id))) {
+        return ota_job_error(w, j, "invalid batch id \"%s\"", j->id);
+    }
+    r = ota_worker_cmd(w, "HGET " OTA_KEY_BATCH " state", j->id);
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (r->type == REDIS_REPLY_STRING
+        && strcmp(r->str, OTA_BATCH_CREATING) == 0
+        && strcmp(op, "cancel") != 0)
+    {
+        freeReplyObject(r);
+        return ota_job_error(w, j, "batch %s is still being created; try "
+                             "again in a moment", j->id);
+    }
+    freeReplyObject(r);
+
+    if (j->expires > 0 && ota_now_ms() > j->expires) {
+        return ota_job_error(w, j, "job expired before a worker read it; "
+                             "nothing done");
+    }
+
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, j->id);
+    ota_cmd_adds(&c, op);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    r = ota_worker_script(w, OTA_LUA_BATCH_STATE, &c);
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        freeReplyObject(r);
+        return OTA_W_RETRY;
+    }
+    if (strcmp(ota_reply_str(r->element[0]), "error") == 0) {
+        rc = ota_job_error(w, j, "%s", ota_reply_str(r->element[1]));
+        freeReplyObject(r);
+        return rc;
+    }
+    freeReplyObject(r);
+
+    if (strcmp(op, "cancel") == 0) {
+        /* the state is cancelled first, so no chunk of creation and no
+         * dynamic join adds a task behind us; then every open task */
+        w->in_job = 1;
+        for ( ;; ) {
+            ota_cmd_init(&c);
+            ota_cmd_adds(&c, j->id);
+            ota_cmd_addll(&c, (long long) ota_now_ms());
+            ota_cmd_addll(&c, start);
+            ota_cmd_addll(&c, w->chunk);
+            r = ota_worker_script(w, OTA_LUA_CANCEL_CHUNK, &c);
+            ota_cmd_free(&c);
+            if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+                freeReplyObject(r);
+                w->in_job = 0;
+                return OTA_W_RETRY;
+            }
+            n = r->integer;
+            freeReplyObject(r);
+            if (n < w->chunk) {
+                break;
+            }
+            start += n;
+            ota_job_keep(w, j);
+            ota_worker_poll_during_job(w);
+        }
+        w->in_job = 0;
+    }
+
+    r = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " state total", j->id);
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    ota_log(OTA_LOG_INFO, "batch %s: %s -> %s", j->id, op,
+            ota_reply_str(r->element[0]));
+    rc = ota_job_reply(w, j, json_pack("{s:b, s:s, s:s, s:I}", "ok", 1,
+                       "id", j->id, "state", ota_reply_str(r->element[0]),
+                       "total", (json_int_t) ota_reply_ll(r->element[1], 0)));
+    freeReplyObject(r);
+    return rc;
+}
+
+int
+ota_jobs_handle(ota_worker_t *w, redisReply *entry)
+{
+    ota_job_t    j;
+    redisReply  *f, *r;
+    int          rc;
+
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) {
+        return OTA_W_OK;
+    }
+    memset(&j, 0, sizeof(j));
+    j.entry_id = entry->element[0]->str;
+    f = entry->element[1];
+    j.type = ota_job_f(f, OTA_F_TYPE);
+    j.job = ota_job_f(f, OTA_F_JOB);
+    j.id = ota_job_f(f, OTA_F_ID);
+    j.package = ota_job_f(f, OTA_F_PACKAGE);
+    j.btype = ota_job_f(f, OTA_F_BTYPE);
+    j.name = ota_job_f(f, OTA_F_NAME);
+    j.devices = ota_job_f(f, OTA_F_DEVICES);
+    j.from_version = ota_job_f(f, OTA_F_FROM_VERSION);
+    j.protocol = ota_job_f(f, OTA_F_PROTOCOL);
+    j.method = ota_job_f(f, OTA_F_METHOD);
+    j.push = ota_job_f(f, OTA_F_PUSH);
+    j.expires = atoll(ota_job_f(f, OTA_F_EXPIRES));
+    if (j.protocol[0] == '\0') {
+        j.protocol = "https";
+    }
+    if (j.method[0] == '\0') {
+        j.method = "static";
+    }
+
+    if (f->type != REDIS_REPLY_ARRAY) {
+        rc = OTA_W_OK;            /* deleted entry: nothing to do */
+    } else if (strcmp(j.type, OTA_JOB_BATCH_CREATE) == 0) {
+        rc = ota_job_create(w, &j);
+    } else if (strcmp(j.type, OTA_JOB_BATCH_PAUSE) == 0) {
+        rc = ota_job_state(w, &j, "pause");
+    } else if (strcmp(j.type, OTA_JOB_BATCH_RESUME) == 0) {
+        rc = ota_job_state(w, &j, "resume");
+    } else if (strcmp(j.type, OTA_JOB_BATCH_CANCEL) == 0) {
+        rc = ota_job_state(w, &j, "cancel");
+    } else {
+        rc = ota_job_error(w, &j, "unknown job type \"%s\"", j.type);
+    }
+
+    if (rc != OTA_W_OK) {
+        return rc;
+    }
+    r = ota_worker_cmd(w, "XACK " OTA_STREAM_JOBS " " OTA_GROUP " %s",
+                       j.entry_id);
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    freeReplyObject(r);
+    return OTA_W_OK;
+}

@@ -1,0 +1,382 @@
+/*
+ * The worker's Redis scripts.  Each script is one atomic step: a task
+ * moves and its batch counters change together, or nothing happens.  The
+ * decisions (which state comes next) are taken in C by ota_task_apply();
+ * the scripts check that the task is still in the state C read (compare
+ * and set) so two workers, or a replayed entry, can never count twice.
+ */
+
+#include "ota_worker.h"
+
+#include "ota_lua.h"
+
+/* shared helpers: load a batch with its package, insert one task, close a
+ * batch whose tasks are all final */
+#define OTA_LUA_LIB                                                          \
+"local function load_batch(bid, cache)\n"                                    \
+"  if cache and cache[bid] ~= nil then return cache[bid] end\n"              \
+"  local r = call('HGETALL', fmt(K_BATCH, bid))\n"                           \
+"  local b = {}\n"                                                           \
+"  for i = 1, #r, 2 do b[r[i]] = r[i + 1] end\n"                             \
+"  if not b.id then if cache then cache[bid] = false end return false end\n" \
+"  local p = call('HMGET', fmt(K_PKG, b.package), 'type', 'from', 'size',\n" \
+"    'sign_method', 'sign', 'ext')\n"                                        \
+"  b.pkg_type = p[1] or 'full'\n"                                            \
+"  b.pkg_from = p[2] or ''\n"                                                \
+"  b.size = p[3] or '0'\n"                                                   \
+"  b.sign_method = p[4] or ''\n"                                             \
+"  b.sign = p[5] or ''\n"                                                    \
+"  b.ext = p[6] or '{}'\n"                                                   \
+"  b.need_from = b.from_version or ''\n"                                     \
+"  if b.pkg_type == 'diff' and b.pkg_from ~= '' then\n"                      \
+"    b.need_from = b.pkg_from end\n"                                         \
+"  if cache then cache[bid] = b end\n"                                       \
+"  return b\n"                                                               \
+"end\n"                                                                      \
+"local function notice(b, dev)\n"                                            \
+"  local ok, ext = pcall(cjson.decode, b.ext)\n"                             \
+"  if not ok then ext = {} end\n"                                            \
+"  return cjson.encode({device = dev, batch = b.id, package = b.package,\n"  \
+"    module = b.module, version = b.version, type = b.pkg_type,\n"           \
+"    from = b.pkg_from, size = tonumber(b.size), sign_method = b.sign_method,\n" \
+"    sign = b.sign, protocol = b.protocol, ext = ext})\n"                    \
+"end\n"                                                                      \
+"local function insert_task(b, dev, now, n)\n"                               \
+"  local tk = fmt(K_TASK, dev, b.id)\n"                                      \
+"  if call('EXISTS', tk) == 1 then return 'dup' end\n"                       \
+"  local cur = call('HGET', fmt(K_DEVVER, dev), b.module) or ''\n"           \
+"  if cur == b.version then return 'current' end\n"                          \
+"  if b.need_from ~= '' and cur ~= b.need_from then return 'version' end\n"  \
+"  if call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then\n"       \
+"    return 'busy' end\n"                                                    \
+"  call('HSET', tk, 'device', dev, 'batch', b.id, 'package', b.package,\n"   \
+"    'product', b.product, 'module', b.module, 'version', b.version,\n"      \
+"    'from', cur, 'state', ST_PENDING, 'size', b.size, 'covered', '0',\n"    \
+"    'created', now, 'updated', now)\n"                                      \
+"  call('ZADD', fmt(K_DEVTASKS, dev), now, b.id)\n"                          \
+"  call('ZADD', fmt(K_BDEVS, b.id), n, dev)\n"                               \
+"  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))\n"\
+"  end\n"                                                                    \
+"  return 'ok'\n"                                                            \
+"end\n"                                                                      \
+"local function check_finish(bid, now)\n"                                    \
+"  local bk = fmt(K_BATCH, bid)\n"                                           \
+"  local b = call('HMGET', bk, 'state', 'method', 'type', 'package',\n"      \
+"    'total')\n"                                                             \
+"  if b[1] ~= 'running' or b[2] == 'dynamic' then return end\n"              \
+"  local c = call('HMGET', fmt(K_COUNTS, bid), ST_SUCCEEDED, ST_FAILED,\n"   \
+"    ST_CANCELLED)\n"                                                        \
+"  local succ = tonumber(c[1]) or 0\n"                                       \
+"  local total = tonumber(b[5]) or 0\n"                                      \
+"  if succ + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) < total then\n"   \
+"    return end\n"                                                           \
+"  call('HSET', bk, 'state', 'finished', 'finished', now)\n"                 \
+"  if b[3] == 'verify' then\n"                                               \
+"    local pk = fmt(K_PKG, b[4])\n"                                          \
+"    if call('HGET', pk, 'verify_batch') == bid then\n"                      \
+"      call('HSET', pk, 'state', (total > 0 and succ == total)\n"            \
+"        and PKG_VERIFIED or PKG_VERIFY_FAILED)\n"                           \
+"    end\n"                                                                  \
+"  end\n"                                                                    \
+"end\n"
+
+/* ARGV: id package batch_type name from_version protocol method push now
+ *       job.  Creates the batch record in state "creating" unless it
+ * exists; refuses what the package does not allow. */
+static const char  ota_lua_batch_init[] =
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local id, pkg, btype, name, fromv, proto, method, push, now, job =\n"
+"  unpack(ARGV)\n"
+"local bk = fmt(K_BATCH, id)\n"
+"local st = call('HGET', bk, 'state')\n"
+"if st then return {'exists', st} end\n"
+"local pk = fmt(K_PKG, pkg)\n"
+"local p = call('HMGET', pk, 'product', 'module', 'version', 'type', 'from',\n"
+"  'verify', 'state', 'verify_batch')\n"
+"if not p[1] then return {'error', 'no package ' .. pkg} end\n"
+"if btype == 'upgrade' and p[6] == '1' and p[7] ~= PKG_VERIFIED then\n"
+"  return {'error', 'package ' .. pkg .. ' must be verified first: create a '\n"
+"    .. 'verify batch and let it succeed on all its devices (package state: '\n"
+"    .. tostring(p[7]) .. ')'}\n"
+"end\n"
+"if btype == 'verify' and p[7] == PKG_VERIFYING then\n"
+"  return {'error', 'package ' .. pkg .. ' is being verified by batch '\n"
+"    .. tostring(p[8]) .. '; wait for it or cancel it'}\n"
+"end\n"
+"if p[4] == 'diff' and fromv ~= '' and fromv ~= p[5] then\n"
+"  return {'error', 'package ' .. pkg .. ' is a diff from ' .. tostring(p[5])\n"
+"    .. ': --from-version ' .. fromv .. ' cannot match any device'}\n"
+"end\n"
+"call('HSET', bk, 'id', id, 'name', name, 'type', btype, 'package', pkg,\n"
+"  'product', p[1], 'module', p[2], 'version', p[3], 'from_version', fromv,\n"
+"  'protocol', proto, 'method', method, 'push', push, 'state', 'creating',\n"
+"  'total', 0, 'created', now, 'finished', 0, 'cursor', '', 'job', job,\n"
+"  'skipped_current', 0, 'skipped_busy', 0, 'skipped_version', 0)\n"
+"local ck = fmt(K_COUNTS, id)\n"
+"for _, s in ipairs(STATES) do call('HSET', ck, s, 0) end\n"
+"call('ZADD', K_BATCHES, now, id)\n"
+"if btype == 'verify' then\n"
+"  call('HSET', pk, 'state', PKG_VERIFYING, 'verify_batch', id)\n"
+"end\n"
+"return {'created', 'creating'}\n";
+
+/* ARGV: id now cursor_after device...: one chunk of tasks, and where the
+ * next chunk starts, in one step (a crash resumes exactly there) */
+static const char  ota_lua_create_chunk[] =
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local id, now, cursor = ARGV[1], ARGV[2], ARGV[3]\n"
+"local b = load_batch(id)\n"
+"if not b then return {'gone'} end\n"
+"if b.state ~= 'creating' then return {'stopped', b.state} end\n"
+"local total = tonumber(b.total) or 0\n"
+"local c = {ok = 0, dup = 0, current = 0, version = 0, busy = 0}\n"
+"for i = 4, #ARGV do\n"
+"  local r = insert_task(b, ARGV[i], now, total + c.ok + 1)\n"
+"  c[r] = c[r] + 1\n"
+"end\n"
+"local bk = fmt(K_BATCH, id)\n"
+"if c.ok > 0 then\n"
+"  call('HINCRBY', bk, 'total', c.ok)\n"
+"  call('HINCRBY', fmt(K_COUNTS, id), ST_PENDING, c.ok)\n"
+"end\n"
+"if c.current > 0 then call('HINCRBY', bk, 'skipped_current', c.current) end\n"
+"if c.busy > 0 then call('HINCRBY', bk, 'skipped_busy', c.busy) end\n"
+"if c.version > 0 then call('HINCRBY', bk, 'skipped_version', c.version) end\n"
+"call('HSET', bk, 'cursor', cursor)\n"
+"return {'ok', c.ok, c.dup, c.current, c.busy, c.version}\n";
+
+/* ARGV: id now: creating -> running (dynamic batches start taking
+ * devices); returns state total skipped_current skipped_busy
+ * skipped_version */
+static const char  ota_lua_create_finish[] =
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local id, now = ARGV[1], ARGV[2]\n"
+"local bk = fmt(K_BATCH, id)\n"
+"local b = call('HMGET', bk, 'state', 'method', 'product')\n"
+"if not b[1] then return {'gone'} end\n"
+"if b[1] == 'creating' then\n"
+"  call('HSET', bk, 'state', 'running', 'cursor', 'end')\n"
+"  if b[2] == 'dynamic' then call('SADD', fmt(K_DYNAMIC, b[3]), id) end\n"
+"  check_finish(id, now)\n"
+"end\n"
+"return call('HMGET', bk, 'state', 'total', 'skipped_current',\n"
+"  'skipped_busy', 'skipped_version')\n";
+
+/* ARGV: id op now (op: pause resume cancel) */
+static const char  ota_lua_batch_state[] =
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local id, op, now = ARGV[1], ARGV[2], ARGV[3]\n"
+"local bk = fmt(K_BATCH, id)\n"
+"local b = call('HMGET', bk, 'state', 'type', 'package', 'product')\n"
+"local st = b[1]\n"
+"if not st then return {'error', 'no batch ' .. id} end\n"
+"if op == 'pause' then\n"
+"  if st == 'paused' then return {'ok', st} end\n"
+"  if st ~= 'running' then return {'error', 'batch ' .. id .. ' is ' .. st\n"
+"    .. ': only a running batch can be paused'} end\n"
+"  call('HSET', bk, 'state', 'paused')\n"
+"  return {'ok', 'paused'}\n"
+"elseif op == 'resume' then\n"
+"  if st == 'running' then return {'ok', st} end\n"
+"  if st ~= 'paused' then return {'error', 'batch ' .. id .. ' is ' .. st\n"
+"    .. ': only a paused batch can be resumed'} end\n"
+"  call('HSET', bk, 'state', 'running')\n"
+"  check_finish(id, now)\n"
+"  return {'ok', call('HGET', bk, 'state')}\n"
+"elseif op == 'cancel' then\n"
+"  if st == 'cancelled' then return {'ok', st} end\n"
+"  if st == 'finished' then return {'error', 'batch ' .. id\n"
+"    .. ' is finished: nothing to cancel'} end\n"
+"  call('HSET', bk, 'state', 'cancelled', 'finished', now)\n"
+"  call('SREM', fmt(K_DYNAMIC, b[4]), id)\n"
+"  if b[2] == 'verify' then\n"
+"    local pk = fmt(K_PKG, b[3])\n"
+"    local p = call('HMGET', pk, 'verify_batch', 'verify')\n"
+"    if p[1] == id then\n"
+"      call('HSET', pk, 'state', p[2] == '1' and PKG_UNVERIFIED or PKG_READY)\n"
+"    end\n"
+"  end\n"
+"  return {'ok', 'cancelled'}\n"
+"end\n"
+"return {'error', 'unknown operation ' .. op}\n";
+
+/* ARGV: id now start count: cancels the open tasks of one slice of the
+ * batch; returns how many devices the slice had */
+static const char  ota_lua_cancel_chunk[] =
+OTA_LUA_PRELUDE
+"local id, now = ARGV[1], ARGV[2]\n"
+"local start, count = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+"local devs = call('ZRANGE', fmt(K_BDEVS, id), start, start + count - 1)\n"
+"local ck = fmt(K_COUNTS, id)\n"
+"for _, dev in ipairs(devs) do\n"
+"  local tk = fmt(K_TASK, dev, id)\n"
+"  local t = call('HMGET', tk, 'state', 'module')\n"
+"  if t[1] and not FINAL[t[1]] then\n"
+"    call('HSET', tk, 'state', ST_CANCELLED, 'updated', now)\n"
+"    call('HINCRBY', ck, t[1], -1)\n"
+"    call('HINCRBY', ck, ST_CANCELLED, 1)\n"
+"    local ok = fmt(K_DEVOPEN, dev)\n"
+"    if call('HGET', ok, t[2]) == id then call('HDEL', ok, t[2]) end\n"
+"    call('ZREM', K_DEADLINES, id .. ':' .. dev)\n"
+"  end\n"
+"end\n"
+"return #devs\n";
+
+/* ARGV: (device module batch)...: the task each event is about: the one
+ * named by batch, else the device's open task of the module */
+static const char  ota_lua_lookup[] =
+OTA_LUA_PRELUDE
+"local out = {}\n"
+"for i = 1, #ARGV, 3 do\n"
+"  local dev, mod, bid = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+"  if bid == '' then bid = call('HGET', fmt(K_DEVOPEN, dev), mod) end\n"
+"  local r = {}\n"
+"  if bid then\n"
+"    local t = call('HMGET', fmt(K_TASK, dev, bid), 'state', 'covered',\n"
+"      'size', 'version', 'from', 'package', 'module', 'step')\n"
+"    if t[1] then\n"
+"      r = {bid, t[1], t[2] or '0', t[3] or '0', t[4] or '', t[5] or '',\n"
+"        t[6] or '', t[7] or '', t[8] or ''}\n"
+"    end\n"
+"  end\n"
+"  out[#out + 1] = r\n"
+"end\n"
+"return out\n";
+
+/* ARGV: now timeout_ms, then per task: device batch expected new reason
+ * covered step desc idle.  Compare and set: a task no longer in the
+ * expected state is left alone and its state returned, so the caller
+ * reads again and decides again.  idle > 0 marks a timeout, applied only
+ * when the task really did not move for that long. */
+static const char  ota_lua_apply[] =
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local now, tmo = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+"local touched = {}\n"
+"local function one(dev, bid, exp, new, reason, cov, step, desc, idle)\n"
+"  local tk = fmt(K_TASK, dev, bid)\n"
+"  local member = bid .. ':' .. dev\n"
+"  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated')\n"
+"  if not t[1] then call('ZREM', K_DEADLINES, member) return 'gone' end\n"
+"  if t[1] ~= exp then return t[1] end\n"
+"  if idle > 0 then\n"
+"    local upd = tonumber(t[4]) or 0\n"
+"    if call('HGET', fmt(K_BATCH, bid), 'state') == 'paused' then\n"
+"      call('ZADD', K_DEADLINES, now + idle, member) return 'paused' end\n"
+"    if now - upd < idle then\n"
+"      call('ZADD', K_DEADLINES, upd + idle, member) return 'fresh' end\n"
+"  end\n"
+"  local set = {'updated', now}\n"
+"  local moved = false\n"
+"  if new ~= exp then\n"
+"    set[#set + 1] = 'state' set[#set + 1] = new\n"
+"    local ck = fmt(K_COUNTS, bid)\n"
+"    call('HINCRBY', ck, exp, -1)\n"
+"    call('HINCRBY', ck, new, 1)\n"
+"    if reason ~= '' then\n"
+"      set[#set + 1] = 'reason' set[#set + 1] = reason\n"
+"      call('HINCRBY', fmt(K_FAILS, bid), reason, 1)\n"
+"    end\n"
+"    moved = true\n"
+"  end\n"
+"  if cov ~= '' and tonumber(cov) > (tonumber(t[3]) or 0) then\n"
+"    set[#set + 1] = 'covered' set[#set + 1] = cov moved = true end\n"
+"  if step ~= '' then set[#set + 1] = 'step' set[#set + 1] = step\n"
+"    moved = true end\n"
+"  if desc ~= '' then set[#set + 1] = 'desc'\n"
+"    set[#set + 1] = string.sub(desc, 2) end\n"
+"  call('HSET', tk, unpack(set))\n"
+"  if FINAL[new] then\n"
+"    local ok = fmt(K_DEVOPEN, dev)\n"
+"    if call('HGET', ok, t[2]) == bid then call('HDEL', ok, t[2]) end\n"
+"    call('ZREM', K_DEADLINES, member)\n"
+"    touched[bid] = true\n"
+"  elseif moved and tmo > 0 and new ~= ST_PENDING then\n"
+"    call('ZADD', K_DEADLINES, now + tmo, member)\n"
+"  end\n"
+"  return 'ok'\n"
+"end\n"
+"local res = {}\n"
+"for i = 3, #ARGV, 9 do\n"
+"  res[#res + 1] = one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],\n"
+"    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],\n"
+"    tonumber(ARGV[i + 8]))\n"
+"end\n"
+"for bid in pairs(touched) do check_finish(bid, now) end\n"
+"return res\n";
+
+/* ARGV: now, then per report: device product module version ts.  The
+ * device's version, the distribution counters and version sets move
+ * together, only when the version changes and only for a report not
+ * older than the one applied; then running dynamic batches of the
+ * product take the device if it matches.  Replays change nothing. */
+static const char  ota_lua_inform[] =
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local now = ARGV[1]\n"
+"local cache, dyn = {}, {}\n"
+"local joined = 0\n"
+"for i = 2, #ARGV, 5 do\n"
+"  local dev, prod, mod, ver = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
+"  local ts = tonumber(ARGV[i + 4]) or 0\n"
+"  local tk = fmt(K_DEVVERTS, dev)\n"
+"  local last = tonumber(call('HGET', tk, mod) or '-1') or -1\n"
+"  if ts >= last then\n"
+"    if ts > last then call('HSET', tk, mod, ts) end\n"
+"    local vk = fmt(K_DEVVER, dev)\n"
+"    local old = call('HGET', vk, mod)\n"
+"    if old ~= ver then\n"
+"      call('HSET', vk, mod, ver)\n"
+"      local dk = fmt(K_VERDIST, prod, mod)\n"
+"      if old then\n"
+"        if call('HINCRBY', dk, old, -1) <= 0 then call('HDEL', dk, old) end\n"
+"        call('SREM', fmt(K_VERSET, prod, mod, old), dev)\n"
+"      end\n"
+"      call('HINCRBY', dk, ver, 1)\n"
+"      call('SADD', fmt(K_VERSET, prod, mod, ver), dev)\n"
+"    end\n"
+"    if dyn[prod] == nil then dyn[prod] = call('SMEMBERS', fmt(K_DYNAMIC, prod))\n"
+"    end\n"
+"    for _, bid in ipairs(dyn[prod]) do\n"
+"      local b = load_batch(bid, cache)\n"
+"      if b and b.module == mod and b.state == 'running' then\n"
+"        local bk = fmt(K_BATCH, bid)\n"
+"        local n = (tonumber(call('HGET', bk, 'total')) or 0) + 1\n"
+"        if insert_task(b, dev, now, n) == 'ok' then\n"
+"          call('HINCRBY', bk, 'total', 1)\n"
+"          call('HINCRBY', fmt(K_COUNTS, bid), ST_PENDING, 1)\n"
+"          joined = joined + 1\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"end\n"
+"return joined\n";
+
+static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
+    { "batch_init", ota_lua_batch_init, "" },
+    { "create_chunk", ota_lua_create_chunk, "" },
+    { "create_finish", ota_lua_create_finish, "" },
+    { "batch_state", ota_lua_batch_state, "" },
+    { "cancel_chunk", ota_lua_cancel_chunk, "" },
+    { "lookup", ota_lua_lookup, "" },
+    { "apply", ota_lua_apply, "" },
+    { "inform", ota_lua_inform, "" },
+};
+
+ota_script_t *
+ota_lua(ota_lua_id_t id)
+{
+    return &ota_scripts[id];
+}
+
+int
+ota_lua_load_all(redisContext *rc)
+{
+    int  i;
+
+    for (i = 0; i < OTA_LUA_COUNT; i++) {
+        if (ota_script_load(rc, &ota_scripts[i]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}

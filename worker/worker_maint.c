@@ -1,0 +1,225 @@
+/*
+ * Once a second: heartbeat, take over entries left pending by dead
+ * consumers (XAUTOCLAIM), fail tasks past their deadline, and trim what
+ * every consumer has acknowledged from both streams.
+ */
+
+#include "ota_worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+
+#define OTA_TRIM_EVERY_MS    5000
+#define OTA_TIMEOUT_BATCH    500
+
+int
+ota_maint_setup(ota_worker_t *w)
+{
+    static const char  *streams[] = { OTA_STREAM_JOBS, OTA_STREAM_EVENTS };
+    redisReply         *r;
+    int                 i;
+
+    for (i = 0; i < 2; i++) {
+        r = redisCommand(w->rc, "XGROUP CREATE %s " OTA_GROUP " 0 MKSTREAM",
+                         streams[i]);
+        if (r == NULL) {
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ERROR
+            && strncmp(r->str, "BUSYGROUP", 9) != 0)
+        {
+            ota_log(OTA_LOG_ERR, "XGROUP CREATE %s: %s", streams[i], r->str);
+            freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+
+    r = redisCommand(w->rc, "HSET " OTA_KEY_WORKERS " %s %lld", w->consumer,
+                     (long long) time(NULL));
+    freeReplyObject(r);
+    return w->rc->err ? -1 : 0;
+}
+
+/* entries idle on any consumer longer than claim_idle become ours */
+static int
+ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
+{
+    redisReply  *r;
+    char         start[64] = "0-0";
+    int          rounds, rc = OTA_W_OK;
+    size_t       i;
+
+    for (rounds = 0; rounds < 10 && !w->stop; rounds++) {
+        r = ota_worker_cmd(w, "XAUTOCLAIM %s " OTA_GROUP " %s %d %s COUNT %d",
+                           stream, w->consumer, w->claim_idle, start,
+                           w->count);
+        if (r == NULL) {
+            return OTA_W_RETRY;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+            freeReplyObject(r);
+            return OTA_W_OK;
+        }
+        snprintf(start, sizeof(start), "%s", r->element[0]->str);
+        if (r->element[1]->elements > 0) {
+            ota_log(OTA_LOG_INFO, "took over %zu entries of %s left by a "
+                    "stopped consumer", r->element[1]->elements, stream);
+            if (jobs) {
+                for (i = 0; i < r->element[1]->elements; i++) {
+                    rc = ota_jobs_handle(w, r->element[1]->element[i]);
+                    if (rc != OTA_W_OK) {
+                        break;
+                    }
+                }
+            } else {
+                rc = ota_events_handle(w, r->element[1]->element,
+                                       r->element[1]->elements);
+            }
+        }
+        freeReplyObject(r);
+        if (rc != OTA_W_OK || strcmp(start, "0-0") == 0) {
+            break;
+        }
+    }
+    return rc;
+}
+
+/* MINID = the oldest pending entry, or the last delivered one when none
+ * is pending: everything older is acknowledged by every consumer */
+static void
+ota_maint_trim(ota_worker_t *w, const char *stream)
+{
+    redisReply  *g, *p, *t;
+    char         minid[64] = "";
+    size_t       i, k;
+
+    p = ota_worker_cmd(w, "XPENDING %s " OTA_GROUP, stream);
+    if (p == NULL || p->type != REDIS_REPLY_ARRAY || p->elements < 2) {
+        freeReplyObject(p);
+        return;
+    }
+    if (p->element[0]->integer > 0 && p->element[1]->type == REDIS_REPLY_STRING)
+    {
+        snprintf(minid, sizeof(minid), "%s", p->element[1]->str);
+    }
+    freeReplyObject(p);
+
+    if (minid[0] == '\0') {
+        g = ota_worker_cmd(w, "XINFO GROUPS %s", stream);
+        for (i = 0; g && g->type == REDIS_REPLY_ARRAY && i < g->elements; i++)
+        {
+            redisReply *e = g->element[i];
+            const char *name = NULL, *last = NULL;
+
+            for (k = 0; k + 1 < e->elements; k += 2) {
+                if (strcmp(e->element[k]->str, "name") == 0) {
+                    name = e->element[k + 1]->str;
+                } else if (strcmp(e->element[k]->str, "last-delivered-id")
+                           == 0)
+                {
+                    last = e->element[k + 1]->str;
+                }
+            }
+            if (name && last && strcmp(name, OTA_GROUP) == 0) {
+                snprintf(minid, sizeof(minid), "%s", last);
+            }
+        }
+        freeReplyObject(g);
+    }
+
+    if (minid[0] && strcmp(minid, "0-0") != 0) {
+        t = ota_worker_cmd(w, "XTRIM %s MINID %s", stream, minid);
+        freeReplyObject(t);
+    }
+}
+
+/* forget consumers that hold nothing and were idle for a long time */
+static void
+ota_maint_consumers(ota_worker_t *w, const char *stream)
+{
+    redisReply  *c, *d;
+    long long    limit = (long long) w->claim_idle * 10;
+    size_t       i, k;
+
+    if (limit < 600000) {
+        limit = 600000;
+    }
+    c = ota_worker_cmd(w, "XINFO CONSUMERS %s " OTA_GROUP, stream);
+    for (i = 0; c && c->type == REDIS_REPLY_ARRAY && i < c->elements; i++) {
+        redisReply *e = c->element[i];
+        const char *name = NULL;
+        long long   pending = 1, idle = 0;
+
+        for (k = 0; k + 1 < e->elements; k += 2) {
+            const char *f = e->element[k]->str;
+            if (strcmp(f, "name") == 0) {
+                name = e->element[k + 1]->str;
+            } else if (strcmp(f, "pending") == 0) {
+                pending = e->element[k + 1]->integer;
+            } else if (strcmp(f, "idle") == 0) {
+                idle = e->element[k + 1]->integer;
+            }
+        }
+        if (name && pending == 0 && idle > limit
+            && strcmp(name, w->consumer) != 0)
+        {
+            d = ota_worker_cmd(w, "XGROUP DELCONSUMER %s " OTA_GROUP " %s",
+                               stream, name);
+            freeReplyObject(d);
+            d = ota_worker_cmd(w, "HDEL " OTA_KEY_WORKERS " %s", name);
+            freeReplyObject(d);
+        }
+    }
+    freeReplyObject(c);
+}
+
+int
+ota_maint_tick(ota_worker_t *w)
+{
+    redisReply  *r;
+    int64_t      now = ota_now_ms();
+    int          rc;
+
+    w->last_tick = now;
+
+    r = ota_worker_cmd(w, "HSET " OTA_KEY_WORKERS " %s %lld", w->consumer,
+                       (long long) (now / 1000));
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    freeReplyObject(r);
+
+    /* a long job refreshes its own entry: never claim it back here */
+    if (!w->in_job) {
+        rc = ota_maint_claim(w, OTA_STREAM_JOBS, 1);
+        if (rc != OTA_W_OK) {
+            return rc;
+        }
+    }
+    rc = ota_maint_claim(w, OTA_STREAM_EVENTS, 0);
+    if (rc != OTA_W_OK) {
+        return rc;
+    }
+
+    if (w->task_timeout > 0) {
+        rc = ota_maint_timeouts(w);
+        if (rc != OTA_W_OK) {
+            return rc;
+        }
+    }
+
+    if (now - w->last_trim >= OTA_TRIM_EVERY_MS) {
+        w->last_trim = now;
+        ota_maint_trim(w, OTA_STREAM_EVENTS);
+        ota_maint_trim(w, OTA_STREAM_JOBS);
+        ota_maint_consumers(w, OTA_STREAM_EVENTS);
+    }
+
+    return ota_worker_lost(w) ? OTA_W_RETRY : OTA_W_OK;
+}
