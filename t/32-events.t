@@ -1,0 +1,227 @@
+# ota-worker: device sessions scripted as the module's events (fields of
+# docs/redis-schema.md) drive the task state machine; counts, success rate,
+# completion, failure reasons and the version distribution follow; repeated,
+# late and out-of-order events change nothing; stalled tasks time out.
+
+use strict;
+use warnings;
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use lib 't/lib';
+use OtaTest;
+
+my $t = OtaTest->new(no_nginx => 1);
+$t->start_worker('--task-timeout', 2);
+my $ts = int(time * 1000);
+my @sent;
+
+sub ev {
+    my (%f) = @_;
+    my $type = delete $f{type};
+    my @e = (type => $type, ts => delete $f{ts} // $ts++,
+             map { $_ => $f{$_} } sort keys %f);
+    push @sent, \@e;
+    $t->redis('XADD', 'ota:events', '*', @e);
+}
+
+sub drained {
+    for my $s ('ota:events', 'ota:jobs') {
+        my $info = { @{ $t->redis('XINFO', 'STREAM', $s) } };
+        my ($g) = grep { my %h = @$_; $h{name} eq 'ota-workers' }
+                  @{ $t->redis('XINFO', 'GROUPS', $s) };
+        return 0 unless $g;
+        my %g = @$g;
+        return 0 if $g{pending} || $g{'last-delivered-id'} ne $info->{'last-generated-id'};
+    }
+    return 1;
+}
+
+sub settle { $t->wait_for(\&drained) or die "worker did not drain" }
+
+sub batch {
+    my ($id) = @_;
+    my ($rc, $out, $err) = $t->otactl('--json', 'batch', 'show', $id, '--devices');
+    die "batch show: $err" if $rc;
+    return decode_json($out);
+}
+
+sub task { $t->redis_hash("ota:task:{$_[0]}:$_[1]") }
+
+my @dev = qw(d1 d2 d3 d4 d5 d6);
+for my $d (@dev) {
+    my ($rc, undef, $err) = $t->otactl('device', 'add', $d, '--product', 'p');
+    die $err if $rc;
+    ev(type => 'inform', device => $d, product => 'p', module => 'fw', version => '1.0.0');
+}
+$t->otactl(qw(module add fw --product p));
+my $file = $t->dir . '/fw.bin';
+OtaTest::write_file($file, 'x' x 10000);
+my ($rc, $pkg, $err) = $t->otactl('package', 'add', $file, qw(--product p --module fw --name fw --version 2.0.0));
+chomp $pkg;
+settle();
+
+my ($rc2, $out) = $t->otactl(qw(--json stats versions --product p --module fw));
+my $st = decode_json($out);
+is($st->{modules}[0]{versions}{'1.0.0'}, 6, 'distribution: 6 devices at 1.0.0');
+
+($rc, my $bid, $err) = $t->otactl('batch', 'create', '--package', $pkg, qw(--type upgrade --name up));
+chomp $bid;
+is($rc, 0, 'batch created') or diag($err);
+is(batch($bid)->{total}, 6, '6 tasks');
+
+# d1: the whole session in order
+ev(type => 'notified', device => 'd1', module => 'fw', batch => $bid, package => $pkg);
+settle();
+is(task('d1', $bid)->{state}, 'notified', 'd1 notified');
+ev(type => 'download', device => 'd1', module => 'fw', package => $pkg, covered => 4000, size => 10000);
+settle();
+is(task('d1', $bid)->{state}, 'downloading', 'd1 downloading');
+is(task('d1', $bid)->{covered}, 4000, 'd1 covered 4000');
+my $b = batch($bid);
+my ($d1) = grep { $_->{device} eq 'd1' } @{ $b->{devices} };
+is($d1->{progress}, 40, 'batch show: progress 40 %');
+ev(type => 'download', device => 'd1', module => 'fw', package => $pkg, covered => 10000, size => 10000);
+settle();
+is(task('d1', $bid)->{state}, 'downloaded', 'd1 downloaded');
+ev(type => 'progress', device => 'd1', product => 'p', module => 'fw', step => 30, desc => 'flashing');
+settle();
+is(task('d1', $bid)->{state}, 'installing', 'd1 installing');
+is(task('d1', $bid)->{step}, 30, 'step recorded');
+is(task('d1', $bid)->{desc}, 'flashing', 'desc recorded');
+ev(type => 'inform', device => 'd1', product => 'p', module => 'fw', version => '2.0.0');
+settle();
+is(task('d1', $bid)->{state}, 'succeeded', 'd1 succeeded');
+ok(!$t->redis('HEXISTS', 'ota:dev:{d1}:open', 'fw'), 'open entry cleared on success');
+is($t->redis('HGET', 'ota:dev:{d1}:ver', 'fw'), '2.0.0', 'device version updated');
+
+# every d1 event again, and late ones: nothing moves, nothing counts twice
+my @d1 = grep { my %e = @$_; ($e{device} // '') eq 'd1' } @sent;
+my $counts = batch($bid)->{counts};
+$t->redis('XADD', 'ota:events', '*', @$_) for @d1;
+ev(type => 'download', device => 'd1', module => 'fw', package => $pkg, covered => 2000, size => 10000);
+ev(type => 'progress', device => 'd1', product => 'p', module => 'fw', step => -1, desc => 'late');
+settle();
+is_deeply(batch($bid)->{counts}, $counts, 'replayed and late events change no count');
+is(task('d1', $bid)->{state}, 'succeeded', 'd1 still succeeded');
+is(task('d1', $bid)->{covered}, 10000, 'covered never decreases');
+
+# d2: out of order: success first, then the rest
+ev(type => 'inform', device => 'd2', product => 'p', module => 'fw', version => '2.0.0');
+ev(type => 'download', device => 'd2', module => 'fw', package => $pkg, covered => 10000, size => 10000);
+ev(type => 'notified', device => 'd2', module => 'fw', batch => $bid, package => $pkg);
+ev(type => 'progress', device => 'd2', product => 'p', module => 'fw', step => 50, desc => 'x');
+settle();
+is(task('d2', $bid)->{state}, 'succeeded', 'd2: out of order still succeeded');
+
+# d3: step -3 (verification failed), later events ignored
+ev(type => 'notified', device => 'd3', module => 'fw', batch => $bid, package => $pkg);
+ev(type => 'download', device => 'd3', module => 'fw', package => $pkg, covered => 10000, size => 10000);
+ev(type => 'progress', device => 'd3', product => 'p', module => 'fw', step => '-3', desc => 'bad digest');
+ev(type => 'progress', device => 'd3', product => 'p', module => 'fw', step => 80, desc => 'late');
+settle();
+is(task('d3', $bid)->{state}, 'failed', 'd3 failed');
+is(task('d3', $bid)->{reason}, 'verify_failed', 'reason verify_failed');
+
+# d4: a version neither source nor target
+ev(type => 'notified', device => 'd4', module => 'fw', batch => $bid, package => $pkg);
+ev(type => 'inform', device => 'd4', product => 'p', module => 'fw', version => '1.0.0');
+settle();
+is(task('d4', $bid)->{state}, 'notified', 'd4: its source version changes nothing');
+ev(type => 'inform', device => 'd4', product => 'p', module => 'fw', version => '1.5.0');
+settle();
+is(task('d4', $bid)->{reason}, 'wrong_version', 'd4: wrong_version');
+
+# d5: download failed (step -2) before any byte
+ev(type => 'progress', device => 'd5', product => 'p', module => 'fw', step => -2, desc => 'no network');
+settle();
+is(task('d5', $bid)->{reason}, 'download_failed', 'd5: download_failed');
+
+# bytes of another package and malformed events are ignored
+ev(type => 'download', device => 'd6', module => 'fw', package => 'other-pkg', covered => 5, size => 10);
+ev(type => 'progress', device => 'd6', product => 'p', module => 'fw', step => 'abc');
+ev(type => 'progress', device => 'd6', product => 'p', module => 'fw', step => 101);
+ev(type => 'inform', device => 'd6', product => 'p', module => 'fw', version => '1.0');
+ev(type => 'bogus', device => 'd6');
+$t->redis('XADD', 'ota:events', '*', 'nothing', 'here');
+settle();
+is(task('d6', $bid)->{state}, 'pending', 'd6 untouched by foreign and malformed events');
+is(task('d6', $bid)->{covered}, 0, 'no bytes counted');
+
+$b = batch($bid);
+is($b->{state}, 'running', 'batch still running (d6 open)');
+is_deeply($b->{counts}, { pending => 1, notified => 0, downloading => 0, downloaded => 0,
+                          installing => 0, succeeded => 2, failed => 3, cancelled => 0 },
+          'counts per state');
+is_deeply($b->{failures}, { verify_failed => 1, wrong_version => 1, download_failed => 1 },
+          'failure reasons');
+is($b->{success_rate}, 0.4, 'success rate 2 / 5');
+is($b->{completion}, 0.8333, 'completion 5 / 6');
+my $sum = 0;
+$sum += $_ for values %{ $b->{counts} };
+is($sum, $b->{total}, 'counts add up to the total');
+
+# d6: stalls after notification and times out (worker --task-timeout 2)
+ev(type => 'notified', device => 'd6', module => 'fw', batch => $bid, package => $pkg);
+settle();
+ok(defined $t->redis('ZSCORE', 'ota:deadlines', "$bid:d6"), 'deadline armed');
+ok($t->wait_for(sub { task('d6', $bid)->{state} eq 'failed' }, 10), 'd6 timed out');
+is(task('d6', $bid)->{reason}, 'timeout', 'reason timeout');
+ok(!defined $t->redis('ZSCORE', 'ota:deadlines', "$bid:d6"), 'deadline removed');
+$b = batch($bid);
+is($b->{state}, 'finished', 'every task final: batch finished');
+ok($b->{finished} > 0, 'finish time');
+is($b->{failures}{timeout}, 1, 'timeout counted');
+is($b->{completion}, 1, 'completion 100 %');
+
+($rc, $out) = $t->otactl('batch', 'show', $bid);
+like($out, qr/success rate: 33\.3%/, 'table: success rate');
+like($out, qr/failures:.*timeout 1/, 'table: failures');
+($rc, $out) = $t->otactl('batch', 'list');
+like($out, qr/^\Q$bid\E\s+up\s+upgrade/m, 'batch list');
+
+# a task that keeps progressing does not time out
+$t->otactl(qw(module add app --product p));
+OtaTest::write_file($t->dir . '/app.bin', 'y' x 1000);
+($rc, my $pkg2) = $t->otactl('package', 'add', $t->dir . '/app.bin', qw(--product p --module app --name app --version 1.0.0));
+chomp $pkg2;
+($rc, my $bid2) = $t->otactl('batch', 'create', '--package', $pkg2, qw(--type upgrade --name app));
+chomp $bid2;
+ev(type => 'notified', device => 'd1', module => 'app', batch => $bid2, package => $pkg2);
+for my $i (1 .. 6) {
+    sleep 0.5;
+    ev(type => 'download', device => 'd1', module => 'app', package => $pkg2, covered => $i * 100, size => 1000);
+}
+settle();
+is(task('d1', $bid2)->{state}, 'downloading', 'progressing task still downloading after 3 s');
+is(task('d2', $bid2)->{state}, 'pending', 'a pending task (device never came) does not time out');
+# a paused batch does not time out its tasks
+$t->otactl('batch', 'pause', $bid2);
+sleep 3;
+is(task('d1', $bid2)->{state}, 'downloading', 'paused batch: no timeout');
+$t->otactl('batch', 'resume', $bid2);
+ok($t->wait_for(sub { (task('d1', $bid2)->{reason} // '') eq 'timeout' }, 10), 'resumed: times out');
+
+# ---- version distribution ----------------------------------------------------------
+($rc, $out) = $t->otactl(qw(--json stats versions --product p --module fw));
+$st = decode_json($out)->{modules}[0]{versions};
+is_deeply($st, { '2.0.0' => 2, '1.0.0' => 3, '1.5.0' => 1 }, 'distribution after the batch');
+is($t->redis('SCARD', 'ota:verset:{p}:fw:2.0.0'), 2, 'version set 2.0.0');
+ok($t->redis('SISMEMBER', 'ota:verset:{p}:fw:1.5.0', 'd4'), 'version set 1.5.0 has d4');
+ok(!$t->redis('SISMEMBER', 'ota:verset:{p}:fw:1.0.0', 'd4'), 'd4 left 1.0.0');
+# an older report arriving late does not overwrite a newer one
+ev(type => 'inform', device => 'd1', product => 'p', module => 'fw', version => '1.0.0', ts => 1000);
+settle();
+is($t->redis('HGET', 'ota:dev:{d1}:ver', 'fw'), '2.0.0', 'late old report ignored');
+# replayed reports count once
+ev(type => 'inform', device => 'd5', product => 'p', module => 'fw', version => '2.0.0', ts => $ts + 10);
+ev(type => 'inform', device => 'd5', product => 'p', module => 'fw', version => '2.0.0', ts => $ts + 10);
+settle();
+($rc, $out) = $t->otactl(qw(--json stats versions --product p --module fw));
+$st = decode_json($out)->{modules}[0]{versions};
+is_deeply($st, { '2.0.0' => 3, '1.0.0' => 2, '1.5.0' => 1 }, 'distribution counts once');
+($rc, $out) = $t->otactl(qw(stats versions --product p --module fw));
+like($out, qr/^fw\s+2\.0\.0\s+3\s+50\.0%/m, 'table: newest version first with its share');
+
+$t->stop;
+done_testing;
