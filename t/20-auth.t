@@ -10,6 +10,7 @@ use OtaTest;
 use Time::HiRes qw(time);
 
 my $t = OtaTest->new(http_extra => 'ota_auth_window 60s; ota_token_ttl 600s;');
+ok($t->wait_nginx_redis, "nginx workers connected to Redis");
 
 my $secret = $t->fx_device('dev-1', 'prodA');
 $t->fx_device('dev-2', 'prodB');

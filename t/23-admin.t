@@ -9,6 +9,7 @@ use lib 't/lib';
 use OtaTest;
 
 my $t = OtaTest->new;
+ok($t->wait_nginx_redis, "nginx workers connected to Redis");
 my %auth = (Authorization => "Bearer $OtaTest::ADMIN_TOKEN");
 
 sub admin {

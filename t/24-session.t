@@ -17,6 +17,7 @@ use JSON::PP;
 use Time::HiRes qw(time sleep);
 
 my $t = OtaTest->new(http_extra => 'ota_progress_interval 200ms;');
+ok($t->wait_nginx_redis, "nginx workers connected to Redis");
 my $events = OtaTest::key('OTA_STREAM_EVENTS');
 
 # ---- the operator: otactl ---------------------------------------------------------

@@ -654,9 +654,22 @@ sub fx_batch {
     return $id;
 }
 
+# waits until every nginx worker process holds its Redis connection (the
+# workers connect after nginx listens: slow under ASAN); 1 when they do
+sub wait_nginx_redis {
+    my ($self, $secs) = @_;
+    my $want = $self->{nginx_workers} // 2;
+    return $self->wait_for(sub {
+        my $list = $self->redis('CLIENT', 'LIST');
+        my $n = () = $list =~ /name=ota-nginx-\d+/g;
+        $n >= $want;
+    }, $secs // 15) ? 1 : 0;
+}
+
 # POST auth as a device would; returns the token (undef on failure)
 sub device_token {
     my ($self, $device, $product, $secret) = @_;
+    $self->wait_nginx_redis;
     my $ts = int(time * 1000);
     my $r = $self->http(POST => '/ota/v1/auth', json => {
         product => $product, device => $device, timestamp => "$ts",
