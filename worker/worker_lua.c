@@ -43,18 +43,21 @@
 "end\n"                                                                      \
 "local function insert_task(b, dev, now, n)\n"                               \
 "  local tk = fmt(K_TASK, dev, b.id)\n"                                      \
-"  if call('EXISTS', tk) == 1 then return 'dup' end\n"                       \
+"  local bd = fmt(K_BDEVS, b.id)\n"                                          \
+"  -- membership of the batch is the duplicate check (one call, not two)\n"  \
+"  if call('ZADD', bd, 'NX', n, dev) == 0 then return 'dup' end\n"          \
 "  local cur = call('HGET', fmt(K_DEVVER, dev), b.module) or ''\n"           \
-"  if cur == b.version then return 'current' end\n"                          \
-"  if b.need_from ~= '' and cur ~= b.need_from then return 'version' end\n"  \
-"  if call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then\n"       \
-"    return 'busy' end\n"                                                    \
+"  local why\n"                                                              \
+"  if cur == b.version then why = 'current'\n"                               \
+"  elseif b.need_from ~= '' and cur ~= b.need_from then why = 'version'\n"   \
+"  elseif call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then\n"   \
+"    why = 'busy' end\n"                                                     \
+"  if why then call('ZREM', bd, dev) return why end\n"                       \
 "  call('HSET', tk, 'device', dev, 'batch', b.id, 'package', b.package,\n"   \
 "    'product', b.product, 'module', b.module, 'version', b.version,\n"      \
 "    'from', cur, 'state', ST_PENDING, 'size', b.size, 'covered', '0',\n"    \
 "    'created', now, 'updated', now)\n"                                      \
 "  call('ZADD', fmt(K_DEVTASKS, dev), now, b.id)\n"                          \
-"  call('ZADD', fmt(K_BDEVS, b.id), n, dev)\n"                               \
 "  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))\n"\
 "  end\n"                                                                    \
 "  return 'ok'\n"                                                            \
