@@ -38,6 +38,8 @@
 
 
 #define NGX_OTA_FLUSH_MAX   256             /* ranges per script call */
+#define NGX_OTA_KNOWN_MAX   64              /* confirmed ranges remembered */
+#define NGX_OTA_IDLE_KEEP   10000           /* ms an idle track is kept */
 #define NGX_OTA_KEY_MAX     (sizeof(OTA_KEY_COVERAGE) + 2 * OTA_NAME_MAX)
 
 
@@ -52,14 +54,17 @@ typedef struct {
 
     ota_cov_t             pending;          /* seen, not yet sent */
     ota_cov_t             inflight;         /* sent, no answer yet */
+    ota_cov_t             known;            /* Redis confirmed: never resent */
 
     size_t                charged;          /* bytes counted in the budget */
     ngx_uint_t            refs;             /* requests sending now */
     ngx_uint_t            xadds;            /* event writes in flight */
+    ngx_msec_t            idle_since;
 
     unsigned              busy:1;           /* script call in flight */
     unsigned              again:1;          /* a request ended while busy */
     unsigned              need_event:1;     /* an event write was lost */
+    unsigned              idle:1;           /* nothing to do: may be freed */
 } ngx_ota_track_t;
 
 
@@ -290,7 +295,7 @@ ngx_ota_track_charge(ngx_ota_track_t *t)
     size_t  now;
 
     now = sizeof(ngx_ota_track_t) + t->sn.str.len * 2 + 8
-          + (t->pending.n + t->inflight.n) * sizeof(ota_range_t);
+          + (t->pending.n + t->inflight.n + t->known.n) * sizeof(ota_range_t);
 
     ngx_ota_used = ngx_ota_used - t->charged + now;
     t->charged = now;
@@ -374,16 +379,37 @@ ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
 }
 
 
-/* frees a track nobody needs any more */
+/*
+ * A track with nothing to do is kept a while (the tick frees it after
+ * NGX_OTA_IDLE_KEEP ms, sooner when the budget runs short): the next request
+ * for the same device and package then finds what Redis already has.
+ */
+static ngx_uint_t
+ngx_ota_track_unused(ngx_ota_track_t *t)
+{
+    return !(t->refs || t->busy || t->xadds || t->need_event
+             || t->pending.n || t->inflight.n || ngx_ota_exiting);
+}
+
+
 static void
 ngx_ota_track_release(ngx_ota_track_t *t)
 {
-    if (t->refs || t->busy || t->xadds || t->need_event
-        || t->pending.n || t->inflight.n || ngx_ota_exiting)
-    {
+    if (!ngx_ota_track_unused(t)) {
+        t->idle = 0;
         return;
     }
 
+    if (!t->idle) {
+        t->idle = 1;
+        t->idle_since = ngx_current_msec;
+    }
+}
+
+
+static void
+ngx_ota_track_free(ngx_ota_track_t *t)
+{
     ngx_rbtree_delete(&ngx_ota_tracks, &t->sn.node);
     ngx_queue_remove(&t->queue);
 
@@ -391,6 +417,7 @@ ngx_ota_track_release(ngx_ota_track_t *t)
 
     ota_cov_free(&t->pending);
     ota_cov_free(&t->inflight);
+    ota_cov_free(&t->known);
     ngx_free(t);
 }
 
@@ -402,6 +429,12 @@ ngx_ota_track_add(ngx_ota_track_t *t, off_t start, off_t end)
     size_t  avail;
 
     if (end <= start) {
+        return;
+    }
+
+    /* coverage only grows: what Redis confirmed to this process needs no
+     * second write (a file served again and again costs Redis nothing) */
+    if (ota_cov_contains(&t->known, start, end)) {
         return;
     }
 
@@ -484,6 +517,7 @@ ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
     }
 
     t->refs++;
+    t->idle = 0;
 
     p->request = r;
     p->track = t;
@@ -839,6 +873,21 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     covered = reply->element[0]->integer;
     added = reply->element[1]->integer;
 
+    /* remember what Redis has, within a small bound and the budget; a
+     * complete package is one range, whoever completed it */
+    t->known.limit = NGX_OTA_KNOWN_MAX;
+
+    if (covered >= (long long) t->size) {
+        ota_cov_clear(&t->known);
+        (void) ota_cov_add(&t->known, 0, t->size, NULL);
+
+    } else if (ngx_ota_used + t->inflight.n * sizeof(ota_range_t)
+               < ngx_ota_budget)
+    {
+        /* over the bound: what fits stays, the rest is simply sent again */
+        (void) ota_cov_merge(&t->known, &t->inflight, NULL);
+    }
+
     ota_cov_clear(&t->inflight);
     ngx_ota_track_charge(t);
 
@@ -912,7 +961,28 @@ ngx_ota_progress_flush_all(void)
 static void
 ngx_ota_progress_tick(ngx_event_t *ev)
 {
+    ngx_uint_t        short_of_room;
+    ngx_queue_t      *q, *next;
+    ngx_ota_track_t  *t;
+
     ngx_ota_progress_flush_all();
+
+    short_of_room = ngx_ota_used > ngx_ota_budget / 2;
+
+    for (q = ngx_queue_head(&ngx_ota_track_list);
+         q != ngx_queue_sentinel(&ngx_ota_track_list);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        t = ngx_queue_data(q, ngx_ota_track_t, queue);
+
+        if (t->idle && ngx_ota_track_unused(t)
+            && (short_of_room
+                || ngx_current_msec - t->idle_since >= NGX_OTA_IDLE_KEEP))
+        {
+            ngx_ota_track_free(t);
+        }
+    }
 
     if (!ngx_queue_empty(&ngx_ota_track_list)) {
         ngx_ota_arm_tick();

@@ -74,6 +74,15 @@ my $old = $t->link_sign('pkgA', 'dev1', $past);
 refused($t->http(GET => "$base?device=dev1&expires=$past&signature=$old"),
         401, qr/expired/, 'expired link (genuine signature)');
 
+# a link that worked (and is remembered by the worker) stops at its expiry
+my $soon = int(time) + 2;
+my $ssig = $t->link_sign('pkgA', 'dev1', $soon);
+is($t->http(GET => "$base?device=dev1&expires=$soon&signature=$ssig")->{status},
+   200, 'a link about to expire works');
+sleep 3.2;
+refused($t->http(GET => "$base?device=dev1&expires=$soon&signature=$ssig"),
+        401, qr/expired/, 'the same link after its expiry');
+
 refused($t->http(GET => "$base?device=dev1&expires=$exp"),
         401, qr/needs "device", "expires" and "signature"/, 'no signature');
 
@@ -129,7 +138,7 @@ my %seen;
 is_deeply(\@changed, [], 'refused downloads wrote nothing to Redis');
 
 my $failures = metric('ota_auth_failures_total');
-cmp_ok($failures - $failures0, '>=', 14, "every refusal is counted ($failures)");
+cmp_ok($failures - $failures0, '>=', 15, "every refusal is counted ($failures)");
 
 # with a task for pkgA the token works
 $t->fx_batch(id => 'b-ok', package => $pkg, devices => ['dev7']);
