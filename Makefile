@@ -80,7 +80,8 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
                             $(SHARED_SRCS) $(SHARED_HDRS)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@
+	@# a new inode: running nginx processes keep their mapping of the old one
+	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(WORKER_SRCS) $(SHARED_SRCS) $(LIBS)
