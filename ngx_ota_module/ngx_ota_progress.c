@@ -1046,8 +1046,9 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 void
 ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
 {
-    int                   argc, n;
+    int                   argc, n, port;
     ngx_uint_t            sent;
+    const char           *host, *path;
     redisReply           *reply;
     redisContext         *rc;
     ngx_queue_t          *q;
@@ -1096,11 +1097,15 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
     tv.tv_sec = 0;
     tv.tv_usec = 300000;
 
-    if (omcf->redis_unix.len) {
-        rc = redisConnectUnixWithTimeout((char *) omcf->redis_unix.data, tv);
+    /* the async connection's target: the Sentinel-named master too */
+    ngx_ota_redis_target(&host, &port, &path);
+
+    if (path) {
+        rc = redisConnectUnixWithTimeout(path, tv);
+    } else if (host) {
+        rc = redisConnectWithTimeout(host, port, tv);
     } else {
-        rc = redisConnectWithTimeout((char *) omcf->redis_host.data,
-                                     (int) omcf->redis_port, tv);
+        rc = NULL;
     }
 
     if (rc == NULL || rc->err) {

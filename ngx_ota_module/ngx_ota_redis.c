@@ -502,6 +502,33 @@ ngx_ota_redis_ready(void)
 
 
 void
+ngx_ota_redis_target(const char **host, int *port, const char **path)
+{
+    *host = NULL;
+    *port = 0;
+    *path = NULL;
+
+    if (ngx_ota_omcf == NULL) {
+        return;
+    }
+
+    if (ngx_ota_omcf->redis_sentinels) {
+        if (ngx_ota_have_master) {
+            *host = (const char *) ngx_ota_master_host;
+            *port = ngx_ota_master_port;
+        }
+
+    } else if (ngx_ota_omcf->redis_unix.len) {
+        *path = (const char *) ngx_ota_omcf->redis_unix.data;
+
+    } else {
+        *host = (const char *) ngx_ota_omcf->redis_host.data;
+        *port = (int) ngx_ota_omcf->redis_port;
+    }
+}
+
+
+void
 ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler)
 {
     ngx_ota_ready_handler = handler;

@@ -82,6 +82,11 @@ void ngx_ota_redis_call_abort(ngx_ota_redis_call_t *call);
 ngx_int_t ngx_ota_redis_argv_detached(ngx_ota_redis_handler_pt handler,
     void *data, int argc, const char **argv, const size_t *argvlen);
 
+/* Where the connection goes now: *path for a unix socket, else host and
+ * port (with Sentinel, the master it last named; host NULL when none is
+ * known).  For the blocking last flush at worker exit. */
+void ngx_ota_redis_target(const char **host, int *port, const char **path);
+
 /* Called whenever the connection becomes ready (after a reconnect too),
  * so the progress writer can flush what it kept while Redis was away. */
 typedef void (*ngx_ota_redis_ready_pt)(void);
