@@ -8,6 +8,7 @@
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #   make asan     build under AddressSanitizer and run the suite against it
+#   make valgrind the worker tests with ota-worker under valgrind memcheck
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -56,7 +57,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
 .PHONY: all module worker otactl unit deps test test-unit test-t run stop \
-        bench clean fuzz fuzz-bins test-fuzz asan
+        bench clean fuzz fuzz-bins test-fuzz asan valgrind
 
 all: module worker otactl
 
@@ -114,6 +115,12 @@ test-fuzz: fuzz-bins
 	done
 
 FUZZ_SECS ?= $(FUZZ_SHORT)
+
+# the worker under valgrind memcheck for the worker tests (slow: a subset)
+VALGRIND_TESTS ?= t/32-*.t t/31-*.t
+valgrind: deps
+	$(MAKE) all
+	OTA_VALGRIND=1 prove -I t/lib $(VALGRIND_TESTS)
 
 # AddressSanitizer build in build-asan/ and a test run against it: nginx gets
 # libasan preloaded (t/lib/OtaTest.pm), any report fails the test.

@@ -15,6 +15,8 @@ package OtaTest;
 #   $t->stop;                       # also checks the logs
 #
 # OTA_KEEP=1 keeps the temp directory for a look after a failure.
+# OTA_VALGRIND=1 (make valgrind) runs ota-worker under valgrind memcheck;
+# any error or definite leak fails the test in stop().
 # OTA_ASAN=1 (make asan) runs nginx with libasan preloaded and the worker
 # built with ASan; any sanitizer report fails the test in stop().
 
@@ -319,6 +321,13 @@ sub start_worker {
     my @cmd = ("$BUILD/ota-worker", '--redis', $self->redis_addr,
                '--store', $self->{store}, '--consumer', $name,
                @{ $self->{worker_args} // [] }, @args);
+    my $vg;
+    if ($ENV{OTA_VALGRIND}) {           # make valgrind: memcheck the worker
+        $vg = "$self->{dir}/valgrind-worker$n.log";
+        unshift @cmd, 'valgrind', '--quiet', '--error-exitcode=99',
+            '--leak-check=full', '--show-leak-kinds=definite',
+            '--errors-for-leak-kinds=definite', "--log-file=$vg";
+    }
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
         $ENV{ASAN_OPTIONS} = "log_path=" . $self->asan_dir . "/worker:"
@@ -327,7 +336,8 @@ sub start_worker {
         open STDERR, '>&', \*STDOUT;
         exec @cmd or exit 127;
     }
-    push @{ $self->{workers} }, { pid => $pid, log => $log, name => $name };
+    push @{ $self->{workers} }, { pid => $pid, log => $log, name => $name,
+                                  valgrind => $vg };
     return $pid;
 }
 
@@ -462,6 +472,11 @@ sub stop {
         ok(!$sig || $sig == 9 || $sig == 15 || $w->{expect_kill},
            "ota-worker $w->{name} did not crash")
             or diag("signal $sig; log:\n" . read_file($w->{log}));
+        if ($w->{valgrind}) {
+            my $vl = read_file($w->{valgrind});
+            ok($vl !~ /\S/ && ($st >> 8) != 99, "valgrind: ota-worker $w->{name} clean")
+                or diag(substr($vl, 0, 4000));
+        }
     }
 
     $self->stop_redis;
