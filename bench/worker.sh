@@ -46,6 +46,14 @@ for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep
 
 R() { redis-cli -p "$PORT" "$@"; }
 now() { date +%s.%N; }
+# Redis CPU seconds (user + sys): steadier than wall time on a shared machine
+rcpu() { R info cpu | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.3f", s }'; }
+# BENCH_STATS=1: where Redis spent its time (INFO commandstats)
+stats() {
+    [ "${BENCH_STATS:-0}" = 1 ] || return 0
+    R info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ {
+        printf "  %-24s calls %9d  usec %10d  per call %7.2f\n", $1, $3, $5, $7 }' | sort -k5 -n -r | head -15
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 worker() {
@@ -106,13 +114,18 @@ awk -v n="$NDEV" -v b="$BID" -v k="$PKG" 'BEGIN {
     }
 }' | R --pipe >/dev/null
 NEV=$(R xlen ota:events)
+R config resetstat >/dev/null
+C0=$(rcpu)
 t0=$(now)
 worker
-until drained; do sleep 0.05; done
+until drained; do sleep 0.1; done
 t1=$(now)
+C1=$(rcpu)
 stop_worker
+stats
 EPS=$(awk -v n="$NEV" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }')
 OK=$(R hget "ota:batch:{$BID}:counts" succeeded)
+echo "events: Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$NEV" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/event"
 echo "events: $NEV in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s = $EPS events/s" \
      "(target 100000/s: ratio $(ratio "$EPS" 100000)); succeeded $OK of $NDEV"
 [ "$OK" = "$NDEV" ] || { echo "events: wrong result" >&2; fail=1; }
@@ -124,15 +137,20 @@ for n in 100000 "$NBIG"; do
     p=pb$n
     devices "$p" "$n"
     PKG=$(package "$p")
+    R config resetstat >/dev/null
+    C0=$(rcpu)
     t0=$(now)
     BID=$("$BUILD/otactl" batch create --package "$PKG" --type upgrade \
           --name big --wait 300 2>/dev/null)
     t1=$(now)
+    C1=$(rcpu)
+    stats
     TOT=$(R hget "ota:batch:{$BID}" total)
     SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     TARGET=$(awk -v n="$n" 'BEGIN { printf "%.2f", 10 * n / 1000000 }')
     echo "batch of $n devices: $TOT tasks in $SECS s" \
-         "(target ${TARGET} s: ratio $(ratio "$SECS" "$TARGET"))"
+         "(target ${TARGET} s: ratio $(ratio "$SECS" "$TARGET"));" \
+         "Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/task"
     [ "$TOT" = "$n" ] || { echo "batch: wrong total" >&2; fail=1; }
     awk -v s="$SECS" -v t="$TARGET" 'BEGIN { exit !(s <= t) }' || fail=1
 done

@@ -96,7 +96,15 @@ is($task->{size}, length("package pu default 2.0.0\n") * 100, 'task size');
 is($task->{package}, $full, 'task package');
 is($t->redis('HGET', 'ota:dev:{u1}:open', 'default'), $id, 'open task recorded');
 is($t->redis_hash("ota:task:{u5}:$id")->{from}, '', 'never reported: empty source');
-ok(defined $t->redis('ZSCORE', 'ota:dev:{u1}:tasks', $id), 'device task history');
+# the history ZSET gets a task on its first move; device show lists the
+# pending ones from the open entries
+ok(!defined $t->redis('ZSCORE', 'ota:dev:{u1}:tasks', $id), 'history written on first move, not at creation');
+{
+    my ($rc, $out) = $t->otactl('--json', 'device', 'show', 'u1');
+    is($rc, 0, 'device show');
+    is_deeply([map { $_->{batch} } @{ decode_json($out)->{tasks} }], [$id],
+              'device show lists the pending task');
+}
 
 # one open task per device and module
 my $full2 = mkpkg('pu', 'default', '2.1.0');

@@ -165,6 +165,17 @@ is($sum, $b->{total}, 'counts add up to the total');
 ev(type => 'notified', device => 'd6', module => 'fw', batch => $bid, package => $pkg);
 settle();
 ok(defined $t->redis('ZSCORE', 'ota:deadlines', "$bid:d6"), 'deadline armed');
+ok(defined $t->redis('ZSCORE', 'ota:dev:{d6}:tasks', $bid), 'history written on the first move');
+# deadlines are written once and pushed back lazily: a task that keeps
+# progressing (each step sooner than the 2 s timeout) must not time out
+for my $cov (100, 200) {
+    sleep 1.2;
+    ev(type => 'download', device => 'd6', module => 'fw', package => $pkg,
+       covered => $cov, size => 10000);
+    settle();
+}
+sleep 0.8;
+is(task('d6', $bid)->{state}, 'downloading', 'progressing task not timed out (lazy deadline)');
 ok($t->wait_for(sub { task('d6', $bid)->{state} eq 'failed' }, 10), 'd6 timed out');
 is(task('d6', $bid)->{reason}, 'timeout', 'reason timeout');
 ok(!defined $t->redis('ZSCORE', 'ota:deadlines', "$bid:d6"), 'deadline removed');

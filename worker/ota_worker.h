@@ -58,7 +58,6 @@ typedef enum {
     OTA_LUA_CANCEL_CHUNK,
     OTA_LUA_LOOKUP,
     OTA_LUA_APPLY,
-    OTA_LUA_INFORM,
     OTA_LUA_COUNT
 } ota_lua_id_t;
 

@@ -219,15 +219,39 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         json_object_set_new(jo, open->element[i]->str,
                             json_string(open->element[i + 1]->str));
     }
-    for (i = 0; i < tasks->elements; i++) {
+    /* the history holds tasks that moved at least once (the worker adds
+     * a task on its first move, not at creation, to keep batch creation
+     * cheap): the open entries add the tasks still pending, newest first */
+    size_t       nb = 0, k;
+    const char  *bids[20];
+
+    for (i = 1; i < open->elements && nb < 10; i += 2) {
+        int seen = 0;
+        for (k = 0; k < tasks->elements; k++) {
+            if (strcmp(tasks->element[k]->str, open->element[i]->str) == 0) {
+                seen = 1;
+            }
+        }
+        if (!seen) {
+            bids[nb++] = open->element[i]->str;
+        }
+    }
+    for (i = 0; i < tasks->elements && nb < 10; i++) {
+        bids[nb++] = tasks->element[i]->str;
+    }
+    for (i = 0; i < nb; i++) {
         redisReply *t = otactl_cmd(o, "HMGET " OTA_KEY_TASK
                                    " module version state reason covered size",
-                                   dev, tasks->element[i]->str);
+                                   dev, bids[i]);
         if (t == NULL) {
             continue;
         }
+        if (t->element[2]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(t);
+            continue;               /* gone meanwhile */
+        }
         json_array_append_new(jt, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-            "batch", tasks->element[i]->str,
+            "batch", bids[i],
             "module", ota_reply_str(t->element[0]),
             "version", ota_reply_str(t->element[1]),
             "state", ota_reply_str(t->element[2]),

@@ -1,16 +1,17 @@
 /*
  * Device events (download, notified, progress, inform) and task timeouts.
  *
- * A batch of entries is handled in a few round trips whatever its size:
- *   1. version reports: one script updates versions, distribution counters
- *      and version sets, and lets matching dynamic batches take devices;
- *   2. one script looks up the task of every event;
- *   3. C runs every event through ota_task_apply(), per task, in stream
- *      order (events of one task in one batch collapse into one write);
- *   4. one script writes every changed task with its counters, each only
- *      if the task is still in the state read in 2 (else it is read and
- *      decided again: another worker got there first);
- *   5. XACK.
+ * A read of entries is handled in two round trips whatever its size:
+ *   1. one script applies the version reports (versions, distribution
+ *      counters, version sets, dynamic batches) and looks up the task of
+ *      every event;
+ *   2. C runs every event through ota_task_apply(), per task, in stream
+ *      order (events of one task in one read collapse into one write);
+ *      one script writes every changed task with its counters, each only
+ *      if the task is still in the state read in 1, and acknowledges the
+ *      entries in the same atomic step when nothing moved under us (else
+ *      the moved tasks are read and decided again: another worker got
+ *      there first, and the acknowledgement waits for them).
  */
 
 #include "ota_worker.h"
@@ -255,39 +256,26 @@ ota_ev_parse(redisReply *entry, ota_ev_t *e)
 
 /* ---- the rounds ------------------------------------------------------------ */
 
+/* the version reports of the read, for the lookup script; returns how
+ * many */
 static int
-ota_ev_informs(ota_worker_t *w, ota_ev_t *ev, size_t n)
+ota_ev_add_informs(ota_cmd_t *c, ota_ev_t *ev, size_t n)
 {
-    ota_cmd_t    c;
-    redisReply  *r;
-    size_t       i, k = 0;
-    int          rc = OTA_W_OK;
+    size_t  i;
+    int     k = 0;
 
-    ota_cmd_init(&c);
-    ota_cmd_addll(&c, (long long) ota_now_ms());
     for (i = 0; i < n; i++) {
         if (!ev[i].inform) {
             continue;
         }
-        ota_cmd_adds(&c, ev[i].device);
-        ota_cmd_adds(&c, ev[i].product);
-        ota_cmd_adds(&c, ev[i].module);
-        ota_cmd_adds(&c, ev[i].version);
-        ota_cmd_adds(&c, ev[i].ts ? ev[i].ts : "0");
+        ota_cmd_adds(c, ev[i].device);
+        ota_cmd_adds(c, ev[i].product);
+        ota_cmd_adds(c, ev[i].module);
+        ota_cmd_adds(c, ev[i].version);
+        ota_cmd_adds(c, ev[i].ts ? ev[i].ts : "0");
         k++;
     }
-    if (k > 0) {
-        r = ota_worker_script(w, OTA_LUA_INFORM, &c);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            rc = OTA_W_RETRY;
-        } else if (r->integer > 0) {
-            ota_log(OTA_LOG_DEBUG, "%lld devices joined dynamic batches",
-                    r->integer);
-        }
-        freeReplyObject(r);
-    }
-    ota_cmd_free(&c);
-    return rc;
+    return k;
 }
 
 static int
@@ -313,18 +301,22 @@ ota_ev_parse_task(ota_wt_t *t, redisReply *res)
     return 0;
 }
 
-/* one round: look up, decide, write; returns the number of events left
- * undecided (conflicts), or -1 when Redis went away */
+/* one round: look up (with the version reports in the first round),
+ * decide, write (and acknowledge the ids of ack when nothing conflicts:
+ * *acked is set then); returns the number of events left undecided
+ * (conflicts), or -1 when Redis went away */
 static int
 ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
-    ota_wt_t *tasks, ota_cmd_t *zrem)
+    ota_wt_t *tasks, ota_cmd_t *zrem, int informs, ota_cmd_t *ack,
+    int *acked)
 {
     ota_htab_t   hl = { 0 }, ht = { 0 };
     ota_cmd_t    c;
     redisReply  *lr = NULL, *ar = NULL;
-    int          nl = 0, nt = 0, left = 0, created, rc = -1;
+    int          nl = 0, nt = 0, left = 0, created, rc = -1, ninf = 0;
     size_t       i;
     char         buf[24];
+    redisReply  *rs;
 
     if (ota_htab_init(&hl, n) != 0 || ota_htab_init(&ht, n) != 0) {
         ota_log(OTA_LOG_ERR, "out of memory handling events");
@@ -341,7 +333,26 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
                                 e->type == OTA_TE_TIMEOUT ? "" : e->module,
                                 e->batch);
     }
-    if (nl == 0) {
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    ota_cmd_adds(&c, "0");                  /* report count, set below */
+    if (informs) {
+        ninf = ota_ev_add_informs(&c, ev, n);
+        if (ninf > 0) {
+            snprintf(buf, sizeof(buf), "%d", ninf);
+            ota_cmd_t t;
+            ota_cmd_init(&t);
+            for (int k = 0; k < c.argc; k++) {
+                if (k == 1) {
+                    ota_cmd_adds(&t, buf);
+                } else {
+                    ota_cmd_add(&t, c.buf + c.off[k], c.lens[k]);
+                }
+            }
+            ota_cmd_free(&c);
+            c = t;
+        }
+    }
+    if (nl == 0 && ninf == 0) {
         rc = 0;
         goto done;
     }
@@ -352,12 +363,16 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     }
     lr = ota_worker_script(w, OTA_LUA_LOOKUP, &c);
     if (lr == NULL || lr->type != REDIS_REPLY_ARRAY
-        || lr->elements != (size_t) nl)
+        || lr->elements != (size_t) nl + 1)
     {
         goto done;
     }
+    if (lr->element[0]->integer > 0) {
+        ota_log(OTA_LOG_DEBUG, "%lld devices joined dynamic batches",
+                lr->element[0]->integer);
+    }
     for (int k = 0; k < nl; k++) {
-        look[k].res = lr->element[k];
+        look[k].res = lr->element[k + 1];
     }
 
     /* decide, per task, in stream order */
@@ -425,6 +440,10 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     ota_cmd_reset(&c);
     ota_cmd_addll(&c, (long long) ota_now_ms());
     ota_cmd_addll(&c, (long long) w->task_timeout * 1000);
+    ota_cmd_addll(&c, ack ? ack->argc : 0);
+    for (int k = 0; ack && k < ack->argc; k++) {
+        ota_cmd_add(&c, ack->buf + ack->off[k], ack->lens[k]);
+    }
     int nw = 0;
     for (int k = 0; k < nt; k++) {
         ota_wt_t *t = &tasks[k];
@@ -462,18 +481,25 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
 
     if (nw > 0) {
         ar = ota_worker_script(w, OTA_LUA_APPLY, &c);
-        if (ar == NULL || ar->type != REDIS_REPLY_ARRAY
-            || ar->elements != (size_t) nw)
+        if (ar == NULL || ar->type != REDIS_REPLY_ARRAY || ar->elements != 2
+            || ar->element[1]->type != REDIS_REPLY_ARRAY
+            || ar->element[1]->elements != (size_t) nw)
         {
             goto done;
         }
+        if (ar->element[0]->type == REDIS_REPLY_INTEGER
+            && ar->element[0]->integer == 1)
+        {
+            *acked = 1;           /* with the effects, nothing conflicted */
+        }
+        rs = ar->element[1];
         int j = 0;
         for (int k = 0; k < nt; k++) {
             ota_wt_t *t = &tasks[k];
             if (t->status < 0 || (t->changed == 0 && t->desc == NULL)) {
                 continue;
             }
-            const char *res = ar->element[j++]->str;
+            const char *res = rs->element[j++]->str;
             if (strcmp(res, "ok") && strcmp(res, "fresh")
                 && strcmp(res, "paused") && strcmp(res, "gone"))
             {
@@ -505,7 +531,8 @@ done:
 }
 
 static int
-ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n)
+ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n, int informs,
+    ota_cmd_t *ack, int *acked)
 {
     ota_look_t  *look;
     ota_wt_t    *tasks;
@@ -526,7 +553,8 @@ ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n)
     ota_cmd_adds(&zrem, OTA_KEY_TASK_DEADLINES);
 
     for (round = 0; round < OTA_EV_ROUNDS; round++) {
-        left = ota_ev_round(w, ev, n, look, tasks, &zrem);
+        left = ota_ev_round(w, ev, n, look, tasks, &zrem, informs && round == 0,
+                            ack, acked);
         if (left <= 0) {
             break;
         }
@@ -556,7 +584,7 @@ ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n)
     ota_cmd_t    ack;
     redisReply  *r;
     size_t       i, bad = 0;
-    int          rc;
+    int          rc, acked = 0;
 
     ev = calloc(n, sizeof(*ev));
     if (ev == NULL) {
@@ -575,32 +603,41 @@ ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n)
         }
     }
 
-    rc = ota_ev_informs(w, ev, n);
-    if (rc == OTA_W_OK) {
-        rc = ota_ev_decide(w, ev, n);
+    /* the ids, for the apply script to acknowledge with the effects */
+    ota_cmd_init(&ack);
+    for (i = 0; i < n; i++) {
+        if (entries[i]->type == REDIS_REPLY_ARRAY
+            && entries[i]->elements >= 1)
+        {
+            ota_cmd_adds(&ack, entries[i]->element[0]->str);
+        }
     }
 
-    if (rc == OTA_W_OK) {
-        /* every effect is stored: now, and only now, acknowledge */
-        ota_cmd_init(&ack);
-        ota_cmd_adds(&ack, "XACK");
-        ota_cmd_adds(&ack, OTA_STREAM_EVENTS);
-        ota_cmd_adds(&ack, OTA_GROUP);
-        for (i = 0; i < n; i++) {
-            if (entries[i]->type == REDIS_REPLY_ARRAY
-                && entries[i]->elements >= 1)
-            {
-                ota_cmd_adds(&ack, entries[i]->element[0]->str);
-            }
+    rc = ota_ev_decide(w, ev, n, 1, &ack, &acked);
+
+    if (rc == OTA_W_OK && !acked && ack.argc > 0) {
+        /* nothing was written (or the last write was not clean): every
+         * effect is stored, so acknowledge now */
+        ota_cmd_t  x;
+
+        ota_cmd_init(&x);
+        ota_cmd_adds(&x, "XACK");
+        ota_cmd_adds(&x, OTA_STREAM_EVENTS);
+        ota_cmd_adds(&x, OTA_GROUP);
+        for (int k = 0; k < ack.argc; k++) {
+            ota_cmd_add(&x, ack.buf + ack.off[k], ack.lens[k]);
         }
-        r = ota_cmd_exec(w->rc, &ack);
+        r = ota_cmd_exec(w->rc, &x);
         if (r == NULL) {
             rc = OTA_W_RETRY;
         }
         freeReplyObject(r);
-        ota_cmd_free(&ack);
+        ota_cmd_free(&x);
+    }
+    if (rc == OTA_W_OK) {
         w->events += (long long) n;
     }
+    ota_cmd_free(&ack);
 
     free(ev);
     return rc;
@@ -614,7 +651,7 @@ ota_maint_timeouts(ota_worker_t *w)
     redisReply  *r;
     ota_ev_t    *ev;
     size_t       i, n;
-    int          rc;
+    int          rc, acked = 0;
 
     r = ota_worker_cmd(w, "ZRANGEBYSCORE " OTA_KEY_TASK_DEADLINES
                        " -inf %lld LIMIT 0 500", (long long) ota_now_ms());
@@ -646,7 +683,7 @@ ota_maint_timeouts(ota_worker_t *w)
         ev[i].module = "";
         ev[i].type = OTA_TE_TIMEOUT;
     }
-    rc = ota_ev_decide(w, ev, n);
+    rc = ota_ev_decide(w, ev, n, 0, NULL, &acked);
     free(ev);
     freeReplyObject(r);
     return rc;

@@ -41,23 +41,17 @@
 "    from = b.pkg_from, size = tonumber(b.size), sign_method = b.sign_method,\n" \
 "    sign = b.sign, protocol = b.protocol, ext = ext})\n"                    \
 "end\n"                                                                      \
-"local function insert_task(b, dev, now, n)\n"                               \
-"  local tk = fmt(K_TASK, dev, b.id)\n"                                      \
-"  local bd = fmt(K_BDEVS, b.id)\n"                                          \
-"  -- membership of the batch is the duplicate check (one call, not two)\n"  \
-"  if call('ZADD', bd, 'NX', n, dev) == 0 then return 'dup' end\n"          \
-"  local cur = call('HGET', fmt(K_DEVVER, dev), b.module) or ''\n"           \
-"  local why\n"                                                              \
-"  if cur == b.version then why = 'current'\n"                               \
-"  elseif b.need_from ~= '' and cur ~= b.need_from then why = 'version'\n"   \
-"  elseif call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then\n"   \
-"    why = 'busy' end\n"                                                     \
-"  if why then call('ZREM', bd, dev) return why end\n"                       \
-"  call('HSET', tk, 'device', dev, 'batch', b.id, 'package', b.package,\n"   \
-"    'product', b.product, 'module', b.module, 'version', b.version,\n"      \
-"    'from', cur, 'state', ST_PENDING, 'size', b.size, 'covered', '0',\n"    \
-"    'created', now, 'updated', now)\n"                                      \
-"  call('ZADD', fmt(K_DEVTASKS, dev), now, b.id)\n"                          \
+"-- one task; the caller made sure the device has none in this batch.\n"    \
+"-- cur: the device's version of the module ('' if it never reported)\n"  \
+"local function insert_task(b, dev, now, cur)\n"                           \
+"  if cur == b.version then return 'current' end\n"                         \
+"  if b.need_from ~= '' and cur ~= b.need_from then return 'version' end\n" \
+"  if call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then\n"      \
+"    return 'busy' end\n"                                                    \
+"  call('HSET', fmt(K_TASK, dev, b.id), 'device', dev, 'batch', b.id,\n"    \
+"    'package', b.package, 'product', b.product, 'module', b.module,\n"      \
+"    'version', b.version, 'from', cur, 'state', ST_PENDING, 'size', b.size,\n" \
+"    'covered', '0', 'created', now, 'updated', now)\n"                     \
 "  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))\n"\
 "  end\n"                                                                    \
 "  return 'ok'\n"                                                            \
@@ -124,7 +118,10 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "return {'created', 'creating'}\n";
 
 /* ARGV: id now cursor_after device...: one chunk of tasks, and where the
- * next chunk starts, in one step (a crash resumes exactly there) */
+ * next chunk starts, in one step (a crash resumes exactly there).  Set
+ * operations per chunk, not per device: one ZMSCORE finds the devices that
+ * already have a task in the batch (a resumed chunk, a device listed
+ * twice, SSCAN returning one twice), one ZADD records the new members. */
 static const char  ota_lua_create_chunk[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local id, now, cursor = ARGV[1], ARGV[2], ARGV[3]\n"
@@ -133,12 +130,30 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "if b.state ~= 'creating' then return {'stopped', b.state} end\n"
 "local total = tonumber(b.total) or 0\n"
 "local c = {ok = 0, dup = 0, current = 0, version = 0, busy = 0}\n"
+"local bd = fmt(K_BDEVS, id)\n"
+"local have = {}\n"
+"if #ARGV >= 4 then\n"
+"  local sc = call('ZMSCORE', bd, unpack(ARGV, 4))\n"
+"  for i = 4, #ARGV do if sc[i - 3] then have[ARGV[i]] = true end end\n"
+"end\n"
+"local z = {}\n"
 "for i = 4, #ARGV do\n"
-"  local r = insert_task(b, ARGV[i], now, total + c.ok + 1)\n"
+"  local dev = ARGV[i]\n"
+"  local r\n"
+"  if have[dev] then r = 'dup'\n"
+"  else\n"
+"    have[dev] = true\n"
+"    r = insert_task(b, dev, now,\n"
+"      call('HGET', fmt(K_DEVVER, dev), b.module) or '')\n"
+"  end\n"
 "  c[r] = c[r] + 1\n"
+"  if r == 'ok' then\n"
+"    z[#z + 1] = total + c.ok z[#z + 1] = dev\n"
+"  end\n"
 "end\n"
 "local bk = fmt(K_BATCH, id)\n"
 "if c.ok > 0 then\n"
+"  call('ZADD', bd, unpack(z))\n"
 "  call('HINCRBY', bk, 'total', c.ok)\n"
 "  call('HINCRBY', fmt(K_COUNTS, id), ST_PENDING, c.ok)\n"
 "end\n"
@@ -213,8 +228,11 @@ OTA_LUA_PRELUDE
 "local ck = fmt(K_COUNTS, id)\n"
 "for _, dev in ipairs(devs) do\n"
 "  local tk = fmt(K_TASK, dev, id)\n"
-"  local t = call('HMGET', tk, 'state', 'module')\n"
+"  local t = call('HMGET', tk, 'state', 'module', 'created')\n"
 "  if t[1] and not FINAL[t[1]] then\n"
+"    -- history is written on a task's first move: this is it\n"
+"    if t[1] == ST_PENDING then\n"
+"      call('ZADD', fmt(K_DEVTASKS, dev), tonumber(t[3]) or now, id) end\n"
 "    call('HSET', tk, 'state', ST_CANCELLED, 'updated', now)\n"
 "    call('HINCRBY', ck, t[1], -1)\n"
 "    call('HINCRBY', ck, ST_CANCELLED, 1)\n"
@@ -225,12 +243,88 @@ OTA_LUA_PRELUDE
 "end\n"
 "return #devs\n";
 
-/* ARGV: (device module batch)...: the task each event is about: the one
- * named by batch, else the device's open task of the module */
+/* ARGV: now ninform, then ninform reports (device product module version
+ * ts), then (device module batch)...
+ *
+ * Reports first: the device's version, the distribution counters and
+ * version sets move together, only when the version changes and only for
+ * a report not older (ts) than the one applied; running dynamic batches of
+ * the product then take the device if it matches.  Distribution deltas
+ * and set changes are summed over the whole read and written once per
+ * (key, version) at the end: one command per key, not per report.  Replays
+ * change nothing.
+ *
+ * Then the task each event is about: the one named by batch, else the
+ * device's open task of the module.  Returns {joined, task...}. */
 static const char  ota_lua_lookup[] =
-OTA_LUA_PRELUDE
-"local out = {}\n"
-"for i = 1, #ARGV, 3 do\n"
+OTA_LUA_PRELUDE OTA_LUA_LIB
+"local now, ninf = ARGV[1], tonumber(ARGV[2])\n"
+"local cache, dyn, dist, sets = {}, {}, {}, {}\n"
+"local joined = 0\n"
+"local function member(key, dev, on)\n"
+"  local s = sets[key]\n"
+"  if not s then s = {} sets[key] = s end\n"
+"  s[dev] = on\n"
+"end\n"
+"local function count(key, ver, d)\n"
+"  local h = dist[key]\n"
+"  if not h then h = {} dist[key] = h end\n"
+"  h[ver] = (h[ver] or 0) + d\n"
+"end\n"
+"for i = 3, 2 + ninf * 5, 5 do\n"
+"  local dev, prod, mod, ver = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
+"  local ts = tonumber(ARGV[i + 4]) or 0\n"
+"  local tk = fmt(K_DEVVERTS, dev)\n"
+"  local last = tonumber(call('HGET', tk, mod) or '-1') or -1\n"
+"  if ts >= last then\n"
+"    if ts > last then call('HSET', tk, mod, ts) end\n"
+"    local vk = fmt(K_DEVVER, dev)\n"
+"    local old = call('HGET', vk, mod)\n"
+"    if old ~= ver then\n"
+"      call('HSET', vk, mod, ver)\n"
+"      local dk = fmt(K_VERDIST, prod, mod)\n"
+"      if old then\n"
+"        count(dk, old, -1)\n"
+"        member(fmt(K_VERSET, prod, mod, old), dev, false)\n"
+"      end\n"
+"      count(dk, ver, 1)\n"
+"      member(fmt(K_VERSET, prod, mod, ver), dev, true)\n"
+"    end\n"
+"    if dyn[prod] == nil then dyn[prod] = call('SMEMBERS', fmt(K_DYNAMIC, prod))\n"
+"    end\n"
+"    for _, bid in ipairs(dyn[prod]) do\n"
+"      local b = load_batch(bid, cache)\n"
+"      if b and b.module == mod and b.state == 'running' then\n"
+"        local bk = fmt(K_BATCH, bid)\n"
+"        local n = (tonumber(call('HGET', bk, 'total')) or 0) + 1\n"
+"        local bd = fmt(K_BDEVS, bid)\n"
+"        if not call('ZSCORE', bd, dev)\n"
+"          and insert_task(b, dev, now, ver) == 'ok' then\n"
+"          call('ZADD', bd, n, dev)\n"
+"          call('HINCRBY', bk, 'total', 1)\n"
+"          call('HINCRBY', fmt(K_COUNTS, bid), ST_PENDING, 1)\n"
+"          joined = joined + 1\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"end\n"
+"for dk, h in pairs(dist) do\n"
+"  for ver, d in pairs(h) do\n"
+"    if d ~= 0 and call('HINCRBY', dk, ver, d) <= 0 then\n"
+"      call('HDEL', dk, ver) end\n"
+"  end\n"
+"end\n"
+"for key, s in pairs(sets) do\n"
+"  local add, rem = {}, {}\n"
+"  for dev, on in pairs(s) do\n"
+"    if on then add[#add + 1] = dev else rem[#rem + 1] = dev end\n"
+"  end\n"
+"  if #add > 0 then call('SADD', key, unpack(add)) end\n"
+"  if #rem > 0 then call('SREM', key, unpack(rem)) end\n"
+"end\n"
+"local out = {joined}\n"
+"for i = 3 + ninf * 5, #ARGV, 3 do\n"
 "  local dev, mod, bid = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
 "  if bid == '' then bid = call('HGET', fmt(K_DEVOPEN, dev), mod) end\n"
 "  local r = {}\n"
@@ -246,19 +340,38 @@ OTA_LUA_PRELUDE
 "end\n"
 "return out\n";
 
-/* ARGV: now timeout_ms, then per task: device batch expected new reason
- * covered step desc idle.  Compare and set: a task no longer in the
- * expected state is left alone and its state returned, so the caller
- * reads again and decides again.  idle > 0 marks a timeout, applied only
- * when the task really did not move for that long. */
+/* ARGV: now timeout_ms nack, nack stream entry ids, then per task: device
+ * batch expected new reason covered step desc idle.
+ *
+ * Compare and set: a task no longer in the expected state is left alone
+ * and its state returned, so the caller reads again and decides again.
+ * idle > 0 marks a timeout, applied only when the task really did not
+ * move for that long.  Batch counters and failure reasons are summed over
+ * the call and written once per (batch, state) before the script ends, so
+ * they change in the same atomic step as the tasks.  When every task was
+ * written as expected the entries are acknowledged in the same step too
+ * (effect and acknowledgement together); else nothing is acknowledged and
+ * the caller decides the moved tasks again.
+ *
+ * Deadlines are written lazily: once when a task leaves pending, removed
+ * when it ends.  A due deadline whose task moved since is pushed to
+ * updated + timeout by the timeout pass, so a deadline may be early, never
+ * late.  The device's task history gets the batch on its first move. */
 static const char  ota_lua_apply[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local now, tmo = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-"local touched = {}\n"
+"local nack = tonumber(ARGV[3])\n"
+"local touched, cnt, fails = {}, {}, {}\n"
+"local function add(tab, bid, k, d)\n"
+"  local h = tab[bid]\n"
+"  if not h then h = {} tab[bid] = h end\n"
+"  h[k] = (h[k] or 0) + d\n"
+"end\n"
 "local function one(dev, bid, exp, new, reason, cov, step, desc, idle)\n"
 "  local tk = fmt(K_TASK, dev, bid)\n"
 "  local member = bid .. ':' .. dev\n"
-"  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated')\n"
+"  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated',\n"
+"    'created')\n"
 "  if not t[1] then call('ZREM', K_DEADLINES, member) return 'gone' end\n"
 "  if t[1] ~= exp then return t[1] end\n"
 "  if idle > 0 then\n"
@@ -272,87 +385,62 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  local moved = false\n"
 "  if new ~= exp then\n"
 "    set[#set + 1] = 'state' set[#set + 1] = new\n"
-"    local ck = fmt(K_COUNTS, bid)\n"
-"    call('HINCRBY', ck, exp, -1)\n"
-"    call('HINCRBY', ck, new, 1)\n"
+"    add(cnt, bid, exp, -1)\n"
+"    add(cnt, bid, new, 1)\n"
 "    if reason ~= '' then\n"
 "      set[#set + 1] = 'reason' set[#set + 1] = reason\n"
-"      call('HINCRBY', fmt(K_FAILS, bid), reason, 1)\n"
+"      add(fails, bid, reason, 1)\n"
 "    end\n"
+"    if exp == ST_PENDING then\n"
+"      call('ZADD', fmt(K_DEVTASKS, dev), tonumber(t[5]) or now, bid) end\n"
 "    moved = true\n"
 "  end\n"
 "  if cov ~= '' and tonumber(cov) > (tonumber(t[3]) or 0) then\n"
-"    set[#set + 1] = 'covered' set[#set + 1] = cov moved = true end\n"
-"  if step ~= '' then set[#set + 1] = 'step' set[#set + 1] = step\n"
-"    moved = true end\n"
+"    set[#set + 1] = 'covered' set[#set + 1] = cov end\n"
+"  if step ~= '' then set[#set + 1] = 'step' set[#set + 1] = step end\n"
 "  if desc ~= '' then set[#set + 1] = 'desc'\n"
 "    set[#set + 1] = string.sub(desc, 2) end\n"
 "  call('HSET', tk, unpack(set))\n"
 "  if FINAL[new] then\n"
-"    local ok = fmt(K_DEVOPEN, dev)\n"
-"    if call('HGET', ok, t[2]) == bid then call('HDEL', ok, t[2]) end\n"
-"    call('ZREM', K_DEADLINES, member)\n"
-"    touched[bid] = true\n"
-"  elseif moved and tmo > 0 and new ~= ST_PENDING then\n"
+"    if moved then\n"
+"      local ok = fmt(K_DEVOPEN, dev)\n"
+"      if call('HGET', ok, t[2]) == bid then call('HDEL', ok, t[2]) end\n"
+"      if exp ~= ST_PENDING then call('ZREM', K_DEADLINES, member) end\n"
+"      touched[bid] = true\n"
+"    end\n"
+"  elseif tmo > 0 and (exp == ST_PENDING or idle > 0)\n"
+"    and new ~= ST_PENDING then\n"
 "    call('ZADD', K_DEADLINES, now + tmo, member)\n"
 "  end\n"
 "  return 'ok'\n"
 "end\n"
-"local res = {}\n"
-"for i = 3, #ARGV, 9 do\n"
-"  res[#res + 1] = one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],\n"
+"local res, clean = {}, true\n"
+"for i = 4 + nack, #ARGV, 9 do\n"
+"  local r = one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],\n"
 "    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],\n"
 "    tonumber(ARGV[i + 8]))\n"
+"  if r ~= 'ok' and r ~= 'fresh' and r ~= 'paused' and r ~= 'gone' then\n"
+"    clean = false end\n"
+"  res[#res + 1] = r\n"
 "end\n"
-"for bid in pairs(touched) do check_finish(bid, now) end\n"
-"return res\n";
-
-/* ARGV: now, then per report: device product module version ts.  The
- * device's version, the distribution counters and version sets move
- * together, only when the version changes and only for a report not
- * older than the one applied; then running dynamic batches of the
- * product take the device if it matches.  Replays change nothing. */
-static const char  ota_lua_inform[] =
-OTA_LUA_PRELUDE OTA_LUA_LIB
-"local now = ARGV[1]\n"
-"local cache, dyn = {}, {}\n"
-"local joined = 0\n"
-"for i = 2, #ARGV, 5 do\n"
-"  local dev, prod, mod, ver = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
-"  local ts = tonumber(ARGV[i + 4]) or 0\n"
-"  local tk = fmt(K_DEVVERTS, dev)\n"
-"  local last = tonumber(call('HGET', tk, mod) or '-1') or -1\n"
-"  if ts >= last then\n"
-"    if ts > last then call('HSET', tk, mod, ts) end\n"
-"    local vk = fmt(K_DEVVER, dev)\n"
-"    local old = call('HGET', vk, mod)\n"
-"    if old ~= ver then\n"
-"      call('HSET', vk, mod, ver)\n"
-"      local dk = fmt(K_VERDIST, prod, mod)\n"
-"      if old then\n"
-"        if call('HINCRBY', dk, old, -1) <= 0 then call('HDEL', dk, old) end\n"
-"        call('SREM', fmt(K_VERSET, prod, mod, old), dev)\n"
-"      end\n"
-"      call('HINCRBY', dk, ver, 1)\n"
-"      call('SADD', fmt(K_VERSET, prod, mod, ver), dev)\n"
-"    end\n"
-"    if dyn[prod] == nil then dyn[prod] = call('SMEMBERS', fmt(K_DYNAMIC, prod))\n"
-"    end\n"
-"    for _, bid in ipairs(dyn[prod]) do\n"
-"      local b = load_batch(bid, cache)\n"
-"      if b and b.module == mod and b.state == 'running' then\n"
-"        local bk = fmt(K_BATCH, bid)\n"
-"        local n = (tonumber(call('HGET', bk, 'total')) or 0) + 1\n"
-"        if insert_task(b, dev, now, n) == 'ok' then\n"
-"          call('HINCRBY', bk, 'total', 1)\n"
-"          call('HINCRBY', fmt(K_COUNTS, bid), ST_PENDING, 1)\n"
-"          joined = joined + 1\n"
-"        end\n"
-"      end\n"
-"    end\n"
+"for bid, h in pairs(cnt) do\n"
+"  local ck = fmt(K_COUNTS, bid)\n"
+"  for s, d in pairs(h) do\n"
+"    if d ~= 0 then call('HINCRBY', ck, s, d) end\n"
 "  end\n"
 "end\n"
-"return joined\n";
+"for bid, h in pairs(fails) do\n"
+"  local fk = fmt(K_FAILS, bid)\n"
+"  for s, d in pairs(h) do call('HINCRBY', fk, s, d) end\n"
+"end\n"
+"for bid in pairs(touched) do check_finish(bid, now) end\n"
+"local acked = 0\n"
+"if clean and nack > 0 then\n"
+"  call('XACK', '" OTA_STREAM_EVENTS "', '" OTA_GROUP "',\n"
+"    unpack(ARGV, 4, 3 + nack))\n"
+"  acked = 1\n"
+"end\n"
+"return {acked, res}\n";
 
 static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
     { "batch_init", ota_lua_batch_init, "" },
@@ -362,7 +450,6 @@ static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
     { "cancel_chunk", ota_lua_cancel_chunk, "" },
     { "lookup", ota_lua_lookup, "" },
     { "apply", ota_lua_apply, "" },
-    { "inform", ota_lua_inform, "" },
 };
 
 ota_script_t *
