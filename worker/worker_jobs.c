@@ -226,7 +226,7 @@ ota_job_keep(ota_worker_t *w, ota_job_t *j)
 static int
 ota_job_create_tasks(ota_worker_t *w, ota_job_t *j, const char *cursor0)
 {
-    redisReply  *b, *s, *r;
+    redisReply  *b, *s, *r, *pre = NULL;
     ota_cmd_t    c;
     char         cursor[64], next[64], src[256];
     const char  *list = NULL, *p, *q;
@@ -304,8 +304,10 @@ ota_job_create_tasks(ota_worker_t *w, ota_job_t *j, const char *cursor0)
             c = t;
 
         } else {
-            s = ota_worker_cmd(w, "SSCAN %s %s COUNT %d", src, cursor,
-                               w->chunk);
+            s = pre != NULL ? pre
+                : ota_worker_cmd(w, "SSCAN %s %s COUNT %d", src, cursor,
+                                 w->chunk);
+            pre = NULL;
             if (s == NULL || s->type != REDIS_REPLY_ARRAY) {
                 freeReplyObject(s);
                 rc = OTA_W_RETRY;
@@ -322,7 +324,34 @@ ota_job_create_tasks(ota_worker_t *w, ota_job_t *j, const char *cursor0)
             }
         }
 
-        r = ota_worker_script(w, OTA_LUA_CREATE_CHUNK, &c);
+        if (list == NULL && strcmp(next, "end") != 0
+            && !ota_worker_lost(w))
+        {
+            /* the next page is read while Redis runs this chunk: Redis
+             * never waits for us between a page and its chunk */
+            r = NULL;
+            if (ota_script_append(w->rc, ota_lua(OTA_LUA_CREATE_CHUNK), &c)
+                == 0
+                && redisAppendCommand(w->rc, "SSCAN %s %s COUNT %d", src,
+                                      next, w->chunk) == REDIS_OK)
+            {
+                r = ota_redis_reply(w->rc);
+                pre = ota_redis_reply(w->rc);
+            }
+            if (r != NULL && r->type == REDIS_REPLY_ERROR
+                && strncmp(r->str, "NOSCRIPT", 8) == 0)
+            {
+                freeReplyObject(r);
+                r = ota_worker_script(w, OTA_LUA_CREATE_CHUNK, &c);
+            }
+            if (pre != NULL && pre->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject(pre);
+                pre = NULL;         /* read again, unpipelined */
+            }
+
+        } else {
+            r = ota_worker_script(w, OTA_LUA_CREATE_CHUNK, &c);
+        }
         freeReplyObject(s);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(r);
@@ -349,6 +378,7 @@ ota_job_create_tasks(ota_worker_t *w, ota_job_t *j, const char *cursor0)
         }
     }
     ota_cmd_free(&c);
+    freeReplyObject(pre);
 
     if (w->stop && strcmp(cursor, "end") != 0) {
         ota_log(OTA_LOG_INFO, "stopping in the middle of batch %s: it "
