@@ -1,13 +1,15 @@
 /*
  * ngx_ota_api_upgrade.c: GET /ota/v1/upgrade?module=<m> (Bearer token).
  *
- * The device's open task for the module, or 204.  Four steps, each one
- * round trip (the keys live in different hash slots, so no single script):
+ * The device's open task for the module, 204 when there is none, 404 for a
+ * module the product does not have.  Four steps, each one round trip (the
+ * keys live in different hash slots, so no single script):
  *
- *   0  HGET     dev:{d}:open <module>                 -> batch id
- *   1  HGETALL  task:{d}:<batch>   2  HGETALL batch:{b} (pipelined)
- *   3  HGETALL  pkg:{p}
- *   4  XADD     events notified   (only while the task is still pending)
+ *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
+ *      HGET     dev:{d}:open <module>                 -> batch id
+ *   1  HGETALL  task:{d}:<batch>   HGETALL batch:{b}  (pipelined)
+ *   2  HGETALL  pkg:{p}
+ *   3  XADD     events notified   (only while the task is still pending)
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
@@ -33,6 +35,7 @@ typedef struct {
     ngx_str_t              url_base;     /* ".../packages/<id>" */
     ngx_str_t              url_query;    /* "?device=..&expires=..&sig.." */
     time_t                 expires;
+    ngx_uint_t             base;         /* replies before HGET open */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
 } ngx_ota_upgrade_t;
@@ -59,7 +62,7 @@ ngx_int_t
 ngx_ota_api_upgrade(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
-    ngx_str_t              key, arg;
+    ngx_str_t              key, mkey, arg;
     const char            *why;
     ngx_ota_ctx_t         *ctx;
     ngx_ota_upgrade_t     *u;
@@ -117,8 +120,28 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HGET %b %b", key.data, key.len,
-                           u->module.data, u->module.len);
+    rc = NGX_OK;
+
+    /* "default" exists in every product: no need to ask */
+    if (!(u->module.len == 7
+          && ngx_strncmp(u->module.data, "default", 7) == 0))
+    {
+        if (ngx_ota_key(r->pool, &mkey, OTA_KEY_PRODUCT_MODULES, &u->product,
+                        NULL, NULL) == NULL)
+        {
+            ngx_ota_redis_call_abort(call);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        u->base = 1;
+        rc = ngx_ota_redis_cmd(call, "HEXISTS %b %b", mkey.data, mkey.len,
+                               u->module.data, u->module.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGET %b %b", key.data, key.len,
+                               u->module.data, u->module.len);
+    }
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
         return ngx_ota_send_error(r, rc == NGX_DECLINED
@@ -150,7 +173,20 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    switch (call->index) {
+    if (call->index < u->base) {
+        if (reply->type != REDIS_REPLY_INTEGER) {
+            ngx_ota_api_redis_error(r, reply, "upgrade module check");
+            return;
+        }
+
+        if (reply->integer == 0) {
+            ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND,
+                               "unknown module for this product");
+        }
+        return;
+    }
+
+    switch (call->index - u->base) {
 
     case 0:
         ngx_ota_upgrade_open(r, u, call, reply);

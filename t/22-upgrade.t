@@ -127,8 +127,7 @@ is(xlen(), $n0, 'no notified event for a task past pending');
 
 for my $c ([ 'succeeded task (not open)', 'd3', '' ],
            [ 'no task for the module',    'd4', '?module=default' ],
-           [ 'paused batch',              'd5', '' ],
-           [ 'unknown module: no task',   'd1', '?module=WIFI' ]) {
+           [ 'paused batch',              'd5', '' ]) {
     my ($name, $dev, $q) = @$c;
     $n0 = xlen();
     $r = upgrade($dev, $q);
@@ -148,6 +147,7 @@ is(upgrade('d4', '?module=MCU')->{status}, 204, 'bad batch id in the open hash: 
 # ---- refusals ---------------------------------------------------------------------------
 
 my @bad = (
+    [ 'unknown module', sub { upgrade('d1', '?module=WIFI') }, 404 ],
     [ 'bad module name', sub { upgrade('d1', '?module=../x') }, 400 ],
     [ 'module too long', sub { upgrade('d1', '?module=' . ('m' x 65)) }, 400 ],
     [ 'empty module',    sub { upgrade('d1', '?module=') }, 400 ],
