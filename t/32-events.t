@@ -213,6 +213,28 @@ is(task('d1', $bid2)->{state}, 'downloading', 'paused batch: no timeout');
 $t->otactl('batch', 'resume', $bid2);
 ok($t->wait_for(sub { (task('d1', $bid2)->{reason} // '') eq 'timeout' }, 10), 'resumed: times out');
 
+# the worker decides tasks it has seen on its cache; a task that moved
+# behind it (cancelled, replaced by a task of a new batch) must not take the
+# event: the compare and set sends it to the device's open task
+ev(type => 'notified', device => 'd2', module => 'app', batch => $bid2, package => $pkg2);
+settle();
+is(task('d2', $bid2)->{state}, 'notified', 'd2 notified (task now cached)');
+($rc, undef, $err) = $t->otactl('batch', 'cancel', $bid2);
+is($rc, 0, 'batch cancelled behind the cache') or diag($err);
+($rc, my $bid3, $err) = $t->otactl('batch', 'create', '--package', $pkg2, qw(--type upgrade --name app2));
+chomp $bid3;
+is($rc, 0, 'new batch of the same package') or diag($err);
+ev(type => 'download', device => 'd2', module => 'app', package => $pkg2, covered => 100, size => 1000);
+settle();
+is(task('d2', $bid2)->{state}, 'cancelled', 'cancelled task unchanged');
+is(task('d2', $bid3)->{state}, 'downloading', 'event went to the new open task');
+is(task('d2', $bid3)->{covered}, 100, 'its coverage');
+$b = batch($bid3);
+$sum = 0;
+$sum += $_ for values %{ $b->{counts} };
+is($sum, $b->{total}, 'new batch: counts add up');
+is($b->{counts}{downloading}, 1, 'new batch: one downloading');
+
 # ---- version distribution ----------------------------------------------------------
 ($rc, $out) = $t->otactl(qw(--json stats versions --product p --module fw));
 $st = decode_json($out)->{modules}[0]{versions};

@@ -76,6 +76,8 @@ int ota_jobs_handle(ota_worker_t *w, redisReply *entry);
 
 /* worker_events.c: a batch of event entries */
 int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n);
+/* forgets the tasks cached by the event path (after a reconnect) */
+void ota_events_forget(void);
 
 /* worker_maint.c: timeouts, claims, trimming, heartbeats (about once a
  * second) */

@@ -47,6 +47,7 @@ typedef struct {
     int             look;
     int             task;
     int             done;
+    int             cached;         /* task from the cache (no lookup) */
 } ota_ev_t;
 
 typedef struct {
@@ -65,6 +66,9 @@ typedef struct {
     int                changed;
     int                timeout;
     int                status;      /* -1 unreadable, -2 moved under us */
+    int                cached;      /* decided on the cache: always checked */
+    int                written;     /* the write succeeded as decided */
+    const char        *module;
     const char        *desc;
 } ota_wt_t;
 
@@ -156,6 +160,190 @@ ota_task_find(ota_htab_t *h, ota_wt_t *t, int *nt, const char *dev,
     h->slot[i] = *nt;
     *created = 1;
     return (*nt)++;
+}
+
+/* ---- the task cache ------------------------------------------------------
+ *
+ * The worker remembers the open tasks it read or wrote last, keyed by
+ * (device, module): the next event of such a task is decided without the
+ * lookup (an open entry and a task read in Redis).  The cache is only a
+ * guess: the apply script compares the state it was decided on (compare
+ * and set) for every cached task, written or not, and a task that moved
+ * meanwhile (another worker, a timeout, a cancel) is dropped from the cache
+ * and read and decided again.  Direct-mapped, bounded, final tasks never
+ * kept. */
+
+#define OTA_TC_SLOTS   (1u << 18)
+#define OTA_TC_WAYS    4u             /* slots a key may use */
+
+typedef struct {
+    char         *blob;             /* device \0 module \0 batch \0 package */
+    const char   *device;
+    const char   *module;
+    const char   *batch;
+    const char   *package;
+    ota_task_t    t;
+} ota_tc_t;
+
+static ota_tc_t  *ota_tc;
+
+/* the first of the OTA_TC_WAYS slots of (device, module) */
+static ota_tc_t *
+ota_tc_set(const char *dev, const char *mod, uint32_t *h)
+{
+    if (ota_tc == NULL) {
+        ota_tc = calloc(OTA_TC_SLOTS, sizeof(ota_tc_t));
+        if (ota_tc == NULL) {
+            return NULL;          /* no cache: every event is looked up */
+        }
+    }
+    *h = ota_hash(dev, mod, NULL);
+    return &ota_tc[*h & (OTA_TC_SLOTS - 1) & ~(OTA_TC_WAYS - 1)];
+}
+
+static ota_tc_t *
+ota_tc_get(const char *dev, const char *mod)
+{
+    ota_tc_t  *c;
+    uint32_t   h, i;
+
+    c = ota_tc_set(dev, mod, &h);
+    for (i = 0; c != NULL && i < OTA_TC_WAYS; i++) {
+        if (c[i].blob != NULL && strcmp(c[i].device, dev) == 0
+            && strcmp(c[i].module, mod) == 0)
+        {
+            return &c[i];
+        }
+    }
+    return NULL;
+}
+
+/* where (device, module) goes: its slot, else a free one, else one of the
+ * set picked by the hash's high bits */
+static ota_tc_t *
+ota_tc_place(const char *dev, const char *mod)
+{
+    ota_tc_t  *c;
+    uint32_t   h, i;
+
+    if ((c = ota_tc_get(dev, mod)) != NULL) {
+        return c;
+    }
+    c = ota_tc_set(dev, mod, &h);
+    if (c == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < OTA_TC_WAYS; i++) {
+        if (c[i].blob == NULL) {
+            return &c[i];
+        }
+    }
+    return &c[(h >> 28) % OTA_TC_WAYS];
+}
+
+/* forgets every cached task (after a reconnect: Redis may have lost or
+ * changed data behind our back) */
+void
+ota_events_forget(void)
+{
+    size_t  i;
+
+    if (ota_tc == NULL) {
+        return;
+    }
+    for (i = 0; i < OTA_TC_SLOTS; i++) {
+        free(ota_tc[i].blob);
+    }
+    memset(ota_tc, 0, OTA_TC_SLOTS * sizeof(ota_tc_t));
+}
+
+/* a cache entry for an open task, every string copied (t's strings may
+ * live in a slot that is replaced before this entry is installed) */
+static int
+ota_tc_make(const ota_wt_t *t, ota_tc_t *c)
+{
+    size_t  ld, lm, lb, lp;
+    char   *b;
+
+    ld = strlen(t->device) + 1;
+    lm = strlen(t->module) + 1;
+    lb = strlen(t->batch) + 1;
+    lp = strlen(t->package) + 1;
+    b = malloc(ld + lm + lb + lp);
+    if (b == NULL) {
+        return -1;                /* not cached: looked up next time */
+    }
+    memcpy(b, t->device, ld);
+    memcpy(b + ld, t->module, lm);
+    memcpy(b + ld + lm, t->batch, lb);
+    memcpy(b + ld + lm + lb, t->package, lp);
+    c->blob = b;
+    c->device = b;
+    c->module = b + ld;
+    c->batch = b + ld + lm;
+    c->package = b + ld + lm + lb;
+    c->t = t->t;
+    c->t.reason = NULL;
+    return 0;
+}
+
+/* after a round: remember the open tasks as stored, forget the rest.
+ * Every copy is made and every slot to forget is noted before any slot
+ * changes: a task's strings may live in a slot another task replaces. */
+static void
+ota_tc_update(ota_wt_t *tasks, int nt)
+{
+    ota_tc_t   *nw, *c, **drop;
+    char      **dblob;
+    uint32_t    h;
+    int         k;
+
+    if (nt == 0 || ota_tc_set("", "", &h) == NULL) {
+        return;                   /* nothing to do, or no cache */
+    }
+    nw = calloc((size_t) nt, sizeof(ota_tc_t));
+    drop = calloc((size_t) nt, sizeof(ota_tc_t *));
+    dblob = calloc((size_t) nt, sizeof(char *));
+    if (nw == NULL || drop == NULL || dblob == NULL) {
+        ota_events_forget();      /* cannot keep it exact: only costs lookups */
+        goto done;
+    }
+    for (k = 0; k < nt; k++) {
+        ota_wt_t *t = &tasks[k];
+
+        if (t->module == NULL) {
+            continue;
+        }
+        if (t->status == 0 && !t->timeout && !ota_task_state_final(t->t.state)
+            && (t->written || (t->changed == 0 && t->desc == NULL
+                               && !t->cached))
+            && ota_tc_make(t, &nw[k]) == 0)
+        {
+            continue;
+        }
+        c = ota_tc_get(t->device, t->module);
+        if (c != NULL) {
+            drop[k] = c;
+            dblob[k] = c->blob;
+        }
+    }
+    for (k = 0; k < nt; k++) {
+        if (drop[k] != NULL && drop[k]->blob == dblob[k]) {
+            free(drop[k]->blob);
+            memset(drop[k], 0, sizeof(ota_tc_t));
+        }
+    }
+    for (k = 0; k < nt; k++) {
+        if (nw[k].blob != NULL) {
+            c = ota_tc_place(nw[k].device, nw[k].module);
+            free(c->blob);
+            *c = nw[k];
+        }
+    }
+done:
+    free(nw);
+    free(drop);
+    free(dblob);
 }
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -294,6 +482,7 @@ ota_ev_parse_task(ota_wt_t *t, redisReply *res)
     t->t.has_from = ota_version_parse_cstr(res->element[5]->str,
                                            &t->t.from) == 0;
     t->package = res->element[6]->str;
+    t->module = res->element[7]->str;
     if (res->element[8]->len > 0) {
         t->t.step = atoi(res->element[8]->str);
         t->t.has_step = 1;
@@ -329,6 +518,18 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
         if (e->done || e->type < 0) {
             continue;
         }
+        e->cached = 0;
+        if (e->type != OTA_TE_TIMEOUT) {
+            ota_tc_t *tc = ota_tc_get(e->device, e->module);
+            if (tc != NULL
+                && (e->batch == NULL || strcmp(e->batch, tc->batch) == 0)
+                && (e->type != OTA_TE_DOWNLOAD
+                    || strcmp(e->package, tc->package) == 0))
+            {
+                e->cached = 1;
+                continue;
+            }
+        }
         e->look = ota_look_find(&hl, look, &nl, e->device,
                                 e->type == OTA_TE_TIMEOUT ? "" : e->module,
                                 e->batch);
@@ -352,27 +553,25 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
             c = t;
         }
     }
-    if (nl == 0 && ninf == 0) {
-        rc = 0;
-        goto done;
-    }
     for (int k = 0; k < nl; k++) {
         ota_cmd_adds(&c, look[k].device);
         ota_cmd_adds(&c, look[k].module);
         ota_cmd_adds(&c, look[k].batch ? look[k].batch : "");
     }
-    lr = ota_worker_script(w, OTA_LUA_LOOKUP, &c);
-    if (lr == NULL || lr->type != REDIS_REPLY_ARRAY
-        || lr->elements != (size_t) nl + 1)
-    {
-        goto done;
-    }
-    if (lr->element[0]->integer > 0) {
-        ota_log(OTA_LOG_DEBUG, "%lld devices joined dynamic batches",
-                lr->element[0]->integer);
-    }
-    for (int k = 0; k < nl; k++) {
-        look[k].res = lr->element[k + 1];
+    if (nl > 0 || ninf > 0) {
+        lr = ota_worker_script(w, OTA_LUA_LOOKUP, &c);
+        if (lr == NULL || lr->type != REDIS_REPLY_ARRAY
+            || lr->elements != (size_t) nl + 1)
+        {
+            goto done;
+        }
+        if (lr->element[0]->integer > 0) {
+            ota_log(OTA_LOG_DEBUG, "%lld devices joined dynamic batches",
+                    lr->element[0]->integer);
+        }
+        for (int k = 0; k < nl; k++) {
+            look[k].res = lr->element[k + 1];
+        }
     }
 
     /* decide, per task, in stream order */
@@ -385,6 +584,20 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
 
         if (e->done || e->type < 0) {
             continue;
+        }
+        if (e->cached) {
+            ota_tc_t *tc = ota_tc_get(e->device, e->module);
+            k = ota_task_find(&ht, tasks, &nt, e->device, tc->batch,
+                              &created);
+            t = &tasks[k];
+            if (created) {
+                t->t = tc->t;
+                t->orig = t->t.state;
+                t->package = tc->package;
+                t->module = tc->module;
+                t->cached = 1;
+            }
+            goto decide;
         }
         res = look[e->look].res;
         if (res->type != REDIS_REPLY_ARRAY || res->elements < 9) {
@@ -402,6 +615,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
                     "event ignored", t->batch, t->device);
             t->status = -1;
         }
+    decide:
         e->task = k;
         if (t->status < 0) {
             e->done = 1;
@@ -448,7 +662,9 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     for (int k = 0; k < nt; k++) {
         ota_wt_t *t = &tasks[k];
 
-        if (t->status < 0 || (t->changed == 0 && t->desc == NULL)) {
+        if (t->status < 0
+            || (t->changed == 0 && t->desc == NULL && !t->cached))
+        {
             continue;
         }
         ota_cmd_adds(&c, t->device);
@@ -475,7 +691,10 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
         } else {
             ota_cmd_adds(&c, "");
         }
-        ota_cmd_addll(&c, t->timeout ? (long long) w->task_timeout * 1000 : 0);
+        /* idle: > 0 a timeout, -1 a task decided on the cache (missing
+         * is a conflict then: the device may have another open task) */
+        ota_cmd_addll(&c, t->timeout ? (long long) w->task_timeout * 1000
+                                     : t->cached ? -1 : 0);
         nw++;
     }
 
@@ -496,17 +715,23 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
         int j = 0;
         for (int k = 0; k < nt; k++) {
             ota_wt_t *t = &tasks[k];
-            if (t->status < 0 || (t->changed == 0 && t->desc == NULL)) {
+            if (t->status < 0
+                || (t->changed == 0 && t->desc == NULL && !t->cached))
+            {
                 continue;
             }
             const char *res = rs->element[j++]->str;
-            if (strcmp(res, "ok") && strcmp(res, "fresh")
-                && strcmp(res, "paused") && strcmp(res, "gone"))
+            if (strcmp(res, "ok") == 0) {
+                t->written = 1;
+            } else if (strcmp(res, "fresh") && strcmp(res, "paused")
+                       && strcmp(res, "gone"))
             {
                 t->status = -2;     /* moved under us: decide again */
             }
         }
     }
+
+    ota_tc_update(tasks, nt);
 
     for (i = 0; i < n; i++) {
         ota_ev_t *e = &ev[i];

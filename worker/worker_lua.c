@@ -341,7 +341,9 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "return out\n";
 
 /* ARGV: now timeout_ms nack, nack stream entry ids, then per task: device
- * batch expected new reason covered step desc idle.
+ * batch expected new reason covered step desc idle (> 0: a timeout; -1: a
+ * task the worker decided on its cache, for which a missing task is a
+ * conflict, not an end: the device may have another open task).
  *
  * Compare and set: a task no longer in the expected state is left alone
  * and its state returned, so the caller reads again and decides again.
@@ -372,7 +374,8 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  local member = bid .. ':' .. dev\n"
 "  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated',\n"
 "    'created')\n"
-"  if not t[1] then call('ZREM', K_DEADLINES, member) return 'gone' end\n"
+"  if not t[1] then call('ZREM', K_DEADLINES, member)\n"
+"    if idle < 0 then return 'missing' end return 'gone' end\n"
 "  if t[1] ~= exp then return t[1] end\n"
 "  if idle > 0 then\n"
 "    local upd = tonumber(t[4]) or 0\n"
@@ -381,6 +384,10 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    if now - upd < idle then\n"
 "      call('ZADD', K_DEADLINES, upd + idle, member) return 'fresh' end\n"
 "  end\n"
+"  -- a task decided on the worker's cache without a change: the check\n"
+"  -- of its state above is all it needed\n"
+"  if new == exp and cov == '' and step == '' and desc == '' then\n"
+"    return 'ok' end\n"
 "  local set = {'updated', now}\n"
 "  local moved = false\n"
 "  if new ~= exp then\n"

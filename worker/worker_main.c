@@ -209,6 +209,7 @@ ota_worker_connect(ota_worker_t *w)
                         ota_redis_addr_str(&w->addr));
             }
             /* whatever we read and did not acknowledge is read again */
+            ota_events_forget();
             w->read_pending = 1;
             strcpy(w->pending_from[0], "0");
             strcpy(w->pending_from[1], "0");
