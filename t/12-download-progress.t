@@ -50,7 +50,10 @@ cov_is('d1', 'pk', '0-200,1000-2010,3000-3100', 1310,
 $t->http(GET => $u, headers => { Range => 'bytes=0-1999' });
 cov_is('d1', 'pk', '0-2010,3000-3100', 2110, 'a range swallowing several');
 
-my @ev = $t->download_events('d1', 'pk');
+# the event follows the merge's answer: wait for it, not just the merge
+my @ev;
+$t->wait_for(sub { @ev = $t->download_events('d1', 'pk');
+                   @ev && $ev[-1]{covered} == 2110 }, 5);
 ok(@ev >= 3, 'download events were appended (' . scalar(@ev) . ')');
 is($ev[-1]{covered}, 2110, 'the last event carries the absolute covered count');
 is($ev[-1]{size}, $size, 'and the package size');

@@ -123,7 +123,10 @@ sub start_redis {
     my $until = time + 10;
     while (time < $until) {
         my $r = eval { $self->redis('PING') };
-        return 1 if defined $r && $r eq 'PONG';
+        if (defined $r && $r eq 'PONG') {
+            $self->{redis_running} = 1;
+            return 1;
+        }
         sleep 0.05;
     }
     die "redis-server on $p does not answer\n";
@@ -143,6 +146,7 @@ sub stop_redis {
     sleep 0.05 while kill(0, $pid) && time < $until;
     unlink $pidf;
     delete $self->{redis_sock};
+    $self->{redis_running} = 0;
 }
 
 # Minimal RESP client: returns a scalar, an array ref, or undef for nil;
@@ -274,6 +278,10 @@ sub start_nginx {
     die "nginx did not start: $out\n" if $?;
     wait_port($self->{port}) or die "nginx does not listen on $self->{port}\n";
     $self->{nginx_up} = 1;
+
+    # worker processes connect to Redis just after nginx listens: a test's
+    # first API call must not race them
+    $self->wait_nginx_redis if $self->{redis_running} && !$self->{ota_redis};
 }
 
 sub nginx_pid {
