@@ -121,7 +121,10 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
  * next chunk starts, in one step (a crash resumes exactly there).  Set
  * operations per chunk, not per device: one ZMSCORE finds the devices that
  * already have a task in the batch (a resumed chunk, a device listed
- * twice, SSCAN returning one twice), one ZADD records the new members. */
+ * twice, SSCAN returning one twice), one ZADD records the new members,
+ * one SMISMEMBER per known version of the module gives each device's
+ * version (a module with more than 64 versions falls back to one HGET per
+ * device). */
 static const char  ota_lua_create_chunk[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local id, now, cursor = ARGV[1], ARGV[2], ARGV[3]\n"
@@ -136,6 +139,19 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  local sc = call('ZMSCORE', bd, unpack(ARGV, 4))\n"
 "  for i = 4, #ARGV do if sc[i - 3] then have[ARGV[i]] = true end end\n"
 "end\n"
+"-- each device's version from the version sets, one SMISMEMBER per\n"
+"-- version the module has (a handful), not one HGET per device; the sets\n"
+"-- change with the versions in one script, so they agree\n"
+"local cur\n"
+"local vers = call('HKEYS', fmt(K_VERDIST, b.product, b.module))\n"
+"if #vers <= 64 and #ARGV >= 4 then\n"
+"  cur = {}\n"
+"  for _, v in ipairs(vers) do\n"
+"    local m = call('SMISMEMBER', fmt(K_VERSET, b.product, b.module, v),\n"
+"      unpack(ARGV, 4))\n"
+"    for i = 4, #ARGV do if m[i - 3] == 1 then cur[ARGV[i]] = v end end\n"
+"  end\n"
+"end\n"
 "local z = {}\n"
 "for i = 4, #ARGV do\n"
 "  local dev = ARGV[i]\n"
@@ -143,8 +159,10 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  if have[dev] then r = 'dup'\n"
 "  else\n"
 "    have[dev] = true\n"
-"    r = insert_task(b, dev, now,\n"
-"      call('HGET', fmt(K_DEVVER, dev), b.module) or '')\n"
+"    local v\n"
+"    if cur then v = cur[dev] or ''\n"
+"    else v = call('HGET', fmt(K_DEVVER, dev), b.module) or '' end\n"
+"    r = insert_task(b, dev, now, v)\n"
 "  end\n"
 "  c[r] = c[r] + 1\n"
 "  if r == 'ok' then\n"
