@@ -13,7 +13,10 @@
 # figure and its ratio to the target; exits 1 when a target is missed.
 # Only loopback, one temporary redis-server (AOF everysec like
 # conf/redis.conf), bounded sizes: BENCH_EVENTS_DEVICES (default 100000),
-# BENCH_BIG (default 1000000).
+# BENCH_BIG (default 1000000).  Also prints Redis's CPU time per event and
+# per task (steadier than wall time on a shared machine); BENCH_STATS=1
+# adds INFO commandstats per phase; BENCH_WORKER_ARGS is passed to the
+# worker (e.g. "--count 4000").
 
 set -u
 cd "$(dirname "$0")/.."
@@ -58,7 +61,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 worker() {
     "$BUILD/ota-worker" --redis "$OTA_REDIS" --store "$OTA_STORE" \
-        --consumer bench --log-level warn "$@" >>"$DIR/worker.log" 2>&1 &
+        --consumer bench --log-level warn ${BENCH_WORKER_ARGS:-} "$@" >>"$DIR/worker.log" 2>&1 &
     WPID=$!
 }
 

@@ -259,6 +259,17 @@ is(decode_json($r2->[1])->{total}, 2, 'replayed job: same answer');
 is($t->redis('ZCARD', 'ota:batch:{replay-1}:devices'), 2, 'no duplicate task');
 is($t->redis('HGET', 'ota:batch:{replay-1}:counts', 'pending'), 2, 'counted once');
 
+# a device listed twice gets one task (the chunk's duplicate check)
+devices('pq', q1 => '1.0.0', q2 => '1.0.0');
+my $qp = mkpkg('pq', 'default', '2.0.0');
+($rc, my $qid, $err) = create('--package', $qp, '--type', 'verify', '--devices', 'q1,q2,q1');
+is($rc, 0, 'verify batch with a device listed twice') or diag($err);
+$b = batch($qid);
+is($b->{total}, 2, 'one task per device');
+is($b->{counts}{pending}, 2, 'counted once');
+is($b->{skipped}{busy}, 0, 'the repeat is not a busy device');
+is($t->redis('ZCARD', "ota:batch:{$qid}:devices"), 2, 'membership once');
+
 # ---- resumable creation: kill the worker in the middle of a big batch ------------------
 {
     my $n = 3000;
