@@ -5,21 +5,18 @@
  *   sign = hex HMAC-SHA256(device secret,
  *                          "device<device>product<product>timestamp<ts>")
  *
- * Order of checks: shape (400), timestamp window (no Redis needed), the
- * device record (HMGET product secret), the signature, and last the replay
- * guard (SET nonce NX EX): the nonce is written only for a correctly signed
- * request, so a failed attempt changes nothing in Redis.  Every 401 says the
- * same thing; the error log at info level tells the operator which check
- * failed.
+ * Order of checks: shape (400, ota_request_auth in include/), timestamp
+ * window (no Redis needed), the device record (HMGET product secret), the
+ * signature, and last the replay guard (SET nonce NX EX): the nonce is
+ * written only for a correctly signed request, so a failed attempt changes
+ * nothing in Redis.  Every 401 says the same thing; the error log at info
+ * level tells the operator which check failed.
  */
 
 #include "ngx_ota_api.h"
 
-#include "ota_names.h"
+#include "ota_request.h"
 #include "ota_token.h"
-
-
-#define NGX_OTA_TS_MAX_LEN  18
 
 
 typedef struct {
@@ -48,137 +45,66 @@ ngx_ota_api_auth(ngx_http_request_t *r)
 }
 
 
-/* copies a string member into the pool; 400 answers are the caller's */
-static const char *
-ngx_ota_auth_field(ngx_http_request_t *r, json_t *body, const char *name,
-    ngx_str_t *out)
+/* a view of the parsed body copied into the pool, NUL-terminated */
+static ngx_int_t
+ngx_ota_auth_copy(ngx_http_request_t *r, ota_view_t *v, ngx_str_t *out)
 {
-    ngx_str_t  v;
+    ngx_str_t  s;
 
-    switch (ngx_ota_json_str(body, name, &v)) {
-    case NGX_DECLINED:
-        return "missing field";
-    case NGX_ERROR:
-        return "must be a string";
-    default:
-        break;
-    }
+    s.data = (u_char *) v->data;
+    s.len = v->len;
 
-    out->len = v.len;
-    out->data = ngx_ota_pstrdup0(r->pool, &v);
-    if (out->data == NULL) {
-        return "out of memory";
-    }
+    out->len = s.len;
+    out->data = ngx_ota_pstrdup0(r->pool, &s);
 
-    return NULL;
+    return out->data ? NGX_OK : NGX_ERROR;
 }
 
 
 static void
 ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
 {
-    u_char                *p;
-    json_t                *ts;
-    int64_t                t, now, window;
+    int64_t                now, window;
     ngx_int_t              rc;
     ngx_str_t              key;
-    const char            *err, *field;
+    const char            *err;
+    ota_auth_req_t         req;
     ngx_ota_ctx_t         *ctx;
     ngx_ota_auth_t        *a;
     ngx_ota_loc_conf_t    *olcf;
     ngx_ota_redis_call_t  *call;
-    u_char                 msg[128];
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
 
+    err = ota_request_auth(body, &req);
+    if (err != NULL) {
+        json_decref(body);
+        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST, err);
+        return;
+    }
+
+    /* the views die with the body: keep copies for the Redis replies */
     a = ngx_pcalloc(r->pool, sizeof(ngx_ota_auth_t));
-    if (a == NULL) {
+
+    if (a == NULL
+        || ngx_ota_auth_copy(r, &req.product, &a->product) != NGX_OK
+        || ngx_ota_auth_copy(r, &req.device, &a->device) != NGX_OK
+        || ngx_ota_auth_copy(r, &req.sign, &a->sign) != NGX_OK
+        || ngx_ota_auth_copy(r, &req.ts, &a->ts) != NGX_OK)
+    {
         json_decref(body);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-    ctx->api = a;
-
-    field = "product";
-    err = ngx_ota_auth_field(r, body, field, &a->product);
-
-    if (err == NULL) {
-        field = "device";
-        err = ngx_ota_auth_field(r, body, field, &a->device);
-    }
-
-    if (err == NULL) {
-        field = "sign";
-        err = ngx_ota_auth_field(r, body, field, &a->sign);
-    }
-
-    if (err == NULL) {
-        /* the sign covers the timestamp as the device wrote it */
-        field = "timestamp";
-        ts = json_object_get(body, "timestamp");
-
-        if (ts == NULL || json_is_null(ts)) {
-            err = "missing field";
-
-        } else if (json_is_integer(ts)) {
-            p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-            if (p == NULL) {
-                err = "out of memory";
-            } else {
-                a->ts.data = p;
-                a->ts.len = ngx_sprintf(p, "%L",
-                                        (int64_t) json_integer_value(ts)) - p;
-            }
-
-        } else if (json_is_string(ts)) {
-            key.data = (u_char *) json_string_value(ts);
-            key.len = json_string_length(ts);
-            a->ts.len = key.len;
-            a->ts.data = ngx_ota_pstrdup0(r->pool, &key);
-            if (a->ts.data == NULL) {
-                err = "out of memory";
-            }
-
-        } else {
-            err = "must be an integer (ms) or a string of digits";
-        }
-    }
 
     json_decref(body);
-
-    if (err != NULL) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\": %s%Z", field, err);
-        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST, (char *) msg);
-        return;
-    }
-
-    if (!ota_name_product((char *) a->product.data, a->product.len)) {
-        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST,
-                           "\"product\": not a valid product name");
-        return;
-    }
-
-    if (!ota_name_device((char *) a->device.data, a->device.len)) {
-        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST,
-                           "\"device\": not a valid device name");
-        return;
-    }
-
-    t = (a->ts.len <= NGX_OTA_TS_MAX_LEN)
-        ? ota_parse_int64((char *) a->ts.data, a->ts.len) : -1;
-
-    if (t < 0) {
-        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST,
-                           "\"timestamp\": must be milliseconds since the "
-                           "epoch, digits only");
-        return;
-    }
+    ctx->api = a;
 
     now = ngx_ota_now_ms();
     window = (int64_t) olcf->auth_window * 1000;
 
-    if (t < now - window || t > now + window) {
+    if (req.ts_ms < now - window || req.ts_ms > now + window) {
         ngx_ota_auth_refuse(r, a, "timestamp outside the auth window");
         return;
     }

@@ -9,17 +9,13 @@
  *   Alibaba    {"id","params":{"version","module"}}
  *              {"id","params":{"step","desc","module"}}
  * "module" omitted means "default"; "id" (string or integer) is echoed.
+ * The body is checked by ota_request_inform/_progress (include/, plain C,
+ * unit tested and fuzzed); what the event needs is copied into the pool.
  */
 
 #include "ngx_ota_api.h"
 
-#include "ota_names.h"
-#include "ota_version.h"
-
-
-#define NGX_OTA_DESC_MAX   128          /* characters (code points) */
-#define NGX_OTA_STEP_MIN   -4
-#define NGX_OTA_STEP_MAX   100
+#include "ota_request.h"
 
 
 typedef enum {
@@ -47,8 +43,8 @@ typedef struct {
 static ngx_int_t ngx_ota_report_start(ngx_http_request_t *r,
     ngx_ota_report_kind_e kind);
 static void ngx_ota_report_body(ngx_http_request_t *r, json_t *body);
-static const char *ngx_ota_report_parse(ngx_http_request_t *r,
-    ngx_ota_report_t *rep, json_t *body);
+static ngx_int_t ngx_ota_report_keep(ngx_http_request_t *r,
+    ngx_ota_report_t *rep, ota_report_req_t *req);
 static void ngx_ota_report_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static ngx_int_t ngx_ota_report_event(ngx_ota_redis_call_t *call,
@@ -106,6 +102,7 @@ ngx_ota_report_body(ngx_http_request_t *r, json_t *body)
     ngx_int_t              rc;
     ngx_str_t              key;
     const char            *err;
+    ota_report_req_t       req;
     ngx_ota_ctx_t         *ctx;
     ngx_ota_report_t      *rep;
     ngx_ota_redis_call_t  *call;
@@ -113,11 +110,20 @@ ngx_ota_report_body(ngx_http_request_t *r, json_t *body)
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
     rep = ctx->api;
 
-    err = ngx_ota_report_parse(r, rep, body);
-    json_decref(body);
+    err = (rep->kind == NGX_OTA_REPORT_INFORM)
+          ? ota_request_inform(body, &req) : ota_request_progress(body, &req);
 
     if (err != NULL) {
+        json_decref(body);
         ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST, err);
+        return;
+    }
+
+    rc = ngx_ota_report_keep(r, rep, &req);
+    json_decref(body);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -155,188 +161,63 @@ ngx_ota_report_body(ngx_http_request_t *r, json_t *body)
 }
 
 
-/* a JSON string member copied into the pool; NULL message when fine */
-static const char *
-ngx_ota_report_str(ngx_http_request_t *r, json_t *obj, const char *name,
-    ngx_str_t *out, const char *missing, const char *wrong)
+/* a view of the parsed body copied into the pool */
+static ngx_int_t
+ngx_ota_report_copy(ngx_http_request_t *r, ota_view_t *v, ngx_str_t *out)
 {
-    ngx_str_t  v;
+    ngx_str_t  s;
 
-    switch (ngx_ota_json_str(obj, name, &v)) {
-    case NGX_DECLINED:
-        return missing;
-    case NGX_ERROR:
-        return wrong;
-    default:
-        break;
-    }
+    s.data = (u_char *) v->data;
+    s.len = v->len;
 
-    out->len = v.len;
-    out->data = ngx_ota_pstrdup0(r->pool, &v);
+    out->len = s.len;
+    out->data = ngx_ota_pstrdup0(r->pool, &s);
 
-    return out->data ? NULL : "out of memory";
+    return out->data ? NGX_OK : NGX_ERROR;
 }
 
 
-static const char *
-ngx_ota_report_step(ngx_http_request_t *r, ngx_ota_report_t *rep,
-    json_t *src)
+/* the views die with the body: copies for the event and the answer */
+static ngx_int_t
+ngx_ota_report_keep(ngx_http_request_t *r, ngx_ota_report_t *rep,
+    ota_report_req_t *req)
 {
-    u_char     *p;
-    json_t     *v;
-    ngx_str_t   s;
-    ngx_int_t   step, sign;
+    u_char  *p;
 
-    v = json_object_get(src, "step");
-
-    if (v == NULL || json_is_null(v)) {
-        return "\"step\" is missing";
-    }
-
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < NGX_OTA_STEP_MIN
-            || json_integer_value(v) > NGX_OTA_STEP_MAX)
-        {
-            return "\"step\" must be between -4 and 100";
-        }
-        step = (ngx_int_t) json_integer_value(v);
-
-    } else if (json_is_string(v)) {
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-
-        sign = 1;
-        if (s.len > 1 && s.data[0] == '-') {
-            sign = -1;
-            s.data++;
-            s.len--;
-        }
-
-        step = (s.len > 0 && s.len <= 3) ? ngx_atoi(s.data, s.len)
-                                         : NGX_ERROR;
-        if (step == NGX_ERROR) {
-            return "\"step\" must be an integer or a string of one";
-        }
-
-        step *= sign;
-        if (step < NGX_OTA_STEP_MIN || step > NGX_OTA_STEP_MAX) {
-            return "\"step\" must be between -4 and 100";
-        }
-
-    } else {
-        return "\"step\" must be an integer or a string of one";
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return "out of memory";
-    }
-
-    rep->step.data = p;
-    rep->step.len = ngx_sprintf(p, "%i", step) - p;
-
-    return NULL;
-}
-
-
-static const char *
-ngx_ota_report_parse(ngx_http_request_t *r, ngx_ota_report_t *rep,
-    json_t *body)
-{
-    size_t         i, chars;
-    json_t        *src, *params, *id;
-    const char    *err;
-    ota_version_t  ver;
-
-    src = body;
-
-    params = json_object_get(body, "params");
-    if (params != NULL) {
-        if (!json_is_object(params)) {
-            return "\"params\" must be an object";
-        }
-        src = params;
-    }
-
-    id = json_object_get(body, "id");
-    if (id != NULL && !json_is_null(id)) {
-        if (json_is_string(id)) {
-            err = ngx_ota_report_str(r, body, "id", &rep->id, NULL, NULL);
-            if (err != NULL) {
-                return err;
-            }
-
-        } else if (json_is_integer(id)) {
-            rep->id_int = json_integer_value(id);
-            rep->id_is_int = 1;
-
-        } else {
-            return "\"id\" must be a string or an integer";
-        }
-
+    if (req->has_id) {
         rep->has_id = 1;
+
+        if (req->id_is_int) {
+            rep->id_is_int = 1;
+            rep->id_int = req->id_int;
+
+        } else if (ngx_ota_report_copy(r, &req->id, &rep->id) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    err = ngx_ota_report_str(r, src, "module", &rep->module, NULL,
-                             "\"module\" must be a string");
-    if (err != NULL) {
-        return err;
-    }
-
-    if (rep->module.len == 0 && rep->module.data == NULL) {
-        ngx_str_set(&rep->module, "default");
-    }
-
-    if (!ota_name_module((char *) rep->module.data, rep->module.len)) {
-        return "\"module\" is not a valid module name ([A-Za-z0-9_-]{1,64})";
+    if (ngx_ota_report_copy(r, &req->module, &rep->module) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (rep->kind == NGX_OTA_REPORT_INFORM) {
-        err = ngx_ota_report_str(r, src, "version", &rep->version,
-                                 "\"version\" is missing",
-                                 "\"version\" must be a string");
-        if (err != NULL) {
-            return err;
-        }
-
-        if (ota_version_parse((char *) rep->version.data, rep->version.len,
-                              &ver)
-            != 0)
-        {
-            return "\"version\" must be X.Y.Z, each part 0..999999";
-        }
-
-        return NULL;
+        return ngx_ota_report_copy(r, &req->version, &rep->version);
     }
 
-    err = ngx_ota_report_step(r, rep, src);
-    if (err != NULL) {
-        return err;
+    if (ngx_ota_report_copy(r, &req->desc, &rep->desc) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    err = ngx_ota_report_str(r, src, "desc", &rep->desc, NULL,
-                             "\"desc\" must be a string");
-    if (err != NULL) {
-        return err;
+    /* canonical decimal: "-02" and -2 make the same event */
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    if (rep->desc.data == NULL) {
-        ngx_str_set(&rep->desc, "");
-    }
+    rep->step.data = p;
+    rep->step.len = ngx_sprintf(p, "%i", (ngx_int_t) req->step) - p;
 
-    /* characters, not bytes: jansson has checked the UTF-8 already */
-    chars = 0;
-    for (i = 0; i < rep->desc.len; i++) {
-        if ((rep->desc.data[i] & 0xc0) != 0x80) {
-            chars++;
-        }
-    }
-
-    if (chars > NGX_OTA_DESC_MAX) {
-        return "\"desc\" is longer than 128 characters";
-    }
-
-    return NULL;
+    return NGX_OK;
 }
 
 
