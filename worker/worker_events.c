@@ -173,7 +173,9 @@ ota_task_find(ota_htab_t *h, ota_wt_t *t, int *nt, const char *dev,
  * and read and decided again.  Direct-mapped, bounded, final tasks never
  * kept. */
 
+#ifndef OTA_TC_SLOTS                /* -D for tests: a tiny cache evicts */
 #define OTA_TC_SLOTS   (1u << 18)
+#endif
 #define OTA_TC_WAYS    4u             /* slots a key may use */
 
 typedef struct {
