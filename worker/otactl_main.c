@@ -93,6 +93,12 @@ otactl_opt(otactl_opt_t *opts, const char *name)
     return o ? o->val : NULL;
 }
 
+/* value arrays of repeated options, released by main() */
+#define OTACTL_MULTI_MAX  16
+static void  *otactl_multi_mem[OTACTL_MULTI_MAX];
+static int    otactl_multi_n;
+
+
 int
 otactl_parse(int argc, char **argv, otactl_opt_t *opts, otactl_pos_t *pos,
     const char *cmd)
@@ -156,11 +162,18 @@ otactl_parse(int argc, char **argv, otactl_opt_t *opts, otactl_pos_t *pos,
         o->val = val;
 
         if (o->kind == OTACTL_MULTI) {
-            v = realloc(o->vals, (o->nvals + 1) * sizeof(char *));
-            if (v == NULL) {
-                return otactl_fail("out of memory");
+            /* argc bounds the values: one allocation, freed at exit */
+            if (o->vals == NULL) {
+                if (otactl_multi_n == OTACTL_MULTI_MAX) {
+                    return otactl_fail("too many repeated options");
+                }
+                v = calloc((size_t) argc, sizeof(char *));
+                if (v == NULL) {
+                    return otactl_fail("out of memory");
+                }
+                o->vals = v;
+                otactl_multi_mem[otactl_multi_n++] = v;
             }
-            o->vals = v;
             o->vals[o->nvals++] = val;
         }
     }
@@ -530,6 +543,9 @@ main(int argc, char **argv)
 
     if (o.rc != NULL) {
         redisFree(o.rc);
+    }
+    while (otactl_multi_n > 0) {
+        free(otactl_multi_mem[--otactl_multi_n]);
     }
     return rc;
 }

@@ -81,6 +81,7 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
         return ota_worker_int(k, v, 0, 1000, &w->addr.db, err, errlen);
     }
     if (strcmp(k, "store") == 0) {
+        free((void *) w->store);            /* given twice: the last wins */
         w->store = strdup(v);
         if (w->store == NULL) {
             snprintf(err, errlen, "out of memory");
@@ -495,5 +496,6 @@ main(int argc, char **argv)
         freeReplyObject(r);
     }
     ota_worker_disconnect(&w);
+    free((void *) w.store);
     return 0;
 }
