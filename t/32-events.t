@@ -256,5 +256,11 @@ is_deeply($st, { '2.0.0' => 3, '1.0.0' => 2, '1.5.0' => 1 }, 'distribution count
 ($rc, $out) = $t->otactl(qw(stats versions --product p --module fw));
 like($out, qr/^fw\s+2\.0\.0\s+3\s+50\.0%/m, 'table: newest version first with its share');
 
+# many deadlines due at once (written once per task, they fall due in
+# bursts): one pass takes them all, not 500 a second
+$t->redis('ZADD', 'ota:deadlines', map { (1, "nosuch:dev$_") } 1 .. 1600);
+ok($t->wait_for(sub { $t->redis('ZCARD', 'ota:deadlines') == 0 }, 2.5),
+   '1600 due deadlines handled within one or two passes');
+
 $t->stop;
 done_testing;

@@ -872,14 +872,16 @@ ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n)
 
 /* ---- timeouts ----------------------------------------------------------------- */
 
-int
-ota_maint_timeouts(ota_worker_t *w)
+/* one page of due deadlines; *more: the page was full */
+static int
+ota_maint_timeouts_page(ota_worker_t *w, int *more)
 {
     redisReply  *r;
     ota_ev_t    *ev;
     size_t       i, n;
     int          rc, acked = 0;
 
+    *more = 0;
     r = ota_worker_cmd(w, "ZRANGEBYSCORE " OTA_KEY_TASK_DEADLINES
                        " -inf %lld LIMIT 0 500", (long long) ota_now_ms());
     if (r == NULL) {
@@ -890,6 +892,7 @@ ota_maint_timeouts(ota_worker_t *w)
         return OTA_W_OK;
     }
     n = r->elements;
+    *more = n == 500;
     ev = calloc(n, sizeof(*ev));
     if (ev == NULL) {
         freeReplyObject(r);
@@ -913,5 +916,22 @@ ota_maint_timeouts(ota_worker_t *w)
     rc = ota_ev_decide(w, ev, n, 0, NULL, &acked);
     free(ev);
     freeReplyObject(r);
+    return rc;
+}
+
+/* Deadlines are written once per task and pushed back when they fall due
+ * (docs/worker.md), so many can fall due together (a batch notified within
+ * a minute comes due within a minute): take pages until none is left or
+ * 100 ms went by, so real timeouts are not held up behind them. */
+int
+ota_maint_timeouts(ota_worker_t *w)
+{
+    int64_t  t0 = ota_now_ms();
+    int      rc, more, pages = 0;
+
+    do {
+        rc = ota_maint_timeouts_page(w, &more);
+    } while (rc == OTA_W_OK && more && ++pages < 50 && !w->stop
+             && ota_now_ms() - t0 < 100);
     return rc;
 }
