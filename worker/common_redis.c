@@ -19,11 +19,50 @@ ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
     long         port;
     size_t       hl;
 
+    const char  *slash, *p, *comma;
+
     memset(a, 0, sizeof(*a));
 
     if (s == NULL || *s == '\0') {
         snprintf(err, errlen, "empty Redis address (want HOST:PORT)");
         return -1;
+    }
+
+    if (strncmp(s, "sentinel=", 9) == 0) {
+        s += 9;
+        slash = strrchr(s, '/');
+        if (slash == NULL || slash[1] == '\0' || slash == s
+            || strlen(slash + 1) >= sizeof(a->master)
+            || (size_t) (slash - s) >= sizeof(a->sentinels))
+        {
+            snprintf(err, errlen, "invalid Sentinel address \"%s\" (want "
+                     "sentinel=IP:PORT[,IP:PORT...]/MASTER)", s - 9);
+            return -1;
+        }
+
+        /* each sentinel must be a valid HOST:PORT */
+        for (p = s; p < slash; p = comma + 1) {
+            char              one[300];
+            ota_redis_addr_t  t;
+
+            comma = memchr(p, ',', (size_t) (slash - p));
+            if (comma == NULL) {
+                comma = slash;
+            }
+            snprintf(one, sizeof(one), "%.*s", (int) (comma - p), p);
+            if (ota_redis_parse_addr(one, &t, err, errlen) != 0
+                || t.path[0])
+            {
+                snprintf(err, errlen, "invalid sentinel \"%s\" in \"%s\"",
+                         one, s - 9);
+                return -1;
+            }
+        }
+
+        memcpy(a->sentinels, s, (size_t) (slash - s));
+        a->sentinels[slash - s] = '\0';
+        strcpy(a->master, slash + 1);
+        return 0;
     }
 
     if (strncmp(s, "unix:", 5) == 0) {
@@ -66,15 +105,22 @@ ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
 const char *
 ota_redis_addr_str(const ota_redis_addr_t *a)
 {
-    static char  buf[300];
+    static char  buf[800];
 
-    if (a->path[0]) {
+    if (a->sentinels[0]) {
+        snprintf(buf, sizeof(buf), "master \"%s\" of sentinels %s",
+                 a->master, a->sentinels);
+    } else if (a->path[0]) {
         snprintf(buf, sizeof(buf), "unix:%s", a->path);
     } else {
         snprintf(buf, sizeof(buf), "%s:%d", a->host, a->port);
     }
     return buf;
 }
+
+static redisContext *ota_redis_connect_sentinel(const ota_redis_addr_t *a,
+    int timeout_ms, char *err, size_t errlen);
+
 
 redisContext *
 ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
@@ -83,6 +129,10 @@ ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
     redisContext    *rc;
     redisReply      *r;
     struct timeval   tv;
+
+    if (a->sentinels[0]) {
+        return ota_redis_connect_sentinel(a, timeout_ms, err, errlen);
+    }
 
     tv.tv_sec = timeout_ms / 1000;
     tv.tv_usec = (timeout_ms % 1000) * 1000;
@@ -131,6 +181,82 @@ ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
     }
 
     return rc;
+}
+
+/*
+ * Asks each sentinel in turn where the master is, connects there and checks
+ * ROLE: during a failover a sentinel may still name the old master for a
+ * moment, and writing to a replica would only fail later.
+ */
+static redisContext *
+ota_redis_connect_sentinel(const ota_redis_addr_t *a, int timeout_ms,
+    char *err, size_t errlen)
+{
+    const char        *p, *comma, *end;
+    char               one[300];
+    redisContext      *sc, *rc;
+    redisReply        *r;
+    ota_redis_addr_t   s, m;
+
+    end = a->sentinels + strlen(a->sentinels);
+    snprintf(err, errlen, "no sentinel of %s answered", a->sentinels);
+
+    for (p = a->sentinels; p < end; p = comma + 1) {
+        comma = strchr(p, ',');
+        if (comma == NULL) {
+            comma = end;
+        }
+        snprintf(one, sizeof(one), "%.*s", (int) (comma - p), p);
+        if (ota_redis_parse_addr(one, &s, err, errlen) != 0) {
+            continue;
+        }
+
+        sc = ota_redis_connect(&s, timeout_ms, err, errlen);
+        if (sc == NULL) {
+            continue;
+        }
+
+        r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s",
+                         a->master);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2
+            || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[1]->type != REDIS_REPLY_STRING)
+        {
+            snprintf(err, errlen, "sentinel %s does not know master \"%s\"",
+                     one, a->master);
+            freeReplyObject(r);
+            redisFree(sc);
+            continue;
+        }
+
+        m = *a;
+        m.sentinels[0] = '\0';
+        snprintf(m.host, sizeof(m.host), "%s", r->element[0]->str);
+        m.port = atoi(r->element[1]->str);
+        freeReplyObject(r);
+        redisFree(sc);
+
+        rc = ota_redis_connect(&m, timeout_ms, err, errlen);
+        if (rc == NULL) {
+            continue;
+        }
+
+        r = redisCommand(rc, "ROLE");
+        if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0
+            && r->element[0]->type == REDIS_REPLY_STRING
+            && strcmp(r->element[0]->str, "master") == 0)
+        {
+            freeReplyObject(r);
+            return rc;
+        }
+
+        snprintf(err, errlen, "%s:%d, named master by sentinel %s, is not "
+                 "a master (yet)", m.host, m.port, one);
+        freeReplyObject(r);
+        redisFree(rc);
+    }
+
+    return NULL;
 }
 
 /* ---- commands ----------------------------------------------------------- */

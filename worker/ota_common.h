@@ -46,13 +46,17 @@ typedef struct {
     char  path[256];          /* unix socket path */
     char  password[256];
     int   db;
+    char  sentinels[512];     /* "IP:PORT,IP:PORT": ask them for master */
+    char  master[128];        /* Sentinel master name */
 } ota_redis_addr_t;
 
-/* "HOST:PORT", "unix:/path"; 0, or -1 with a reason in err */
+/* "HOST:PORT", "unix:/path" or "sentinel=IP:PORT[,IP:PORT...]/MASTER";
+ * 0, or -1 with a reason in err */
 int ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
     size_t errlen);
 
-/* one attempt: connect, AUTH, SELECT; NULL with a reason in err */
+/* one attempt: connect (through the sentinels: the master they name, and
+ * only if ROLE says it is one), AUTH, SELECT; NULL with a reason in err */
 redisContext *ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms,
     char *err, size_t errlen);
 
