@@ -115,6 +115,11 @@ $r = $a->http(GET => '/ota/v1/upgrade?module=default',
               headers => { Authorization => "Bearer $tok" });
 ($query) = ($r->{json}{url} // '') =~ /(\?.*)$/;
 my $url_lb = "http://127.0.0.1:$lb_port/ota/v1/packages/$pkg$query";
+# two pieces first: round robin puts one on each node
+for my $range ('0-99999', '100000-199999') {
+    ($rc) = $a->run_cmd({}, 'curl', '-sf', '-o', '/dev/null', '-r', $range, $url_lb);
+    is($rc, 0, "piece $range through the balancer");
+}
 ($rc, $out, $err) = $a->run_cmd({}, 'aria2c', '-q', '-x8', '-s8', '-k1M',
                                 '--allow-overwrite=true', '--auto-file-renaming=false',
                                 '-d', $a->dir, '-o', 'dev2.bin', $url_lb);

@@ -22,7 +22,7 @@
 
 typedef struct {
     ota_redis_addr_t        addr;
-    const char             *store;
+    char                    store[4096];    /* package store (unused yet) */
     char                    consumer[128];
     int                     task_timeout;    /* s; 0: tasks never time out */
     int                     claim_idle;      /* ms before a dead consumer's

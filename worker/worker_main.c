@@ -81,12 +81,11 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
         return ota_worker_int(k, v, 0, 1000, &w->addr.db, err, errlen);
     }
     if (strcmp(k, "store") == 0) {
-        free((void *) w->store);            /* given twice: the last wins */
-        w->store = strdup(v);
-        if (w->store == NULL) {
-            snprintf(err, errlen, "out of memory");
+        if (strlen(v) >= sizeof(w->store)) {
+            snprintf(err, errlen, "store path too long");
             return -1;
         }
+        strcpy(w->store, v);
         return 0;
     }
     if (strcmp(k, "consumer") == 0) {
@@ -496,6 +495,5 @@ main(int argc, char **argv)
         freeReplyObject(r);
     }
     ota_worker_disconnect(&w);
-    free((void *) w.store);
     return 0;
 }
