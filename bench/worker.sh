@@ -89,7 +89,9 @@ drained() {
         return 1" 0 2>/dev/null)" = 1 ]
 }
 
-# devices of a product, straight into Redis (otactl would spawn 1M times)
+# devices of a product, straight into Redis (otactl would spawn 1M times),
+# each at version 1.0.0 of module default as if it had reported it (so the
+# batch records every task's source version, as in a real fleet)
 devices() {
     local product=$1 n=$2
     awk -v p="$product" -v n="$n" 'BEGIN {
@@ -98,7 +100,10 @@ devices() {
         for (i = 1; i <= n; i++) {
             printf "SADD ota:prod:{%s}:devices %s-%d\r\n", p, p, i
             printf "HSET ota:dev:{%s-%d} product %s secret 00 created 1\r\n", p, i, p
+            printf "HSET ota:dev:{%s-%d}:ver default 1.0.0\r\n", p, i
+            printf "SADD ota:verset:{%s}:default:1.0.0 %s-%d\r\n", p, p, i
         }
+        printf "HSET ota:verdist:{%s}:default 1.0.0 %d\r\n", p, n
     }' | R --pipe >/dev/null
 }
 

@@ -74,6 +74,10 @@
 #define OTA_KEY_BATCH_FAILURES  "ota:batch:{%s}:failures"
 /* ZSET devices of the batch scored by insertion order */
 #define OTA_KEY_BATCH_DEVICES   "ota:batch:{%s}:devices"
+/* HASH device -> its version of the module when batch creation gave it a
+ * task (devices that never reported one are absent): the "from" of a task
+ * not written yet (a pending task gets its hash on its first move) */
+#define OTA_KEY_BATCH_FROM      "ota:batch:{%s}:from"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
 /* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)

@@ -471,7 +471,7 @@ ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_ota_redis_cmd(call, "EXISTS %b", batch.data, batch.len);
+    rc = ngx_ota_redis_cmd(call, "HMGET %b id size", batch.data, batch.len);
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "ZCARD %b", devices.data, devices.len);
     }
@@ -503,9 +503,12 @@ ngx_ota_admin_step(ngx_str_t *s, ngx_int_t *step)
 }
 
 
-/* one device's entry from HMGET task state size covered step reason */
+/* one device's entry from HMGET task state size covered step reason; a
+ * device of the batch whose task has no hash yet is pending (batch
+ * creation writes a task on its first move) */
 static int
-ngx_ota_admin_device_entry(json_t *item, redisReply *reply)
+ngx_ota_admin_device_entry(ngx_ota_admin_t *a, json_t *item,
+    redisReply *reply)
 {
     int          rc;
     off_t        size, covered;
@@ -533,10 +536,13 @@ ngx_ota_admin_device_entry(json_t *item, redisReply *reply)
         }
     }
 
+    if (s[0].len == 0) {
+        ngx_str_set(&s[0], OTA_ST_PENDING);
+        v[1] = a->size;
+    }
+
     rc = json_object_set_new(item, "state",
-                             s[0].len ? json_stringn((char *) s[0].data,
-                                                     s[0].len)
-                                      : json_null());
+                             json_stringn((char *) s[0].data, s[0].len));
 
     size = v[1] == NGX_ERROR ? 0 : v[1];
     covered = v[2] == NGX_ERROR ? 0 : v[2];
@@ -589,8 +595,18 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     switch (call->index) {
 
     case 0:
-        if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+            || reply->element[0]->type != REDIS_REPLY_STRING)
+        {
             ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND, "no such batch");
+            return;
+        }
+
+        e = reply->element[1];
+        a->size = e->type == REDIS_REPLY_STRING && e->len
+                  ? ngx_atoof((u_char *) e->str, e->len) : 0;
+        if (a->size == NGX_ERROR) {
+            a->size = 0;
         }
         return;
 
@@ -658,7 +674,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     default:
         item = json_array_get(a->list, call->index - a->first);
 
-        if (item != NULL && ngx_ota_admin_device_entry(item, reply) != 0) {
+        if (item != NULL && ngx_ota_admin_device_entry(a, item, reply) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }

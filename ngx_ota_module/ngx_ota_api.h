@@ -108,6 +108,7 @@ typedef struct {
     ngx_int_t              limit;
     ngx_uint_t             first;       /* index of the first per-item reply */
     ngx_uint_t             items;       /* per-item replies expected */
+    off_t                  size;        /* the batch's package size */
 } ngx_ota_admin_t;
 
 typedef enum {

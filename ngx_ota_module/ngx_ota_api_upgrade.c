@@ -7,9 +7,14 @@
  *
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:open <module>                 -> batch id
- *   1  HGETALL  task:{d}:<batch>   HGETALL batch:{b}  (pipelined)
+ *   1  HGETALL  task:{d}:<batch>   HGET batch:{b}:from <device>
+ *      HGETALL  batch:{b}                            (pipelined)
  *   2  HGETALL  pkg:{p}
  *   3  XADD     events notified   (only while the task is still pending)
+ *
+ * A task still pending may have no hash yet (batch creation writes it on
+ * the task's first move): the open entry naming the batch is the task, its
+ * "from" is in the batch's from hash and the rest in the batch.
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
@@ -38,6 +43,7 @@ typedef struct {
     ngx_uint_t             base;         /* replies before HGET open */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
+    unsigned               unwritten:1;  /* pending task without a hash */
 } ngx_ota_upgrade_t;
 
 
@@ -46,6 +52,8 @@ static void ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call,
 static void ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply);
 static void ngx_ota_upgrade_task(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    redisReply *reply);
+static void ngx_ota_upgrade_from(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     redisReply *reply);
 static void ngx_ota_upgrade_batch(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
@@ -197,10 +205,14 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 2:
-        ngx_ota_upgrade_batch(r, u, call, reply);
+        ngx_ota_upgrade_from(r, u, reply);
         return;
 
     case 3:
+        ngx_ota_upgrade_batch(r, u, call, reply);
+        return;
+
+    case 4:
         ngx_ota_upgrade_package(r, u, call, reply);
         return;
 
@@ -222,7 +234,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t  rc;
-    ngx_str_t  task, batch, b;
+    ngx_str_t  task, batch, from, b;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -249,6 +261,8 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         || ngx_ota_key(r->pool, &task, OTA_KEY_TASK, &u->device, &u->batch,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &u->batch, NULL,
+                       NULL) == NULL
+        || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
                        NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -256,6 +270,11 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     }
 
     rc = ngx_ota_redis_cmd(call, "HGETALL %b", task.data, task.len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGET %b %b", from.data, from.len,
+                               u->device.data, u->device.len);
+    }
 
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "HGETALL %b", batch.data, batch.len);
@@ -274,7 +293,14 @@ ngx_ota_upgrade_task(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     int        st;
     ngx_str_t  state;
 
-    /* the batch reply comes next: decide there, so both are consumed */
+    /* the batch reply comes next: decide there, so all are consumed */
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 0) {
+        /* pending, not written yet: the open entry is the task */
+        u->pending = 1;
+        u->unwritten = 1;
+        return;
+    }
 
     if (ngx_ota_hash_get(reply, "state", &state) != NGX_OK) {
         u->gone = 1;
@@ -294,6 +320,35 @@ ngx_ota_upgrade_task(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         || ngx_ota_hash_dup(r->pool, reply, "from", &u->task_from)
            == NGX_ERROR)
     {
+        u->gone = 1;
+    }
+}
+
+
+/* the device's version when the batch gave it the task, for a task whose
+ * hash is not written yet */
+static void
+ngx_ota_upgrade_from(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    redisReply *reply)
+{
+    ngx_str_t  v;
+
+    if (!u->unwritten) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_str_set(&u->task_from, "");     /* it never reported one */
+        return;
+    }
+
+    v.data = (u_char *) reply->str;
+    v.len = reply->len;
+
+    u->task_from.len = v.len;
+    u->task_from.data = ngx_ota_pstrdup0(r->pool, &v);
+
+    if (u->task_from.data == NULL) {
         u->gone = 1;
     }
 }

@@ -319,7 +319,7 @@ ngx_ota_download_deny(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/* bearer: ota:dev:{d}:open[module] -> batch, ota:task:{d}:<batch>.package */
+/* bearer: ota:dev:{d}:open[module] -> batch, ota:batch:{b}.package */
 static ngx_int_t
 ngx_ota_download_task(ngx_http_request_t *r, ngx_ota_dl_ctx_t *dl)
 {
@@ -358,7 +358,7 @@ ngx_ota_download_task(ngx_http_request_t *r, ngx_ota_dl_ctx_t *dl)
 static void
 ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    char                 key[sizeof(OTA_KEY_TASK) + 2 * OTA_NAME_MAX];
+    char                 key[sizeof(OTA_KEY_BATCH) + OTA_NAME_MAX];
     ngx_int_t            rc;
     ngx_ota_dl_ctx_t    *dl = call->data;
     ngx_http_request_t  *r = call->request;
@@ -388,8 +388,9 @@ ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             goto done;
         }
 
-        (void) snprintf(key, sizeof(key), OTA_KEY_TASK,
-                        (char *) dl->device.data, reply->str);
+        /* the batch names the package of each of its tasks (a pending
+         * task has no hash of its own yet) */
+        (void) snprintf(key, sizeof(key), OTA_KEY_BATCH, reply->str);
 
         if (ngx_ota_redis_cmd(call, "HGET %s " OTA_F_PACKAGE, key) != NGX_OK) {
             rc = ngx_ota_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -139,8 +139,26 @@ for my $c ([ 'succeeded task (not open)', 'd3', '' ],
 # a cancelled task still listed as open, a missing task, a missing package
 $t->redis(HSET => OtaTest::key('OTA_KEY_TASK', 'd4', 'b2'), state => 'cancelled');
 is(upgrade('d4', '?module=MCU')->{status}, 204, 'final task: 204');
+# a pending task not written yet (batch creation writes a task on its first
+# move): the open entry is the task, its source version is in the batch's
+# from hash, the rest is the batch's
 $t->redis(DEL => OtaTest::key('OTA_KEY_TASK', 'd4', 'b2'));
-is(upgrade('d4', '?module=MCU')->{status}, 204, 'missing task: 204');
+$n0 = xlen();
+$r = upgrade('d4', '?module=MCU');
+is($r->{status}, 200, 'pending task without a hash: answered');
+is("$r->{json}{batch} $r->{json}{package} $r->{json}{from}", 'b2 prodA-MCU-2_0_0 1.0.1',
+   'from the batch and the diff package');
+is(xlen(), $n0 + 1, 'and notified');
+$t->redis(DEL => OtaTest::key('OTA_KEY_TASK', 'd1', 'b1'));
+$t->redis(HSET => OtaTest::key('OTA_KEY_BATCH_FROM', 'b1'), 'd1', '0.9.0');
+$r = upgrade('d1');
+is("$r->{status} $r->{json}{batch} $r->{json}{from}", '200 b1 0.9.0',
+   'full package: from the batch\'s from hash');
+$t->redis(HDEL => OtaTest::key('OTA_KEY_BATCH_FROM', 'b1'), 'd1');
+$r = upgrade('d1');
+is("$r->{status} [$r->{json}{from}]", '200 []', 'a device that never reported: empty from');
+$t->redis(HSET => OtaTest::key('OTA_KEY_DEVICE_OPEN', 'd4'), 'MCU', 'nosuch');
+is(upgrade('d4', '?module=MCU')->{status}, 204, 'open entry naming no batch: 204');
 $t->redis(HSET => OtaTest::key('OTA_KEY_DEVICE_OPEN', 'd4'), 'MCU', 'no/such');
 is(upgrade('d4', '?module=MCU')->{status}, 204, 'bad batch id in the open hash: 204');
 

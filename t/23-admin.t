@@ -108,6 +108,16 @@ is($dev{d3}{progress}, 0, 'progress 0');
 $j = admin('batches/v1/devices')->{json};
 is($j->{devices}[1]{progress}, 33.3, 'progress 333/1000 = 33.3');
 
+# a device whose task has no hash yet is pending (the worker writes a task
+# on its first move); its size is the batch's
+my $tk = OtaTest::key('OTA_KEY_TASK', 'd4', 'b1');
+my $saved = $t->redis_hash($tk);
+$t->redis(DEL => $tk);
+$j = admin('batches/b1/devices?offset=3&limit=1')->{json};
+is_deeply([ @{ $j->{devices}[0] }{qw(device state progress covered size)} ],
+          [ 'd4', 'pending', 0, 0, 1000 ], 'unwritten task: pending, size of the batch');
+$t->redis(HSET => $tk, %$saved);
+
 $j = admin('batches/b1/devices?offset=2&limit=3')->{json};
 is_deeply([ map { $_->{device} } @{ $j->{devices} } ], [qw(d3 d4 d5)], 'offset and limit');
 is("$j->{offset} $j->{limit} $j->{total}", '2 3 6', 'paging echoed');

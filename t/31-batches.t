@@ -88,22 +88,30 @@ is($b->{counts}{pending}, 4, 'all pending');
 is($b->{skipped}{current}, 1, 'skipped at target recorded');
 is($b->{type}, 'upgrade', 'type');
 is($b->{package}, $full, 'package');
-my $task = $t->redis_hash("ota:task:{u1}:$id");
-is($task->{state}, 'pending', 'task state');
-is($task->{from}, '1.0.0', 'task source version');
-is($task->{version}, '2.0.0', 'task target version');
-is($task->{size}, length("package pu default 2.0.0\n") * 100, 'task size');
-is($task->{package}, $full, 'task package');
+# a pending task is written on its first move, not at creation: the open
+# entry names it, the batch's from hash keeps the device's version
+my $psize = length("package pu default 2.0.0\n") * 100;
+is($t->redis('EXISTS', "ota:task:{u1}:$id"), 0, 'no task hash at creation');
 is($t->redis('HGET', 'ota:dev:{u1}:open', 'default'), $id, 'open task recorded');
-is($t->redis_hash("ota:task:{u5}:$id")->{from}, '', 'never reported: empty source');
+is($t->redis('HGET', "ota:batch:{$id}:from", 'u1'), '1.0.0', 'source version kept');
+ok(!defined $t->redis('HGET', "ota:batch:{$id}:from", 'u5'), 'never reported: no source version');
+{
+    my ($rc, $out) = $t->otactl('--json', 'batch', 'show', $id, '--devices');
+    my %d = map { $_->{device} => $_ } @{ decode_json($out)->{devices} };
+    is($d{u1}{state}, 'pending', 'batch show: pending task');
+    is($d{u1}{size}, $psize, 'batch show: size from the batch');
+}
 # the history ZSET gets a task on its first move; device show lists the
 # pending ones from the open entries
 ok(!defined $t->redis('ZSCORE', 'ota:dev:{u1}:tasks', $id), 'history written on first move, not at creation');
 {
     my ($rc, $out) = $t->otactl('--json', 'device', 'show', 'u1');
     is($rc, 0, 'device show');
-    is_deeply([map { $_->{batch} } @{ decode_json($out)->{tasks} }], [$id],
+    my $tasks = decode_json($out)->{tasks};
+    is_deeply([map { $_->{batch} } @$tasks], [$id],
               'device show lists the pending task');
+    is_deeply([@{ $tasks->[0] }{qw(state version module size)}],
+              ['pending', '2.0.0', 'default', $psize], 'with the batch\'s fields');
 }
 
 # one open task per device and module
@@ -124,6 +132,14 @@ is($b->{counts}{pending}, 0, 'none pending');
 is($b->{completion}, 1, 'completion 100 %');
 is($b->{success_rate}, undef, 'no success rate yet (null)');
 ok(!$t->redis('HEXISTS', 'ota:dev:{u1}:open', 'default'), 'open entry cleared');
+{
+    # the cancel wrote the task with every field
+    my $task = $t->redis_hash("ota:task:{u1}:$id");
+    is_deeply([@$task{qw(state from version size package device batch covered)}],
+              ['cancelled', '1.0.0', '2.0.0', $psize, $full, 'u1', $id, 0],
+              'cancelled task written whole');
+    is($t->redis_hash("ota:task:{u5}:$id")->{from}, '', 'never reported: empty source');
+}
 ($rc, undef, $err) = $t->otactl('batch', 'cancel', $id);
 is($rc, 0, 'cancel again: harmless');
 ($rc, undef, $err) = $t->otactl('batch', 'pause', $id);

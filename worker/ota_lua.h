@@ -33,6 +33,7 @@
     "local K_COUNTS='" OTA_KEY_BATCH_COUNTS "'\n"                            \
     "local K_FAILS='" OTA_KEY_BATCH_FAILURES "'\n"                           \
     "local K_BDEVS='" OTA_KEY_BATCH_DEVICES "'\n"                            \
+    "local K_BFROM='" OTA_KEY_BATCH_FROM "'\n"                              \
     "local K_BATCHES='" OTA_KEY_BATCHES "'\n"                                \
     "local K_DEADLINES='" OTA_KEY_TASK_DEADLINES "'\n"                       \
     "local K_PUSH='" OTA_CHANNEL_PUSH "'\n"                                  \

@@ -415,13 +415,22 @@ otactl_batch_devices(otactl_t *o, const char *id)
 {
     json_t      *ja = json_array();
     redisReply  *d, *t;
-    long long    start = 0;
+    long long    start = 0, bsize;
     size_t       i;
 
     if (ja == NULL || otactl_connect(o) != 0) {
         json_decref(ja);
         return NULL;
     }
+    /* a device whose task has no hash yet is pending: the worker writes a
+     * task on its first move; its size is the batch's */
+    d = otactl_cmd(o, "HGET " OTA_KEY_BATCH " size", id);
+    if (d == NULL) {
+        json_decref(ja);
+        return NULL;
+    }
+    bsize = ota_reply_ll(d, 0);
+    freeReplyObject(d);
     for ( ;; ) {
         d = otactl_cmd(o, "ZRANGE " OTA_KEY_BATCH_DEVICES " %lld %lld", id,
                        start, start + 999);
@@ -453,11 +462,16 @@ otactl_batch_devices(otactl_t *o, const char *id)
             }
             cov = ota_reply_ll(t->element[1], 0);
             size = ota_reply_ll(t->element[2], 0);
+            if (t->element[0]->type != REDIS_REPLY_STRING) {
+                size = bsize;
+            }
             pr = size > 0 ? (double) cov * 100.0 / (double) size : 0.0;
             pr = (double) (long long) (pr * 100 + 0.5) / 100;
             jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
                            "device", d->element[i]->str,
-                           "state", ota_reply_str(t->element[0]),
+                           "state",
+                           t->element[0]->type == REDIS_REPLY_STRING
+                           ? t->element[0]->str : OTA_ST_PENDING,
                            "progress", pr, "covered", (json_int_t) cov,
                            "size", (json_int_t) size);
             if (jd != NULL && t->element[3]->type == REDIS_REPLY_STRING

@@ -247,8 +247,36 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
             continue;
         }
         if (t->element[2]->type != REDIS_REPLY_STRING) {
+            /* no hash: a pending task not written yet (the worker writes
+             * it on its first move) if the open entry still names it; its
+             * fields are the batch's */
+            const char *ob = NULL;
+
             freeReplyObject(t);
-            continue;               /* gone meanwhile */
+            for (k = 1; k < open->elements; k += 2) {
+                if (strcmp(open->element[k]->str, bids[i]) == 0) {
+                    ob = bids[i];
+                }
+            }
+            if (ob == NULL) {
+                continue;           /* gone meanwhile */
+            }
+            t = otactl_cmd(o, "HMGET " OTA_KEY_BATCH
+                           " module version size", ob);
+            if (t == NULL || t->element[0]->type != REDIS_REPLY_STRING) {
+                freeReplyObject(t);
+                continue;
+            }
+            json_array_append_new(jt, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                "batch", bids[i],
+                "module", ota_reply_str(t->element[0]),
+                "version", ota_reply_str(t->element[1]),
+                "state", OTA_ST_PENDING, "reason", "",
+                "covered", (json_int_t) 0,
+                "size", (json_int_t) ota_reply_ll(t->element[2], 0)));
+            freeReplyObject(t);
+            continue;
         }
         json_array_append_new(jt, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
             "batch", bids[i],

@@ -42,19 +42,43 @@
 "    sign = b.sign, protocol = b.protocol, ext = ext})\n"                    \
 "end\n"                                                                      \
 "-- one task; the caller made sure the device has none in this batch.\n"    \
-"-- cur: the device's version of the module ('' if it never reported)\n"  \
-"local function insert_task(b, dev, now, cur)\n"                           \
+"-- cur: the device's version of the module ('' if it never reported).\n" \
+"-- With fr (batch creation) the task hash is not written now but on the\n" \
+"-- task's first move (unwritten_fields): the open entry is the task, and\n" \
+"-- the device's version goes into fr for one HSET of the batch's from\n"  \
+"-- hash per chunk.  Without fr (a device joining a dynamic batch) the\n"   \
+"-- hash is written at once.\n"                                             \
+"local function insert_task(b, dev, now, cur, fr)\n"                       \
 "  if cur == b.version then return 'current' end\n"                         \
 "  if b.need_from ~= '' and cur ~= b.need_from then return 'version' end\n" \
 "  if call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then\n"      \
 "    return 'busy' end\n"                                                    \
-"  call('HSET', fmt(K_TASK, dev, b.id), 'device', dev, 'batch', b.id,\n"    \
-"    'package', b.package, 'product', b.product, 'module', b.module,\n"      \
-"    'version', b.version, 'from', cur, 'state', ST_PENDING, 'size', b.size,\n" \
-"    'covered', '0', 'created', now, 'updated', now)\n"                     \
+"  if fr then\n"                                                             \
+"    if cur ~= '' then fr[#fr + 1] = dev fr[#fr + 1] = cur end\n"           \
+"  else\n"                                                                   \
+"    call('HSET', fmt(K_TASK, dev, b.id), 'device', dev, 'batch', b.id,\n"  \
+"      'package', b.package, 'product', b.product, 'module', b.module,\n"    \
+"      'version', b.version, 'from', cur, 'state', ST_PENDING,\n"           \
+"      'size', b.size, 'covered', '0', 'created', now, 'updated', now)\n"   \
+"  end\n"                                                                    \
 "  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))\n"\
 "  end\n"                                                                    \
 "  return 'ok'\n"                                                            \
+"end\n"                                                                      \
+"-- a task without a hash exists, pending, when the device's open entry\n" \
+"-- for the batch's module names the batch\n"                              \
+"local function unwritten(b, dev)\n"                                        \
+"  return b and call('HGET', fmt(K_DEVOPEN, dev), b.module) == b.id\n"      \
+"end\n"                                                                      \
+"-- the fields of an unwritten task, appended to set for its first write\n" \
+"local function unwritten_fields(set, b, dev)\n"                           \
+"  local from = call('HGET', fmt(K_BFROM, b.id), dev) or ''\n"             \
+"  for _, kv in ipairs({{'device', dev}, {'batch', b.id},\n"                \
+"    {'package', b.package}, {'product', b.product}, {'module', b.module},\n" \
+"    {'version', b.version}, {'from', from}, {'size', b.size},\n"           \
+"    {'created', b.created}}) do\n"                                         \
+"    set[#set + 1] = kv[1] set[#set + 1] = kv[2]\n"                         \
+"  end\n"                                                                    \
 "end\n"                                                                      \
 "local function check_finish(bid, now)\n"                                    \
 "  local bk = fmt(K_BATCH, bid)\n"                                           \
@@ -89,7 +113,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "if st then return {'exists', st} end\n"
 "local pk = fmt(K_PKG, pkg)\n"
 "local p = call('HMGET', pk, 'product', 'module', 'version', 'type', 'from',\n"
-"  'verify', 'state', 'verify_batch')\n"
+"  'verify', 'state', 'verify_batch', 'size')\n"
 "if not p[1] then return {'error', 'no package ' .. pkg} end\n"
 "if btype == 'upgrade' and p[6] == '1' and p[7] ~= PKG_VERIFIED then\n"
 "  return {'error', 'package ' .. pkg .. ' must be verified first: create a '\n"
@@ -107,6 +131,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "call('HSET', bk, 'id', id, 'name', name, 'type', btype, 'package', pkg,\n"
 "  'product', p[1], 'module', p[2], 'version', p[3], 'from_version', fromv,\n"
 "  'protocol', proto, 'method', method, 'push', push, 'state', 'creating',\n"
+"  'size', p[9] or '0',\n"
 "  'total', 0, 'created', now, 'finished', 0, 'cursor', '', 'job', job,\n"
 "  'skipped_current', 0, 'skipped_busy', 0, 'skipped_version', 0)\n"
 "local ck = fmt(K_COUNTS, id)\n"
@@ -152,7 +177,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    for i = 4, #ARGV do if m[i - 3] == 1 then cur[ARGV[i]] = v end end\n"
 "  end\n"
 "end\n"
-"local z = {}\n"
+"local z, fr = {}, {}\n"
 "for i = 4, #ARGV do\n"
 "  local dev = ARGV[i]\n"
 "  local r\n"
@@ -162,7 +187,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    local v\n"
 "    if cur then v = cur[dev] or ''\n"
 "    else v = call('HGET', fmt(K_DEVVER, dev), b.module) or '' end\n"
-"    r = insert_task(b, dev, now, v)\n"
+"    r = insert_task(b, dev, now, v, fr)\n"
 "  end\n"
 "  c[r] = c[r] + 1\n"
 "  if r == 'ok' then\n"
@@ -172,6 +197,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "local bk = fmt(K_BATCH, id)\n"
 "if c.ok > 0 then\n"
 "  call('ZADD', bd, unpack(z))\n"
+"  if #fr > 0 then call('HSET', fmt(K_BFROM, id), unpack(fr)) end\n"
 "  call('HINCRBY', bk, 'total', c.ok)\n"
 "  call('HINCRBY', fmt(K_COUNTS, id), ST_PENDING, c.ok)\n"
 "end\n"
@@ -239,19 +265,26 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 /* ARGV: id now start count: cancels the open tasks of one slice of the
  * batch; returns how many devices the slice had */
 static const char  ota_lua_cancel_chunk[] =
-OTA_LUA_PRELUDE
+OTA_LUA_PRELUDE OTA_LUA_LIB
 "local id, now = ARGV[1], ARGV[2]\n"
+"local b = load_batch(id)\n"
 "local start, count = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
 "local devs = call('ZRANGE', fmt(K_BDEVS, id), start, start + count - 1)\n"
 "local ck = fmt(K_COUNTS, id)\n"
 "for _, dev in ipairs(devs) do\n"
 "  local tk = fmt(K_TASK, dev, id)\n"
 "  local t = call('HMGET', tk, 'state', 'module', 'created')\n"
+"  local set = {'state', ST_CANCELLED, 'updated', now}\n"
+"  if not t[1] and unwritten(b, dev) then\n"
+"    t = {ST_PENDING, b.module, b.created}\n"
+"    unwritten_fields(set, b, dev)\n"
+"    set[#set + 1] = 'covered' set[#set + 1] = '0'\n"
+"  end\n"
 "  if t[1] and not FINAL[t[1]] then\n"
 "    -- history is written on a task's first move: this is it\n"
 "    if t[1] == ST_PENDING then\n"
 "      call('ZADD', fmt(K_DEVTASKS, dev), tonumber(t[3]) or now, id) end\n"
-"    call('HSET', tk, 'state', ST_CANCELLED, 'updated', now)\n"
+"    call('HSET', tk, unpack(set))\n"
 "    call('HINCRBY', ck, t[1], -1)\n"
 "    call('HINCRBY', ck, ST_CANCELLED, 1)\n"
 "    local ok = fmt(K_DEVOPEN, dev)\n"
@@ -344,7 +377,9 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "local out = {joined}\n"
 "for i = 3 + ninf * 5, #ARGV, 3 do\n"
 "  local dev, mod, bid = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-"  if bid == '' then bid = call('HGET', fmt(K_DEVOPEN, dev), mod) end\n"
+"  local opened = false\n"
+"  if bid == '' then bid = call('HGET', fmt(K_DEVOPEN, dev), mod)\n"
+"    opened = true end\n"
 "  local r = {}\n"
 "  if bid then\n"
 "    local t = call('HMGET', fmt(K_TASK, dev, bid), 'state', 'covered',\n"
@@ -352,6 +387,14 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    if t[1] then\n"
 "      r = {bid, t[1], t[2] or '0', t[3] or '0', t[4] or '', t[5] or '',\n"
 "        t[6] or '', t[7] or '', t[8] or ''}\n"
+"    else\n"
+"      -- not written yet: pending, the rest comes from the batch\n"
+"      local b = load_batch(bid, cache)\n"
+"      if b and (opened and b.module == mod or unwritten(b, dev)) then\n"
+"        r = {bid, ST_PENDING, '0', b.size, b.version,\n"
+"          call('HGET', fmt(K_BFROM, bid), dev) or '', b.package, b.module,\n"
+"          ''}\n"
+"      end\n"
 "    end\n"
 "  end\n"
 "  out[#out + 1] = r\n"
@@ -381,7 +424,7 @@ static const char  ota_lua_apply[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local now, tmo = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
 "local nack = tonumber(ARGV[3])\n"
-"local touched, cnt, fails = {}, {}, {}\n"
+"local touched, cnt, fails, bcache = {}, {}, {}, {}\n"
 "local function add(tab, bid, k, d)\n"
 "  local h = tab[bid]\n"
 "  if not h then h = {} tab[bid] = h end\n"
@@ -392,8 +435,16 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  local member = bid .. ':' .. dev\n"
 "  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated',\n"
 "    'created')\n"
-"  if not t[1] then call('ZREM', K_DEADLINES, member)\n"
-"    if idle < 0 then return 'missing' end return 'gone' end\n"
+"  local b\n"
+"  if not t[1] then\n"
+"    b = load_batch(bid, bcache)\n"
+"    if not unwritten(b, dev) then\n"
+"      call('ZREM', K_DEADLINES, member)\n"
+"      if idle < 0 then return 'missing' end return 'gone'\n"
+"    end\n"
+"    -- pending, never written: its first write carries every field\n"
+"    t = {ST_PENDING, b.module, '0', b.created, b.created}\n"
+"  end\n"
 "  if t[1] ~= exp then return t[1] end\n"
 "  if idle > 0 then\n"
 "    local upd = tonumber(t[4]) or 0\n"
@@ -407,6 +458,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  if new == exp and cov == '' and step == '' and desc == '' then\n"
 "    return 'ok' end\n"
 "  local set = {'updated', now}\n"
+"  if b then unwritten_fields(set, b, dev) end\n"
 "  local moved = false\n"
 "  if new ~= exp then\n"
 "    set[#set + 1] = 'state' set[#set + 1] = new\n"
@@ -421,7 +473,8 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    moved = true\n"
 "  end\n"
 "  if cov ~= '' and tonumber(cov) > (tonumber(t[3]) or 0) then\n"
-"    set[#set + 1] = 'covered' set[#set + 1] = cov end\n"
+"    set[#set + 1] = 'covered' set[#set + 1] = cov\n"
+"  elseif b then set[#set + 1] = 'covered' set[#set + 1] = '0' end\n"
 "  if step ~= '' then set[#set + 1] = 'step' set[#set + 1] = step end\n"
 "  if desc ~= '' then set[#set + 1] = 'desc'\n"
 "    set[#set + 1] = string.sub(desc, 2) end\n"

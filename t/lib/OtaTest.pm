@@ -667,7 +667,7 @@ sub fx_batch {
     $self->redis(HSET => key('OTA_KEY_BATCH', $id), id => $id,
                  name => $o{name} // "batch $id", type => $o{type} // 'upgrade',
                  package => $pkg->{id}, product => $pkg->{product},
-                 module => $pkg->{module}, version => $pkg->{version},
+                 module => $pkg->{module}, version => $pkg->{version}, size => $pkg->{size},
                  from_version => '', protocol => 'http', method => 'static',
                  push => 0, state => $o{state} // 'running', total => scalar @devs,
                  created => $o{created} // time, finished => '', cursor => '');
