@@ -71,8 +71,9 @@
 "  return b and call('HGET', fmt(K_DEVOPEN, dev), b.module) == b.id\n"      \
 "end\n"                                                                      \
 "-- the fields of an unwritten task, appended to set for its first write\n" \
-"local function unwritten_fields(set, b, dev)\n"                           \
-"  local from = call('HGET', fmt(K_BFROM, b.id), dev) or ''\n"             \
+"-- (from: when the caller has it)\n"                                       \
+"local function unwritten_fields(set, b, dev, from)\n"                     \
+"  from = from or call('HGET', fmt(K_BFROM, b.id), dev) or ''\n"          \
 "  for _, kv in ipairs({{'device', dev}, {'batch', b.id},\n"                \
 "    {'package', b.package}, {'product', b.product}, {'module', b.module},\n" \
 "    {'version', b.version}, {'from', from}, {'size', b.size},\n"           \
@@ -402,9 +403,14 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "return out\n";
 
 /* ARGV: now timeout_ms nack, nack stream entry ids, then per task: device
- * batch expected new reason covered step desc idle (> 0: a timeout; -1: a
- * task the worker decided on its cache, for which a missing task is a
- * conflict, not an end: the device may have another open task).
+ * batch expected new reason covered step desc idle from (idle > 0: a
+ * timeout; -1: a task the worker decided on its cache; from: the source
+ * version the lookup gave a pending task).
+ *
+ * A task without a hash is one batch creation did not write: the worker
+ * only applies events to tasks a lookup found, and tasks are never
+ * deleted, so it is pending and its first write carries every field (from
+ * the batch, and from).  Expected in another state it is a conflict.
  *
  * Compare and set: a task no longer in the expected state is left alone
  * and its state returned, so the caller reads again and decides again.
@@ -430,19 +436,19 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  if not h then h = {} tab[bid] = h end\n"
 "  h[k] = (h[k] or 0) + d\n"
 "end\n"
-"local function one(dev, bid, exp, new, reason, cov, step, desc, idle)\n"
+"local function one(dev, bid, exp, new, reason, cov, step, desc, idle,\n"
+"  from)\n"
 "  local tk = fmt(K_TASK, dev, bid)\n"
 "  local member = bid .. ':' .. dev\n"
 "  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated',\n"
 "    'created')\n"
 "  local b\n"
 "  if not t[1] then\n"
-"    b = load_batch(bid, bcache)\n"
-"    if not unwritten(b, dev) then\n"
+"    if idle <= 0 then b = load_batch(bid, bcache) end\n"
+"    if not b then\n"
 "      call('ZREM', K_DEADLINES, member)\n"
 "      if idle < 0 then return 'missing' end return 'gone'\n"
 "    end\n"
-"    -- pending, never written: its first write carries every field\n"
 "    t = {ST_PENDING, b.module, '0', b.created, b.created}\n"
 "  end\n"
 "  if t[1] ~= exp then return t[1] end\n"
@@ -458,7 +464,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  if new == exp and cov == '' and step == '' and desc == '' then\n"
 "    return 'ok' end\n"
 "  local set = {'updated', now}\n"
-"  if b then unwritten_fields(set, b, dev) end\n"
+"  if b then unwritten_fields(set, b, dev, from) end\n"
 "  local moved = false\n"
 "  if new ~= exp then\n"
 "    set[#set + 1] = 'state' set[#set + 1] = new\n"
@@ -493,10 +499,10 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  return 'ok'\n"
 "end\n"
 "local res, clean = {}, true\n"
-"for i = 4 + nack, #ARGV, 9 do\n"
+"for i = 4 + nack, #ARGV, 10 do\n"
 "  local r = one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],\n"
 "    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],\n"
-"    tonumber(ARGV[i + 8]))\n"
+"    tonumber(ARGV[i + 8]), ARGV[i + 9])\n"
 "  if r ~= 'ok' and r ~= 'fresh' and r ~= 'paused' and r ~= 'gone' then\n"
 "    clean = false end\n"
 "  res[#res + 1] = r\n"
