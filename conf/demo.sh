@@ -86,9 +86,11 @@ start() {
 
     # demo data (idempotent: reuses what an earlier run registered)
     local dsecret pkg batch fw
-    if ! dsecret=$(otactl --json device show "$DEVICE" 2>/dev/null \
-                   | sed -n 's/.*"secret": *"\([0-9a-f]*\)".*/\1/p') \
-       || [ -z "$dsecret" ]; then
+    if otactl device show "$DEVICE" >/dev/null 2>&1; then
+        # otactl prints a secret only when it makes one; the demo owns this
+        # Redis, so a rerun reads it back from the device record
+        dsecret=$(redis-cli -p "$REDIS_PORT" HGET "ota:dev:{$DEVICE}" secret)
+    else
         dsecret=$(otactl device add "$DEVICE" --product "$PRODUCT" | tail -1 \
                   | awk '{print $NF}')
     fi
