@@ -246,46 +246,41 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         if (t == NULL) {
             continue;
         }
-        if (t->element[2]->type != REDIS_REPLY_STRING) {
+        const char  *state, *reason = "";
+        long long    covered = 0, size;
+
+        if (t->element[2]->type == REDIS_REPLY_STRING) {
+            state = t->element[2]->str;
+            reason = ota_reply_str(t->element[3]);
+            covered = ota_reply_ll(t->element[4], 0);
+            size = ota_reply_ll(t->element[5], 0);
+
+        } else {
             /* no hash: a pending task not written yet (the worker writes
              * it on its first move) if the open entry still names it; its
              * fields are the batch's */
-            const char *ob = NULL;
+            int  named = 0;
 
-            freeReplyObject(t);
             for (k = 1; k < open->elements; k += 2) {
-                if (strcmp(open->element[k]->str, bids[i]) == 0) {
-                    ob = bids[i];
-                }
+                named |= strcmp(open->element[k]->str, bids[i]) == 0;
             }
-            if (ob == NULL) {
-                continue;           /* gone meanwhile */
-            }
-            t = otactl_cmd(o, "HMGET " OTA_KEY_BATCH
-                           " module version size", ob);
+            freeReplyObject(t);
+            t = named ? otactl_cmd(o, "HMGET " OTA_KEY_BATCH
+                                   " module version size", bids[i])
+                      : NULL;
             if (t == NULL || t->element[0]->type != REDIS_REPLY_STRING) {
                 freeReplyObject(t);
-                continue;
+                continue;           /* gone meanwhile */
             }
-            json_array_append_new(jt, json_pack(
-                "{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-                "batch", bids[i],
-                "module", ota_reply_str(t->element[0]),
-                "version", ota_reply_str(t->element[1]),
-                "state", OTA_ST_PENDING, "reason", "",
-                "covered", (json_int_t) 0,
-                "size", (json_int_t) ota_reply_ll(t->element[2], 0)));
-            freeReplyObject(t);
-            continue;
+            state = OTA_ST_PENDING;
+            size = ota_reply_ll(t->element[2], 0);
         }
         json_array_append_new(jt, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
             "batch", bids[i],
             "module", ota_reply_str(t->element[0]),
             "version", ota_reply_str(t->element[1]),
-            "state", ota_reply_str(t->element[2]),
-            "reason", ota_reply_str(t->element[3]),
-            "covered", (json_int_t) ota_reply_ll(t->element[4], 0),
-            "size", (json_int_t) ota_reply_ll(t->element[5], 0)));
+            "state", state, "reason", reason,
+            "covered", (json_int_t) covered, "size", (json_int_t) size));
         freeReplyObject(t);
     }
     json_object_set_new(j, "device", json_string(dev));
