@@ -6,9 +6,10 @@
  * fields.
  *
  * Hash tags: every key that belongs to one device carries "{<device>}" so a
- * device's keys (record, versions, tasks, coverage, nonces) live in one Redis
- * Cluster slot and can be changed together by one script or MULTI.  Batch,
- * product and package keys are tagged by their own id likewise.
+ * device's keys (record, versions, open tasks, coverage, nonces) live in
+ * one Redis Cluster slot and can be changed together by one script or
+ * MULTI.  Batch, product and package keys are tagged by their own id
+ * likewise (a batch's tasks are batch keys: see OTA_KEY_BATCH_STATE).
  */
 
 #ifndef OTA_KEYS_H
@@ -20,17 +21,15 @@
 
 /* HASH product, secret, created (unix s) */
 #define OTA_KEY_DEVICE          "ota:dev:{%s}"
-/* HASH module -> current version "X.Y.Z" */
+/* HASH module -> current version "X.Y.Z", and "<module>@ts" -> ts (ms) of
+ * the inform event that set it, so a late, older report never overwrites a
+ * newer one (worker; '@' is not allowed in module names) */
 #define OTA_KEY_DEVICE_VERSIONS "ota:dev:{%s}:ver"
+#define OTA_VERSION_TS_SUFFIX   "@ts"
 /* HASH module -> batch id of the device's open task for that module */
 #define OTA_KEY_DEVICE_OPEN     "ota:dev:{%s}:open"
-/* HASH module -> ts (ms) of the inform event that set the version, so a
- * late, older report never overwrites a newer one (worker) */
-#define OTA_KEY_DEVICE_VERSION_TS "ota:dev:{%s}:verts"
 /* ZSET batch id scored by creation time: every task the device ever had */
 #define OTA_KEY_DEVICE_TASKS    "ota:dev:{%s}:tasks"
-/* HASH one task (device, batch): see docs/redis-schema.md for fields */
-#define OTA_KEY_TASK            "ota:task:{%s}:%s"          /* device, batch */
 /* ZSET coverage of (device, package): member "start-end", score start */
 #define OTA_KEY_COVERAGE        "ota:cov:{%s}:%s"           /* device, pkg */
 /* STRING covered byte count of (device, package), kept by the same script */
@@ -74,10 +73,31 @@
 #define OTA_KEY_BATCH_FAILURES  "ota:batch:{%s}:failures"
 /* ZSET devices of the batch scored by insertion order */
 #define OTA_KEY_BATCH_DEVICES   "ota:batch:{%s}:devices"
-/* HASH device -> its version of the module when batch creation gave it a
- * task (devices that never reported one are absent): the "from" of a task
- * not written yet (a pending task gets its hash on its first move) */
+/*
+ * The tasks of a batch, one per device of OTA_KEY_BATCH_DEVICES, stored by
+ * column: one HASH device -> value per field, so the worker reads and
+ * writes the tasks of a whole stream read with one variadic command per
+ * column.  A device absent from a column has the column's default.  The
+ * fields every task of the batch shares (package, product, module,
+ * version, size) are the batch's own.
+ */
+/* the device's version of the module when it got the task; default "" */
 #define OTA_KEY_BATCH_FROM      "ota:batch:{%s}:from"
+/* task state; default pending */
+#define OTA_KEY_BATCH_STATE     "ota:batch:{%s}:state"
+/* bytes of the package the device has downloaded; default 0 */
+#define OTA_KEY_BATCH_COVERED   "ota:batch:{%s}:covered"
+/* last install step reported (-4 .. 100); default none */
+#define OTA_KEY_BATCH_STEP      "ota:batch:{%s}:step"
+/* why the task failed; default none */
+#define OTA_KEY_BATCH_REASON    "ota:batch:{%s}:reason"
+/* last progress description (at most 128 bytes); default none */
+#define OTA_KEY_BATCH_DESC      "ota:batch:{%s}:desc"
+/* ms the task was created (devices that joined a dynamic batch); default
+ * the batch's created */
+#define OTA_KEY_BATCH_CREATED   "ota:batch:{%s}:created"
+/* ms of the task's last change; default its created */
+#define OTA_KEY_BATCH_UPDATED   "ota:batch:{%s}:updated"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
 /* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)

@@ -503,72 +503,145 @@ ngx_ota_admin_step(ngx_str_t *s, ngx_int_t *step)
 }
 
 
-/* one device's entry from HMGET task state size covered step reason; a
- * device of the batch whose task has no hash yet is pending (batch
- * creation writes a task on its first move) */
-static int
-ngx_ota_admin_device_entry(ngx_ota_admin_t *a, json_t *item,
-    redisReply *reply)
-{
-    int          rc;
-    off_t        size, covered;
-    redisReply  *e;
-    ngx_uint_t   i;
-    off_t        v[5];
-    ngx_int_t    step;
-    ngx_str_t    s[5];
+/* the task columns read for a page, in reply order */
+static const char  *ngx_ota_admin_columns[] = {
+    OTA_KEY_BATCH_STATE, OTA_KEY_BATCH_COVERED, OTA_KEY_BATCH_STEP,
+    OTA_KEY_BATCH_REASON
+};
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
-        return json_object_set_new(item, "state", json_null());
+#define NGX_OTA_ADMIN_NCOLUMNS                                               \
+    (sizeof(ngx_ota_admin_columns) / sizeof(ngx_ota_admin_columns[0]))
+
+
+/* one column's value of one device's entry; a device without a value has
+ * the column's default (pending, 0 bytes, no step, no reason) */
+static int
+ngx_ota_admin_device_value(ngx_ota_admin_t *a, json_t *item, ngx_uint_t col,
+    redisReply *e)
+{
+    int        rc = 0;
+    off_t      covered;
+    ngx_int_t  step;
+    ngx_str_t  v;
+
+    ngx_str_null(&v);
+
+    if (e != NULL && e->type == REDIS_REPLY_STRING) {
+        v.data = (u_char *) e->str;
+        v.len = e->len;
     }
 
-    for (i = 0; i < 5; i++) {
+    switch (col) {
+
+    case 0:
+        if (v.len == 0) {
+            ngx_str_set(&v, OTA_ST_PENDING);
+        }
+        return json_object_set_new(item, "state",
+                                   json_stringn((char *) v.data, v.len));
+
+    case 1:
+        covered = v.len ? ngx_atoof(v.data, v.len) : 0;
+        if (covered == NGX_ERROR) {
+            covered = 0;
+        }
+        if (covered > a->size) {
+            covered = a->size;
+        }
+
+        /* percent with two decimals, rounded down: 100 only when complete */
+        rc |= json_object_set_new(item, "progress",
+                                  json_real(a->size
+                                            ? (double) (covered * 10000
+                                                        / a->size) / 100
+                                            : 0.0));
+        rc |= json_object_set_new(item, "covered", json_integer(covered));
+        rc |= json_object_set_new(item, "size", json_integer(a->size));
+        return rc;
+
+    case 2:
+        if (ngx_ota_admin_step(&v, &step) == NGX_OK) {
+            rc = json_object_set_new(item, "step", json_integer(step));
+        }
+        return rc;
+
+    default:
+        if (v.len) {
+            rc = json_object_set_new(item, "reason",
+                                     json_stringn((char *) v.data, v.len));
+        }
+        return rc;
+    }
+}
+
+
+/* the page's devices: one HMGET per task column for all of them */
+static ngx_int_t
+ngx_ota_admin_devices_columns(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    size_t        i, n;
+    json_t       *item;
+    ngx_int_t     rc;
+    ngx_str_t     key;
+    ngx_uint_t    col;
+    redisReply   *e;
+    const char  **argv;
+    size_t       *argvlen;
+
+    n = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
+
+    argv = ngx_palloc(r->pool, (n + 2) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (n + 2) * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "HMGET";
+    argvlen[0] = sizeof("HMGET") - 1;
+
+    for (i = 0; i < n; i++) {
         e = reply->element[i];
 
-        if (e->type == REDIS_REPLY_STRING) {
-            s[i].data = (u_char *) e->str;
-            s[i].len = e->len;
-            v[i] = e->len ? ngx_atoof(s[i].data, s[i].len) : NGX_ERROR;
+        if (e->type != REDIS_REPLY_STRING
+            || !ota_name_device(e->str, e->len))
+        {
+            continue;
+        }
 
-        } else {
-            ngx_str_null(&s[i]);
-            v[i] = NGX_ERROR;
+        item = json_pack("{s:s%}", "device", e->str, (size_t) e->len);
+
+        if (item == NULL || json_array_append_new(a->list, item) != 0) {
+            return NGX_ERROR;
+        }
+
+        /* the commands are formatted before this reply is freed */
+        argv[2 + a->items] = e->str;
+        argvlen[2 + a->items] = e->len;
+        a->items++;
+    }
+
+    if (a->items == 0) {
+        return NGX_DONE;
+    }
+
+    for (col = 0; col < NGX_OTA_ADMIN_NCOLUMNS; col++) {
+        if (ngx_ota_key(r->pool, &key, ngx_ota_admin_columns[col], &a->id,
+                        NULL, NULL) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        argv[1] = (char *) key.data;
+        argvlen[1] = key.len;
+
+        rc = ngx_ota_redis_argv(call, (int) a->items + 2, argv, argvlen);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
-    if (s[0].len == 0) {
-        ngx_str_set(&s[0], OTA_ST_PENDING);
-        v[1] = a->size;
-    }
-
-    rc = json_object_set_new(item, "state",
-                             json_stringn((char *) s[0].data, s[0].len));
-
-    size = v[1] == NGX_ERROR ? 0 : v[1];
-    covered = v[2] == NGX_ERROR ? 0 : v[2];
-    if (covered > size) {
-        covered = size;
-    }
-
-    /* percent with two decimals, rounded down: 100 only when complete */
-    rc |= json_object_set_new(item, "progress",
-                              json_real(size ? (double) (covered * 10000
-                                                         / size) / 100
-                                             : 0.0));
-    rc |= json_object_set_new(item, "covered", json_integer(covered));
-    rc |= json_object_set_new(item, "size", json_integer(size));
-
-    if (ngx_ota_admin_step(&s[3], &step) == NGX_OK) {
-        rc |= json_object_set_new(item, "step", json_integer(step));
-    }
-
-    if (s[4].len) {
-        rc |= json_object_set_new(item, "reason",
-                                  json_stringn((char *) s[4].data,
-                                               s[4].len));
-    }
-
-    return rc;
+    return NGX_OK;
 }
 
 
@@ -578,7 +651,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     size_t               i;
     json_t              *item;
     ngx_int_t            rc;
-    ngx_str_t            dev, key;
+    ngx_uint_t           col;
     redisReply          *e;
     ngx_ota_admin_t     *a = call->data;
     ngx_http_request_t  *r = call->request;
@@ -632,54 +705,36 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
         a->first = 3;
 
-        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
-             i++)
-        {
-            e = reply->element[i];
+        rc = ngx_ota_admin_devices_columns(r, a, call, reply);
 
-            if (e->type != REDIS_REPLY_STRING
-                || !ota_name_device(e->str, e->len))
-            {
-                continue;
-            }
-
-            dev.data = (u_char *) e->str;
-            dev.len = e->len;
-
-            item = json_pack("{s:s%}", "device", e->str, (size_t) e->len);
-
-            if (item == NULL || json_array_append_new(a->list, item) != 0
-                || ngx_ota_key(r->pool, &key, OTA_KEY_TASK, &dev, &a->id,
-                               NULL) == NULL)
-            {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            rc = ngx_ota_redis_cmd(call, "HMGET %b state size covered step "
-                                   "reason", key.data, key.len);
-            if (rc != NGX_OK) {
-                ngx_ota_api_send_failed(r, rc);
-                return;
-            }
-
-            a->items++;
-        }
-
-        if (a->items == 0) {
+        if (rc == NGX_DONE) {
             ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+
+        } else if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+        } else if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
         }
         return;
 
     default:
-        item = json_array_get(a->list, call->index - a->first);
+        col = call->index - a->first;
 
-        if (item != NULL && ngx_ota_admin_device_entry(a, item, reply) != 0) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+        for (i = 0; i < a->items; i++) {
+            item = json_array_get(a->list, i);
+            e = reply->type == REDIS_REPLY_ARRAY && i < reply->elements
+                ? reply->element[i] : NULL;
+
+            if (item != NULL
+                && ngx_ota_admin_device_value(a, item, col, e) != 0)
+            {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
         }
 
-        if (call->index - a->first + 1 == a->items) {
+        if (col + 1 == NGX_OTA_ADMIN_NCOLUMNS) {
             ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
         }
         return;

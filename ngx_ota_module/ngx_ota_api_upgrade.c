@@ -7,14 +7,13 @@
  *
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:open <module>                 -> batch id
- *   1  HGETALL  task:{d}:<batch>   HGET batch:{b}:from <device>
+ *   1  HGET     batch:{b}:state <device>   HGET batch:{b}:from <device>
  *      HGETALL  batch:{b}                            (pipelined)
  *   2  HGETALL  pkg:{p}
  *   3  XADD     events notified   (only while the task is still pending)
  *
- * A task still pending may have no hash yet (batch creation writes it on
- * the task's first move): the open entry naming the batch is the task, its
- * "from" is in the batch's from hash and the rest in the batch.
+ * Tasks are stored by column per batch (ota_keys.h): a device without a
+ * state is pending, and the package is the batch's.
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
@@ -43,7 +42,6 @@ typedef struct {
     ngx_uint_t             base;         /* replies before HGET open */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
-    unsigned               unwritten:1;  /* pending task without a hash */
 } ngx_ota_upgrade_t;
 
 
@@ -234,7 +232,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t  rc;
-    ngx_str_t  task, batch, from, b;
+    ngx_str_t  state, batch, from, b;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -258,8 +256,8 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     u->batch.data = ngx_ota_pstrdup0(r->pool, &b);
 
     if (u->batch.data == NULL
-        || ngx_ota_key(r->pool, &task, OTA_KEY_TASK, &u->device, &u->batch,
-                       NULL) == NULL
+        || ngx_ota_key(r->pool, &state, OTA_KEY_BATCH_STATE, &u->batch,
+                       NULL, NULL) == NULL
         || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &u->batch, NULL,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
@@ -269,7 +267,8 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HGETALL %b", task.data, task.len);
+    rc = ngx_ota_redis_cmd(call, "HGET %b %b", state.data, state.len,
+                           u->device.data, u->device.len);
 
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "HGET %b %b", from.data, from.len,
@@ -290,24 +289,17 @@ static void
 ngx_ota_upgrade_task(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     redisReply *reply)
 {
-    int        st;
-    ngx_str_t  state;
+    int  st;
 
     /* the batch reply comes next: decide there, so all are consumed */
 
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 0) {
-        /* pending, not written yet: the open entry is the task */
-        u->pending = 1;
-        u->unwritten = 1;
+    if (reply->type == REDIS_REPLY_NIL) {
+        u->pending = 1;             /* no state yet: pending */
         return;
     }
 
-    if (ngx_ota_hash_get(reply, "state", &state) != NGX_OK) {
-        u->gone = 1;
-        return;
-    }
-
-    st = ota_task_state_parse((char *) state.data, state.len);
+    st = reply->type == REDIS_REPLY_STRING
+         ? ota_task_state_parse(reply->str, reply->len) : -1;
 
     if (st < 0 || ota_task_state_final(st)) {
         u->gone = 1;
@@ -315,27 +307,15 @@ ngx_ota_upgrade_task(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     }
 
     u->pending = (st == OTA_TS_PENDING);
-
-    if (ngx_ota_hash_dup(r->pool, reply, "package", &u->package) == NGX_ERROR
-        || ngx_ota_hash_dup(r->pool, reply, "from", &u->task_from)
-           == NGX_ERROR)
-    {
-        u->gone = 1;
-    }
 }
 
 
-/* the device's version when the batch gave it the task, for a task whose
- * hash is not written yet */
+/* the device's version when the batch gave it the task */
 static void
 ngx_ota_upgrade_from(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     redisReply *reply)
 {
     ngx_str_t  v;
-
-    if (!u->unwritten) {
-        return;
-    }
 
     if (reply->type != REDIS_REPLY_STRING) {
         ngx_str_set(&u->task_from, "");     /* it never reported one */
@@ -374,9 +354,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (u->package.len == 0) {
-        (void) ngx_ota_hash_dup(r->pool, reply, "package", &u->package);
-    }
+    (void) ngx_ota_hash_dup(r->pool, reply, "package", &u->package);
 
     if (!ota_name_id((char *) u->package.data, u->package.len)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

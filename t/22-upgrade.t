@@ -87,8 +87,9 @@ is("$e{type} $e{device} $e{module} $e{batch} $e{package}",
    'notified d1 default b1 prodA-default-1_1_0', 'notified event fields');
 
 # the task moves only through the worker: no change to the task here
-is($t->redis(HGET => OtaTest::key('OTA_KEY_TASK', 'd1', 'b1'), 'state'), 'pending',
-   'the module does not write the task');
+is($t->task('d1', 'b1')->{state}, 'pending', 'the module does not write the task');
+is($t->redis(HEXISTS => OtaTest::key('OTA_KEY_BATCH_STATE', 'b1'), 'd1'), 0,
+   'no state column entry written');
 
 # the link works with the download endpoint when that is implemented
 my $dl = $t->http(GET => $j->{url} =~ s{^\Q$base\E}{}r);
@@ -137,19 +138,17 @@ for my $c ([ 'succeeded task (not open)', 'd3', '' ],
 }
 
 # a cancelled task still listed as open, a missing task, a missing package
-$t->redis(HSET => OtaTest::key('OTA_KEY_TASK', 'd4', 'b2'), state => 'cancelled');
+$t->redis(HSET => OtaTest::key('OTA_KEY_BATCH_STATE', 'b2'), d4 => 'cancelled');
 is(upgrade('d4', '?module=MCU')->{status}, 204, 'final task: 204');
-# a pending task not written yet (batch creation writes a task on its first
-# move): the open entry is the task, its source version is in the batch's
-# from hash, the rest is the batch's
-$t->redis(DEL => OtaTest::key('OTA_KEY_TASK', 'd4', 'b2'));
+# a pending task (no state in the batch's state column): its source
+# version is in the batch's from column, the rest is the batch's
+$t->redis(HDEL => OtaTest::key('OTA_KEY_BATCH_STATE', 'b2'), 'd4');
 $n0 = xlen();
 $r = upgrade('d4', '?module=MCU');
 is($r->{status}, 200, 'pending task without a hash: answered');
 is("$r->{json}{batch} $r->{json}{package} $r->{json}{from}", 'b2 prodA-MCU-2_0_0 1.0.1',
    'from the batch and the diff package');
 is(xlen(), $n0 + 1, 'and notified');
-$t->redis(DEL => OtaTest::key('OTA_KEY_TASK', 'd1', 'b1'));
 $t->redis(HSET => OtaTest::key('OTA_KEY_BATCH_FROM', 'b1'), 'd1', '0.9.0');
 $r = upgrade('d1');
 is("$r->{status} $r->{json}{batch} $r->{json}{from}", '200 b1 0.9.0',

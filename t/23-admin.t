@@ -108,15 +108,18 @@ is($dev{d3}{progress}, 0, 'progress 0');
 $j = admin('batches/v1/devices')->{json};
 is($j->{devices}[1]{progress}, 33.3, 'progress 333/1000 = 33.3');
 
-# a device whose task has no hash yet is pending (the worker writes a task
-# on its first move); its size is the batch's
-my $tk = OtaTest::key('OTA_KEY_TASK', 'd4', 'b1');
-my $saved = $t->redis_hash($tk);
-$t->redis(DEL => $tk);
+# a device without entries in the task columns is pending with nothing
+# downloaded; its size is the batch's
+my @cols = map { OtaTest::key("OTA_KEY_BATCH_$_", 'b1') } qw(STATE COVERED STEP REASON);
+my @saved = map { $t->redis(HGET => $_, 'd4') } @cols;
+$t->redis(HDEL => $_, 'd4') for @cols;
 $j = admin('batches/b1/devices?offset=3&limit=1')->{json};
-is_deeply([ @{ $j->{devices}[0] }{qw(device state progress covered size)} ],
-          [ 'd4', 'pending', 0, 0, 1000 ], 'unwritten task: pending, size of the batch');
-$t->redis(HSET => $tk, %$saved);
+is_deeply($j->{devices}[0], { device => 'd4', state => 'pending', progress => 0,
+                              covered => 0, size => 1000 },
+          'no column entries: pending, size of the batch, no step or reason');
+for my $i (0 .. $#cols) {
+    $t->redis(HSET => $cols[$i], 'd4', $saved[$i]) if defined $saved[$i];
+}
 
 $j = admin('batches/b1/devices?offset=2&limit=3')->{json};
 is_deeply([ map { $_->{device} } @{ $j->{devices} } ], [qw(d3 d4 d5)], 'offset and limit');

@@ -119,7 +119,7 @@ is($t->redis(XLEN => $events), $n_events + 1, 'a notified event');
 
 if ($worker) {
     my $st = $t->wait_for(sub {
-        my $s = $t->redis(HGET => OtaTest::key('OTA_KEY_TASK', $dev, $batch), 'state');
+        my $s = $t->task($dev, $batch)->{state};
         $s eq 'notified' ? $s : 0 });
     is($st, 'notified', 'the worker moved the task to notified');
 }
@@ -154,7 +154,7 @@ TODO: {
 
 if ($worker) {
     my $st = $t->wait_for(sub {
-        my $s = $t->redis(HGET => OtaTest::key('OTA_KEY_TASK', $dev, $batch), 'state');
+        my $s = $t->task($dev, $batch)->{state};
         $s eq 'downloaded' ? $s : 0 });
     is($st, 'downloaded', 'the worker moved the task to downloaded');
 }
@@ -185,7 +185,7 @@ SKIP: {
     skip 'ota-worker not running: task states are its job', 6 unless $worker;
 
     my $st = $t->wait_for(sub {
-        my $s = $t->redis(HGET => OtaTest::key('OTA_KEY_TASK', $dev, $batch), 'state');
+        my $s = $t->task($dev, $batch)->{state};
         $s eq 'succeeded' ? $s : 0 });
     is($st, 'succeeded', 'the task succeeded');
 

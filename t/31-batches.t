@@ -88,10 +88,11 @@ is($b->{counts}{pending}, 4, 'all pending');
 is($b->{skipped}{current}, 1, 'skipped at target recorded');
 is($b->{type}, 'upgrade', 'type');
 is($b->{package}, $full, 'package');
-# a pending task is written on its first move, not at creation: the open
-# entry names it, the batch's from hash keeps the device's version
+# tasks are stored by column: creation writes the open entry, the
+# membership and the device's version, nothing per task else
 my $psize = length("package pu default 2.0.0\n") * 100;
-is($t->redis('EXISTS', "ota:task:{u1}:$id"), 0, 'no task hash at creation');
+is_deeply([ sort grep { /^ota:task:/ || /\{\Q$id\E\}:(state|covered|step|updated)$/ }
+            @{ $t->redis('KEYS', '*') } ], [], 'no state, coverage or task keys at creation');
 is($t->redis('HGET', 'ota:dev:{u1}:open', 'default'), $id, 'open task recorded');
 is($t->redis('HGET', "ota:batch:{$id}:from", 'u1'), '1.0.0', 'source version kept');
 ok(!defined $t->redis('HGET', "ota:batch:{$id}:from", 'u5'), 'never reported: no source version');
@@ -133,12 +134,12 @@ is($b->{completion}, 1, 'completion 100 %');
 is($b->{success_rate}, undef, 'no success rate yet (null)');
 ok(!$t->redis('HEXISTS', 'ota:dev:{u1}:open', 'default'), 'open entry cleared');
 {
-    # the cancel wrote the task with every field
-    my $task = $t->redis_hash("ota:task:{u1}:$id");
+    my $task = $t->task('u1', $id);
     is_deeply([@$task{qw(state from version size package device batch covered)}],
               ['cancelled', '1.0.0', '2.0.0', $psize, $full, 'u1', $id, 0],
-              'cancelled task written whole');
-    is($t->redis_hash("ota:task:{u5}:$id")->{from}, '', 'never reported: empty source');
+              'cancelled task: every field');
+    ok($task->{updated} >= $task->{created}, 'updated on cancel');
+    is($t->task('u5', $id)->{from}, '', 'never reported: empty source');
 }
 ($rc, undef, $err) = $t->otactl('batch', 'cancel', $id);
 is($rc, 0, 'cancel again: harmless');

@@ -46,15 +46,10 @@ sub batch {
     return decode_json($out);
 }
 
-# a task as stored; a pending one is written on its first move, before
-# that the device's open entry naming the batch is the task
+# a task as every reader sees it (its batch's task columns and record)
 sub task {
     my ($dev, $bid) = @_;
-    my $h = $t->redis_hash("ota:task:{$dev}:$bid");
-    return $h if %$h;
-    my $open = { @{ $t->redis('HGETALL', "ota:dev:{$dev}:open") } };
-    return (grep { $_ eq $bid } values %$open)
-        ? { state => 'pending', covered => 0 } : {};
+    return $t->task($dev, $bid) // {};
 }
 
 my @dev = qw(d1 d2 d3 d4 d5 d6);

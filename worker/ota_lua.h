@@ -15,10 +15,9 @@
 #define OTA_LUA_PRELUDE                                                      \
     "local K_DEVICE='" OTA_KEY_DEVICE "'\n"                                  \
     "local K_DEVVER='" OTA_KEY_DEVICE_VERSIONS "'\n"                         \
-    "local K_DEVVERTS='" OTA_KEY_DEVICE_VERSION_TS "'\n"                     \
+    "local VER_TS='" OTA_VERSION_TS_SUFFIX "'\n"                             \
     "local K_DEVOPEN='" OTA_KEY_DEVICE_OPEN "'\n"                            \
     "local K_DEVTASKS='" OTA_KEY_DEVICE_TASKS "'\n"                          \
-    "local K_TASK='" OTA_KEY_TASK "'\n"                                      \
     "local K_PRODUCTS='" OTA_KEY_PRODUCTS "'\n"                              \
     "local K_PRODDEV='" OTA_KEY_PRODUCT_DEVICES "'\n"                        \
     "local K_PRODMOD='" OTA_KEY_PRODUCT_MODULES "'\n"                        \
@@ -34,6 +33,13 @@
     "local K_FAILS='" OTA_KEY_BATCH_FAILURES "'\n"                           \
     "local K_BDEVS='" OTA_KEY_BATCH_DEVICES "'\n"                            \
     "local K_BFROM='" OTA_KEY_BATCH_FROM "'\n"                              \
+    "local K_BSTATE='" OTA_KEY_BATCH_STATE "'\n"                            \
+    "local K_BCOVERED='" OTA_KEY_BATCH_COVERED "'\n"                        \
+    "local K_BSTEP='" OTA_KEY_BATCH_STEP "'\n"                              \
+    "local K_BREASON='" OTA_KEY_BATCH_REASON "'\n"                          \
+    "local K_BDESC='" OTA_KEY_BATCH_DESC "'\n"                              \
+    "local K_BCREATED='" OTA_KEY_BATCH_CREATED "'\n"                        \
+    "local K_BUPDATED='" OTA_KEY_BATCH_UPDATED "'\n"                        \
     "local K_BATCHES='" OTA_KEY_BATCHES "'\n"                                \
     "local K_DEADLINES='" OTA_KEY_TASK_DEADLINES "'\n"                       \
     "local K_PUSH='" OTA_CHANNEL_PUSH "'\n"                                  \

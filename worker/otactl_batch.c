@@ -414,7 +414,7 @@ static json_t *
 otactl_batch_devices(otactl_t *o, const char *id)
 {
     json_t      *ja = json_array();
-    redisReply  *d, *t;
+    redisReply  *d;
     long long    start = 0, bsize;
     size_t       i;
 
@@ -422,8 +422,17 @@ otactl_batch_devices(otactl_t *o, const char *id)
         json_decref(ja);
         return NULL;
     }
-    /* a device whose task has no hash yet is pending: the worker writes a
-     * task on its first move; its size is the batch's */
+    /* the tasks' columns (ota_keys.h), one HMGET per column and page of
+     * devices; a device without a state is pending, its size is the
+     * batch's */
+    static const char  *cols[] = { OTA_KEY_BATCH_STATE, OTA_KEY_BATCH_COVERED,
+                                   OTA_KEY_BATCH_REASON, OTA_KEY_BATCH_STEP };
+    redisReply         *c[4];
+    const char        **av = NULL;
+    size_t             *al = NULL;
+    char                key[256];
+    int                 k;
+
     d = otactl_cmd(o, "HGET " OTA_KEY_BATCH " size", id);
     if (d == NULL) {
         json_decref(ja);
@@ -442,56 +451,80 @@ otactl_batch_devices(otactl_t *o, const char *id)
             freeReplyObject(d);
             break;
         }
-        for (i = 0; i < d->elements; i++) {
-            redisAppendCommand(o->rc, "HMGET " OTA_KEY_TASK
-                               " state covered size reason step",
-                               d->element[i]->str, id);
+        free(av);
+        free(al);
+        av = malloc((d->elements + 2) * sizeof(char *));
+        al = malloc((d->elements + 2) * sizeof(size_t));
+        if (av == NULL || al == NULL) {
+            freeReplyObject(d);
+            json_decref(ja);
+            ja = NULL;
+            otactl_fail("out of memory");
+            break;
         }
+        av[0] = "HMGET";
+        al[0] = 5;
         for (i = 0; i < d->elements; i++) {
-            long long cov, size;
-            double    pr;
-            json_t   *jd;
-
-            t = ota_redis_reply(o->rc);
-            if (t == NULL || t->type != REDIS_REPLY_ARRAY) {
-                freeReplyObject(t);
+            av[i + 2] = d->element[i]->str;
+            al[i + 2] = d->element[i]->len;
+        }
+        for (k = 0; k < 4; k++) {
+            snprintf(key, sizeof(key), cols[k], id);
+            av[1] = key;
+            al[1] = strlen(key);
+            redisAppendCommandArgv(o->rc, (int) d->elements + 2, av, al);
+        }
+        for (k = 0; k < 4; k++) {
+            c[k] = ota_redis_reply(o->rc);
+        }
+        for (k = 0; k < 4; k++) {
+            if (c[k] == NULL || c[k]->type != REDIS_REPLY_ARRAY
+                || c[k]->elements != d->elements)
+            {
+                for (k = 0; k < 4; k++) {
+                    freeReplyObject(c[k]);
+                }
                 freeReplyObject(d);
                 json_decref(ja);
-                otactl_fail("Redis: %s", o->rc->errstr);
-                return NULL;
+                otactl_fail("Redis: %s", o->rc->err ? o->rc->errstr
+                                                    : "unexpected reply");
+                ja = NULL;
+                goto done;
             }
-            cov = ota_reply_ll(t->element[1], 0);
-            size = ota_reply_ll(t->element[2], 0);
-            if (t->element[0]->type != REDIS_REPLY_STRING) {
-                size = bsize;
-            }
-            pr = size > 0 ? (double) cov * 100.0 / (double) size : 0.0;
+        }
+        for (i = 0; i < d->elements; i++) {
+            long long   cov;
+            double      pr;
+            json_t     *jd;
+            redisReply *st = c[0]->element[i], *rs = c[2]->element[i],
+                       *sp = c[3]->element[i];
+
+            cov = ota_reply_ll(c[1]->element[i], 0);
+            pr = bsize > 0 ? (double) cov * 100.0 / (double) bsize : 0.0;
             pr = (double) (long long) (pr * 100 + 0.5) / 100;
             jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
                            "device", d->element[i]->str,
-                           "state",
-                           t->element[0]->type == REDIS_REPLY_STRING
-                           ? t->element[0]->str : OTA_ST_PENDING,
+                           "state", st->type == REDIS_REPLY_STRING
+                                    ? st->str : OTA_ST_PENDING,
                            "progress", pr, "covered", (json_int_t) cov,
-                           "size", (json_int_t) size);
-            if (jd != NULL && t->element[3]->type == REDIS_REPLY_STRING
-                && t->element[3]->len)
-            {
-                json_object_set_new(jd, "reason",
-                                    json_string(t->element[3]->str));
+                           "size", (json_int_t) bsize);
+            if (jd != NULL && rs->type == REDIS_REPLY_STRING && rs->len) {
+                json_object_set_new(jd, "reason", json_string(rs->str));
             }
-            if (jd != NULL && t->element[4]->type == REDIS_REPLY_STRING
-                && t->element[4]->len)
-            {
-                json_object_set_new(jd, "step",
-                                    json_integer(atoi(t->element[4]->str)));
+            if (jd != NULL && sp->type == REDIS_REPLY_STRING && sp->len) {
+                json_object_set_new(jd, "step", json_integer(atoi(sp->str)));
             }
             json_array_append_new(ja, jd);
-            freeReplyObject(t);
+        }
+        for (k = 0; k < 4; k++) {
+            freeReplyObject(c[k]);
         }
         start += d->elements;
         freeReplyObject(d);
     }
+done:
+    free(av);
+    free(al);
     return ja;
 }
 

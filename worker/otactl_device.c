@@ -212,8 +212,10 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         return otactl_fail("out of memory");
     }
     for (i = 0; i + 1 < ver->elements; i += 2) {
-        json_object_set_new(jv, ver->element[i]->str,
-                            json_string(ver->element[i + 1]->str));
+        if (strchr(ver->element[i]->str, '@') == NULL) {  /* not "<m>@ts" */
+            json_object_set_new(jv, ver->element[i]->str,
+                                json_string(ver->element[i + 1]->str));
+        }
     }
     for (i = 0; i + 1 < open->elements; i += 2) {
         json_object_set_new(jo, open->element[i]->str,
@@ -240,48 +242,37 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         bids[nb++] = tasks->element[i]->str;
     }
     for (i = 0; i < nb; i++) {
-        redisReply *t = otactl_cmd(o, "HMGET " OTA_KEY_TASK
-                                   " module version state reason covered size",
-                                   dev, bids[i]);
-        if (t == NULL) {
-            continue;
+        /* the task's columns (ota_keys.h); the shared fields are the
+         * batch's; no state yet means pending */
+        redisReply  *t, *c[3];
+        int          ok = 1;
+
+        t = otactl_cmd(o, "HMGET " OTA_KEY_BATCH " module version size",
+                       bids[i]);
+        c[0] = otactl_cmd(o, "HGET " OTA_KEY_BATCH_STATE " %s", bids[i], dev);
+        c[1] = otactl_cmd(o, "HGET " OTA_KEY_BATCH_REASON " %s", bids[i],
+                          dev);
+        c[2] = otactl_cmd(o, "HGET " OTA_KEY_BATCH_COVERED " %s", bids[i],
+                          dev);
+        for (k = 0; k < 3; k++) {
+            ok &= c[k] != NULL;
         }
-        const char  *state, *reason = "";
-        long long    covered = 0, size;
-
-        if (t->element[2]->type == REDIS_REPLY_STRING) {
-            state = t->element[2]->str;
-            reason = ota_reply_str(t->element[3]);
-            covered = ota_reply_ll(t->element[4], 0);
-            size = ota_reply_ll(t->element[5], 0);
-
-        } else {
-            /* no hash: a pending task not written yet (the worker writes
-             * it on its first move) if the open entry still names it; its
-             * fields are the batch's */
-            int  named = 0;
-
-            for (k = 1; k < open->elements; k += 2) {
-                named |= strcmp(open->element[k]->str, bids[i]) == 0;
-            }
-            freeReplyObject(t);
-            t = named ? otactl_cmd(o, "HMGET " OTA_KEY_BATCH
-                                   " module version size", bids[i])
-                      : NULL;
-            if (t == NULL || t->element[0]->type != REDIS_REPLY_STRING) {
-                freeReplyObject(t);
-                continue;           /* gone meanwhile */
-            }
-            state = OTA_ST_PENDING;
-            size = ota_reply_ll(t->element[2], 0);
+        if (ok && t != NULL && t->element[0]->type == REDIS_REPLY_STRING) {
+            json_array_append_new(jt, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                "batch", bids[i],
+                "module", ota_reply_str(t->element[0]),
+                "version", ota_reply_str(t->element[1]),
+                "state", c[0]->type == REDIS_REPLY_STRING
+                         ? c[0]->str : OTA_ST_PENDING,
+                "reason", ota_reply_str(c[1]),
+                "covered", (json_int_t) ota_reply_ll(c[2], 0),
+                "size", (json_int_t) ota_reply_ll(t->element[2], 0)));
         }
-        json_array_append_new(jt, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-            "batch", bids[i],
-            "module", ota_reply_str(t->element[0]),
-            "version", ota_reply_str(t->element[1]),
-            "state", state, "reason", reason,
-            "covered", (json_int_t) covered, "size", (json_int_t) size));
         freeReplyObject(t);
+        for (k = 0; k < 3; k++) {
+            freeReplyObject(c[k]);
+        }
     }
     json_object_set_new(j, "device", json_string(dev));
     json_object_set_new(j, "product", json_string(ota_reply_str(d->element[0])));
@@ -412,6 +403,9 @@ otactl_device_list(otactl_t *o, int argc, char **argv)
 
                 d = otactl_cmd(o, "HGETALL " OTA_KEY_DEVICE_VERSIONS, dn);
                 for (k = 0; d && k + 1 < d->elements; k += 2) {
+                    if (strchr(d->element[k]->str, '@') != NULL) {
+                        continue;           /* "<module>@ts" */
+                    }
                     n += snprintf(vs + n, n < sizeof(vs) ? sizeof(vs) - n : 0,
                                   "%s%s=%s", n ? " " : "", d->element[k]->str,
                                   d->element[k + 1]->str);
@@ -419,6 +413,9 @@ otactl_device_list(otactl_t *o, int argc, char **argv)
                 if (o->json) {
                     json_t *jv = json_object();
                     for (k = 0; d && k + 1 < d->elements; k += 2) {
+                        if (strchr(d->element[k]->str, '@') != NULL) {
+                            continue;
+                        }
                         json_object_set_new(jv, d->element[k]->str,
                                        json_string(d->element[k + 1]->str));
                     }

@@ -697,15 +697,6 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
          * is a conflict then: the device may have another open task) */
         ota_cmd_addll(&c, t->timeout ? (long long) w->task_timeout * 1000
                                      : t->cached ? -1 : 0);
-        /* the source version, for the first write of a pending task that
-         * batch creation did not write (saves two reads in the script) */
-        if (t->orig == OTA_TS_PENDING && t->t.has_from) {
-            char v[OTA_VERSION_STR_MAX];
-            ota_version_format(&t->t.from, v);
-            ota_cmd_adds(&c, v);
-        } else {
-            ota_cmd_adds(&c, "");
-        }
         nw++;
     }
 

@@ -43,11 +43,12 @@
 "end\n"                                                                      \
 "-- one task; the caller made sure the device has none in this batch.\n"    \
 "-- cur: the device's version of the module ('' if it never reported).\n" \
-"-- With fr (batch creation) the task hash is not written now but on the\n" \
-"-- task's first move (unwritten_fields): the open entry is the task, and\n" \
-"-- the device's version goes into fr for one HSET of the batch's from\n"  \
-"-- hash per chunk.  Without fr (a device joining a dynamic batch) the\n"   \
-"-- hash is written at once.\n"                                             \
+"-- Tasks are stored by column (ota_keys.h): a new task is its open entry,\n" \
+"-- its batch membership (the caller's ZADD) and its source version; every\n" \
+"-- other column keeps its default until the task moves.  With fr (batch\n" \
+"-- creation) the source version is appended to fr for one HSET per\n"     \
+"-- chunk; without (a device joining a dynamic batch) it is written now,\n" \
+"-- with the task's own created time.\n"                                    \
 "local function insert_task(b, dev, now, cur, fr)\n"                       \
 "  if cur == b.version then return 'current' end\n"                         \
 "  if b.need_from ~= '' and cur ~= b.need_from then return 'version' end\n" \
@@ -56,30 +57,21 @@
 "  if fr then\n"                                                             \
 "    if cur ~= '' then fr[#fr + 1] = dev fr[#fr + 1] = cur end\n"           \
 "  else\n"                                                                   \
-"    call('HSET', fmt(K_TASK, dev, b.id), 'device', dev, 'batch', b.id,\n"  \
-"      'package', b.package, 'product', b.product, 'module', b.module,\n"    \
-"      'version', b.version, 'from', cur, 'state', ST_PENDING,\n"           \
-"      'size', b.size, 'covered', '0', 'created', now, 'updated', now)\n"   \
+"    if cur ~= '' then call('HSET', fmt(K_BFROM, b.id), dev, cur) end\n"    \
+"    call('HSET', fmt(K_BCREATED, b.id), dev, now)\n"                       \
 "  end\n"                                                                    \
 "  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))\n"\
 "  end\n"                                                                    \
 "  return 'ok'\n"                                                            \
 "end\n"                                                                      \
-"-- a task without a hash exists, pending, when the device's open entry\n" \
-"-- for the batch's module names the batch\n"                              \
-"local function unwritten(b, dev)\n"                                        \
-"  return b and call('HGET', fmt(K_DEVOPEN, dev), b.module) == b.id\n"      \
+"-- HMGET of one column for a list of devices (nil for none)\n"             \
+"local function column(key, devs)\n"                                        \
+"  if #devs == 0 then return {} end\n"                                       \
+"  return call('HMGET', key, unpack(devs))\n"                                \
 "end\n"                                                                      \
-"-- the fields of an unwritten task, appended to set for its first write\n" \
-"-- (from: when the caller has it)\n"                                       \
-"local function unwritten_fields(set, b, dev, from)\n"                     \
-"  from = from or call('HGET', fmt(K_BFROM, b.id), dev) or ''\n"          \
-"  for _, kv in ipairs({{'device', dev}, {'batch', b.id},\n"                \
-"    {'package', b.package}, {'product', b.product}, {'module', b.module},\n" \
-"    {'version', b.version}, {'from', from}, {'size', b.size},\n"           \
-"    {'created', b.created}}) do\n"                                         \
-"    set[#set + 1] = kv[1] set[#set + 1] = kv[2]\n"                         \
-"  end\n"                                                                    \
+"-- variadic HSET of {field, value, ...} when there is any\n"               \
+"local function hset(key, kv)\n"                                            \
+"  if #kv > 0 then call('HSET', key, unpack(kv)) end\n"                     \
 "end\n"                                                                      \
 "local function check_finish(bid, now)\n"                                    \
 "  local bk = fmt(K_BATCH, bid)\n"                                           \
@@ -271,27 +263,32 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "local b = load_batch(id)\n"
 "local start, count = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
 "local devs = call('ZRANGE', fmt(K_BDEVS, id), start, start + count - 1)\n"
-"local ck = fmt(K_COUNTS, id)\n"
-"for _, dev in ipairs(devs) do\n"
-"  local tk = fmt(K_TASK, dev, id)\n"
-"  local t = call('HMGET', tk, 'state', 'module', 'created')\n"
-"  local set = {'state', ST_CANCELLED, 'updated', now}\n"
-"  if not t[1] and unwritten(b, dev) then\n"
-"    t = {ST_PENDING, b.module, b.created}\n"
-"    unwritten_fields(set, b, dev)\n"
-"    set[#set + 1] = 'covered' set[#set + 1] = '0'\n"
-"  end\n"
-"  if t[1] and not FINAL[t[1]] then\n"
+"if not b or #devs == 0 then return #devs end\n"
+"local st = column(fmt(K_BSTATE, id), devs)\n"
+"local cr = column(fmt(K_BCREATED, id), devs)\n"
+"local sset, uset, zrem, dec, n = {}, {}, {}, {}, 0\n"
+"for k, dev in ipairs(devs) do\n"
+"  local s = st[k] or ST_PENDING\n"
+"  if not FINAL[s] then\n"
 "    -- history is written on a task's first move: this is it\n"
-"    if t[1] == ST_PENDING then\n"
-"      call('ZADD', fmt(K_DEVTASKS, dev), tonumber(t[3]) or now, id) end\n"
-"    call('HSET', tk, unpack(set))\n"
-"    call('HINCRBY', ck, t[1], -1)\n"
-"    call('HINCRBY', ck, ST_CANCELLED, 1)\n"
+"    if s == ST_PENDING then\n"
+"      call('ZADD', fmt(K_DEVTASKS, dev), cr[k] or b.created, id) end\n"
+"    sset[#sset + 1] = dev sset[#sset + 1] = ST_CANCELLED\n"
+"    uset[#uset + 1] = dev uset[#uset + 1] = now\n"
+"    dec[s] = (dec[s] or 0) + 1\n"
+"    n = n + 1\n"
 "    local ok = fmt(K_DEVOPEN, dev)\n"
-"    if call('HGET', ok, t[2]) == id then call('HDEL', ok, t[2]) end\n"
-"    call('ZREM', K_DEADLINES, id .. ':' .. dev)\n"
+"    if call('HGET', ok, b.module) == id then call('HDEL', ok, b.module) end\n"
+"    zrem[#zrem + 1] = id .. ':' .. dev\n"
 "  end\n"
+"end\n"
+"if n > 0 then\n"
+"  hset(fmt(K_BSTATE, id), sset)\n"
+"  hset(fmt(K_BUPDATED, id), uset)\n"
+"  local ck = fmt(K_COUNTS, id)\n"
+"  for s, d in pairs(dec) do call('HINCRBY', ck, s, -d) end\n"
+"  call('HINCRBY', ck, ST_CANCELLED, n)\n"
+"  call('ZREM', K_DEADLINES, unpack(zrem))\n"
 "end\n"
 "return #devs\n";
 
@@ -300,14 +297,17 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
  *
  * Reports first: the device's version, the distribution counters and
  * version sets move together, only when the version changes and only for
- * a report not older (ts) than the one applied; running dynamic batches of
- * the product then take the device if it matches.  Distribution deltas
- * and set changes are summed over the whole read and written once per
- * (key, version) at the end: one command per key, not per report.  Replays
- * change nothing.
+ * a report not older (ts, kept beside the version) than the one applied;
+ * running dynamic batches of the product then take the device if it
+ * matches.  Distribution deltas and set changes are summed over the whole
+ * read and written once per (key, version) at the end: one command per
+ * key, not per report.  Replays change nothing.
  *
  * Then the task each event is about: the one named by batch, else the
- * device's open task of the module.  Returns {joined, task...}. */
+ * device's open task of the module; its columns are read with one HMGET
+ * per column and batch for the whole read.  Returns {joined, task...},
+ * task = {batch state covered size version from package module step} or
+ * {} when there is none. */
 static const char  ota_lua_lookup[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local now, ninf = ARGV[1], tonumber(ARGV[2])\n"
@@ -326,14 +326,14 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "for i = 3, 2 + ninf * 5, 5 do\n"
 "  local dev, prod, mod, ver = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
 "  local ts = tonumber(ARGV[i + 4]) or 0\n"
-"  local tk = fmt(K_DEVVERTS, dev)\n"
-"  local last = tonumber(call('HGET', tk, mod) or '-1') or -1\n"
+"  local vk = fmt(K_DEVVER, dev)\n"
+"  local cur = call('HMGET', vk, mod, mod .. VER_TS)\n"
+"  local old, last = cur[1], tonumber(cur[2] or '-1') or -1\n"
 "  if ts >= last then\n"
-"    if ts > last then call('HSET', tk, mod, ts) end\n"
-"    local vk = fmt(K_DEVVER, dev)\n"
-"    local old = call('HGET', vk, mod)\n"
+"    local set = {}\n"
+"    if ts > last then set[1] = mod .. VER_TS set[2] = ARGV[i + 4] end\n"
 "    if old ~= ver then\n"
-"      call('HSET', vk, mod, ver)\n"
+"      set[#set + 1] = mod set[#set + 1] = ver\n"
 "      local dk = fmt(K_VERDIST, prod, mod)\n"
 "      if old then\n"
 "        count(dk, old, -1)\n"
@@ -342,6 +342,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "      count(dk, ver, 1)\n"
 "      member(fmt(K_VERSET, prod, mod, ver), dev, true)\n"
 "    end\n"
+"    hset(vk, set)\n"
 "    if dyn[prod] == nil then dyn[prod] = call('SMEMBERS', fmt(K_DYNAMIC, prod))\n"
 "    end\n"
 "    for _, bid in ipairs(dyn[prod]) do\n"
@@ -375,42 +376,61 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  if #add > 0 then call('SADD', key, unpack(add)) end\n"
 "  if #rem > 0 then call('SREM', key, unpack(rem)) end\n"
 "end\n"
-"local out = {joined}\n"
+"-- each lookup's batch (an open entry names one), grouped by batch\n"
+"local out, groups = {joined}, {}\n"
 "for i = 3 + ninf * 5, #ARGV, 3 do\n"
 "  local dev, mod, bid = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-"  local opened = false\n"
-"  if bid == '' then bid = call('HGET', fmt(K_DEVOPEN, dev), mod)\n"
-"    opened = true end\n"
-"  local r = {}\n"
+"  local k = #out + 1\n"
+"  out[k] = {}\n"
+"  local opened = bid == ''\n"
+"  if opened then bid = call('HGET', fmt(K_DEVOPEN, dev), mod) end\n"
 "  if bid then\n"
-"    local t = call('HMGET', fmt(K_TASK, dev, bid), 'state', 'covered',\n"
-"      'size', 'version', 'from', 'package', 'module', 'step')\n"
-"    if t[1] then\n"
-"      r = {bid, t[1], t[2] or '0', t[3] or '0', t[4] or '', t[5] or '',\n"
-"        t[6] or '', t[7] or '', t[8] or ''}\n"
-"    else\n"
-"      -- not written yet: pending, the rest comes from the batch\n"
-"      local b = load_batch(bid, cache)\n"
-"      if b and (opened and b.module == mod or unwritten(b, dev)) then\n"
-"        r = {bid, ST_PENDING, '0', b.size, b.version,\n"
-"          call('HGET', fmt(K_BFROM, bid), dev) or '', b.package, b.module,\n"
-"          ''}\n"
+"    local g = groups[bid]\n"
+"    if not g then g = {devs = {}, at = {}, mods = {}} groups[bid] = g end\n"
+"    local n = #g.devs + 1\n"
+"    g.devs[n] = dev g.at[n] = k\n"
+"    g.mods[n] = opened and mod or false\n"
+"  end\n"
+"end\n"
+"for bid, g in pairs(groups) do\n"
+"  local b = load_batch(bid, cache)\n"
+"  if b then\n"
+"    local st = column(fmt(K_BSTATE, bid), g.devs)\n"
+"    local cov = column(fmt(K_BCOVERED, bid), g.devs)\n"
+"    local stp = column(fmt(K_BSTEP, bid), g.devs)\n"
+"    local fr = column(fmt(K_BFROM, bid), g.devs)\n"
+"    -- no state: pending if the device is in the batch, sure when its\n"
+"    -- open entry named the batch, else asked of the batch's devices\n"
+"    local ask = {}\n"
+"    for n, dev in ipairs(g.devs) do\n"
+"      if not st[n] and not g.mods[n] then ask[#ask + 1] = dev end\n"
+"    end\n"
+"    local in_batch = {}\n"
+"    if #ask > 0 then\n"
+"      local sc = call('ZMSCORE', fmt(K_BDEVS, bid), unpack(ask))\n"
+"      for n, dev in ipairs(ask) do in_batch[dev] = sc[n] and true end\n"
+"    end\n"
+"    for n, dev in ipairs(g.devs) do\n"
+"      local ok\n"
+"      if g.mods[n] then ok = g.mods[n] == b.module\n"
+"      else ok = st[n] or in_batch[dev] end\n"
+"      if ok then\n"
+"        out[g.at[n]] = {bid, st[n] or ST_PENDING, cov[n] or '0', b.size,\n"
+"          b.version, fr[n] or '', b.package, b.module, stp[n] or ''}\n"
 "      end\n"
 "    end\n"
 "  end\n"
-"  out[#out + 1] = r\n"
 "end\n"
 "return out\n";
 
 /* ARGV: now timeout_ms nack, nack stream entry ids, then per task: device
- * batch expected new reason covered step desc idle from (idle > 0: a
- * timeout; -1: a task the worker decided on its cache; from: the source
- * version the lookup gave a pending task).
+ * batch expected new reason covered step desc idle (idle > 0: a timeout;
+ * -1: a task the worker decided on its cache).
  *
- * A task without a hash is one batch creation did not write: the worker
- * only applies events to tasks a lookup found, and tasks are never
- * deleted, so it is pending and its first write carries every field (from
- * the batch, and from).  Expected in another state it is a conflict.
+ * Tasks are read and written by column (ota_keys.h), one HMGET or HSET
+ * per column and batch for the whole call.  A device of the batch without
+ * a state is pending: the worker only applies events to tasks a lookup
+ * found, and tasks are never deleted.
  *
  * Compare and set: a task no longer in the expected state is left alone
  * and its state returned, so the caller reads again and decides again.
@@ -431,82 +451,113 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "local now, tmo = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
 "local nack = tonumber(ARGV[3])\n"
 "local touched, cnt, fails, bcache = {}, {}, {}, {}\n"
+"local zadd, zrem, res, groups = {}, {}, {}, {}\n"
 "local function add(tab, bid, k, d)\n"
 "  local h = tab[bid]\n"
 "  if not h then h = {} tab[bid] = h end\n"
 "  h[k] = (h[k] or 0) + d\n"
 "end\n"
-"local function one(dev, bid, exp, new, reason, cov, step, desc, idle,\n"
-"  from)\n"
-"  local tk = fmt(K_TASK, dev, bid)\n"
-"  local member = bid .. ':' .. dev\n"
-"  local t = call('HMGET', tk, 'state', 'module', 'covered', 'updated',\n"
-"    'created')\n"
-"  local b\n"
-"  if not t[1] then\n"
-"    if idle <= 0 then b = load_batch(bid, bcache) end\n"
-"    if not b then\n"
-"      call('ZREM', K_DEADLINES, member)\n"
-"      if idle < 0 then return 'missing' end return 'gone'\n"
-"    end\n"
-"    t = {ST_PENDING, b.module, '0', b.created, b.created}\n"
-"  end\n"
-"  if t[1] ~= exp then return t[1] end\n"
-"  if idle > 0 then\n"
-"    local upd = tonumber(t[4]) or 0\n"
-"    if call('HGET', fmt(K_BATCH, bid), 'state') == 'paused' then\n"
-"      call('ZADD', K_DEADLINES, now + idle, member) return 'paused' end\n"
-"    if now - upd < idle then\n"
-"      call('ZADD', K_DEADLINES, upd + idle, member) return 'fresh' end\n"
-"  end\n"
-"  -- a task decided on the worker's cache without a change: the check\n"
-"  -- of its state above is all it needed\n"
-"  if new == exp and cov == '' and step == '' and desc == '' then\n"
-"    return 'ok' end\n"
-"  local set = {'updated', now}\n"
-"  if b then unwritten_fields(set, b, dev, from) end\n"
-"  local moved = false\n"
-"  if new ~= exp then\n"
-"    set[#set + 1] = 'state' set[#set + 1] = new\n"
-"    add(cnt, bid, exp, -1)\n"
-"    add(cnt, bid, new, 1)\n"
-"    if reason ~= '' then\n"
-"      set[#set + 1] = 'reason' set[#set + 1] = reason\n"
-"      add(fails, bid, reason, 1)\n"
-"    end\n"
-"    if exp == ST_PENDING then\n"
-"      call('ZADD', fmt(K_DEVTASKS, dev), tonumber(t[5]) or now, bid) end\n"
-"    moved = true\n"
-"  end\n"
-"  if cov ~= '' and tonumber(cov) > (tonumber(t[3]) or 0) then\n"
-"    set[#set + 1] = 'covered' set[#set + 1] = cov\n"
-"  elseif b then set[#set + 1] = 'covered' set[#set + 1] = '0' end\n"
-"  if step ~= '' then set[#set + 1] = 'step' set[#set + 1] = step end\n"
-"  if desc ~= '' then set[#set + 1] = 'desc'\n"
-"    set[#set + 1] = string.sub(desc, 2) end\n"
-"  call('HSET', tk, unpack(set))\n"
-"  if FINAL[new] then\n"
-"    if moved then\n"
-"      local ok = fmt(K_DEVOPEN, dev)\n"
-"      if call('HGET', ok, t[2]) == bid then call('HDEL', ok, t[2]) end\n"
-"      if exp ~= ST_PENDING then call('ZREM', K_DEADLINES, member) end\n"
-"      touched[bid] = true\n"
-"    end\n"
-"  elseif tmo > 0 and (exp == ST_PENDING or idle > 0)\n"
-"    and new ~= ST_PENDING then\n"
-"    call('ZADD', K_DEADLINES, now + tmo, member)\n"
-"  end\n"
-"  return 'ok'\n"
+"-- the tasks by batch: ARGV index of each\n"
+"for i = 4 + nack, #ARGV, 9 do\n"
+"  local bid = ARGV[i + 1]\n"
+"  local g = groups[bid]\n"
+"  if not g then g = {} groups[bid] = g end\n"
+"  g[#g + 1] = i\n"
 "end\n"
-"local res, clean = {}, true\n"
-"for i = 4 + nack, #ARGV, 10 do\n"
-"  local r = one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],\n"
-"    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],\n"
-"    tonumber(ARGV[i + 8]), ARGV[i + 9])\n"
-"  if r ~= 'ok' and r ~= 'fresh' and r ~= 'paused' and r ~= 'gone' then\n"
-"    clean = false end\n"
-"  res[#res + 1] = r\n"
+"local function batch(bid, g)\n"
+"  local b = load_batch(bid, bcache)\n"
+"  local devs, covd, tmod, first = {}, {}, {}, {}\n"
+"  for k, i in ipairs(g) do\n"
+"    local dev = ARGV[i]\n"
+"    devs[k] = dev\n"
+"    if ARGV[i + 5] ~= '' then covd[#covd + 1] = dev end\n"
+"    if tonumber(ARGV[i + 8]) > 0 then tmod[#tmod + 1] = dev end\n"
+"    if ARGV[i + 2] == ST_PENDING and ARGV[i + 3] ~= ST_PENDING then\n"
+"      first[#first + 1] = dev end\n"
+"  end\n"
+"  if not b then\n"
+"    for _, i in ipairs(g) do\n"
+"      zrem[#zrem + 1] = bid .. ':' .. ARGV[i]\n"
+"      res[i] = tonumber(ARGV[i + 8]) < 0 and 'missing' or 'gone'\n"
+"    end\n"
+"    return\n"
+"  end\n"
+"  local st = column(fmt(K_BSTATE, bid), devs)\n"
+"  local covs, upds, crs = {}, {}, {}\n"
+"  local v = column(fmt(K_BCOVERED, bid), covd)\n"
+"  for n, dev in ipairs(covd) do covs[dev] = tonumber(v[n]) or 0 end\n"
+"  if #tmod > 0 then\n"
+"    v = column(fmt(K_BUPDATED, bid), tmod)\n"
+"    local c = column(fmt(K_BCREATED, bid), tmod)\n"
+"    for n, dev in ipairs(tmod) do\n"
+"      upds[dev] = tonumber(v[n] or c[n] or b.created) or 0 end\n"
+"  end\n"
+"  v = column(fmt(K_BCREATED, bid), first)\n"
+"  for n, dev in ipairs(first) do crs[dev] = v[n] or b.created end\n"
+"  local S, C, P, R, D, U = {}, {}, {}, {}, {}, {}\n"
+"  for k, i in ipairs(g) do\n"
+"    local dev, exp, new, reason = ARGV[i], ARGV[i + 2], ARGV[i + 3],\n"
+"      ARGV[i + 4]\n"
+"    local cov, step, desc = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]\n"
+"    local idle = tonumber(ARGV[i + 8])\n"
+"    local member = bid .. ':' .. dev\n"
+"    local cur = st[k] or ST_PENDING\n"
+"    local r = 'ok'\n"
+"    if idle > 0 and not st[k] then\n"
+"      -- deadlines are set when a task leaves pending: none to time out\n"
+"      zrem[#zrem + 1] = member r = 'gone'\n"
+"    elseif cur ~= exp then r = cur\n"
+"    elseif idle > 0 and b.state == 'paused' then\n"
+"      zadd[#zadd + 1] = now + idle zadd[#zadd + 1] = member r = 'paused'\n"
+"    elseif idle > 0 and now - upds[dev] < idle then\n"
+"      zadd[#zadd + 1] = upds[dev] + idle zadd[#zadd + 1] = member\n"
+"      r = 'fresh'\n"
+"    elseif new ~= exp or cov ~= '' or step ~= '' or desc ~= '' then\n"
+"      -- (a task decided on the worker's cache without a change: the\n"
+"      -- check of its state above is all it needed)\n"
+"      U[#U + 1] = dev U[#U + 1] = now\n"
+"      local moved = new ~= exp\n"
+"      if moved then\n"
+"        S[#S + 1] = dev S[#S + 1] = new\n"
+"        add(cnt, bid, exp, -1)\n"
+"        add(cnt, bid, new, 1)\n"
+"        if reason ~= '' then\n"
+"          R[#R + 1] = dev R[#R + 1] = reason\n"
+"          add(fails, bid, reason, 1)\n"
+"        end\n"
+"        if exp == ST_PENDING then\n"
+"          call('ZADD', fmt(K_DEVTASKS, dev), crs[dev], bid) end\n"
+"      end\n"
+"      if cov ~= '' and tonumber(cov) > covs[dev] then\n"
+"        C[#C + 1] = dev C[#C + 1] = cov end\n"
+"      if step ~= '' then P[#P + 1] = dev P[#P + 1] = step end\n"
+"      if desc ~= '' then D[#D + 1] = dev D[#D + 1] = string.sub(desc, 2)\n"
+"      end\n"
+"      if FINAL[new] then\n"
+"        if moved then\n"
+"          local ok = fmt(K_DEVOPEN, dev)\n"
+"          if call('HGET', ok, b.module) == bid then\n"
+"            call('HDEL', ok, b.module) end\n"
+"          if exp ~= ST_PENDING then zrem[#zrem + 1] = member end\n"
+"          touched[bid] = true\n"
+"        end\n"
+"      elseif tmo > 0 and (exp == ST_PENDING or idle > 0)\n"
+"        and new ~= ST_PENDING then\n"
+"        zadd[#zadd + 1] = now + tmo zadd[#zadd + 1] = member\n"
+"      end\n"
+"    end\n"
+"    res[i] = r\n"
+"  end\n"
+"  hset(fmt(K_BSTATE, bid), S)\n"
+"  hset(fmt(K_BCOVERED, bid), C)\n"
+"  hset(fmt(K_BSTEP, bid), P)\n"
+"  hset(fmt(K_BREASON, bid), R)\n"
+"  hset(fmt(K_BDESC, bid), D)\n"
+"  hset(fmt(K_BUPDATED, bid), U)\n"
 "end\n"
+"for bid, g in pairs(groups) do batch(bid, g) end\n"
+"if #zadd > 0 then call('ZADD', K_DEADLINES, unpack(zadd)) end\n"
+"if #zrem > 0 then call('ZREM', K_DEADLINES, unpack(zrem)) end\n"
 "for bid, h in pairs(cnt) do\n"
 "  local ck = fmt(K_COUNTS, bid)\n"
 "  for s, d in pairs(h) do\n"
@@ -518,13 +569,20 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  for s, d in pairs(h) do call('HINCRBY', fk, s, d) end\n"
 "end\n"
 "for bid in pairs(touched) do check_finish(bid, now) end\n"
+"local out, clean = {}, true\n"
+"for i = 4 + nack, #ARGV, 9 do\n"
+"  local r = res[i]\n"
+"  if r ~= 'ok' and r ~= 'fresh' and r ~= 'paused' and r ~= 'gone' then\n"
+"    clean = false end\n"
+"  out[#out + 1] = r\n"
+"end\n"
 "local acked = 0\n"
 "if clean and nack > 0 then\n"
 "  call('XACK', '" OTA_STREAM_EVENTS "', '" OTA_GROUP "',\n"
 "    unpack(ARGV, 4, 3 + nack))\n"
 "  acked = 1\n"
 "end\n"
-"return {acked, res}\n";
+"return {acked, out}\n";
 
 static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
     { "batch_init", ota_lua_batch_init, "" },

@@ -549,7 +549,7 @@ sub write_file {
 
 # ---- Redis keys and fixtures (device / admin API tests) ------------------------
 #
-# key('OTA_KEY_TASK', $device, $batch) builds a key from the printf format of
+# key('OTA_KEY_BATCH_STATE', $batch) builds a key from the printf format of
 # include/ota_keys.h, read from the header itself so the tests cannot drift
 # from the C side.  The fx_* helpers write records exactly as
 # docs/redis-schema.md describes them, for tests that run without the
@@ -652,13 +652,15 @@ sub fx_batch {
                   %{ $o{tasks}{$d} // {} } };
         $counts{ $t->{state} }++;
         $fail{ $t->{reason} }++ if $t->{reason};
-        $self->redis(HSET => key('OTA_KEY_TASK', $d, $id), device => $d,
-                     batch => $id, package => $pkg->{id}, product => $pkg->{product},
-                     module => $pkg->{module}, version => $pkg->{version},
-                     from => $t->{from}, state => $t->{state}, size => $pkg->{size},
-                     covered => $t->{covered}, step => $t->{step} // '',
-                     reason => $t->{reason} // '', desc => '',
-                     created => $now, updated => $now);
+        # tasks are stored by column; a column keeps its default (pending,
+        # 0, none) until set
+        my %col = (STATE => $t->{state} eq 'pending' ? undef : $t->{state},
+                   COVERED => $t->{covered} || undef, STEP => $t->{step},
+                   REASON => $t->{reason}, FROM => $t->{from} || undef);
+        for my $c (sort keys %col) {
+            $self->redis(HSET => key("OTA_KEY_BATCH_$c", $id), $d, $col{$c})
+                if defined $col{$c} && $col{$c} ne '';
+        }
         $self->redis(ZADD => key('OTA_KEY_BATCH_DEVICES', $id), $i++, $d);
         $self->redis(ZADD => key('OTA_KEY_DEVICE_TASKS', $d), $now, $id);
         $self->redis(HSET => key('OTA_KEY_DEVICE_OPEN', $d), $pkg->{module}, $id)
@@ -675,6 +677,26 @@ sub fx_batch {
     $self->redis(HSET => key('OTA_KEY_BATCH_FAILURES', $id), %fail) if %fail;
     $self->redis(ZADD => key('OTA_KEY_BATCHES'), $o{created} // time, $id);
     return $id;
+}
+
+# one task as a hash of its fields (docs/redis-schema.md), put together
+# from the batch's task columns and the batch record like every reader
+# does; undef when the device is not in the batch
+sub task {
+    my ($self, $device, $batch) = @_;
+    return undef unless defined $self->redis(ZSCORE =>
+        key('OTA_KEY_BATCH_DEVICES', $batch), $device);
+    my %b = %{ $self->redis_hash(key('OTA_KEY_BATCH', $batch)) };
+    my %t = (device => $device, batch => $batch,
+             map { $_ => $b{$_} } qw(package product module version size));
+    my %dflt = (state => 'pending', covered => '0', from => '', step => '',
+                reason => '', desc => '', created => $b{created});
+    for my $c (qw(state covered from step reason desc created updated)) {
+        my $v = $self->redis(HGET => key('OTA_KEY_BATCH_' . uc $c, $batch),
+                             $device);
+        $t{$c} = $v // $dflt{$c} // $t{created};
+    }
+    return \%t;
 }
 
 # waits until every nginx worker process holds its Redis connection (the
