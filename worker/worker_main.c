@@ -16,6 +16,7 @@
 #include "ota_worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,6 +380,13 @@ main(int argc, char **argv)
     int                i, rc;
 
     memset(&w, 0, sizeof(w));
+    /* every stream read allocates and frees tens of thousands of small
+     * reply objects and a few arrays of 100+ KB: without fast bins a large
+     * request does not first consolidate all of them, and arrays stay in
+     * the heap instead of an mmap and page faults per read */
+    mallopt(M_MXFAST, 0);
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     w.task_timeout = 3600;
     w.claim_idle = 30000;
     w.chunk = 1000;
