@@ -388,8 +388,8 @@ ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             goto done;
         }
 
-        /* the batch names the package of each of its tasks (a pending
-         * task has no hash of its own yet) */
+        /* the batch names the package of each of its tasks (tasks are
+         * stored by column: ota_keys.h) */
         (void) snprintf(key, sizeof(key), OTA_KEY_BATCH, reply->str);
 
         if (ngx_ota_redis_cmd(call, "HGET %s " OTA_F_PACKAGE, key) != NGX_OK) {

@@ -145,7 +145,7 @@ is(upgrade('d4', '?module=MCU')->{status}, 204, 'final task: 204');
 $t->redis(HDEL => OtaTest::key('OTA_KEY_BATCH_STATE', 'b2'), 'd4');
 $n0 = xlen();
 $r = upgrade('d4', '?module=MCU');
-is($r->{status}, 200, 'pending task without a hash: answered');
+is($r->{status}, 200, 'pending task (no state entry): answered');
 is("$r->{json}{batch} $r->{json}{package} $r->{json}{from}", 'b2 prodA-MCU-2_0_0 1.0.1',
    'from the batch and the diff package');
 is(xlen(), $n0 + 1, 'and notified');

@@ -78,9 +78,11 @@ is(batch($bid)->{total}, 6, '6 tasks');
 ev(type => 'notified', device => 'd1', module => 'fw', batch => $bid, package => $pkg);
 settle();
 is(task('d1', $bid)->{state}, 'notified', 'd1 notified');
-# batch creation wrote no task hash: the first move writes it whole
+# the task's fields from its batch and columns after its first move
 is_deeply([ @{ task('d1', $bid) }{qw(device batch package module version from size covered)} ],
-          [ 'd1', $bid, $pkg, 'fw', '2.0.0', '1.0.0', 10000, 0 ], 'd1 written whole on its first move');
+          [ 'd1', $bid, $pkg, 'fw', '2.0.0', '1.0.0', 10000, 0 ], 'd1: every field after its first move');
+ok(($t->redis('HGET', "ota:batch:{$bid}:updated", 'd1') // 0) >= task('d1', $bid)->{created},
+   'updated written by the move');
 is(task('d1', $bid)->{created}, $t->redis('HGET', "ota:batch:{$bid}", 'created'), 'created: the batch\'s');
 ev(type => 'download', device => 'd1', module => 'fw', package => $pkg, covered => 4000, size => 10000);
 settle();
