@@ -64,15 +64,22 @@
 "  end\n"                                                                    \
 "  return 'ok'\n"                                                            \
 "end\n"                                                                      \
-"-- HMGET of one column for a list of devices (nil for none)\n"             \
-"local function column(key, devs)\n"                                        \
-"  if #devs == 0 then return {} end\n"                                       \
-"  return call('HMGET', key, unpack(devs))\n"                                \
+"-- a variadic command over the list in slices of 4000 arguments (an\n"    \
+"-- even number: pairs stay whole), since unpack stops near 8000; the\n"   \
+"-- replies of the slices joined\n"                                        \
+"local function vcall(cmd, key, list)\n"                                    \
+"  local out, n = {}, #list\n"                                               \
+"  for i = 1, n, 4000 do\n"                                                  \
+"    local r = call(cmd, key, unpack(list, i, math.min(i + 3999, n)))\n"    \
+"    if type(r) == 'table' then\n"                                           \
+"      for k = 1, #r do out[i + k - 1] = r[k] end end\n"                     \
+"  end\n"                                                                    \
+"  return out\n"                                                             \
 "end\n"                                                                      \
-"-- variadic HSET of {field, value, ...} when there is any\n"               \
-"local function hset(key, kv)\n"                                            \
-"  if #kv > 0 then call('HSET', key, unpack(kv)) end\n"                     \
-"end\n"                                                                      \
+"-- HMGET of one column for a list of devices (false for none)\n"          \
+"local function column(key, devs) return vcall('HMGET', key, devs) end\n"  \
+"-- variadic HSET of {field, value, ...}\n"                                 \
+"local function hset(key, kv) vcall('HSET', key, kv) end\n"                \
 "local function check_finish(bid, now)\n"                                    \
 "  local bk = fmt(K_BATCH, bid)\n"                                           \
 "  local b = call('HMGET', bk, 'state', 'method', 'type', 'package',\n"      \
@@ -288,7 +295,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  local ck = fmt(K_COUNTS, id)\n"
 "  for s, d in pairs(dec) do call('HINCRBY', ck, s, -d) end\n"
 "  call('HINCRBY', ck, ST_CANCELLED, n)\n"
-"  call('ZREM', K_DEADLINES, unpack(zrem))\n"
+"  vcall('ZREM', K_DEADLINES, zrem)\n"
 "end\n"
 "return #devs\n";
 
@@ -373,8 +380,8 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  for dev, on in pairs(s) do\n"
 "    if on then add[#add + 1] = dev else rem[#rem + 1] = dev end\n"
 "  end\n"
-"  if #add > 0 then call('SADD', key, unpack(add)) end\n"
-"  if #rem > 0 then call('SREM', key, unpack(rem)) end\n"
+"  vcall('SADD', key, add)\n"
+"  vcall('SREM', key, rem)\n"
 "end\n"
 "-- each lookup's batch (an open entry names one), grouped by batch\n"
 "local out, groups = {joined}, {}\n"
@@ -407,7 +414,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    end\n"
 "    local in_batch = {}\n"
 "    if #ask > 0 then\n"
-"      local sc = call('ZMSCORE', fmt(K_BDEVS, bid), unpack(ask))\n"
+"      local sc = vcall('ZMSCORE', fmt(K_BDEVS, bid), ask)\n"
 "      for n, dev in ipairs(ask) do in_batch[dev] = sc[n] and true end\n"
 "    end\n"
 "    for n, dev in ipairs(g.devs) do\n"
@@ -560,8 +567,8 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  hset(fmt(K_BUPDATED, bid), U)\n"
 "end\n"
 "for bid, g in pairs(groups) do batch(bid, g) end\n"
-"if #zadd > 0 then call('ZADD', K_DEADLINES, unpack(zadd)) end\n"
-"if #zrem > 0 then call('ZREM', K_DEADLINES, unpack(zrem)) end\n"
+"vcall('ZADD', K_DEADLINES, zadd)\n"
+"vcall('ZREM', K_DEADLINES, zrem)\n"
 "for bid, h in pairs(cnt) do\n"
 "  local ck = fmt(K_COUNTS, bid)\n"
 "  for s, d in pairs(h) do\n"
@@ -582,8 +589,10 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "end\n"
 "local acked = 0\n"
 "if clean and nack > 0 then\n"
-"  call('XACK', '" OTA_STREAM_EVENTS "', '" OTA_GROUP "',\n"
-"    unpack(ARGV, 4, 3 + nack))\n"
+"  for i = 4, 3 + nack, 4000 do\n"
+"    call('XACK', '" OTA_STREAM_EVENTS "', '" OTA_GROUP "',\n"
+"      unpack(ARGV, i, math.min(i + 3999, 3 + nack)))\n"
+"  end\n"
 "  acked = 1\n"
 "end\n"
 "return {acked, out}\n";

@@ -106,7 +106,7 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
                               err, errlen);
     }
     if (strcmp(k, "chunk") == 0) {
-        return ota_worker_int("chunk", v, 1, 100000, &w->chunk, err, errlen);
+        return ota_worker_int("chunk", v, 1, 3000, &w->chunk, err, errlen);
     }
     if (strcmp(k, "count") == 0) {
         return ota_worker_int("count", v, 1, 100000, &w->count, err, errlen);
