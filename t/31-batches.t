@@ -138,7 +138,7 @@ ok(!$t->redis('HEXISTS', 'ota:dev:{u1}:open', 'default'), 'open entry cleared');
     is_deeply([@$task{qw(state from version size package device batch covered)}],
               ['cancelled', '1.0.0', '2.0.0', $psize, $full, 'u1', $id, 0],
               'cancelled task: every field');
-    ok(($t->redis('HGET', "ota:batch:{$id}:updated", 'u1') // 0) >= $task->{created}, 'updated written by the cancel');
+    ok(($t->redis('HGET', OtaTest::key('OTA_KEY_BATCH_UPDATED', $id), 'u1') // 0) >= $task->{created}, 'updated written by the cancel');
     is($t->task('u5', $id)->{from}, '', 'never reported: empty source');
 }
 ($rc, undef, $err) = $t->otactl('batch', 'cancel', $id);

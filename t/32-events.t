@@ -81,7 +81,7 @@ is(task('d1', $bid)->{state}, 'notified', 'd1 notified');
 # the task's fields from its batch and columns after its first move
 is_deeply([ @{ task('d1', $bid) }{qw(device batch package module version from size covered)} ],
           [ 'd1', $bid, $pkg, 'fw', '2.0.0', '1.0.0', 10000, 0 ], 'd1: every field after its first move');
-ok(($t->redis('HGET', "ota:batch:{$bid}:updated", 'd1') // 0) >= task('d1', $bid)->{created},
+ok(($t->redis('HGET', OtaTest::key('OTA_KEY_BATCH_UPDATED', $bid), 'd1') // 0) >= task('d1', $bid)->{created},
    'updated written by the move');
 is(task('d1', $bid)->{created}, $t->redis('HGET', "ota:batch:{$bid}", 'created'), 'created: the batch\'s');
 ev(type => 'download', device => 'd1', module => 'fw', package => $pkg, covered => 4000, size => 10000);
