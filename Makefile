@@ -56,7 +56,7 @@ SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl unit deps test test-unit test-t run stop \
+.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind
 
 all: module worker otactl
@@ -130,6 +130,8 @@ asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g $(ASAN_FLAGS) -fsanitize=undefined" \
 	    NGX_CC_OPT="$(ASAN_FLAGS)" NGX_LD_OPT="$(ASAN_FLAGS)" all
 	OTA_BUILD=$(CURDIR)/build-asan OTA_ASAN=1 prove -I t/lib $(ASAN_TESTS)
+	OTA_BUILD=$(CURDIR)/build-asan OTA_ASAN=1 OTA_WORKER_ARGS="--count 3" \
+	    prove -I t/lib $(AHEAD_TESTS)
 fuzz: deps
 	$(MAKE) test-fuzz FUZZ_SECS=$(FUZZ_LONG)
 
@@ -155,7 +157,7 @@ deps:
 
 test: deps
 	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t
+	$(MAKE) test-unit test-fuzz test-t test-ahead
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
@@ -164,6 +166,12 @@ test-unit: unit
 TEST ?= t/*.t
 test-t: all
 	prove -I t/lib $(TEST)
+
+# the event tests again with reads of 3 entries: every read is full, so
+# the worker sends each apply behind the next read (docs/worker.md)
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t
+test-ahead: all
+	OTA_WORKER_ARGS="--count 3" prove -I t/lib $(AHEAD_TESTS)
 
 run: deps
 	$(MAKE) all

@@ -57,6 +57,8 @@ stats() {
     R info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ {
         printf "  %-24s calls %9d  usec %10d  per call %7.2f\n", $1, $3, $5, $7 }' | sort -k5 -n -r | head -15
 }
+# a process's CPU seconds (utime + stime) from /proc
+pcpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 worker() {
@@ -141,11 +143,12 @@ worker
 until drained; do sleep 0.1; done
 t1=$(now)
 C1=$(rcpu)
+WCPU=$(pcpu "$WPID")
 stop_worker
 stats
 EPS=$(awk -v n="$NEV" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }')
 OK=$(R hget "ota:batch:{$BID}:counts" succeeded)
-echo "events: Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$NEV" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/event"
+echo "events: Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$NEV" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/event, worker CPU $(awk -v c="$WCPU" -v n="$NEV" 'BEGIN { printf "%.1f", c * 1e6 / n }') us/event"
 echo "events: $NEV in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s = $EPS events/s" \
      "(target 100000/s: ratio $(ratio "$EPS" 100000)); succeeded $OK of $NDEV"
 [ "$OK" = "$NDEV" ] || { echo "events: wrong result" >&2; fail=1; }

@@ -289,7 +289,9 @@ is($t->redis('ZCARD', "ota:batch:{$qid}:devices"), 2, 'membership once');
 
 # ---- resumable creation: kill the worker in the middle of a big batch ------------------
 {
-    my $n = 3000;
+    # one device per chunk, so creation takes long enough (about a second)
+    # for the kill to land in the middle of it
+    my $n = 20000;
     $t->otactl('module', 'add', 'big', '--product', 'pbig');
     my $sock;
     $t->redis('PING');
@@ -306,7 +308,7 @@ is($t->redis('ZCARD', "ota:batch:{$qid}:devices"), 2, 'membership once');
     my $bp = mkpkg('pbig', 'big', '1.0.0');
 
     $t->stop_worker;
-    my $w = $t->start_worker('--chunk', 7, '--claim-idle', 500);
+    my $w = $t->start_worker('--chunk', 1, '--claim-idle', 500);
     my ($wk) = grep { $_->{pid} == $w } @{ $t->{workers} };
     $t->redis('XADD', 'ota:jobs', '*', type => 'batch_create', id => 'big-1', package => $bp,
               batch_type => 'upgrade', name => 'big', devices => '', from_version => '',
@@ -315,6 +317,7 @@ is($t->redis('ZCARD', "ota:batch:{$qid}:devices"), 2, 'membership once');
     $t->stop_worker(worker => $wk, signal => 'KILL');
     my $mid = $t->redis('HGET', 'ota:batch:{big-1}', 'total');
     diag("killed with $mid of $n tasks made");
+    cmp_ok($mid, '<', $n, 'the worker was killed during creation');
     $t->start_worker('--claim-idle', 500);
     ok($t->wait_for(sub { ($t->redis('HGET', 'ota:batch:{big-1}', 'state') // '') eq 'running' }, 30),
        'another worker finished the batch');

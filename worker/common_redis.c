@@ -281,7 +281,6 @@ ota_cmd_free(ota_cmd_t *c)
     free(c->buf);
     free(c->off);
     free(c->lens);
-    free(c->argv);
     ota_cmd_init(c);
 }
 
@@ -366,37 +365,52 @@ ota_cmd_addf(ota_cmd_t *c, const char *fmt, ...)
     ota_cmd_add(c, b, (size_t) n);
 }
 
-static const char **
-ota_cmd_argv(ota_cmd_t *c)
+/* appends "*argc $len arg ..." as RESP, the npre words first and then
+ * the arguments of c, in one buffer: hiredis's own formatting goes through
+ * an sds per argument, a measurable share of the worker's time with
+ * thousands of arguments per script call */
+static int
+ota_cmd_append_resp(redisContext *rc, int npre, const char **pre,
+    ota_cmd_t *c)
 {
-    const char  **v;
-    int           i;
+    size_t   total, n;
+    char    *buf, *p;
+    int      i, argc, rv;
 
-    if (c->oom || c->argc == 0) {
-        return NULL;
+    if (c->oom || npre + c->argc == 0) {
+        return -1;
     }
-    v = realloc(c->argv, c->argcap * sizeof(char *));
-    if (v == NULL) {
-        c->oom = 1;
-        return NULL;
+    argc = npre + c->argc;
+    total = 16;                                 /* "*<argc>\r\n" */
+    for (i = 0; i < npre; i++) {
+        total += 24 + strlen(pre[i]);          /* "$<len>\r\n" arg "\r\n" */
     }
-    c->argv = v;
-    for (i = 0; i < c->argc; i++) {
-        v[i] = c->buf + c->off[i];
+    total += (size_t) c->argc * 24 + c->len;
+    buf = malloc(total);
+    if (buf == NULL) {
+        return -1;
     }
-    return v;
+    p = buf + sprintf(buf, "*%d\r\n", argc);
+    for (i = 0; i < argc; i++) {
+        const char *a = i < npre ? pre[i] : c->buf + c->off[i - npre];
+
+        n = i < npre ? strlen(a) : c->lens[i - npre];
+        p += sprintf(p, "$%zu\r\n", n);
+        memcpy(p, a, n);
+        p += n;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    rv = redisAppendFormattedCommand(rc, buf, (size_t) (p - buf)) == REDIS_OK
+         ? 0 : -1;
+    free(buf);
+    return rv;
 }
 
 int
 ota_cmd_append(redisContext *rc, ota_cmd_t *c)
 {
-    const char  **v = ota_cmd_argv(c);
-
-    if (v == NULL) {
-        return -1;
-    }
-    return redisAppendCommandArgv(rc, c->argc, v, c->lens) == REDIS_OK
-           ? 0 : -1;
+    return ota_cmd_append_resp(rc, 0, NULL, c);
 }
 
 redisReply *
@@ -474,32 +488,9 @@ static int
 ota_script_append_cmd(redisContext *rc, const char *verb, const char *body,
     ota_cmd_t *args)
 {
-    const char  **argv;
-    size_t       *lens;
-    int           i, n, rv;
+    const char  *pre[3] = { verb, body, "0" };
 
-    n = args->argc + 3;
-    argv = malloc(n * sizeof(char *));
-    lens = malloc(n * sizeof(size_t));
-    if (argv == NULL || lens == NULL || args->oom) {
-        free(argv);
-        free(lens);
-        return -1;
-    }
-    argv[0] = verb;
-    lens[0] = strlen(verb);
-    argv[1] = body;
-    lens[1] = strlen(body);
-    argv[2] = "0";
-    lens[2] = 1;
-    for (i = 0; i < args->argc; i++) {
-        argv[i + 3] = args->buf + args->off[i];
-        lens[i + 3] = args->lens[i];
-    }
-    rv = redisAppendCommandArgv(rc, n, argv, lens) == REDIS_OK ? 0 : -1;
-    free(argv);
-    free(lens);
-    return rv;
+    return ota_cmd_append_resp(rc, 3, pre, args);
 }
 
 int

@@ -73,7 +73,6 @@ typedef struct {
     size_t   *lens;
     int       argc, argcap;
     int       oom;
-    const char  **argv;       /* built at send time */
 } ota_cmd_t;
 
 void ota_cmd_init(ota_cmd_t *c);
@@ -93,6 +92,30 @@ redisReply *ota_cmd_exec(redisContext *rc, ota_cmd_t *c);
 
 /* reads the next pipelined reply; NULL on a connection error */
 redisReply *ota_redis_reply(redisContext *rc);
+
+/* ---- replies in an arena (common_arena.c) -------------------------------
+ * For the big replies of the hot path: no malloc and free per object.  A
+ * reply read with ota_arena_reply() must not be given to freeReplyObject();
+ * it lives until the arena is released to a mark taken before the read. */
+
+typedef struct ota_arena_blk_s ota_arena_blk_t;
+
+typedef struct {
+    ota_arena_blk_t  *first, *cur;
+} ota_arena_t;
+
+typedef struct {
+    ota_arena_blk_t  *blk;
+    size_t            used;
+} ota_arena_mark_t;
+
+ota_arena_mark_t ota_arena_mark(ota_arena_t *a);
+void ota_arena_release(ota_arena_t *a, ota_arena_mark_t m);
+void ota_arena_free(ota_arena_t *a);
+
+/* reads the next reply (of a command appended before) into a; NULL on a
+ * connection error */
+redisReply *ota_arena_reply(redisContext *rc, ota_arena_t *a);
 
 /* reply helpers: NULL-safe */
 int ota_reply_is_err(const redisReply *r);

@@ -32,6 +32,9 @@ typedef struct {
     int                     block;           /* ms a read waits */
 
     redisContext           *rc;
+    ota_arena_t             arena[2];        /* stream reads: one may stay
+                                                with an apply in flight */
+    int                     ar;              /* the arena of the next read */
     volatile sig_atomic_t   stop;
     int                     read_pending;    /* re-read our own PEL first */
     char                    pending_from[2][64];
@@ -42,6 +45,8 @@ typedef struct {
 
     long long               events;          /* processed, for the log */
     long long               jobs;
+    long long               ahead;           /* applies sent behind a read */
+    long long               redone;          /* ... not answered as decided */
 } ota_worker_t;
 
 /* results of handlers: OK acknowledges, RETRY leaves the entry pending
@@ -74,8 +79,16 @@ void ota_worker_poll_during_job(ota_worker_t *w);
 /* worker_jobs.c: one job entry [id, [field, value, ...]] */
 int ota_jobs_handle(ota_worker_t *w, redisReply *entry);
 
-/* worker_events.c: a batch of event entries */
-int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n);
+/* worker_events.c: a batch of event entries.  With an arena the apply
+ * may be left in flight (see there): the entries then stay in the arena
+ * until ota_events_flush() releases it to mark. */
+int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
+    ota_arena_t *arena, ota_arena_mark_t mark);
+int ota_events_held(void);          /* an apply is in flight */
+int ota_events_sent(void);          /* ... and appended to the pipeline */
+int ota_events_send(ota_worker_t *w);   /* appends it behind a read */
+int ota_events_flush(ota_worker_t *w);  /* waits for it, finishes its read */
+void ota_events_drop(void);         /* the connection is gone */
 /* forgets the tasks cached by the event path (after a reconnect) */
 void ota_events_forget(void);
 

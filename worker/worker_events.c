@@ -48,6 +48,7 @@ typedef struct {
     int             task;
     int             done;
     int             cached;         /* task from the cache (no lookup) */
+    struct ota_tc_s *tc;            /* its slot then */
 } ota_ev_t;
 
 typedef struct {
@@ -67,9 +68,11 @@ typedef struct {
     int                timeout;
     int                status;      /* -1 unreadable, -2 moved under us */
     int                cached;      /* decided on the cache: always checked */
-    int                written;     /* the write succeeded as decided */
     const char        *module;
     const char        *desc;
+    struct ota_tc_s   *tc;          /* its cache slot when cached */
+    const char        *evmod;       /* module as the event named it (lives
+                                       with the read, unlike module) */
 } ota_wt_t;
 
 typedef struct {
@@ -178,7 +181,7 @@ ota_task_find(ota_htab_t *h, ota_wt_t *t, int *nt, const char *dev,
 #endif
 #define OTA_TC_WAYS    4u             /* slots a key may use */
 
-typedef struct {
+typedef struct ota_tc_s {
     char         *blob;             /* device \0 module \0 batch \0 package */
     const char   *device;
     const char   *module;
@@ -289,16 +292,20 @@ ota_tc_make(const ota_wt_t *t, ota_tc_t *c)
     return 0;
 }
 
-/* after a round: remember the open tasks as stored, forget the rest.
- * Every copy is made and every slot to forget is noted before any slot
- * changes: a task's strings may live in a slot another task replaces. */
+/* after deciding a round: remember the open tasks as the apply script
+ * will store them, forget the rest (ota_ev_finish() drops the ones its
+ * answer says did not go as decided).  A
+ * task that came from its slot is updated there (its strings live in the
+ * slot).  Every other copy is made and every slot to forget is noted
+ * before any slot changes: a task's strings may live in a slot another
+ * task replaces. */
 static void
 ota_tc_update(ota_wt_t *tasks, int nt)
 {
     ota_tc_t   *nw, *c, **drop;
     char      **dblob;
     uint32_t    h;
-    int         k;
+    int         k, keep;
 
     if (nt == 0 || ota_tc_set("", "", &h) == NULL) {
         return;                   /* nothing to do, or no cache */
@@ -316,15 +323,20 @@ ota_tc_update(ota_wt_t *tasks, int nt)
         if (t->module == NULL) {
             continue;
         }
-        if (t->status == 0 && !t->timeout && !ota_task_state_final(t->t.state)
-            && (t->written || (t->changed == 0 && t->desc == NULL
-                               && !t->cached))
-            && ota_tc_make(t, &nw[k]) == 0)
+        keep = t->status == 0 && !t->timeout
+               && !ota_task_state_final(t->t.state);
+        if (keep && t->tc != NULL && t->tc->blob != NULL
+            && t->tc->batch == t->batch)
         {
+            t->tc->t = t->t;      /* same task, same slot: in place */
+            t->tc->t.reason = NULL;
             continue;
         }
-        c = ota_tc_get(t->device, t->module);
-        if (c != NULL) {
+        if (keep && ota_tc_make(t, &nw[k]) == 0) {
+            continue;
+        }
+        c = t->tc != NULL ? t->tc : ota_tc_get(t->device, t->module);
+        if (c != NULL && c->blob != NULL) {
             drop[k] = c;
             dblob[k] = c->blob;
         }
@@ -444,6 +456,42 @@ ota_ev_parse(redisReply *entry, ota_ev_t *e)
     return -1;
 }
 
+/* ---- the apply left in flight ---------------------------------------------
+ *
+ * A full read is usually followed by another one, so its apply script is
+ * not waited for: it is sent behind the next XREADGROUP, on the same
+ * connection and in that order, so Redis answers the read and then runs
+ * the apply while the worker decides the new entries on its cache (worker
+ * and Redis work at the same time instead of in turn).  The cache is
+ * updated as if the apply succeeded.  Its answer confirms that (every task
+ * "ok"), or the tasks that did not go as decided are dropped from the
+ * cache, the decisions taken on it meanwhile are thrown away and taken
+ * again, and the read is finished the usual way (lookups and compare and
+ * set rounds).  The apply acknowledges its own entries, so nothing is
+ * acknowledged before its effect is stored; a worker killed with an apply
+ * in flight leaves the entries pending, like any other read. */
+
+typedef struct {
+    int                active;
+    int                sent;        /* appended behind the next read */
+    ota_ev_t          *ev;
+    size_t             n;
+    ota_look_t        *look;
+    ota_wt_t          *tasks;
+    int                nt;
+    int                nw;
+    ota_cmd_t          apply;
+    ota_cmd_t          ack;
+    ota_arena_t       *arena;       /* the read's entries live there */
+    ota_arena_mark_t   mark;
+} ota_ev_flight_t;
+
+static ota_ev_flight_t  ota_fl;
+
+#define OTA_EV_HELD  -2
+
+static int ota_ev_flush(ota_worker_t *w, int *dirty);
+
 /* ---- the rounds ------------------------------------------------------------ */
 
 /* the version reports of the read, for the lookup script; returns how
@@ -455,14 +503,16 @@ ota_ev_add_informs(ota_cmd_t *c, ota_ev_t *ev, size_t n)
     int     k = 0;
 
     for (i = 0; i < n; i++) {
-        if (!ev[i].inform) {
+        if (!ev[i].inform || ev[i].type < 0) {
             continue;
         }
-        ota_cmd_adds(c, ev[i].device);
-        ota_cmd_adds(c, ev[i].product);
-        ota_cmd_adds(c, ev[i].module);
-        ota_cmd_adds(c, ev[i].version);
-        ota_cmd_adds(c, ev[i].ts ? ev[i].ts : "0");
+        if (c != NULL) {
+            ota_cmd_adds(c, ev[i].device);
+            ota_cmd_adds(c, ev[i].product);
+            ota_cmd_adds(c, ev[i].module);
+            ota_cmd_adds(c, ev[i].version);
+            ota_cmd_adds(c, ev[i].ts ? ev[i].ts : "0");
+        }
         k++;
     }
     return k;
@@ -492,28 +542,131 @@ ota_ev_parse_task(ota_wt_t *t, redisReply *res)
     return 0;
 }
 
+/* a task goes to the apply script when it changed, carries a description,
+ * or was decided on the cache (its state is checked even if unchanged) */
+static int
+ota_wt_sent(const ota_wt_t *t)
+{
+    return t->status >= 0 && (t->changed || t->desc != NULL || t->cached);
+}
+
+/* forgets (device, module) in the cache */
+static void
+ota_tc_drop(const char *dev, const char *mod)
+{
+    ota_tc_t  *c = ota_tc_get(dev, mod);
+
+    if (c != NULL) {
+        free(c->blob);
+        memset(c, 0, sizeof(ota_tc_t));
+    }
+}
+
+/* the apply's answer: which tasks went as decided.  Returns the number of
+ * events left to decide again (their task moved under us), -1 when the
+ * answer is missing or malformed; *dropped: tasks taken out of the cache */
+static int
+ota_ev_finish(ota_ev_t *ev, size_t n, ota_wt_t *tasks, int nt, int nw,
+    redisReply *ar, int *acked, int *dropped)
+{
+    redisReply  *rs;
+    size_t       i;
+    int          k, j = 0, left = 0;
+
+    *dropped = 0;
+    if (ar == NULL || ar->type != REDIS_REPLY_ARRAY || ar->elements != 2
+        || ar->element[1]->type != REDIS_REPLY_ARRAY
+        || ar->element[1]->elements != (size_t) nw)
+    {
+        ota_events_forget();      /* the cache assumed the writes were done */
+        *dropped = 1;
+        return -1;
+    }
+    if (ar->element[0]->type == REDIS_REPLY_INTEGER
+        && ar->element[0]->integer == 1)
+    {
+        *acked = 1;               /* with the effects, nothing conflicted */
+    }
+    rs = ar->element[1];
+    for (k = 0; k < nt; k++) {
+        ota_wt_t *t = &tasks[k];
+
+        if (!ota_wt_sent(t)) {
+            continue;
+        }
+        const char *res = rs->element[j++]->str;
+        if (res == NULL || strcmp(res, "ok") != 0) {
+            ota_tc_drop(t->device, t->evmod);
+            (*dropped)++;
+            if (res == NULL || (strcmp(res, "fresh") && strcmp(res, "paused")
+                                && strcmp(res, "gone")))
+            {
+                t->status = -2;   /* moved under us: decide again */
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        ota_ev_t *e = &ev[i];
+        if (e->done || e->type < 0) {
+            continue;
+        }
+        if (e->task >= 0 && tasks[e->task].status == -2) {
+            left++;
+            continue;
+        }
+        e->done = 1;
+    }
+    return left;
+}
+
+/* back to the state right after parsing (a read's first round only) */
+static void
+ota_ev_reset(ota_ev_t *ev, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        ev[i].done = 0;
+        ev[i].look = -1;
+        ev[i].task = -1;
+        ev[i].cached = 0;
+        ev[i].tc = NULL;
+    }
+}
+
 /* one round: look up (with the version reports in the first round),
  * decide, write (and acknowledge the ids of ack when nothing conflicts:
  * *acked is set then); returns the number of events left undecided
- * (conflicts), or -1 when Redis went away */
+ * (conflicts), -1 when Redis went away, or OTA_EV_HELD when hold allowed
+ * the apply to be left in flight (ota_fl) */
 static int
 ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     ota_wt_t *tasks, ota_cmd_t *zrem, int informs, ota_cmd_t *ack,
-    int *acked)
+    int *acked, int hold)
 {
     ota_htab_t   hl = { 0 }, ht = { 0 };
     ota_cmd_t    c;
     redisReply  *lr = NULL, *ar = NULL;
-    int          nl = 0, nt = 0, left = 0, created, rc = -1, ninf = 0;
+    int          nl, nt, left = 0, created, rc = -1, ninf, dirty, dropped;
+    int          restarts = 0;
     size_t       i;
     char         buf[24];
-    redisReply  *rs;
 
+    ota_cmd_init(&c);
+
+again:
+    nl = 0;
+    nt = 0;
+    ninf = 0;
+    free(hl.slot);
+    free(ht.slot);
+    hl.slot = ht.slot = NULL;
     if (ota_htab_init(&hl, n) != 0 || ota_htab_init(&ht, n) != 0) {
         ota_log(OTA_LOG_ERR, "out of memory handling events");
         goto done;
     }
-    ota_cmd_init(&c);
+    ota_cmd_reset(&c);
 
     for (i = 0; i < n; i++) {
         ota_ev_t *e = &ev[i];
@@ -521,6 +674,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
             continue;
         }
         e->cached = 0;
+        e->tc = NULL;
         if (e->type != OTA_TE_TIMEOUT) {
             ota_tc_t *tc = ota_tc_get(e->device, e->module);
             if (tc != NULL
@@ -529,6 +683,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
                     || strcmp(e->package, tc->package) == 0))
             {
                 e->cached = 1;
+                e->tc = tc;
                 continue;
             }
         }
@@ -536,24 +691,29 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
                                 e->type == OTA_TE_TIMEOUT ? "" : e->module,
                                 e->batch);
     }
-    ota_cmd_addll(&c, (long long) ota_now_ms());
-    ota_cmd_adds(&c, "0");                  /* report count, set below */
     if (informs) {
-        ninf = ota_ev_add_informs(&c, ev, n);
-        if (ninf > 0) {
-            snprintf(buf, sizeof(buf), "%d", ninf);
-            ota_cmd_t t;
-            ota_cmd_init(&t);
-            for (int k = 0; k < c.argc; k++) {
-                if (k == 1) {
-                    ota_cmd_adds(&t, buf);
-                } else {
-                    ota_cmd_add(&t, c.buf + c.off[k], c.lens[k]);
-                }
-            }
-            ota_cmd_free(&c);
-            c = t;
+        ninf = ota_ev_add_informs(NULL, ev, n);
+    }
+
+    /* a lookup waits for the apply in flight (it reads what the apply
+     * writes); if that apply did not go as decided, the cache changed and
+     * this read starts over */
+    if (ota_fl.active && (nl > 0 || ninf > 0)) {
+        dirty = 0;
+        if (ota_ev_flush(w, &dirty) != OTA_W_OK && ota_worker_lost(w)) {
+            goto done;
         }
+        if (dirty && restarts++ < OTA_EV_ROUNDS) {
+            ota_ev_reset(ev, n);
+            goto again;
+        }
+    }
+
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    snprintf(buf, sizeof(buf), "%d", ninf);
+    ota_cmd_adds(&c, buf);                  /* report count */
+    if (ninf > 0) {
+        ota_ev_add_informs(&c, ev, n);
     }
     for (int k = 0; k < nl; k++) {
         ota_cmd_adds(&c, look[k].device);
@@ -588,7 +748,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
             continue;
         }
         if (e->cached) {
-            ota_tc_t *tc = ota_tc_get(e->device, e->module);
+            ota_tc_t *tc = e->tc;
             k = ota_task_find(&ht, tasks, &nt, e->device, tc->batch,
                               &created);
             t = &tasks[k];
@@ -598,6 +758,8 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
                 t->package = tc->package;
                 t->module = tc->module;
                 t->cached = 1;
+                t->tc = tc;
+                t->evmod = e->module;
             }
             goto decide;
         }
@@ -612,10 +774,13 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
         k = ota_task_find(&ht, tasks, &nt, e->device, res->element[0]->str,
                           &created);
         t = &tasks[k];
-        if (created && ota_ev_parse_task(t, res) != 0) {
-            ota_log(OTA_LOG_WARN, "task %s of device %s is unreadable; "
-                    "event ignored", t->batch, t->device);
-            t->status = -1;
+        if (created) {
+            t->evmod = e->module;
+            if (ota_ev_parse_task(t, res) != 0) {
+                ota_log(OTA_LOG_WARN, "task %s of device %s is unreadable; "
+                        "event ignored", t->batch, t->device);
+                t->status = -1;
+            }
         }
     decide:
         e->task = k;
@@ -652,7 +817,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
         }
     }
 
-    /* write the changed tasks */
+    /* the changed tasks, for the apply script */
     ota_cmd_reset(&c);
     ota_cmd_addll(&c, (long long) ota_now_ms());
     ota_cmd_addll(&c, (long long) w->task_timeout * 1000);
@@ -664,9 +829,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     for (int k = 0; k < nt; k++) {
         ota_wt_t *t = &tasks[k];
 
-        if (t->status < 0
-            || (t->changed == 0 && t->desc == NULL && !t->cached))
-        {
+        if (!ota_wt_sent(t)) {
             continue;
         }
         ota_cmd_adds(&c, t->device);
@@ -700,51 +863,49 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
         nw++;
     }
 
-    if (nw > 0) {
-        ar = ota_worker_script(w, OTA_LUA_APPLY, &c);
-        if (ar == NULL || ar->type != REDIS_REPLY_ARRAY || ar->elements != 2
-            || ar->element[1]->type != REDIS_REPLY_ARRAY
-            || ar->element[1]->elements != (size_t) nw)
-        {
+    /* decided on the cache while an apply was in flight: that apply must
+     * have gone as decided, else these decisions are taken again */
+    if (ota_fl.active) {
+        dirty = 0;
+        if (ota_ev_flush(w, &dirty) != OTA_W_OK && ota_worker_lost(w)) {
             goto done;
         }
-        if (ar->element[0]->type == REDIS_REPLY_INTEGER
-            && ar->element[0]->integer == 1)
-        {
-            *acked = 1;           /* with the effects, nothing conflicted */
+        if (dirty && restarts++ < OTA_EV_ROUNDS) {
+            freeReplyObject(lr);
+            lr = NULL;
+            ota_ev_reset(ev, n);
+            goto again;
         }
-        rs = ar->element[1];
-        int j = 0;
-        for (int k = 0; k < nt; k++) {
-            ota_wt_t *t = &tasks[k];
-            if (t->status < 0
-                || (t->changed == 0 && t->desc == NULL && !t->cached))
-            {
-                continue;
-            }
-            const char *res = rs->element[j++]->str;
-            if (strcmp(res, "ok") == 0) {
-                t->written = 1;
-            } else if (strcmp(res, "fresh") && strcmp(res, "paused")
-                       && strcmp(res, "gone"))
-            {
-                t->status = -2;     /* moved under us: decide again */
-            }
+        if (dirty) {
+            goto done;            /* contended: the entries stay pending */
         }
     }
 
+    /* the cache as the apply will leave it (corrected from its answer) */
     ota_tc_update(tasks, nt);
 
-    for (i = 0; i < n; i++) {
-        ota_ev_t *e = &ev[i];
-        if (e->done || e->type < 0) {
-            continue;
+    if (nw > 0 && hold) {
+        ota_fl.active = 1;
+        ota_fl.sent = 0;
+        ota_fl.apply = c;         /* the caller hands over ev, look, tasks */
+        ota_fl.tasks = tasks;
+        ota_fl.nt = nt;
+        ota_fl.nw = nw;
+        ota_cmd_init(&c);
+        rc = OTA_EV_HELD;
+        goto done;
+    }
+
+    if (nw > 0) {
+        ar = ota_worker_script(w, OTA_LUA_APPLY, &c);
+        left = ota_ev_finish(ev, n, tasks, nt, nw, ar, acked, &dropped);
+        if (left < 0) {
+            goto done;
         }
-        if (e->task >= 0 && tasks[e->task].status == -2) {
-            left++;
-            continue;
+    } else {
+        for (i = 0; i < n; i++) {
+            ev[i].done = 1;       /* nothing to write: every event is done */
         }
-        e->done = 1;
     }
     rc = left;
 
@@ -757,15 +918,53 @@ done:
     return rc;
 }
 
+/* the rounds of a read from round first on; OTA_W_OK, OTA_W_RETRY, or
+ * OTA_EV_HELD when its first apply was left in flight */
+static int
+ota_ev_rounds(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
+    ota_wt_t *tasks, int first, int informs, ota_cmd_t *ack, int *acked,
+    int hold)
+{
+    ota_cmd_t  zrem;
+    int        round, left = 0, rc = OTA_W_OK;
+
+    ota_cmd_init(&zrem);
+    ota_cmd_adds(&zrem, "ZREM");
+    ota_cmd_adds(&zrem, OTA_KEY_TASK_DEADLINES);
+
+    for (round = first; round < OTA_EV_ROUNDS; round++) {
+        left = ota_ev_round(w, ev, n, look, tasks, &zrem,
+                            informs && round == 0, ack, acked,
+                            hold && round == 0);
+        if (left <= 0) {
+            break;
+        }
+    }
+    if (left == OTA_EV_HELD) {
+        rc = OTA_EV_HELD;
+    } else if (left < 0 || ota_worker_lost(w)) {
+        rc = OTA_W_RETRY;
+    } else if (left > 0) {
+        ota_log(OTA_LOG_WARN, "%d events still contended after %d rounds; "
+                "they stay pending and are retried", left, OTA_EV_ROUNDS);
+        rc = OTA_W_RETRY;
+    }
+
+    if (zrem.argc > 2 && !ota_worker_lost(w)) {
+        redisReply *r = ota_cmd_exec(w->rc, &zrem);
+        freeReplyObject(r);
+    }
+    ota_cmd_free(&zrem);
+    return rc;
+}
+
 static int
 ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n, int informs,
-    ota_cmd_t *ack, int *acked)
+    ota_cmd_t *ack, int *acked, int hold)
 {
     ota_look_t  *look;
     ota_wt_t    *tasks;
-    ota_cmd_t    zrem;
-    redisReply  *r;
-    int          round, left = 0, rc = OTA_W_OK;
+    int          rc;
 
     look = calloc(n, sizeof(*look));
     tasks = calloc(n, sizeof(*tasks));
@@ -775,41 +974,165 @@ ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n, int informs,
         ota_log(OTA_LOG_ERR, "out of memory handling %zu events", n);
         return OTA_W_RETRY;
     }
-    ota_cmd_init(&zrem);
-    ota_cmd_adds(&zrem, "ZREM");
-    ota_cmd_adds(&zrem, OTA_KEY_TASK_DEADLINES);
-
-    for (round = 0; round < OTA_EV_ROUNDS; round++) {
-        left = ota_ev_round(w, ev, n, look, tasks, &zrem, informs && round == 0,
-                            ack, acked);
-        if (left <= 0) {
-            break;
-        }
+    rc = ota_ev_rounds(w, ev, n, look, tasks, 0, informs, ack, acked, hold);
+    if (rc == OTA_EV_HELD) {
+        ota_fl.look = look;       /* with the apply in flight */
+        return rc;
     }
-    if (left < 0 || ota_worker_lost(w)) {
-        rc = OTA_W_RETRY;
-    } else if (left > 0) {
-        ota_log(OTA_LOG_WARN, "%d events still contended after %d rounds; "
-                "they stay pending and are retried", left, OTA_EV_ROUNDS);
-        rc = OTA_W_RETRY;
-    }
-
-    if (zrem.argc > 2 && !ota_worker_lost(w)) {
-        r = ota_cmd_exec(w->rc, &zrem);
-        freeReplyObject(r);
-    }
-    ota_cmd_free(&zrem);
     free(look);
     free(tasks);
     return rc;
 }
 
+/* acknowledges the ids of ack unless the apply did (acked) */
+static int
+ota_ev_ack(ota_worker_t *w, ota_cmd_t *ack, int acked)
+{
+    ota_cmd_t    x;
+    redisReply  *r;
+    int          rc = OTA_W_OK;
+
+    if (acked || ack->argc == 0) {
+        return OTA_W_OK;
+    }
+    /* nothing was written (or the last write was not clean): every effect
+     * is stored, so acknowledge now */
+    ota_cmd_init(&x);
+    ota_cmd_adds(&x, "XACK");
+    ota_cmd_adds(&x, OTA_STREAM_EVENTS);
+    ota_cmd_adds(&x, OTA_GROUP);
+    for (int k = 0; k < ack->argc; k++) {
+        ota_cmd_add(&x, ack->buf + ack->off[k], ack->lens[k]);
+    }
+    r = ota_cmd_exec(w->rc, &x);
+    if (r == NULL) {
+        rc = OTA_W_RETRY;
+    }
+    freeReplyObject(r);
+    ota_cmd_free(&x);
+    return rc;
+}
+
+/* waits for the apply in flight and finishes its read (rounds again for
+ * the tasks that moved under us, acknowledgement); *dirty: the cache
+ * changed, so decisions taken on it meanwhile are void */
+static int
+ota_ev_flush(ota_worker_t *w, int *dirty)
+{
+    ota_ev_flight_t   f;
+    ota_script_t     *s = ota_lua(OTA_LUA_APPLY);
+    redisReply       *ar = NULL;
+    int               left, acked = 0, dropped = 0, rc = OTA_W_OK;
+
+    if (!ota_fl.active) {
+        return OTA_W_OK;
+    }
+    f = ota_fl;
+    memset(&ota_fl, 0, sizeof(ota_fl));   /* the connection is free again */
+
+    if (!ota_worker_lost(w)) {
+        if (f.sent || ota_script_append(w->rc, s, &f.apply) == 0) {
+            ar = ota_redis_reply(w->rc);
+        }
+        if (ar != NULL && ar->type == REDIS_REPLY_ERROR
+            && strncmp(ar->str, "NOSCRIPT", 8) == 0)
+        {
+            freeReplyObject(ar);      /* Redis forgot it: run it again */
+            ar = ota_worker_script(w, OTA_LUA_APPLY, &f.apply);
+        } else if (ar != NULL && ar->type == REDIS_REPLY_ERROR) {
+            ota_log(OTA_LOG_ERR, "script %s failed: %s", s->name, ar->str);
+        }
+    }
+    left = ota_ev_finish(f.ev, f.n, f.tasks, f.nt, f.nw, ar, &acked,
+                         &dropped);
+    freeReplyObject(ar);
+    *dirty = dropped > 0 || left != 0;
+    if (*dirty) {
+        w->redone++;
+        ota_log(OTA_LOG_DEBUG, "an apply in flight did not go as decided "
+                "(%d tasks); decided again", dropped);
+    }
+    if (left > 0) {
+        rc = ota_ev_rounds(w, f.ev, f.n, f.look, f.tasks, 1, 0, &f.ack,
+                           &acked, 0);
+    } else if (left < 0) {
+        rc = OTA_W_RETRY;
+    }
+    if (rc == OTA_W_OK) {
+        rc = ota_ev_ack(w, &f.ack, acked);
+    }
+    if (rc == OTA_W_OK) {
+        w->events += (long long) f.n;
+    }
+    free(f.ev);
+    free(f.look);
+    free(f.tasks);
+    ota_cmd_free(&f.apply);
+    ota_cmd_free(&f.ack);
+    ota_arena_release(f.arena, f.mark);
+    return rc;
+}
+
 int
-ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n)
+ota_events_flush(ota_worker_t *w)
+{
+    int  dirty = 0;
+
+    return ota_ev_flush(w, &dirty);
+}
+
+int
+ota_events_held(void)
+{
+    return ota_fl.active;
+}
+
+int
+ota_events_sent(void)
+{
+    return ota_fl.active && ota_fl.sent;
+}
+
+/* appends the apply in flight behind a read just appended */
+int
+ota_events_send(ota_worker_t *w)
+{
+    if (!ota_fl.active || ota_fl.sent) {
+        return 0;
+    }
+    if (ota_script_append(w->rc, ota_lua(OTA_LUA_APPLY), &ota_fl.apply) != 0)
+    {
+        return -1;
+    }
+    ota_fl.sent = 1;
+    w->ahead++;
+    return 0;
+}
+
+/* the connection is gone: the apply may or may not have run, and its
+ * entries stay pending (read again after reconnecting) */
+void
+ota_events_drop(void)
+{
+    if (!ota_fl.active) {
+        return;
+    }
+    free(ota_fl.ev);
+    free(ota_fl.look);
+    free(ota_fl.tasks);
+    ota_cmd_free(&ota_fl.apply);
+    ota_cmd_free(&ota_fl.ack);
+    ota_arena_release(ota_fl.arena, ota_fl.mark);
+    memset(&ota_fl, 0, sizeof(ota_fl));
+    ota_events_forget();
+}
+
+int
+ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
+    ota_arena_t *arena, ota_arena_mark_t mark)
 {
     ota_ev_t    *ev;
     ota_cmd_t    ack;
-    redisReply  *r;
     size_t       i, bad = 0;
     int          rc, acked = 0;
 
@@ -840,32 +1163,22 @@ ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n)
         }
     }
 
-    rc = ota_ev_decide(w, ev, n, 1, &ack, &acked);
-
-    if (rc == OTA_W_OK && !acked && ack.argc > 0) {
-        /* nothing was written (or the last write was not clean): every
-         * effect is stored, so acknowledge now */
-        ota_cmd_t  x;
-
-        ota_cmd_init(&x);
-        ota_cmd_adds(&x, "XACK");
-        ota_cmd_adds(&x, OTA_STREAM_EVENTS);
-        ota_cmd_adds(&x, OTA_GROUP);
-        for (int k = 0; k < ack.argc; k++) {
-            ota_cmd_add(&x, ack.buf + ack.off[k], ack.lens[k]);
-        }
-        r = ota_cmd_exec(w->rc, &x);
-        if (r == NULL) {
-            rc = OTA_W_RETRY;
-        }
-        freeReplyObject(r);
-        ota_cmd_free(&x);
+    rc = ota_ev_decide(w, ev, n, 1, &ack, &acked, arena != NULL);
+    if (rc == OTA_EV_HELD) {
+        ota_fl.ev = ev;           /* finished by ota_ev_flush() */
+        ota_fl.n = n;
+        ota_fl.ack = ack;
+        ota_fl.arena = arena;
+        ota_fl.mark = mark;
+        return OTA_W_OK;
+    }
+    if (rc == OTA_W_OK) {
+        rc = ota_ev_ack(w, &ack, acked);
     }
     if (rc == OTA_W_OK) {
         w->events += (long long) n;
     }
     ota_cmd_free(&ack);
-
     free(ev);
     return rc;
 }
@@ -913,7 +1226,7 @@ ota_maint_timeouts_page(ota_worker_t *w, int *more)
         ev[i].module = "";
         ev[i].type = OTA_TE_TIMEOUT;
     }
-    rc = ota_ev_decide(w, ev, n, 0, NULL, &acked);
+    rc = ota_ev_decide(w, ev, n, 0, NULL, &acked, 0);
     free(ev);
     freeReplyObject(r);
     return rc;

@@ -156,6 +156,9 @@ ota_worker_cmd(ota_worker_t *w, const char *fmt, ...)
     if (ota_worker_lost(w)) {
         return NULL;
     }
+    if (ota_events_sent()) {
+        (void) ota_events_flush(w);   /* its answer comes first */
+    }
     va_start(ap, fmt);
     r = redisvCommand(w->rc, fmt, ap);
     va_end(ap);
@@ -173,6 +176,9 @@ ota_worker_script(ota_worker_t *w, ota_lua_id_t id, ota_cmd_t *args)
 
     if (ota_worker_lost(w)) {
         return NULL;
+    }
+    if (ota_events_sent()) {
+        (void) ota_events_flush(w);   /* its answer comes first */
     }
     r = ota_script_run(w->rc, ota_lua(id), args);
     if (r != NULL && r->type == REDIS_REPLY_ERROR) {
@@ -253,7 +259,8 @@ ota_entry_field(redisReply *fields, const char *name)
 
 /* handles one XREADGROUP / XAUTOCLAIM list of entries of one stream */
 static int
-ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries)
+ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries,
+    ota_arena_t *arena, ota_arena_mark_t mark)
 {
     size_t  i;
     int     rc;
@@ -264,7 +271,16 @@ ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries)
         return OTA_W_OK;
     }
     if (!jobs) {
-        return ota_events_handle(w, entries->element, entries->elements);
+        /* only a full read may leave its apply in flight: another read
+         * is likely to follow at once */
+        return ota_events_handle(w, entries->element, entries->elements,
+                                 entries->elements == (size_t) w->count
+                                 ? arena : NULL, mark);
+    }
+    /* a job's commands wait for the events before it */
+    rc = ota_events_flush(w);
+    if (rc != OTA_W_OK) {
+        return rc;
     }
     for (i = 0; i < entries->elements && !w->stop; i++) {
         rc = ota_jobs_handle(w, entries->element[i]);
@@ -280,12 +296,24 @@ ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries)
 static int
 ota_worker_read(ota_worker_t *w, int events_only, int block)
 {
-    redisReply  *r, *s;
-    char         count[16], blk[16];
-    const char  *argv[16];
-    size_t       i;
-    int          argc = 0, rc = OTA_W_OK, pending = w->read_pending;
-    int          any = 0;
+    redisReply        *r, *s;
+    ota_arena_t       *a;
+    ota_arena_mark_t   mark;
+    char               count[16], blk[16];
+    const char        *argv[16];
+    size_t             i;
+    int                argc = 0, rc = OTA_W_OK, pending = w->read_pending;
+    int                any = 0, ahead;
+
+    if (ota_events_held() && (events_only || pending)) {
+        rc = ota_events_flush(w);
+        if (rc != OTA_W_OK) {
+            return rc;
+        }
+    }
+    /* an apply waits to be sent: read ahead, without blocking (a blocked
+     * read would hold the apply behind it) */
+    ahead = ota_events_held();
 
     snprintf(count, sizeof(count), "%d", w->count);
     snprintf(blk, sizeof(blk), "%d", block);
@@ -295,7 +323,7 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
     argv[argc++] = w->consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = count;
-    if (block > 0 && !pending) {
+    if (block > 0 && !pending && !ahead) {
         argv[argc++] = "BLOCK";
         argv[argc++] = blk;
     }
@@ -312,16 +340,34 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
         return OTA_W_OK;          /* own backlog first, in the main loop */
     }
 
-    r = redisCommandArgv(w->rc, argc, argv, NULL);
+    /* the entries are read into the arena (no malloc per object) and
+     * live until the mark is returned to, after they were handled, or
+     * until the apply they left in flight is answered */
+    a = &w->arena[w->ar];
+    mark = ota_arena_mark(a);
+    if (redisAppendCommandArgv(w->rc, argc, argv, NULL) != REDIS_OK) {
+        return OTA_W_RETRY;
+    }
+    if (ahead && ota_events_send(w) != 0) {
+        /* the read is in the pipeline but not the apply: replies would
+         * no longer match their commands, so start the connection over
+         * (the entries of both stay pending and are read again) */
+        w->rc->err = REDIS_ERR_OOM;
+        snprintf(w->rc->errstr, sizeof(w->rc->errstr), "out of memory");
+        return OTA_W_RETRY;
+    }
+    r = ota_arena_reply(w->rc, a);
     if (r == NULL) {
+        ota_arena_release(a, mark);
         return OTA_W_RETRY;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         ota_log(OTA_LOG_ERR, "XREADGROUP: %s", r->str);
+        (void) ota_events_flush(w);
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
             ota_maint_setup(w);
         }
-        freeReplyObject(r);
+        ota_arena_release(a, mark);
         usleep(200000);
         return OTA_W_OK;
     }
@@ -341,12 +387,23 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
                      last->element[0]->str);
             any = 1;
         }
-        rc = ota_worker_entries(w, jobs, e);
+        rc = ota_worker_entries(w, jobs, e,
+                                (events_only || pending) ? NULL : a, mark);
         if (rc != OTA_W_OK) {
             break;
         }
     }
-    freeReplyObject(r);
+    if (ota_events_sent()) {
+        /* the apply sent with this read found no events to overlap */
+        if (ota_events_flush(w) != OTA_W_OK && rc == OTA_W_OK) {
+            rc = OTA_W_RETRY;
+        }
+    }
+    if (ota_events_held()) {
+        w->ar ^= 1;               /* these entries stay with the apply */
+    } else {
+        ota_arena_release(a, mark);
+    }
 
     if (pending && !any && rc == OTA_W_OK) {
         w->read_pending = 0;      /* our backlog is done: new entries now */
@@ -472,6 +529,7 @@ main(int argc, char **argv)
 
     while (!w.stop) {
         if (ota_worker_lost(&w)) {
+            ota_events_drop();
             if (w.rc != NULL) {
                 ota_log(OTA_LOG_WARN, "lost Redis at %s: %s; reconnecting",
                         ota_redis_addr_str(&w.addr), w.rc->errstr);
@@ -482,7 +540,9 @@ main(int argc, char **argv)
         }
 
         if (ota_now_ms() - w.last_tick >= 1000) {
-            if (ota_maint_tick(&w) != OTA_W_OK) {
+            if (ota_events_flush(&w) != OTA_W_OK
+                || ota_maint_tick(&w) != OTA_W_OK)
+            {
                 continue;
             }
         }
@@ -495,13 +555,20 @@ main(int argc, char **argv)
         }
     }
 
-    ota_log(OTA_LOG_INFO, "stopping: %lld events, %lld jobs handled",
-            w.events, w.jobs);
+    if (!ota_worker_lost(&w)) {
+        (void) ota_events_flush(&w);
+    }
+    ota_events_drop();
+    ota_log(OTA_LOG_INFO, "stopping: %lld events, %lld jobs handled; "
+            "%lld applies sent ahead, %lld of them decided again", w.events,
+            w.jobs, w.ahead, w.redone);
     if (!ota_worker_lost(&w)) {
         redisReply *r = ota_worker_cmd(&w, "HDEL " OTA_KEY_WORKERS " %s",
                                        w.consumer);
         freeReplyObject(r);
     }
     ota_worker_disconnect(&w);
+    ota_arena_free(&w.arena[0]);
+    ota_arena_free(&w.arena[1]);
     return 0;
 }

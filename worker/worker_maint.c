@@ -78,8 +78,10 @@ ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
                     }
                 }
             } else {
+                ota_arena_mark_t  none = { NULL, 0 };
+
                 rc = ota_events_handle(w, r->element[1]->element,
-                                       r->element[1]->elements);
+                                       r->element[1]->elements, NULL, none);
             }
         }
         freeReplyObject(r);

@@ -328,7 +328,11 @@ sub start_worker {
     my $log = "$self->{dir}/worker$n.log";
     my @cmd = ("$BUILD/ota-worker", '--redis', $self->redis_addr,
                '--store', $self->{store}, '--consumer', $name,
-               @{ $self->{worker_args} // [] }, @args);
+               @{ $self->{worker_args} // [] },
+               # OTA_WORKER_ARGS="--count 3": every read is full, so the
+               # worker leaves applies in flight (make test runs the
+               # event tests that way too)
+               split(' ', $ENV{OTA_WORKER_ARGS} // ''), @args);
     my $vg;
     if ($ENV{OTA_VALGRIND}) {           # make valgrind: memcheck the worker
         $vg = "$self->{dir}/valgrind-worker$n.log";
