@@ -383,9 +383,9 @@ ota_cmd_append_resp(redisContext *rc, int npre, const char **pre,
     argc = npre + c->argc;
     total = 16;                                 /* "*<argc>\r\n" */
     for (i = 0; i < npre; i++) {
-        total += 24 + strlen(pre[i]);          /* "$<len>\r\n" arg "\r\n" */
+        total += 32 + strlen(pre[i]);          /* "$<len>\r\n" arg "\r\n" */
     }
-    total += (size_t) c->argc * 24 + c->len;
+    total += (size_t) c->argc * 32 + c->len;
     buf = malloc(total);
     if (buf == NULL) {
         return -1;

@@ -1013,6 +1013,19 @@ ota_ev_ack(ota_worker_t *w, ota_cmd_t *ack, int acked)
     return rc;
 }
 
+/* frees what a flight holds and releases its read's entries */
+static void
+ota_ev_flight_free(ota_ev_flight_t *f)
+{
+    free(f->ev);
+    free(f->look);
+    free(f->tasks);
+    ota_cmd_free(&f->apply);
+    ota_cmd_free(&f->ack);
+    ota_arena_release(f->arena, f->mark);
+    memset(f, 0, sizeof(*f));
+}
+
 /* waits for the apply in flight and finishes its read (rounds again for
  * the tasks that moved under us, acknowledgement); *dirty: the cache
  * changed, so decisions taken on it meanwhile are void */
@@ -1064,12 +1077,7 @@ ota_ev_flush(ota_worker_t *w, int *dirty)
     if (rc == OTA_W_OK) {
         w->events += (long long) f.n;
     }
-    free(f.ev);
-    free(f.look);
-    free(f.tasks);
-    ota_cmd_free(&f.apply);
-    ota_cmd_free(&f.ack);
-    ota_arena_release(f.arena, f.mark);
+    ota_ev_flight_free(&f);
     return rc;
 }
 
@@ -1117,13 +1125,7 @@ ota_events_drop(void)
     if (!ota_fl.active) {
         return;
     }
-    free(ota_fl.ev);
-    free(ota_fl.look);
-    free(ota_fl.tasks);
-    ota_cmd_free(&ota_fl.apply);
-    ota_cmd_free(&ota_fl.ack);
-    ota_arena_release(ota_fl.arena, ota_fl.mark);
-    memset(&ota_fl, 0, sizeof(ota_fl));
+    ota_ev_flight_free(&ota_fl);
     ota_events_forget();
 }
 
