@@ -196,6 +196,11 @@ ota_arena_reply(redisContext *rc, ota_arena_t *a)
     rc->reader->fn = &ota_arena_fns;
     ota_arena_cur = a;
     rv = redisGetReply(rc, &r);
+    if (rv != REDIS_OK && rc->reader->reply != NULL) {
+        /* cut short (the connection broke): the objects are the arena's,
+         * and the context must not free them when it is freed */
+        rc->reader->reply = NULL;
+    }
     ota_arena_cur = prev;
     rc->reader->fn = fn;
     return rv == REDIS_OK ? r : NULL;
