@@ -175,6 +175,21 @@ ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
+ngx_int_t
+ngx_ota_view_copy(ngx_pool_t *pool, const ota_view_t *v, ngx_str_t *out)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) v->data;
+    s.len = v->len;
+
+    out->len = s.len;
+    out->data = ngx_ota_pstrdup0(pool, &s);
+
+    return out->data ? NGX_OK : NGX_ERROR;
+}
+
+
 int64_t
 ngx_ota_now_ms(void)
 {

@@ -18,6 +18,7 @@
 #include "ngx_ota_module.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_request.h"
 #include "ota_stats.h"
 
 
@@ -55,6 +56,10 @@ ngx_int_t ngx_ota_json_str(json_t *obj, const char *key, ngx_str_t *value);
 
 /* NUL-terminated copy of s in pool, NULL on no memory. */
 u_char *ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s);
+
+/* the same for a view of a parsed request body (views die with the body) */
+ngx_int_t ngx_ota_view_copy(ngx_pool_t *pool, const ota_view_t *v,
+    ngx_str_t *out);
 
 /* current time in ms */
 int64_t ngx_ota_now_ms(void);

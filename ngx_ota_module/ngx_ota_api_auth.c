@@ -45,22 +45,6 @@ ngx_ota_api_auth(ngx_http_request_t *r)
 }
 
 
-/* a view of the parsed body copied into the pool, NUL-terminated */
-static ngx_int_t
-ngx_ota_auth_copy(ngx_http_request_t *r, ota_view_t *v, ngx_str_t *out)
-{
-    ngx_str_t  s;
-
-    s.data = (u_char *) v->data;
-    s.len = v->len;
-
-    out->len = s.len;
-    out->data = ngx_ota_pstrdup0(r->pool, &s);
-
-    return out->data ? NGX_OK : NGX_ERROR;
-}
-
-
 static void
 ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
 {
@@ -88,10 +72,10 @@ ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
     a = ngx_pcalloc(r->pool, sizeof(ngx_ota_auth_t));
 
     if (a == NULL
-        || ngx_ota_auth_copy(r, &req.product, &a->product) != NGX_OK
-        || ngx_ota_auth_copy(r, &req.device, &a->device) != NGX_OK
-        || ngx_ota_auth_copy(r, &req.sign, &a->sign) != NGX_OK
-        || ngx_ota_auth_copy(r, &req.ts, &a->ts) != NGX_OK)
+        || ngx_ota_view_copy(r->pool, &req.product, &a->product) != NGX_OK
+        || ngx_ota_view_copy(r->pool, &req.device, &a->device) != NGX_OK
+        || ngx_ota_view_copy(r->pool, &req.sign, &a->sign) != NGX_OK
+        || ngx_ota_view_copy(r->pool, &req.ts, &a->ts) != NGX_OK)
     {
         json_decref(body);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -161,22 +161,6 @@ ngx_ota_report_body(ngx_http_request_t *r, json_t *body)
 }
 
 
-/* a view of the parsed body copied into the pool */
-static ngx_int_t
-ngx_ota_report_copy(ngx_http_request_t *r, ota_view_t *v, ngx_str_t *out)
-{
-    ngx_str_t  s;
-
-    s.data = (u_char *) v->data;
-    s.len = v->len;
-
-    out->len = s.len;
-    out->data = ngx_ota_pstrdup0(r->pool, &s);
-
-    return out->data ? NGX_OK : NGX_ERROR;
-}
-
-
 /* the views die with the body: copies for the event and the answer */
 static ngx_int_t
 ngx_ota_report_keep(ngx_http_request_t *r, ngx_ota_report_t *rep,
@@ -191,20 +175,20 @@ ngx_ota_report_keep(ngx_http_request_t *r, ngx_ota_report_t *rep,
             rep->id_is_int = 1;
             rep->id_int = req->id_int;
 
-        } else if (ngx_ota_report_copy(r, &req->id, &rep->id) != NGX_OK) {
+        } else if (ngx_ota_view_copy(r->pool, &req->id, &rep->id) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    if (ngx_ota_report_copy(r, &req->module, &rep->module) != NGX_OK) {
+    if (ngx_ota_view_copy(r->pool, &req->module, &rep->module) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (rep->kind == NGX_OTA_REPORT_INFORM) {
-        return ngx_ota_report_copy(r, &req->version, &rep->version);
+        return ngx_ota_view_copy(r->pool, &req->version, &rep->version);
     }
 
-    if (ngx_ota_report_copy(r, &req->desc, &rep->desc) != NGX_OK) {
+    if (ngx_ota_view_copy(r->pool, &req->desc, &rep->desc) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -22,18 +22,6 @@ sub ev {
               map { $_ => $f{$_} } grep { $_ ne 'ts' } sort keys %f);
 }
 
-sub drained {
-    for my $s ('ota:events', 'ota:jobs') {
-        my $info = { @{ $t->redis('XINFO', 'STREAM', $s) } };
-        my ($g) = grep { my %h = @$_; $h{name} eq 'ota-workers' }
-                  @{ $t->redis('XINFO', 'GROUPS', $s) };
-        return 0 unless $g;
-        my %g = @$g;
-        return 0 if $g{pending} || $g{'last-delivered-id'} ne $info->{'last-generated-id'};
-    }
-    return 1;
-}
-
 sub mkpkg {
     my ($product, $module, $version, @more) = @_;
     my $f = $t->dir . "/$product-$module-$version.bin";
@@ -54,7 +42,7 @@ sub devices {
         ev(type => 'inform', device => $d, product => $product, module => 'default',
            version => $ver{$d}) if $ver{$d};
     }
-    $t->wait_for(\&drained) or die "worker did not drain";
+    $t->wait_for(sub { $t->drained }) or die "worker did not drain";
 }
 
 sub create {
@@ -230,7 +218,7 @@ devices('py', y2 => '1.0.0', y3 => '1.5.0');
 ok($t->wait_for(sub { batch($did)->{total} == 2 }), 'a device reporting the version joins');
 is(devs(batch($did)), 'y1,y2', 'the matching one only');
 ev(type => 'inform', device => 'y2', product => 'py', module => 'default', version => '1.0.0');
-$t->wait_for(\&drained);
+$t->wait_for(sub { $t->drained });
 is(batch($did)->{total}, 2, 'a repeated report joins nothing twice');
 is(batch($did)->{counts}{pending}, 2, 'counts follow the joins');
 ($rc, undef, $err) = create('--package', $dyn, '--type', 'upgrade', '--method', 'static',

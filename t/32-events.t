@@ -25,19 +25,7 @@ sub ev {
     $t->redis('XADD', 'ota:events', '*', @e);
 }
 
-sub drained {
-    for my $s ('ota:events', 'ota:jobs') {
-        my $info = { @{ $t->redis('XINFO', 'STREAM', $s) } };
-        my ($g) = grep { my %h = @$_; $h{name} eq 'ota-workers' }
-                  @{ $t->redis('XINFO', 'GROUPS', $s) };
-        return 0 unless $g;
-        my %g = @$g;
-        return 0 if $g{pending} || $g{'last-delivered-id'} ne $info->{'last-generated-id'};
-    }
-    return 1;
-}
-
-sub settle { $t->wait_for(\&drained) or die "worker did not drain" }
+sub settle { $t->wait_for(sub { $t->drained }) or die "worker did not drain" }
 
 sub batch {
     my ($id) = @_;

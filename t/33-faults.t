@@ -28,18 +28,6 @@ sub pipeline {
     OtaTest::_resp_read($s) for @cmds;
 }
 
-sub drained {
-    for my $s ('ota:events', 'ota:jobs') {
-        my $info = { @{ $t->redis('XINFO', 'STREAM', $s) } };
-        my ($g) = grep { my %h = @$_; $h{name} eq 'ota-workers' }
-                  @{ $t->redis('XINFO', 'GROUPS', $s) };
-        return 0 unless $g;
-        my %g = @$g;
-        return 0 if $g{pending} || $g{'last-delivered-id'} ne $info->{'last-generated-id'};
-    }
-    return 1;
-}
-
 sub counts { $t->redis_hash("ota:batch:{$_[0]}:counts") }
 
 # every device session of a module, interleaved phase by phase: one in
@@ -81,7 +69,7 @@ sub setup_module {
     $t->otactl('module', 'add', $mod, '--product', 'p');
     pipeline(map { ['XADD', 'ota:events', '*', type => 'inform', ts => $ts++, device => "d$_",
                     product => 'p', module => $mod, version => '1.0.0'] } 1 .. $N);
-    $t->wait_for(\&drained, 20) or die 'not drained';
+    $t->wait_for(sub { $t->drained }, 20) or die 'not drained';
     my $f = $t->dir . "/$mod.bin";
     OtaTest::write_file($f, 'z' x 5000);
     my ($rc, $pkg, $err) = $t->otactl('package', 'add', $f, '--product', 'p', '--module', $mod,
@@ -124,13 +112,13 @@ diag("killed: $pend entries pending on dead consumers; succeeded so far "
 ok($pend >= 600, 'entries are pending on dead consumers');
 
 $t->start_worker('--count', 40, '--claim-idle', 500);
-ok($t->wait_for(\&drained, 30), 'a new worker drained the stream (claimed the dead one\'s entries)');
+ok($t->wait_for(sub { $t->drained }, 30), 'a new worker drained the stream (claimed the dead one\'s entries)');
 expect_done($bid, 'fw', 'after SIGKILL');
 like($t->worker_log, qr/took over \d+ entries/, 'the new worker says it took over');
 
 # the whole burst again: nothing moves
 pipeline(@burst);
-ok($t->wait_for(\&drained, 30), 'replayed burst drained');
+ok($t->wait_for(sub { $t->drained }, 30), 'replayed burst drained');
 expect_done($bid, 'fw', 'after a full replay');
 
 # acknowledged entries are trimmed away
@@ -141,7 +129,7 @@ ok($t->wait_for(sub { $t->redis('XLEN', 'ota:events') < 100 }, 15),
 $t->start_worker('--count', 25, '--claim-idle', 500);
 my ($pkg2, $bid2) = setup_module('app');
 pipeline(burst('app', $bid2, $pkg2, 5000));
-ok($t->wait_for(\&drained, 30), 'two workers drained the stream');
+ok($t->wait_for(sub { $t->drained }, 30), 'two workers drained the stream');
 expect_done($bid2, 'app', 'two workers');
 my $cons = $t->redis('XINFO', 'CONSUMERS', 'ota:events', 'ota-workers');
 ok(@$cons >= 2, 'both consumers in the group');
@@ -154,7 +142,7 @@ $t->stop_redis;                            # SHUTDOWN: the AOF keeps everything
 sleep 1;
 $t->start_redis;
 pipeline(@b3[2 * $N .. $#b3]);
-ok($t->wait_for(\&drained, 30), 'after a Redis restart the stream drains');
+ok($t->wait_for(sub { $t->drained }, 30), 'after a Redis restart the stream drains');
 expect_done($bid3, 'drv', 'Redis restart');
 ok($t->wait_for(sub { grep { $t->worker_log($_) =~ /connected to Redis at .* again/ } 0 .. $#{ $t->{workers} } }),
    'the workers reconnected by themselves');

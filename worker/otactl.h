@@ -93,6 +93,7 @@ void otactl_table_init(otactl_table_t *t, int ncols, ...);
 void otactl_table_row(otactl_table_t *t, ...);
 void otactl_table_print(otactl_table_t *t, FILE *f);
 void otactl_table_free(otactl_table_t *t);
+int otactl_list_print(otactl_t *o, json_t *ja, otactl_table_t *t);
 
 /* ---- commands ------------------------------------------------------------ */
 

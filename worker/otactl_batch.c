@@ -699,14 +699,7 @@ otactl_batch_list(otactl_t *o, int argc, char **argv)
         json_array_append_new(ja, j);
     }
     freeReplyObject(ids);
-    if (o->json) {
-        otactl_print_json(ja);
-    } else {
-        json_decref(ja);
-        otactl_table_print(&tb, stdout);
-    }
-    otactl_table_free(&tb);
-    return OTACTL_OK;
+    return otactl_list_print(o, ja, &tb);
 }
 #undef N
 

@@ -433,14 +433,7 @@ otactl_device_list(otactl_t *o, int argc, char **argv)
     }
     freeReplyObject(prods);
 
-    if (o->json) {
-        otactl_print_json(ja);
-    } else {
-        json_decref(ja);
-        otactl_table_print(&tb, stdout);
-    }
-    otactl_table_free(&tb);
-    return OTACTL_OK;
+    return otactl_list_print(o, ja, &tb);
 }
 
 int
@@ -616,14 +609,7 @@ otactl_module_list(otactl_t *o, int argc, char **argv)
     }
     freeReplyObject(r);
 
-    if (o->json) {
-        otactl_print_json(ja);
-    } else {
-        json_decref(ja);
-        otactl_table_print(&tb, stdout);
-    }
-    otactl_table_free(&tb);
-    return OTACTL_OK;
+    return otactl_list_print(o, ja, &tb);
 }
 
 int

@@ -112,3 +112,18 @@ otactl_table_free(otactl_table_t *t)
     free(t->cells);
     memset(t, 0, sizeof(*t));
 }
+
+/* the end of every list command: the JSON array for --json, else the
+ * table; both are freed */
+int
+otactl_list_print(otactl_t *o, json_t *ja, otactl_table_t *t)
+{
+    if (o->json) {
+        otactl_print_json(ja);
+    } else {
+        json_decref(ja);
+        otactl_table_print(t, stdout);
+    }
+    otactl_table_free(t);
+    return OTACTL_OK;
+}

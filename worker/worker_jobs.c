@@ -91,6 +91,31 @@ ota_job_error(ota_worker_t *w, ota_job_t *j, const char *fmt, ...)
                                          "error", msg, "id", j->id));
 }
 
+/* runs a script that answers {status, ...} or {"error", reason} and frees
+ * c; *refused when it refused (the job's error reply is sent, its rc is
+ * returned); OTA_W_RETRY when Redis did not answer */
+static int
+ota_job_script(ota_worker_t *w, ota_job_t *j, ota_lua_id_t id, ota_cmd_t *c,
+    int *refused)
+{
+    redisReply  *r;
+    int          rc = OTA_W_OK;
+
+    *refused = 0;
+    r = ota_worker_script(w, id, c);
+    ota_cmd_free(c);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        freeReplyObject(r);
+        return OTA_W_RETRY;
+    }
+    if (strcmp(ota_reply_str(r->element[0]), "error") == 0) {
+        *refused = 1;
+        rc = ota_job_error(w, j, "%s", ota_reply_str(r->element[1]));
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* ---- batch_create ---------------------------------------------------------- */
 
 static int
@@ -435,18 +460,10 @@ ota_job_create(ota_worker_t *w, ota_job_t *j)
         ota_cmd_adds(&c, push);
         ota_cmd_addll(&c, (long long) ota_now_ms());
         ota_cmd_adds(&c, j->job);
-        r = ota_worker_script(w, OTA_LUA_BATCH_INIT, &c);
-        ota_cmd_free(&c);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-            freeReplyObject(r);
-            return OTA_W_RETRY;
-        }
-        if (strcmp(ota_reply_str(r->element[0]), "error") == 0) {
-            rc = ota_job_error(w, j, "%s", ota_reply_str(r->element[1]));
-            freeReplyObject(r);
+        rc = ota_job_script(w, j, OTA_LUA_BATCH_INIT, &c, &refused);
+        if (refused || rc != OTA_W_OK) {
             return rc;
         }
-        freeReplyObject(r);
     }
 
     /* resume (or start) task creation from the stored cursor */
@@ -498,7 +515,7 @@ ota_job_state(ota_worker_t *w, ota_job_t *j, const char *op)
     redisReply  *r;
     ota_cmd_t    c;
     long long    start = 0, n;
-    int          rc;
+    int          rc, refused;
 
     if (!ota_name_id(j->id, strlen(j->id))) {
         return ota_job_error(w, j, "invalid batch id \"%s\"", j->id);
@@ -526,18 +543,10 @@ ota_job_state(ota_worker_t *w, ota_job_t *j, const char *op)
     ota_cmd_adds(&c, j->id);
     ota_cmd_adds(&c, op);
     ota_cmd_addll(&c, (long long) ota_now_ms());
-    r = ota_worker_script(w, OTA_LUA_BATCH_STATE, &c);
-    ota_cmd_free(&c);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-        freeReplyObject(r);
-        return OTA_W_RETRY;
-    }
-    if (strcmp(ota_reply_str(r->element[0]), "error") == 0) {
-        rc = ota_job_error(w, j, "%s", ota_reply_str(r->element[1]));
-        freeReplyObject(r);
+    rc = ota_job_script(w, j, OTA_LUA_BATCH_STATE, &c, &refused);
+    if (refused || rc != OTA_W_OK) {
         return rc;
     }
-    freeReplyObject(r);
 
     if (strcmp(op, "cancel") == 0) {
         /* the state is cancelled first, so no chunk of creation and no

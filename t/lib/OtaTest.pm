@@ -206,6 +206,22 @@ sub redis_hash {
 }
 
 # wait until $code->() is true (polls); returns its last value
+# true when the worker streams (events, jobs) are drained: the group has
+# delivered every entry and none is pending
+sub drained {
+    my ($self) = @_;
+    for my $s ('ota:events', 'ota:jobs') {
+        my $info = { @{ $self->redis('XINFO', 'STREAM', $s) } };
+        my ($g) = grep { my %h = @$_; $h{name} eq 'ota-workers' }
+                  @{ $self->redis('XINFO', 'GROUPS', $s) };
+        return 0 unless $g;
+        my %g = @$g;
+        return 0 if $g{pending}
+                 || $g{'last-delivered-id'} ne $info->{'last-generated-id'};
+    }
+    return 1;
+}
+
 sub wait_for {
     my ($self, $code, $secs) = @_;
     my $until = time + ($secs // 10);
