@@ -112,6 +112,10 @@
 #define OTA_STREAM_EVENTS       "ota:events"
 /* consumer group on both streams */
 #define OTA_GROUP               "ota-workers"
+/* STRING the consumer that reads new events (the reader lease, PX): it
+ * moves the group's last-delivered id in the script that stores their
+ * effects (docs/worker.md, "One reader") */
+#define OTA_KEY_EVENTS_READER   "ota:events:reader"
 /* LIST one job's result for otactl to BLPOP; expires after a minute */
 #define OTA_KEY_JOB_REPLY       "ota:reply:%s"              /* job id */
 /* pub/sub: upgrade notice for one device (active push batches) */

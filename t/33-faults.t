@@ -106,9 +106,10 @@ sleep 0.01;
 my ($wk) = grep { $_->{pid} == $w1 } @{ $t->{workers} };
 $t->stop_worker(worker => $wk, signal => 'KILL');
 my $pend = $t->redis('XPENDING', 'ota:events', 'ota-workers')->[0];
-my $c = counts($bid);
-diag("killed: $pend entries pending on dead consumers; succeeded so far "
-     . ($c->{succeeded} // 0));
+my %grp = @{ $t->redis('XINFO', 'GROUPS', 'ota:events')->[0] };
+diag("killed: $pend entries pending on dead consumers, group cursor at "
+     . "$grp{'last-delivered-id'}, stream at "
+     . { @{ $t->redis('XINFO', 'STREAM', 'ota:events') } }->{'last-generated-id'});
 ok($pend >= 600, 'entries are pending on dead consumers');
 
 $t->start_worker('--count', 40, '--claim-idle', 500);
@@ -125,17 +126,33 @@ expect_done($bid, 'fw', 'after a full replay');
 ok($t->wait_for(sub { $t->redis('XLEN', 'ota:events') < 100 }, 15),
    'acknowledged entries trimmed from the stream');
 
-# ---- two workers at once -----------------------------------------------------
+# ---- two workers at once: one reads the events (the reader lease) ---------------
 $t->start_worker('--count', 25, '--claim-idle', 500);
 my ($pkg2, $bid2) = setup_module('app');
 pipeline(burst('app', $bid2, $pkg2, 5000));
 ok($t->wait_for(sub { $t->drained }, 30), 'two workers drained the stream');
 expect_done($bid2, 'app', 'two workers');
-my $cons = $t->redis('XINFO', 'CONSUMERS', 'ota:events', 'ota-workers');
-ok(@$cons >= 2, 'both consumers in the group');
+my @live = grep { !defined $_->{status} } @{ $t->{workers} };
+is(scalar @live, 2, 'two workers run');
+my $reader = $t->redis('GET', 'ota:events:reader') // '';
+my ($holder) = grep { $_->{name} eq $reader } @live;
+ok($holder, "one of them holds the reader lease ($reader)");
+%grp = @{ $t->redis('XINFO', 'GROUPS', 'ota:events')->[0] };
+is($grp{lag}, 0, 'the group still counts the entries read (lag 0)');
+ok($t->redis('PTTL', 'ota:events:reader') > 0, 'the lease expires by itself');
+
+# the reader killed: the other one takes the lease over when it expires
+# (3 s at most) and reads on from the group's cursor
+$t->stop_worker(worker => $holder, signal => 'KILL');
+my ($other) = grep { $_ != $holder } @live;
+my ($pkg3, $bid3) = setup_module('drv');
+is($t->redis('GET', 'ota:events:reader'), $other->{name},
+   'after a SIGKILL the other worker reads the events');
+like(OtaTest::read_file($other->{log}), qr/reading the events from \S+ on/,
+     'and says from where');
+$t->start_worker('--count', 25, '--claim-idle', 500);
 
 # ---- Redis restarted under running workers ------------------------------------
-my ($pkg3, $bid3) = setup_module('drv');
 my @b3 = burst('drv', $bid3, $pkg3, 5000);
 pipeline(@b3[0 .. 2 * $N - 1]);
 $t->stop_redis;                            # SHUTDOWN: the AOF keeps everything
@@ -147,10 +164,16 @@ expect_done($bid3, 'drv', 'Redis restart');
 ok($t->wait_for(sub { grep { $t->worker_log($_) =~ /connected to Redis at .* again/ } 0 .. $#{ $t->{workers} } }),
    'the workers reconnected by themselves');
 
-# ---- SIGTERM: clean exit -------------------------------------------------------
-my $st = $t->stop_worker;
+# ---- SIGTERM: clean exit, the lease handed on at once ---------------------------
+$reader = $t->redis('GET', 'ota:events:reader') // '';
+($holder) = grep { $_->{name} eq $reader && !defined $_->{status} } @{ $t->{workers} };
+ok($holder, 'a worker holds the reader lease');
+my $st = $t->stop_worker(worker => $holder);
 is($st, 0, 'SIGTERM: exit 0');
-like($t->worker_log, qr/stopping: \d+ events/, 'says it stops');
+like(OtaTest::read_file($holder->{log}), qr/stopping: \d+ events/, 'says it stops');
+ok($t->wait_for(sub { ($t->redis('GET', 'ota:events:reader') // '') ne $reader }, 2.5),
+   'SIGTERM gives the reader lease up (the other worker takes it at its next tick)');
+$t->stop_worker(worker => $_) for grep { !defined $_->{status} } @{ $t->{workers} };
 
 # ---- bad arguments ---------------------------------------------------------------
 my $w = "$OtaTest::BUILD/ota-worker";

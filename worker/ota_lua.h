@@ -43,6 +43,9 @@
     "local K_BATCHES='" OTA_KEY_BATCHES "'\n"                                \
     "local K_DEADLINES='" OTA_KEY_TASK_DEADLINES "'\n"                       \
     "local K_PUSH='" OTA_CHANNEL_PUSH "'\n"                                  \
+    "local K_READER='" OTA_KEY_EVENTS_READER "'\n"                          \
+    "local S_EVENTS='" OTA_STREAM_EVENTS "'\n"                              \
+    "local GROUP='" OTA_GROUP "'\n"                                         \
     "local ST_PENDING='" OTA_ST_PENDING "'\n"                                \
     "local ST_NOTIFIED='" OTA_ST_NOTIFIED "'\n"                              \
     "local ST_DOWNLOADING='" OTA_ST_DOWNLOADING "'\n"                        \

@@ -3,7 +3,8 @@
  * streams through the consumer group, one Redis connection, synchronous
  * hiredis with pipelining.  Several processes may run at once: every write
  * is a script that checks the state it expects, so the processes never
- * need to know about each other.
+ * need to know about each other; new events are read by the holder of the
+ * reader lease only (docs/worker.md, "One reader").
  */
 
 #ifndef OTA_WORKER_H
@@ -37,6 +38,15 @@ typedef struct {
     int                     ar;              /* the arena of the next read */
     volatile sig_atomic_t   stop;
     int                     read_pending;    /* re-read our own PEL first */
+    int                     reader;          /* holds the reader lease */
+    int                     resync;          /* ... ask for it again now */
+    int64_t                 last_lease;
+    char                    cur[64];         /* the group's cursor as we
+                                                last moved it */
+    char                    rpos[64];        /* where the next read starts
+                                                (past cur while an apply is
+                                                in flight) */
+    char                    jobs_seen[64];   /* last job a wake-up showed */
     char                    pending_from[2][64];
     int                     in_job;          /* inside a long job */
     int64_t                 last_tick;
@@ -63,6 +73,7 @@ typedef enum {
     OTA_LUA_CANCEL_CHUNK,
     OTA_LUA_LOOKUP,
     OTA_LUA_APPLY,
+    OTA_LUA_READER,
     OTA_LUA_COUNT
 } ota_lua_id_t;
 
@@ -83,7 +94,7 @@ int ota_jobs_handle(ota_worker_t *w, redisReply *entry);
  * may be left in flight (see there): the entries then stay in the arena
  * until ota_events_flush() releases it to mark. */
 int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
-    ota_arena_t *arena, ota_arena_mark_t mark);
+    ota_arena_t *arena, ota_arena_mark_t mark, const char *from);
 int ota_events_held(void);          /* an apply is in flight */
 int ota_events_sent(void);          /* ... and appended to the pipeline */
 int ota_events_send(ota_worker_t *w);   /* appends it behind a read */
@@ -97,6 +108,7 @@ void ota_events_forget(void);
 int ota_maint_tick(ota_worker_t *w);
 int ota_maint_timeouts(ota_worker_t *w);
 int ota_maint_setup(ota_worker_t *w);
+int ota_maint_lease(ota_worker_t *w, int release);
 
 /* the field of a stream entry's field list, or NULL */
 const char *ota_entry_field(redisReply *fields, const char *name);

@@ -459,7 +459,7 @@ ota_ev_parse(redisReply *entry, ota_ev_t *e)
 /* ---- the apply left in flight ---------------------------------------------
  *
  * A full read is usually followed by another one, so its apply script is
- * not waited for: it is sent behind the next XREADGROUP, on the same
+ * not waited for: it is sent behind the next XREAD, on the same
  * connection and in that order, so Redis answers the read and then runs
  * the apply while the worker decides the new entries on its cache (worker
  * and Redis work at the same time instead of in turn).  The cache is
@@ -469,7 +469,8 @@ ota_ev_parse(redisReply *entry, ota_ev_t *e)
  * again, and the read is finished the usual way (lookups and compare and
  * set rounds).  The apply acknowledges its own entries, so nothing is
  * acknowledged before its effect is stored; a worker killed with an apply
- * in flight leaves the entries pending, like any other read. */
+ * in flight leaves the entries unacknowledged (after the group's cursor,
+ * or pending), like any other read. */
 
 typedef struct {
     int                active;
@@ -562,18 +563,43 @@ ota_tc_drop(const char *dev, const char *mod)
     }
 }
 
+/* the apply found the reader lease gone or the group's cursor moved (a
+ * consumer that read with XREADGROUP, a worker that took the lease over):
+ * it did nothing.  What we read and decided is void: the cache is
+ * forgotten and the reader asks for the lease and the cursor again. */
+static int
+ota_ev_lost(ota_worker_t *w, redisReply *ar)
+{
+    if (ar == NULL || ar->type != REDIS_REPLY_ARRAY || ar->elements < 1
+        || ar->element[0]->type != REDIS_REPLY_INTEGER
+        || ar->element[0]->integer != -1)
+    {
+        return 0;
+    }
+    ota_log(OTA_LOG_INFO, "the event cursor moved under consumer %s; "
+            "reading again from the group's cursor", w->consumer);
+    ota_events_forget();
+    w->reader = 0;
+    w->resync = 1;
+    return 1;
+}
+
 /* the apply's answer: which tasks went as decided.  Returns the number of
  * events left to decide again (their task moved under us), -1 when the
  * answer is missing or malformed; *dropped: tasks taken out of the cache */
 static int
-ota_ev_finish(ota_ev_t *ev, size_t n, ota_wt_t *tasks, int nt, int nw,
-    redisReply *ar, int *acked, int *dropped)
+ota_ev_finish(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_wt_t *tasks,
+    int nt, int nw, redisReply *ar, int *acked, int *dropped)
 {
     redisReply  *rs;
     size_t       i;
     int          k, j = 0, left = 0;
 
     *dropped = 0;
+    if (ota_ev_lost(w, ar)) {
+        *dropped = 1;
+        return -1;
+    }
     if (ar == NULL || ar->type != REDIS_REPLY_ARRAY || ar->elements != 2
         || ar->element[1]->type != REDIS_REPLY_ARRAY
         || ar->element[1]->elements != (size_t) nw)
@@ -898,7 +924,7 @@ again:
 
     if (nw > 0) {
         ar = ota_worker_script(w, OTA_LUA_APPLY, &c);
-        left = ota_ev_finish(ev, n, tasks, nt, nw, ar, acked, &dropped);
+        left = ota_ev_finish(w, ev, n, tasks, nt, nw, ar, acked, &dropped);
         if (left < 0) {
             goto done;
         }
@@ -984,32 +1010,51 @@ ota_ev_decide(ota_worker_t *w, ota_ev_t *ev, size_t n, int informs,
     return rc;
 }
 
-/* acknowledges the ids of ack unless the apply did (acked) */
+/* a cursor acknowledgement: "cursor" reader from to count */
+static int
+ota_ev_is_cursor(const ota_cmd_t *ack)
+{
+    return ack->argc == 5 && strcmp(ack->buf + ack->off[0], "cursor") == 0;
+}
+
+/* acknowledges ack unless the apply did (acked): the ids with XACK, or
+ * the cursor moved by the apply script with no task (the same check of
+ * the lease and the cursor); a moved cursor is the worker's from then on */
 static int
 ota_ev_ack(ota_worker_t *w, ota_cmd_t *ack, int acked)
 {
     ota_cmd_t    x;
     redisReply  *r;
-    int          rc = OTA_W_OK;
+    int          rc = OTA_W_OK, cursor = ota_ev_is_cursor(ack);
 
-    if (acked || ack->argc == 0) {
-        return OTA_W_OK;
+    if (!acked && ack->argc > 0) {
+        /* nothing was written (or the last write was not clean): every
+         * effect is stored, so acknowledge now */
+        ota_cmd_init(&x);
+        if (cursor) {
+            ota_cmd_addll(&x, (long long) ota_now_ms());
+            ota_cmd_addll(&x, (long long) w->task_timeout * 1000);
+            ota_cmd_addll(&x, ack->argc);
+        } else {
+            ota_cmd_adds(&x, "XACK");
+            ota_cmd_adds(&x, OTA_STREAM_EVENTS);
+            ota_cmd_adds(&x, OTA_GROUP);
+        }
+        for (int k = 0; k < ack->argc; k++) {
+            ota_cmd_add(&x, ack->buf + ack->off[k], ack->lens[k]);
+        }
+        r = cursor ? ota_worker_script(w, OTA_LUA_APPLY, &x)
+                   : ota_cmd_exec(w->rc, &x);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR || ota_ev_lost(w, r)) {
+            rc = OTA_W_RETRY;
+        }
+        freeReplyObject(r);
+        ota_cmd_free(&x);
     }
-    /* nothing was written (or the last write was not clean): every effect
-     * is stored, so acknowledge now */
-    ota_cmd_init(&x);
-    ota_cmd_adds(&x, "XACK");
-    ota_cmd_adds(&x, OTA_STREAM_EVENTS);
-    ota_cmd_adds(&x, OTA_GROUP);
-    for (int k = 0; k < ack->argc; k++) {
-        ota_cmd_add(&x, ack->buf + ack->off[k], ack->lens[k]);
+    if (rc == OTA_W_OK && cursor) {
+        snprintf(w->cur, sizeof(w->cur), "%.*s", (int) ack->lens[3],
+                 ack->buf + ack->off[3]);
     }
-    r = ota_cmd_exec(w->rc, &x);
-    if (r == NULL) {
-        rc = OTA_W_RETRY;
-    }
-    freeReplyObject(r);
-    ota_cmd_free(&x);
     return rc;
 }
 
@@ -1056,7 +1101,7 @@ ota_ev_flush(ota_worker_t *w, int *dirty)
             ota_log(OTA_LOG_ERR, "script %s failed: %s", s->name, ar->str);
         }
     }
-    left = ota_ev_finish(f.ev, f.n, f.tasks, f.nt, f.nw, ar, &acked,
+    left = ota_ev_finish(w, f.ev, f.n, f.tasks, f.nt, f.nw, ar, &acked,
                          &dropped);
     freeReplyObject(ar);
     *dirty = dropped > 0 || left != 0;
@@ -1131,7 +1176,7 @@ ota_events_drop(void)
 
 int
 ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
-    ota_arena_t *arena, ota_arena_mark_t mark)
+    ota_arena_t *arena, ota_arena_mark_t mark, const char *from)
 {
     ota_ev_t    *ev;
     ota_cmd_t    ack;
@@ -1155,9 +1200,23 @@ ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
         }
     }
 
-    /* the ids, for the apply script to acknowledge with the effects */
+    /* the acknowledgement, for the apply script to store with the
+     * effects: the cursor's move (from the last entry before the read to
+     * its last entry), or the ids of entries from the pending list */
     ota_cmd_init(&ack);
-    for (i = 0; i < n; i++) {
+    if (from != NULL) {
+        redisReply *last = entries[n - 1];
+
+        ota_cmd_adds(&ack, "cursor");
+        ota_cmd_adds(&ack, w->consumer);
+        ota_cmd_adds(&ack, from);
+        ota_cmd_adds(&ack, last->type == REDIS_REPLY_ARRAY
+                           && last->elements >= 1
+                           && last->element[0]->type == REDIS_REPLY_STRING
+                           ? last->element[0]->str : from);
+        ota_cmd_addll(&ack, (long long) n);
+    }
+    for (i = 0; from == NULL && i < n; i++) {
         if (entries[i]->type == REDIS_REPLY_ARRAY
             && entries[i]->elements >= 1)
         {

@@ -80,6 +80,18 @@
 "local function column(key, devs) return vcall('HMGET', key, devs) end\n"  \
 "-- variadic HSET of {field, value, ...}\n"                                 \
 "local function hset(key, kv) vcall('HSET', key, kv) end\n"                \
+"-- the reader lease is me and the group's cursor is at from: the\n"     \
+"-- entries after from are mine to apply; returns the group's entries-read\n" \
+"local function reader_at(me, from)\n"                                     \
+"  if call('GET', K_READER) ~= me then return false end\n"                 \
+"  for _, g in ipairs(call('XINFO', 'GROUPS', S_EVENTS)) do\n"             \
+"    local h = {}\n"                                                        \
+"    for i = 1, #g, 2 do h[g[i]] = g[i + 1] end\n"                          \
+"    if h.name == GROUP then\n"                                             \
+"      return h['last-delivered-id'] == from, h['entries-read'] end\n"      \
+"  end\n"                                                                   \
+"  return false\n"                                                          \
+"end\n"                                                                     \
 "local function check_finish(bid, now)\n"                                    \
 "  local bk = fmt(K_BATCH, bid)\n"                                           \
 "  local b = call('HMGET', bk, 'state', 'method', 'type', 'package',\n"      \
@@ -430,9 +442,14 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "end\n"
 "return out\n";
 
-/* ARGV: now timeout_ms nack, nack stream entry ids, then per task: device
- * batch expected new reason covered step desc idle (idle > 0: a timeout;
- * -1: a task the worker decided on its cache).
+/* ARGV: now timeout_ms nack, nack acknowledgement arguments, then per
+ * task: device batch expected new reason covered step desc idle (idle > 0:
+ * a timeout; -1: a task the worker decided on its cache).  The
+ * acknowledgement is either the entry ids (XACK: entries read from the
+ * pending list) or "cursor" reader from to count (entries read after the
+ * group's cursor by the reader: first checked that the lease is still
+ * the reader's and the cursor still at from, else nothing is done and -1
+ * returned; then the cursor moves to to).
  *
  * Tasks are read and written by column (ota_keys.h), one HMGET or HSET
  * per column and batch for the whole call.  A device of the batch without
@@ -457,6 +474,12 @@ static const char  ota_lua_apply[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local now, tmo = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
 "local nack = tonumber(ARGV[3])\n"
+"local cursor, ents = nack > 0 and ARGV[4] == 'cursor'\n"
+"if cursor then\n"
+"  local ok\n"
+"  ok, ents = reader_at(ARGV[5], ARGV[6])\n"
+"  if not ok then return {-1, {}} end\n"
+"end\n"
 "-- written as strings: a Lua number is formatted again at every call\n"
 "local snow, sdue = ARGV[1], tostring(now + tmo)\n"
 "local touched, cnt, fails, bcache = {}, {}, {}, {}\n"
@@ -588,7 +611,14 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  out[#out + 1] = r\n"
 "end\n"
 "local acked = 0\n"
-"if clean and nack > 0 then\n"
+"if clean and cursor then\n"
+"  -- the group's count of entries read stays exact (XINFO shows the lag)\n"
+"  if type(ents) == 'number' then\n"
+"    call('XGROUP', 'SETID', S_EVENTS, GROUP, ARGV[7], 'ENTRIESREAD',\n"
+"      ents + tonumber(ARGV[8]))\n"
+"  else call('XGROUP', 'SETID', S_EVENTS, GROUP, ARGV[7]) end\n"
+"  acked = 1\n"
+"elseif clean and nack > 0 then\n"
 "  for i = 4, 3 + nack, 4000 do\n"
 "    call('XACK', '" OTA_STREAM_EVENTS "', '" OTA_GROUP "',\n"
 "      unpack(ARGV, i, math.min(i + 3999, 3 + nack)))\n"
@@ -596,6 +626,27 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  acked = 1\n"
 "end\n"
 "return {acked, out}\n";
+
+/* ARGV: consumer ttl_ms op.  op "hold": takes the reader lease when it is
+ * free or already ours (renewing it) and returns {1, cursor} (the group's
+ * last-delivered id), else {0, holder}; op "release": gives it up if it
+ * is ours. */
+static const char  ota_lua_reader[] =
+OTA_LUA_PRELUDE
+"local me, ttl, op = ARGV[1], ARGV[2], ARGV[3]\n"
+"local v = call('GET', K_READER)\n"
+"if op == 'release' then\n"
+"  if v == me then call('DEL', K_READER) end\n"
+"  return {0, ''}\n"
+"end\n"
+"if v and v ~= me then return {0, v} end\n"
+"call('SET', K_READER, me, 'PX', ttl)\n"
+"for _, g in ipairs(call('XINFO', 'GROUPS', S_EVENTS)) do\n"
+"  local h = {}\n"
+"  for i = 1, #g, 2 do h[g[i]] = g[i + 1] end\n"
+"  if h.name == GROUP then return {1, h['last-delivered-id']} end\n"
+"end\n"
+"return redis.error_reply('NOGROUP no group ' .. GROUP .. ' on ' .. S_EVENTS)\n";
 
 static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
     { "batch_init", ota_lua_batch_init, "" },
@@ -605,6 +656,7 @@ static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
     { "cancel_chunk", ota_lua_cancel_chunk, "" },
     { "lookup", ota_lua_lookup, "" },
     { "apply", ota_lua_apply, "" },
+    { "reader", ota_lua_reader, "" },
 };
 
 ota_script_t *

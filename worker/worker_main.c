@@ -217,6 +217,8 @@ ota_worker_connect(ota_worker_t *w)
             }
             /* whatever we read and did not acknowledge is read again */
             ota_events_forget();
+            w->reader = 0;            /* the lease and cursor: asked anew */
+            w->resync = 1;
             w->read_pending = 1;
             strcpy(w->pending_from[0], "0");
             strcpy(w->pending_from[1], "0");
@@ -257,10 +259,12 @@ ota_entry_field(redisReply *fields, const char *name)
     return NULL;
 }
 
-/* handles one XREADGROUP / XAUTOCLAIM list of entries of one stream */
+/* handles one list of entries of one stream; from: the events were read
+ * after the group's cursor, which sits at from (else they came from the
+ * pending list) */
 static int
 ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries,
-    ota_arena_t *arena, ota_arena_mark_t mark)
+    ota_arena_t *arena, ota_arena_mark_t mark, const char *from)
 {
     size_t  i;
     int     rc;
@@ -275,7 +279,7 @@ ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries,
          * is likely to follow at once */
         return ota_events_handle(w, entries->element, entries->elements,
                                  entries->elements == (size_t) w->count
-                                 ? arena : NULL, mark);
+                                 ? arena : NULL, mark, from);
     }
     /* a job's commands wait for the events before it */
     rc = ota_events_flush(w);
@@ -292,106 +296,210 @@ ota_worker_entries(ota_worker_t *w, int jobs, redisReply *entries,
     return OTA_W_OK;
 }
 
-/* one read of both streams (or only events during a long job) */
+/* the entries of a stream in a read reply, or NULL */
+static redisReply *
+ota_worker_stream(redisReply *r, const char *stream)
+{
+    size_t  i;
+
+    for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+         i++)
+    {
+        redisReply *s = r->element[i];
+
+        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2
+            && s->element[0]->type == REDIS_REPLY_STRING
+            && strcmp(s->element[0]->str, stream) == 0
+            && s->element[1]->type == REDIS_REPLY_ARRAY)
+        {
+            return s->element[1];
+        }
+    }
+    return NULL;
+}
+
+/* the id of the last entry of a list, or NULL */
+static const char *
+ota_worker_last_id(redisReply *e)
+{
+    redisReply  *last;
+
+    if (e == NULL || e->elements == 0) {
+        return NULL;
+    }
+    last = e->element[e->elements - 1];
+    if (last->type != REDIS_REPLY_ARRAY || last->elements < 1
+        || last->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return NULL;
+    }
+    return last->element[0]->str;
+}
+
+/*
+ * One read (or only events during a long job).
+ *
+ * Pending mode (after a (re)connect): our own pending entries of both
+ * streams, with XREADGROUP from an id.  Else the jobs with XREADGROUP, and,
+ * by the worker holding the reader lease, the new events with XREAD after
+ * the position we read up to: the apply script that stores their effects
+ * moves the group's cursor past them (docs/worker.md, "One reader").  The
+ * reader blocks on XREAD over both streams (a new job wakes it up too);
+ * a worker without the lease blocks on its jobs read.
+ */
 static int
 ota_worker_read(ota_worker_t *w, int events_only, int block)
 {
-    redisReply        *r, *s;
+    redisReply        *r[2] = { NULL, NULL }, *jobs = NULL, *evs = NULL;
     ota_arena_t       *a;
     ota_arena_mark_t   mark;
-    char               count[16], blk[16];
-    const char        *argv[16];
-    size_t             i;
-    int                argc = 0, rc = OTA_W_OK, pending = w->read_pending;
-    int                any = 0, ahead;
+    char               count[16], blk[16], from[64];
+    const char        *argv[16], *last;
+    int                argc, nreq = 0, rc = OTA_W_OK, pending = w->read_pending;
+    int                ahead, cursor, blocking, k;
 
-    if (ota_events_held() && (events_only || pending)) {
+    cursor = w->reader && !pending;
+    if (ota_events_held() && (events_only || !cursor)) {
         rc = ota_events_flush(w);
         if (rc != OTA_W_OK) {
             return rc;
         }
     }
+    if (events_only && !cursor) {
+        return OTA_W_OK;          /* own backlog first, in the main loop */
+    }
     /* an apply waits to be sent: read ahead, without blocking (a blocked
      * read would hold the apply behind it) */
     ahead = ota_events_held();
+    blocking = block > 0 && !pending && !ahead && !events_only;
 
     snprintf(count, sizeof(count), "%d", w->count);
     snprintf(blk, sizeof(blk), "%d", block);
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = OTA_GROUP;
-    argv[argc++] = w->consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = count;
-    if (block > 0 && !pending && !ahead) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = blk;
-    }
-    argv[argc++] = "STREAMS";
-    if (!events_only) {
-        argv[argc++] = OTA_STREAM_JOBS;
-    }
-    argv[argc++] = OTA_STREAM_EVENTS;
-    if (!events_only) {
-        argv[argc++] = pending ? w->pending_from[0] : ">";
-    }
-    argv[argc++] = pending ? w->pending_from[1] : ">";
-    if (events_only && pending) {
-        return OTA_W_OK;          /* own backlog first, in the main loop */
-    }
 
     /* the entries are read into the arena (no malloc per object) and
      * live until the mark is returned to, after they were handled, or
      * until the apply they left in flight is answered */
     a = &w->arena[w->ar];
     mark = ota_arena_mark(a);
-    if (redisAppendCommandArgv(w->rc, argc, argv, NULL) != REDIS_OK) {
-        return OTA_W_RETRY;
+
+    if (!events_only) {
+        argc = 0;
+        argv[argc++] = "XREADGROUP";
+        argv[argc++] = "GROUP";
+        argv[argc++] = OTA_GROUP;
+        argv[argc++] = w->consumer;
+        argv[argc++] = "COUNT";
+        argv[argc++] = count;
+        if (blocking && !cursor) {
+            argv[argc++] = "BLOCK";
+            argv[argc++] = blk;
+        }
+        argv[argc++] = "STREAMS";
+        argv[argc++] = OTA_STREAM_JOBS;
+        if (pending) {
+            argv[argc++] = OTA_STREAM_EVENTS;
+            argv[argc++] = w->pending_from[0];
+            argv[argc++] = w->pending_from[1];
+        } else {
+            argv[argc++] = ">";
+        }
+        if (redisAppendCommandArgv(w->rc, argc, argv, NULL) != REDIS_OK) {
+            return OTA_W_RETRY;
+        }
+        nreq++;
+    }
+    if (cursor) {
+        snprintf(from, sizeof(from), "%s", w->rpos);
+        argc = 0;
+        argv[argc++] = "XREAD";
+        argv[argc++] = "COUNT";
+        argv[argc++] = count;
+        if (blocking) {
+            argv[argc++] = "BLOCK";
+            argv[argc++] = blk;
+        }
+        argv[argc++] = "STREAMS";
+        if (blocking) {
+            argv[argc++] = OTA_STREAM_JOBS;
+        }
+        argv[argc++] = OTA_STREAM_EVENTS;
+        if (blocking) {
+            argv[argc++] = w->jobs_seen;
+        }
+        argv[argc++] = from;
+        if (redisAppendCommandArgv(w->rc, argc, argv, NULL) != REDIS_OK) {
+            return OTA_W_RETRY;
+        }
+        nreq++;
     }
     if (ahead && ota_events_send(w) != 0) {
         /* the read is in the pipeline but not the apply: replies would
          * no longer match their commands, so start the connection over
-         * (the entries of both stay pending and are read again) */
+         * (the entries of both are read again) */
         w->rc->err = REDIS_ERR_OOM;
         snprintf(w->rc->errstr, sizeof(w->rc->errstr), "out of memory");
         return OTA_W_RETRY;
     }
-    r = ota_arena_reply(w->rc, a);
-    if (r == NULL) {
-        ota_arena_release(a, mark);
-        return OTA_W_RETRY;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        ota_log(OTA_LOG_ERR, "XREADGROUP: %s", r->str);
-        (void) ota_events_flush(w);
-        if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            ota_maint_setup(w);
+    /* every reply is read before anything else is sent */
+    for (k = 0; k < nreq; k++) {
+        r[k] = ota_arena_reply(w->rc, a);
+        if (r[k] == NULL) {
+            ota_arena_release(a, mark);
+            return OTA_W_RETRY;
         }
-        ota_arena_release(a, mark);
-        usleep(200000);
-        return OTA_W_OK;
+    }
+    for (k = 0; k < nreq; k++) {
+        if (r[k]->type == REDIS_REPLY_ERROR) {
+            ota_log(OTA_LOG_ERR, "%s: %s", k == 0 && !events_only
+                    ? "XREADGROUP" : "XREAD", r[k]->str);
+            (void) ota_events_flush(w);
+            if (strncmp(r[k]->str, "NOGROUP", 7) == 0) {
+                ota_maint_setup(w);
+            }
+            ota_arena_release(a, mark);
+            usleep(200000);
+            return OTA_W_OK;
+        }
     }
 
-    for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        s = r->element[i];
-        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) {
-            continue;
-        }
-        int jobs = strcmp(s->element[0]->str, OTA_STREAM_JOBS) == 0;
-        redisReply *e = s->element[1];
-
-        if (pending && e->elements > 0) {
+    if (!events_only) {
+        jobs = ota_worker_stream(r[0], OTA_STREAM_JOBS);
+        if (pending) {
+            evs = ota_worker_stream(r[0], OTA_STREAM_EVENTS);
             /* the PEL is read from an id on: step past what we saw */
-            redisReply *last = e->element[e->elements - 1];
-            snprintf(w->pending_from[jobs ? 0 : 1], 64, "%s",
-                     last->element[0]->str);
-            any = 1;
+            if ((last = ota_worker_last_id(jobs)) != NULL) {
+                snprintf(w->pending_from[0], 64, "%s", last);
+            }
+            if ((last = ota_worker_last_id(evs)) != NULL) {
+                snprintf(w->pending_from[1], 64, "%s", last);
+            }
         }
-        rc = ota_worker_entries(w, jobs, e,
-                                (events_only || pending) ? NULL : a, mark);
-        if (rc != OTA_W_OK) {
-            break;
+    }
+    if (cursor) {
+        redisReply *x = r[nreq - 1];
+
+        /* jobs in the XREAD only wake us up: XREADGROUP takes them */
+        if ((last = ota_worker_last_id(ota_worker_stream(x, OTA_STREAM_JOBS)))
+            != NULL)
+        {
+            snprintf(w->jobs_seen, sizeof(w->jobs_seen), "%s", last);
         }
+        evs = ota_worker_stream(x, OTA_STREAM_EVENTS);
+        if (jobs != NULL && jobs->elements > 0) {
+            /* a job may run long and read events meanwhile: these are
+             * read again after it */
+            evs = NULL;
+        }
+    }
+
+    rc = ota_worker_entries(w, 1, jobs, NULL, mark, NULL);
+    if (rc == OTA_W_OK && evs != NULL && evs->elements > 0) {
+        if (cursor && (last = ota_worker_last_id(evs)) != NULL) {
+            snprintf(w->rpos, sizeof(w->rpos), "%s", last);
+        }
+        rc = ota_worker_entries(w, 0, evs,
+                                pending || events_only ? NULL : a, mark,
+                                cursor ? from : NULL);
     }
     if (ota_events_sent()) {
         /* the apply sent with this read found no events to overlap */
@@ -404,8 +512,15 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
     } else {
         ota_arena_release(a, mark);
     }
+    if (rc != OTA_W_OK && cursor) {
+        /* not all stored: read again from the cursor */
+        snprintf(w->rpos, sizeof(w->rpos), "%s", w->cur);
+    }
 
-    if (pending && !any && rc == OTA_W_OK) {
+    if (pending && rc == OTA_W_OK
+        && (jobs == NULL || jobs->elements == 0)
+        && (evs == NULL || evs->elements == 0))
+    {
         w->read_pending = 0;      /* our backlog is done: new entries now */
     }
     return rc;
@@ -449,6 +564,7 @@ main(int argc, char **argv)
     w.chunk = 1000;
     w.count = 1000;
     w.block = 1000;
+    strcpy(w.jobs_seen, "0-0");
     ota_log_name = "ota-worker";
     ota_the_worker = &w;
     if (ota_redis_parse_addr("127.0.0.1:6379", &w.addr, err, sizeof(err))) {
@@ -547,6 +663,13 @@ main(int argc, char **argv)
             }
         }
 
+        if (w.resync
+            && (ota_events_flush(&w) != OTA_W_OK
+                || ota_maint_lease(&w, 0) != OTA_W_OK))
+        {
+            continue;
+        }
+
         rc = ota_worker_read(&w, 0, w.block);
         if (rc != OTA_W_OK && !ota_worker_lost(&w)) {
             /* a handler could not finish: its entries stay pending and are
@@ -563,8 +686,10 @@ main(int argc, char **argv)
             "%lld applies sent ahead, %lld of them decided again", w.events,
             w.jobs, w.ahead, w.redone);
     if (!ota_worker_lost(&w)) {
-        redisReply *r = ota_worker_cmd(&w, "HDEL " OTA_KEY_WORKERS " %s",
-                                       w.consumer);
+        redisReply *r;
+
+        (void) ota_maint_lease(&w, 1);    /* another worker reads at once */
+        r = ota_worker_cmd(&w, "HDEL " OTA_KEY_WORKERS " %s", w.consumer);
         freeReplyObject(r);
     }
     ota_worker_disconnect(&w);

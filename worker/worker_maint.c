@@ -81,7 +81,8 @@ ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
                 ota_arena_mark_t  none = { NULL, 0 };
 
                 rc = ota_events_handle(w, r->element[1]->element,
-                                       r->element[1]->elements, NULL, none);
+                                       r->element[1]->elements, NULL, none,
+                                       NULL);
             }
         }
         freeReplyObject(r);
@@ -181,6 +182,68 @@ ota_maint_consumers(ota_worker_t *w, const char *stream)
     freeReplyObject(c);
 }
 
+/* The reader lease (docs/worker.md, "One reader"): taken when free,
+ * renewed while ours, given up at exit.  It lives claim_idle ms, at least
+ * 3 s: it is renewed every tick (a second), and a tick may wait for a
+ * blocked read (a second) and a job step.  Whenever we take it, or the
+ * cursor is not where we left it (a consumer read events with
+ * XREADGROUP), we read on from the group's cursor and forget the cached
+ * tasks (another worker may have moved them). */
+int
+ota_maint_lease(ota_worker_t *w, int release)
+{
+    ota_cmd_t    c;
+    redisReply  *r;
+    const char  *at;
+    int          rc = OTA_W_OK;
+
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, w->consumer);
+    ota_cmd_addll(&c, w->claim_idle > 3000 ? w->claim_idle : 3000);
+    ota_cmd_adds(&c, release ? "release" : "hold");
+    r = ota_worker_script(w, OTA_LUA_READER, &c);
+    ota_cmd_free(&c);
+    w->last_lease = ota_now_ms();
+    if (r == NULL) {
+        return OTA_W_RETRY;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        if (r->type == REDIS_REPLY_ERROR
+            && strncmp(r->str, "NOGROUP", 7) == 0)
+        {
+            ota_maint_setup(w);
+        }
+        freeReplyObject(r);
+        return OTA_W_RETRY;
+    }
+    at = r->element[1]->str;
+    if (release || r->element[0]->integer != 1) {
+        if (w->reader && !release) {
+            ota_log(OTA_LOG_INFO, "consumer %s took over reading the events",
+                    at);
+        }
+        w->reader = 0;
+    } else if (!w->reader || w->resync || strcmp(at, w->cur) != 0) {
+        if (!w->reader) {
+            ota_log(OTA_LOG_INFO, "reading the events from %s on (reader "
+                    "lease taken)", at);
+        } else {
+            ota_log(OTA_LOG_INFO, "the event cursor is at %s: reading on "
+                    "from there", at);
+        }
+        ota_events_forget();
+        snprintf(w->cur, sizeof(w->cur), "%s", at);
+        snprintf(w->rpos, sizeof(w->rpos), "%s", at);
+        w->reader = 1;
+    }
+    w->resync = 0;
+    freeReplyObject(r);
+    return rc;
+}
+
 int
 ota_maint_tick(ota_worker_t *w)
 {
@@ -196,6 +259,11 @@ ota_maint_tick(ota_worker_t *w)
         return OTA_W_RETRY;
     }
     freeReplyObject(r);
+
+    rc = ota_maint_lease(w, 0);
+    if (rc != OTA_W_OK) {
+        return rc;
+    }
 
     /* a long job refreshes its own entry: never claim it back here */
     if (!w->in_job) {
