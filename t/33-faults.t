@@ -137,6 +137,9 @@ is(scalar @live, 2, 'two workers run');
 my $reader = $t->redis('GET', 'ota:events:reader') // '';
 my ($holder) = grep { $_->{name} eq $reader } @live;
 ok($holder, "one of them holds the reader lease ($reader)");
+my ($standby) = grep { $_ != $holder } @live;
+like(OtaTest::read_file($standby->{log}), qr/consumer \Q$reader\E reads the events/,
+     'the other one says who reads the events');
 %grp = @{ $t->redis('XINFO', 'GROUPS', 'ota:events')->[0] };
 is($grp{lag}, 0, 'the group still counts the entries read (lag 0)');
 ok($t->redis('PTTL', 'ota:events:reader') > 0, 'the lease expires by itself');

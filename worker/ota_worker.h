@@ -47,6 +47,7 @@ typedef struct {
                                                 (past cur while an apply is
                                                 in flight) */
     char                    jobs_seen[64];   /* last job a wake-up showed */
+    char                    holder[128];     /* the reader, when not us */
     char                    pending_from[2][64];
     int                     in_job;          /* inside a long job */
     int64_t                 last_tick;

@@ -356,7 +356,7 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
     char               count[16], blk[16], from[64];
     const char        *argv[16], *last;
     int                argc, nreq = 0, rc = OTA_W_OK, pending = w->read_pending;
-    int                ahead, cursor, blocking, k;
+    int                ahead, cursor, blocking, k, got = 0;
 
     cursor = w->reader && !pending;
     if (ota_events_held() && (events_only || !cursor)) {
@@ -408,6 +408,22 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
         }
         nreq++;
     }
+    if (cursor && blocking) {
+        /* a blocked XREAD would hold the jobs' reply behind it: a job
+         * read now is handled now, the events are read after it */
+        r[0] = ota_arena_reply(w->rc, a);
+        if (r[0] == NULL) {
+            ota_arena_release(a, mark);
+            return OTA_W_RETRY;
+        }
+        got = 1;
+        jobs = ota_worker_stream(r[0], OTA_STREAM_JOBS);
+        if (r[0]->type == REDIS_REPLY_ERROR
+            || (jobs != NULL && jobs->elements > 0))
+        {
+            cursor = 0;
+        }
+    }
     if (cursor) {
         snprintf(from, sizeof(from), "%s", w->rpos);
         argc = 0;
@@ -441,7 +457,7 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
         return OTA_W_RETRY;
     }
     /* every reply is read before anything else is sent */
-    for (k = 0; k < nreq; k++) {
+    for (k = got; k < nreq; k++) {
         r[k] = ota_arena_reply(w->rc, a);
         if (r[k] == NULL) {
             ota_arena_release(a, mark);

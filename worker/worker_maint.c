@@ -221,9 +221,10 @@ ota_maint_lease(ota_worker_t *w, int release)
     }
     at = r->element[1]->str;
     if (release || r->element[0]->integer != 1) {
-        if (w->reader && !release) {
-            ota_log(OTA_LOG_INFO, "consumer %s took over reading the events",
-                    at);
+        if (!release && strcmp(at, w->holder) != 0) {
+            ota_log(OTA_LOG_INFO, "consumer %s reads the events; this one "
+                    "takes over if it stops", at);
+            snprintf(w->holder, sizeof(w->holder), "%s", at);
         }
         w->reader = 0;
     } else if (!w->reader || w->resync || strcmp(at, w->cur) != 0) {
@@ -235,6 +236,7 @@ ota_maint_lease(ota_worker_t *w, int release)
                     "from there", at);
         }
         ota_events_forget();
+        w->holder[0] = '\0';
         snprintf(w->cur, sizeof(w->cur), "%s", at);
         snprintf(w->rpos, sizeof(w->rpos), "%s", at);
         w->reader = 1;
