@@ -40,7 +40,6 @@ typedef struct {
     int                     read_pending;    /* re-read our own PEL first */
     int                     reader;          /* holds the reader lease */
     int                     resync;          /* ... ask for it again now */
-    int64_t                 last_lease;
     char                    cur[64];         /* the group's cursor as we
                                                 last moved it */
     char                    rpos[64];        /* where the next read starts

@@ -80,17 +80,22 @@
 "local function column(key, devs) return vcall('HMGET', key, devs) end\n"  \
 "-- variadic HSET of {field, value, ...}\n"                                 \
 "local function hset(key, kv) vcall('HSET', key, kv) end\n"                \
-"-- the reader lease is me and the group's cursor is at from: the\n"     \
-"-- entries after from are mine to apply; returns the group's entries-read\n" \
-"local function reader_at(me, from)\n"                                     \
-"  if call('GET', K_READER) ~= me then return false end\n"                 \
+"-- the event group's last-delivered id and entries-read (false: none)\n" \
+"local function group_cursor()\n"                                          \
 "  for _, g in ipairs(call('XINFO', 'GROUPS', S_EVENTS)) do\n"             \
 "    local h = {}\n"                                                        \
 "    for i = 1, #g, 2 do h[g[i]] = g[i + 1] end\n"                          \
 "    if h.name == GROUP then\n"                                             \
-"      return h['last-delivered-id'] == from, h['entries-read'] end\n"      \
+"      return h['last-delivered-id'], h['entries-read'] end\n"              \
 "  end\n"                                                                   \
 "  return false\n"                                                          \
+"end\n"                                                                     \
+"-- the reader lease is me and the group's cursor is at from: the\n"     \
+"-- entries after from are mine to apply; returns the group's entries-read\n" \
+"local function reader_at(me, from)\n"                                     \
+"  if call('GET', K_READER) ~= me then return false end\n"                 \
+"  local at, ents = group_cursor()\n"                                      \
+"  return at == from, ents\n"                                               \
 "end\n"                                                                     \
 "local function check_finish(bid, now)\n"                                    \
 "  local bk = fmt(K_BATCH, bid)\n"                                           \
@@ -632,7 +637,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
  * last-delivered id), else {0, holder}; op "release": gives it up if it
  * is ours. */
 static const char  ota_lua_reader[] =
-OTA_LUA_PRELUDE
+OTA_LUA_PRELUDE OTA_LUA_LIB
 "local me, ttl, op = ARGV[1], ARGV[2], ARGV[3]\n"
 "local v = call('GET', K_READER)\n"
 "if op == 'release' then\n"
@@ -640,13 +645,12 @@ OTA_LUA_PRELUDE
 "  return {0, ''}\n"
 "end\n"
 "if v and v ~= me then return {0, v} end\n"
-"call('SET', K_READER, me, 'PX', ttl)\n"
-"for _, g in ipairs(call('XINFO', 'GROUPS', S_EVENTS)) do\n"
-"  local h = {}\n"
-"  for i = 1, #g, 2 do h[g[i]] = g[i + 1] end\n"
-"  if h.name == GROUP then return {1, h['last-delivered-id']} end\n"
+"local at = group_cursor()\n"
+"if not at then\n"
+"  return redis.error_reply('NOGROUP no group ' .. GROUP .. ' on ' .. S_EVENTS)\n"
 "end\n"
-"return redis.error_reply('NOGROUP no group ' .. GROUP .. ' on ' .. S_EVENTS)\n";
+"call('SET', K_READER, me, 'PX', ttl)\n"
+"return {1, at}\n";
 
 static ota_script_t  ota_scripts[OTA_LUA_COUNT] = {
     { "batch_init", ota_lua_batch_init, "" },

@@ -195,7 +195,6 @@ ota_maint_lease(ota_worker_t *w, int release)
     ota_cmd_t    c;
     redisReply  *r;
     const char  *at;
-    int          rc = OTA_W_OK;
 
     ota_cmd_init(&c);
     ota_cmd_adds(&c, w->consumer);
@@ -203,7 +202,6 @@ ota_maint_lease(ota_worker_t *w, int release)
     ota_cmd_adds(&c, release ? "release" : "hold");
     r = ota_worker_script(w, OTA_LUA_READER, &c);
     ota_cmd_free(&c);
-    w->last_lease = ota_now_ms();
     if (r == NULL) {
         return OTA_W_RETRY;
     }
@@ -243,7 +241,7 @@ ota_maint_lease(ota_worker_t *w, int release)
     }
     w->resync = 0;
     freeReplyObject(r);
-    return rc;
+    return OTA_W_OK;
 }
 
 int
