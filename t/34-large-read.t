@@ -1,8 +1,9 @@
 # One stream read larger than Lua's unpack limit (about 8000 values): a
 # worker with --count 5000 takes 4500 events of 4500 tasks in one read, so
-# its scripts write columns of 9000 arguments and acknowledge 4500 ids.
-# They go in slices; without them the apply script fails and the events
-# stay pending forever.
+# its scripts write columns of 9000 arguments; then it takes over 4500
+# entries a dead consumer held and acknowledges the 4500 ids.  Both go in
+# slices; without them the apply script fails and the events are never
+# stored (the cursor stays, or the entries stay pending, forever).
 
 use strict;
 use warnings;
@@ -58,11 +59,24 @@ pipeline(map { ['XADD', 'ota:events', '*', type => 'notified', ts => $ts++, devi
 $t->start_worker('--count', 5000, '--chunk', 3000);
 ok($t->wait_for(sub { ($counts->()->{notified} // 0) == $N }, 30), 'all notified from one read')
     or diag(explain($counts->()));
-ok($t->wait_for(sub {
-    my %g = @{ $t->redis('XINFO', 'GROUPS', 'ota:events')->[0] };
-    $g{pending} == 0 }, 10), 'every entry acknowledged');
+ok($t->wait_for(sub { $t->drained }, 10), 'every entry acknowledged (the cursor at the end)');
 is($t->redis(HLEN => OtaTest::key('OTA_KEY_BATCH_STATE', $bid)), $N, 'one state entry per task');
 is($t->redis(ZCARD => OtaTest::key('OTA_KEY_TASK_DEADLINES')), $N, 'one deadline per task');
+unlike($t->worker_log, qr/script \w+ failed/, 'no script failed');
+
+# 4500 entries pending on a consumer that died: taken over in one claim,
+# handled in one read, acknowledged with 4500 ids
+$t->stop_worker;
+pipeline(map { ['XADD', 'ota:events', '*', type => 'download', ts => $ts++, device => "d$_",
+                module => 'default', package => $pkg, covered => 10, size => 1000] } 1 .. $N);
+my $ghost = $t->redis('XREADGROUP', 'GROUP', 'ota-workers', 'ghost', 'COUNT', 5000,
+                      'STREAMS', 'ota:events', '>');
+is(scalar @{ $ghost->[0][1] }, $N, "a dead consumer holds $N entries");
+$t->start_worker('--count', 5000, '--claim-idle', 500);
+ok($t->wait_for(sub { ($counts->()->{downloading} // 0) == $N }, 30), 'all downloading after the claim')
+    or diag(explain($counts->()));
+ok($t->wait_for(sub { $t->drained }, 10), 'every claimed entry acknowledged');
+like($t->worker_log, qr/took over $N entries/, 'in one claim');
 unlike($t->worker_log, qr/script \w+ failed/, 'no script failed');
 
 $t->stop;
