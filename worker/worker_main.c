@@ -358,13 +358,13 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
     int                argc, nreq = 0, rc = OTA_W_OK, pending = w->read_pending;
     int                ahead, cursor, blocking, k, got = 0;
 
-    cursor = w->reader && !pending;
-    if (ota_events_held() && (events_only || !cursor)) {
+    if (ota_events_held() && (events_only || pending || !w->reader)) {
         rc = ota_events_flush(w);
         if (rc != OTA_W_OK) {
             return rc;
         }
     }
+    cursor = w->reader && !pending;     /* (a flush may lose the lease) */
     if (events_only && !cursor) {
         return OTA_W_OK;          /* own backlog first, in the main loop */
     }
