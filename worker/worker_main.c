@@ -444,6 +444,11 @@ ota_worker_read(ota_worker_t *w, int events_only, int block)
         }
         argv[argc++] = from;
         if (redisAppendCommandArgv(w->rc, argc, argv, NULL) != REDIS_OK) {
+            /* the jobs read may be in the pipeline: start the connection
+             * over rather than read its reply as another's */
+            ota_arena_release(a, mark);
+            w->rc->err = REDIS_ERR_OOM;
+            snprintf(w->rc->errstr, sizeof(w->rc->errstr), "out of memory");
             return OTA_W_RETRY;
         }
         nreq++;
