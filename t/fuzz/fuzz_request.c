@@ -116,6 +116,24 @@ check_id(json_t *body, ota_report_req_t *rep)
     check_member(body, "id", &rep->id);
 }
 
+/* what an accepted inform and progress share: the source object, the id,
+ * a valid module (default "default"); returns the source */
+static json_t *
+check_report(json_t *body, ota_report_req_t *rep)
+{
+    json_t  *src = report_src(body);
+
+    if (!json_is_object(src)) {
+        abort();
+    }
+    check_id(body, rep);
+    check_member_or(src, "module", &rep->module, "default");
+    if (!ota_name_module(rep->module.data, rep->module.len)) {
+        abort();
+    }
+    return src;
+}
+
 static void
 check_inform(json_t *body)
 {
@@ -128,18 +146,8 @@ check_inform(json_t *body)
         return;
     }
 
-    src = report_src(body);
-    if (!json_is_object(src)) {
-        abort();
-    }
-
-    check_id(body, &rep);
-    check_member_or(src, "module", &rep.module, "default");
+    src = check_report(body, &rep);
     check_member(src, "version", &rep.version);
-
-    if (!ota_name_module(rep.module.data, rep.module.len)) {
-        abort();
-    }
 
     /* accepted versions are canonical: they re-parse and print back */
     if (ota_version_parse(rep.version.data, rep.version.len, &v) != 0
@@ -161,17 +169,10 @@ check_progress(json_t *body)
         return;
     }
 
-    src = report_src(body);
-    if (!json_is_object(src)) {
-        abort();
-    }
-
-    check_id(body, &rep);
-    check_member_or(src, "module", &rep.module, "default");
+    src = check_report(body, &rep);
     check_member_or(src, "desc", &rep.desc, "");
 
-    if (!ota_name_module(rep.module.data, rep.module.len)
-        || rep.step < OTA_REQ_STEP_MIN || rep.step > OTA_REQ_STEP_MAX
+    if (rep.step < OTA_REQ_STEP_MIN || rep.step > OTA_REQ_STEP_MAX
         || rep.desc_chars > OTA_REQ_DESC_MAX
         || rep.desc_chars != ota_utf8_chars(rep.desc.data, rep.desc.len)
         || rep.desc.len > 4 * OTA_REQ_DESC_MAX)
