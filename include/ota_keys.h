@@ -28,8 +28,6 @@
 #define OTA_VERSION_TS_SUFFIX   "@ts"
 /* HASH module -> batch id of the device's open task for that module */
 #define OTA_KEY_DEVICE_OPEN     "ota:dev:{%s}:open"
-/* ZSET batch id scored by creation time: every task the device ever had */
-#define OTA_KEY_DEVICE_TASKS    "ota:dev:{%s}:tasks"
 /* ZSET coverage of (device, package): member "start-end", score start */
 #define OTA_KEY_COVERAGE        "ota:cov:{%s}:%s"           /* device, pkg */
 /* STRING covered byte count of (device, package), kept by the same script */

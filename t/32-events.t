@@ -92,6 +92,15 @@ settle();
 is(task('d1', $bid)->{state}, 'succeeded', 'd1 succeeded');
 ok(!$t->redis('HEXISTS', 'ota:dev:{d1}:open', 'fw'), 'open entry cleared on success');
 is($t->redis('HGET', 'ota:dev:{d1}:ver', 'fw'), '2.0.0', 'device version updated');
+{
+    # the device's tasks are found through the batches' devices (no
+    # per-device history): a finished task is still listed
+    my ($rc, $out) = $t->otactl('--json', 'device', 'show', 'd1');
+    is($rc, 0, 'device show d1');
+    my $tasks = decode_json($out)->{tasks};
+    is_deeply([ map { @$_{qw(batch state covered)} } @$tasks ], [ $bid, 'succeeded', 10000 ],
+              'device show lists the finished task');
+}
 
 # every d1 event again, and late ones: nothing moves, nothing counts twice
 my @d1 = grep { my %e = @$_; ($e{device} // '') eq 'd1' } @sent;
@@ -163,7 +172,6 @@ is($sum, $b->{total}, 'counts add up to the total');
 ev(type => 'notified', device => 'd6', module => 'fw', batch => $bid, package => $pkg);
 settle();
 ok(defined $t->redis('ZSCORE', 'ota:deadlines', "$bid:d6"), 'deadline armed');
-ok(defined $t->redis('ZSCORE', 'ota:dev:{d6}:tasks', $bid), 'history written on the first move');
 # deadlines are written once and pushed back lazily: a task that keeps
 # progressing (each step sooner than the 2 s timeout) must not time out
 for my $cov (100, 200) {

@@ -162,16 +162,68 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
     return OTACTL_OK;
 }
 
+/* the device's most recent tasks, newest batch first: a device's task is
+ * its membership of a batch's devices, so the batches are asked newest
+ * first, a page of ZSCOREs per round trip (no per-device history to keep
+ * on the worker's path); stops at max.  Returns how many, -1 on error. */
+#define OTACTL_SHOW_TASKS  10
+#define OTACTL_SHOW_PAGE   256
+
+static int
+otactl_device_tasks(otactl_t *o, const char *dev,
+    char bids[][OTA_NAME_MAX + 1], int max)
+{
+    redisReply  *ids, *r;
+    long         start = 0;
+    int          nb = 0;
+    size_t       i;
+
+    while (nb < max) {
+        ids = otactl_cmd(o, "ZREVRANGE " OTA_KEY_BATCHES " %ld %ld", start,
+                         start + OTACTL_SHOW_PAGE - 1);
+        if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(ids);
+            return -1;
+        }
+        for (i = 0; i < ids->elements; i++) {
+            redisAppendCommand(o->rc, "ZSCORE " OTA_KEY_BATCH_DEVICES " %s",
+                               ids->element[i]->str, dev);
+        }
+        for (i = 0; i < ids->elements; i++) {
+            r = ota_redis_reply(o->rc);
+            if (r == NULL) {
+                freeReplyObject(ids);
+                otactl_fail("Redis: %s", o->rc->err ? o->rc->errstr
+                                                    : "no reply");
+                return -1;
+            }
+            if (r->type == REDIS_REPLY_STRING && nb < max) {
+                snprintf(bids[nb++], OTA_NAME_MAX + 1, "%s",
+                         ids->element[i]->str);
+            }
+            freeReplyObject(r);
+        }
+        start += OTACTL_SHOW_PAGE;
+        i = ids->elements;
+        freeReplyObject(ids);
+        if (i < OTACTL_SHOW_PAGE) {
+            break;
+        }
+    }
+    return nb;
+}
+
 static int
 otactl_device_show(otactl_t *o, int argc, char **argv)
 {
     otactl_opt_t  opts[] = { { NULL, 0, 0, 0, 0 } };
     otactl_pos_t  pos;
     const char   *dev;
-    redisReply   *d, *ver, *open, *tasks;
+    redisReply   *d, *ver, *open;
     json_t       *j, *jv, *jo, *jt;
     size_t        i;
-    int           rc;
+    int           rc, nb;
+    char          bids[OTACTL_SHOW_TASKS][OTA_NAME_MAX + 1];
     char          t1[32];
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "device show")) != 0) {
@@ -195,12 +247,11 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
     }
     ver = otactl_cmd(o, "HGETALL " OTA_KEY_DEVICE_VERSIONS, dev);
     open = otactl_cmd(o, "HGETALL " OTA_KEY_DEVICE_OPEN, dev);
-    tasks = otactl_cmd(o, "ZREVRANGE " OTA_KEY_DEVICE_TASKS " 0 9", dev);
-    if (ver == NULL || open == NULL || tasks == NULL) {
+    nb = otactl_device_tasks(o, dev, bids, OTACTL_SHOW_TASKS);
+    if (ver == NULL || open == NULL || nb < 0) {
         freeReplyObject(d);
         freeReplyObject(ver);
         freeReplyObject(open);
-        freeReplyObject(tasks);
         return OTACTL_FAIL;
     }
 
@@ -221,31 +272,11 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         json_object_set_new(jo, open->element[i]->str,
                             json_string(open->element[i + 1]->str));
     }
-    /* the history holds tasks that moved at least once (the worker adds
-     * a task on its first move, not at creation, to keep batch creation
-     * cheap): the open entries add the tasks still pending, newest first */
-    size_t       nb = 0, k;
-    const char  *bids[20];
-
-    for (i = 1; i < open->elements && nb < 10; i += 2) {
-        int seen = 0;
-        for (k = 0; k < tasks->elements; k++) {
-            if (strcmp(tasks->element[k]->str, open->element[i]->str) == 0) {
-                seen = 1;
-            }
-        }
-        if (!seen) {
-            bids[nb++] = open->element[i]->str;
-        }
-    }
-    for (i = 0; i < tasks->elements && nb < 10; i++) {
-        bids[nb++] = tasks->element[i]->str;
-    }
-    for (i = 0; i < nb; i++) {
+    for (i = 0; i < (size_t) nb; i++) {
         /* the task's columns (ota_keys.h); the shared fields are the
          * batch's; no state yet means pending */
         redisReply  *t, *c[3];
-        int          ok = 1;
+        int          ok = 1, k;
 
         t = otactl_cmd(o, "HMGET " OTA_KEY_BATCH " module version size",
                        bids[i]);
@@ -323,7 +354,6 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
     freeReplyObject(d);
     freeReplyObject(ver);
     freeReplyObject(open);
-    freeReplyObject(tasks);
     return OTACTL_OK;
 }
 

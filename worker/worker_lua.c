@@ -289,14 +289,12 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "local devs = call('ZRANGE', fmt(K_BDEVS, id), start, start + count - 1)\n"
 "if not b or #devs == 0 then return #devs end\n"
 "local st = column(fmt(K_BSTATE, id), devs)\n"
-"local cr = column(fmt(K_BCREATED, id), devs)\n"
+
 "local sset, uset, zrem, dec, n = {}, {}, {}, {}, 0\n"
 "for k, dev in ipairs(devs) do\n"
 "  local s = st[k] or ST_PENDING\n"
 "  if not FINAL[s] then\n"
-"    -- history is written on a task's first move: this is it\n"
-"    if s == ST_PENDING then\n"
-"      call('ZADD', fmt(K_DEVTASKS, dev), cr[k] or b.created, id) end\n"
+
 "    sset[#sset + 1] = dev sset[#sset + 1] = ST_CANCELLED\n"
 "    uset[#uset + 1] = dev uset[#uset + 1] = now\n"
 "    dec[s] = (dec[s] or 0) + 1\n"
@@ -474,7 +472,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
  * Deadlines are written lazily: once when a task leaves pending, removed
  * when it ends.  A due deadline whose task moved since is pushed to
  * updated + timeout by the timeout pass, so a deadline may be early, never
- * late.  The device's task history gets the batch on its first move. */
+ * late. */
 static const char  ota_lua_apply[] =
 OTA_LUA_PRELUDE OTA_LUA_LIB
 "local now, tmo = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
@@ -503,14 +501,13 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "end\n"
 "local function batch(bid, g)\n"
 "  local b = load_batch(bid, bcache)\n"
-"  local devs, covd, tmod, first = {}, {}, {}, {}\n"
+"  local devs, covd, tmod = {}, {}, {}\n"
 "  for k, i in ipairs(g) do\n"
 "    local dev = ARGV[i]\n"
 "    devs[k] = dev\n"
 "    if ARGV[i + 5] ~= '' then covd[#covd + 1] = dev end\n"
 "    if tonumber(ARGV[i + 8]) > 0 then tmod[#tmod + 1] = dev end\n"
-"    if ARGV[i + 2] == ST_PENDING and ARGV[i + 3] ~= ST_PENDING then\n"
-"      first[#first + 1] = dev end\n"
+
 "  end\n"
 "  if not b then\n"
 "    for _, i in ipairs(g) do\n"
@@ -520,7 +517,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    return\n"
 "  end\n"
 "  local st = column(fmt(K_BSTATE, bid), devs)\n"
-"  local covs, upds, crs = {}, {}, {}\n"
+"  local covs, upds = {}, {}\n"
 "  local v = column(fmt(K_BCOVERED, bid), covd)\n"
 "  for n, dev in ipairs(covd) do covs[dev] = tonumber(v[n]) or 0 end\n"
 "  if #tmod > 0 then\n"
@@ -529,8 +526,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    for n, dev in ipairs(tmod) do\n"
 "      upds[dev] = tonumber(v[n] or c[n] or b.created) or 0 end\n"
 "  end\n"
-"  v = column(fmt(K_BCREATED, bid), first)\n"
-"  for n, dev in ipairs(first) do crs[dev] = v[n] or b.created end\n"
+
 "  local S, C, P, R, D, U = {}, {}, {}, {}, {}, {}\n"
 "  for k, i in ipairs(g) do\n"
 "    local dev, exp, new, reason = ARGV[i], ARGV[i + 2], ARGV[i + 3],\n"
@@ -563,8 +559,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "          R[#R + 1] = dev R[#R + 1] = reason\n"
 "          add(fails, bid, reason, 1)\n"
 "        end\n"
-"        if exp == ST_PENDING then\n"
-"          call('ZADD', fmt(K_DEVTASKS, dev), crs[dev], bid) end\n"
+
 "      end\n"
 "      if cov ~= '' and tonumber(cov) > covs[dev] then\n"
 "        C[#C + 1] = dev C[#C + 1] = cov end\n"

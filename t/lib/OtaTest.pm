@@ -682,7 +682,6 @@ sub fx_batch {
                 if defined $col{$c} && $col{$c} ne '';
         }
         $self->redis(ZADD => key('OTA_KEY_BATCH_DEVICES', $id), $i++, $d);
-        $self->redis(ZADD => key('OTA_KEY_DEVICE_TASKS', $d), $now, $id);
         $self->redis(HSET => key('OTA_KEY_DEVICE_OPEN', $d), $pkg->{module}, $id)
             unless $t->{state} =~ /^(succeeded|failed|cancelled)$/;
     }
