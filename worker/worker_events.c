@@ -592,7 +592,7 @@ ota_ev_finish(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_wt_t *tasks,
     int nt, int nw, redisReply *ar, int *acked, int *dropped)
 {
     redisReply  *rs;
-    size_t       i;
+    size_t       i, x = 0;
     int          k, j = 0, left = 0;
 
     *dropped = 0;
@@ -602,7 +602,7 @@ ota_ev_finish(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_wt_t *tasks,
     }
     if (ar == NULL || ar->type != REDIS_REPLY_ARRAY || ar->elements != 2
         || ar->element[1]->type != REDIS_REPLY_ARRAY
-        || ar->element[1]->elements != (size_t) nw)
+        || ar->element[1]->elements % 2 != 0)
     {
         ota_events_forget();      /* the cache assumed the writes were done */
         *dropped = 1;
@@ -613,23 +613,39 @@ ota_ev_finish(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_wt_t *tasks,
     {
         *acked = 1;               /* with the effects, nothing conflicted */
     }
+
+    /* the results other than "ok": (n-th task sent, result) pairs in the
+     * order the tasks were sent */
     rs = ar->element[1];
     for (k = 0; k < nt; k++) {
-        ota_wt_t *t = &tasks[k];
+        ota_wt_t    *t = &tasks[k];
+        const char  *res;
 
         if (!ota_wt_sent(t)) {
             continue;
         }
-        const char *res = rs->element[j++]->str;
-        if (res == NULL || strcmp(res, "ok") != 0) {
-            ota_tc_drop(t->device, t->evmod);
-            (*dropped)++;
-            if (res == NULL || (strcmp(res, "fresh") && strcmp(res, "paused")
-                                && strcmp(res, "gone")))
-            {
-                t->status = -2;   /* moved under us: decide again */
-            }
+        j++;
+        if (x + 1 >= rs->elements || rs->element[x]->type
+            != REDIS_REPLY_INTEGER || rs->element[x]->integer != j)
+        {
+            continue;             /* ok */
         }
+        res = rs->element[x + 1]->str;
+        x += 2;
+        ota_tc_drop(t->device, t->evmod);
+        (*dropped)++;
+        if (res == NULL || (strcmp(res, "fresh") && strcmp(res, "paused")
+                            && strcmp(res, "gone")))
+        {
+            t->status = -2;       /* moved under us: decide again */
+        }
+    }
+    if (x != rs->elements || j != nw) {
+        ota_log(OTA_LOG_ERR, "the apply script answered for tasks it was "
+                "not given; the task cache is forgotten");
+        ota_events_forget();
+        *dropped = 1;
+        return -1;
     }
 
     for (i = 0; i < n; i++) {
@@ -882,10 +898,10 @@ again:
         } else {
             ota_cmd_adds(&c, "");
         }
-        /* idle: > 0 a timeout, -1 a task decided on the cache (missing
-         * is a conflict then: the device may have another open task) */
-        ota_cmd_addll(&c, t->timeout ? (long long) w->task_timeout * 1000
-                                     : t->cached ? -1 : 0);
+        /* kind: a timeout, a task decided on the cache (missing is a
+         * conflict then: the device may have another open task), or a
+         * task a lookup found */
+        ota_cmd_adds(&c, t->timeout ? "t" : t->cached ? "c" : "");
         nw++;
     }
 
