@@ -519,25 +519,45 @@ ota_ev_add_informs(ota_cmd_t *c, ota_ev_t *ev, size_t n)
     return k;
 }
 
+/* a task as the lookup script answers it: "g<TAB>state<TAB>covered<TAB>
+ * step<TAB>from" (split in place; empty fields are the defaults) and its
+ * batch, the g-th of info (id size version package module) */
 static int
-ota_ev_parse_task(ota_wt_t *t, redisReply *res)
+ota_ev_parse_task(ota_wt_t *t, redisReply *res, redisReply *info)
 {
-    /* res: batch state covered size version from package module step */
-    int  s = ota_task_state_parse(res->element[1]->str, res->element[1]->len);
+    char    *f[5], *p = res->str;
+    size_t   g;
+    int      k, s;
 
-    if (s < 0 || ota_version_parse_cstr(res->element[4]->str, &t->t.target)) {
+    for (k = 0; k < 5; k++) {
+        f[k] = p;
+        p = strchr(p, '\t');
+        if (p == NULL) {
+            break;
+        }
+        *p++ = '\0';
+    }
+    g = (size_t) atol(f[0]);
+    if (k != 4 || g < 1 || g * 5 > info->elements) {
         return -1;
     }
+    s = f[1][0] ? ota_task_state_parse(f[1], strlen(f[1]))
+                : (int) OTA_TS_PENDING;
+    if (s < 0 || ota_version_parse_cstr(info->element[g * 5 - 3]->str,
+                                        &t->t.target))
+    {
+        return -1;
+    }
+    t->batch = info->element[g * 5 - 5]->str;
     t->t.state = (ota_task_state_t) s;
     t->orig = t->t.state;
-    t->t.covered = atoll(res->element[2]->str);
-    t->t.size = atoll(res->element[3]->str);
-    t->t.has_from = ota_version_parse_cstr(res->element[5]->str,
-                                           &t->t.from) == 0;
-    t->package = res->element[6]->str;
-    t->module = res->element[7]->str;
-    if (res->element[8]->len > 0) {
-        t->t.step = atoi(res->element[8]->str);
+    t->t.covered = atoll(f[2]);
+    t->t.size = atoll(info->element[g * 5 - 4]->str);
+    t->t.has_from = ota_version_parse_cstr(f[4], &t->t.from) == 0;
+    t->package = info->element[g * 5 - 2]->str;
+    t->module = info->element[g * 5 - 1]->str;
+    if (f[3][0]) {
+        t->t.step = atoi(f[3]);
         t->t.has_step = 1;
     }
     return 0;
@@ -689,7 +709,7 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
 {
     ota_htab_t   hl = { 0 }, ht = { 0 };
     ota_cmd_t    c;
-    redisReply  *lr = NULL, *ar = NULL;
+    redisReply  *lr = NULL, *ar = NULL, *info = NULL;
     int          nl, nt, left = 0, created, rc = -1, ninf, dirty, dropped;
     int          restarts = 0;
     size_t       i;
@@ -765,16 +785,18 @@ again:
     if (nl > 0 || ninf > 0) {
         lr = ota_worker_script(w, OTA_LUA_LOOKUP, &c);
         if (lr == NULL || lr->type != REDIS_REPLY_ARRAY
-            || lr->elements != (size_t) nl + 1)
+            || lr->elements != (size_t) nl + 2
+            || lr->element[1]->type != REDIS_REPLY_ARRAY)
         {
             goto done;
         }
+        info = lr->element[1];
         if (lr->element[0]->integer > 0) {
             ota_log(OTA_LOG_DEBUG, "%lld devices joined dynamic batches",
                     lr->element[0]->integer);
         }
         for (int k = 0; k < nl; k++) {
-            look[k].res = lr->element[k + 1];
+            look[k].res = lr->element[k + 2];
         }
     }
 
@@ -785,6 +807,7 @@ again:
         ota_wt_t          *t;
         ota_task_event_t   te;
         int                k, r;
+        size_t             g;
 
         if (e->done || e->type < 0) {
             continue;
@@ -806,19 +829,20 @@ again:
             goto decide;
         }
         res = look[e->look].res;
-        if (res->type != REDIS_REPLY_ARRAY || res->elements < 9) {
+        g = res->type == REDIS_REPLY_STRING ? (size_t) atol(res->str) : 0;
+        if (g < 1 || g * 5 > info->elements) {
             e->done = 1;          /* no open task: a version report only */
             if (e->type == OTA_TE_TIMEOUT) {
                 ota_cmd_addf(zrem, "%s:%s", e->batch, e->device);
             }
             continue;
         }
-        k = ota_task_find(&ht, tasks, &nt, e->device, res->element[0]->str,
-                          &created);
+        k = ota_task_find(&ht, tasks, &nt, e->device,
+                          info->element[g * 5 - 5]->str, &created);
         t = &tasks[k];
         if (created) {
             t->evmod = e->module;
-            if (ota_ev_parse_task(t, res) != 0) {
+            if (ota_ev_parse_task(t, res, info) != 0) {
                 ota_log(OTA_LOG_WARN, "task %s of device %s is unreadable; "
                         "event ignored", t->batch, t->device);
                 t->status = -1;
