@@ -713,7 +713,6 @@ ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     int          nl, nt, left = 0, created, rc = -1, ninf, dirty, dropped;
     int          restarts = 0;
     size_t       i;
-    char         buf[24];
 
     ota_cmd_init(&c);
 
@@ -772,8 +771,7 @@ again:
     }
 
     ota_cmd_addll(&c, (long long) ota_now_ms());
-    snprintf(buf, sizeof(buf), "%d", ninf);
-    ota_cmd_adds(&c, buf);                  /* report count */
+    ota_cmd_addll(&c, ninf);                /* report count */
     if (ninf > 0) {
         ota_ev_add_informs(&c, ev, n);
     }
@@ -910,15 +908,17 @@ again:
             ota_cmd_adds(&c, "");
         }
         if (t->changed & OTA_TASK_STEP) {
-            snprintf(buf, sizeof(buf), "%d", t->t.step);
-            ota_cmd_adds(&c, buf);
+            ota_cmd_addll(&c, t->t.step);
         } else {
             ota_cmd_adds(&c, "");
         }
         if (t->desc != NULL) {
-            char d[OTA_DESC_MAX + 2];
-            snprintf(d, sizeof(d), "d%.*s", OTA_DESC_MAX, t->desc);
-            ota_cmd_adds(&c, d);
+            char    d[OTA_DESC_MAX + 1];
+            size_t  dl = strnlen(t->desc, OTA_DESC_MAX);
+
+            d[0] = 'd';           /* "d" + desc: an empty desc is not none */
+            memcpy(d + 1, t->desc, dl);
+            ota_cmd_add(&c, d, dl + 1);
         } else {
             ota_cmd_adds(&c, "");
         }
