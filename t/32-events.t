@@ -227,6 +227,10 @@ settle();
 is(task('d2', $bid2)->{state}, 'notified', 'd2 notified (task now cached)');
 ($rc, undef, $err) = $t->otactl('batch', 'cancel', $bid2);
 is($rc, 0, 'batch cancelled behind the cache') or diag($err);
+# d3 and d5 report a version of app before the next batch: their source
+# version
+ev(type => 'inform', device => $_, product => 'p', module => 'app', version => '0.5.0') for qw(d3 d5);
+settle();
 ($rc, my $bid3, $err) = $t->otactl('batch', 'create', '--package', $pkg2, qw(--type upgrade --name app2));
 chomp $bid3;
 is($rc, 0, 'new batch of the same package') or diag($err);
@@ -240,6 +244,34 @@ $sum = 0;
 $sum += $_ for values %{ $b->{counts} };
 is($sum, $b->{total}, 'new batch: counts add up');
 is($b->{counts}{downloading}, 1, 'new batch: one downloading');
+
+# a notified event of a batch the worker has seen is decided on the batch
+# alone (a task never notified is pending with default columns): the
+# apply checks that the device is in the batch and still pending
+my $counts3 = batch($bid3)->{counts};
+ev(type => 'notified', device => 'd7', module => 'app', batch => $bid3, package => $pkg2);
+settle();
+ok(!$t->redis('HEXISTS', "ota:batch:{$bid3}:state", 'd7'), 'not in the batch: no task written');
+is_deeply(batch($bid3)->{counts}, $counts3, 'and no count moved');
+# its source version is not known then: an inform of another version in
+# the same read is decided with the one the lookup reads (0.5.0)
+$t->redis('EVAL', "redis.call('XADD', 'ota:events', '*', unpack(ARGV, 1, 10))
+                   redis.call('XADD', 'ota:events', '*', unpack(ARGV, 11, 22))", 0,
+          type => 'notified', ts => $ts++, batch => $bid3, device => 'd3', module => 'app',
+          type => 'inform', ts => $ts++, device => 'd3', module => 'app', product => 'p',
+          version => '0.7.0');
+settle();
+is(task('d3', $bid3)->{from}, '0.5.0', 'd3: source version 0.5.0');
+is(task('d3', $bid3)->{state}, 'failed', 'd3: notified, then neither source nor target');
+is(task('d3', $bid3)->{reason}, 'wrong_version', 'd3: wrong_version');
+# and one in a later read goes through the lookup too (the cached task
+# does not know its source version)
+ev(type => 'notified', device => 'd5', module => 'app', batch => $bid3, package => $pkg2);
+settle();
+is(task('d5', $bid3)->{state}, 'notified', 'd5 notified on the batch alone');
+ev(type => 'inform', device => 'd5', product => 'p', module => 'app', version => '0.7.0');
+settle();
+is(task('d5', $bid3)->{reason}, 'wrong_version', 'd5: neither source nor target, a read later');
 
 # ---- version distribution ----------------------------------------------------------
 ($rc, $out) = $t->otactl(qw(--json stats versions --product p --module fw));

@@ -49,6 +49,7 @@ typedef struct {
     int             done;
     int             cached;         /* task from the cache (no lookup) */
     struct ota_tc_s *tc;            /* its slot then */
+    struct ota_bi_s *spec;          /* notified, decided on its batch */
 } ota_ev_t;
 
 typedef struct {
@@ -73,6 +74,9 @@ typedef struct {
     struct ota_tc_s   *tc;          /* its cache slot when cached */
     const char        *evmod;       /* module as the event named it (lives
                                        with the read, unlike module) */
+    int                spec;        /* assumed pending: the apply checks
+                                       membership and state */
+    int                nofrom;      /* source version not read yet */
 } ota_wt_t;
 
 typedef struct {
@@ -188,9 +192,107 @@ typedef struct ota_tc_s {
     const char   *batch;
     const char   *package;
     ota_task_t    t;
+    int           nofrom;           /* t.from not known (see ota_bi_t) */
 } ota_tc_t;
 
 static ota_tc_t  *ota_tc;
+
+/* ---- the batch cache -------------------------------------------------------
+ *
+ * What every task of a batch shares and never changes (package, module,
+ * target version, size), from the lookups' answers.  A notified event names
+ * its batch, and a task that was never notified is pending with every
+ * column at its default, so such an event is decided on this alone: the
+ * task is assumed pending and the apply script checks that the device is
+ * in the batch and its task still pending (else the event is looked up
+ * and decided again).  Its source version is not read then: an inform of
+ * another version than the target, the one decision that needs it, goes
+ * through a lookup. */
+
+#define OTA_BI_SLOTS  64u
+
+typedef struct ota_bi_s {
+    char           *blob;           /* batch \0 package \0 module */
+    const char     *batch;
+    const char     *package;
+    const char     *module;
+    ota_version_t   target;
+    long long       size;
+} ota_bi_t;
+
+static ota_bi_t  ota_bi[OTA_BI_SLOTS];
+
+/* blobs of replaced entries, freed when no round runs (ota_bi_reap): a
+ * round's events and tasks point into the entries they were decided on */
+static char    **ota_bi_dead;
+static size_t    ota_bi_ndead;
+
+static void
+ota_bi_reap(void)
+{
+    size_t  i;
+
+    for (i = 0; i < ota_bi_ndead; i++) {
+        free(ota_bi_dead[i]);
+    }
+    ota_bi_ndead = 0;
+}
+
+static ota_bi_t *
+ota_bi_get(const char *batch)
+{
+    ota_bi_t  *b = &ota_bi[ota_hash(batch, NULL, NULL) & (OTA_BI_SLOTS - 1)];
+
+    return b->blob != NULL && strcmp(b->batch, batch) == 0 ? b : NULL;
+}
+
+/* remembers the batches of a lookup's answer (id size version package
+ * module each); called when no task of the round points into the cache */
+static void
+ota_bi_learn(redisReply *info)
+{
+    ota_bi_t       *b;
+    ota_version_t   v;
+    size_t          i, lb, lp, lm;
+    char           *p;
+
+    for (i = 0; info != NULL && i + 5 <= info->elements; i += 5) {
+        redisReply **f = &info->element[i];
+
+        if (f[0]->type != REDIS_REPLY_STRING || ota_bi_get(f[0]->str)
+            || ota_version_parse_cstr(f[2]->str, &v) != 0)
+        {
+            continue;
+        }
+        lb = strlen(f[0]->str) + 1;
+        lp = strlen(f[3]->str) + 1;
+        lm = strlen(f[4]->str) + 1;
+        p = malloc(lb + lp + lm);
+        if (p == NULL) {
+            return;               /* only costs lookups */
+        }
+        b = &ota_bi[ota_hash(f[0]->str, NULL, NULL) & (OTA_BI_SLOTS - 1)];
+        if (b->blob != NULL) {
+            char **d = realloc(ota_bi_dead,
+                               (ota_bi_ndead + 1) * sizeof(char *));
+            if (d == NULL) {
+                free(p);
+                return;
+            }
+            ota_bi_dead = d;
+            ota_bi_dead[ota_bi_ndead++] = b->blob;
+        }
+        memcpy(p, f[0]->str, lb);
+        memcpy(p + lb, f[3]->str, lp);
+        memcpy(p + lb + lp, f[4]->str, lm);
+        b->blob = p;
+        b->batch = p;
+        b->package = p + lb;
+        b->module = p + lb + lp;
+        b->target = v;
+        b->size = atoll(f[1]->str);
+    }
+}
 
 /* the first of the OTA_TC_WAYS slots of (device, module) */
 static ota_tc_t *
@@ -253,6 +355,18 @@ ota_events_forget(void)
 {
     size_t  i;
 
+    for (i = 0; i < OTA_BI_SLOTS; i++) {    /* dead: a round may run */
+        if (ota_bi[i].blob != NULL) {
+            char **d = realloc(ota_bi_dead,
+                               (ota_bi_ndead + 1) * sizeof(char *));
+            if (d == NULL) {
+                continue;         /* leaked rather than freed under a round */
+            }
+            ota_bi_dead = d;
+            ota_bi_dead[ota_bi_ndead++] = ota_bi[i].blob;
+        }
+    }
+    memset(ota_bi, 0, sizeof(ota_bi));
     if (ota_tc == NULL) {
         return;
     }
@@ -289,6 +403,7 @@ ota_tc_make(const ota_wt_t *t, ota_tc_t *c)
     c->package = b + ld + lm + lb;
     c->t = t->t;
     c->t.reason = NULL;
+    c->nofrom = t->nofrom;
     return 0;
 }
 
@@ -330,6 +445,7 @@ ota_tc_update(ota_wt_t *tasks, int nt)
         {
             t->tc->t = t->t;      /* same task, same slot: in place */
             t->tc->t.reason = NULL;
+            t->tc->nofrom = t->nofrom;
             continue;
         }
         if (keep && ota_tc_make(t, &nw[k]) == 0) {
@@ -705,7 +821,7 @@ ota_ev_reset(ota_ev_t *ev, size_t n)
 static int
 ota_ev_round(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     ota_wt_t *tasks, ota_cmd_t *zrem, int informs, ota_cmd_t *ack,
-    int *acked, int hold)
+    int *acked, int hold, int spec)
 {
     ota_htab_t   hl = { 0 }, ht = { 0 };
     ota_cmd_t    c;
@@ -736,15 +852,27 @@ again:
         }
         e->cached = 0;
         e->tc = NULL;
+        e->spec = NULL;
         if (e->type != OTA_TE_TIMEOUT) {
             ota_tc_t *tc = ota_tc_get(e->device, e->module);
             if (tc != NULL
                 && (e->batch == NULL || strcmp(e->batch, tc->batch) == 0)
                 && (e->type != OTA_TE_DOWNLOAD
-                    || strcmp(e->package, tc->package) == 0))
+                    || strcmp(e->package, tc->package) == 0)
+                && (e->type != OTA_TE_INFORM || !tc->nofrom
+                    || ota_version_cmp(&e->ver, &tc->t.target) == 0))
             {
                 e->cached = 1;
                 e->tc = tc;
+                continue;
+            }
+            /* a notified event of a known batch: decided on the batch
+             * (see ota_bi_t); the first round only, a conflict is looked
+             * up */
+            if (spec && tc == NULL && e->type == OTA_TE_NOTIFIED
+                && e->batch != NULL
+                && (e->spec = ota_bi_get(e->batch)) != NULL)
+            {
                 continue;
             }
         }
@@ -823,6 +951,25 @@ again:
                 t->cached = 1;
                 t->tc = tc;
                 t->evmod = e->module;
+                t->nofrom = tc->nofrom;
+            }
+            goto decide;
+        }
+        if (e->spec != NULL) {
+            ota_bi_t *bi = e->spec;
+            k = ota_task_find(&ht, tasks, &nt, e->device, bi->batch,
+                              &created);
+            t = &tasks[k];
+            if (created) {
+                t->t.state = OTA_TS_PENDING;
+                t->t.size = bi->size;
+                t->t.target = bi->target;
+                t->orig = OTA_TS_PENDING;
+                t->package = bi->package;
+                t->module = bi->module;
+                t->spec = 1;
+                t->nofrom = 1;
+                t->evmod = e->module;
             }
             goto decide;
         }
@@ -844,6 +991,17 @@ again:
                 ota_log(OTA_LOG_WARN, "task %s of device %s is unreadable; "
                         "event ignored", t->batch, t->device);
                 t->status = -1;
+            }
+        } else if (t->nofrom) {
+            /* an earlier event of the read assumed the task from its
+             * batch: the lookup tells its source version */
+            ota_wt_t  x;
+
+            memset(&x, 0, sizeof(x));
+            if (ota_ev_parse_task(&x, res, info) == 0) {
+                t->t.from = x.t.from;
+                t->t.has_from = x.t.has_from;
+                t->nofrom = 0;
             }
         }
     decide:
@@ -925,7 +1083,8 @@ again:
         /* kind: a timeout, a task decided on the cache (missing is a
          * conflict then: the device may have another open task), or a
          * task a lookup found */
-        ota_cmd_adds(&c, t->timeout ? "t" : t->cached ? "c" : "");
+        ota_cmd_adds(&c, t->timeout ? "t" : t->cached ? "c"
+                         : t->spec ? "s" : "");
         nw++;
     }
 
@@ -949,6 +1108,7 @@ again:
 
     /* the cache as the apply will leave it (corrected from its answer) */
     ota_tc_update(tasks, nt);
+    ota_bi_learn(info);           /* no task points into ota_bi any more */
 
     if (nw > 0 && hold) {
         ota_fl.active = 1;
@@ -1001,7 +1161,7 @@ ota_ev_rounds(ota_worker_t *w, ota_ev_t *ev, size_t n, ota_look_t *look,
     for (round = first; round < OTA_EV_ROUNDS; round++) {
         left = ota_ev_round(w, ev, n, look, tasks, &zrem,
                             informs && round == 0, ack, acked,
-                            hold && round == 0);
+                            hold && round == 0, round == 0);
         if (left <= 0) {
             break;
         }
@@ -1223,6 +1383,7 @@ ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
     size_t       i, bad = 0;
     int          rc, acked = 0;
 
+    ota_bi_reap();                /* no round runs between reads */
     ev = calloc(n, sizeof(*ev));
     if (ev == NULL) {
         ota_log(OTA_LOG_ERR, "out of memory handling %zu events", n);

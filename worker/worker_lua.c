@@ -463,8 +463,9 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 
 /* ARGV: now timeout_ms nack, nack acknowledgement arguments, then per
  * task: device batch expected new reason covered step desc kind (kind
- * "t": a timeout, "c": a task the worker decided on its cache, "": a
- * task a lookup found).  The acknowledgement is either the entry ids
+ * "t": a timeout, "c": a task the worker decided on its cache, "s": a
+ * task assumed pending from its batch alone, checked to be a member of
+ * the batch, "": a task a lookup found).  The acknowledgement is either the entry ids
  * (XACK: entries read from the pending list) or "cursor" reader from to
  * count (entries read after the group's cursor by the reader: first
  * checked that the lease is still the reader's and the cursor still at
@@ -538,13 +539,20 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    end\n"
 "    return\n"
 "  end\n"
-"  local devs, covd, tmod, nc, nt = {}, {}, {}, 0, 0\n"
+"  local devs, covd, tmod, spec, nc, nt, nsp = {}, {}, {}, {}, 0, 0, 0\n"
 "  for k = 1, g.n do\n"
 "    local i = g[k]\n"
-"    local dev = ARGV[i]\n"
+"    local dev, kind = ARGV[i], ARGV[i + 8]\n"
 "    devs[k] = dev\n"
 "    if ARGV[i + 5] ~= '' then nc = nc + 1 covd[nc] = dev end\n"
-"    if ARGV[i + 8] == 't' then nt = nt + 1 tmod[nt] = dev end\n"
+"    if kind == 't' then nt = nt + 1 tmod[nt] = dev\n"
+"    elseif kind == 's' then nsp = nsp + 1 spec[nsp] = dev end\n"
+"  end\n"
+"  -- tasks assumed pending: the device must be in the batch\n"
+"  local member = {}\n"
+"  if nsp > 0 then\n"
+"    local sc = vcall('ZMSCORE', fmt(K_BDEVS, bid), spec)\n"
+"    for n = 1, nsp do member[spec[n]] = sc[n] and true end\n"
 "  end\n"
 "  local st = column(fmt(K_BSTATE, bid), devs)\n"
 "  local covs, upds = {}, {}\n"
@@ -566,7 +574,8 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    local timeout = ARGV[i + 8] == 't' and tmo > 0\n"
 "    local cur = st[k] or ST_PENDING\n"
 "    local r = 'ok'\n"
-"    if timeout and not st[k] then\n"
+"    if ARGV[i + 8] == 's' and not member[dev] then r = 'missing'\n"
+"    elseif timeout and not st[k] then\n"
 "      -- deadlines are set when a task leaves pending: none to time out\n"
 "      nr = nr + 1 zrem[nr] = bid .. ':' .. dev r = 'gone'\n"
 "    elseif cur ~= exp then r = cur\n"
