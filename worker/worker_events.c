@@ -258,8 +258,12 @@ ota_bi_learn(redisReply *info)
 
     for (i = 0; info != NULL && i + 5 <= info->elements; i += 5) {
         redisReply **f = &info->element[i];
+        int          k, strings = 1;
 
-        if (f[0]->type != REDIS_REPLY_STRING || ota_bi_get(f[0]->str)
+        for (k = 0; k < 5; k++) {
+            strings &= f[k]->type == REDIS_REPLY_STRING;
+        }
+        if (!strings || ota_bi_get(f[0]->str)
             || ota_version_parse_cstr(f[2]->str, &v) != 0)
         {
             continue;
