@@ -102,6 +102,16 @@ ok(!$t->redis('EXISTS', 'ota:dev:{u1}:tasks'), 'no history key per device');
     is_deeply([@{ $tasks->[0] }{qw(state version module size)}],
               ['pending', '2.0.0', 'default', $psize], 'with the batch\'s fields');
 }
+{
+    # the batches are asked newest first, 256 per round trip: 300 newer
+    # batches without the device must not hide its task
+    my @fake = map { (4e15 + $_, "zz-newer-$_") } 1 .. 300;
+    $t->redis('ZADD', 'ota:batches', @fake);
+    my ($rc, $out) = $t->otactl('--json', 'device', 'show', 'u1');
+    is_deeply([map { $_->{batch} } @{ decode_json($out)->{tasks} }], [$id],
+              'device show pages past 300 newer batches');
+    $t->redis('ZREM', 'ota:batches', map { "zz-newer-$_" } 1 .. 300);
+}
 
 # one open task per device and module
 my $full2 = mkpkg('pu', 'default', '2.1.0');
