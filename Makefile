@@ -29,12 +29,28 @@ SHARED_HDRS := $(sort $(wildcard include/*.h))
 MOD_SRCS    := $(sort $(wildcard ngx_ota_module/*.c))
 MOD_HDRS    := $(sort $(wildcard ngx_ota_module/*.h))
 
-# worker/worker_*.c -> ota-worker, worker/otactl_*.c -> otactl,
-# worker/common_*.c -> both
-COMMON_SRCS := $(sort $(wildcard worker/common_*.c))
-WORKER_SRCS := $(sort $(wildcard worker/worker_*.c)) $(COMMON_SRCS)
-OTACTL_SRCS := $(sort $(wildcard worker/otactl_*.c)) $(COMMON_SRCS)
-WORKER_HDRS := $(sort $(wildcard worker/*.h))
+# worker/daemon/ -> ota-worker, worker/otactl/ -> otactl, worker/common/ ->
+# both (each program sees only its own folder and common/)
+COMMON_SRCS := $(sort $(wildcard worker/common/*.c))
+COMMON_HDRS := $(sort $(wildcard worker/common/*.h))
+WORKER_SRCS := $(sort $(wildcard worker/daemon/*.c)) $(COMMON_SRCS)
+WORKER_HDRS := $(sort $(wildcard worker/daemon/*.h)) $(COMMON_HDRS)
+OTACTL_SRCS := $(sort $(wildcard worker/otactl/*.c)) $(COMMON_SRCS)
+OTACTL_HDRS := $(sort $(wildcard worker/otactl/*.h)) $(COMMON_HDRS)
+
+# Redis Lua scripts (lua/): turned into C in $(GEN) by lua/embed.pl, which
+# also checks them with luac (Debian's lua5.1) and stops the build on an
+# error; $(BUILD)/lua/ gets each script's whole text as Redis runs it
+GEN         := $(BUILD)/gen
+LUAC        ?= luac5.1
+LUA_EMBED   := perl lua/embed.pl --cc '$(CC)' --luac '$(LUAC)' -Iinclude \
+               --include ota_keys.h --include ota_fields.h \
+               --header-include ota_common.h
+LUA_PRELUDE := lua/lib/prelude.lua
+LUA_WORKER  := $(sort $(wildcard lua/worker/*.lua))
+LUA_OTACTL  := $(sort $(wildcard lua/otactl/*.lua))
+WORKER_GEN  := $(GEN)/worker_lua.c $(GEN)/worker_lua.h
+OTACTL_GEN  := $(GEN)/otactl_lua.c $(GEN)/otactl_lua.h
 
 FUZZ_SRCS   := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
@@ -49,7 +65,7 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 # Debian packages needed to build, run and test
 DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
-            haproxy libclang-rt-14-dev clang valgrind
+            haproxy libclang-rt-14-dev clang valgrind lua5.1
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
@@ -84,11 +100,27 @@ $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
 	@# a new inode: running nginx processes keep their mapping of the old one
 	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(WORKER_SRCS) $(SHARED_SRCS) $(LIBS)
+$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua $(LUA_WORKER) \
+                 $(SHARED_HDRS) worker/daemon/worker_wire.h
+	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
+	    --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
+	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
+	    --pre lua/lib/batch.lua $(LUA_WORKER)
 
-$(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+$(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
+	$(LUA_EMBED) -Iworker/common --enum OTACTL_LUA --table otactl_lua_scripts \
+	    --out $(GEN)/otactl_lua --lua-out $(BUILD)/lua/otactl \
+	    --pre $(LUA_PRELUDE) $(LUA_OTACTL)
+
+$(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS) \
+                     $(WORKER_GEN)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/daemon -I$(GEN) \
+	    -o $@ $(WORKER_SRCS) $(GEN)/worker_lua.c $(SHARED_SRCS) $(LIBS)
+
+$(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
+                 $(OTACTL_GEN)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
+	    -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) $(LIBS)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit

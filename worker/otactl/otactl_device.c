@@ -1,42 +1,18 @@
 /* otactl device add|show|list, module add|list */
 
 #include "otactl.h"
+#include "otactl_lua.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "ota_fields.h"
 #include "ota_keys.h"
-#include "ota_lua.h"
 #include "ota_names.h"
 #include "ota_version.h"
 
 #define OTACTL_SECRET_BYTES  32
-
-/* registers a device and, the first time, its product with module
- * "default", all or nothing */
-static ota_script_t  otactl_device_add_lua = { "device_add",
-    OTA_LUA_PRELUDE
-    "local dev, prod, secret, now, defmod = ARGV[1], ARGV[2], ARGV[3],"
-    "  ARGV[4], ARGV[5]\n"
-    "local dk = fmt(K_DEVICE, dev)\n"
-    "local have = call('HGET', dk, 'product')\n"
-    "if have then return {'exists', have} end\n"
-    "call('HSET', dk, 'product', prod, 'secret', secret, 'created', now)\n"
-    "call('SADD', K_PRODUCTS, prod)\n"
-    "call('SADD', fmt(K_PRODDEV, prod), dev)\n"
-    "call('HSETNX', fmt(K_PRODMOD, prod), 'default', defmod)\n"
-    "return {'ok'}\n", "" };
-
-static ota_script_t  otactl_module_add_lua = { "module_add",
-    OTA_LUA_PRELUDE
-    "local prod, mod, json, defmod = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
-    "local mk = fmt(K_PRODMOD, prod)\n"
-    "if call('HEXISTS', mk, mod) == 1 then return {'exists'} end\n"
-    "local created = call('SADD', K_PRODUCTS, prod)\n"
-    "call('HSETNX', mk, 'default', defmod)\n"
-    "call('HSET', mk, mod, json)\n"
-    "return {'ok', tostring(created)}\n", "" };
 
 static char *
 otactl_module_json(const char *alias, const char *desc)
@@ -131,7 +107,7 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
 
     r = NULL;
     if (otactl_connect(o) == 0) {
-        r = otactl_script(o, &otactl_device_add_lua, &c);
+        r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_DEVICE_ADD], &c);
     }
     ota_cmd_free(&c);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
@@ -548,7 +524,7 @@ otactl_module_add(otactl_t *o, int argc, char **argv)
 
     r = NULL;
     if (otactl_connect(o) == 0) {
-        r = otactl_script(o, &otactl_module_add_lua, &c);
+        r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_MODULE_ADD], &c);
     }
     ota_cmd_free(&c);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {

@@ -1,6 +1,7 @@
 /* otactl package add|show|list and link: the package store and its records */
 
 #include "otactl.h"
+#include "otactl_lua.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -15,8 +16,8 @@
 
 #include <openssl/evp.h>
 
+#include "ota_fields.h"
 #include "ota_keys.h"
-#include "ota_lua.h"
 #include "ota_names.h"
 #include "ota_stats.h"
 #include "ota_token.h"
@@ -31,27 +32,6 @@ typedef struct {
     long long    offset;
     char         sign[OTA_HEX_SHA256_LEN + 1];
 } otactl_file_t;
-
-/* registers a package: refuses a second package of module+version and an
- * id already taken, all in one step */
-static ota_script_t  otactl_package_add_lua = { "package_add",
-    OTA_LUA_PRELUDE
-    "local id, prod, mod, ver, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4],"
-    "  ARGV[5]\n"
-    "local pk = fmt(K_PKG, id)\n"
-    "local pv = fmt(K_PKGVER, prod)\n"
-    "local have = call('HGET', pv, mod .. ':' .. ver)\n"
-    "if have then return {'duplicate', have} end\n"
-    "if call('EXISTS', pk) == 1 then return {'taken'} end\n"
-    "if call('HEXISTS', fmt(K_PRODMOD, prod), mod) == 0 then\n"
-    "  return {'nomodule'} end\n"
-    "local f = {}\n"
-    "for i = 6, #ARGV do f[#f + 1] = ARGV[i] end\n"
-    "call('HSET', pk, unpack(f))\n"
-    "call('ZADD', K_PKGS, now, id)\n"
-    "call('ZADD', fmt(K_PRODPKGS, prod), now, id)\n"
-    "call('HSET', pv, mod .. ':' .. ver, id)\n"
-    "return {'ok'}\n", "" };
 
 /* path building: a path too long to fit is refused, never cut */
 static int
@@ -555,7 +535,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     F("ext", ext_js);
     F("created", now);
 #undef F
-    r = otactl_script(o, &otactl_package_add_lua, &c);
+    r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_PACKAGE_ADD], &c);
     ota_cmd_free(&c);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
         otactl_fail("Redis: %s", r ? ota_reply_str(r)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ota_common.h"
+#include "worker_lua.h"
 
 #define OTA_BATCH_CREATING   "creating"
 #define OTA_BATCH_RUNNING    "running"
@@ -64,21 +65,8 @@ typedef struct {
 #define OTA_W_OK      0
 #define OTA_W_RETRY  -1
 
-/* worker_lua.c */
-typedef enum {
-    OTA_LUA_BATCH_INIT = 0,
-    OTA_LUA_CREATE_CHUNK,
-    OTA_LUA_CREATE_FINISH,
-    OTA_LUA_BATCH_STATE,
-    OTA_LUA_CANCEL_CHUNK,
-    OTA_LUA_LOOKUP,
-    OTA_LUA_APPLY,
-    OTA_LUA_READER,
-    OTA_LUA_COUNT
-} ota_lua_id_t;
-
-ota_script_t *ota_lua(ota_lua_id_t id);
-int ota_lua_load_all(redisContext *rc);
+/* the scripts: lua/worker/, generated into worker_lua.c */
+#define ota_lua(id)  (&ota_lua_scripts[id])
 
 /* worker_main.c */
 int ota_worker_lost(ota_worker_t *w);            /* connection broken */

@@ -188,6 +188,19 @@ ota_worker_script(ota_worker_t *w, ota_lua_id_t id, ota_cmd_t *args)
     return r;
 }
 
+static int
+ota_lua_load_all(redisContext *rc)
+{
+    int  i;
+
+    for (i = 0; i < OTA_LUA_COUNT; i++) {
+        if (ota_script_load(rc, ota_lua(i)) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void
 ota_worker_disconnect(ota_worker_t *w)
 {
