@@ -10,127 +10,27 @@
 
 #include <openssl/sha.h>
 
-int
-ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
-    size_t errlen)
-{
-    const char  *colon;
-    char        *end;
-    long         port;
-    size_t       hl;
-
-    const char  *slash, *p, *comma;
-
-    memset(a, 0, sizeof(*a));
-
-    if (s == NULL || *s == '\0') {
-        snprintf(err, errlen, "empty Redis address (want HOST:PORT)");
-        return -1;
-    }
-
-    if (strncmp(s, "sentinel=", 9) == 0) {
-        s += 9;
-        slash = strrchr(s, '/');
-        if (slash == NULL || slash[1] == '\0' || slash == s
-            || strlen(slash + 1) >= sizeof(a->master)
-            || (size_t) (slash - s) >= sizeof(a->sentinels))
-        {
-            snprintf(err, errlen, "invalid Sentinel address \"%s\" (want "
-                     "sentinel=IP:PORT[,IP:PORT...]/MASTER)", s - 9);
-            return -1;
-        }
-
-        /* each sentinel must be a valid HOST:PORT */
-        for (p = s; p < slash; p = comma + 1) {
-            char              one[300];
-            ota_redis_addr_t  t;
-
-            comma = memchr(p, ',', (size_t) (slash - p));
-            if (comma == NULL) {
-                comma = slash;
-            }
-            snprintf(one, sizeof(one), "%.*s", (int) (comma - p), p);
-            if (ota_redis_parse_addr(one, &t, err, errlen) != 0
-                || t.path[0])
-            {
-                snprintf(err, errlen, "invalid sentinel \"%s\" in \"%s\"",
-                         one, s - 9);
-                return -1;
-            }
-        }
-
-        memcpy(a->sentinels, s, (size_t) (slash - s));
-        a->sentinels[slash - s] = '\0';
-        strcpy(a->master, slash + 1);
-        return 0;
-    }
-
-    if (strncmp(s, "unix:", 5) == 0) {
-        if (s[5] == '\0' || strlen(s + 5) >= sizeof(a->path)) {
-            snprintf(err, errlen, "invalid Redis socket \"%s\"", s);
-            return -1;
-        }
-        strcpy(a->path, s + 5);
-        return 0;
-    }
-
-    colon = strrchr(s, ':');
-    if (colon == NULL || colon == s) {
-        snprintf(err, errlen,
-                 "invalid Redis address \"%s\" (want HOST:PORT or unix:PATH)",
-                 s);
-        return -1;
-    }
-
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (errno || *end != '\0' || colon[1] == '\0' || port < 1
-        || port > 65535)
-    {
-        snprintf(err, errlen, "invalid Redis port in \"%s\"", s);
-        return -1;
-    }
-
-    hl = (size_t) (colon - s);
-    if (hl >= sizeof(a->host)) {
-        snprintf(err, errlen, "Redis host name too long");
-        return -1;
-    }
-    memcpy(a->host, s, hl);
-    a->host[hl] = '\0';
-    a->port = (int) port;
-    return 0;
-}
-
 const char *
-ota_redis_addr_str(const ota_redis_addr_t *a)
+ota_redis_addr_str(const ota_addr_t *a)
 {
-    static char  buf[800];
+    static char  buf[1200];
 
-    if (a->sentinels[0]) {
-        snprintf(buf, sizeof(buf), "master \"%s\" of sentinels %s",
-                 a->master, a->sentinels);
-    } else if (a->path[0]) {
-        snprintf(buf, sizeof(buf), "unix:%s", a->path);
-    } else {
-        snprintf(buf, sizeof(buf), "%s:%d", a->host, a->port);
-    }
-    return buf;
+    return ota_addr_str(a, buf, sizeof(buf));
 }
 
-static redisContext *ota_redis_connect_sentinel(const ota_redis_addr_t *a,
+static redisContext *ota_redis_connect_sentinel(const ota_addr_t *a,
     int timeout_ms, char *err, size_t errlen);
 
 
 redisContext *
-ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
+ota_redis_connect(const ota_addr_t *a, int timeout_ms, char *err,
     size_t errlen)
 {
     redisContext    *rc;
     redisReply      *r;
     struct timeval   tv;
 
-    if (a->sentinels[0]) {
+    if (a->nsentinels > 0) {
         return ota_redis_connect_sentinel(a, timeout_ms, err, errlen);
     }
 
@@ -138,7 +38,8 @@ ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
     tv.tv_usec = (timeout_ms % 1000) * 1000;
 
     rc = a->path[0] ? redisConnectUnixWithTimeout(a->path, tv)
-                    : redisConnectWithTimeout(a->host, a->port, tv);
+                    : redisConnectWithTimeout(a->server.host, a->server.port,
+                                              tv);
     if (rc == NULL) {
         snprintf(err, errlen, "out of memory connecting to Redis");
         return NULL;
@@ -189,27 +90,23 @@ ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
  * moment, and writing to a replica would only fail later.
  */
 static redisContext *
-ota_redis_connect_sentinel(const ota_redis_addr_t *a, int timeout_ms,
-    char *err, size_t errlen)
+ota_redis_connect_sentinel(const ota_addr_t *a, int timeout_ms, char *err,
+    size_t errlen)
 {
-    const char        *p, *comma, *end;
-    char               one[300];
-    redisContext      *sc, *rc;
-    redisReply        *r;
-    ota_redis_addr_t   s, m;
+    char           one[300];
+    redisContext  *sc, *rc;
+    redisReply    *r;
+    ota_addr_t     s, m;
+    int            i;
 
-    end = a->sentinels + strlen(a->sentinels);
-    snprintf(err, errlen, "no sentinel of %s answered", a->sentinels);
+    snprintf(err, errlen, "no sentinel of %s answered",
+             ota_redis_addr_str(a));
 
-    for (p = a->sentinels; p < end; p = comma + 1) {
-        comma = strchr(p, ',');
-        if (comma == NULL) {
-            comma = end;
-        }
-        snprintf(one, sizeof(one), "%.*s", (int) (comma - p), p);
-        if (ota_redis_parse_addr(one, &s, err, errlen) != 0) {
-            continue;
-        }
+    for (i = 0; i < a->nsentinels; i++) {
+        ota_addr_init(&s);
+        s.server = a->sentinel[i];
+        s.have_addr = 1;
+        snprintf(one, sizeof(one), "%s", ota_redis_addr_str(&s));
 
         sc = ota_redis_connect(&s, timeout_ms, err, errlen);
         if (sc == NULL) {
@@ -230,9 +127,10 @@ ota_redis_connect_sentinel(const ota_redis_addr_t *a, int timeout_ms,
         }
 
         m = *a;
-        m.sentinels[0] = '\0';
-        snprintf(m.host, sizeof(m.host), "%s", r->element[0]->str);
-        m.port = atoi(r->element[1]->str);
+        m.nsentinels = 0;
+        snprintf(m.server.host, sizeof(m.server.host), "%s",
+                 r->element[0]->str);
+        m.server.port = atoi(r->element[1]->str);
         freeReplyObject(r);
         redisFree(sc);
 
@@ -251,7 +149,7 @@ ota_redis_connect_sentinel(const ota_redis_addr_t *a, int timeout_ms,
         }
 
         snprintf(err, errlen, "%s:%d, named master by sentinel %s, is not "
-                 "a master (yet)", m.host, m.port, one);
+                 "a master (yet)", m.server.host, m.server.port, one);
         freeReplyObject(r);
         redisFree(rc);
     }

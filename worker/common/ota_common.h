@@ -13,6 +13,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ota_addr.h"
+
 /* ---- time, randomness, logging ---------------------------------------- */
 
 int64_t ota_now_ms(void);
@@ -40,28 +42,13 @@ int ota_config_load(const char *path, ota_config_cb cb, void *ctx, char *err,
 
 /* ---- Redis ------------------------------------------------------------- */
 
-typedef struct {
-    char  host[256];          /* IP or name; empty for a unix socket */
-    int   port;
-    char  path[256];          /* unix socket path */
-    char  password[256];
-    int   db;
-    char  sentinels[512];     /* "IP:PORT,IP:PORT": ask them for master */
-    char  master[128];        /* Sentinel master name */
-} ota_redis_addr_t;
-
-/* "HOST:PORT", "unix:/path" or "sentinel=IP:PORT[,IP:PORT...]/MASTER";
- * 0, or -1 with a reason in err */
-int ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
-    size_t errlen);
-
 /* one attempt: connect (through the sentinels: the master they name, and
  * only if ROLE says it is one), AUTH, SELECT; NULL with a reason in err */
-redisContext *ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms,
+redisContext *ota_redis_connect(const ota_addr_t *a, int timeout_ms,
     char *err, size_t errlen);
 
-/* "127.0.0.1:6379" or "unix:/path" for messages */
-const char *ota_redis_addr_str(const ota_redis_addr_t *a);
+/* where Redis is, for messages (ota_addr_str; one static buffer) */
+const char *ota_redis_addr_str(const ota_addr_t *a);
 
 /* A command under construction: arguments are copied into one buffer so a
  * pipeline of thousands of arguments costs a few allocations.  An

@@ -23,7 +23,7 @@
 #define OTA_BATCH_FINISHED   "finished"
 
 typedef struct {
-    ota_redis_addr_t        addr;
+    ota_addr_t              addr;
     char                    store[4096];    /* package store (unused yet) */
     char                    consumer[128];
     int                     task_timeout;    /* s; 0: tasks never time out */

@@ -72,7 +72,25 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
     size_t errlen)
 {
     if (strcmp(k, "redis") == 0) {
-        return ota_redis_parse_addr(v, &w->addr, err, errlen);
+        ota_addr_t  a;
+        char        buf[1200];
+
+        if (ota_addr_parse(&a, v, err, errlen) != 0) {
+            return -1;
+        }
+        if (a.old_form) {
+            ota_log(OTA_LOG_WARN, "redis \"%s\": %s; write \"%s\"", v,
+                    OTA_ADDR_OLD_FORM, ota_addr_str(&a, buf, sizeof(buf)));
+        }
+        /* redis_password and redis_db may have come first */
+        if (a.password[0] == '\0') {
+            memcpy(a.password, w->addr.password, sizeof(a.password));
+        }
+        if (a.db == 0) {
+            a.db = w->addr.db;
+        }
+        w->addr = a;
+        return 0;
     }
     if (strcmp(k, "redis_password") == 0) {
         snprintf(w->addr.password, sizeof(w->addr.password), "%s", v);
@@ -601,7 +619,7 @@ main(int argc, char **argv)
     strcpy(w.jobs_seen, "0-0");
     ota_log_name = "ota-worker";
     ota_the_worker = &w;
-    if (ota_redis_parse_addr("127.0.0.1:6379", &w.addr, err, sizeof(err))) {
+    if (ota_addr_parse(&w.addr, "127.0.0.1:6379", err, sizeof(err)) != 0) {
         return 1;
     }
 

@@ -15,7 +15,7 @@
 #define OTACTL_MAX_POS   256
 
 typedef struct {
-    ota_redis_addr_t   addr;
+    ota_addr_t         addr;
     const char        *redis;          /* as given */
     const char        *store;
     const char        *config;

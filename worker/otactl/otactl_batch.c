@@ -10,6 +10,7 @@
 
 #include "ota_fields.h"
 #include "ota_keys.h"
+#include "ota_task_columns.h"
 #include "ota_names.h"
 #include "ota_stats.h"
 #include "ota_version.h"
@@ -422,12 +423,10 @@ otactl_batch_devices(otactl_t *o, const char *id)
         json_decref(ja);
         return NULL;
     }
-    /* the tasks' columns (ota_keys.h), one HMGET per column and page of
-     * devices; a device without a state is pending, its size is the
-     * batch's */
-    static const char  *cols[] = { OTA_KEY_BATCH_STATE, OTA_KEY_BATCH_COVERED,
-                                   OTA_KEY_BATCH_REASON, OTA_KEY_BATCH_STEP };
-    redisReply         *c[4];
+    /* the tasks' view columns (ota_task_columns.h), one HMGET per column
+     * and page of devices; a device without a state is pending, its size
+     * is the batch's */
+    redisReply         *c[OTA_TCOL_VIEW_N];
     const char        **av = NULL;
     size_t             *al = NULL;
     char                key[256];
@@ -468,20 +467,20 @@ otactl_batch_devices(otactl_t *o, const char *id)
             av[i + 2] = d->element[i]->str;
             al[i + 2] = d->element[i]->len;
         }
-        for (k = 0; k < 4; k++) {
-            snprintf(key, sizeof(key), cols[k], id);
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            snprintf(key, sizeof(key), ota_task_columns[k].key, id);
             av[1] = key;
             al[1] = strlen(key);
             redisAppendCommandArgv(o->rc, (int) d->elements + 2, av, al);
         }
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
             c[k] = ota_redis_reply(o->rc);
         }
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
             if (c[k] == NULL || c[k]->type != REDIS_REPLY_ARRAY
                 || c[k]->elements != d->elements)
             {
-                for (k = 0; k < 4; k++) {
+                for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
                     freeReplyObject(c[k]);
                 }
                 freeReplyObject(d);
@@ -496,16 +495,18 @@ otactl_batch_devices(otactl_t *o, const char *id)
             long long   cov;
             double      pr;
             json_t     *jd;
-            redisReply *st = c[0]->element[i], *rs = c[2]->element[i],
-                       *sp = c[3]->element[i];
+            redisReply *st = c[OTA_TCOL_STATE]->element[i],
+                       *rs = c[OTA_TCOL_REASON]->element[i],
+                       *sp = c[OTA_TCOL_STEP]->element[i];
 
-            cov = ota_reply_ll(c[1]->element[i], 0);
+            cov = ota_reply_ll(c[OTA_TCOL_COVERED]->element[i], 0);
             pr = bsize > 0 ? (double) cov * 100.0 / (double) bsize : 0.0;
             pr = (double) (long long) (pr * 100 + 0.5) / 100;
             jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
                            "device", d->element[i]->str,
                            "state", st->type == REDIS_REPLY_STRING
-                                    ? st->str : OTA_ST_PENDING,
+                                    ? st->str
+                                    : ota_task_columns[OTA_TCOL_STATE].dflt,
                            "progress", pr, "covered", (json_int_t) cov,
                            "size", (json_int_t) bsize);
             if (jd != NULL && rs->type == REDIS_REPLY_STRING && rs->len) {
@@ -516,7 +517,7 @@ otactl_batch_devices(otactl_t *o, const char *id)
             }
             json_array_append_new(ja, jd);
         }
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
             freeReplyObject(c[k]);
         }
         start += d->elements;

@@ -9,6 +9,7 @@
 
 #include "ota_fields.h"
 #include "ota_keys.h"
+#include "ota_task_columns.h"
 #include "ota_names.h"
 #include "ota_version.h"
 
@@ -249,19 +250,17 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
                             json_string(open->element[i + 1]->str));
     }
     for (i = 0; i < (size_t) nb; i++) {
-        /* the task's columns (ota_keys.h); the shared fields are the
-         * batch's; no state yet means pending */
-        redisReply  *t, *c[3];
+        /* the shared fields are the batch's; no state yet means pending */
+        redisReply  *t, *c[OTA_TCOL_VIEW_N];
+        char         key[256];
         int          ok = 1, k;
 
         t = otactl_cmd(o, "HMGET " OTA_KEY_BATCH " module version size",
                        bids[i]);
-        c[0] = otactl_cmd(o, "HGET " OTA_KEY_BATCH_STATE " %s", bids[i], dev);
-        c[1] = otactl_cmd(o, "HGET " OTA_KEY_BATCH_REASON " %s", bids[i],
-                          dev);
-        c[2] = otactl_cmd(o, "HGET " OTA_KEY_BATCH_COVERED " %s", bids[i],
-                          dev);
-        for (k = 0; k < 3; k++) {
+        /* the task's view columns (ota_task_columns.h) */
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            snprintf(key, sizeof(key), ota_task_columns[k].key, bids[i]);
+            c[k] = otactl_cmd(o, "HGET %s %s", key, dev);
             ok &= c[k] != NULL;
         }
         if (ok && t != NULL && t->element[0]->type == REDIS_REPLY_STRING) {
@@ -270,14 +269,15 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
                 "batch", bids[i],
                 "module", ota_reply_str(t->element[0]),
                 "version", ota_reply_str(t->element[1]),
-                "state", c[0]->type == REDIS_REPLY_STRING
-                         ? c[0]->str : OTA_ST_PENDING,
-                "reason", ota_reply_str(c[1]),
-                "covered", (json_int_t) ota_reply_ll(c[2], 0),
+                "state", c[OTA_TCOL_STATE]->type == REDIS_REPLY_STRING
+                         ? c[OTA_TCOL_STATE]->str
+                         : ota_task_columns[OTA_TCOL_STATE].dflt,
+                "reason", ota_reply_str(c[OTA_TCOL_REASON]),
+                "covered", (json_int_t) ota_reply_ll(c[OTA_TCOL_COVERED], 0),
                 "size", (json_int_t) ota_reply_ll(t->element[2], 0)));
         }
         freeReplyObject(t);
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
             freeReplyObject(c[k]);
         }
     }

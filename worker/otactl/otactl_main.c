@@ -507,14 +507,27 @@ main(int argc, char **argv)
         return otactl_fail("OTA_PACKAGE_MAX_MB: %s", err);
     }
 
+    /* a password in the address wins over redis_password in the file,
+     * OTA_REDIS_PASSWORD over both */
     snprintf(pw, sizeof(pw), "%s", o.addr.password);
-    if (ota_redis_parse_addr(o.redis ? o.redis : "127.0.0.1:6379", &o.addr,
-                             err, sizeof(err)) != 0)
+    if (ota_addr_parse(&o.addr, o.redis ? o.redis : "127.0.0.1:6379", err,
+                       sizeof(err)) != 0)
     {
         return otactl_usage("%s", err);
     }
-    snprintf(o.addr.password, sizeof(o.addr.password), "%s",
-             getenv("OTA_REDIS_PASSWORD") ? getenv("OTA_REDIS_PASSWORD") : pw);
+    if (o.addr.old_form) {
+        char  buf[1200];
+
+        fprintf(stderr, "otactl: warning: Redis address \"%s\": %s; write "
+                "\"%s\"\n", o.redis, OTA_ADDR_OLD_FORM,
+                ota_addr_str(&o.addr, buf, sizeof(buf)));
+    }
+    if (getenv("OTA_REDIS_PASSWORD") != NULL) {
+        snprintf(o.addr.password, sizeof(o.addr.password), "%s",
+                 getenv("OTA_REDIS_PASSWORD"));
+    } else if (o.addr.password[0] == '\0') {
+        snprintf(o.addr.password, sizeof(o.addr.password), "%s", pw);
+    }
 
     if (n == 0) {
         fputs(otactl_usage_text, stderr);
