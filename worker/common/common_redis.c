@@ -257,19 +257,22 @@ ota_fmt_ull(char *p, unsigned long long v)
     return n;
 }
 
+size_t
+ota_fmt_ll(char *p, long long v)
+{
+    if (v < 0) {
+        *p = '-';
+        return 1 + ota_fmt_ull(p + 1, 0ULL - (unsigned long long) v);
+    }
+    return ota_fmt_ull(p, (unsigned long long) v);
+}
+
 void
 ota_cmd_addll(ota_cmd_t *c, long long v)
 {
-    char    b[32];
-    size_t  n = 0;
+    char    b[OTA_FMT_LL_MAX];
 
-    if (v < 0) {
-        b[n++] = '-';
-        n += ota_fmt_ull(b + 1, 0ULL - (unsigned long long) v);
-    } else {
-        n = ota_fmt_ull(b, (unsigned long long) v);
-    }
-    ota_cmd_add(c, b, n);
+    ota_cmd_add(c, b, ota_fmt_ll(b, v));
 }
 
 void
@@ -399,6 +402,26 @@ ota_reply_ll(const redisReply *r, long long dflt)
         return *end == '\0' ? v : dflt;
     }
     return dflt;
+}
+
+/* the value of field name in a stream entry's field list, or NULL */
+const char *
+ota_entry_field(redisReply *fields, const char *name)
+{
+    size_t  i;
+
+    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+    for (i = 0; i + 1 < fields->elements; i += 2) {
+        if (fields->element[i]->type == REDIS_REPLY_STRING
+            && strcmp(fields->element[i]->str, name) == 0
+            && fields->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            return fields->element[i + 1]->str;
+        }
+    }
+    return NULL;
 }
 
 /* ---- scripts ------------------------------------------------------------- */

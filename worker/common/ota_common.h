@@ -68,6 +68,12 @@ void ota_cmd_free(ota_cmd_t *c);
 void ota_cmd_add(ota_cmd_t *c, const char *s, size_t len);
 void ota_cmd_adds(ota_cmd_t *c, const char *s);
 void ota_cmd_addll(ota_cmd_t *c, long long v);
+
+/* v in decimal at p (at least OTA_FMT_LL_MAX bytes), no terminator;
+ * returns the length.  By hand: the worker formats several numbers per
+ * task, and printf's machinery was a tenth of its time. */
+#define OTA_FMT_LL_MAX  24
+size_t ota_fmt_ll(char *p, long long v);
 void ota_cmd_addf(ota_cmd_t *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -108,6 +114,10 @@ redisReply *ota_arena_reply(redisContext *rc, ota_arena_t *a);
 int ota_reply_is_err(const redisReply *r);
 const char *ota_reply_str(const redisReply *r);     /* "" for nil */
 long long ota_reply_ll(const redisReply *r, long long dflt);
+
+/* the value of a field in a stream entry's [field, value, ...] list, or
+ * NULL */
+const char *ota_entry_field(redisReply *fields, const char *name);
 
 /* ---- scripts ------------------------------------------------------------
  * EVALSHA with a fallback to SCRIPT LOAD when Redis forgot the script (a

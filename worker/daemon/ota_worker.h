@@ -1,10 +1,34 @@
 /*
- * ota_worker.h: the ota-worker daemon.  One process reads the job and event
- * streams through the consumer group, one Redis connection, synchronous
- * hiredis with pipelining.  Several processes may run at once: every write
- * is a script that checks the state it expects, so the processes never
- * need to know about each other; new events are read by the holder of the
- * reader lease only (docs/worker.md, "One reader").
+ * ota_worker.h: the ota-worker daemon (docs/worker.md).  One process reads
+ * the job and event streams through the consumer group, on one Redis
+ * connection (synchronous hiredis with pipelining).  Several processes may
+ * run at once: every write is a script that checks the state it expects,
+ * so the processes never need to know about each other; new events are
+ * read by the holder of the reader lease only (docs/worker.md, "One
+ * reader").
+ *
+ * Its files, each calling only files below it:
+ *
+ *   worker_main.c     options and config file, signals, the main loop:
+ *                     (re)connect, the tick once a second, a read
+ *   worker_read.c     one read of the streams: jobs (run in steps, with
+ *                     events read and the tick between steps) and events
+ *   worker_maint.c    the tick: heartbeat, reader lease, claims of a
+ *                     stopped consumer's entries, timeouts, trimming
+ *   worker_jobs.c     admin jobs: batch create, pause, resume, cancel
+ *                     (worker_jobs.h)
+ *   worker_events.c   a read of events, or a page of due deadlines, to
+ *                     its effect and acknowledgement (worker_round.h:
+ *                     worker_decide.c, worker_lookup.c, worker_apply.c)
+ *   worker_cache.c    open tasks and batches remembered between reads
+ *                     (worker_cache.h)
+ *   worker_pipe.c     the Redis connection and pipeline, one owner
+ *                     (worker_pipe.h)
+ *   worker_lua.c      generated (build/gen/) from lua/lib/ and
+ *                     lua/worker/; argument and reply layouts of the event
+ *                     scripts in worker_wire.h
+ *
+ * and below them worker/common/ (ota_common.h) and include/.
  */
 
 #ifndef OTA_WORKER_H
@@ -14,7 +38,9 @@
 #include <stdint.h>
 
 #include "ota_common.h"
+#include "worker_cache.h"
 #include "worker_lua.h"
+#include "worker_pipe.h"
 
 #define OTA_BATCH_CREATING   "creating"
 #define OTA_BATCH_RUNNING    "running"
@@ -33,7 +59,8 @@ typedef struct {
     int                     count;           /* entries per read */
     int                     block;           /* ms a read waits */
 
-    redisContext           *rc;
+    ota_pipe_t              pipe;            /* the connection */
+    ota_cache_t             cache;           /* tasks, batches */
     ota_arena_t             arena[2];        /* stream reads: one may stay
                                                 with an apply in flight */
     int                     ar;              /* the arena of the next read */
@@ -56,8 +83,9 @@ typedef struct {
 
     long long               events;          /* processed, for the log */
     long long               jobs;
-    long long               ahead;           /* applies sent behind a read */
-    long long               redone;          /* ... not answered as decided */
+    long long               redone;          /* applies sent ahead (counted
+                                                by the pipe) not answered as
+                                                decided */
 } ota_worker_t;
 
 /* results of handlers: OK acknowledges, RETRY leaves the entry pending
@@ -68,37 +96,24 @@ typedef struct {
 /* the scripts: lua/worker/, generated into worker_lua.c */
 #define ota_lua(id)  (&ota_lua_scripts[id])
 
-/* worker_main.c */
-int ota_worker_lost(ota_worker_t *w);            /* connection broken */
-redisReply *ota_worker_cmd(ota_worker_t *w, const char *fmt, ...);
-redisReply *ota_worker_script(ota_worker_t *w, ota_lua_id_t id,
-    ota_cmd_t *args);
-void ota_worker_poll_during_job(ota_worker_t *w);
+/* worker_read.c: one read of both streams (or of our pending entries),
+ * its entries handled; block: ms a read may wait */
+int ota_read_streams(ota_worker_t *w, int block);
 
-/* worker_jobs.c: one job entry [id, [field, value, ...]] */
-int ota_jobs_handle(ota_worker_t *w, redisReply *entry);
-
-/* worker_events.c: a batch of event entries.  With an arena the apply
- * may be left in flight (see there): the entries then stay in the arena
- * until ota_events_flush() releases it to mark. */
-int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
-    ota_arena_t *arena, ota_arena_mark_t mark, const char *from);
-int ota_events_held(void);          /* an apply is in flight */
-int ota_events_sent(void);          /* ... and appended to the pipeline */
-int ota_events_send(ota_worker_t *w);   /* appends it behind a read */
-int ota_events_flush(ota_worker_t *w);  /* waits for it, finishes its read */
-void ota_events_drop(void);         /* the connection is gone */
-/* forgets the tasks cached by the event path (after a reconnect) */
-void ota_events_forget(void);
-
-/* worker_maint.c: timeouts, claims, trimming, heartbeats (about once a
- * second) */
+/* worker_maint.c: the tick (about once a second), the consumer group and
+ * heartbeat after connecting, the reader lease (taken, renewed, or given
+ * up with release) */
 int ota_maint_tick(ota_worker_t *w);
-int ota_maint_timeouts(ota_worker_t *w);
 int ota_maint_setup(ota_worker_t *w);
 int ota_maint_lease(ota_worker_t *w, int release);
 
-/* the field of a stream entry's field list, or NULL */
-const char *ota_entry_field(redisReply *fields, const char *name);
+/* worker_events.c: a read of event entries.  With an arena the apply may
+ * be left in flight (worker_events.c): the entries then stay in the arena
+ * until it is settled, which releases it to mark.  from: the entries were
+ * read after the group's cursor at from (NULL: from the pending list). */
+int ota_events_handle(ota_worker_t *w, redisReply **entries, size_t n,
+    ota_arena_t *arena, ota_arena_mark_t mark, const char *from);
+/* a page of due deadlines ("<batch>:<device>" members, split in place) */
+int ota_events_timeouts(ota_worker_t *w, redisReply *due);
 
 #endif /* OTA_WORKER_H */

@@ -1,6 +1,7 @@
 /*
  * Admin jobs from otactl: batch_create, batch_pause, batch_resume,
- * batch_cancel.  Each job ends with one JSON reply on its reply list.
+ * batch_cancel.  Each job ends with one JSON reply on its reply list and
+ * its XACK (worker_jobs.h: a job runs in steps).
  *
  * Creating a batch is resumable: the batch record remembers where task
  * creation stands (its cursor), each chunk of tasks and the cursor after it
@@ -9,7 +10,7 @@
  * continues from the cursor.
  */
 
-#include "ota_worker.h"
+#include "worker_jobs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,21 +23,6 @@
 #include "ota_names.h"
 #include "ota_version.h"
 
-typedef struct {
-    const char  *entry_id;
-    const char  *type;
-    const char  *job;
-    const char  *id;
-    const char  *package;
-    const char  *btype;
-    const char  *name;
-    const char  *devices;
-    const char  *from_version;
-    const char  *protocol;
-    const char  *method;
-    const char  *push;
-    long long    expires;
-} ota_job_t;
 
 static const char *
 ota_job_f(redisReply *f, const char *name)
@@ -66,14 +52,16 @@ ota_job_reply(ota_worker_t *w, ota_job_t *j, json_t *v)
         return OTA_W_RETRY;
     }
     snprintf(key, sizeof(key), OTA_KEY_JOB_REPLY, j->job);
-    redisAppendCommand(w->rc, "RPUSH %s %s", key, s);
-    redisAppendCommand(w->rc, "EXPIRE %s 60", key);
+    if (ota_pipe_append(&w->pipe, "RPUSH %s %s", key, s) == 0
+        && ota_pipe_append(&w->pipe, "EXPIRE %s 60", key) == 0)
+    {
+        r = ota_pipe_reply(&w->pipe);
+        freeReplyObject(r);
+        r = ota_pipe_reply(&w->pipe);
+        freeReplyObject(r);
+    }
     free(s);
-    r = ota_redis_reply(w->rc);
-    freeReplyObject(r);
-    r = ota_redis_reply(w->rc);
-    freeReplyObject(r);
-    return ota_worker_lost(w) ? OTA_W_RETRY : OTA_W_OK;
+    return ota_pipe_lost(&w->pipe) ? OTA_W_RETRY : OTA_W_OK;
 }
 
 static int
@@ -102,7 +90,7 @@ ota_job_script(ota_worker_t *w, ota_job_t *j, ota_lua_id_t id, ota_cmd_t *c,
     int          rc = OTA_W_OK;
 
     *refused = 0;
-    r = ota_worker_script(w, id, c);
+    r = ota_pipe_script(&w->pipe, ota_lua(id), c);
     ota_cmd_free(c);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         freeReplyObject(r);
@@ -116,7 +104,7 @@ ota_job_script(ota_worker_t *w, ota_job_t *j, ota_lua_id_t id, ota_cmd_t *c,
     return rc;
 }
 
-/* ---- batch_create ---------------------------------------------------------- */
+/* ---- checks ------------------------------------------------------------------ */
 
 static int
 ota_job_check(ota_worker_t *w, ota_job_t *j, int *refused)
@@ -188,7 +176,7 @@ ota_job_verify_devices(ota_worker_t *w, ota_job_t *j, int *refused)
     int          rc = OTA_W_OK;
 
     *refused = 0;
-    p = ota_worker_cmd(w, "HGET " OTA_KEY_PACKAGE " product", j->package);
+    p = ota_pipe_cmd(&w->pipe, "HGET " OTA_KEY_PACKAGE " product", j->package);
     if (p == NULL) {
         return OTA_W_RETRY;
     }
@@ -204,7 +192,11 @@ ota_job_verify_devices(ota_worker_t *w, ota_job_t *j, int *refused)
         q = strchr(s, ',');
         snprintf(dev, sizeof(dev), "%.*s",
                  (int) (q ? (size_t) (q - s) : strlen(s)), s);
-        redisAppendCommand(w->rc, "HGET " OTA_KEY_DEVICE " product", dev);
+        if (ota_pipe_append(&w->pipe, "HGET " OTA_KEY_DEVICE " product", dev)
+            != 0)
+        {
+            return OTA_W_RETRY;
+        }
         nd++;
         if (q == NULL) {
             break;
@@ -216,7 +208,7 @@ ota_job_verify_devices(ota_worker_t *w, ota_job_t *j, int *refused)
         snprintf(dev, sizeof(dev), "%.*s",
                  (int) (q ? (size_t) (q - s) : strlen(s)), s);
         s = q ? q + 1 : s;
-        r = ota_redis_reply(w->rc);
+        r = ota_pipe_reply(&w->pipe);
         if (r == NULL) {
             return OTA_W_RETRY;
         }
@@ -241,200 +233,234 @@ ota_job_keep(ota_worker_t *w, ota_job_t *j)
 {
     redisReply  *r;
 
-    r = ota_worker_cmd(w, "XCLAIM " OTA_STREAM_JOBS " " OTA_GROUP " %s 0 %s "
-                       "JUSTID", w->consumer, j->entry_id);
+    r = ota_pipe_cmd(&w->pipe, "XCLAIM " OTA_STREAM_JOBS " " OTA_GROUP
+                     " %s 0 %s JUSTID", w->consumer, j->entry_id);
     freeReplyObject(r);
 }
 
-/* the next chunk of devices: from the job's list, or by SSCAN of the
- * product's devices (or of the devices at the source version) */
+/* ---- batch_create --------------------------------------------------------- */
+
+/* which set the creation walks: the job's list (verify), else the
+ * devices at the source version when one is known, else the product's */
 static int
-ota_job_create_tasks(ota_worker_t *w, ota_job_t *j, const char *cursor0)
+ota_job_create_begin(ota_worker_t *w, ota_job_run_t *run, const char *cursor)
 {
-    redisReply  *b, *s, *r, *pre = NULL;
-    ota_cmd_t    c;
-    char         cursor[64], next[64], src[256];
-    const char  *list = NULL, *p, *q;
-    long long    idx, made = 0;
-    int64_t      last_keep = ota_now_ms();
-    size_t       i;
-    int          rc = OTA_W_OK;
+    ota_job_t   *j = &run->j;
+    redisReply  *b, *s;
 
-    snprintf(cursor, sizeof(cursor), "%s", cursor0[0] ? cursor0 : "0");
-
+    run->phase = OTA_JOB_CREATE;
+    run->t0 = ota_now_ms();
+    run->last_keep = run->t0;
+    snprintf(run->cursor, sizeof(run->cursor), "%s", cursor[0] ? cursor : "0");
     if (strcmp(j->btype, "verify") == 0) {
-        list = j->devices;
-    } else {
-        /* which set to walk: the source version's set when one is known */
-        b = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " product module "
-                           "from_version", j->id);
-        s = ota_worker_cmd(w, "HMGET " OTA_KEY_PACKAGE " type from",
-                           j->package);
-        if (b == NULL || s == NULL) {
-            freeReplyObject(b);
-            freeReplyObject(s);
-            return OTA_W_RETRY;
-        }
-        const char *prod = ota_reply_str(b->element[0]);
-        const char *mod = ota_reply_str(b->element[1]);
-        const char *from = ota_reply_str(b->element[2]);
-        if (strcmp(ota_reply_str(s->element[0]), "diff") == 0) {
-            from = ota_reply_str(s->element[1]);
-        }
-        if (from[0]) {
-            snprintf(src, sizeof(src), OTA_KEY_VERSION_SET, prod, mod, from);
-        } else {
-            snprintf(src, sizeof(src), OTA_KEY_PRODUCT_DEVICES, prod);
-        }
+        run->list = j->devices;
+        return OTA_JOB_MORE;
+    }
+    b = ota_pipe_cmd(&w->pipe, "HMGET " OTA_KEY_BATCH " product module "
+                     "from_version", j->id);
+    s = ota_pipe_cmd(&w->pipe, "HMGET " OTA_KEY_PACKAGE " type from",
+                     j->package);
+    if (b == NULL || s == NULL || b->type != REDIS_REPLY_ARRAY
+        || s->type != REDIS_REPLY_ARRAY)
+    {
         freeReplyObject(b);
         freeReplyObject(s);
+        return OTA_W_RETRY;
     }
+    const char *prod = ota_reply_str(b->element[0]);
+    const char *mod = ota_reply_str(b->element[1]);
+    const char *from = ota_reply_str(b->element[2]);
+    if (strcmp(ota_reply_str(s->element[0]), "diff") == 0) {
+        from = ota_reply_str(s->element[1]);
+    }
+    if (from[0]) {
+        snprintf(run->src, sizeof(run->src), OTA_KEY_VERSION_SET, prod, mod,
+                 from);
+    } else {
+        snprintf(run->src, sizeof(run->src), OTA_KEY_PRODUCT_DEVICES, prod);
+    }
+    freeReplyObject(b);
+    freeReplyObject(s);
+    return OTA_JOB_MORE;
+}
+
+/* the arguments of the next chunk from the job's list (the cursor: how
+ * many list entries are done); next: the cursor after it */
+static void
+ota_job_list_chunk(ota_worker_t *w, ota_job_run_t *run, ota_cmd_t *c,
+    char *next, size_t nextlen)
+{
+    const char  *p, *q;
+    long long    idx = atoll(run->cursor);
+    size_t       i;
+
+    for (p = run->list, i = 0; *p && (long long) i < idx; p++) {
+        if (*p == ',') {
+            i++;
+        }
+    }
+    /* the cursor after the chunk goes first: count the chunk's entries */
+    q = p;
+    for (i = 0; *q && i < (size_t) w->chunk; i++) {
+        const char *e = strchr(q, ',');
+        q = e ? e + 1 : q + strlen(q);
+    }
+    if (*q) {
+        snprintf(next, nextlen, "%lld", idx + (long long) i);
+    } else {
+        snprintf(next, nextlen, "end");
+    }
+    ota_cmd_adds(c, next);
+    for (i = 0; *p && i < (size_t) w->chunk; i++) {
+        q = strchr(p, ',');
+        ota_cmd_add(c, p, q ? (size_t) (q - p) : strlen(p));
+        p = q ? q + 1 : p + strlen(p);
+    }
+}
+
+/* one chunk of tasks: from the job's list, or one SSCAN page of the set */
+static int
+ota_job_create_chunk(ota_worker_t *w, ota_job_run_t *run)
+{
+    ota_job_t   *j = &run->j;
+    redisReply  *s = NULL, *r = NULL;
+    ota_cmd_t    c;
+    char         next[64];
+    size_t       i;
+    int          rc = OTA_JOB_MORE;
 
     ota_cmd_init(&c);
-    while (strcmp(cursor, "end") != 0 && !w->stop) {
-        ota_cmd_reset(&c);
-        ota_cmd_adds(&c, j->id);
-        ota_cmd_addll(&c, (long long) ota_now_ms());
-        s = NULL;
+    ota_cmd_adds(&c, j->id);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
 
-        if (list != NULL) {
-            /* cursor: how many list entries are done */
-            idx = atoll(cursor);
-            for (p = list, i = 0; *p && (long long) i < idx; p++) {
-                if (*p == ',') {
-                    i++;
-                }
-            }
-            ota_cmd_adds(&c, "");           /* cursor after, set below */
-            for (i = 0; *p && i < (size_t) w->chunk; i++) {
-                q = strchr(p, ',');
-                ota_cmd_add(&c, p, q ? (size_t) (q - p) : strlen(p));
-                p = q ? q + 1 : p + strlen(p);
-            }
-            if (*p) {
-                snprintf(next, sizeof(next), "%lld", idx + (long long) i);
-            } else {
-                strcpy(next, "end");
-            }
-            /* patch the cursor argument in place */
-            ota_cmd_t t;
-            ota_cmd_init(&t);
-            ota_cmd_adds(&t, j->id);
-            ota_cmd_addll(&t, (long long) ota_now_ms());
-            ota_cmd_adds(&t, next);
-            for (int k = 3; k < c.argc; k++) {
-                ota_cmd_add(&t, c.buf + c.off[k], c.lens[k]);
-            }
+    if (run->list != NULL) {
+        ota_job_list_chunk(w, run, &c, next, sizeof(next));
+        r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_CREATE_CHUNK), &c);
+
+    } else {
+        s = run->pre != NULL ? run->pre
+            : ota_pipe_cmd(&w->pipe, "SSCAN %s %s COUNT %d", run->src,
+                           run->cursor, w->chunk);
+        run->pre = NULL;
+        if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2) {
+            freeReplyObject(s);
             ota_cmd_free(&c);
-            c = t;
-
-        } else {
-            s = pre != NULL ? pre
-                : ota_worker_cmd(w, "SSCAN %s %s COUNT %d", src, cursor,
-                                 w->chunk);
-            pre = NULL;
-            if (s == NULL || s->type != REDIS_REPLY_ARRAY) {
-                freeReplyObject(s);
-                rc = OTA_W_RETRY;
-                break;
-            }
-            snprintf(next, sizeof(next), "%s", s->element[0]->str);
-            if (strcmp(next, "0") == 0) {
-                strcpy(next, "end");
-            }
-            ota_cmd_adds(&c, next);
-            for (i = 0; i < s->element[1]->elements; i++) {
-                ota_cmd_add(&c, s->element[1]->element[i]->str,
-                            s->element[1]->element[i]->len);
-            }
+            return OTA_W_RETRY;
         }
-
-        if (list == NULL && strcmp(next, "end") != 0
-            && !ota_worker_lost(w))
-        {
+        snprintf(next, sizeof(next), "%s", ota_reply_str(s->element[0]));
+        if (strcmp(next, "0") == 0) {
+            strcpy(next, "end");
+        }
+        ota_cmd_adds(&c, next);
+        for (i = 0; i < s->element[1]->elements; i++) {
+            ota_cmd_add(&c, s->element[1]->element[i]->str,
+                        s->element[1]->element[i]->len);
+        }
+        if (strcmp(next, "end") != 0) {
             /* the next page is read while Redis runs this chunk: Redis
              * never waits for us between a page and its chunk */
-            r = NULL;
-            if (ota_script_append(w->rc, ota_lua(OTA_LUA_CREATE_CHUNK), &c)
-                == 0
-                && redisAppendCommand(w->rc, "SSCAN %s %s COUNT %d", src,
-                                      next, w->chunk) == REDIS_OK)
+            if (ota_pipe_append_script(&w->pipe,
+                                       ota_lua(OTA_LUA_CREATE_CHUNK), &c) == 0
+                && ota_pipe_append(&w->pipe, "SSCAN %s %s COUNT %d", run->src,
+                                   next, w->chunk) == 0)
             {
-                r = ota_redis_reply(w->rc);
-                pre = ota_redis_reply(w->rc);
+                r = ota_pipe_reply(&w->pipe);
+                run->pre = ota_pipe_reply(&w->pipe);
             }
             if (r != NULL && r->type == REDIS_REPLY_ERROR
                 && strncmp(r->str, "NOSCRIPT", 8) == 0)
             {
                 freeReplyObject(r);
-                r = ota_worker_script(w, OTA_LUA_CREATE_CHUNK, &c);
+                r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_CREATE_CHUNK),
+                                    &c);
             }
-            if (pre != NULL && pre->type != REDIS_REPLY_ARRAY) {
-                freeReplyObject(pre);
-                pre = NULL;         /* read again, unpipelined */
+            if (run->pre != NULL && run->pre->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject(run->pre);
+                run->pre = NULL;        /* read again, unpipelined */
             }
-
         } else {
-            r = ota_worker_script(w, OTA_LUA_CREATE_CHUNK, &c);
+            r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_CREATE_CHUNK), &c);
         }
         freeReplyObject(s);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(r);
-            rc = OTA_W_RETRY;
-            break;
-        }
-        if (strcmp(ota_reply_str(r->element[0]), "ok") != 0) {
-            /* cancelled (or removed) while being created: stop here */
-            freeReplyObject(r);
-            break;
-        }
-        made += r->element[1]->integer;
-        freeReplyObject(r);
-        snprintf(cursor, sizeof(cursor), "%s", next);
-
-        if (ota_now_ms() - last_keep > 1000) {
-            last_keep = ota_now_ms();
-            ota_job_keep(w, j);
-        }
-        ota_worker_poll_during_job(w);
-        if (ota_worker_lost(w)) {
-            rc = OTA_W_RETRY;
-            break;
-        }
     }
     ota_cmd_free(&c);
-    freeReplyObject(pre);
 
-    if (w->stop && strcmp(cursor, "end") != 0) {
-        ota_log(OTA_LOG_INFO, "stopping in the middle of batch %s: it "
-                "resumes from its cursor", j->id);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        freeReplyObject(r);
         return OTA_W_RETRY;
     }
-    if (made > 0) {
-        ota_log(OTA_LOG_DEBUG, "batch %s: %lld tasks made", j->id, made);
+    if (strcmp(ota_reply_str(r->element[0]), "ok") != 0) {
+        /* cancelled (or removed) while being created: stop here */
+        strcpy(next, "end");
+    } else if (r->elements >= 2) {
+        run->made += r->element[1]->integer;
+    }
+    freeReplyObject(r);
+    snprintf(run->cursor, sizeof(run->cursor), "%s", next);
+
+    if (ota_now_ms() - run->last_keep > 1000) {
+        run->last_keep = ota_now_ms();
+        ota_job_keep(w, j);
+    }
+    if (ota_pipe_lost(&w->pipe)) {
+        rc = OTA_W_RETRY;
     }
     return rc;
 }
 
+/* creating -> running, and the job's answer */
 static int
-ota_job_create(ota_worker_t *w, ota_job_t *j)
+ota_job_create_done(ota_worker_t *w, ota_job_run_t *run)
 {
-    redisReply  *r, *f;
+    ota_job_t   *j = &run->j;
+    redisReply  *f;
     ota_cmd_t    c;
-    char         push[2];
-    int          rc, refused;
-    int64_t      t0 = ota_now_ms();
+    int          rc;
 
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, j->id);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    f = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_CREATE_FINISH), &c);
+    ota_cmd_free(&c);
+    if (f == NULL || f->type != REDIS_REPLY_ARRAY || f->elements < 5) {
+        freeReplyObject(f);
+        return OTA_W_RETRY;
+    }
+    ota_log(OTA_LOG_INFO, "batch %s (%s of %s): %s tasks in %lld ms, state "
+            "%s", j->id, j->btype, j->package, ota_reply_str(f->element[1]),
+            (long long) (ota_now_ms() - run->t0),
+            ota_reply_str(f->element[0]));
+    rc = ota_job_reply(w, j, json_pack("{s:b, s:s, s:s, s:I, s:{s:I, s:I, s:I}}",
+        "ok", 1, "id", j->id, "state", ota_reply_str(f->element[0]),
+        "total", (json_int_t) ota_reply_ll(f->element[1], 0), "skipped",
+        "current", (json_int_t) ota_reply_ll(f->element[2], 0),
+        "busy", (json_int_t) ota_reply_ll(f->element[3], 0),
+        "version", (json_int_t) ota_reply_ll(f->element[4], 0)));
+    freeReplyObject(f);
+    return rc;
+}
+
+static int
+ota_job_create(ota_worker_t *w, ota_job_run_t *run)
+{
+    ota_job_t   *j = &run->j;
+    redisReply  *r;
+    ota_cmd_t    c;
+    char         push[2], cursor[64];
+    int          rc, refused, exists;
+
+    run->t0 = ota_now_ms();
     rc = ota_job_check(w, j, &refused);
     if (refused) {
         return rc;
     }
 
-    r = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " state cursor", j->id);
-    if (r == NULL) {
+    r = ota_pipe_cmd(&w->pipe, "HMGET " OTA_KEY_BATCH " state cursor", j->id);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
         return OTA_W_RETRY;
     }
-    int exists = r->element[0]->type == REDIS_REPLY_STRING;
+    exists = r->element[0]->type == REDIS_REPLY_STRING;
     freeReplyObject(r);
 
     if (!exists) {
@@ -467,60 +493,57 @@ ota_job_create(ota_worker_t *w, ota_job_t *j)
     }
 
     /* resume (or start) task creation from the stored cursor */
-    r = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " state cursor", j->id);
-    if (r == NULL) {
+    r = ota_pipe_cmd(&w->pipe, "HMGET " OTA_KEY_BATCH " state cursor", j->id);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
         return OTA_W_RETRY;
     }
     if (strcmp(ota_reply_str(r->element[0]), OTA_BATCH_CREATING) == 0) {
-        char cursor[64];
         snprintf(cursor, sizeof(cursor), "%s", ota_reply_str(r->element[1]));
         freeReplyObject(r);
-        w->in_job = 1;
-        rc = ota_job_create_tasks(w, j, cursor);
-        w->in_job = 0;
-        if (rc != OTA_W_OK) {
-            return rc;
-        }
-    } else {
-        freeReplyObject(r);
+        return ota_job_create_begin(w, run, cursor);
     }
-
-    ota_cmd_init(&c);
-    ota_cmd_adds(&c, j->id);
-    ota_cmd_addll(&c, (long long) ota_now_ms());
-    f = ota_worker_script(w, OTA_LUA_CREATE_FINISH, &c);
-    ota_cmd_free(&c);
-    if (f == NULL || f->type != REDIS_REPLY_ARRAY || f->elements < 5) {
-        freeReplyObject(f);
-        return OTA_W_RETRY;
-    }
-    ota_log(OTA_LOG_INFO, "batch %s (%s of %s): %s tasks in %lld ms, state "
-            "%s", j->id, j->btype, j->package, ota_reply_str(f->element[1]),
-            (long long) (ota_now_ms() - t0), ota_reply_str(f->element[0]));
-    rc = ota_job_reply(w, j, json_pack("{s:b, s:s, s:s, s:I, s:{s:I, s:I, s:I}}",
-        "ok", 1, "id", j->id, "state", ota_reply_str(f->element[0]),
-        "total", (json_int_t) ota_reply_ll(f->element[1], 0), "skipped",
-        "current", (json_int_t) ota_reply_ll(f->element[2], 0),
-        "busy", (json_int_t) ota_reply_ll(f->element[3], 0),
-        "version", (json_int_t) ota_reply_ll(f->element[4], 0)));
-    freeReplyObject(f);
-    return rc;
+    freeReplyObject(r);
+    return ota_job_create_done(w, run);
 }
 
 /* ---- pause, resume, cancel --------------------------------------------------- */
 
+/* the job's answer: the batch's state now */
 static int
-ota_job_state(ota_worker_t *w, ota_job_t *j, const char *op)
+ota_job_state_done(ota_worker_t *w, ota_job_run_t *run)
 {
+    ota_job_t   *j = &run->j;
+    redisReply  *r;
+    int          rc;
+
+    r = ota_pipe_cmd(&w->pipe, "HMGET " OTA_KEY_BATCH " state total", j->id);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        freeReplyObject(r);
+        return OTA_W_RETRY;
+    }
+    ota_log(OTA_LOG_INFO, "batch %s: %s -> %s", j->id, run->op,
+            ota_reply_str(r->element[0]));
+    rc = ota_job_reply(w, j, json_pack("{s:b, s:s, s:s, s:I}", "ok", 1,
+                       "id", j->id, "state", ota_reply_str(r->element[0]),
+                       "total", (json_int_t) ota_reply_ll(r->element[1], 0)));
+    freeReplyObject(r);
+    return rc;
+}
+
+static int
+ota_job_state(ota_worker_t *w, ota_job_run_t *run, const char *op)
+{
+    ota_job_t   *j = &run->j;
     redisReply  *r;
     ota_cmd_t    c;
-    long long    start = 0, n;
     int          rc, refused;
 
+    run->op = op;
     if (!ota_name_id(j->id, strlen(j->id))) {
         return ota_job_error(w, j, "invalid batch id \"%s\"", j->id);
     }
-    r = ota_worker_cmd(w, "HGET " OTA_KEY_BATCH " state", j->id);
+    r = ota_pipe_cmd(&w->pipe, "HGET " OTA_KEY_BATCH " state", j->id);
     if (r == NULL) {
         return OTA_W_RETRY;
     }
@@ -547,103 +570,148 @@ ota_job_state(ota_worker_t *w, ota_job_t *j, const char *op)
     if (refused || rc != OTA_W_OK) {
         return rc;
     }
-
     if (strcmp(op, "cancel") == 0) {
         /* the state is cancelled first, so no chunk of creation and no
-         * dynamic join adds a task behind us; then every open task */
-        w->in_job = 1;
-        for ( ;; ) {
-            ota_cmd_init(&c);
-            ota_cmd_adds(&c, j->id);
-            ota_cmd_addll(&c, (long long) ota_now_ms());
-            ota_cmd_addll(&c, start);
-            ota_cmd_addll(&c, w->chunk);
-            r = ota_worker_script(w, OTA_LUA_CANCEL_CHUNK, &c);
-            ota_cmd_free(&c);
-            if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-                freeReplyObject(r);
-                w->in_job = 0;
-                return OTA_W_RETRY;
-            }
-            n = r->integer;
-            freeReplyObject(r);
-            if (n < w->chunk) {
-                break;
-            }
-            start += n;
-            ota_job_keep(w, j);
-            ota_worker_poll_during_job(w);
-        }
-        w->in_job = 0;
+         * dynamic join adds a task behind us; then every open task, a
+         * chunk per step */
+        run->phase = OTA_JOB_CANCEL;
+        run->start = 0;
+        return OTA_JOB_MORE;
     }
-
-    r = ota_worker_cmd(w, "HMGET " OTA_KEY_BATCH " state total", j->id);
-    if (r == NULL) {
-        return OTA_W_RETRY;
-    }
-    ota_log(OTA_LOG_INFO, "batch %s: %s -> %s", j->id, op,
-            ota_reply_str(r->element[0]));
-    rc = ota_job_reply(w, j, json_pack("{s:b, s:s, s:s, s:I}", "ok", 1,
-                       "id", j->id, "state", ota_reply_str(r->element[0]),
-                       "total", (json_int_t) ota_reply_ll(r->element[1], 0)));
-    freeReplyObject(r);
-    return rc;
+    return ota_job_state_done(w, run);
 }
 
-int
-ota_jobs_handle(ota_worker_t *w, redisReply *entry)
+/* one slice of the cancelled batch's tasks */
+static int
+ota_job_cancel_chunk(ota_worker_t *w, ota_job_run_t *run)
 {
-    ota_job_t    j;
-    redisReply  *f, *r;
-    int          rc;
+    redisReply  *r;
+    ota_cmd_t    c;
+    long long    n;
 
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) {
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, run->j.id);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    ota_cmd_addll(&c, run->start);
+    ota_cmd_addll(&c, w->chunk);
+    r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_CANCEL_CHUNK), &c);
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return OTA_W_RETRY;
+    }
+    n = r->integer;
+    freeReplyObject(r);
+    if (n < w->chunk) {
         return OTA_W_OK;
     }
-    memset(&j, 0, sizeof(j));
-    j.entry_id = entry->element[0]->str;
-    f = entry->element[1];
-    j.type = ota_job_f(f, OTA_F_TYPE);
-    j.job = ota_job_f(f, OTA_F_JOB);
-    j.id = ota_job_f(f, OTA_F_ID);
-    j.package = ota_job_f(f, OTA_F_PACKAGE);
-    j.btype = ota_job_f(f, OTA_F_BTYPE);
-    j.name = ota_job_f(f, OTA_F_NAME);
-    j.devices = ota_job_f(f, OTA_F_DEVICES);
-    j.from_version = ota_job_f(f, OTA_F_FROM_VERSION);
-    j.protocol = ota_job_f(f, OTA_F_PROTOCOL);
-    j.method = ota_job_f(f, OTA_F_METHOD);
-    j.push = ota_job_f(f, OTA_F_PUSH);
-    j.expires = atoll(ota_job_f(f, OTA_F_EXPIRES));
-    if (j.protocol[0] == '\0') {
-        j.protocol = "https";
-    }
-    if (j.method[0] == '\0') {
-        j.method = "static";
-    }
+    run->start += n;
+    ota_job_keep(w, &run->j);
+    return OTA_JOB_MORE;
+}
 
-    if (f->type != REDIS_REPLY_ARRAY) {
-        rc = OTA_W_OK;            /* deleted entry: nothing to do */
-    } else if (strcmp(j.type, OTA_JOB_BATCH_CREATE) == 0) {
-        rc = ota_job_create(w, &j);
-    } else if (strcmp(j.type, OTA_JOB_BATCH_PAUSE) == 0) {
-        rc = ota_job_state(w, &j, "pause");
-    } else if (strcmp(j.type, OTA_JOB_BATCH_RESUME) == 0) {
-        rc = ota_job_state(w, &j, "resume");
-    } else if (strcmp(j.type, OTA_JOB_BATCH_CANCEL) == 0) {
-        rc = ota_job_state(w, &j, "cancel");
-    } else {
-        rc = ota_job_error(w, &j, "unknown job type \"%s\"", j.type);
-    }
+/* ---- a job, in steps ----------------------------------------------------------- */
+
+/* a finished job's entry is acknowledged */
+static int
+ota_job_ack(ota_worker_t *w, ota_job_run_t *run, int rc)
+{
+    redisReply  *r;
 
     if (rc != OTA_W_OK) {
         return rc;
     }
-    r = ota_worker_cmd(w, "XACK " OTA_STREAM_JOBS " " OTA_GROUP " %s",
-                       j.entry_id);
+    r = ota_pipe_cmd(&w->pipe, "XACK " OTA_STREAM_JOBS " " OTA_GROUP " %s",
+                     run->j.entry_id);
     if (r == NULL) {
         return OTA_W_RETRY;
     }
     freeReplyObject(r);
     return OTA_W_OK;
+}
+
+int
+ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run)
+{
+    ota_job_t   *j = &run->j;
+    redisReply  *f;
+    int          rc;
+
+    memset(run, 0, sizeof(*run));
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) {
+        return OTA_W_OK;
+    }
+    j->entry_id = entry->element[0]->str;
+    f = entry->element[1];
+    j->type = ota_job_f(f, OTA_F_TYPE);
+    j->job = ota_job_f(f, OTA_F_JOB);
+    j->id = ota_job_f(f, OTA_F_ID);
+    j->package = ota_job_f(f, OTA_F_PACKAGE);
+    j->btype = ota_job_f(f, OTA_F_BTYPE);
+    j->name = ota_job_f(f, OTA_F_NAME);
+    j->devices = ota_job_f(f, OTA_F_DEVICES);
+    j->from_version = ota_job_f(f, OTA_F_FROM_VERSION);
+    j->protocol = ota_job_f(f, OTA_F_PROTOCOL);
+    j->method = ota_job_f(f, OTA_F_METHOD);
+    j->push = ota_job_f(f, OTA_F_PUSH);
+    j->expires = atoll(ota_job_f(f, OTA_F_EXPIRES));
+    if (j->protocol[0] == '\0') {
+        j->protocol = "https";
+    }
+    if (j->method[0] == '\0') {
+        j->method = "static";
+    }
+
+    if (f->type != REDIS_REPLY_ARRAY) {
+        rc = OTA_W_OK;                  /* deleted entry: nothing to do */
+    } else if (strcmp(j->type, OTA_JOB_BATCH_CREATE) == 0) {
+        rc = ota_job_create(w, run);
+    } else if (strcmp(j->type, OTA_JOB_BATCH_PAUSE) == 0) {
+        rc = ota_job_state(w, run, "pause");
+    } else if (strcmp(j->type, OTA_JOB_BATCH_RESUME) == 0) {
+        rc = ota_job_state(w, run, "resume");
+    } else if (strcmp(j->type, OTA_JOB_BATCH_CANCEL) == 0) {
+        rc = ota_job_state(w, run, "cancel");
+    } else {
+        rc = ota_job_error(w, j, "unknown job type \"%s\"", j->type);
+    }
+    return rc == OTA_JOB_MORE ? rc : ota_job_ack(w, run, rc);
+}
+
+int
+ota_jobs_step(ota_worker_t *w, ota_job_run_t *run)
+{
+    int  rc;
+
+    if (run->phase == OTA_JOB_CANCEL) {
+        rc = ota_job_cancel_chunk(w, run);
+        if (rc == OTA_W_OK) {
+            rc = ota_job_state_done(w, run);
+        }
+        return rc == OTA_JOB_MORE ? rc : ota_job_ack(w, run, rc);
+    }
+
+    if (strcmp(run->cursor, "end") != 0 && !w->stop) {
+        rc = ota_job_create_chunk(w, run);
+        if (rc != OTA_JOB_MORE || strcmp(run->cursor, "end") != 0) {
+            return rc;
+        }
+    }
+    if (strcmp(run->cursor, "end") != 0) {
+        ota_log(OTA_LOG_INFO, "stopping in the middle of batch %s: it "
+                "resumes from its cursor", run->j.id);
+        return OTA_W_RETRY;
+    }
+    if (run->made > 0) {
+        ota_log(OTA_LOG_DEBUG, "batch %s: %lld tasks made", run->j.id,
+                run->made);
+    }
+    return ota_job_ack(w, run, ota_job_create_done(w, run));
+}
+
+void
+ota_jobs_end(ota_job_run_t *run)
+{
+    freeReplyObject(run->pre);
+    run->pre = NULL;
 }

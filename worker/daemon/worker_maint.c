@@ -1,7 +1,10 @@
 /*
- * Once a second: heartbeat, take over entries left pending by dead
- * consumers (XAUTOCLAIM), fail tasks past their deadline, and trim what
- * every consumer has acknowledged from both streams.
+ * Once a second: heartbeat, the reader lease, take over entries left
+ * pending by dead consumers (XAUTOCLAIM), fail tasks past their deadline,
+ * and trim what every consumer has acknowledged from both streams.
+ * Taken-over events are handled at once (worker_events.c); taken-over
+ * jobs become this consumer's pending entries, which the next read takes
+ * (worker_read.c), so a job never runs inside the tick.
  */
 
 #include "ota_worker.h"
@@ -22,11 +25,19 @@ ota_maint_setup(ota_worker_t *w)
 {
     static const char  *streams[] = { OTA_STREAM_JOBS, OTA_STREAM_EVENTS };
     redisReply         *r;
-    int                 i;
+    int                 i, rc = 0;
 
+    /* pipelined, and not through ota_pipe_cmd(): BUSYGROUP is the usual
+     * answer, not an error to log */
     for (i = 0; i < 2; i++) {
-        r = redisCommand(w->rc, "XGROUP CREATE %s " OTA_GROUP " 0 MKSTREAM",
-                         streams[i]);
+        if (ota_pipe_append(&w->pipe, "XGROUP CREATE %s " OTA_GROUP
+                            " 0 MKSTREAM", streams[i]) != 0)
+        {
+            return -1;
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        r = ota_pipe_reply(&w->pipe);
         if (r == NULL) {
             return -1;
         }
@@ -34,31 +45,38 @@ ota_maint_setup(ota_worker_t *w)
             && strncmp(r->str, "BUSYGROUP", 9) != 0)
         {
             ota_log(OTA_LOG_ERR, "XGROUP CREATE %s: %s", streams[i], r->str);
-            freeReplyObject(r);
-            return -1;
+            rc = -1;
         }
         freeReplyObject(r);
     }
+    if (rc != 0) {
+        return rc;
+    }
 
-    r = redisCommand(w->rc, "HSET " OTA_KEY_WORKERS " %s %lld", w->consumer,
-                     (long long) time(NULL));
+    r = ota_pipe_cmd(&w->pipe, "HSET " OTA_KEY_WORKERS " %s %lld",
+                     w->consumer, (long long) time(NULL));
     freeReplyObject(r);
-    return w->rc->err ? -1 : 0;
+    return ota_pipe_lost(&w->pipe) ? -1 : 0;
 }
 
-/* entries idle on any consumer longer than claim_idle become ours */
+/* Entries idle on any consumer longer than claim_idle become ours.
+ * Events are handled at once; jobs stay our pending entries, read again
+ * from the start of our list by the next read (a job may run long: never
+ * inside the tick). */
 static int
 ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
 {
     redisReply  *r;
     char         start[64] = "0-0";
     int          rounds, rc = OTA_W_OK;
-    size_t       i;
 
     for (rounds = 0; rounds < 10 && !w->stop; rounds++) {
-        r = ota_worker_cmd(w, "XAUTOCLAIM %s " OTA_GROUP " %s %d %s COUNT %d",
-                           stream, w->consumer, w->claim_idle, start,
-                           w->count);
+        r = jobs ? ota_pipe_cmd(&w->pipe, "XAUTOCLAIM %s " OTA_GROUP " %s %d "
+                                "%s COUNT %d JUSTID", stream, w->consumer,
+                                w->claim_idle, start, w->count)
+                 : ota_pipe_cmd(&w->pipe, "XAUTOCLAIM %s " OTA_GROUP " %s %d "
+                                "%s COUNT %d", stream, w->consumer,
+                                w->claim_idle, start, w->count);
         if (r == NULL) {
             return OTA_W_RETRY;
         }
@@ -71,12 +89,8 @@ ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
             ota_log(OTA_LOG_INFO, "took over %zu entries of %s left by a "
                     "stopped consumer", r->element[1]->elements, stream);
             if (jobs) {
-                for (i = 0; i < r->element[1]->elements; i++) {
-                    rc = ota_jobs_handle(w, r->element[1]->element[i]);
-                    if (rc != OTA_W_OK) {
-                        break;
-                    }
-                }
+                w->read_pending = 1;
+                strcpy(w->pending_from[0], "0");
             } else {
                 ota_arena_mark_t  none = { NULL, 0 };
 
@@ -93,6 +107,37 @@ ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
     return rc;
 }
 
+/* One page of due deadlines; *more: the page was full.  Deadlines are
+ * written once per task and pushed back when they fall due
+ * (docs/worker.md), so many can fall due together (a batch notified
+ * within a minute comes due within a minute): pages are taken until none
+ * is left or 100 ms went by, so real timeouts are not held up behind
+ * them. */
+static int
+ota_maint_timeouts(ota_worker_t *w)
+{
+    redisReply  *r;
+    int64_t      t0 = ota_now_ms();
+    int          rc = OTA_W_OK, more, pages = 0;
+
+    do {
+        r = ota_pipe_cmd(&w->pipe, "ZRANGEBYSCORE " OTA_KEY_TASK_DEADLINES
+                         " -inf %lld LIMIT 0 %d", (long long) ota_now_ms(),
+                         OTA_TIMEOUT_BATCH);
+        if (r == NULL) {
+            return OTA_W_RETRY;
+        }
+        more = r->type == REDIS_REPLY_ARRAY
+               && r->elements == OTA_TIMEOUT_BATCH;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+            rc = ota_events_timeouts(w, r);
+        }
+        freeReplyObject(r);
+    } while (rc == OTA_W_OK && more && ++pages < 50 && !w->stop
+             && ota_now_ms() - t0 < 100);
+    return rc;
+}
+
 /* MINID = the oldest pending entry, or the last delivered one when none
  * is pending: everything older is acknowledged by every consumer */
 static void
@@ -102,7 +147,7 @@ ota_maint_trim(ota_worker_t *w, const char *stream)
     char         minid[64] = "";
     size_t       i, k;
 
-    p = ota_worker_cmd(w, "XPENDING %s " OTA_GROUP, stream);
+    p = ota_pipe_cmd(&w->pipe, "XPENDING %s " OTA_GROUP, stream);
     if (p == NULL || p->type != REDIS_REPLY_ARRAY || p->elements < 2) {
         freeReplyObject(p);
         return;
@@ -114,7 +159,7 @@ ota_maint_trim(ota_worker_t *w, const char *stream)
     freeReplyObject(p);
 
     if (minid[0] == '\0') {
-        g = ota_worker_cmd(w, "XINFO GROUPS %s", stream);
+        g = ota_pipe_cmd(&w->pipe, "XINFO GROUPS %s", stream);
         for (i = 0; g && g->type == REDIS_REPLY_ARRAY && i < g->elements; i++)
         {
             redisReply *e = g->element[i];
@@ -137,7 +182,7 @@ ota_maint_trim(ota_worker_t *w, const char *stream)
     }
 
     if (minid[0] && strcmp(minid, "0-0") != 0) {
-        t = ota_worker_cmd(w, "XTRIM %s MINID %s", stream, minid);
+        t = ota_pipe_cmd(&w->pipe, "XTRIM %s MINID %s", stream, minid);
         freeReplyObject(t);
     }
 }
@@ -153,7 +198,7 @@ ota_maint_consumers(ota_worker_t *w, const char *stream)
     if (limit < 600000) {
         limit = 600000;
     }
-    c = ota_worker_cmd(w, "XINFO CONSUMERS %s " OTA_GROUP, stream);
+    c = ota_pipe_cmd(&w->pipe, "XINFO CONSUMERS %s " OTA_GROUP, stream);
     for (i = 0; c && c->type == REDIS_REPLY_ARRAY && i < c->elements; i++) {
         redisReply *e = c->element[i];
         const char *name = NULL;
@@ -172,10 +217,10 @@ ota_maint_consumers(ota_worker_t *w, const char *stream)
         if (name && pending == 0 && idle > limit
             && strcmp(name, w->consumer) != 0)
         {
-            d = ota_worker_cmd(w, "XGROUP DELCONSUMER %s " OTA_GROUP " %s",
+            d = ota_pipe_cmd(&w->pipe, "XGROUP DELCONSUMER %s " OTA_GROUP " %s",
                                stream, name);
             freeReplyObject(d);
-            d = ota_worker_cmd(w, "HDEL " OTA_KEY_WORKERS " %s", name);
+            d = ota_pipe_cmd(&w->pipe, "HDEL " OTA_KEY_WORKERS " %s", name);
             freeReplyObject(d);
         }
     }
@@ -200,7 +245,7 @@ ota_maint_lease(ota_worker_t *w, int release)
     ota_cmd_adds(&c, w->consumer);
     ota_cmd_addll(&c, w->claim_idle > 3000 ? w->claim_idle : 3000);
     ota_cmd_adds(&c, release ? "release" : "hold");
-    r = ota_worker_script(w, OTA_LUA_READER, &c);
+    r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_READER), &c);
     ota_cmd_free(&c);
     if (r == NULL) {
         return OTA_W_RETRY;
@@ -233,7 +278,7 @@ ota_maint_lease(ota_worker_t *w, int release)
             ota_log(OTA_LOG_INFO, "the event cursor is at %s: reading on "
                     "from there", at);
         }
-        ota_events_forget();
+        ota_cache_forget(&w->cache);
         w->holder[0] = '\0';
         snprintf(w->cur, sizeof(w->cur), "%s", at);
         snprintf(w->rpos, sizeof(w->rpos), "%s", at);
@@ -253,7 +298,7 @@ ota_maint_tick(ota_worker_t *w)
 
     w->last_tick = now;
 
-    r = ota_worker_cmd(w, "HSET " OTA_KEY_WORKERS " %s %lld", w->consumer,
+    r = ota_pipe_cmd(&w->pipe, "HSET " OTA_KEY_WORKERS " %s %lld", w->consumer,
                        (long long) (now / 1000));
     if (r == NULL) {
         return OTA_W_RETRY;
@@ -291,5 +336,5 @@ ota_maint_tick(ota_worker_t *w)
         ota_maint_consumers(w, OTA_STREAM_EVENTS);
     }
 
-    return ota_worker_lost(w) ? OTA_W_RETRY : OTA_W_OK;
+    return ota_pipe_lost(&w->pipe) ? OTA_W_RETRY : OTA_W_OK;
 }

@@ -1,6 +1,20 @@
 /*
- * otactl.h: the admin command line.  otactl_main.c parses the global
- * flags and dispatches; one file per group of commands.
+ * otactl.h: the admin command line (docs/otactl.md).  Its files, each
+ * calling only files below it:
+ *
+ *   otactl_main.c      global flags, environment, config file; dispatch
+ *   otactl_device.c    device add|show|list, module add|list
+ *   otactl_package.c   package add|show|list, link
+ *   otactl_batch.c     batch create|show|list|pause|resume|cancel
+ *   otactl_stats.c     stats versions
+ *   otactl_table.c     readable tables, and the --json/table end of lists
+ *   otactl_cli.c       options and positionals of a command, refusals
+ *   otactl_redis.c     the Redis connection and commands
+ *   otactl_format.c    JSON, sizes, times, rates
+ *   otactl_lua.c       generated (build/gen/) from lua/lib/prelude.lua and
+ *                      lua/otactl/
+ *
+ * and below them worker/common/ (ota_common.h) and include/.
  */
 
 #ifndef OTACTL_H
@@ -55,6 +69,8 @@ int otactl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* parses argv against opts (NULL name ends the list) into positionals */
 int otactl_parse(int argc, char **argv, otactl_opt_t *opts,
     otactl_pos_t *pos, const char *cmd);
+/* frees what otactl_parse() kept of repeated options (at exit) */
+void otactl_parse_free(void);
 const char *otactl_opt(otactl_opt_t *opts, const char *name);
 otactl_opt_t *otactl_optp(otactl_opt_t *opts, const char *name);
 
