@@ -24,6 +24,21 @@ ota_addr_fail(char *err, size_t errlen, const char *fmt, const char *w,
 }
 
 
+/* a word's value into a field of its own size */
+static int
+ota_addr_copy(char *dst, size_t size, const char *v, size_t vl,
+    const char *what, char *err, size_t errlen)
+{
+    if (vl >= size) {
+        snprintf(err, errlen, "%s too long", what);
+        return -1;
+    }
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+    return 0;
+}
+
+
 /* "HOST:PORT" or "[IPv6]:PORT" */
 static int
 ota_hostport(const char *s, size_t len, ota_hostport_t *hp)
@@ -127,13 +142,8 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
                            vl = len - (sizeof(word) - 1), 1))
 
     if (ota_is("password=")) {
-        if (vl >= sizeof(a->password)) {
-            snprintf(err, errlen, "Redis password too long");
-            return -1;
-        }
-        memcpy(a->password, v, vl);
-        a->password[vl] = '\0';
-        return 0;
+        return ota_addr_copy(a->password, sizeof(a->password), v, vl,
+                             "Redis password", err, errlen);
     }
     if (ota_is("db=")) {
         for (i = 0; i < vl; i++) {
@@ -147,13 +157,8 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
         return 0;
     }
     if (ota_is("master=")) {
-        if (vl >= sizeof(a->master)) {
-            snprintf(err, errlen, "Sentinel master name too long");
-            return -1;
-        }
-        memcpy(a->master, v, vl);
-        a->master[vl] = '\0';
-        return 0;
+        return ota_addr_copy(a->master, sizeof(a->master), v, vl,
+                             "Sentinel master name", err, errlen);
     }
     if (len >= 9 && strncmp(w, "sentinel=", 9) == 0) {
         v = w + 9;

@@ -2,6 +2,7 @@
 
 #include "ota_event.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,16 +10,48 @@
 #include "ota_keys.h"
 
 
-/* the fields of each type, in the order they are written */
+/* the fields an event may have: their names, where they are in
+ * ota_event_fields_t, what they hold */
 enum {
-    OTA_EVF_DEVICE = 1, OTA_EVF_PRODUCT, OTA_EVF_MODULE, OTA_EVF_PACKAGE,
-    OTA_EVF_BATCH, OTA_EVF_VERSION, OTA_EVF_COVERED, OTA_EVF_SIZE,
-    OTA_EVF_STEP, OTA_EVF_DESC
+    OTA_EVF_NONE = 0, OTA_EVF_DEVICE, OTA_EVF_PRODUCT, OTA_EVF_MODULE,
+    OTA_EVF_PACKAGE, OTA_EVF_BATCH, OTA_EVF_VERSION, OTA_EVF_COVERED,
+    OTA_EVF_SIZE, OTA_EVF_STEP, OTA_EVF_DESC
 };
 
+enum { OTA_EVK_STR = 0, OTA_EVK_OPTSTR, OTA_EVK_LL, OTA_EVK_INT };
+
+static const struct {
+    const char  *name;
+    size_t       off;
+    int          kind;
+    int          num;                   /* its buffer in ota_event_t.num */
+} ota_event_field[] = {
+    [OTA_EVF_DEVICE]  = { OTA_F_DEVICE,  offsetof(ota_event_fields_t, device),
+                          OTA_EVK_STR, 0 },
+    [OTA_EVF_PRODUCT] = { OTA_F_PRODUCT, offsetof(ota_event_fields_t, product),
+                          OTA_EVK_STR, 0 },
+    [OTA_EVF_MODULE]  = { OTA_F_MODULE,  offsetof(ota_event_fields_t, module),
+                          OTA_EVK_STR, 0 },
+    [OTA_EVF_PACKAGE] = { OTA_F_PACKAGE, offsetof(ota_event_fields_t, package),
+                          OTA_EVK_STR, 0 },
+    [OTA_EVF_BATCH]   = { OTA_F_BATCH,   offsetof(ota_event_fields_t, batch),
+                          OTA_EVK_STR, 0 },
+    [OTA_EVF_VERSION] = { OTA_F_VERSION, offsetof(ota_event_fields_t, version),
+                          OTA_EVK_STR, 0 },
+    [OTA_EVF_COVERED] = { OTA_F_COVERED, offsetof(ota_event_fields_t, covered),
+                          OTA_EVK_LL, 1 },
+    [OTA_EVF_SIZE]    = { OTA_F_SIZE,    offsetof(ota_event_fields_t, size),
+                          OTA_EVK_LL, 2 },
+    [OTA_EVF_STEP]    = { OTA_F_STEP,    offsetof(ota_event_fields_t, step),
+                          OTA_EVK_INT, 3 },
+    [OTA_EVF_DESC]    = { OTA_F_DESC,    offsetof(ota_event_fields_t, desc),
+                          OTA_EVK_OPTSTR, 0 },
+};
+
+/* the fields of each type, in the order they are written */
 static const struct {
     const char     *type;
-    unsigned char   fields[6];          /* 0 ends */
+    unsigned char   fields[6];          /* OTA_EVF_NONE ends */
 } ota_event_types[] = {
     { OTA_EV_DOWNLOAD, { OTA_EVF_DEVICE, OTA_EVF_PACKAGE, OTA_EVF_MODULE,
                          OTA_EVF_COVERED, OTA_EVF_SIZE } },
@@ -60,19 +93,6 @@ ota_event_num(ota_event_t *e, int k, long long v)
 }
 
 
-static int
-ota_event_str(ota_event_t *e, const char *name, ota_event_str_t v,
-    int required)
-{
-    if (required && (v.data == NULL || v.len == 0)) {
-        return -1;
-    }
-    ota_event_arg(e, name, strlen(name));
-    ota_event_arg(e, v.data ? v.data : "", v.data ? v.len : 0);
-    return 0;
-}
-
-
 int
 ota_event_encode(ota_event_t *e, const ota_event_fields_t *f)
 {
@@ -102,40 +122,28 @@ ota_event_encode(ota_event_t *e, const ota_event_fields_t *f)
     ota_event_num(e, 0, (long long) f->ts);
 
     for (i = 0; i < 6 && ota_event_types[t].fields[i] && rc == 0; i++) {
-        switch (ota_event_types[t].fields[i]) {
-        case OTA_EVF_DEVICE:
-            rc = ota_event_str(e, OTA_F_DEVICE, f->device, 1);
+        int              id = ota_event_types[t].fields[i];
+        const char      *p = (const char *) f + ota_event_field[id].off;
+        ota_event_str_t  v;
+
+        ota_event_arg(e, ota_event_field[id].name,
+                      strlen(ota_event_field[id].name));
+        switch (ota_event_field[id].kind) {
+        case OTA_EVK_LL:
+            ota_event_num(e, ota_event_field[id].num, *(const long long *) p);
             break;
-        case OTA_EVF_PRODUCT:
-            rc = ota_event_str(e, OTA_F_PRODUCT, f->product, 1);
+        case OTA_EVK_INT:
+            ota_event_num(e, ota_event_field[id].num, *(const int *) p);
             break;
-        case OTA_EVF_MODULE:
-            rc = ota_event_str(e, OTA_F_MODULE, f->module, 1);
-            break;
-        case OTA_EVF_PACKAGE:
-            rc = ota_event_str(e, OTA_F_PACKAGE, f->package, 1);
-            break;
-        case OTA_EVF_BATCH:
-            rc = ota_event_str(e, OTA_F_BATCH, f->batch, 1);
-            break;
-        case OTA_EVF_VERSION:
-            rc = ota_event_str(e, OTA_F_VERSION, f->version, 1);
-            break;
-        case OTA_EVF_DESC:
-            rc = ota_event_str(e, OTA_F_DESC, f->desc, 0);
-            break;
-        case OTA_EVF_COVERED:
-            ota_event_arg(e, OTA_F_COVERED, sizeof(OTA_F_COVERED) - 1);
-            ota_event_num(e, 1, f->covered);
-            break;
-        case OTA_EVF_SIZE:
-            ota_event_arg(e, OTA_F_SIZE, sizeof(OTA_F_SIZE) - 1);
-            ota_event_num(e, 2, f->size);
-            break;
-        case OTA_EVF_STEP:
-            ota_event_arg(e, OTA_F_STEP, sizeof(OTA_F_STEP) - 1);
-            ota_event_num(e, 3, f->step);
-            break;
+        default:
+            v = *(const ota_event_str_t *) p;
+            if (v.data == NULL || v.len == 0) {
+                /* a required string missing: refused */
+                rc = ota_event_field[id].kind == OTA_EVK_STR ? -1 : 0;
+                v.data = "";
+                v.len = 0;
+            }
+            ota_event_arg(e, v.data, v.len);
         }
     }
     if (rc != 0) {

@@ -16,7 +16,7 @@
 int ota_name_device(const char *s, size_t len);
 int ota_name_product(const char *s, size_t len);
 
-/* module: [A-Za-z0-9_-]{1,64} (DESIGN "Module") */
+/* module: [A-Za-z0-9_-]{1,64} (docs/otactl.md, "module add") */
 int ota_name_module(const char *s, size_t len);
 
 /* package and batch ids: [A-Za-z0-9_-]{1,64} */

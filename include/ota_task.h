@@ -1,5 +1,6 @@
 /*
- * ota_task.h: the task state machine of DESIGN "Task", as a pure function.
+ * ota_task.h: the task state machine (docs/worker.md, "Events: the task
+ * state machine"), as a pure function.
  *
  *   pending -> notified -> downloading -> downloaded -> installing
  *           -> succeeded | failed | cancelled

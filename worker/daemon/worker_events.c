@@ -147,6 +147,25 @@ ota_ev_settle(ota_worker_t *w)
 }
 
 
+/* the apply in flight answered before the round goes on: 0 go on, 1
+ * decide the read again from the start (the cache changed), 2 the cache
+ * changed too often, -1 Redis went away */
+static int
+ota_ev_wait_apply(ota_evread_t *rd, int *restarts)
+{
+    int  dirty = ota_ev_settle(rd->w);
+
+    if (dirty <= 0) {
+        return dirty;
+    }
+    if ((*restarts)++ < OTA_EV_ROUNDS) {
+        ota_decide_reset(rd);
+        return 1;
+    }
+    return 2;
+}
+
+
 static int ota_ev_settled(void *data, redisReply *ar);
 
 
@@ -161,7 +180,7 @@ ota_ev_round(ota_evread_t *rd, int first, int hold)
     ota_worker_t  *w = rd->w;
     redisReply    *ar;
     size_t         i;
-    int            restarts = 0, left, dropped, dirty;
+    int            restarts = 0, left, dropped, k;
 
 again:
     if (ota_decide_sources(rd, first) != 0) {
@@ -174,12 +193,11 @@ again:
     if (ota_pipe_held(&w->pipe)
         && (rd->nl > 0 || (first && ota_lookup_informs(rd, NULL) > 0)))
     {
-        dirty = ota_ev_settle(w);
-        if (dirty < 0) {
+        k = ota_ev_wait_apply(rd, &restarts);
+        if (k < 0) {
             return -1;
         }
-        if (dirty && restarts++ < OTA_EV_ROUNDS) {
-            ota_decide_reset(rd);
+        if (k == 1) {
             goto again;
         }
     }
@@ -193,16 +211,13 @@ again:
     /* decided on the cache while an apply was in flight: that apply must
      * have gone as decided, else these decisions are taken again */
     if (ota_pipe_held(&w->pipe)) {
-        dirty = ota_ev_settle(w);
-        if (dirty < 0) {
-            return -1;
-        }
-        if (dirty && restarts++ < OTA_EV_ROUNDS) {
-            ota_decide_reset(rd);
+        k = ota_ev_wait_apply(rd, &restarts);
+        if (k == 1) {
             goto again;
         }
-        if (dirty) {
-            return -1;                  /* contended: the entries stay */
+        if (k != 0) {
+            return -1;                  /* gone, or contended: the entries
+                                           stay */
         }
     }
 
