@@ -1,7 +1,12 @@
 /*
- * ota_common.h: what ota-worker and otactl share beyond include/: the Redis
- * connection (address parsing, connect, command building, pipelining),
- * the "key value" configuration file, time, logging and random ids.
+ * ota_common.h: what ota-worker and otactl share beyond include/:
+ *
+ *   common_redis.c   connecting (the address itself: include/ota_addr.h;
+ *                    Sentinel, AUTH, SELECT), commands built in one buffer
+ *                    and pipelined, reply helpers, scripts (EVALSHA with
+ *                    EVAL when Redis forgot them)
+ *   common_arena.c   big replies read into an arena
+ *   common_util.c    time, random ids, logging, the "key value" config file
  */
 
 #ifndef OTA_COMMON_H
