@@ -202,34 +202,14 @@ ota_worker_connect(ota_worker_t *w)
     return -1;
 }
 
-int
-main(int argc, char **argv)
+/* the config file, then the flags (they win); -1 to run, else the exit
+ * code */
+static int
+ota_worker_options(ota_worker_t *w, int argc, char **argv)
 {
-    ota_worker_t       w;
-    struct sigaction   sa;
-    char               err[512], host[64];
-    const char        *config = NULL;
-    int                i, rc;
-
-    memset(&w, 0, sizeof(w));
-    /* every stream read allocates and frees tens of thousands of small
-     * reply objects and a few arrays of 100+ KB: without fast bins a large
-     * request does not first consolidate all of them, and arrays stay in
-     * the heap instead of an mmap and page faults per read */
-    mallopt(M_MXFAST, 0);
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-    w.task_timeout = 3600;
-    w.claim_idle = 30000;
-    w.chunk = 1000;
-    w.count = 1000;
-    w.block = 1000;
-    strcpy(w.jobs_seen, "0-0");
-    ota_log_name = "ota-worker";
-    ota_the_worker = &w;
-    if (ota_addr_parse(&w.addr, "127.0.0.1:6379", err, sizeof(err)) != 0) {
-        return 1;
-    }
+    char         err[512], host[64];
+    const char  *config = NULL;
+    int          i;
 
     /* the config file first, so flags given on the line win */
     for (i = 1; i < argc; i++) {
@@ -240,7 +220,7 @@ main(int argc, char **argv)
         }
     }
     if (config != NULL
-        && ota_config_load(config, ota_worker_config_cb, &w, err, sizeof(err))
+        && ota_config_load(config, ota_worker_config_cb, w, err, sizeof(err))
            != 0)
     {
         fprintf(stderr, "ota-worker: %s\n", err);
@@ -275,21 +255,57 @@ main(int argc, char **argv)
         if (strcmp(name, "config") == 0) {
             continue;
         }
-        if (ota_worker_set(&w, name, v, err, sizeof(err)) != 0) {
+        if (ota_worker_set(w, name, v, err, sizeof(err)) != 0) {
             fprintf(stderr, "ota-worker: %s\n", err);
             ota_worker_usage(stderr);
             return 2;
         }
     }
 
-    if (w.consumer[0] == '\0') {
+    if (w->consumer[0] == '\0') {
         /* stable across restarts on one host: our own pending entries are
          * picked up again without waiting for --claim-idle */
         if (gethostname(host, sizeof(host)) != 0) {
             strcpy(host, "host");
         }
         host[sizeof(host) - 1] = '\0';
-        snprintf(w.consumer, sizeof(w.consumer), "%s-%d", host, 1);
+        snprintf(w->consumer, sizeof(w->consumer), "%s-%d", host, 1);
+    }
+    return -1;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    ota_worker_t       w;
+    struct sigaction   sa;
+    char               err[512];
+    int                rc;
+
+    memset(&w, 0, sizeof(w));
+    /* every stream read allocates and frees tens of thousands of small
+     * reply objects and a few arrays of 100+ KB: without fast bins a large
+     * request does not first consolidate all of them, and arrays stay in
+     * the heap instead of an mmap and page faults per read */
+    mallopt(M_MXFAST, 0);
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    w.task_timeout = 3600;
+    w.claim_idle = 30000;
+    w.chunk = 1000;
+    w.count = 1000;
+    w.block = 1000;
+    strcpy(w.jobs_seen, "0-0");
+    ota_log_name = "ota-worker";
+    ota_the_worker = &w;
+    if (ota_addr_parse(&w.addr, "127.0.0.1:6379", err, sizeof(err)) != 0) {
+        return 1;
+    }
+
+    rc = ota_worker_options(&w, argc, argv);
+    if (rc >= 0) {
+        return rc;
     }
 
     memset(&sa, 0, sizeof(sa));

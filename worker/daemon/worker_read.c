@@ -144,6 +144,104 @@ ota_read_last_id(redisReply *e)
     return last->element[0]->str;
 }
 
+/* XREADGROUP of the jobs (with pending: of both streams, our own pending
+ * entries from where we are in them); blk: BLOCK that long */
+static int
+ota_read_append_group(ota_worker_t *w, const char *count, const char *blk,
+    int pending)
+{
+    const char  *argv[16];
+    int          argc = 0;
+
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = OTA_GROUP;
+    argv[argc++] = w->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    if (blk != NULL) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blk;
+    }
+    argv[argc++] = "STREAMS";
+    argv[argc++] = OTA_STREAM_JOBS;
+    if (pending) {
+        argv[argc++] = OTA_STREAM_EVENTS;
+        argv[argc++] = w->pending_from[0];
+        argv[argc++] = w->pending_from[1];
+    } else {
+        argv[argc++] = ">";
+    }
+    return ota_pipe_append_read(&w->pipe, argc, argv);
+}
+
+/* XREAD of the events after from; blk: BLOCK that long, on the job stream
+ * too (a new job wakes the reader up) */
+static int
+ota_read_append_events(ota_worker_t *w, const char *count, const char *blk,
+    const char *from)
+{
+    const char  *argv[16];
+    int          argc = 0;
+
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    if (blk != NULL) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blk;
+    }
+    argv[argc++] = "STREAMS";
+    if (blk != NULL) {
+        argv[argc++] = OTA_STREAM_JOBS;
+    }
+    argv[argc++] = OTA_STREAM_EVENTS;
+    if (blk != NULL) {
+        argv[argc++] = w->jobs_seen;
+    }
+    argv[argc++] = from;
+    return ota_pipe_append_read(&w->pipe, argc, argv);
+}
+
+/* the jobs and events of the replies: group, the XREADGROUP's (NULL when
+ * none was sent); x, the XREAD's (NULL: none) */
+static void
+ota_read_take(ota_worker_t *w, redisReply *group, redisReply *x, int pending,
+    redisReply **jobs, redisReply **evs)
+{
+    const char  *last;
+
+    *jobs = NULL;
+    *evs = NULL;
+    if (group != NULL) {
+        *jobs = ota_read_stream(group, OTA_STREAM_JOBS);
+        if (pending) {
+            *evs = ota_read_stream(group, OTA_STREAM_EVENTS);
+            /* the PEL is read from an id on: step past what we saw */
+            if ((last = ota_read_last_id(*jobs)) != NULL) {
+                snprintf(w->pending_from[0], 64, "%s", last);
+            }
+            if ((last = ota_read_last_id(*evs)) != NULL) {
+                snprintf(w->pending_from[1], 64, "%s", last);
+            }
+        }
+    }
+    if (x != NULL) {
+        /* jobs in the XREAD only wake us up: XREADGROUP takes them */
+        if ((last = ota_read_last_id(ota_read_stream(x, OTA_STREAM_JOBS)))
+            != NULL)
+        {
+            snprintf(w->jobs_seen, sizeof(w->jobs_seen), "%s", last);
+        }
+        *evs = ota_read_stream(x, OTA_STREAM_EVENTS);
+        if (*jobs != NULL && (*jobs)->elements > 0) {
+            /* a job may run long and read events meanwhile: these are
+             * read again after it */
+            *evs = NULL;
+        }
+    }
+}
+
 /* One read (or only events, between the steps of a long job). */
 static int
 ota_read(ota_worker_t *w, int events_only, int block)
@@ -152,8 +250,8 @@ ota_read(ota_worker_t *w, int events_only, int block)
     ota_arena_t       *a;
     ota_arena_mark_t   mark;
     char               count[16], blk[16], from[64];
-    const char        *argv[16], *last;
-    int                argc, nreq = 0, rc = OTA_W_OK, pending = w->read_pending;
+    const char        *last;
+    int                nreq = 0, rc = OTA_W_OK, pending = w->read_pending;
     int                ahead, cursor, blocking, k, got = 0;
     ota_pipe_t        *p = &w->pipe;
 
@@ -182,27 +280,9 @@ ota_read(ota_worker_t *w, int events_only, int block)
     mark = ota_arena_mark(a);
 
     if (!events_only) {
-        argc = 0;
-        argv[argc++] = "XREADGROUP";
-        argv[argc++] = "GROUP";
-        argv[argc++] = OTA_GROUP;
-        argv[argc++] = w->consumer;
-        argv[argc++] = "COUNT";
-        argv[argc++] = count;
-        if (blocking && !cursor) {
-            argv[argc++] = "BLOCK";
-            argv[argc++] = blk;
-        }
-        argv[argc++] = "STREAMS";
-        argv[argc++] = OTA_STREAM_JOBS;
-        if (pending) {
-            argv[argc++] = OTA_STREAM_EVENTS;
-            argv[argc++] = w->pending_from[0];
-            argv[argc++] = w->pending_from[1];
-        } else {
-            argv[argc++] = ">";
-        }
-        if (ota_pipe_append_read(p, argc, argv) != 0) {
+        if (ota_read_append_group(w, count, blocking && !cursor ? blk : NULL,
+                                  pending) != 0)
+        {
             return OTA_W_RETRY;
         }
         nreq++;
@@ -225,24 +305,9 @@ ota_read(ota_worker_t *w, int events_only, int block)
     }
     if (cursor) {
         snprintf(from, sizeof(from), "%s", w->rpos);
-        argc = 0;
-        argv[argc++] = "XREAD";
-        argv[argc++] = "COUNT";
-        argv[argc++] = count;
-        if (blocking) {
-            argv[argc++] = "BLOCK";
-            argv[argc++] = blk;
-        }
-        argv[argc++] = "STREAMS";
-        if (blocking) {
-            argv[argc++] = OTA_STREAM_JOBS;
-        }
-        argv[argc++] = OTA_STREAM_EVENTS;
-        if (blocking) {
-            argv[argc++] = w->jobs_seen;
-        }
-        argv[argc++] = from;
-        if (ota_pipe_append_read(p, argc, argv) != 0) {
+        if (ota_read_append_events(w, count, blocking ? blk : NULL, from)
+            != 0)
+        {
             /* the pipe started the connection over (the jobs read may be
              * in the pipeline: its reply must not be read as another's) */
             ota_arena_release(a, mark);
@@ -278,35 +343,8 @@ ota_read(ota_worker_t *w, int events_only, int block)
         }
     }
 
-    if (!events_only) {
-        jobs = ota_read_stream(r[0], OTA_STREAM_JOBS);
-        if (pending) {
-            evs = ota_read_stream(r[0], OTA_STREAM_EVENTS);
-            /* the PEL is read from an id on: step past what we saw */
-            if ((last = ota_read_last_id(jobs)) != NULL) {
-                snprintf(w->pending_from[0], 64, "%s", last);
-            }
-            if ((last = ota_read_last_id(evs)) != NULL) {
-                snprintf(w->pending_from[1], 64, "%s", last);
-            }
-        }
-    }
-    if (cursor) {
-        redisReply *x = r[nreq - 1];
-
-        /* jobs in the XREAD only wake us up: XREADGROUP takes them */
-        if ((last = ota_read_last_id(ota_read_stream(x, OTA_STREAM_JOBS)))
-            != NULL)
-        {
-            snprintf(w->jobs_seen, sizeof(w->jobs_seen), "%s", last);
-        }
-        evs = ota_read_stream(x, OTA_STREAM_EVENTS);
-        if (jobs != NULL && jobs->elements > 0) {
-            /* a job may run long and read events meanwhile: these are
-             * read again after it */
-            evs = NULL;
-        }
-    }
+    ota_read_take(w, events_only ? NULL : r[0], cursor ? r[nreq - 1] : NULL,
+                  pending, &jobs, &evs);
 
     rc = ota_read_entries(w, 1, jobs, NULL, mark, NULL);
     if (rc == OTA_W_OK && evs != NULL && evs->elements > 0) {
