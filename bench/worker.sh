@@ -127,8 +127,8 @@ CPORT=$(( PORT + 1 ))
 redis-server --port "$CPORT" --bind 127.0.0.1 --dir "$DIR" --daemonize yes \
     --save '' --appendonly no --logfile "$DIR/redis-cal.log" >/dev/null || exit 2
 for _ in $(seq 50); do redis-cli -p "$CPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-CAL=$(redis-benchmark -p "$CPORT" -P 32 -t set -n 2000000 -q 2>/dev/null \
-      | awk '/^SET/ { printf "%d", $2 }')
+CAL=$(redis-benchmark -p "$CPORT" -P 32 -t set -n 2000000 --csv 2>/dev/null \
+      | awk -F'"' '$2 == "SET" { printf "%d", $4 }')
 redis-cli -p "$CPORT" shutdown nosave >/dev/null 2>&1
 echo "calibration: redis-benchmark -P 32 -t set: ${CAL:-?} requests/s"
 
