@@ -8,8 +8,10 @@
  *   ngx_ota_api_report.c    POST inform, POST progress (events)
  *   ngx_ota_api_upgrade.c   GET upgrade
  *   ngx_ota_admin.c         admin API dispatch, metrics, admin helpers
- *   ngx_ota_admin_batch.c   batches, one batch, its devices
- *   ngx_ota_admin_package.c a package, version distribution
+ *   ngx_ota_admin_batch.c   batches, one batch, its devices (and a search)
+ *   ngx_ota_admin_histogram.c the download progress of a batch's devices
+ *   ngx_ota_admin_package.c packages, a package, version distribution
+ *   ngx_ota_admin_fleet.c   products with their modules, one device
  */
 
 #ifndef NGX_OTA_API_H
@@ -114,6 +116,7 @@ typedef struct {
     ngx_uint_t             first;       /* index of the first per-item reply */
     ngx_uint_t             items;       /* per-item replies expected */
     off_t                  size;        /* the batch's package size */
+    unsigned               search:1;    /* batch devices: ?match= */
 } ngx_ota_admin_t;
 
 typedef enum {
@@ -140,6 +143,11 @@ ngx_int_t ngx_ota_admin_wait(ngx_http_request_t *r,
 ngx_int_t ngx_ota_admin_arg_int(ngx_http_request_t *r, const char *name,
     ngx_int_t def, ngx_int_t max, ngx_int_t *out);
 
+/* ?offset= and ?limit= (1..1000, default 100) into a->offset, a->limit,
+ * echoed in the answer: NGX_OK, or NGX_ERROR with the answer in *rc */
+ngx_int_t ngx_ota_admin_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_int_t *rc);
+
 /* copies the listed fields of an HGETALL/HMGET-as-hash reply into obj
  * (fields absent from the hash are left out); -1 on no memory */
 int ngx_ota_admin_fields(json_t *obj, redisReply *hash,
@@ -152,11 +160,31 @@ json_t *ngx_ota_admin_counts(redisReply *hash, ota_batch_counts_t *c);
 /* "success_rate" (null when undefined) and "completion" into obj */
 int ngx_ota_admin_rates(json_t *obj, ota_batch_counts_t *c);
 
+/* "counts", the rates and "total" (obj's integer "total" when it has one,
+ * else the sum of the counters) of a batch into obj; -1 on no memory */
+int ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
+    ota_batch_counts_t *c);
+
+/* the task columns an admin answer shows, in this order: state, covered
+ * (with progress and size), step, reason (ngx_ota_admin_batch.c) */
+#define NGX_OTA_ADMIN_NCOLUMNS  4
+extern const char  *ngx_ota_admin_columns[NGX_OTA_ADMIN_NCOLUMNS];
+
+/* column col's value of one task (e: its HMGET/HGET element, NULL or nil
+ * for the column's default) into item; size: the package's bytes */
+int ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
+    off_t size);
+
 /* endpoints */
 ngx_int_t ngx_ota_admin_batches(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_batch_histogram(ngx_http_request_t *r,
+    ngx_str_t *id);
+ngx_int_t ngx_ota_admin_packages(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_products(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id);
 
 #endif /* NGX_OTA_API_H */
