@@ -120,10 +120,12 @@ export function hashFor(route, id) {
   return '#/' + route + '/' + encodeURIComponent(id);
 }
 
-// a table in its scroll box: columns [{key, label, num}]
-export function table(caption, columns) {
+// a table in its scroll box: columns [{label, num}]; stack: on a narrow
+// screen each row becomes a block of "label: value" lines (for lists whose
+// rows are read one at a time) instead of scrolling sideways
+export function table(caption, columns, { stack } = {}) {
   const tbody = h('tbody');
-  const el = h('div', { class: 'table-wrap' },
+  const el = h('div', { class: 'table-wrap' + (stack ? ' stack' : '') },
     h('table', {},
       caption ? h('caption', { text: caption }) : null,
       h('thead', {}, h('tr', {}, columns.map((c) =>
@@ -146,7 +148,7 @@ export function keyedRows(tbody, items, key, make, update, emptyText) {
     const k = String(key(item));
     let tr = old.get(k);
     if (tr) old.delete(k);
-    else { tr = make(item); tr.dataset.key = k; }
+    else { tr = make(item); tr.dataset.key = k; label(tbody, tr); }
     update(tr, item);
     const want = prev ? prev.nextSibling : tbody.firstChild;
     if (want !== tr) tbody.insertBefore(tr, want);
@@ -157,6 +159,14 @@ export function keyedRows(tbody, items, key, make, update, emptyText) {
     const cols = tbody.closest('table')?.querySelectorAll('thead th').length || 1;
     tbody.append(h('tr', {}, h('td', { class: 'empty', colspan: cols, text: emptyText })));
   }
+}
+
+// each cell names its column (data-label), for the stacked narrow layout
+function label(tbody, tr) {
+  const heads = tbody.closest('table')?.querySelectorAll('thead th') || [];
+  Array.from(tr.children).forEach((td, i) => {
+    if (heads[i]) td.dataset.label = heads[i].textContent;
+  });
 }
 
 // a card "label / value" whose value is updated in place

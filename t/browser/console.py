@@ -140,6 +140,10 @@ def text(d, css):
 def shot(d, name, full=True):
     """a screenshot of the whole page (window grown to its height)"""
     size = d.get_window_size()
+    try:                                     # no hover left on what was clicked
+        ActionChains(d).move_to_element_with_offset(d.find_element(By.TAG_NAME, 'main'), 0, 0).perform()
+    except Exception:
+        pass
     if full:
         h = js(d, 'return Math.ceil(document.documentElement.scrollHeight)')
         d.set_window_size(size['width'], max(size['height'], min(h + 120, 4000)))

@@ -15,7 +15,7 @@ export function mount(root, { query }, ctx) {
     { label: 'Batch' }, { label: 'Package' }, { label: 'Type' }, { label: 'State' },
     { label: 'Completion' }, { label: 'Success rate', num: true },
     { label: 'Devices', num: true }, { label: 'Created' },
-  ]);
+  ], { stack: true });
   const pg = pager((dir) => {
     offset = Math.max(0, offset + dir * PAGE);
     ctx.setQuery(offset ? { offset } : {});

@@ -18,7 +18,8 @@ export function mount(root, { args }, ctx) {
                                 { label: 'Open task' }]);
   const tasks = table(null, [{ label: 'Batch' }, { label: 'Module' }, { label: 'Target' },
                              { label: 'State' }, { label: 'Downloaded' }, { label: 'Step', num: true },
-                             { label: 'Reason' }, { label: 'Batch state' }, { label: 'Created' }]);
+                             { label: 'Reason' }, { label: 'Batch state' }, { label: 'Created' }],
+                      { stack: true });
   const scope = h('p', { class: 'note', 'aria-live': 'polite' });
   const older = h('button', { type: 'button', class: 'plain', text: 'Look in older batches', hidden: true });
 
@@ -60,7 +61,7 @@ export function mount(root, { args }, ctx) {
 
     keyedRows(tasks.tbody, [...all.values()], (t) => t.batch,
       (t) => h('tr', {},
-        h('td', {}, h('a', { href: hashFor('batch', t.batch) })),
+        h('td', { class: 'wrap' }, h('a', { href: hashFor('batch', t.batch) })),
         h('td', { 'data-cell': 'module' }), h('td', { class: 'mono', 'data-cell': 'version' }),
         h('td', { 'data-cell': 'state' }, badge(t.state)),
         h('td', {}, progressBar(`Downloaded for batch ${t.batch}`)),

@@ -19,7 +19,7 @@ export function mount(root, { query }, ctx) {
     { label: 'Package' }, { label: 'Product / module' }, { label: 'Version' }, { label: 'Type' },
     { label: 'Size', num: true }, { label: 'Signature' }, { label: 'State' },
     { label: 'Verification' }, { label: 'Created' },
-  ]);
+  ], { stack: true });
   const pg = pager((dir) => {
     offset = Math.max(0, offset + dir * PAGE);
     syncQuery();
