@@ -42,6 +42,9 @@ ngx_ota_admin_products(ngx_http_request_t *r)
         return rc;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin: products %i+%i", a->offset, a->limit);
+
     call = ngx_ota_redis_call(r, ngx_ota_admin_products_reply, a);
     if (call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -371,6 +374,10 @@ ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin: device \"%V\", batches %i..%i", id,
+                   a->offset, a->offset + a->limit - 1);
+
     call = ngx_ota_redis_call(r, ngx_ota_admin_device_reply, d);
     if (call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -521,6 +528,10 @@ ngx_ota_admin_device_tasks(ngx_http_request_t *r, ngx_ota_device_t *d,
     }
 
     d->third = call->index + 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin: device \"%V\": %ui tasks", &d->admin->id,
+                   d->ntasks);
 
     for (i = 0; i < d->ntasks; i++) {
         t = &d->task[i];

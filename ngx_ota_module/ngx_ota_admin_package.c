@@ -331,6 +331,10 @@ ngx_ota_admin_packages(ngx_http_request_t *r)
         ngx_str_set(&key, OTA_KEY_PACKAGES);
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin: packages %i+%i of %V", a->offset, a->limit,
+                   &key);
+
     call = ngx_ota_redis_call(r, ngx_ota_admin_packages_reply, p);
     if (call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -493,6 +497,10 @@ ngx_ota_admin_packages_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
         p->second = a->first + a->items;
         ref = p->verify.elts;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota admin: packages: %ui verify batches to read",
+                       p->verify.nelts);
 
         for (i = 0; i < p->verify.nelts; i++) {
             rc = ngx_ota_admin_verify_read(r, call, &ref[i].batch);
