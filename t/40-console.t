@@ -85,10 +85,12 @@ sub download {
 }
 sub task_is {
     my ($d, $batch, $state, $covered) = @_;
-    return $t->wait_for(sub {
+    my $ok = $t->wait_for(sub {
         my $k = $t->task($d, $batch);
         $k->{state} eq $state && (!defined $covered || $k->{covered} == $covered);
-    }, 15) or diag("$d in $batch: " . encode_json($t->task($d, $batch)) . ", want $state");
+    }, 15);
+    diag("$d in $batch: " . encode_json($t->task($d, $batch)) . ", want $state") unless $ok;
+    return $ok;
 }
 
 sub package_add {
