@@ -277,6 +277,140 @@ ngx_ota_admin_page(ngx_http_request_t *r, ngx_ota_admin_t *a, ngx_int_t *rc)
 
 
 
+/* "total" of a list from its ZCARD/SCARD reply */
+void
+ngx_ota_admin_total(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    redisReply *reply)
+{
+    if (json_object_set_new(a->obj, "total",
+                            json_integer(reply->type == REDIS_REPLY_INTEGER
+                                         ? reply->integer : 0))
+        != 0)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+void
+ngx_ota_admin_queued(ngx_http_request_t *r, ngx_ota_admin_t *a, ngx_int_t rc)
+{
+    if (rc == NGX_OK) {
+        return;
+
+    } else if (rc == NGX_DONE) {
+        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+
+    } else if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+    } else {
+        ngx_ota_api_send_failed(r, rc);
+    }
+}
+
+
+/* reply 1 of a list: the items, and their reads queued */
+static ngx_int_t
+ngx_ota_admin_list_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_ota_redis_call_t *call, redisReply *reply,
+    const ngx_ota_admin_list_t *l)
+{
+    size_t                       i;
+    json_t                      *item;
+    ngx_int_t                    rc;
+    ngx_str_t                    name, key;
+    redisReply                  *e;
+    const ngx_ota_admin_read_t  *rd;
+
+    a->list = json_array();
+    if (a->list == NULL || json_object_set_new(a->obj, l->list, a->list) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    a->first = call->index + 1;
+
+    for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
+    {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || !l->valid(e->str, e->len)) {
+            continue;
+        }
+
+        name.data = (u_char *) e->str;
+        name.len = e->len;
+
+        item = json_pack("{s:s%}", l->field, e->str, (size_t) e->len);
+
+        if (item == NULL || json_array_append_new(a->list, item) != 0) {
+            return NGX_ERROR;
+        }
+
+        for (rd = l->reads; rd->cmd; rd++) {
+            if (ngx_ota_key(r->pool, &key, rd->key, &name, NULL, NULL)
+                == NULL)
+            {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_ota_redis_cmd(call, "%s %b", rd->cmd, key.data,
+                                   key.len);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            a->items++;
+        }
+    }
+
+    return a->items ? NGX_OK : NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_ota_admin_list_step(ngx_ota_redis_call_t *call, redisReply *reply,
+    ngx_ota_admin_t *a, const ngx_ota_admin_list_t *l, json_t **item,
+    ngx_uint_t *read)
+{
+    ngx_uint_t                   k, nreads;
+    ngx_http_request_t          *r = call->request;
+    const ngx_ota_admin_read_t  *rd;
+
+    if (ngx_ota_api_answered(call)) {
+        return NGX_DONE;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, l->what);
+        return NGX_DONE;
+    }
+
+    if (call->index == 0) {
+        ngx_ota_admin_total(r, a, reply);
+        return NGX_DONE;
+    }
+
+    if (call->index == 1) {
+        ngx_ota_admin_queued(r, a, ngx_ota_admin_list_page(r, a, call, reply,
+                                                           l));
+        return NGX_DONE;
+    }
+
+    for (nreads = 0, rd = l->reads; rd->cmd; rd++) {
+        nreads++;
+    }
+
+    /* replies first .. first + nreads - 1: the first item's reads, ... */
+    k = call->index - a->first;
+    *read = k % nreads;
+    *item = json_array_get(a->list, k / nreads);
+
+    return *item ? NGX_OK : NGX_DONE;
+}
+
+
 int
 ngx_ota_admin_fields(json_t *obj, redisReply *hash,
     const ngx_ota_field_t *fields)

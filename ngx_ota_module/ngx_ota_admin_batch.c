@@ -34,6 +34,18 @@ static const ngx_ota_field_t  ngx_ota_batch_fields[] = {
 };
 
 
+/* per batch of a list: its record and counters */
+static const ngx_ota_admin_read_t  ngx_ota_batch_reads[] = {
+    { "HGETALL", OTA_KEY_BATCH },
+    { "HGETALL", OTA_KEY_BATCH_COUNTS },
+    { NULL, NULL }
+};
+
+static const ngx_ota_admin_list_t  ngx_ota_batches_list = {
+    "admin batches", "batches", "id", ota_name_id, ngx_ota_batch_reads
+};
+
+
 static void ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call,
@@ -277,107 +289,20 @@ ngx_ota_admin_batches(ngx_http_request_t *r)
 static void
 ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    size_t               i;
     json_t              *item;
-    ngx_int_t            rc;
-    ngx_str_t            id, key;
     ngx_uint_t           k;
-    redisReply          *e;
     ngx_ota_admin_t     *a = call->data;
     ngx_http_request_t  *r = call->request;
 
-    if (ngx_ota_api_answered(call)) {
+    if (ngx_ota_admin_list_step(call, reply, a, &ngx_ota_batches_list, &item,
+                                &k)
+        != NGX_OK)
+    {
         return;
     }
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_ota_api_redis_error(r, reply, "admin batches");
-        return;
-    }
-
-    if (call->index == 0) {
-        if (json_object_set_new(a->obj, "total",
-                                json_integer(reply->type
-                                             == REDIS_REPLY_INTEGER
-                                             ? reply->integer : 0))
-            != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-        return;
-    }
-
-    if (call->index == 1) {
-        a->list = json_array();
-        if (a->list == NULL
-            || json_object_set_new(a->obj, "batches", a->list) != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        a->first = 2;
-
-        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
-             i++)
-        {
-            e = reply->element[i];
-
-            if (e->type != REDIS_REPLY_STRING
-                || !ota_name_id(e->str, e->len))
-            {
-                continue;
-            }
-
-            id.data = (u_char *) e->str;
-            id.len = e->len;
-
-            item = json_pack("{s:s%}", "id", e->str, (size_t) e->len);
-
-            if (item == NULL || json_array_append_new(a->list, item) != 0
-                || ngx_ota_key(r->pool, &key, OTA_KEY_BATCH, &id, NULL, NULL)
-                   == NULL)
-            {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
-
-            if (rc == NGX_OK) {
-                if (ngx_ota_key(r->pool, &key, OTA_KEY_BATCH_COUNTS, &id,
-                                NULL, NULL) == NULL)
-                {
-                    ngx_http_finalize_request(r,
-                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
-                    return;
-                }
-                rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
-            }
-
-            if (rc != NGX_OK) {
-                ngx_ota_api_send_failed(r, rc);
-                return;
-            }
-
-            a->items += 2;
-        }
-
-        if (a->items == 0) {
-            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
-        }
-        return;
-    }
-
-    /* replies 2, 3: the first batch's record and counters; 4, 5: ... */
-    k = call->index - a->first;
-    item = json_array_get(a->list, k / 2);
-
-    if (item == NULL) {
-        return;
-    }
-
-    if (k % 2 == 0) {
+    /* the batch's record, then its counters */
+    if (k == 0) {
         if (ngx_ota_admin_fields(item, reply, ngx_ota_batch_fields) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -392,7 +317,7 @@ ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
     }
 
-    if (k + 1 == a->items) {
+    if (ngx_ota_admin_list_last(call, a)) {
         ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
     }
 }
@@ -745,14 +670,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 1:
-        if (json_object_set_new(a->obj, "total",
-                                json_integer(reply->type
-                                             == REDIS_REPLY_INTEGER
-                                             ? reply->integer : 0))
-            != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
+        ngx_ota_admin_total(r, a, reply);
         return;
 
     case 2:
@@ -786,15 +704,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             rc = ngx_ota_admin_devices_columns(r, a, call, reply, 1);
         }
 
-        if (rc == NGX_DONE) {
-            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
-
-        } else if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-
-        } else if (rc != NGX_OK) {
-            ngx_ota_api_send_failed(r, rc);
-        }
+        ngx_ota_admin_queued(r, a, rc);
         return;
 
     default:

@@ -63,68 +63,17 @@ ngx_ota_admin_products(ngx_http_request_t *r)
 }
 
 
-/* reply 1: HGETALL modules + SCARD devices per product of the page */
-static ngx_int_t
-ngx_ota_admin_products_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
-    ngx_ota_redis_call_t *call, redisReply *reply)
-{
-    size_t       i;
-    json_t      *item;
-    ngx_int_t    rc;
-    ngx_str_t    name, key;
-    redisReply  *e;
+/* per product of a list: its modules and its device count */
+static const ngx_ota_admin_read_t  ngx_ota_product_reads[] = {
+    { "HGETALL", OTA_KEY_PRODUCT_MODULES },
+    { "SCARD", OTA_KEY_PRODUCT_DEVICES },
+    { NULL, NULL }
+};
 
-    a->list = json_array();
-    if (a->list == NULL
-        || json_object_set_new(a->obj, "products", a->list) != 0)
-    {
-        return NGX_ERROR;
-    }
-
-    a->first = 2;
-
-    for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
-    {
-        e = reply->element[i];
-
-        if (e->type != REDIS_REPLY_STRING
-            || !ota_name_product(e->str, e->len))
-        {
-            continue;
-        }
-
-        name.data = (u_char *) e->str;
-        name.len = e->len;
-
-        item = json_pack("{s:s%}", "product", e->str, (size_t) e->len);
-
-        if (item == NULL || json_array_append_new(a->list, item) != 0
-            || ngx_ota_key(r->pool, &key, OTA_KEY_PRODUCT_MODULES, &name,
-                           NULL, NULL) == NULL)
-        {
-            return NGX_ERROR;
-        }
-
-        rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
-
-        if (rc == NGX_OK) {
-            if (ngx_ota_key(r->pool, &key, OTA_KEY_PRODUCT_DEVICES, &name,
-                            NULL, NULL) == NULL)
-            {
-                return NGX_ERROR;
-            }
-            rc = ngx_ota_redis_cmd(call, "SCARD %b", key.data, key.len);
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        a->items += 2;
-    }
-
-    return a->items ? NGX_OK : NGX_DONE;
-}
+static const ngx_ota_admin_list_t  ngx_ota_products_list = {
+    "admin products", "products", "product", ota_name_product,
+    ngx_ota_product_reads
+};
 
 
 /* a module's name and stored JSON, as an HGETALL reply pairs them */
@@ -207,56 +156,19 @@ static void
 ngx_ota_admin_products_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
     json_t              *item;
-    ngx_int_t            rc;
     ngx_uint_t           k;
     ngx_ota_admin_t     *a = call->data;
     ngx_http_request_t  *r = call->request;
 
-    if (ngx_ota_api_answered(call)) {
+    if (ngx_ota_admin_list_step(call, reply, a, &ngx_ota_products_list,
+                                &item, &k)
+        != NGX_OK)
+    {
         return;
     }
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_ota_api_redis_error(r, reply, "admin products");
-        return;
-    }
-
-    if (call->index == 0) {
-        if (json_object_set_new(a->obj, "total",
-                                json_integer(reply->type
-                                             == REDIS_REPLY_INTEGER
-                                             ? reply->integer : 0))
-            != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-        return;
-    }
-
-    if (call->index == 1) {
-        rc = ngx_ota_admin_products_page(r, a, call, reply);
-
-        if (rc == NGX_DONE) {
-            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
-
-        } else if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-
-        } else if (rc != NGX_OK) {
-            ngx_ota_api_send_failed(r, rc);
-        }
-        return;
-    }
-
-    /* replies 2, 3: the first product's modules and devices; 4, 5: ... */
-    k = call->index - a->first;
-    item = json_array_get(a->list, k / 2);
-
-    if (item == NULL) {
-        return;
-    }
-
-    if (k % 2 == 0) {
+    /* the product's modules, then its device count */
+    if (k == 0) {
         if (ngx_ota_admin_modules(r, item, reply) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -272,7 +184,7 @@ ngx_ota_admin_products_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    if (k + 1 == a->items) {
+    if (ngx_ota_admin_list_last(call, a)) {
         ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
     }
 }
@@ -792,13 +704,5 @@ ngx_ota_admin_device_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     }
 
     /* after queueing the window's ZSCOREs or the tasks' reads */
-    if (rc == NGX_DONE) {
-        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
-
-    } else if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-
-    } else if (rc != NGX_OK) {
-        ngx_ota_api_send_failed(r, rc);
-    }
+    ngx_ota_admin_queued(r, a, rc);
 }

@@ -50,7 +50,7 @@ static int ngx_libc_cdecl ngx_ota_version_count_cmp(const void *one,
     const void *two);
 
 
-/* ---- a package's verify batch --------------------------------------------- */
+/* ---- a package's verify batch ------------------------------------------ */
 
 /*
  * The progress of a package's verify batch, as `otactl package show
@@ -258,7 +258,7 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 }
 
 
-/* ---- packages -------------------------------------------------------------- */
+/* ---- packages ------------------------------------------------------------ */
 
 /*
  * GET packages?offset=&limit=[&product=]: newest first, each as
@@ -351,56 +351,15 @@ ngx_ota_admin_packages(ngx_http_request_t *r)
 }
 
 
-/* reply 1: one HGETALL per package of the page */
-static ngx_int_t
-ngx_ota_admin_packages_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
-    ngx_ota_redis_call_t *call, redisReply *reply)
-{
-    size_t       i;
-    json_t      *item;
-    ngx_int_t    rc;
-    ngx_str_t    id, key;
-    redisReply  *e;
+/* per package of a list: its record */
+static const ngx_ota_admin_read_t  ngx_ota_package_reads[] = {
+    { "HGETALL", OTA_KEY_PACKAGE },
+    { NULL, NULL }
+};
 
-    a->list = json_array();
-    if (a->list == NULL
-        || json_object_set_new(a->obj, "packages", a->list) != 0)
-    {
-        return NGX_ERROR;
-    }
-
-    a->first = 2;
-
-    for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
-    {
-        e = reply->element[i];
-
-        if (e->type != REDIS_REPLY_STRING || !ota_name_id(e->str, e->len)) {
-            continue;
-        }
-
-        id.data = (u_char *) e->str;
-        id.len = e->len;
-
-        item = json_pack("{s:s%}", "id", e->str, (size_t) e->len);
-
-        if (item == NULL || json_array_append_new(a->list, item) != 0
-            || ngx_ota_key(r->pool, &key, OTA_KEY_PACKAGE, &id, NULL, NULL)
-               == NULL)
-        {
-            return NGX_ERROR;
-        }
-
-        rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        a->items++;
-    }
-
-    return a->items ? NGX_OK : NGX_DONE;
-}
+static const ngx_ota_admin_list_t  ngx_ota_packages_list = {
+    "admin packages", "packages", "id", ota_name_id, ngx_ota_package_reads
+};
 
 
 static void
@@ -415,50 +374,20 @@ ngx_ota_admin_packages_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     ngx_ota_verify_ref_t  *ref;
     ngx_http_request_t    *r = call->request;
 
-    if (ngx_ota_api_answered(call)) {
-        return;
-    }
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_ota_api_redis_error(r, reply, "admin packages");
-        return;
-    }
-
-    if (call->index == 0) {
-        if (json_object_set_new(a->obj, "total",
-                                json_integer(reply->type
-                                             == REDIS_REPLY_INTEGER
-                                             ? reply->integer : 0))
-            != 0)
+    if (p->second == 0) {
+        /* the list's replies, until the verify batches are asked */
+        if (ngx_ota_admin_list_step(call, reply, a, &ngx_ota_packages_list,
+                                    &item, &k)
+            != NGX_OK)
         {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
         }
-        return;
-    }
 
-    if (call->index == 1) {
-        rc = ngx_ota_admin_packages_page(r, a, call, reply);
-
-        if (rc == NGX_DONE) {
-            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
-
-        } else if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-
-        } else if (rc != NGX_OK) {
-            ngx_ota_api_send_failed(r, rc);
-        }
-        return;
-    }
-
-    if (call->index < a->first + a->items) {
-        /* a package record; one gone since the ZREVRANGE keeps its id */
+        /* a package record (one read per item: k is 0); a package gone
+         * since the ZREVRANGE keeps its id */
         k = call->index - a->first;
-        item = json_array_get(a->list, k);
 
-        if (item == NULL
-            || ngx_ota_admin_fields(item, reply, ngx_ota_package_fields) != 0)
-        {
+        if (ngx_ota_admin_fields(item, reply, ngx_ota_package_fields) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
@@ -485,7 +414,7 @@ ngx_ota_admin_packages_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             return;
         }
 
-        if (k + 1 < a->items) {
+        if (!ngx_ota_admin_list_last(call, a)) {
             return;
         }
 
@@ -509,6 +438,15 @@ ngx_ota_admin_packages_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                 return;
             }
         }
+        return;
+    }
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, "admin packages");
         return;
     }
 

@@ -148,6 +148,54 @@ ngx_int_t ngx_ota_admin_arg_int(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_ota_admin_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
     ngx_int_t *rc);
 
+/* "total" of a list from its ZCARD/SCARD reply (finalizes on no memory) */
+void ngx_ota_admin_total(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    redisReply *reply);
+
+/* in a reply handler, after queueing the next commands (rc): NGX_OK goes
+ * on, NGX_DONE (nothing left to read) sends the answer, NGX_ERROR a 500,
+ * anything else the failed send's 503/500 */
+void ngx_ota_admin_queued(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_int_t rc);
+
+/* a read queued for each item of a list page: cmd on key (a format of
+ * ota_keys.h taking the item's name); an array ends with { NULL, NULL } */
+typedef struct {
+    const char            *cmd;
+    const char            *key;
+} ngx_ota_admin_read_t;
+
+typedef int (*ngx_ota_admin_name_pt)(const char *s, size_t len);
+
+/* a list endpoint (batches, packages, products): its answer's array
+ * name, the field naming each item, what a valid name is, and the reads
+ * made for each item */
+typedef struct {
+    const char                  *what;      /* for logs */
+    const char                  *list;
+    const char                  *field;
+    ngx_ota_admin_name_pt        valid;
+    const ngx_ota_admin_read_t  *reads;
+} ngx_ota_admin_list_t;
+
+/*
+ * The common steps of a list's reply handler, whose first two commands are
+ * the count (ZCARD/SCARD) and the page (ZREVRANGE/SORT ... LIMIT): reply 0
+ * is "total"; reply 1 makes a->list, one item {field: name} per valid name,
+ * and queues each item's reads (a->items counts them, a->first is the
+ * index of the first one's reply).  Errors, an empty page and an answered
+ * request are dealt with here.  NGX_OK when reply is one of an item's
+ * reads, for the caller to put in *item (read: which of l->reads it is,
+ * from 0); NGX_DONE otherwise.
+ */
+ngx_int_t ngx_ota_admin_list_step(ngx_ota_redis_call_t *call,
+    redisReply *reply, ngx_ota_admin_t *a, const ngx_ota_admin_list_t *l,
+    json_t **item, ngx_uint_t *read);
+
+/* 1 when the call's reply is the last read of the list's last item */
+#define ngx_ota_admin_list_last(call, a)                                     \
+    ((call)->index + 1 == (a)->first + (a)->items)
+
 /* copies the listed fields of an HGETALL/HMGET-as-hash reply into obj
  * (fields absent from the hash are left out); -1 on no memory */
 int ngx_ota_admin_fields(json_t *obj, redisReply *hash,
