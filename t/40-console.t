@@ -138,6 +138,9 @@ download('t04', 20_000);
 progress('t04', -2, 'checksum mismatch');
 download('t05', 30_000);
 download('t06', 100_000);
+# the install step after the download is counted (the download event is
+# the module's, written after the response; a step before it is only noted)
+ok(task_is('t06', $b, 'downloaded', 100_000), 't06 downloaded');
 progress('t06', 50, 'flashing');
 upgrade('t07');
 ok(task_is('t03', $b, 'succeeded'), 't03 succeeded');
@@ -171,7 +174,15 @@ my %act = (
         return { ok => task_is('t08', $b, 'downloading', 60_000) ? 1 : 0 };
     },
     'redis-stop'  => sub { $t->stop_redis; return { ok => 1 } },
-    'redis-start' => sub { $t->start_redis; return { ok => 1 } },
+    # the same Redis again, with its data (appendonly): say so when it is
+    # not (its port taken meanwhile, the test directory gone)
+    'redis-start' => sub {
+        $t->start_redis;
+        my $ours = $t->redis(EXISTS => OtaTest::key('OTA_KEY_BATCH', $b));
+        diag("Redis came back without the test's data (dir $dir "
+             . (-d "$dir/console" ? 'still there' : 'gone') . ')') unless $ours;
+        return { ok => $ours ? 1 : 0 };
+    },
 );
 
 my ($done, $results) = (0, 0);
@@ -204,6 +215,8 @@ diag(sprintf 'browser part: %.1f s', time - $started);
 
 # the screenshots, kept after the test directory goes
 my @png = sort glob("$shots/*.png");
+diag("no screenshot in $shots: " . (-d $dir ? 'the directory is there' : 'the test directory is gone'))
+    unless @png;
 my %have = map { m{([^/]+)\.png$}; ($1 => 1) } @png;
 for my $name (qw(signin signin-refused batches batch packages versions device
                  batches-phone batch-phone redis-down)) {

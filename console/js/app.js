@@ -58,7 +58,9 @@ const ctx = {
   },
   signedIn(next) {
     signinMessage = '';
-    location.hash = next && next !== '#/signin' ? next : '#/batches';
+    // only a page of the console: next comes from the address
+    const ok = typeof next === 'string' && /^#\/(?!signin)[\w/%.:?=&+-]*$/.test(next);
+    location.hash = ok ? next : '#/batches';
   },
   get signinMessage() { return signinMessage; },
   refreshNow() { if (current) tick(current); },
