@@ -224,6 +224,7 @@ for my $name (qw(signin signin-refused batches batch packages versions device
 }
 my $keep = "$OtaTest::BUILD/console-screenshots";
 make_path($keep);
+unlink glob("$keep/*.png");                 # this run's only
 copy($_, $keep) for @png;
 diag("screenshots: $keep");
 
