@@ -46,10 +46,12 @@ FUZZ_LONG   ?= 300
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-# Debian packages needed to build, run and test
+# Debian packages needed to build, run and test (Chart.js for the console,
+# chromium + chromium-driver + python3-selenium for its browser test)
 DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
-            haproxy libclang-rt-14-dev clang valgrind
+            haproxy libclang-rt-14-dev clang valgrind \
+            libjs-chart.js chromium chromium-driver python3-selenium
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
