@@ -200,11 +200,13 @@ install: all
 
 # Debian packages, built by dpkg-buildpackage in a copy of the tree (it
 # writes its results into the parent directory: build/deb), then lintian;
-# nothing is rebuilt while no file of the tree is newer than the last build
+# nothing is rebuilt while no file that goes into them is newer than the
+# last build (t/ and bench/ do not)
 DEB_DIR := $(BUILD)/deb
 deb: deps
 	@if [ -f $(DEB_DIR)/ok ] && [ -z "$$(find . \( -path ./.git -o -path './build*' \
-	        -o -path ./run \) -prune -o -newer $(DEB_DIR)/ok -print -quit)" ]; then \
+	        -o -path ./run -o -path ./t -o -path ./bench \) -prune \
+	        -o -newer $(DEB_DIR)/ok -print -quit)" ]; then \
 	    echo "make deb: $(DEB_DIR) is up to date"; exit 0; fi; \
 	set -e; rm -rf $(DEB_DIR); mkdir -p $(DEB_DIR)/src; \
 	tar -c --exclude-vcs --exclude='./build*' --exclude=./run . | tar -x -C $(DEB_DIR)/src; \
