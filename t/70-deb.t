@@ -87,9 +87,15 @@ sub dpkg {
     }
 }
 
+my $MAIN = $$;                   # a forked child whose exec failed does nothing
 sub cleanup {
-    return unless %state;
-    $t->DESTROY if $t && !$t->{stopped};
+    return unless %state && $$ == $MAIN;
+    if ($t) {                    # whatever still runs (quietly: no test output)
+        $t->stop_nginx;
+        defined $_->{status} or $t->stop_worker(worker => $_) for @{ $t->{workers} };
+        $t->stop_redis(kill => 1);
+        $t->{stopped} = 1;
+    }
     if ($state{installed}) {
         my @left = grep { status($_) ne 'not-installed' } @PKGS;
         my ($rc, $out) = @left ? dpkg('--purge', @left) : (0, '');
@@ -106,7 +112,12 @@ sub cleanup {
     %state = ();
 }
 
-$SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 1 };
+# interrupted, or prove gone (our output pipe closed): purge before leaving
+$SIG{INT} = $SIG{TERM} = $SIG{HUP} = $SIG{PIPE} = sub {
+    $SIG{PIPE} = 'IGNORE';
+    cleanup();
+    exit 1;
+};
 END { my $rc = $?; cleanup(); $? = $rc }
 
 # ---- build -----------------------------------------------------------------------------
@@ -283,8 +294,8 @@ my $wpid = fork // die "fork: $!\n";
 if ($wpid == 0) {
     open STDOUT, '>>', $wlog;
     open STDERR, '>&', \*STDOUT;
-    exec 'setpriv', "--reuid=$user", "--regid=$group", '--init-groups', '--', @wcmd
-        or exit 127;
+    { exec 'setpriv', "--reuid=$user", "--regid=$group", '--init-groups', '--', @wcmd }
+    POSIX::_exit(127);
 }
 push @{ $t->{workers} }, { pid => $wpid, log => $wlog, name => "$host-t70" };
 my $beat = $t->wait_for(sub { $t->redis(HGET => OtaTest::key('OTA_KEY_WORKERS'), "$host-t70") });
