@@ -58,7 +58,9 @@ sub status {
     return $s eq '' ? 'not-installed' : (split ' ', $s)[2];
 }
 
-my %state;                       # installed => 1, user_existed => 0|1
+my $MAIN = $$;                   # a forked child whose exec failed cleans nothing
+my $t;
+my %state;                       # installed => 1, user_existed => 0|1, ...
 if (-f $STATE) {                 # a run killed before its cleanup
     %state = %{ decode_json(OtaTest::read_file($STATE)) };
     diag('purging what a killed run of this test left');
@@ -69,8 +71,6 @@ plan skip_all => "already on this machine: @there (the test would remove them)" 
 plan skip_all => "$_ exists (the test would remove it)" for grep { -e } '/etc/ota', '/var/lib/ota';
 
 %state = (user_existed => defined(getpwnam 'ota') ? 1 : 0);
-my $prc_added = 0;
-my $t;
 
 # dpkg, waiting while another apt/dpkg holds its lock; (rc, output)
 sub dpkg {
@@ -87,7 +87,6 @@ sub dpkg {
     }
 }
 
-my $MAIN = $$;                   # a forked child whose exec failed does nothing
 sub cleanup {
     return unless %state && $$ == $MAIN;
     if ($t) {                    # whatever still runs (quietly: no test output)
@@ -95,6 +94,13 @@ sub cleanup {
         defined $_->{status} or $t->stop_worker(worker => $_) for @{ $t->{workers} };
         $t->stop_redis(kill => 1);
         $t->{stopped} = 1;
+    } else {                     # a killed run's processes, by the pids it wrote
+        for my $p (@{ $state{pids} // [] }) {
+            my ($pid, $name, $sig) = @$p;
+            kill $sig, $pid if OtaTest::read_file("/proc/$pid/cmdline") =~ /^\Q$name\E/;
+        }
+        sleep 1;
+        system('rm', '-rf', $state{dir}) if ($state{dir} // '') =~ m{/ota-test-\w+$};
     }
     if ($state{installed}) {
         my @left = grep { status($_) ne 'not-installed' } @PKGS;
@@ -107,7 +113,8 @@ sub cleanup {
         }
     }
     unlink $WANTS if -l $WANTS;
-    unlink $PRC if $prc_added;
+    rmdir $_ for @{ $state{made} // [] };
+    unlink $PRC if $state{prc};
     unlink $STATE;
     %state = ();
 }
@@ -151,7 +158,7 @@ like($provides, qr/\Q$abi\E/, "this nginx provides $abi");
 unless (-e $PRC) {
     OtaTest::write_file($PRC, "#!/bin/sh\nexit 101\n");
     chmod 0755, $PRC;
-    $prc_added = 1;
+    $state{prc} = 1;
 }
 $state{installed} = 1;
 OtaTest::write_file($STATE, encode_json(\%state));
@@ -193,13 +200,27 @@ is($?, 0, 'nginx -t with the stock /etc/nginx/nginx.conf and the module enabled'
     or diag($stock);
 
 # the admin's `systemctl enable ota-worker@t70` (purge removes the link)
-mkdir '/etc/systemd/system/multi-user.target.wants'
-    unless -d '/etc/systemd/system/multi-user.target.wants';
+my @made;                            # directories made for it, removed at the end
+for (my $dir = $WANTS =~ s{/[^/]+$}{}r; !-d $dir; $dir =~ s{/[^/]+$}{}) {
+    unshift @made, $dir;
+}
+mkdir $_ for @made;
+$state{made} = [ reverse @made ];
+OtaTest::write_file($STATE, encode_json(\%state));
 symlink $UNIT, $WANTS;
 
 # ---- configure -----------------------------------------------------------------------------
 
+# what a later run stops if this one is killed: [pid, how its command
+# line starts, signal]
+sub record {
+    push @{ $state{pids} }, [@_];
+    OtaTest::write_file($STATE, encode_json(\%state));
+}
+
 $t = OtaTest->new(no_nginx => 1);
+$state{dir} = $t->dir;
+record(OtaTest::read_file($t->dir . '/redis/redis.pid') =~ /(\d+)/, 'redis-server', 'TERM');
 my $d = $t->dir . '/nginx';
 mkdir $d; mkdir "$d/sites-enabled"; mkdir "$d/tmp";
 chown scalar(getpwnam 'www-data'), -1, "$d/tmp";
@@ -279,6 +300,7 @@ is($prc, 0, 'ExecStartPre: nginx -t accepts the configured site') or diag($perr)
 is($prc, 0, 'ExecStart: nginx started') or diag($perr);
 ok(OtaTest::wait_port($t->{port}), "nginx listens on $t->{port}");
 $t->{nginx_up} = 1;
+record($t->nginx_pid, 'nginx', 'QUIT');
 ok($t->wait_nginx_redis, 'its workers reach Redis');
 
 my ($wstart) = unit_lines($UNIT, 'ExecStart');
@@ -298,6 +320,7 @@ if ($wpid == 0) {
     POSIX::_exit(127);
 }
 push @{ $t->{workers} }, { pid => $wpid, log => $wlog, name => "$host-t70" };
+record($wpid, '/usr/sbin/ota-worker', 'TERM');
 my $beat = $t->wait_for(sub { $t->redis(HGET => OtaTest::key('OTA_KEY_WORKERS'), "$host-t70") });
 ok($beat, "the worker runs (consumer $host-t70)") or diag(OtaTest::read_file($wlog));
 my ($puid) = OtaTest::read_file("/proc/$wpid/status") =~ /^Uid:\s+(\d+)/m;
