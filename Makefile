@@ -9,6 +9,8 @@
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #   make asan     build under AddressSanitizer and run the suite against it
 #   make valgrind the worker tests with ota-worker under valgrind memcheck
+#   make deb      Debian packages into build/deb (debian/, docs/deploy.md)
+#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -51,7 +53,8 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
             haproxy libclang-rt-14-dev clang valgrind \
-            libjs-chart.js chromium chromium-driver python3-selenium
+            libjs-chart.js chromium chromium-driver python3-selenium \
+            build-essential debhelper dpkg-dev fakeroot lintian adduser
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
@@ -59,7 +62,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
 .PHONY: all module worker otactl unit deps test test-unit test-t test-ahead run stop \
-        bench clean fuzz fuzz-bins test-fuzz asan valgrind
+        bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
 all: module worker otactl
 
@@ -87,10 +90,10 @@ $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
 	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(WORKER_SRCS) $(SHARED_SRCS) $(LIBS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) $(LDFLAGS) -o $@ $(WORKER_SRCS) $(SHARED_SRCS) $(LIBS)
 
 $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
@@ -152,6 +155,7 @@ deps:
 	        $$sudo chmod +x $$prc; added=1; fi; \
 	    $$sudo apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	        -o DPkg::Lock::Timeout=600 \
 	        --no-install-recommends $$missing >/dev/null; rc=$$?; \
 	    [ -z "$$added" ] || $$sudo rm -f $$prc; \
 	    exit $$rc; \
@@ -185,6 +189,37 @@ stop:
 bench: deps
 	$(MAKE) all
 	bash bench/run.sh
+
+# what the packages install (debian/rules: PREFIX=/usr DESTDIR=debian/tmp)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MODULESDIR ?= $(PREFIX)/lib/nginx/modules
+install: all
+	install -D -m 644 $(BUILD)/ngx_ota_module.so $(DESTDIR)$(MODULESDIR)/ngx_ota_module.so
+	install -D -m 755 $(BUILD)/ota-worker $(DESTDIR)$(SBINDIR)/ota-worker
+	install -D -m 755 $(BUILD)/otactl $(DESTDIR)$(BINDIR)/otactl
+
+# Debian packages, built by dpkg-buildpackage in a copy of the tree (it
+# writes its results into the parent directory: build/deb), then lintian;
+# nothing is rebuilt while no file that goes into them is newer than the
+# last build (t/ and bench/ do not)
+DEB_DIR := $(BUILD)/deb
+deb: deps
+	@if [ -f $(DEB_DIR)/ok ] && [ -z "$$(find . \( -path ./.git -o -path './build*' \
+	        -o -path ./run -o -path ./t -o -path ./bench \) -prune \
+	        -o -newer $(DEB_DIR)/ok -print -quit)" ]; then \
+	    echo "make deb: $(DEB_DIR) is up to date"; exit 0; fi; \
+	set -e; rm -rf $(DEB_DIR); mkdir -p $(DEB_DIR)/src; \
+	tar -c --exclude-vcs --exclude='./build*' --exclude=./run . | tar -x -C $(DEB_DIR)/src; \
+	(cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc) > $(DEB_DIR)/build.log 2>&1 \
+	    || { tail -40 $(DEB_DIR)/build.log; echo "make deb: see $(DEB_DIR)/build.log"; exit 1; }; \
+	rm -rf $(DEB_DIR)/src; \
+	rc=0; lintian --fail-on error --display-info --tag-display-limit 0 \
+	    $(DEB_DIR)/*.changes > $(DEB_DIR)/lintian.log 2>&1 || rc=$$?; \
+	sed 's/^/lintian: /' $(DEB_DIR)/lintian.log; \
+	[ $$rc = 0 ] || { echo "make deb: lintian found errors"; exit 1; }; \
+	touch $(DEB_DIR)/ok; ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) build-asan
