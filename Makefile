@@ -4,6 +4,7 @@
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
+#                 (then again with nginx's debug log: make test-debug)
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
@@ -56,7 +57,8 @@ SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead run stop \
+.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead \
+        test-debug run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind
 
 all: module worker otactl
@@ -157,7 +159,7 @@ deps:
 
 test: deps
 	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t test-ahead
+	$(MAKE) test-unit test-fuzz test-t test-ahead test-debug
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
@@ -172,6 +174,13 @@ test-t: all
 AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" prove -I t/lib $(AHEAD_TESTS)
+
+# the whole suite again with nginx at `error_log ... debug` (what an
+# operator turns on to troubleshoot): nginx's debug lines read what the
+# module's events point at, so a crash that only debug logging shows
+# cannot come back (t/14-debug-log.t is the focused test)
+test-debug: all
+	OTA_NGINX_LOG=debug prove -I t/lib $(TEST)
 
 run: deps
 	$(MAKE) all

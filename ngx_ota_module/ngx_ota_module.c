@@ -162,6 +162,10 @@ ngx_module_t  ngx_ota_module = {
 
 static ngx_uint_t  ngx_ota_uses_device_api;
 
+/* what ev->data of the module's own timers points at (ngx_ota_event_init):
+ * nginx's idiom for timers without a connection (ngx_cycle.c does the same) */
+static ngx_connection_t  ngx_ota_event_owner;
+
 
 static void *
 ngx_ota_create_main_conf(ngx_conf_t *cf)
@@ -561,6 +565,21 @@ ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_ota_admin_entry;
 
     return NGX_CONF_OK;
+}
+
+
+void
+ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_log_t *log)
+{
+    ngx_memzero(ev, sizeof(ngx_event_t));
+
+    ngx_ota_event_owner.fd = (ngx_socket_t) -1;
+
+    ev->handler = handler;
+    ev->data = &ngx_ota_event_owner;
+    ev->log = log;
+    ev->cancelable = 1;             /* never holds up a graceful exit */
 }
 
 

@@ -100,6 +100,16 @@ ngx_int_t ngx_ota_api_progress(ngx_http_request_t *r);
 /* path: the URI below the admin location, without the leading '/' */
 ngx_int_t ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path);
 
+/*
+ * A process-level event of the module (a timer that belongs to no
+ * connection): data points at a connection stand-in whose fd is -1, since
+ * nginx's debug log reads ((ngx_connection_t *) ev->data)->fd for every
+ * timer it adds, deletes or runs.  A handler finds its own state from the
+ * event's address, never from ev->data.
+ */
+void ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_log_t *log);
+
 /* process hooks of files that keep per-process state */
 ngx_int_t ngx_ota_progress_init_process(ngx_cycle_t *cycle);
 void ngx_ota_progress_exit_process(ngx_cycle_t *cycle);

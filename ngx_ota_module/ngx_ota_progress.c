@@ -1015,10 +1015,7 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
     ngx_ota_exiting = 0;
     ngx_ota_used = 0;
 
-    ngx_ota_tick.handler = ngx_ota_progress_tick;
-    ngx_ota_tick.log = cycle->log;
-    ngx_ota_tick.data = NULL;
-    ngx_ota_tick.cancelable = 1;        /* never holds up a graceful exit */
+    ngx_ota_event_init(&ngx_ota_tick, ngx_ota_progress_tick, cycle->log);
 
     mdlen = 0;
     if (EVP_Digest(ngx_ota_merge_lua, sizeof(ngx_ota_merge_lua) - 1, md,
