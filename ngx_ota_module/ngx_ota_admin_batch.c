@@ -549,12 +549,10 @@ ngx_ota_admin_device_value(ngx_ota_admin_t *a, json_t *item, ngx_uint_t col,
             covered = a->size;
         }
 
-        /* percent with two decimals, rounded down: 100 only when complete */
+        /* the rule of otactl too: 100 only when every byte went out */
         rc |= json_object_set_new(item, "progress",
-                                  json_real(a->size
-                                            ? (double) (covered * 10000
-                                                        / a->size) / 100
-                                            : 0.0));
+                                  json_real(ota_progress_percent(covered,
+                                                                 a->size)));
         rc |= json_object_set_new(item, "covered", json_integer(covered));
         rc |= json_object_set_new(item, "size", json_integer(a->size));
         return rc;
