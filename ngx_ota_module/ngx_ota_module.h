@@ -63,6 +63,8 @@ typedef struct {
     time_t                link_ttl;
     time_t                auth_window;
     size_t                body_max;
+    off_t                 body_limit;       /* smaller of body_max and
+                                               client_max_body_size */
     ngx_str_t             public_url;       /* base of download links */
 } ngx_ota_loc_conf_t;
 
@@ -76,6 +78,7 @@ typedef void (*ngx_ota_json_body_pt)(ngx_http_request_t *r, json_t *body);
 
 typedef struct {
     ngx_ota_json_body_pt  body_handler;     /* ngx_ota_json.c */
+    void                 *body;             /* ngx_ota_json.c */
     void                 *api;              /* ngx_ota_api.c */
     void                 *download;         /* ngx_ota_download.c */
     void                 *progress;         /* ngx_ota_progress.c */
@@ -133,10 +136,13 @@ ngx_int_t ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
 
-/* Reads the whole request body without blocking, refuses bodies over the
- * location's ota_body_max (413), parses it as a JSON object (400 when not)
- * and calls handler(r, json) with it; the handler owns the reference and
- * must finalize the request.  Returns what the content handler returns. */
+/* Reads the whole request body without blocking, into memory only (never
+ * a temporary file, whatever client_body_buffer_size), refuses bodies over
+ * the location's limit (ota_body_max, or client_max_body_size when
+ * smaller: 413 in JSON, declared or chunked), parses it as a JSON object
+ * (400 when not) and calls handler(r, json) with it; the handler owns the
+ * reference and must finalize the request.  Returns what the content
+ * handler returns. */
 ngx_int_t ngx_ota_read_json_body(ngx_http_request_t *r,
     ngx_ota_json_body_pt handler);
 
