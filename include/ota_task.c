@@ -121,7 +121,11 @@ int
 ota_task_apply(ota_task_t *t, const ota_task_event_t *e)
 {
     if (ota_task_state_final(t->state)) {
-        return 0;                 /* final states are final */
+        /* final states are final; a later, larger coverage still counts
+         * (the last merge may answer after the device's inform): covered
+         * grows, the state stays, so no counter moves */
+        return e->type == OTA_TE_DOWNLOAD ? ota_task_download(t, e->covered)
+                                          : 0;
     }
 
     switch (e->type) {

@@ -120,10 +120,31 @@ main(void)
         all[5] = ev(OTA_TE_CANCEL);
         for (i = 0; i < 6; i++) {
             t = task((ota_task_state_t) s, "1.0.0");
+            t.covered = 1000;               /* complete: dl(1000) adds nothing */
             is_int(ota_task_apply(&t, &all[i]), 0,
                    "%s ignores event %d", ota_task_state_name(s), i);
             is_int(t.state, s, "%s stays", ota_task_state_name(s));
         }
+
+        /* late coverage: the last merge answered after the device's
+         * inform (issue 14): covered grows, the state stays */
+        t = task((ota_task_state_t) s, "1.0.0");
+        t.covered = 600;
+        e = dl(1000);
+        is_int(ota_task_apply(&t, &e), OTA_TASK_COVERED,
+               "%s takes a later, larger coverage", ota_task_state_name(s));
+        is_int(t.covered, 1000, "%s: covered 1000", ota_task_state_name(s));
+        is_int(t.state, s, "%s: state unchanged", ota_task_state_name(s));
+        e = dl(700);
+        is_int(ota_task_apply(&t, &e), 0, "%s: a smaller one changes nothing",
+               ota_task_state_name(s));
+        e = dl(5000);
+        is_int(ota_task_apply(&t, &e), 0, "%s: over the size is clipped",
+               ota_task_state_name(s));
+        is_int(t.covered, 1000, "%s: covered stays 1000", ota_task_state_name(s));
+        e = dl(-1);
+        is_int(ota_task_apply(&t, &e), -1, "%s: a negative count is malformed",
+               ota_task_state_name(s));
     }
 
     /* a whole download in one event skips downloading */
@@ -203,7 +224,9 @@ main(void)
     e = inform("2.0.0");
     ota_task_apply(&t, &e);
     e = dl(1000);
-    is_int(ota_task_apply(&t, &e), 0, "download after success: ignored");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_COVERED,
+           "download after success: counted, not moved");
+    is_int(t.covered, 1000, "covered 1000 after success");
     e = step(-2);
     is_int(ota_task_apply(&t, &e), 0, "failure after success: ignored");
     is_int(t.state, OTA_TS_SUCCEEDED, "still succeeded");
