@@ -166,6 +166,10 @@ typedef enum {
     NGX_OTA_M_PROGRESS_WRITES,      /* coverage updates sent to Redis */
     NGX_OTA_M_PROGRESS_DROPPED,     /* ranges dropped: offline buffer full */
     NGX_OTA_M_EVENTS,               /* stream events appended */
+    NGX_OTA_M_PROGRESS_CAPPED,      /* ranges not stored: the device's
+                                       coverage set was full */
+    NGX_OTA_M_UNACKED_BYTES,        /* body bytes sent, never acknowledged
+                                       by the client: not counted */
     NGX_OTA_M_COUNT
 } ngx_ota_metric_e;
 

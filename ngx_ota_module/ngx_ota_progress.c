@@ -100,24 +100,30 @@ static void ngx_ota_progress_ready(void);
 
 /*
  * KEYS[1] coverage ZSET (member "start-end", score start, disjoint,
- * merged), KEYS[2] covered byte count; ARGV[1] package size, then pairs of
- * start, end (exclusive).  Returns {covered, added}.  The same rule as
- * ota_cov_add(): touching ranges merge, re-sent bytes add nothing.
+ * merged), KEYS[2] covered byte count; ARGV[1] package size, ARGV[2] the
+ * most members the set may hold, then pairs of start, end (exclusive).
+ * Returns {covered, added, dropped}.  The same rule as ota_cov_add() with
+ * a limit: touching ranges merge, re-sent bytes add nothing, and a range
+ * that would need a member of its own in a full set is not recorded
+ * (dropped): the set never grows past the bound, and what it says was
+ * delivered always was (a range that extends, joins or swallows members
+ * is always taken, so a resumed or sequential download still completes).
  */
 static const char  ngx_ota_merge_lua[] =
     "local function parse(m)\n"
     "  local a, b = string.match(m, '^(%d+)-(%d+)$')\n"
     "  return tonumber(a), tonumber(b)\n"
     "end\n"
-    "local size = tonumber(ARGV[1])\n"
+    "local size, cap = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local covered = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
-    "local added = 0\n"
-    "for i = 2, #ARGV - 1, 2 do\n"
+    "local n = redis.call('ZCARD', KEYS[1])\n"
+    "local added, dropped = 0, 0\n"
+    "for i = 3, #ARGV - 1, 2 do\n"
     "  local s, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])\n"
     "  if s < 0 then s = 0 end\n"
     "  if e > size then e = size end\n"
     "  if e > s then\n"
-    "    local ns, ne, gone = s, e, 0\n"
+    "    local ns, ne, gone, rm = s, e, 0, {}\n"
     "    local prev = redis.call('ZREVRANGEBYSCORE', KEYS[1], s, '-inf',\n"
     "                            'LIMIT', 0, 1)\n"
     "    if prev[1] then\n"
@@ -126,26 +132,33 @@ static const char  ngx_ota_merge_lua[] =
     "        if ps < ns then ns = ps end\n"
     "        if pe > ne then ne = pe end\n"
     "        gone = gone + (pe - ps)\n"
-    "        redis.call('ZREM', KEYS[1], prev[1])\n"
+    "        rm[#rm + 1] = prev[1]\n"
     "      end\n"
     "    end\n"
-    "    local nx = redis.call('ZRANGEBYSCORE', KEYS[1], s, e)\n"
-    "    for _, m in ipairs(nx) do\n"
-    "      local ms, me = parse(m)\n"
-    "      if me then\n"
-    "        if me > ne then ne = me end\n"
-    "        gone = gone + (me - ms)\n"
+    "    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], s, e)) do\n"
+    "      if m ~= rm[1] then\n"
+    "        local ms, me = parse(m)\n"
+    "        if me then\n"
+    "          if me > ne then ne = me end\n"
+    "          gone = gone + (me - ms)\n"
+    "        end\n"
+    "        rm[#rm + 1] = m\n"
     "      end\n"
-    "      redis.call('ZREM', KEYS[1], m)\n"
     "    end\n"
-    "    redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
-    "               string.format('%d-%d', ns, ne))\n"
-    "    added = added + (ne - ns) - gone\n"
+    "    if #rm == 0 and n >= cap then\n"
+    "      dropped = dropped + 1\n"
+    "    else\n"
+    "      if #rm > 0 then redis.call('ZREM', KEYS[1], unpack(rm)) end\n"
+    "      redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
+    "                 string.format('%d-%d', ns, ne))\n"
+    "      n = n - #rm + 1\n"
+    "      added = added + (ne - ns) - gone\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "covered = covered + added\n"
     "redis.call('SET', KEYS[2], string.format('%d', covered))\n"
-    "return {covered, added}\n";
+    "return {covered, added, dropped}\n";
 
 
 static ngx_http_module_t  ngx_ota_progress_filter_module_ctx = {
@@ -618,14 +631,14 @@ static void ngx_ota_track_event_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 
 
-static const char   *ngx_ota_argv[5 + 2 * NGX_OTA_FLUSH_MAX];
-static size_t        ngx_ota_argvlen[5 + 2 * NGX_OTA_FLUSH_MAX];
-static char          ngx_ota_nums[1 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
+static const char   *ngx_ota_argv[7 + 2 * NGX_OTA_FLUSH_MAX];
+static size_t        ngx_ota_argvlen[7 + 2 * NGX_OTA_FLUSH_MAX];
+static char          ngx_ota_nums[2 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
 static char          ngx_ota_key1[NGX_OTA_KEY_MAX];
 static char          ngx_ota_key2[NGX_OTA_KEY_MAX];
 
 
-/* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <s> <e> ...: argc */
+/* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <cap> <s> <e> ...: argc */
 static int
 ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
 {
@@ -663,6 +676,9 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     ngx_ota_argv[argc] = ngx_ota_nums[n];
     ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
                                        "%lld", (long long) t->size);
+    ngx_ota_argv[argc] = ngx_ota_nums[n];
+    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
+                                       "%d", OTA_COV_STORED_MAX);
 
     for (i = 0; i < t->inflight.n; i++) {
         ngx_ota_argv[argc] = ngx_ota_nums[n];
@@ -824,7 +840,7 @@ ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
 static void
 ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    long long         covered, added;
+    long long         covered, added, dropped;
     ngx_ota_track_t  *t = call->data;
 
     if (ngx_ota_exiting) {
@@ -859,9 +875,10 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         goto next;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
         || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_ota_plog, 0,
                       "ota: unexpected answer of the coverage merge script");
@@ -872,6 +889,18 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     covered = reply->element[0]->integer;
     added = reply->element[1]->integer;
+    dropped = reply->element[2]->integer;
+
+    if (dropped > 0) {
+        /* the device's set is full (OTA_COV_STORED_MAX): these ranges were
+         * not recorded, so they are not remembered as confirmed either */
+        ngx_ota_metric_add(NGX_OTA_M_PROGRESS_CAPPED, dropped);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota: coverage of device \"%s\" package \"%s\" is "
+                       "full: %L ranges not recorded", t->device, t->package,
+                       (int64_t) dropped);
+    }
 
     /* remember what Redis has, within a small bound and the budget; a
      * complete package is one range, whoever completed it */
@@ -881,8 +910,9 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         ota_cov_clear(&t->known);
         (void) ota_cov_add(&t->known, 0, t->size, NULL);
 
-    } else if (ngx_ota_used + t->inflight.n * sizeof(ota_range_t)
-               < ngx_ota_budget)
+    } else if (dropped == 0
+               && ngx_ota_used + t->inflight.n * sizeof(ota_range_t)
+                  < ngx_ota_budget)
     {
         /* over the bound: what fits stays, the rest is simply sent again */
         (void) ota_cov_merge(&t->known, &t->inflight, NULL);
@@ -1155,7 +1185,7 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
                 break;
             }
 
-            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3
                 && reply->element[0]->type == REDIS_REPLY_INTEGER)
             {
                 char  cov[NGX_INT64_LEN + 1], size[NGX_INT64_LEN + 1];
