@@ -10,6 +10,7 @@
  *   ngx_ota_metrics.c   shared-memory counters for the metrics endpoint
  *   ngx_ota_download.c  GET /ota/v1/packages/<id>: auth, files, ranges
  *   ngx_ota_progress.c  exact byte coverage of downloads into Redis
+ *   ngx_ota_ack.c       which bytes the client acknowledged
  *   ngx_ota_api.c       auth, inform, upgrade, progress
  *   ngx_ota_admin.c     read-only admin API and Prometheus metrics
  */

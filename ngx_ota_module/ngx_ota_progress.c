@@ -69,28 +69,27 @@ typedef struct {
 
 
 typedef struct {
-    off_t                 len;
-    off_t                 start;            /* package offset; -1: not file */
-} ngx_ota_seg_t;
-
-
-typedef struct {
     ngx_http_request_t   *request;
     ngx_ota_track_t      *track;
     off_t                 base;             /* the file's package offset */
     off_t                 sent0;            /* c->sent before the header */
-    off_t                 accounted;        /* body bytes turned into ranges */
+    off_t                 written;          /* body bytes the kernel took */
+    off_t                 accounted;        /* of them, acknowledged by the
+                                               client: turned into ranges */
     ngx_array_t           segs;
     ngx_uint_t            seg;              /* first segment not all sent */
     off_t                 seg_done;         /* sent bytes of segs[seg] */
     unsigned              done:1;
+    unsigned              broken:1;         /* segments lost: not counted */
 } ngx_ota_prog_req_t;
 
 
 static ngx_int_t ngx_ota_progress_filter_postconf(ngx_conf_t *cf);
 static ngx_int_t ngx_ota_progress_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_uint_t ngx_ota_track_complete(ngx_ota_track_t *t);
 static void ngx_ota_progress_account(ngx_ota_prog_req_t *p);
+static void ngx_ota_progress_release(ngx_ota_track_t *t);
 static void ngx_ota_progress_cleanup(void *data);
 static void ngx_ota_track_flush(ngx_ota_track_t *t);
 static void ngx_ota_track_release(ngx_ota_track_t *t);
@@ -259,6 +258,7 @@ ngx_ota_progress_record(ngx_ota_prog_req_t *p, ngx_buf_t *b)
     if (seg == NULL) {
         /* the body is then mis-mapped: stop counting this request */
         p->done = 1;
+        p->broken = 1;
         return;
     }
 
@@ -537,6 +537,15 @@ ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
     p->base = file->offset;
     p->sent0 = r->connection->sent;
 
+    /* a connection nginx closes after this response (Connection: close,
+     * HTTP/1.0, the last keep-alive request) half-closes and waits for the
+     * client to close instead of closing at once, so the tail of the body
+     * is still watched when the client's last acknowledgements come in
+     * (ngx_ota_ack.c); a kept-alive connection is not affected */
+    if (!ngx_ota_track_complete(t)) {
+        r->lingering_close = 1;
+    }
+
     cln->handler = ngx_ota_progress_cleanup;
     cln->data = p;
 
@@ -555,21 +564,23 @@ failed:
 }
 
 
-/* turns the body bytes sent since the last call into ranges */
-static void
-ngx_ota_progress_account(ngx_ota_prog_req_t *p)
+/* a track whose whole package Redis has: nothing a request sends adds to
+ * it, so its requests need not ask the socket what was delivered */
+static ngx_uint_t
+ngx_ota_track_complete(ngx_ota_track_t *t)
 {
-    off_t                body, delta, take;
-    ngx_ota_seg_t       *seg;
-    ngx_http_request_t  *r = p->request;
+    return t->known.n == 1 && t->known.r[0].start == 0
+           && t->known.r[0].end >= t->size;
+}
 
-    body = r->connection->sent - p->sent0 - (off_t) r->header_size;
 
-    if (body <= p->accounted) {
-        return;
-    }
+/* turns the first len unaccounted body bytes into ranges */
+static void
+ngx_ota_progress_take(ngx_ota_prog_req_t *p, off_t delta)
+{
+    off_t           take;
+    ngx_ota_seg_t  *seg;
 
-    delta = body - p->accounted;
     seg = p->segs.elts;
 
     while (delta > 0 && p->seg < p->segs.nelts) {
@@ -595,24 +606,75 @@ ngx_ota_progress_account(ngx_ota_prog_req_t *p)
 }
 
 
-/* the request is being freed: its last bytes, then an immediate write */
+/*
+ * Counts the body bytes the client acknowledged since the last call: of
+ * what the kernel took (c->sent), all but the socket's unacknowledged
+ * queue (ngx_ota_ack.c).  The queue holds the last bytes written, so the
+ * rest of the body was delivered; bytes in it that are not this body's (a
+ * header) only make the count smaller for a while.
+ */
 static void
-ngx_ota_progress_cleanup(void *data)
+ngx_ota_progress_account(ngx_ota_prog_req_t *p)
 {
-    ngx_ota_prog_req_t  *p = data;
+    off_t                written, acked, unacked;
+    ngx_http_request_t  *r = p->request;
 
-    ngx_ota_track_t  *t = p->track;
+    written = r->connection->sent - p->sent0 - (off_t) r->header_size;
 
-    if (!p->done) {
-        ngx_ota_progress_account(p);
-        p->done = 1;
+    if (written > p->written) {
+        p->written = written;
     }
 
-    if (p->accounted) {
-        ngx_ota_metric_add(NGX_OTA_M_DOWNLOAD_BYTES, p->accounted);
+    if (p->written <= p->accounted) {
+        return;
     }
 
+    if (ngx_ota_track_complete(p->track)) {
+        acked = p->written;
+
+    } else {
+        unacked = ngx_ota_ack_unacked(ngx_ota_ack_connection(r));
+
+        /* a socket that cannot tell (none does on Linux): as sent */
+        acked = unacked < 0 ? p->written : p->written - unacked;
+    }
+
+    if (acked > p->accounted) {
+        ngx_ota_progress_take(p, acked - p->accounted);
+    }
+}
+
+
+/* a watched tail: bytes the client acknowledged after the request ended */
+static void
+ngx_ota_progress_tail_acked(void *data, off_t start, off_t end)
+{
+    ngx_ota_track_add(data, start, end);
+}
+
+
+static void
+ngx_ota_progress_tail_done(void *data, off_t lost)
+{
+    ngx_ota_track_t  *t = data;
+
+    if (lost > 0) {
+        ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, lost);
+    }
+
+    ngx_ota_progress_release(t);
+}
+
+
+/* the request (or its watched tail) no longer sends: an immediate write */
+static void
+ngx_ota_progress_release(ngx_ota_track_t *t)
+{
     t->refs--;
+
+    if (ngx_ota_exiting) {
+        return;                         /* the exit flush writes it all */
+    }
 
     if (t->busy) {
         t->again = 1;
@@ -620,6 +682,54 @@ ngx_ota_progress_cleanup(void *data)
     }
 
     ngx_ota_track_flush(t);
+}
+
+
+/* the request is being freed: its last bytes, then an immediate write;
+ * bytes still unacknowledged are watched on the connection first */
+static void
+ngx_ota_progress_cleanup(void *data)
+{
+    ngx_ota_prog_req_t  *p = data;
+
+    off_t             tail;
+    ngx_ota_track_t  *t = p->track;
+
+    if (!p->done) {
+        ngx_ota_progress_account(p);
+        p->done = 1;
+    }
+
+    if (p->written) {
+        ngx_ota_metric_add(NGX_OTA_M_DOWNLOAD_BYTES, p->written);
+    }
+
+    tail = p->written - p->accounted;
+
+    if (tail > 0 && !p->broken) {
+        if (ngx_ota_track_complete(t)) {
+            /* nothing to learn from it */
+            ngx_ota_progress_take(p, tail);
+
+        } else if (ngx_ota_ack_watch(p->request,
+                                     (ngx_ota_seg_t *) p->segs.elts + p->seg,
+                                     p->segs.nelts - p->seg, p->seg_done,
+                                     tail, ngx_ota_progress_tail_acked,
+                                     ngx_ota_progress_tail_done, t)
+                   == NGX_OK)
+        {
+            /* the track's reference goes with the tail, and so does the
+             * write: one write when the tail is known, not two */
+            return;
+
+        } else {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, p->request->connection->log,
+                           0, "ota: %O bytes never acknowledged", tail);
+            ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, tail);
+        }
+    }
+
+    ngx_ota_progress_release(t);
 }
 
 
@@ -1046,6 +1156,7 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
     ngx_ota_used = 0;
 
     ngx_ota_event_init(&ngx_ota_tick, ngx_ota_progress_tick, cycle->log);
+    ngx_ota_ack_init_process(cycle);
 
     mdlen = 0;
     if (EVP_Digest(ngx_ota_merge_lua, sizeof(ngx_ota_merge_lua) - 1, md,
@@ -1084,6 +1195,10 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
     ngx_ota_main_conf_t  *omcf;
 
     ngx_ota_exiting = 1;
+
+    /* what the clients acknowledged by now is delivered (the tails' end
+     * adds it to the tracks written below) */
+    ngx_ota_ack_exit_process(cycle);
 
     if (ngx_ota_tick.timer_set) {
         ngx_del_timer(&ngx_ota_tick);

@@ -154,9 +154,19 @@ is($n, 1, 'and nothing after it: the rest of the body is not read as a request')
 
 # ---- client_max_body_size smaller than ota_body_max --------------------------------------
 
+# a second and third node on the same Redis: wait until their worker
+# process has it (their first auth would get 503)
+sub ready {
+    my ($h) = @_;
+    ok($h->wait_for(sub { $h->http(GET => '/ota/v1/health')->{status} == 200 }, 15),
+       'the node reaches Redis');
+}
+
 my $t2 = OtaTest->new(no_redis => 1, redis_port => $t->{redis_port}, store => $t->store,
+                      nginx_workers => 1,
                       loc_extra => 'client_max_body_size 4k; ota_body_max 64k;',
                       server_extra => 'location /plain/ { client_max_body_size 4k; return 204; }');
+ready($t2);
 ($code, $type, $body) = raw(port => $t2->port, path => '/ota/v1/auth',
                             pieces => [ auth_body(5000) ]);
 is_json_error($code, $type, $body, 413, 'declared body over client_max_body_size');
@@ -170,7 +180,8 @@ is($code, 413, 'other locations keep nginx\'s own check');
 like($type, qr{text/html}, 'with nginx\'s page there');
 
 my $t3 = OtaTest->new(no_redis => 1, redis_port => $t->{redis_port}, store => $t->store,
-                      loc_extra => 'ota_body_max 64k;');
+                      nginx_workers => 1, loc_extra => 'ota_body_max 64k;');
+ready($t3);
 ($code) = raw(port => $t3->port, path => '/ota/v1/auth', pieces => [ auth_body(40_000) ]);
 is($code, 200, 'ota_body_max 64k: a 40 KB body (over nginx\'s 8k/16k buffer) is read');
 ($code) = raw(port => $t3->port, path => '/ota/v1/auth', chunked => 1,
