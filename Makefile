@@ -1,6 +1,7 @@
 # OTA distribution: nginx module, worker, otactl.
 #
-#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl
+#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl,
+#                 build/ota-fleet (the device fleet client of bench/fleet)
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
@@ -57,15 +58,16 @@ SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead \
+.PHONY: all module worker otactl fleet unit deps test test-unit test-t test-ahead \
         test-debug run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind
 
-all: module worker otactl
+all: module worker otactl fleet
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
 otactl: $(BUILD)/otactl
+fleet: $(BUILD)/ota-fleet
 
 $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	rm -rf $(NGX_BUILD)
@@ -91,6 +93,11 @@ $(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 
 $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+
+# a fleet of devices running whole sessions against the device API
+# (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
+$(BUILD)/ota-fleet: bench/fleet/ota_fleet.c
+	$(CC) $(OPT) $(WARN) -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -ljansson
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
