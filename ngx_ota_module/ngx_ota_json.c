@@ -167,14 +167,9 @@ ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
     ngx_ota_body_t      *b;
     ngx_ota_loc_conf_t  *olcf;
 
+    /* a declared length over the limit was refused by the device API's
+     * entry (ngx_ota_device_handler) before any body was read */
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
-
-    if (r->headers_in.content_length_n > olcf->body_limit) {
-        r->keepalive = 0;
-        r->lingering_close = 1;
-        return ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "request body too large");
-    }
 
     ctx = ngx_ota_get_ctx(r);
     if (ctx == NULL) {

@@ -20,12 +20,6 @@ my $pkg = $t->make_package('cb', files => [ 'fw.bin' => $size ]);
 my $zkey = OtaTest::key('OTA_KEY_COVERAGE', 'd-scatter', 'cb');
 my $cap = 128;
 
-sub metric {
-    my ($name) = @_;
-    my $r = $t->http(GET => '/ota/admin/metrics',
-                     headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" });
-    return $r->{content} =~ /^\Q$name\E (\d+)/m ? $1 : -1;
-}
 
 sub check_set {
     my ($dev, $pkgid, $what) = @_;
@@ -45,7 +39,7 @@ sub check_set {
 srand(14);
 my $u = $t->signed_link('cb', 'd-scatter');
 my (%sent, $parts);
-my $capped0 = metric('ota_progress_capped_total');
+my $capped0 = $t->metric('ota_progress_capped_total');
 for my $req (1 .. 100) {
     my @p;
     my %used;
@@ -68,7 +62,7 @@ is($t->redis(ZCARD => $zkey), $cap, 'and stays there');
 is(check_set('d-scatter', 'cb', 'scattered'), $cap, "$cap ranges");
 my ($cov, $covn) = $t->coverage('d-scatter', 'cb');
 is($covn, $cap * 10, 'covered counts only the stored ranges: never more than was sent');
-cmp_ok(metric('ota_progress_capped_total') - $capped0, '>=', 30_000 - $cap - 300,
+cmp_ok($t->metric('ota_progress_capped_total') - $capped0, '>=', 30_000 - $cap - 300,
        'the ranges left out are counted in ota_progress_capped_total');
 my $mem = $t->redis(MEMORY => 'USAGE', $zkey);
 cmp_ok($mem, '<', 16 * 1024, "the set takes $mem bytes of Redis");
@@ -108,13 +102,7 @@ is(($t->coverage('d-fill', 'cb'))[0], "0-$size", 'one range, exactly 100 %');
 # ---- real clients are untouched ---------------------------------------------------------
 
 my $ar = $t->make_package('ar16', files => [ 'fw.bin' => 16 << 20 ]);
-my $adir = $t->dir . '/aria';
-mkdir $adir;
-my ($arc, $aout, $aerr) = $t->client(90, 'aria2c', '-q', '-x16', '-s16', '-k1M',
-                                     '--allow-overwrite=true', '--auto-file-renaming=false',
-                                     '--checksum=sha-256=' . $ar->{files}[0]{sign},
-                                     '-d', $adir, '-o', 'fw.bin',
-                                     $t->base . $t->signed_link('ar16', 'd-aria16'));
+my ($arc, $aout, $aerr) = $t->aria2c($ar, 'd-aria16', 16, $t->dir . '/aria');
 is($arc, 0, 'aria2c -x16 -s16 finished and checked the sha-256') or diag("$aout$aerr");
 ok($t->wait_for(sub { (($t->coverage('d-aria16', 'ar16'))[1] // 0) == 16 << 20 }, 10),
    'aria2c -x16: exactly 100 %');

@@ -23,12 +23,6 @@ my $size = 8 << 20;
 my $pkg = $t->make_package('dl', files => [ 'fw.bin' => $size ], product => 'dp');
 my $data = $pkg->{files}[0]{data};
 
-sub metric {
-    my ($name) = @_;
-    my $r = $t->http(GET => '/ota/admin/metrics',
-                     headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" });
-    return $r->{content} =~ /^\Q$name\E (\d+)/m ? $1 : -1;
-}
 
 sub covn { ($t->coverage($_[0], $_[1] // 'dl'))[1] // 0 }
 
@@ -75,7 +69,7 @@ sub client {
 # of each, with a 4 KB receive buffer: the kernel took far more of each
 my $u = $t->signed_link('dl', 'd-early');
 my $piece = $size / 64;
-my $unacked0 = metric('ota_download_unacked_bytes_total');
+my $unacked0 = $t->metric('ota_download_unacked_bytes_total');
 my $read = 0;
 for my $i (0 .. 63) {
     my ($g) = client(rcvbuf => 4096, read => 100,
@@ -88,7 +82,7 @@ sleep 1.5;
 my $early = covn('d-early');
 cmp_ok($early, '>=', 6400, "what was read counts ($early bytes)");
 cmp_ok($early, '<', $size / 20, "but not what the client never acknowledged: $early of $size bytes (was all of it)");
-cmp_ok(metric('ota_download_unacked_bytes_total') - $unacked0, '>', $size / 2,
+cmp_ok($t->metric('ota_download_unacked_bytes_total') - $unacked0, '>', $size / 2,
        'the bytes sent but never acknowledged are counted in ota_download_unacked_bytes_total');
 
 # the same through the worker: a task that is not downloaded

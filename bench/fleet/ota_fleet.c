@@ -67,6 +67,9 @@ static const char  *fleet_step_names[ST_COUNT] = {
     "auth", "inform", "upgrade", "download", "progress", "inform-new"
 };
 
+/* the status each step's answer must have */
+static const int  fleet_step_status[ST_COUNT] = { 200, 200, 200, 206, 200, 200 };
+
 typedef struct {
     char        *device;
     char        *secret;
@@ -424,13 +427,15 @@ fleet_answer(fleet_conn_t *c)
         fleet_close(c);
     }
 
+    if (c->status != fleet_step_status[c->step]) {
+        fleet_fail(c, c->step == ST_UPGRADE && c->status == 204
+                      ? "no task" : "unexpected status");
+        return;
+    }
+
     switch (c->step) {
 
     case ST_AUTH:
-        if (c->status != 200) {
-            fleet_fail(c, "auth refused");
-            return;
-        }
         j = json_loadb(c->in + c->head, c->in_len - c->head, 0, &err);
         p = json_string_value(json_object_get(j, "token"));
         if (p == NULL || strlen(p) >= sizeof(c->token)) {
@@ -444,18 +449,11 @@ fleet_answer(fleet_conn_t *c)
         break;
 
     case ST_INFORM_FROM:
-        if (c->status != 200) {
-            fleet_fail(c, "inform refused");
-            return;
-        }
-        c->step = ST_UPGRADE;
+    case ST_PROGRESS:
+        c->step++;
         break;
 
     case ST_UPGRADE:
-        if (c->status != 200) {
-            fleet_fail(c, c->status == 204 ? "no task" : "upgrade refused");
-            return;
-        }
         j = json_loadb(c->in + c->head, c->in_len - c->head, 0, &err);
         url = json_string_value(json_object_get(j, "url"));
         sign = json_string_value(json_object_get(j, "sign"));
@@ -522,8 +520,7 @@ fleet_answer(fleet_conn_t *c)
         break;
 
     case ST_PIECE:
-        if (c->status != 206
-            || c->got != c->cut[c->piece + 1] - c->cut[c->piece])
+        if (c->got != c->cut[c->piece + 1] - c->cut[c->piece])
         {
             fleet_fail(c, "a piece of the package did not arrive whole");
             return;
@@ -543,19 +540,7 @@ fleet_answer(fleet_conn_t *c)
         c->step = ST_PROGRESS;
         break;
 
-    case ST_PROGRESS:
-        if (c->status != 200) {
-            fleet_fail(c, "progress refused");
-            return;
-        }
-        c->step = ST_INFORM_TO;
-        break;
-
     case ST_INFORM_TO:
-        if (c->status != 200) {
-            fleet_fail(c, "inform of the new version refused");
-            return;
-        }
         F.ok++;
         fleet_next_device(c);
         return;
