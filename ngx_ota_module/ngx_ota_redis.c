@@ -611,7 +611,9 @@ ngx_ota_redis_call(ngx_http_request_t *r, ngx_ota_redis_handler_pt handler,
     ngx_ota_redis_call_t  *call;
 
     if (ngx_ota_log == NULL) {
-        ngx_ota_log = r->connection->log;
+        /* the process's log: a connection's log dies with the connection,
+         * and the call's timer may outlive it */
+        ngx_ota_log = ngx_cycle->log;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
