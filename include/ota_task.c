@@ -61,6 +61,13 @@ ota_task_download(ota_task_t *t, long long covered)
         if (t->covered > 0 && t->covered >= t->size) {
             rc |= ota_task_move(t, OTA_TS_DOWNLOADED, NULL);
 
+            /* a step reported before the last coverage came in (its merge
+             * answered after the device's report): every byte went out
+             * and the device has reported, so it is installing */
+            if (t->has_step && t->step >= 0) {
+                rc |= ota_task_move(t, OTA_TS_INSTALLING, NULL);
+            }
+
         } else if (t->covered > 0) {
             rc |= ota_task_move(t, OTA_TS_DOWNLOADING, NULL);
         }

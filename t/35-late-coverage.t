@@ -9,7 +9,10 @@
 # device ends succeeded with covered == size, in Redis, otactl and the
 # admin API.  Redis is kept busy by a script spinning 20 ms at a time,
 # back to back, from a second connection: that makes the order of the
-# events deterministic, and the test checks that it happened.
+# events deterministic, and the test checks that it happened.  Three more
+# devices report only an install step (50) before their last coverage is
+# merged: once it is, their task must go on to installing, not stay
+# downloaded.
 
 use strict;
 use warnings;
@@ -25,10 +28,11 @@ use OtaTest;
 my $t = OtaTest->new(nginx_workers => 1, worker => 1);
 ok($t->wait_nginx_redis, 'nginx connected to Redis');
 my $events = OtaTest::key('OTA_STREAM_EVENTS');
-my @devs = map { "late-$_" } 1 .. 5;
+my @devs = map { "late-$_" } 1 .. 5;          # progress 100, then the new version
+my @inst = map { "late-$_" } 6 .. 8;          # progress 50 only: still installing
 
 my %secret;
-for my $d (@devs) {
+for my $d (@devs, @inst) {
     my ($rc, $out, $err) = $t->otactl('device', 'add', $d, '--product', 'lp');
     ($secret{$d}) = $out =~ /([0-9a-f]{64})/ or diag($err);
 }
@@ -42,7 +46,7 @@ chomp(my $pkg = $out);
 
 # each device: a token and its first version report
 my %tok;
-for my $d (@devs) {
+for my $d (@devs, @inst) {
     my $ts = int(time * 1000);
     my $r = $t->http(POST => '/ota/v1/auth', json => { product => 'lp', device => $d,
         timestamp => "$ts", sign => hmac_sha256_hex("device${d}productlptimestamp$ts", $secret{$d}) });
@@ -57,7 +61,7 @@ ok($t->wait_for(sub { $t->drained }, 10), 'the reports are applied');
 is($rc, 0, 'batch created') or diag($err);
 chomp(my $batch = $out);
 my %url;
-for my $d (@devs) {
+for my $d (@devs, @inst) {
     my $r = $t->http(GET => '/ota/v1/upgrade?module=default',
                      headers => { Authorization => "Bearer $tok{$d}" });
     $url{$d} = $r->{json}{url};
@@ -96,6 +100,17 @@ for my $d (@devs) {
         '-o', '/dev/null', $t->base . '/ota/v1/inform');
     is($crc, 0, "$d: two pieces, progress 100 and the new version in one chain") or diag($cerr);
 }
+# the step reported before the last coverage is merged: once it is, the
+# task goes on to installing (not left downloaded)
+for my $d (@inst) {
+    my @auth = ('-H', "Authorization: Bearer $tok{$d}", '-H', 'Content-Type: application/json');
+    my ($crc, $cout, $cerr) = $t->run_cmd({}, 'timeout', '30', 'curl', '-sS', '-f',
+        '-r', "0-$cut", '-o', '/dev/null', $url{$d},
+        '--next', '-sS', '-f', '-r', ($cut + 1) . "-$last", '-o', '/dev/null', $url{$d},
+        '--next', '-sS', '-f', @auth, '--data', '{"module":"default","step":50}',
+        '-o', '/dev/null', $t->base . '/ota/v1/progress');
+    is($crc, 0, "$d: two pieces and progress 50 in one chain") or diag($cerr);
+}
 OtaTest::write_file($stop, '');
 waitpid($spinner, 0);
 
@@ -111,6 +126,14 @@ for my $e (@{ $t->redis(XRANGE => $events, '-', '+') }) {
     $after++ if $f{type} eq 'download' && $f{covered} == $size && $seen_inform{ $f{device} };
 }
 cmp_ok($after, '>=', 1, "for $after of 5 devices the last coverage came after the inform");
+my ($after_step, %seen_step) = (0);
+for my $e (@{ $t->redis(XRANGE => $events, '-', '+') }) {
+    my %f = @{ $e->[1] };
+    next unless grep { $_ eq ($f{device} // '') } @inst;
+    $seen_step{ $f{device} } = 1 if $f{type} eq 'progress';
+    $after_step++ if $f{type} eq 'download' && $f{covered} == $size && $seen_step{ $f{device} };
+}
+cmp_ok($after_step, '>=', 1, "for $after_step of 3 devices the last coverage came after the step");
 
 # ---- the outcome ---------------------------------------------------------------------
 
@@ -124,18 +147,25 @@ for my $d (@devs) {
     ok(!defined $t->redis(HGET => OtaTest::key('OTA_KEY_DEVICE_OPEN', $d), 'default'),
        "$d: no open task");
 }
+for my $d (@inst) {
+    my $task = $t->task($d, $batch);
+    is($task->{state}, 'installing', "$d: installing (its step carried it on once downloaded)");
+    is($task->{covered}, $size, "$d: covered == size");
+    is($task->{step}, 50, "$d: the step kept");
+}
 my $counts = $t->redis_hash(OtaTest::key('OTA_KEY_BATCH_COUNTS', $batch));
 is($counts->{succeeded}, 5, 'five succeeded');
+is($counts->{installing}, 3, 'three installing');
 my $sum = 0;
 $sum += $_ for values %$counts;
-is($sum, 5, 'the counts still sum to the total: nothing counted twice');
+is($sum, 8, 'the counts still sum to the total: nothing counted twice');
 
 ($rc, $out) = $t->otactl('--json', 'batch', 'show', $batch, '--devices');
 my $j = eval { decode_json($out) } // {};
-is_deeply([ map { $_->{progress} } @{ $j->{devices} } ], [ (100) x 5 ], 'otactl: 100 % each');
+is_deeply([ map { $_->{progress} } @{ $j->{devices} } ], [ (100) x 8 ], 'otactl: 100 % each');
 my $a = $t->http(GET => "/ota/admin/batches/$batch/devices",
                  headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" })->{json};
-is_deeply([ map { $_->{progress} } @{ $a->{devices} } ], [ (100) x 5 ], 'admin API: 100 % each');
+is_deeply([ map { $_->{progress} } @{ $a->{devices} } ], [ (100) x 8 ], 'admin API: 100 % each');
 
 # a replayed late event and a smaller one change nothing
 my $n = $t->redis(XLEN => $events);

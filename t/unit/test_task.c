@@ -89,15 +89,15 @@ main(void)
     is_int(t.state, OTA_TS_DOWNLOADING, "still downloading after a step");
     e = dl(1000);
     is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
-           "every byte: downloaded");
-    is_int(t.state, OTA_TS_DOWNLOADED, "state downloaded");
+           "every byte, a step reported before: moved");
+    is_int(t.state, OTA_TS_INSTALLING, "state installing (the step carries it on)");
     e = ev(OTA_TE_NOTIFIED);
     is_int(ota_task_apply(&t, &e), 0, "late notified does not go back");
     e = dl(500);
     is_int(ota_task_apply(&t, &e), 0, "late download does not go back");
     e = step(0);
-    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_STEP,
-           "step 0 after download: installing");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_STEP,
+           "step 0 after download: recorded");
     is_int(t.state, OTA_TS_INSTALLING, "state installing");
     e = step(60);
     is_int(ota_task_apply(&t, &e), OTA_TASK_STEP, "step 60 recorded");
@@ -231,13 +231,39 @@ main(void)
     is_int(ota_task_apply(&t, &e), 0, "failure after success: ignored");
     is_int(t.state, OTA_TS_SUCCEEDED, "still succeeded");
 
-    /* step before download done, download then completes */
+    /* a step before the download is complete (the last merge answered
+     * after the device's report): recorded, and once the last byte is
+     * counted the task is installing, not left downloaded */
     t = task(OTA_TS_NOTIFIED, "1.0.0");
     e = step(50);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_STEP, "step while notified: recorded");
+    is_int(t.state, OTA_TS_NOTIFIED, "and no move");
+    e = dl(400);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "part of it: downloading");
+    is_int(t.state, OTA_TS_DOWNLOADING, "state downloading");
+    e = dl(1000);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "the rest after the step: moved");
+    is_int(t.state, OTA_TS_INSTALLING, "out of order step: installing");
+    is_int(t.step, 50, "the step kept");
+
+    /* the same with step 0 and the whole download in one event */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    e = step(0);
     ota_task_apply(&t, &e);
     e = dl(1000);
     ota_task_apply(&t, &e);
-    is_int(t.state, OTA_TS_DOWNLOADED, "out of order step: downloaded");
+    is_int(t.state, OTA_TS_INSTALLING, "step 0 then all bytes: installing");
+
+    /* no step yet: downloaded, the next step moves it */
+    t = task(OTA_TS_DOWNLOADING, "1.0.0");
+    e = dl(1000);
+    ota_task_apply(&t, &e);
+    is_int(t.state, OTA_TS_DOWNLOADED, "no step: downloaded");
+    e = step(10);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_STEP,
+           "then a step: installing");
 
     /* can_move: never backwards */
     for (s = 0; s < OTA_TS_COUNT; s++) {
