@@ -303,15 +303,11 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
     /* a descriptor of our own: the socket outlives nginx's close() until
      * the tail is known (without one, the tail is known while nginx keeps
      * the connection) */
-    t->fd = dup(c->fd);
+    t->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 
     if (t->fd == (ngx_socket_t) -1) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, ngx_socket_errno,
                        "ota: no duplicate of socket %d for a tail", c->fd);
-
-    } else if (fcntl(t->fd, F_SETFD, FD_CLOEXEC) == -1) {
-        (void) ngx_close_socket(t->fd);
-        t->fd = (ngx_socket_t) -1;
     }
 
     ngx_ota_event_init(&t->timer, ngx_ota_ack_timer, ngx_ota_ack_log

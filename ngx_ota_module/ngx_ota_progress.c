@@ -40,6 +40,10 @@
 #define NGX_OTA_FLUSH_MAX   256             /* ranges per script call */
 #define NGX_OTA_KNOWN_MAX   64              /* confirmed ranges remembered */
 #define NGX_OTA_IDLE_KEEP   10000           /* ms an idle track is kept */
+#define NGX_OTA_ACK_EVERY   100             /* ms between two questions to
+                                               the socket while a download
+                                               runs (a write event may come
+                                               every few µs) */
 #define NGX_OTA_KEY_MAX     (sizeof(OTA_KEY_COVERAGE) + 2 * OTA_NAME_MAX)
 
 
@@ -79,6 +83,7 @@ typedef struct {
     ngx_array_t           segs;
     ngx_uint_t            seg;              /* first segment not all sent */
     off_t                 seg_done;         /* sent bytes of segs[seg] */
+    ngx_msec_t            asked;            /* the socket, last time */
     unsigned              done:1;
     unsigned              broken:1;         /* segments lost: not counted */
 } ngx_ota_prog_req_t;
@@ -294,7 +299,13 @@ ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     rc = ngx_http_next_body_filter(r, in);
 
-    ngx_ota_progress_account(p);
+    /* while the download runs, what was delivered is asked of the socket
+     * a few times a second (progress is written once a second at most);
+     * the end of the request asks once more */
+    if (ngx_current_msec - p->asked >= NGX_OTA_ACK_EVERY) {
+        p->asked = ngx_current_msec;
+        ngx_ota_progress_account(p);
+    }
 
     return rc;
 }
@@ -536,6 +547,7 @@ ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
     p->track = t;
     p->base = file->offset;
     p->sent0 = r->connection->sent;
+    p->asked = ngx_current_msec;
 
     /* a connection nginx closes after this response (Connection: close,
      * HTTP/1.0, the last keep-alive request) half-closes and waits for the
