@@ -897,5 +897,20 @@ main(int argc, char **argv)
                (double) F.requests / secs);
     }
 
+    fflush(stdout);
+
+    for (i = 0; i < F.concurrency; i++) {
+        fleet_close(&conns[i]);
+        free(conns[i].in);
+        EVP_MD_CTX_free(conns[i].md);
+    }
+    for (i = 0; i < F.ndevs; i++) {
+        free(F.devs[i].device);
+        free(F.devs[i].secret);
+    }
+    free(F.devs);
+    free(conns);
+    close(F.ep);
+
     return F.failed ? 1 : 0;
 }
