@@ -89,26 +89,30 @@ sleep 0.2;
 
 my $last = $size - 1;
 my $cut = $size - 1001;
-for my $d (@devs) {
+
+# one curl --next chain on one keep-alive connection: the two pieces, then
+# the reports (JSON bodies posted to their endpoints)
+sub chain {
+    my ($d, @reports) = @_;
     my @auth = ('-H', "Authorization: Bearer $tok{$d}", '-H', 'Content-Type: application/json');
-    my ($crc, $cout, $cerr) = $t->run_cmd({}, 'timeout', '30', 'curl', '-sS', '-f',
-        '-r', "0-$cut", '-o', '/dev/null', $url{$d},
-        '--next', '-sS', '-f', '-r', ($cut + 1) . "-$last", '-o', '/dev/null', $url{$d},
-        '--next', '-sS', '-f', @auth, '--data', '{"module":"default","step":100}',
-        '-o', '/dev/null', $t->base . '/ota/v1/progress',
-        '--next', '-sS', '-f', @auth, '--data', '{"module":"default","version":"2.0.0"}',
-        '-o', '/dev/null', $t->base . '/ota/v1/inform');
+    my @cmd = ('timeout', '30', 'curl', '-sS', '-f', '-r', "0-$cut", '-o', '/dev/null', $url{$d},
+               '--next', '-sS', '-f', '-r', ($cut + 1) . "-$last", '-o', '/dev/null', $url{$d});
+    while (my ($ep, $body) = splice(@reports, 0, 2)) {
+        push @cmd, '--next', '-sS', '-f', @auth, '--data', $body, '-o', '/dev/null',
+             $t->base . "/ota/v1/$ep";
+    }
+    return $t->run_cmd({}, @cmd);
+}
+
+for my $d (@devs) {
+    my ($crc, $cout, $cerr) = chain($d, progress => '{"module":"default","step":100}',
+                                    inform => '{"module":"default","version":"2.0.0"}');
     is($crc, 0, "$d: two pieces, progress 100 and the new version in one chain") or diag($cerr);
 }
 # the step reported before the last coverage is merged: once it is, the
 # task goes on to installing (not left downloaded)
 for my $d (@inst) {
-    my @auth = ('-H', "Authorization: Bearer $tok{$d}", '-H', 'Content-Type: application/json');
-    my ($crc, $cout, $cerr) = $t->run_cmd({}, 'timeout', '30', 'curl', '-sS', '-f',
-        '-r', "0-$cut", '-o', '/dev/null', $url{$d},
-        '--next', '-sS', '-f', '-r', ($cut + 1) . "-$last", '-o', '/dev/null', $url{$d},
-        '--next', '-sS', '-f', @auth, '--data', '{"module":"default","step":50}',
-        '-o', '/dev/null', $t->base . '/ota/v1/progress');
+    my ($crc, $cout, $cerr) = chain($d, progress => '{"module":"default","step":50}');
     is($crc, 0, "$d: two pieces and progress 50 in one chain") or diag($cerr);
 }
 OtaTest::write_file($stop, '');
