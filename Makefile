@@ -1,9 +1,11 @@
 # OTA distribution: nginx module, worker, otactl.
 #
-#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl
+#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl,
+#                 build/ota-fleet (the device fleet client of bench/fleet)
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
+#                 (then again with nginx's debug log: make test-debug)
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
@@ -61,14 +63,16 @@ SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead run stop \
+.PHONY: all module worker otactl fleet unit deps test test-unit test-t test-ahead \
+        test-debug run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
-all: module worker otactl
+all: module worker otactl fleet
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
 otactl: $(BUILD)/otactl
+fleet: $(BUILD)/ota-fleet
 
 $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	rm -rf $(NGX_BUILD)
@@ -94,6 +98,11 @@ $(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 
 $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+
+# a fleet of devices running whole sessions against the device API
+# (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
+$(BUILD)/ota-fleet: bench/fleet/ota_fleet.c
+	$(CC) $(OPT) $(WARN) -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -ljansson
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
@@ -163,7 +172,7 @@ deps:
 
 test: deps
 	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t test-ahead
+	$(MAKE) test-unit test-fuzz test-t test-ahead test-debug
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
@@ -175,9 +184,16 @@ test-t: all
 
 # the event tests again with reads of 3 entries: every read is full, so
 # the worker sends each apply behind the next read (docs/worker.md)
-AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" prove -I t/lib $(AHEAD_TESTS)
+
+# the whole suite again with nginx at `error_log ... debug` (what an
+# operator turns on to troubleshoot): nginx's debug lines read what the
+# module's events point at, so a crash that only debug logging shows
+# cannot come back (t/14-debug-log.t is the focused test)
+test-debug: all
+	OTA_NGINX_LOG=debug prove -I t/lib $(TEST)
 
 run: deps
 	$(MAKE) all

@@ -534,12 +534,10 @@ ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
             covered = size;
         }
 
-        /* percent with two decimals, rounded down: 100 only when complete */
+        /* the rule of otactl too: 100 only when every byte went out */
         rc |= json_object_set_new(item, "progress",
-                                  json_real(size
-                                            ? (double) (covered * 10000
-                                                        / size) / 100
-                                            : 0.0));
+                                  json_real(ota_progress_percent(covered,
+                                                                 size)));
         rc |= json_object_set_new(item, "covered", json_integer(covered));
         rc |= json_object_set_new(item, "size", json_integer(size));
         return rc;

@@ -17,6 +17,7 @@
     "local K_DEVVER='" OTA_KEY_DEVICE_VERSIONS "'\n"                         \
     "local VER_TS='" OTA_VERSION_TS_SUFFIX "'\n"                             \
     "local K_DEVOPEN='" OTA_KEY_DEVICE_OPEN "'\n"                            \
+    "local K_DEVLAST='" OTA_KEY_DEVICE_LAST "'\n"                            \
     "local K_PRODUCTS='" OTA_KEY_PRODUCTS "'\n"                              \
     "local K_PRODDEV='" OTA_KEY_PRODUCT_DEVICES "'\n"                        \
     "local K_PRODMOD='" OTA_KEY_PRODUCT_MODULES "'\n"                        \

@@ -57,6 +57,7 @@ typedef struct {
     const char     *module;
     const char     *batch;
     redisReply     *res;
+    int             late;           /* a download is among its events */
 } ota_look_t;
 
 typedef struct {
@@ -143,6 +144,7 @@ ota_look_find(ota_htab_t *h, ota_look_t *l, int *nl, const char *dev,
     l[*nl].module = mod;
     l[*nl].batch = batch;
     l[*nl].res = NULL;
+    l[*nl].late = 0;
     h->slot[i] = *nl;
     return (*nl)++;
 }
@@ -883,6 +885,9 @@ again:
         e->look = ota_look_find(&hl, look, &nl, e->device,
                                 e->type == OTA_TE_TIMEOUT ? "" : e->module,
                                 e->batch);
+        if (e->type == OTA_TE_DOWNLOAD) {
+            look[e->look].late = 1;
+        }
     }
     if (informs) {
         ninf = ota_ev_add_informs(NULL, ev, n);
@@ -910,7 +915,9 @@ again:
     for (int k = 0; k < nl; k++) {
         ota_cmd_adds(&c, look[k].device);
         ota_cmd_adds(&c, look[k].module);
-        ota_cmd_adds(&c, look[k].batch ? look[k].batch : "");
+        /* "*": no open task means the last closed one (late coverage) */
+        ota_cmd_adds(&c, look[k].batch ? look[k].batch
+                                       : look[k].late ? "*" : "");
     }
     if (nl > 0 || ninf > 0) {
         lr = ota_worker_script(w, OTA_LUA_LOOKUP, &c);

@@ -301,6 +301,7 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "    n = n + 1\n"
 "    local ok = fmt(K_DEVOPEN, dev)\n"
 "    if call('HGET', ok, b.module) == id then call('HDEL', ok, b.module) end\n"
+"    call('HSET', fmt(K_DEVLAST, dev), b.module, id)\n"
 "    zrem[#zrem + 1] = id .. ':' .. dev\n"
 "  end\n"
 "end\n"
@@ -315,7 +316,9 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "return #devs\n";
 
 /* ARGV: now ninform, then ninform reports (device product module version
- * ts), then (device module batch)...
+ * ts), then (device module batch)... (batch "*": a download is among the
+ * lookup's events, so without an open task the device's last closed task
+ * of the module is taken, OTA_KEY_DEVICE_LAST)
  *
  * Reports first: the device's version, the distribution counters and
  * version sets move together, only when the version changes and only for
@@ -410,8 +413,14 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "  local dev, mod, bid = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
 "  no = no + 1\n"
 "  out[no] = 0\n"
-"  local opened = bid == ''\n"
-"  if opened then bid = call('HGET', fmt(K_DEVOPEN, dev), mod) end\n"
+"  local opened = bid == '' or bid == '*'\n"
+"  if opened then\n"
+"    local late = bid == '*'\n"
+"    bid = call('HGET', fmt(K_DEVOPEN, dev), mod)\n"
+"    -- a download after the task closed: the last closed task of the\n"
+"    -- module takes the larger coverage (its state does not move)\n"
+"    if not bid and late then bid = call('HGET', fmt(K_DEVLAST, dev), mod) end\n"
+"  end\n"
 "  if bid then\n"
 "    local g = groups[bid]\n"
 "    if not g then g = {devs = {}, at = {}, mods = {}, n = 0} groups[bid] = g end\n"
@@ -613,6 +622,8 @@ OTA_LUA_PRELUDE OTA_LUA_LIB
 "          local ok = fmt(K_DEVOPEN, dev)\n"
 "          if call('HGET', ok, b.module) == bid then\n"
 "            call('HDEL', ok, b.module) end\n"
+"          -- a later download event still finds the task (lookup)\n"
+"          call('HSET', fmt(K_DEVLAST, dev), b.module, bid)\n"
 "          if exp ~= ST_PENDING then\n"
 "            nr = nr + 1 zrem[nr] = bid .. ':' .. dev end\n"
 "          touched[bid] = true\n"
