@@ -1,14 +1,18 @@
 # OTA distribution: nginx module, worker, otactl.
 #
-#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl
+#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl,
+#                 build/ota-fleet (the device fleet client of bench/fleet)
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
+#                 (then again with nginx's debug log: make test-debug)
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #   make asan     build under AddressSanitizer and run the suite against it
 #   make valgrind the worker tests with ota-worker under valgrind memcheck
+#   make deb      Debian packages into build/deb (debian/, docs/deploy.md)
+#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -62,24 +66,29 @@ FUZZ_LONG   ?= 300
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-# Debian packages needed to build, run and test
+# Debian packages needed to build, run and test (Chart.js for the console,
+# chromium + chromium-driver + python3-selenium for its browser test)
 DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
-            haproxy libclang-rt-14-dev clang valgrind lua5.1
+            haproxy libclang-rt-14-dev clang valgrind lua5.1 \
+            libjs-chart.js chromium chromium-driver python3-selenium \
+            build-essential debhelper dpkg-dev fakeroot lintian adduser
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead run stop \
-        bench clean fuzz fuzz-bins test-fuzz asan valgrind
+.PHONY: all module worker otactl fleet unit deps test test-unit test-t test-ahead \
+        test-debug run stop \
+        bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
-all: module worker otactl
+all: module worker otactl fleet
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
 otactl: $(BUILD)/otactl
+fleet: $(BUILD)/ota-fleet
 
 $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	rm -rf $(NGX_BUILD)
@@ -115,12 +124,19 @@ $(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
 $(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS) \
                      $(WORKER_GEN)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/daemon -I$(GEN) \
-	    -o $@ $(WORKER_SRCS) $(GEN)/worker_lua.c $(SHARED_SRCS) $(LIBS)
+	    $(LDFLAGS) -o $@ $(WORKER_SRCS) $(GEN)/worker_lua.c $(SHARED_SRCS) \
+	    $(LIBS)
 
 $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
                  $(OTACTL_GEN)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
-	    -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) $(LIBS)
+	    $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) \
+	    $(LIBS)
+
+# a fleet of devices running whole sessions against the device API
+# (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
+$(BUILD)/ota-fleet: bench/fleet/ota_fleet.c
+	$(CC) $(OPT) $(WARN) -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -ljansson
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
@@ -182,6 +198,7 @@ deps:
 	        $$sudo chmod +x $$prc; added=1; fi; \
 	    $$sudo apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	        -o DPkg::Lock::Timeout=600 \
 	        --no-install-recommends $$missing >/dev/null; rc=$$?; \
 	    [ -z "$$added" ] || $$sudo rm -f $$prc; \
 	    exit $$rc; \
@@ -189,7 +206,7 @@ deps:
 
 test: deps
 	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t test-ahead
+	$(MAKE) test-unit test-fuzz test-t test-ahead test-debug
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
@@ -201,9 +218,16 @@ test-t: all
 
 # the event tests again with reads of 3 entries: every read is full, so
 # the worker sends each apply behind the next read (docs/worker.md)
-AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" prove -I t/lib $(AHEAD_TESTS)
+
+# the whole suite again with nginx at `error_log ... debug` (what an
+# operator turns on to troubleshoot): nginx's debug lines read what the
+# module's events point at, so a crash that only debug logging shows
+# cannot come back (t/14-debug-log.t is the focused test)
+test-debug: all
+	OTA_NGINX_LOG=debug prove -I t/lib $(TEST)
 
 run: deps
 	$(MAKE) all
@@ -215,6 +239,37 @@ stop:
 bench: deps
 	$(MAKE) all
 	bash bench/run.sh
+
+# what the packages install (debian/rules: PREFIX=/usr DESTDIR=debian/tmp)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MODULESDIR ?= $(PREFIX)/lib/nginx/modules
+install: all
+	install -D -m 644 $(BUILD)/ngx_ota_module.so $(DESTDIR)$(MODULESDIR)/ngx_ota_module.so
+	install -D -m 755 $(BUILD)/ota-worker $(DESTDIR)$(SBINDIR)/ota-worker
+	install -D -m 755 $(BUILD)/otactl $(DESTDIR)$(BINDIR)/otactl
+
+# Debian packages, built by dpkg-buildpackage in a copy of the tree (it
+# writes its results into the parent directory: build/deb), then lintian;
+# nothing is rebuilt while no file that goes into them is newer than the
+# last build (t/ and bench/ do not)
+DEB_DIR := $(BUILD)/deb
+deb: deps
+	@if [ -f $(DEB_DIR)/ok ] && [ -z "$$(find . \( -path ./.git -o -path './build*' \
+	        -o -path ./run -o -path ./t -o -path ./bench \) -prune \
+	        -o -newer $(DEB_DIR)/ok -print -quit)" ]; then \
+	    echo "make deb: $(DEB_DIR) is up to date"; exit 0; fi; \
+	set -e; rm -rf $(DEB_DIR); mkdir -p $(DEB_DIR)/src; \
+	tar -c --exclude-vcs --exclude='./build*' --exclude=./run . | tar -x -C $(DEB_DIR)/src; \
+	(cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc) > $(DEB_DIR)/build.log 2>&1 \
+	    || { tail -40 $(DEB_DIR)/build.log; echo "make deb: see $(DEB_DIR)/build.log"; exit 1; }; \
+	rm -rf $(DEB_DIR)/src; \
+	rc=0; lintian --fail-on error --display-info --tag-display-limit 0 \
+	    $(DEB_DIR)/*.changes > $(DEB_DIR)/lintian.log 2>&1 || rc=$$?; \
+	sed 's/^/lintian: /' $(DEB_DIR)/lintian.log; \
+	[ $$rc = 0 ] || { echo "make deb: lintian found errors"; exit 1; }; \
+	touch $(DEB_DIR)/ok; ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) build-asan

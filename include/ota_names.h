@@ -26,6 +26,12 @@ int ota_name_id(const char *s, size_t len);
  * never "manifest.json" */
 int ota_name_file(const char *s, size_t len);
 
+/* a package file's name ends with one of the accepted extensions, given
+ * as a space-separated list (".bin .tar.gz ..."), compared without regard
+ * to case: "FW.BIN" is a .bin file (the rule of `otactl package add` and
+ * of any upload path; docs/otactl.md) */
+int ota_name_ext_ok(const char *name, size_t len, const char *exts);
+
 /* each returns 1 when valid, 0 when not */
 
 #endif /* OTA_NAMES_H */

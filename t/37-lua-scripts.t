@@ -11,7 +11,8 @@
 #               batch finished, verify package verified), the
 #               acknowledgement by XACK and by cursor, the lease check
 #   lookup.lua  version reports (distribution, sets, late reports), the
-#               task of a question, dynamic batches
+#               task of a question (open, or the last closed one for a
+#               download), dynamic batches
 #   reader.lua  the reader lease
 
 use strict;
@@ -274,6 +275,7 @@ apply(now => $now, tasks => [
     { device => 'e1', batch => 'v1', expected => 'pending', new => 'succeeded' },
 ]);
 is(R(HGET => K('OTA_KEY_BATCH', 'v1'), 'state'), 'running', 'one task of two final: running');
+is(R(HGET => K('OTA_KEY_DEVICE_LAST', 'e1'), 'm'), 'v1', '  a final task is the device\'s last of the module');
 apply(now => $now + 1, tasks => [
     { device => 'e2', batch => 'v1', expected => 'pending', new => 'downloading',
       covered => '10' },
@@ -388,6 +390,13 @@ is_deeply([@$t1{qw(batch_id state covered step version)}], ['b1', 'downloading',
 is(task_of($r, 1)->{state}, 'notified', 'lookup: the task of a named batch');
 ok(!task_of($r, 2), 'lookup: 0 for a device without a task');
 is(task_of($r, 0)->{batch}, task_of($r, 1)->{batch}, '  a batch is answered once for its tasks');
+
+# late coverage: a download's question finds the last closed task
+$r = lookup(ask => [ { device => 'e1', module => 'm', batch => $W{OTA_LOOKUP_Q_OPEN} },
+                     { device => 'e1', module => 'm', batch => $W{OTA_LOOKUP_Q_OPEN_OR_LAST} } ]);
+ok(!task_of($r, 0), 'lookup: a final task is no open task');
+is_deeply([@{ task_of($r, 1) }{qw(batch_id state)}], ['v1', 'succeeded'],
+          '  but a download\'s question finds it as the last closed one');
 
 my $VD = K('OTA_KEY_VERSION_DIST', 'p', 'm');
 $r = lookup(informs => [ { device => 'h1', product => 'p', module => 'm', version => '1.0.0', ts => 100 },

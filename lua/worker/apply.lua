@@ -163,6 +163,8 @@ local function batch(bid, g)
           local ok = fmt(K_DEVOPEN, dev)
           if call('HGET', ok, b.module) == bid then
             call('HDEL', ok, b.module) end
+          -- a later download event still finds the task (lookup)
+          call('HSET', fmt(K_DEVLAST, dev), b.module, bid)
           if exp ~= ST_PENDING then
             nr = nr + 1 zrem[nr] = bid .. ':' .. dev end
           touched[bid] = true

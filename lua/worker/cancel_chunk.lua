@@ -18,6 +18,7 @@ for k, dev in ipairs(devs) do
     n = n + 1
     local ok = fmt(K_DEVOPEN, dev)
     if call('HGET', ok, b.module) == id then call('HDEL', ok, b.module) end
+    call('HSET', fmt(K_DEVLAST, dev), b.module, id)
     zrem[#zrem + 1] = id .. ':' .. dev
   end
 end

@@ -3,7 +3,11 @@
 -- (OTA_LOOKUP_*).
 --
 -- ARGV: now ninform, then ninform reports (device product module version
--- ts), then one question (device module batch) per task to look up.
+-- ts), then one question (device module batch) per task to look up (batch
+-- OTA_LOOKUP_Q_OPEN: the device's open task of the module;
+-- OTA_LOOKUP_Q_OPEN_OR_LAST: a download is among the question's events,
+-- so without an open task the device's last closed task of the module,
+-- OTA_KEY_DEVICE_LAST).
 --
 -- Reports first: the device's version, the distribution counters and
 -- version sets move together, only when the version changes and only for
@@ -106,8 +110,14 @@ for i = ask1, #ARGV, OTA_LOOKUP_ASK_N do
   local bid = ARGV[i + OTA_LOOKUP_Q_BATCH]
   no = no + 1
   out[no] = 0
-  local opened = bid == ''
-  if opened then bid = call('HGET', fmt(K_DEVOPEN, dev), mod) end
+  local opened = bid == OTA_LOOKUP_Q_OPEN or bid == OTA_LOOKUP_Q_OPEN_OR_LAST
+  if opened then
+    local late = bid == OTA_LOOKUP_Q_OPEN_OR_LAST
+    bid = call('HGET', fmt(K_DEVOPEN, dev), mod)
+    -- a download after the task closed: the last closed task of the
+    -- module takes the larger coverage (its state does not move)
+    if not bid and late then bid = call('HGET', fmt(K_DEVLAST, dev), mod) end
+  end
   if bid then
     local g = groups[bid]
     if not g then g = {devs = {}, at = {}, mods = {}, n = 0} groups[bid] = g end

@@ -184,6 +184,7 @@ ota_look_find(ota_evread_t *rd, const char *dev, const char *mod,
     rd->look[rd->nl].module = mod;
     rd->look[rd->nl].batch = batch;
     rd->look[rd->nl].res = NULL;
+    rd->look[rd->nl].late = 0;
     h->slot[i] = rd->nl;
     return rd->nl++;
 }
@@ -266,6 +267,9 @@ ota_decide_sources(ota_evread_t *rd, int spec)
         e->look = ota_look_find(rd, e->device,
                                 e->type == OTA_TE_TIMEOUT ? "" : e->module,
                                 e->batch);
+        if (e->type == OTA_TE_DOWNLOAD) {
+            rd->look[e->look].late = 1;
+        }
     }
     return 0;
 }

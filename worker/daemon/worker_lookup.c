@@ -69,7 +69,9 @@ ota_lookup(ota_evread_t *rd, int informs)
     for (k = 0; k < rd->nl; k++) {
         q[OTA_LOOKUP_Q_DEVICE] = rd->look[k].device;
         q[OTA_LOOKUP_Q_MODULE] = rd->look[k].module;
-        q[OTA_LOOKUP_Q_BATCH] = rd->look[k].batch ? rd->look[k].batch : "";
+        q[OTA_LOOKUP_Q_BATCH] = rd->look[k].batch ? rd->look[k].batch
+                                : rd->look[k].late ? OTA_LOOKUP_Q_OPEN_OR_LAST
+                                : OTA_LOOKUP_Q_OPEN;
         for (f = 0; f < OTA_LOOKUP_ASK_N; f++) {
             ota_cmd_adds(&c, q[f]);
         }

@@ -66,6 +66,7 @@ typedef struct {
     const char       *module;
     const char       *batch;
     redisReply       *res;
+    int               late;         /* a download is among its events */
 } ota_look_t;
 
 /* one task the read's events are about, as decided */

@@ -29,12 +29,18 @@
 #define OTA_LOOKUP_I_TS         4       /* the event's ts, ms */
 #define OTA_LOOKUP_INFORM_N     5
 
-/* a question: the task of (device, module) in batch, or with an empty
- * batch the device's open task of the module */
+/* a question: the task of (device, module) in batch, or with one of these
+ * two for batch the device's open task of the module */
 #define OTA_LOOKUP_Q_DEVICE     0
 #define OTA_LOOKUP_Q_MODULE     1
 #define OTA_LOOKUP_Q_BATCH      2
 #define OTA_LOOKUP_ASK_N        3
+
+#define OTA_LOOKUP_Q_OPEN       ""      /* the open task */
+#define OTA_LOOKUP_Q_OPEN_OR_LAST "*"   /* ... else the last one closed (a
+                                           download after the task became
+                                           final still raises covered:
+                                           OTA_KEY_DEVICE_LAST) */
 
 /* the reply: {joined, batches, task...}, one task per question */
 #define OTA_LOOKUP_R_JOINED     0       /* devices that joined dynamic

@@ -500,8 +500,7 @@ otactl_batch_devices(otactl_t *o, const char *id)
                        *sp = c[OTA_TCOL_STEP]->element[i];
 
             cov = ota_reply_ll(c[OTA_TCOL_COVERED]->element[i], 0);
-            pr = bsize > 0 ? (double) cov * 100.0 / (double) bsize : 0.0;
-            pr = (double) (long long) (pr * 100 + 0.5) / 100;
+            pr = ota_progress_percent(cov, bsize);
             jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
                            "device", d->element[i]->str,
                            "state", st->type == REDIS_REPLY_STRING
@@ -619,7 +618,8 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
         printf("\n");
         otactl_table_init(&tb, 4, "DEVICE", "STATE", "PROGRESS", "REASON");
         json_array_foreach(jd, i, v) {
-            snprintf(pr, sizeof(pr), "%.1f%%",
+            /* two decimals, as computed: 99.99 stays below 100 */
+            snprintf(pr, sizeof(pr), "%.2f%%",
                      json_real_value(json_object_get(v, "progress")));
             otactl_table_row(&tb, json_string_value(json_object_get(v, "device")),
                 json_string_value(json_object_get(v, "state")), pr,

@@ -32,6 +32,7 @@ static const char  *otactl_usage_text =
     "  package add <file> [<file>...] --product <p> --module <m> --name <n>\n"
     "          --version X.Y.Z [--type full|diff] [--from X.Y.Z]\n"
     "          [--sign md5|sha256] [--verify] [--desc D] [--ext key=value]...\n"
+    "          [--follow-symlinks]\n"
     "  package show <id>\n"
     "  package list [--product <p>]\n"
     "  batch create --package <id> --type verify|upgrade --name <n>\n"

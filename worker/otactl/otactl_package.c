@@ -47,24 +47,6 @@ otactl_path(char *buf, size_t len, const char *fmt, ...)
 }
 
 static int
-otactl_ext_ok(otactl_t *o, const char *name)
-{
-    char        buf[1024], *tok, *save;
-    size_t      nl = strlen(name), tl;
-
-    snprintf(buf, sizeof(buf), "%s", o->exts);
-    for (tok = strtok_r(buf, " ", &save); tok;
-         tok = strtok_r(NULL, " ", &save))
-    {
-        tl = strlen(tok);
-        if (nl > tl && strcasecmp(name + nl - tl, tok) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int
 otactl_rmtree(const char *dir)
 {
     DIR            *d;
@@ -91,7 +73,7 @@ otactl_rmtree(const char *dir)
  * the way; the copy is read-only once in place */
 static int
 otactl_copy(const char *src, const char *dir, const char *name,
-    const EVP_MD *md, long long expect, char *hex)
+    const EVP_MD *md, long long expect, int follow, char *hex)
 {
     char            tmp[4096], dst[4096];
     unsigned char   buf[1 << 16], dg[EVP_MAX_MD_SIZE];
@@ -108,9 +90,13 @@ otactl_copy(const char *src, const char *dir, const char *name,
         return -1;
     }
 
-    in = open(src, O_RDONLY);
+    /* a link is published only when asked for (--follow-symlinks); the
+     * check was made before, O_NOFOLLOW closes the window since */
+    in = open(src, O_RDONLY | (follow ? 0 : O_NOFOLLOW));
     if (in < 0) {
-        otactl_fail("cannot read %s: %s", src, strerror(errno));
+        otactl_fail("cannot read %s: %s", src, errno == ELOOP
+                    ? "it is a symbolic link (--follow-symlinks publishes "
+                      "the file it points to)" : strerror(errno));
         return -1;
     }
     out = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -237,6 +223,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
                                { "verify", OTACTL_FLAG, 0, 0, 0 },
                                { "desc", OTACTL_ARG, 0, 0, 0 },
                                { "ext", OTACTL_MULTI, 0, 0, 0 },
+                               { "follow-symlinks", OTACTL_FLAG, 0, 0, 0 },
                                { NULL, 0, 0, 0, 0 } };
     otactl_pos_t    pos;
     otactl_file_t   files[OTACTL_MAX_FILES];
@@ -252,7 +239,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     redisReply     *r;
     ota_cmd_t       c;
     long long       total = 0;
-    int             i, k, rc, verify;
+    int             i, k, rc, verify, follow;
     size_t          l;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "package add")) != 0) {
@@ -267,6 +254,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     sign = otactl_opt(opts, "sign");
     desc = otactl_opt(opts, "desc");
     verify = otactl_opt(opts, "verify") != NULL;
+    follow = otactl_opt(opts, "follow-symlinks") != NULL;
     ext = otactl_optp(opts, "ext");
 
     /* ---- the arguments, before touching anything ---- */
@@ -369,7 +357,24 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
 
         files[i].path = p;
         files[i].name = b ? b + 1 : p;
-        if (stat(p, &st) != 0) {
+        /* a symbolic link named x.bin may point at any readable file:
+         * published only when asked for, like cp -L or tar -h */
+        if (lstat(p, &st) != 0) {
+            json_decref(jext);
+            return otactl_fail("cannot read %s: %s", p, strerror(errno));
+        }
+        if (S_ISLNK(st.st_mode) && !follow) {
+            char     target[4096];
+            ssize_t  tl = readlink(p, target, sizeof(target) - 1);
+
+            target[tl > 0 ? tl : 0] = '\0';
+            json_decref(jext);
+            return otactl_fail("%s is a symbolic link (to %s): pass "
+                               "--follow-symlinks to publish the file it "
+                               "points to, or give that file", p,
+                               tl > 0 ? target : "?");
+        }
+        if (S_ISLNK(st.st_mode) && stat(p, &st) != 0) {
             json_decref(jext);
             return otactl_fail("cannot read %s: %s", p, strerror(errno));
         }
@@ -383,7 +388,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
                                "0-9 _ - ., not starting with '.')",
                                files[i].name);
         }
-        if (!otactl_ext_ok(o, files[i].name)) {
+        if (!ota_name_ext_ok(files[i].name, strlen(files[i].name), o->exts)) {
             json_decref(jext);
             return otactl_fail("%s: file type not accepted (accepted: %s)",
                                files[i].name, o->exts);
@@ -484,6 +489,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     man = NULL;
     for (i = 0; i < pos.npos; i++) {
         if (otactl_copy(files[i].path, dir, files[i].name, md, files[i].size,
+                        follow,
                         files[i].sign) != 0)
         {
             goto failed;
