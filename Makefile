@@ -12,7 +12,7 @@
 #   make asan     build under AddressSanitizer and run the suite against it
 #   make valgrind the worker tests with ota-worker under valgrind memcheck
 #   make deb      Debian packages into build/deb (debian/, docs/deploy.md)
-#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl
+#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl, the console files
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -254,6 +254,9 @@ install: all
 	install -D -m 644 $(BUILD)/ngx_ota_module.so $(DESTDIR)$(MODULESDIR)/ngx_ota_module.so
 	install -D -m 755 $(BUILD)/ota-worker $(DESTDIR)$(SBINDIR)/ota-worker
 	install -D -m 755 $(BUILD)/otactl $(DESTDIR)$(BINDIR)/otactl
+	# the console: static files (Chart.js is the system's libjs-chart.js)
+	cd console && find . -type f | while read -r f; do \
+	    install -D -m 644 "$$f" "$(DESTDIR)$(PREFIX)/share/ota-console/$$f" || exit 1; done
 
 # Debian packages, built by dpkg-buildpackage in a copy of the tree (it
 # writes its results into the parent directory: build/deb), then lintian;
