@@ -49,7 +49,8 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 # Debian packages needed to build, run and test
 DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
-            haproxy libclang-rt-14-dev clang valgrind
+            haproxy libclang-rt-14-dev clang valgrind \
+            mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
