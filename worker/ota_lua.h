@@ -42,6 +42,7 @@
     "local K_BATCHES='" OTA_KEY_BATCHES "'\n"                                \
     "local K_DEADLINES='" OTA_KEY_TASK_DEADLINES "'\n"                       \
     "local K_PUSH='" OTA_CHANNEL_PUSH "'\n"                                  \
+    "local S_NOTICES='" OTA_STREAM_NOTICES "'\n"                            \
     "local K_READER='" OTA_KEY_EVENTS_READER "'\n"                          \
     "local S_EVENTS='" OTA_STREAM_EVENTS "'\n"                              \
     "local GROUP='" OTA_GROUP "'\n"                                         \

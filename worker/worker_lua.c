@@ -61,6 +61,9 @@
 "    call('HSET', fmt(K_BCREATED, b.id), dev, now)\n"                       \
 "  end\n"                                                                    \
 "  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))\n"\
+"    -- the MQTT bridges' copy, kept until delivered (no bridge: no stream)\n" \
+"    call('XADD', S_NOTICES, 'NOMKSTREAM', '*', 'device', dev, 'product',\n" \
+"      b.product, 'module', b.module, 'batch', b.id, 'ts', now)\n"          \
 "  end\n"                                                                    \
 "  return 'ok'\n"                                                            \
 "end\n"                                                                      \
