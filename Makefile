@@ -43,6 +43,15 @@ FUZZ_CC     ?= clang
 FUZZ_SHORT  ?= 5
 FUZZ_LONG   ?= 300
 
+# the MQTT channel: the broker plugin and the bridge (mqtt/), built on the
+# worker's Redis connection code and the shared plain C
+MQTT_COMMON := worker/common_redis.c worker/common_util.c
+PLUGIN_SRCS := $(sort $(wildcard mqtt/plugin_*.c))
+BRIDGE_SRCS := $(sort $(wildcard mqtt/bridge_*.c))
+MQTT_HDRS   := $(sort $(wildcard mqtt/*.h)) worker/ota_common.h worker/ota_lua.h
+MQTT_LUA    := $(sort $(wildcard mqtt/*.lua))
+MQTT_CPPFLAGS := $(CPPFLAGS) -Imqtt -Iworker -I$(BUILD)/mqtt
+
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
@@ -57,10 +66,12 @@ SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl unit deps test test-unit test-t test-ahead run stop \
+.PHONY: all module worker otactl mqtt unit deps test test-unit test-t test-ahead run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind
 
-all: module worker otactl
+all: module worker otactl mqtt
+
+mqtt: $(BUILD)/ota_mqtt_auth.so $(BUILD)/ota-mqtt $(BUILD)/ota-mqtt-load
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
@@ -90,6 +101,33 @@ $(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 
 $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+
+# mqtt/*.lua as C strings: OTA_MQTT_LUA_<NAME> (bridge.lua -> _BRIDGE)
+$(BUILD)/mqtt/ota_mqtt_lua.h: $(MQTT_LUA)
+	@mkdir -p $(BUILD)/mqtt
+	@for f in $(MQTT_LUA); do \
+	    n=$$(basename $$f .lua | tr a-z A-Z); \
+	    echo "#define OTA_MQTT_LUA_$$n \\"; \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n" \\/' $$f; \
+	    echo '""'; \
+	done > $@.tmp && mv $@.tmp $@
+
+# the broker loads it: position-independent, only its three entry points
+# exported (nothing of ours can clash with the broker's symbols)
+$(BUILD)/ota_mqtt_auth.so: $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) \
+                           $(MQTT_HDRS) $(SHARED_HDRS)
+	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) -fPIC -shared -fvisibility=hidden \
+	    -o $@ $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(LIBS)
+
+$(BUILD)/ota-mqtt: $(BRIDGE_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(MQTT_HDRS) \
+                   $(SHARED_HDRS) $(BUILD)/mqtt/ota_mqtt_lua.h
+	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) -o $@ $(BRIDGE_SRCS) $(MQTT_COMMON) \
+	    $(SHARED_SRCS) $(LIBS) -lmosquitto
+
+# the fleet of bench/mqtt.sh and of the MQTT tests
+$(BUILD)/ota-mqtt-load: bench/mqtt_load.c $(SHARED_SRCS) $(SHARED_HDRS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ bench/mqtt_load.c $(SHARED_SRCS) \
+	    $(LIBS) -lmosquitto
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit

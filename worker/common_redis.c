@@ -10,6 +10,8 @@
 
 #include <openssl/sha.h>
 
+int  ota_redis_read_timeout_ms = 30000;
+
 int
 ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
     size_t errlen)
@@ -152,8 +154,8 @@ ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms, char *err,
 
     /* the read timeout bounds every command, BLOCK included: callers keep
      * their blocking calls shorter than this */
-    tv.tv_sec = 30;
-    tv.tv_usec = 0;
+    tv.tv_sec = ota_redis_read_timeout_ms / 1000;
+    tv.tv_usec = (ota_redis_read_timeout_ms % 1000) * 1000;
     redisSetTimeout(rc, tv);
 
     if (a->password[0]) {

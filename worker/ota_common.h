@@ -55,6 +55,11 @@ typedef struct {
 int ota_redis_parse_addr(const char *s, ota_redis_addr_t *a, char *err,
     size_t errlen);
 
+/* how long a command may wait for its answer on a connection made by
+ * ota_redis_connect() (sentinel queries included); 30 s, the MQTT broker
+ * plugin sets its short timeout here */
+extern int  ota_redis_read_timeout_ms;
+
 /* one attempt: connect (through the sentinels: the master they name, and
  * only if ROLE says it is one), AUTH, SELECT; NULL with a reason in err */
 redisContext *ota_redis_connect(const ota_redis_addr_t *a, int timeout_ms,

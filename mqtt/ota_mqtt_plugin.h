@@ -1,0 +1,72 @@
+/*
+ * ota_mqtt_plugin.h: ota_mqtt_auth.so, the mosquitto 2.0 plugin (API v5)
+ * that logs devices in with the device secret of the HTTP API (Alibaba's
+ * one-device-one-secret form, include/ota_mqtt.h) and keeps each device on
+ * its own topics.
+ *
+ *   plugin_main.c   version, init (plugin_opt_*), cleanup
+ *   plugin_auth.c   MOSQ_EVT_BASIC_AUTH: the login, the Redis lookup of the
+ *                   device record, the bounded cache of verified secrets
+ *   plugin_acl.c    MOSQ_EVT_ACL_CHECK: devices on their own topics, the
+ *                   bridge's user on all OTA topics, nobody else
+ *
+ * The broker runs every callback on its one thread, so none may wait for
+ * long: Redis is asked synchronously with a short timeout (default 100 ms)
+ * and, after a failure, not again for plugin_opt_redis_retry ms (logins
+ * that need it are refused at once meanwhile: fail closed); a login whose
+ * device was verified within plugin_opt_cache_ttl needs no Redis at all;
+ * the ACL is decided from the user name alone.
+ */
+
+#ifndef OTA_MQTT_PLUGIN_H
+#define OTA_MQTT_PLUGIN_H
+
+#include <stdint.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "ota_common.h"
+
+#define OTA_PLUGIN_SECRET_MAX  128      /* otactl: 16-128 characters */
+
+/* one verified device: its product and secret, until expires */
+typedef struct {
+    char      device[65];
+    char      product[65];
+    char      secret[OTA_PLUGIN_SECRET_MAX + 1];
+    int64_t   expires;          /* ms; 0: a free slot */
+} ota_plugin_entry_t;
+
+typedef struct {
+    mosquitto_plugin_id_t  *id;
+
+    ota_redis_addr_t        addr;
+    int                     timeout_ms;     /* connect and each command */
+    int                     retry_ms;       /* no new attempt before */
+    int                     window_s;       /* plugin_opt_auth_window */
+    char                   *bridge_user;
+    char                   *bridge_password;
+
+    redisContext           *rc;
+    int64_t                 next_try;       /* ms */
+    int                     redis_down;     /* logged once per outage */
+
+    ota_plugin_entry_t     *cache;          /* 4-way set associative */
+    uint32_t                cache_mask;     /* sets - 1 */
+    int64_t                 cache_ttl_ms;
+
+    unsigned long           logins, refused, cache_hits, redis_lookups;
+} ota_plugin_t;
+
+#define OTA_PLUGIN_WAYS  4
+
+int ota_plugin_basic_auth(int event, void *event_data, void *userdata);
+int ota_plugin_acl_check(int event, void *event_data, void *userdata);
+
+/* allocates the cache of n entries (rounded up to a power of two) */
+int ota_plugin_cache_init(ota_plugin_t *p, long n);
+void ota_plugin_redis_close(ota_plugin_t *p);
+
+#endif /* OTA_MQTT_PLUGIN_H */

@@ -1,0 +1,392 @@
+/*
+ * plugin_auth.c: MOSQ_EVT_BASIC_AUTH, the device login.
+ *
+ *   1  the bridge's user: its password, compared in constant time
+ *   2  client id and user name parsed, the timestamp within the window
+ *      (include/ota_mqtt.c): refused before any lookup
+ *   3  the device's product and secret: from the cache when verified less
+ *      than cache_ttl ago, else one HMGET of ota:dev:{<device>}
+ *   4  the password checked against the secret; a cached secret that does
+ *      not match is looked up once more (it may have changed)
+ *
+ * Redis unreachable: a login that needs it is refused (fail closed), and
+ * Redis is not tried again for retry_ms, so a login storm during an
+ * outage costs the broker one timeout per retry_ms at most.  Connected
+ * clients are not touched.  Every refusal is one log line with its reason;
+ * the device only sees CONNACK "not authorised".
+ */
+
+#include "ota_mqtt_plugin.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ota_keys.h"
+#include "ota_mqtt.h"
+#include "ota_names.h"
+#include "ota_token.h"
+
+
+typedef enum {
+    OTA_LOOKUP_OK = 0,
+    OTA_LOOKUP_UNKNOWN,         /* no such device */
+    OTA_LOOKUP_UNAVAILABLE      /* Redis away */
+} ota_lookup_e;
+
+
+/* ---- the cache --------------------------------------------------------- */
+
+int
+ota_plugin_cache_init(ota_plugin_t *p, long n)
+{
+    uint32_t  sets;
+
+    if (n <= 0 || p->cache_ttl_ms <= 0) {
+        return 0;                       /* no cache: every login asks Redis */
+    }
+
+    sets = 1;
+    while ((long) sets * OTA_PLUGIN_WAYS < n) {
+        sets <<= 1;
+    }
+
+    p->cache = mosquitto_calloc((size_t) sets * OTA_PLUGIN_WAYS,
+                                sizeof(ota_plugin_entry_t));
+    if (p->cache == NULL) {
+        return -1;
+    }
+
+    p->cache_mask = sets - 1;
+
+    return 0;
+}
+
+
+static ota_plugin_entry_t *
+ota_plugin_cache_set(ota_plugin_t *p, const ota_view_t *device)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 2166136261u;                    /* FNV-1a */
+    for (i = 0; i < device->len; i++) {
+        h = (h ^ (unsigned char) device->data[i]) * 16777619u;
+    }
+
+    return &p->cache[(size_t) (h & p->cache_mask) * OTA_PLUGIN_WAYS];
+}
+
+
+static ota_plugin_entry_t *
+ota_plugin_cache_get(ota_plugin_t *p, const ota_view_t *device, int64_t now)
+{
+    int                  i;
+    ota_plugin_entry_t  *e;
+
+    if (p->cache == NULL) {
+        return NULL;
+    }
+
+    e = ota_plugin_cache_set(p, device);
+
+    for (i = 0; i < OTA_PLUGIN_WAYS; i++) {
+        if (e[i].expires > now && strlen(e[i].device) == device->len
+            && memcmp(e[i].device, device->data, device->len) == 0)
+        {
+            return &e[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ota_plugin_cache_put(ota_plugin_t *p, const ota_view_t *device,
+    const char *product, const char *secret, int64_t now)
+{
+    int                  i, victim;
+    ota_plugin_entry_t  *e;
+
+    if (p->cache == NULL || strlen(secret) > OTA_PLUGIN_SECRET_MAX) {
+        return;
+    }
+
+    e = ota_plugin_cache_set(p, device);
+
+    /* the same device, else a free or expired way, else the oldest */
+    victim = 0;
+    for (i = 0; i < OTA_PLUGIN_WAYS; i++) {
+        if (strlen(e[i].device) == device->len
+            && memcmp(e[i].device, device->data, device->len) == 0)
+        {
+            victim = i;
+            break;
+        }
+        if (e[i].expires < e[victim].expires) {
+            victim = i;
+        }
+    }
+
+    e += victim;
+    snprintf(e->device, sizeof(e->device), "%.*s", (int) device->len,
+             device->data);
+    snprintf(e->product, sizeof(e->product), "%s", product);
+    snprintf(e->secret, sizeof(e->secret), "%s", secret);
+    e->expires = now + p->cache_ttl_ms;
+}
+
+
+static void
+ota_plugin_cache_drop(ota_plugin_entry_t *e)
+{
+    memset(e, 0, sizeof(ota_plugin_entry_t));
+}
+
+
+/* ---- Redis --------------------------------------------------------------- */
+
+void
+ota_plugin_redis_close(ota_plugin_t *p)
+{
+    if (p->rc != NULL) {
+        redisFree(p->rc);
+        p->rc = NULL;
+    }
+}
+
+
+static void
+ota_plugin_redis_failed(ota_plugin_t *p, int64_t now, const char *why)
+{
+    ota_plugin_redis_close(p);
+    p->next_try = now + p->retry_ms;
+
+    if (!p->redis_down) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "ota_mqtt_auth: Redis at %s is "
+                             "unreachable (%s): new device logins are "
+                             "refused until it answers; connected clients "
+                             "are not affected", ota_redis_addr_str(&p->addr),
+                             why);
+        p->redis_down = 1;
+    }
+}
+
+
+static redisReply *
+ota_plugin_hmget(ota_plugin_t *p, const char *key)
+{
+    return redisCommand(p->rc, "HMGET %s product secret", key);
+}
+
+
+/* the device's product and secret (NUL-terminated into the buffers) */
+static ota_lookup_e
+ota_plugin_lookup(ota_plugin_t *p, const ota_view_t *device, int64_t now,
+    char *product, size_t product_size, char *secret, size_t secret_size)
+{
+    int          attempt;
+    char         key[128], dev[OTA_NAME_MAX + 1], err[256];
+    redisReply  *r;
+
+    snprintf(dev, sizeof(dev), "%.*s", (int) device->len, device->data);
+    snprintf(key, sizeof(key), OTA_KEY_DEVICE, dev);
+
+    r = NULL;
+
+    /* a connection Redis closed (a restart) fails on its first use: one
+     * more attempt on a fresh connection before giving up */
+    for (attempt = 0; attempt < 2 && r == NULL; attempt++) {
+        if (p->rc == NULL) {
+            if (now < p->next_try) {
+                return OTA_LOOKUP_UNAVAILABLE;
+            }
+
+            p->rc = ota_redis_connect(&p->addr, p->timeout_ms, err,
+                                      sizeof(err));
+            if (p->rc == NULL) {
+                ota_plugin_redis_failed(p, now, err);
+                return OTA_LOOKUP_UNAVAILABLE;
+            }
+        }
+
+        p->redis_lookups++;
+        r = ota_plugin_hmget(p, key);
+
+        if (r == NULL) {
+            snprintf(err, sizeof(err), "%s", p->rc->errstr);
+            ota_plugin_redis_close(p);
+            if (attempt == 1) {
+                ota_plugin_redis_failed(p, now, err);
+                return OTA_LOOKUP_UNAVAILABLE;
+            }
+        }
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        snprintf(err, sizeof(err), "unexpected answer to HMGET %s%s%s", key,
+                 r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+        freeReplyObject(r);
+        ota_plugin_redis_failed(p, now, err);
+        return OTA_LOOKUP_UNAVAILABLE;
+    }
+
+    if (p->redis_down) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_mqtt_auth: Redis at %s "
+                             "answers again", ota_redis_addr_str(&p->addr));
+        p->redis_down = 0;
+    }
+
+    if (r->element[0]->type != REDIS_REPLY_STRING
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        freeReplyObject(r);
+        return OTA_LOOKUP_UNKNOWN;
+    }
+
+    snprintf(product, product_size, "%s", r->element[0]->str);
+    snprintf(secret, secret_size, "%s", r->element[1]->str);
+    freeReplyObject(r);
+
+    return OTA_LOOKUP_OK;
+}
+
+
+/* ---- the login ------------------------------------------------------------- */
+
+static int
+ota_plugin_refuse(ota_plugin_t *p, struct mosquitto *client,
+    const char *user, const char *why)
+{
+    const char  *id;
+
+    p->refused++;
+    id = mosquitto_client_id(client);
+
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_mqtt_auth: refused client "
+                         "\"%s\" user \"%s\" from %s: %s", id ? id : "",
+                         user ? user : "", mosquitto_client_address(client),
+                         why);
+
+    return MOSQ_ERR_AUTH;
+}
+
+
+static int
+ota_plugin_bridge(ota_plugin_t *p, struct mosquitto *client,
+    const char *user, const char *password)
+{
+    size_t  n;
+
+    n = strlen(p->bridge_password);
+
+    if (password == NULL || strlen(password) != n
+        || !ota_ct_equal(password, p->bridge_password, n))
+    {
+        return ota_plugin_refuse(p, client, user,
+                                 "wrong password of the bridge's user");
+    }
+
+    p->logins++;
+    return MOSQ_ERR_SUCCESS;
+}
+
+
+int
+ota_plugin_basic_auth(int event, void *event_data, void *userdata)
+{
+    int                               cached;
+    char                              product[OTA_NAME_MAX + 1];
+    char                              secret[OTA_PLUGIN_SECRET_MAX + 1];
+    int64_t                           now;
+    const char                       *id, *why;
+    ota_lookup_e                      rc;
+    ota_mqtt_login_t                  l;
+    ota_plugin_entry_t               *e;
+    ota_plugin_t                     *p = userdata;
+    struct mosquitto_evt_basic_auth  *ed = event_data;
+
+    (void) event;
+
+    if (p->bridge_user != NULL && ed->username != NULL
+        && strcmp(ed->username, p->bridge_user) == 0)
+    {
+        return ota_plugin_bridge(p, ed->client, ed->username, ed->password);
+    }
+
+    id = mosquitto_client_id(ed->client);
+
+    why = ota_mqtt_login_parse(id, id ? strlen(id) : 0, ed->username,
+                               ed->username ? strlen(ed->username) : 0, &l);
+    if (why != NULL) {
+        return ota_plugin_refuse(p, ed->client, ed->username, why);
+    }
+
+    now = ota_now_ms();
+
+    why = ota_mqtt_login_window(&l, now, p->window_s);
+    if (why != NULL) {
+        return ota_plugin_refuse(p, ed->client, ed->username, why);
+    }
+
+    if (ed->password == NULL) {
+        return ota_plugin_refuse(p, ed->client, ed->username, "no password");
+    }
+
+    e = ota_plugin_cache_get(p, &l.device, now);
+    cached = (e != NULL);
+
+    if (e != NULL) {
+        p->cache_hits++;
+        snprintf(product, sizeof(product), "%s", e->product);
+        snprintf(secret, sizeof(secret), "%s", e->secret);
+
+        if (!ota_mqtt_login_check(secret, strlen(secret), &l, ed->password,
+                                  strlen(ed->password)))
+        {
+            /* the secret may have changed since: ask Redis once */
+            ota_plugin_cache_drop(e);
+            cached = 0;
+        }
+    }
+
+    if (!cached) {
+        rc = ota_plugin_lookup(p, &l.device, now, product, sizeof(product),
+                               secret, sizeof(secret));
+
+        if (rc == OTA_LOOKUP_UNAVAILABLE) {
+            return ota_plugin_refuse(p, ed->client, ed->username,
+                                     "Redis unreachable: new logins are "
+                                     "refused");
+        }
+
+        if (rc == OTA_LOOKUP_UNKNOWN) {
+            return ota_plugin_refuse(p, ed->client, ed->username,
+                                     "unknown device");
+        }
+    }
+
+    if (strlen(product) != l.product.len
+        || memcmp(product, l.product.data, l.product.len) != 0)
+    {
+        return ota_plugin_refuse(p, ed->client, ed->username,
+                                 "the device belongs to another product");
+    }
+
+    if (!ota_mqtt_login_check(secret, strlen(secret), &l, ed->password,
+                              strlen(ed->password)))
+    {
+        return ota_plugin_refuse(p, ed->client, ed->username,
+                                 "wrong password (not the HMAC-SHA256 of "
+                                 "the device secret)");
+    }
+
+    if (!cached) {
+        ota_plugin_cache_put(p, &l.device, product, secret, now);
+    }
+
+    p->logins++;
+
+    return MOSQ_ERR_SUCCESS;
+}
