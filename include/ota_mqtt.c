@@ -260,6 +260,76 @@ ota_mqtt_acl_device(const char *device, size_t device_len,
 }
 
 
+/*
+ * A subscription filter ending in "/#" whose every topic is an OTA topic:
+ * "/ota/device/#", "/ota/device/<word>/#", "/ota/device/<word>/<p>/#",
+ * "/sys/<p>/<d>/thing/ota/#", "/sys/<p>/<d>/thing/ota/firmware/#"
+ * (names or '+').
+ */
+static int
+ota_mqtt_filter_hash(const char *s, size_t len)
+{
+    size_t            i, n, wl;
+    const char       *p, *slash;
+    ota_mqtt_topic_t  t;
+
+    if (len < 2 || s[len - 1] != '#' || s[len - 2] != '/') {
+        return 0;
+    }
+    len -= 2;
+
+    n = sizeof(OTA_MQTT_DEV_PREFIX) - 2;            /* "/ota/device" */
+    if (len >= n && memcmp(s, OTA_MQTT_DEV_PREFIX, n) == 0) {
+        if (len == n) {
+            return 1;
+        }
+        if (s[n] != '/') {
+            return 0;
+        }
+        p = s + n + 1;
+        len -= n + 1;
+        for (i = 0; i < sizeof(ota_mqtt_dev_topics)
+                        / sizeof(ota_mqtt_dev_topics[0]); i++)
+        {
+            wl = strlen(ota_mqtt_dev_topics[i].word);
+            if (len >= wl && memcmp(p, ota_mqtt_dev_topics[i].word, wl) == 0) {
+                if (len == wl) {
+                    return 1;
+                }
+                return p[wl] == '/'
+                       && ota_mqtt_name(p + wl + 1, len - wl - 1, 1, 0);
+            }
+        }
+        return 0;
+    }
+
+    n = sizeof(OTA_MQTT_SYS_PREFIX) - 1;
+    if (len <= n || memcmp(s, OTA_MQTT_SYS_PREFIX, n) != 0) {
+        return 0;
+    }
+
+    /* /sys/<p>/<d> then /thing/ota or /thing/ota/firmware */
+    p = s + n;
+    slash = memchr(p, '/', len - n);
+    if (slash == NULL) {
+        return 0;
+    }
+    slash = memchr(slash + 1, '/', (size_t) (s + len - slash - 1));
+    if (slash == NULL) {
+        return 0;
+    }
+
+    if (!ota_lit_eq(slash, (size_t) (s + len - slash), "/thing/ota")
+        && !ota_lit_eq(slash, (size_t) (s + len - slash),
+                       "/thing/ota/firmware"))
+    {
+        return 0;
+    }
+
+    return ota_mqtt_pair(p, (size_t) (slash - p), 1, &t) == 0;
+}
+
+
 int
 ota_mqtt_acl_bridge(const char *topic, size_t topic_len, int access)
 {
@@ -289,7 +359,8 @@ ota_mqtt_acl_bridge(const char *topic, size_t topic_len, int access)
         return 0;
     }
 
-    return ota_mqtt_topic_parse(topic, topic_len, wild, &t) == 0;
+    return ota_mqtt_topic_parse(topic, topic_len, wild, &t) == 0
+           || (wild && ota_mqtt_filter_hash(topic, topic_len));
 }
 
 

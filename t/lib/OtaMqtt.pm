@@ -123,7 +123,8 @@ sub bridge_args {
             '--mqtt', "127.0.0.1:$self->{port}",
             '--mqtt-user', $BRIDGE_USER, '--mqtt-password', $BRIDGE_PASSWORD,
             '--token-secret', $t->{secret},
-            '--public-url', $o{public_url} // $t->base,
+            '--public-url', $o{public_url}
+                // ($t->{port} ? $t->base : 'http://127.0.0.1:8080'),
             '--claim-idle', $o{claim_idle} // 2000,
             '--log-level', 'debug', @{ $o{args} // [] });
 }

@@ -156,6 +156,21 @@ main(void)
        && bridge_acl("/sys/p1/dev1/thing/ota/firmware/get_reply",
                      OTA_MQTT_WRITE),
        "the bridge uses every OTA topic, shared subscriptions too");
+    ok(bridge_acl("/ota/device/#", OTA_MQTT_SUBSCRIBE)
+       && bridge_acl("/ota/device/upgrade/#", OTA_MQTT_SUBSCRIBE)
+       && bridge_acl("/ota/device/upgrade/p1/#", OTA_MQTT_SUBSCRIBE)
+       && bridge_acl("/sys/+/+/thing/ota/#", OTA_MQTT_SUBSCRIBE)
+       && bridge_acl("/sys/p1/+/thing/ota/firmware/#", OTA_MQTT_SUBSCRIBE),
+       "'#' over OTA topics only: allowed to the bridge");
+    ok(!bridge_acl("/sys/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/sys/+/+/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/ota/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/ota/device/reboot/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/ota/device/upgradex/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/ota/devicex/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/ota/deviceXinform/p1/#", OTA_MQTT_SUBSCRIBE)
+       && !bridge_acl("/ota/device/#", OTA_MQTT_WRITE),
+       "'#' that reaches other topics, or in a publish: refused");
     ok(!bridge_acl("#", OTA_MQTT_SUBSCRIBE)
        && !bridge_acl("$share/g/#", OTA_MQTT_SUBSCRIBE)
        && !bridge_acl("$share//ota/device/inform/+/+", OTA_MQTT_SUBSCRIBE)
