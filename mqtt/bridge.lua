@@ -9,7 +9,8 @@
 --   g  get        (firmware/get)       -> the offer of the open task, or
 --                                         'none'
 --   o  notice     a batch              -> the offer of that batch's task,
---                                         or 'none'
+--                                         'later' while the batch is being
+--                                         created, or 'none'
 --
 -- Reports are checked as the HTTP API checks them: the device must exist
 -- in the topic's product and the module in the product; else the answer
@@ -82,7 +83,13 @@ for i = 2, #ARGV, 6 do
   local r
 
   if kind == 'o' then
-    r = offer(dev, mod, a, false, nil) or 'none'
+    r = offer(dev, mod, a, false, nil)
+    if not r then
+      -- the worker appends notices while it creates the batch's tasks:
+      -- such a notice is handed out once the batch runs
+      local st = call('HGET', fmt(K_BATCH, a), 'state')
+      r = st == 'creating' and 'later' or 'none'
+    end
   else
     local bad = known(dev, prod, mod)
     if bad then

@@ -44,7 +44,7 @@ ota_bridge_usage(FILE *f)
         "                --mqtt-password PASSWORD --token-secret KEY\n"
         "                --public-url URL [--link-ttl SECS] [--consumer NAME]\n"
         "                [--share GROUP|none] [--pass N] [--claim-idle MS]\n"
-        "                [--session-expiry SECS] [--config FILE]\n"
+        "                [--session-expiry SECS] [--config FILE] [--leave]\n"
         "                [--log-level error|warn|info|debug]\n"
         "See docs/mqtt.md and conf/ota-mqtt.conf.\n");
 }
@@ -276,6 +276,7 @@ ota_bridge_options(ota_bridge_t *b, int argc, char **argv)
         { "consumer", 1, 0, 0 }, { "share", 1, 0, 0 }, { "pass", 1, 0, 0 },
         { "claim-idle", 1, 0, 0 }, { "session-expiry", 1, 0, 0 },
         { "log-level", 1, 0, 0 }, { "config", 1, 0, 'c' },
+        { "leave", 0, 0, 'l' },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
     };
 
@@ -306,6 +307,10 @@ ota_bridge_options(ota_bridge_t *b, int argc, char **argv)
             exit(0);
         }
         if (c == 'c') {
+            continue;
+        }
+        if (c == 'l') {
+            b->leave = 1;
             continue;
         }
         if (c != 0) {
@@ -388,6 +393,10 @@ ota_bridge_loop(ota_bridge_t *b)
     stop_by = 0;
 
     while (!b->stop || b->held) {
+        if (b->mqtt_up && b->mqtt_since == 0) {
+            b->mqtt_since = ota_now_ms();
+        }
+
         now = ota_now_ms();
 
         if (!b->mqtt_up && now >= b->mqtt_next_try && !b->stop) {
@@ -430,6 +439,17 @@ ota_bridge_loop(ota_bridge_t *b)
 
         if (!b->held) {
             ota_bridge_mqtt_write(b);
+        }
+
+        /* --leave: what the session held is in, and nothing for a second */
+        if (b->leave && b->mqtt_up && !b->held && b->reports.n == 0
+            && b->ndone == 0 && b->outstanding == 0
+            && !mosquitto_want_write(b->mosq)
+            && now - (b->last_in > b->mqtt_since ? b->last_in
+                                                 : b->mqtt_since) > 1000)
+        {
+            ota_bridge_mqtt_leave(b);
+            break;
         }
 
         if (now >= next_log) {

@@ -302,6 +302,32 @@ ota_bridge_publish(ota_bridge_t *b, const char *topic, json_t *msg,
 }
 
 
+/* --leave: DISCONNECT with a session expiry of 0, so the broker forgets
+ * the session and its place in the shared subscription */
+void
+ota_bridge_mqtt_leave(ota_bridge_t *b)
+{
+    mosquitto_property  *props = NULL;
+
+    if (mosquitto_property_add_int32(&props,
+                                     MQTT_PROP_SESSION_EXPIRY_INTERVAL, 0)
+        != MOSQ_ERR_SUCCESS)
+    {
+        return;
+    }
+
+    (void) mosquitto_disconnect_v5(b->mosq, 0, props);
+    mosquitto_property_free_all(&props);
+
+    if (mosquitto_socket(b->mosq) >= 0) {
+        (void) mosquitto_loop_write(b->mosq, 1);
+    }
+
+    ota_log(OTA_LOG_INFO, "left: the broker forgets session ota-mqtt-%s",
+            b->consumer);
+}
+
+
 void
 ota_bridge_mqtt_free(ota_bridge_t *b)
 {

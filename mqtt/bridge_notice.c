@@ -44,7 +44,15 @@ enum {
 int
 ota_bridge_notice_due(ota_bridge_t *b, int64_t now)
 {
-    if (!b->mqtt_up || b->outstanding >= b->outstanding_max) {
+    if (!b->mqtt_up || b->leave) {
+        return 0;
+    }
+
+    if (b->waiting.n > 0 && now >= b->waiting_at) {
+        return 1;
+    }
+
+    if (b->outstanding + b->waiting.n >= b->outstanding_max) {
         return 0;
     }
 
@@ -60,7 +68,9 @@ ota_bridge_notice_request(ota_bridge_t *b, int *n, int64_t now)
 
     b->nreq = 0;
 
-    if (!ota_bridge_notice_due(b, now)) {
+    if (!ota_bridge_notice_due(b, now)
+        || b->outstanding + b->waiting.n >= b->outstanding_max)
+    {
         return;
     }
 
@@ -128,11 +138,18 @@ ota_bridge_field(redisReply *fields, const char *name)
 }
 
 
-/* an entry published and not yet acknowledged by the broker */
+/* an entry published and not yet acknowledged by the broker, or waiting
+ * for its batch */
 static int
 ota_bridge_in_flight(ota_bridge_t *b, const char *id)
 {
     int  i, seen;
+
+    for (i = 0; i < b->waiting.n; i++) {
+        if (strcmp(b->waiting.op[i].stream_id, id) == 0) {
+            return 1;
+        }
+    }
 
     for (i = 0, seen = 0; i < OTA_BRIDGE_MIDS && seen < b->outstanding; i++) {
         if (b->sent[i] != NULL) {
@@ -275,7 +292,8 @@ ota_bridge_notice_reply(ota_bridge_t *b, int i, redisReply *r)
 
     case OTA_NREQ_OWN:
         list = ota_bridge_stream(r);
-        last = ota_bridge_entries(b, list, 0);
+        /* after a reconnect: some may be in flight still */
+        last = ota_bridge_entries(b, list, 1);
         if (last == NULL) {
             b->own_cursor[0] = '\0';            /* all read again */
         } else {
@@ -338,12 +356,52 @@ ota_bridge_notices_done(ota_bridge_t *b, redisReply *r)
             continue;
         }
 
+        if (e != NULL && e->type == REDIS_REPLY_STRING
+            && strcmp(e->str, "later") == 0)
+        {
+            ota_bridge_op_t  *w = ota_bridge_ops_add(&b->waiting);
+
+            /* no room: it stays pending and is claimed again */
+            if (w != NULL) {
+                *w = *op;
+                op->desc = NULL;
+                op->id = NULL;
+                b->waiting_at = ota_now_ms() + 200;
+            }
+            continue;
+        }
+
         /* the task is no longer to be offered (final, batch paused or
          * gone): nothing to deliver */
         ota_bridge_ack_later(b, op->stream_id);
     }
 
     ota_bridge_ops_clear(&b->notices);
+}
+
+
+/* the notices of batches being created, looked up again with this
+ * round's */
+void
+ota_bridge_notices_retry(ota_bridge_t *b, int64_t now)
+{
+    int               i;
+    ota_bridge_op_t  *op;
+
+    if (b->waiting.n == 0 || now < b->waiting_at) {
+        return;
+    }
+
+    for (i = 0; i < b->waiting.n; i++) {
+        op = ota_bridge_ops_add(&b->notices);
+        if (op == NULL) {
+            break;
+        }
+        *op = b->waiting.op[i];
+    }
+
+    /* moved, not freed: a notice op owns nothing */
+    b->waiting.n = 0;
 }
 
 

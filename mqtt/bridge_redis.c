@@ -68,6 +68,7 @@ ota_bridge_redis_lost(ota_bridge_t *b, const char *why)
 
     /* notices read but not published are pending on us: read them again */
     ota_bridge_ops_clear(&b->notices);
+    ota_bridge_ops_clear(&b->waiting);
 }
 
 
@@ -298,6 +299,8 @@ ota_bridge_round(ota_bridge_t *b)
     }
 
     ota_bridge_free_replies(rep, n);
+
+    ota_bridge_notices_retry(b, ota_now_ms());
 
     rc = 0;
     if (b->notices.n > 0) {

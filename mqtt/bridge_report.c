@@ -96,6 +96,7 @@ ota_bridge_message(ota_bridge_t *b, const char *topic, const void *payload,
     ota_report_req_t   rep;
 
     b->total_in++;
+    b->last_in = ota_now_ms();
 
     if (ota_mqtt_topic_parse(topic, strlen(topic), 0, &t) != 0
         || !(t.kind == OTA_MQTT_T_INFORM || t.kind == OTA_MQTT_T_PROGRESS

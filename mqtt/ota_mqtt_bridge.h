@@ -109,6 +109,9 @@ typedef struct {
     int                 session_expiry; /* s */
     int                 keepalive;      /* s */
     int                 outstanding_max;
+    int                 leave;          /* --leave: drain, end the session */
+    int64_t             last_in;        /* ms of the last message */
+    int64_t             mqtt_since;     /* ms the session was up (leave) */
 
     /* the broker */
     struct mosquitto   *mosq;
@@ -131,6 +134,8 @@ typedef struct {
 
     /* notices */
     ota_bridge_ops_t    notices;        /* read, to be looked up */
+    ota_bridge_ops_t    waiting;        /* of batches being created */
+    int64_t             waiting_at;     /* ms: looked up again then */
     ota_bridge_sent_t  *sent[OTA_BRIDGE_MIDS];
     int                 outstanding;
     ota_bridge_sent_t **done;           /* acknowledged by the broker */
@@ -157,6 +162,7 @@ typedef struct {
 /* bridge_mqtt.c */
 int ota_bridge_mqtt_init(ota_bridge_t *b);
 void ota_bridge_mqtt_free(ota_bridge_t *b);
+void ota_bridge_mqtt_leave(ota_bridge_t *b);
 int ota_bridge_mqtt_connect(ota_bridge_t *b);
 int ota_bridge_mqtt_read(ota_bridge_t *b);
 void ota_bridge_mqtt_write(ota_bridge_t *b);
@@ -174,6 +180,7 @@ void ota_bridge_drop(ota_bridge_t *b, ota_drop_e why, const char *topic,
 void ota_bridge_notice_request(ota_bridge_t *b, int *n, int64_t now);
 int ota_bridge_notice_reply(ota_bridge_t *b, int i, redisReply *r);
 void ota_bridge_notices_done(ota_bridge_t *b, redisReply *r);
+void ota_bridge_notices_retry(ota_bridge_t *b, int64_t now);
 void ota_bridge_notice_acks(ota_bridge_t *b, redisContext *rc, int *n);
 void ota_bridge_notice_acks_done(ota_bridge_t *b);
 void ota_bridge_sent_acked(ota_bridge_t *b, int mid, int ok);
