@@ -69,9 +69,6 @@ is($d->{files}[1]{name}, 'b.bin', 'with their names');
 like($d->{files}[1]{url}, qr{/ota/v1/packages/meter-MCU-2_0_0/b\.bin\?device=m-1&expires=\d+&signature=}, 'and links');
 my ($exp, $sig) = $d->{url} =~ /expires=(\d+)&signature=([0-9a-f]{64})$/;
 is($sig, $t->link_sign($pkg->{id}, $dev, $exp), 'the link is signed as nginx signs it');
-my $dl = $t->http(GET => $d->{url});
-is($dl->{status}, 200, 'nginx serves the link');
-is($dl->{content}, 'a' x 3000, 'the first file');
 
 is($t->redis(XLEN => $events), $xlen + 1, 'one event: notified');
 my %e = @{ $t->redis(XRANGE => $events, '-', '+')->[-1][1] };
@@ -79,6 +76,14 @@ delete $e{ts};
 is_deeply(\%e, { type => 'notified', device => $dev, module => 'MCU',
                  batch => 'b-get', package => $pkg->{id} },
           'the notified event of the HTTP answer');
+
+my $dl = $t->http(GET => $d->{url});
+is($dl->{status}, 200, 'nginx serves the link');
+is($dl->{content}, 'a' x 3000, 'the first file');
+
+# (the download appends its own event)
+ok($t->wait_for(sub { grep { my %f = @{ $_->[1] }; $f{type} eq 'download' }
+                      @{ $t->redis(XRANGE => $events, '-', '+') } }), 'the download counted');
 
 # a task already notified: answered again, no new event
 $t->redis(HSET => OtaTest::key('OTA_KEY_BATCH_STATE', $batch), $dev, 'notified');
