@@ -14,6 +14,14 @@
  *   login  --logins connections, --concurrency at a time, each connects,
  *          waits for its CONNACK and disconnects; prints logins/s, and how
  *          many were accepted and refused
+ *   sub    one subscriber on the inform topics of every device, QoS 1, as
+ *          the bridge subscribes (MQTT 5, Receive Maximum 65535, PUBACKs
+ *          written after each read): the raw mosquitto calibration of
+ *          bench/mqtt.sh; counts --expect messages, prints the epoch ms of
+ *          the last one
+ *
+ * pub waits, once every device is connected, for --go-file to exist (when
+ * given), and prints the epoch ms it started publishing at (t_start).
  *
  * Output is one line of "key=value" words, for the script to read.
  */
@@ -27,7 +35,12 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "ota_token.h"
 
@@ -60,9 +73,22 @@ static const char  *secret = "bench-secret";
 static const char  *kind = "inform";
 static const char  *mode = "pub";
 static const char  *wrong;            /* login mode: every other one wrong */
+static const char  *go_file;
+static long         expect = 100000;
+static const char  *sub_user, *sub_pass;
 
 static int          ep;
 static long         total_acked, total_sent, conn_ok, conn_refused;
+
+
+static long long
+epoch_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 
 static double
@@ -292,6 +318,20 @@ run_pub(void)
         return 1;
     }
 
+    printf("connected=%d\n", connected);
+    fflush(stdout);
+
+    if (go_file != NULL) {
+        struct stat  st;
+
+        while (stat(go_file, &st) != 0) {
+            pass(10);
+        }
+    }
+
+    printf("t_start=%lld\n", epoch_ms());
+    fflush(stdout);
+
     t0 = now_s();
     last_misc = t0;
 
@@ -392,6 +432,108 @@ run_login(void)
 }
 
 
+static long        sub_count;
+static long long   sub_last;
+
+
+static void
+on_sub_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+    (void) m;
+    (void) ud;
+    (void) msg;
+
+    sub_count++;
+    sub_last = epoch_ms();
+}
+
+
+static void
+on_sub_subscribe(struct mosquitto *m, void *ud, int mid, int n,
+    const int *granted)
+{
+    (void) m;
+    (void) ud;
+    (void) mid;
+
+    printf("subscribed=%d\n", n > 0 && granted[0] <= 2);
+    fflush(stdout);
+}
+
+
+static void
+on_sub_connect(struct mosquitto *m, void *ud, int rc)
+{
+    (void) ud;
+
+    if (rc == 0) {
+        mosquitto_subscribe(m, NULL, "/ota/device/inform/+/+", 1);
+    }
+}
+
+
+static int
+run_sub(void)
+{
+    int                fd, avail, k;
+    double             idle;
+    struct pollfd      p;
+    struct mosquitto  *m;
+
+    m = mosquitto_new("ota-bench-sub", true, NULL);
+    if (m == NULL) {
+        return 1;
+    }
+
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(m, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
+    mosquitto_threaded_set(m, true);
+    mosquitto_connect_callback_set(m, on_sub_connect);
+    mosquitto_message_callback_set(m, on_sub_message);
+    mosquitto_subscribe_callback_set(m, on_sub_subscribe);
+    if (sub_user != NULL) {
+        mosquitto_username_pw_set(m, sub_user, sub_pass);
+    }
+
+    if (mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "sub: cannot connect\n");
+        return 1;
+    }
+    (void) mosquitto_loop_write(m, 1);
+
+    idle = now_s();
+
+    while (sub_count < expect && now_s() - idle < 30) {
+        fd = mosquitto_socket(m);
+        p.fd = fd;
+        p.events = POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0);
+        p.revents = 0;
+
+        if (poll(&p, 1, 100) > 0 && (p.revents & POLLIN)) {
+            k = 0;
+            do {
+                if (mosquitto_loop_read(m, 1) != MOSQ_ERR_SUCCESS) {
+                    fprintf(stderr, "sub: connection lost\n");
+                    return 1;
+                }
+                avail = 0;
+                (void) ioctl(fd, FIONREAD, &avail);
+            } while (avail > 0 && ++k < 1000);
+            idle = now_s();
+        }
+
+        (void) mosquitto_loop_write(m, 1);
+        (void) mosquitto_loop_misc(m);
+    }
+
+    printf("received=%ld t_last=%lld\n", sub_count, sub_last);
+
+    mosquitto_destroy(m);
+
+    return sub_count >= expect ? 0 : 1;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -405,7 +547,9 @@ main(int argc, char **argv)
         { "qos", 1, 0, 'q' }, { "prefix", 1, 0, 'x' },
         { "product", 1, 0, 'P' }, { "secret", 1, 0, 's' },
         { "kind", 1, 0, 'k' }, { "mode", 1, 0, 'M' },
-        { "wrong-secret", 1, 0, 'W' },
+        { "wrong-secret", 1, 0, 'W' }, { "go-file", 1, 0, 'g' },
+        { "expect", 1, 0, 'e' }, { "user", 1, 0, 'u' },
+        { "password", 1, 0, 'X' },
         { 0, 0, 0, 0 }
     };
 
@@ -426,8 +570,12 @@ main(int argc, char **argv)
         case 'k': kind = optarg; break;
         case 'M': mode = optarg; break;
         case 'W': wrong = optarg; break;
+        case 'g': go_file = optarg; break;
+        case 'e': expect = atol(optarg); break;
+        case 'u': sub_user = optarg; break;
+        case 'X': sub_pass = optarg; break;
         default:
-            fprintf(stderr, "usage: ota-mqtt-load --mode pub|login ...\n");
+            fprintf(stderr, "usage: ota-mqtt-load --mode pub|login|sub ...\n");
             return 2;
         }
     }
@@ -447,7 +595,8 @@ main(int argc, char **argv)
         return 1;
     }
 
-    c = strcmp(mode, "login") == 0 ? run_login() : run_pub();
+    c = strcmp(mode, "login") == 0 ? run_login()
+        : strcmp(mode, "sub") == 0 ? run_sub() : run_pub();
 
     mosquitto_lib_cleanup();
 
