@@ -233,6 +233,24 @@ ok($shares{b1} > 0 && $shares{b2} > 0 && $shares{b3} > 0,
    'each bridge took a share: ' . join(' ', map { "$_=$shares{$_}" } sort keys %shares));
 is($total, 602, 'together they received every report once (600, the progress, the last inform)');
 
+# ---- 5: bridges killed while Redis is away --------------------------------------------
+#
+# A bridge acknowledges a report to the broker only once it is stored: one
+# killed while Redis is away loses nothing, the broker delivers again.
+
+$b1 = $m->start_bridge(consumer => 'b1');
+$b2 = $m->start_bridge(consumer => 'b2');
+$t->stop_redis;
+($rc, undef, $err) = $m->pub(undef, undef, undef, "/ota/device/progress/$prod/$dev",
+                             '{"id":"5","params":{"step":"8","module":"A"}}', bridge_user => 1);
+is($rc, 0, 'a report published while Redis is away') or diag($err);
+sleep 0.5;
+$m->stop_bridge(bridge => $_, signal => 'KILL') for $b1, $b2;
+$t->start_redis;
+$m->start_bridge(consumer => $_) for qw(b1 b2);
+ok($t->wait_for(sub { ($t->task($dev, $batch_a)->{step} // '') eq '8' }, 20),
+   'the bridge that held it was killed; the broker delivered it again: stored');
+
 $m->stop;
 $t->stop;
 done_testing();
