@@ -51,25 +51,6 @@ ota_bridge_usage(FILE *f)
 
 
 static int
-ota_bridge_int(const char *name, const char *v, long min, long max, int *out,
-    char *err, size_t errlen)
-{
-    char  *end;
-    long   n;
-
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n < min || n > max) {
-        snprintf(err, errlen, "invalid %s \"%s\" (want %ld..%ld)", name, v,
-                 min, max);
-        return -1;
-    }
-    *out = (int) n;
-    return 0;
-}
-
-
-static int
 ota_bridge_str(char **dst, const char *v, char *err, size_t errlen)
 {
     free(*dst);
@@ -103,7 +84,7 @@ ota_bridge_mqtt_addr(ota_bridge_t *b, const char *v, char *err,
         return -1;
     }
 
-    if (ota_bridge_int("broker port", colon + 1, 1, 65535, &b->mqtt_port, err,
+    if (ota_config_int("broker port", colon + 1, 1, 65535, &b->mqtt_port, err,
                        errlen) != 0)
     {
         return -1;
@@ -181,7 +162,7 @@ ota_bridge_set(ota_bridge_t *b, const char *k, const char *v, char *err,
         return 0;
     }
     if (is("redis_db")) {
-        return ota_bridge_int(k, v, 0, 1000, &b->addr.db, err, errlen);
+        return ota_config_int(k, v, 0, 1000, &b->addr.db, err, errlen);
     }
     if (is("mqtt")) {
         return ota_bridge_mqtt_addr(b, v, err, errlen);
@@ -204,7 +185,7 @@ ota_bridge_set(ota_bridge_t *b, const char *k, const char *v, char *err,
         return ota_bridge_public_url(b, v, err, errlen);
     }
     if (is("link_ttl") || is("link-ttl")) {
-        return ota_bridge_int("link ttl", v, 60, 7 * 86400, &b->link_ttl, err,
+        return ota_config_int("link ttl", v, 60, 7 * 86400, &b->link_ttl, err,
                               errlen);
     }
     if (is("consumer")) {
@@ -224,27 +205,18 @@ ota_bridge_set(ota_bridge_t *b, const char *k, const char *v, char *err,
         return 0;
     }
     if (is("pass")) {
-        return ota_bridge_int(k, v, 1, 100000, &b->pass_max, err, errlen);
+        return ota_config_int(k, v, 1, 100000, &b->pass_max, err, errlen);
     }
     if (is("claim_idle") || is("claim-idle")) {
-        return ota_bridge_int("claim idle", v, 100, 86400000, &b->claim_idle,
+        return ota_config_int("claim idle", v, 100, 86400000, &b->claim_idle,
                               err, errlen);
     }
     if (is("session_expiry") || is("session-expiry")) {
-        return ota_bridge_int("session expiry", v, 0, 30 * 86400,
+        return ota_config_int("session expiry", v, 0, 30 * 86400,
                               &b->session_expiry, err, errlen);
     }
     if (is("log_level") || is("log-level")) {
-        static const char *lv[] = { "error", "warn", "info", "debug" };
-
-        for (int i = 0; i < 4; i++) {
-            if (strcmp(v, lv[i]) == 0) {
-                ota_log_level = i;
-                return 0;
-            }
-        }
-        snprintf(err, errlen, "invalid log level \"%s\"", v);
-        return -1;
+        return ota_log_level_set(v, err, errlen);
     }
 
 #undef is

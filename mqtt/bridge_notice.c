@@ -116,28 +116,6 @@ ota_bridge_notice_request(ota_bridge_t *b, int *n, int64_t now)
 }
 
 
-static const char *
-ota_bridge_field(redisReply *fields, const char *name)
-{
-    size_t  i;
-
-    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY) {
-        return NULL;
-    }
-
-    for (i = 0; i + 1 < fields->elements; i += 2) {
-        if (fields->element[i]->type == REDIS_REPLY_STRING
-            && fields->element[i + 1]->type == REDIS_REPLY_STRING
-            && strcmp(fields->element[i]->str, name) == 0)
-        {
-            return fields->element[i + 1]->str;
-        }
-    }
-
-    return NULL;
-}
-
-
 /* an entry published and not yet acknowledged by the broker, or waiting
  * for its batch */
 static int
@@ -196,10 +174,10 @@ ota_bridge_entries(ota_bridge_t *b, redisReply *list, int claimed)
             continue;
         }
 
-        dev = ota_bridge_field(e->element[1], OTA_F_DEVICE);
-        prod = ota_bridge_field(e->element[1], OTA_F_PRODUCT);
-        mod = ota_bridge_field(e->element[1], OTA_F_MODULE);
-        batch = ota_bridge_field(e->element[1], OTA_F_BATCH);
+        dev = ota_entry_field(e->element[1], OTA_F_DEVICE);
+        prod = ota_entry_field(e->element[1], OTA_F_PRODUCT);
+        mod = ota_entry_field(e->element[1], OTA_F_MODULE);
+        batch = ota_entry_field(e->element[1], OTA_F_BATCH);
 
         if (dev == NULL || prod == NULL || mod == NULL || batch == NULL
             || !ota_name_device(dev, strlen(dev))

@@ -81,6 +81,25 @@ ota_bridge_offer_data(ota_bridge_t *b, const ota_bridge_op_t *op,
 }
 
 
+/* the device's answer topic into topic (OTA_MQTT_TOPIC_MAX); -1, data
+ * released, when there is no data or no topic */
+static int
+ota_bridge_topic(const ota_bridge_op_t *op, ota_mqtt_topic_e kind,
+    char *topic, json_t *data)
+{
+    if (data == NULL
+        || ota_mqtt_topic_make(topic, OTA_MQTT_TOPIC_MAX, kind, op->product,
+                               strlen(op->product), op->device,
+                               strlen(op->device)) < 0)
+    {
+        json_decref(data);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 ota_bridge_offer(ota_bridge_t *b, const ota_bridge_op_t *op, redisReply *r,
     ota_bridge_sent_t *track)
@@ -91,12 +110,7 @@ ota_bridge_offer(ota_bridge_t *b, const ota_bridge_op_t *op, redisReply *r,
 
     data = ota_bridge_offer_data(b, op, r);
 
-    if (data == NULL
-        || ota_mqtt_topic_make(topic, sizeof(topic), OTA_MQTT_T_UPGRADE,
-                               op->product, strlen(op->product), op->device,
-                               strlen(op->device)) < 0)
-    {
-        json_decref(data);
+    if (ota_bridge_topic(op, OTA_MQTT_T_UPGRADE, topic, data) != 0) {
         return -1;
     }
 
@@ -139,12 +153,7 @@ ota_bridge_get_reply(ota_bridge_t *b, const ota_bridge_op_t *op,
 
     data = offer ? ota_bridge_offer_data(b, op, offer) : json_object();
 
-    if (data == NULL
-        || ota_mqtt_topic_make(topic, sizeof(topic), OTA_MQTT_T_GET_REPLY,
-                               op->product, strlen(op->product), op->device,
-                               strlen(op->device)) < 0)
-    {
-        json_decref(data);
+    if (ota_bridge_topic(op, OTA_MQTT_T_GET_REPLY, topic, data) != 0) {
         return -1;
     }
 

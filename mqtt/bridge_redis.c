@@ -153,33 +153,33 @@ ota_bridge_script_ops(ota_bridge_t *b, ota_cmd_t *c, ota_bridge_ops_t *ops)
 }
 
 
-/* appends HINCRBY of every counter that moved; returns how many */
+/* appends HINCRBY key name[i] count[i] of every count that moved;
+ * returns how many */
+static int
+ota_bridge_hincr(ota_bridge_t *b, const char *key, const char **names,
+    const long *counts, int n)
+{
+    int  i, cmds;
+
+    for (i = 0, cmds = 0; i < n; i++) {
+        if (counts[i]) {
+            redisAppendCommand(b->rc, "HINCRBY %s %s %ld", key, names[i],
+                               counts[i]);
+            cmds++;
+        }
+    }
+
+    return cmds;
+}
+
+
 static int
 ota_bridge_counters(ota_bridge_t *b)
 {
-    int  i, n;
-
-    n = 0;
-
-    for (i = 0; i < OTA_DROP_COUNT; i++) {
-        if (b->dropped[i]) {
-            redisAppendCommand(b->rc, "HINCRBY %s %s %ld",
-                               OTA_KEY_MQTT_DROPPED, ota_drop_names[i],
-                               b->dropped[i]);
-            n++;
-        }
-    }
-
-    for (i = 0; i < OTA_KIND_COUNT; i++) {
-        if (b->handled[i]) {
-            redisAppendCommand(b->rc, "HINCRBY %s %s %ld",
-                               OTA_KEY_MQTT_HANDLED, ota_kind_names[i],
-                               b->handled[i]);
-            n++;
-        }
-    }
-
-    return n;
+    return ota_bridge_hincr(b, OTA_KEY_MQTT_DROPPED, ota_drop_names,
+                            b->dropped, OTA_DROP_COUNT)
+           + ota_bridge_hincr(b, OTA_KEY_MQTT_HANDLED, ota_kind_names,
+                              b->handled, OTA_KIND_COUNT);
 }
 
 

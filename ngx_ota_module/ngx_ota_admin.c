@@ -607,11 +607,37 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
  * messages, kind -> handled messages.  Names that are not short words are
  * left out, so nothing written into Redis can inject a label.
  */
+/* a string of 1..max lower-case letters and '_' (or digits) */
+static ngx_uint_t
+ngx_ota_admin_word(redisReply *r, size_t max, ngx_uint_t digits)
+{
+    size_t  j;
+    u_char  c;
+
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || (size_t) r->len > max)
+    {
+        return 0;
+    }
+
+    for (j = 0; j < (size_t) r->len; j++) {
+        c = (u_char) r->str[j];
+
+        if (digits ? (c < '0' || c > '9')
+                   : !((c >= 'a' && c <= 'z') || c == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_ota_admin_metrics_mqtt(ngx_ota_metrics_t *m, ngx_uint_t index,
     redisReply *reply)
 {
-    size_t       i, j;
+    size_t       i;
     redisReply  *k, *v;
     const char  *name, *label;
 
@@ -627,48 +653,20 @@ ngx_ota_admin_metrics_mqtt(ngx_ota_metrics_t *m, ngx_uint_t index,
         m->mqtt_pos = m->mqtt;
     }
 
-    if (index == 0) {
-        name = "ota_mqtt_dropped_total";
-        label = "reason";
-        m->mqtt_pos = ngx_slprintf(m->mqtt_pos,
-                          m->mqtt + NGX_OTA_METRICS_MQTT_MAX,
-                          "# HELP %s MQTT messages the bridges dropped, "
-                          "by reason.\n# TYPE %s counter\n", name, name);
-    } else {
-        name = "ota_mqtt_messages_total";
-        label = "kind";
-        m->mqtt_pos = ngx_slprintf(m->mqtt_pos,
-                          m->mqtt + NGX_OTA_METRICS_MQTT_MAX,
-                          "# HELP %s MQTT messages the bridges handled, "
-                          "by kind.\n# TYPE %s counter\n", name, name);
-    }
+    name = index == 0 ? "ota_mqtt_dropped_total" : "ota_mqtt_messages_total";
+    label = index == 0 ? "reason" : "kind";
+
+    m->mqtt_pos = ngx_slprintf(m->mqtt_pos, m->mqtt + NGX_OTA_METRICS_MQTT_MAX,
+                               "# HELP %s MQTT messages the bridges %s, by "
+                               "%s.\n# TYPE %s counter\n", name,
+                               index == 0 ? "dropped" : "handled", label,
+                               name);
 
     for (i = 0; i + 1 < reply->elements; i += 2) {
         k = reply->element[i];
         v = reply->element[i + 1];
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || k->len == 0 || k->len > 32 || v->len == 0 || v->len > 20)
-        {
-            continue;
-        }
-
-        for (j = 0; j < k->len; j++) {
-            if (!((k->str[j] >= 'a' && k->str[j] <= 'z') || k->str[j] == '_'))
-            {
-                break;
-            }
-        }
-        if (j < k->len) {
-            continue;
-        }
-
-        for (j = 0; j < v->len; j++) {
-            if (v->str[j] < '0' || v->str[j] > '9') {
-                break;
-            }
-        }
-        if (j < v->len) {
+        if (!ngx_ota_admin_word(k, 32, 0) || !ngx_ota_admin_word(v, 20, 1)) {
             continue;
         }
 

@@ -261,6 +261,27 @@ ota_redis_connect_sentinel(const ota_redis_addr_t *a, int timeout_ms,
     return NULL;
 }
 
+/* ---- replies -------------------------------------------------------------- */
+
+const char *
+ota_entry_field(redisReply *fields, const char *name)
+{
+    size_t  i;
+
+    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+    for (i = 0; i + 1 < fields->elements; i += 2) {
+        if (fields->element[i]->type == REDIS_REPLY_STRING
+            && strcmp(fields->element[i]->str, name) == 0
+            && fields->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            return fields->element[i + 1]->str;
+        }
+    }
+    return NULL;
+}
+
 /* ---- commands ----------------------------------------------------------- */
 
 void

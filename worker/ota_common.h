@@ -38,6 +38,13 @@ typedef int (*ota_config_cb)(void *ctx, const char *key, const char *value,
 int ota_config_load(const char *path, ota_config_cb cb, void *ctx, char *err,
     size_t errlen);
 
+/* a setting's integer in min..max: 0, or -1 with the reason in err */
+int ota_config_int(const char *name, const char *v, long min, long max,
+    int *out, char *err, size_t errlen);
+
+/* "error", "warn", "info" or "debug" into ota_log_level: 0, or -1 */
+int ota_log_level_set(const char *v, char *err, size_t errlen);
+
 /* ---- Redis ------------------------------------------------------------- */
 
 typedef struct {
@@ -121,6 +128,10 @@ void ota_arena_free(ota_arena_t *a);
 /* reads the next reply (of a command appended before) into a; NULL on a
  * connection error */
 redisReply *ota_arena_reply(redisContext *rc, ota_arena_t *a);
+
+/* the value of a field in a stream entry's [field, value, ...] (NULL when
+ * absent or not a string) */
+const char *ota_entry_field(redisReply *fields, const char *name);
 
 /* reply helpers: NULL-safe */
 int ota_reply_is_err(const redisReply *r);

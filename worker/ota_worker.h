@@ -111,6 +111,5 @@ int ota_maint_setup(ota_worker_t *w);
 int ota_maint_lease(ota_worker_t *w, int release);
 
 /* the field of a stream entry's field list, or NULL */
-const char *ota_entry_field(redisReply *fields, const char *name);
 
 #endif /* OTA_WORKER_H */

@@ -50,24 +50,6 @@ ota_worker_usage(FILE *f)
 }
 
 static int
-ota_worker_int(const char *name, const char *v, long min, long max,
-    int *out, char *err, size_t errlen)
-{
-    char  *end;
-    long   n;
-
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n < min || n > max) {
-        snprintf(err, errlen, "invalid %s \"%s\" (want %ld..%ld)", name, v,
-                 min, max);
-        return -1;
-    }
-    *out = (int) n;
-    return 0;
-}
-
-static int
 ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
     size_t errlen)
 {
@@ -79,7 +61,7 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
         return 0;
     }
     if (strcmp(k, "redis_db") == 0) {
-        return ota_worker_int(k, v, 0, 1000, &w->addr.db, err, errlen);
+        return ota_config_int(k, v, 0, 1000, &w->addr.db, err, errlen);
     }
     if (strcmp(k, "store") == 0) {
         if (strlen(v) >= sizeof(w->store)) {
@@ -98,29 +80,21 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
         return 0;
     }
     if (strcmp(k, "task_timeout") == 0 || strcmp(k, "task-timeout") == 0) {
-        return ota_worker_int("task timeout", v, 0, 30 * 86400,
+        return ota_config_int("task timeout", v, 0, 30 * 86400,
                               &w->task_timeout, err, errlen);
     }
     if (strcmp(k, "claim_idle") == 0 || strcmp(k, "claim-idle") == 0) {
-        return ota_worker_int("claim idle", v, 100, 86400000, &w->claim_idle,
+        return ota_config_int("claim idle", v, 100, 86400000, &w->claim_idle,
                               err, errlen);
     }
     if (strcmp(k, "chunk") == 0) {
-        return ota_worker_int("chunk", v, 1, 3000, &w->chunk, err, errlen);
+        return ota_config_int("chunk", v, 1, 3000, &w->chunk, err, errlen);
     }
     if (strcmp(k, "count") == 0) {
-        return ota_worker_int("count", v, 1, 100000, &w->count, err, errlen);
+        return ota_config_int("count", v, 1, 100000, &w->count, err, errlen);
     }
     if (strcmp(k, "log_level") == 0 || strcmp(k, "log-level") == 0) {
-        static const char *lv[] = { "error", "warn", "info", "debug" };
-        for (int i = 0; i < 4; i++) {
-            if (strcmp(v, lv[i]) == 0) {
-                ota_log_level = i;
-                return 0;
-            }
-        }
-        snprintf(err, errlen, "invalid log level \"%s\"", v);
-        return -1;
+        return ota_log_level_set(v, err, errlen);
     }
     /* the file is shared with otactl: its settings are not ours */
     if (strcmp(k, "package_exts") == 0 || strcmp(k, "package_max_mb") == 0
@@ -238,25 +212,6 @@ ota_worker_connect(ota_worker_t *w)
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
     return -1;
-}
-
-const char *
-ota_entry_field(redisReply *fields, const char *name)
-{
-    size_t  i;
-
-    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY) {
-        return NULL;
-    }
-    for (i = 0; i + 1 < fields->elements; i += 2) {
-        if (fields->element[i]->type == REDIS_REPLY_STRING
-            && strcmp(fields->element[i]->str, name) == 0
-            && fields->element[i + 1]->type == REDIS_REPLY_STRING)
-        {
-            return fields->element[i + 1]->str;
-        }
-    }
-    return NULL;
 }
 
 /* handles one list of entries of one stream; from: the events were read
