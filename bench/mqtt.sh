@@ -138,11 +138,10 @@ broker "$PLUGIN"
 "$BUILD/ota-mqtt" --redis "127.0.0.1:$RPORT" --mqtt "127.0.0.1:$MPORT" \
     --mqtt-user ota-bridge --mqtt-password "$BPASS" \
     --token-secret bench-server-key-0123456789 --public-url http://127.0.0.1:8080 \
-    --consumer bench --log-level warn > "$DIR/bridge.log" 2>&1 &
+    --consumer bench > "$DIR/bridge.log" 2>&1 &
 GPID=$!
 PIDS+=("$GPID")
-for _ in $(seq 100); do [ "$(R exists ota:notices)" = 1 ] && break; sleep 0.05; done
-sleep 0.3
+wait_for_line "$DIR/bridge.log" "subscribed to" 10 || { cat "$DIR/bridge.log"; exit 2; }
 
 fleet
 b0=$(pcpu "$BPID"); g0=$(pcpu "$GPID"); r0=$(rcpu)

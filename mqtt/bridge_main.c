@@ -356,6 +356,35 @@ ota_bridge_wait(ota_bridge_t *b, int timeout)
 
 
 static void
+ota_bridge_free(ota_bridge_t *b)
+{
+    int                i;
+    ota_bridge_ops_t  *ops[3];
+
+    ops[0] = &b->reports;
+    ops[1] = &b->notices;
+    ops[2] = &b->waiting;
+
+    for (i = 0; i < 3; i++) {
+        ota_bridge_ops_clear(ops[i]);
+        free(ops[i]->op);
+    }
+
+    for (i = 0; i < b->ndone; i++) {
+        free(b->done[i]);
+    }
+
+    free(b->done);
+    free(b->acks);
+    free(b->mqtt_user);
+    free(b->mqtt_password);
+    free(b->token_secret);
+    free(b->public_url);
+    free(b);
+}
+
+
+static void
 ota_bridge_loop(ota_bridge_t *b)
 {
     int      ev, busy;
@@ -484,6 +513,8 @@ main(int argc, char **argv)
     if (b->rc != NULL) {
         redisFree(b->rc);
     }
+
+    ota_bridge_free(b);
 
     return 0;
 }

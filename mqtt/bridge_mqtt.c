@@ -70,9 +70,34 @@ ota_bridge_on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
     b->mqtt_delay = 100;
 
     ota_log(OTA_LOG_INFO, "connected to broker %s:%d (%s session), "
-            "subscribed to %s, %s, %s", b->mqtt_host, b->mqtt_port,
+            "subscribing to %s, %s, %s", b->mqtt_host, b->mqtt_port,
             (flags & 1) ? "resumed" : "new", topics[0], topics[1],
             topics[2]);
+}
+
+
+static void
+ota_bridge_on_subscribe(struct mosquitto *mosq, void *ud, int mid, int n,
+    const int *granted)
+{
+    int            i;
+    ota_bridge_t  *b = ud;
+
+    (void) mosq;
+    (void) mid;
+
+    for (i = 0; i < n; i++) {
+        if (granted[i] > 2) {
+            ota_log(OTA_LOG_ERR, "the broker refused subscription %d of 3 "
+                    "(reason 0x%02x): is ota_mqtt_auth.so loaded, and "
+                    "--mqtt-user its plugin_opt_bridge_user?", i + 1,
+                    granted[i]);
+            return;
+        }
+    }
+
+    ota_log(OTA_LOG_INFO, "subscribed to the device topics of broker %s:%d",
+            b->mqtt_host, b->mqtt_port);
 }
 
 
@@ -151,6 +176,7 @@ ota_bridge_mqtt_init(ota_bridge_t *b)
     mosquitto_disconnect_v5_callback_set(b->mosq, ota_bridge_on_disconnect);
     mosquitto_message_callback_set(b->mosq, ota_bridge_on_message);
     mosquitto_publish_v5_callback_set(b->mosq, ota_bridge_on_publish);
+    mosquitto_subscribe_callback_set(b->mosq, ota_bridge_on_subscribe);
 
     b->mqtt_delay = 100;
 

@@ -83,6 +83,11 @@ sub start_broker {
     OtaTest::write_file("$self->{dir}/mosquitto.conf", $self->broker_conf);
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
+        if ($ENV{OTA_ASAN}) {          # the plugin is built with ASan
+            $ENV{LD_PRELOAD} = OtaTest::_libasan();
+            $ENV{ASAN_OPTIONS} = 'log_path=' . $self->{t}->asan_dir
+                . '/mosquitto:detect_leaks=0';
+        }
         open STDOUT, '>>', "$self->{dir}/mosquitto.out";
         open STDERR, '>&', \*STDOUT;
         exec 'mosquitto', '-c', "$self->{dir}/mosquitto.conf" or exit 127;
@@ -139,13 +144,22 @@ sub start_bridge {
     my $start = -s $log // 0;
     my @cmd = ("$OtaTest::BUILD/ota-mqtt", $self->bridge_args(%o),
                '--consumer', $name);
+    my $vg;
+    if ($ENV{OTA_VALGRIND}) {           # make valgrind: memcheck the bridge
+        $vg = "$self->{dir}/valgrind-$name-" . ++$self->{n} . '.log';
+        unshift @cmd, 'valgrind', '--quiet', '--error-exitcode=99',
+            '--leak-check=full', '--show-leak-kinds=definite',
+            '--errors-for-leak-kinds=definite', "--log-file=$vg";
+    }
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
+        $ENV{ASAN_OPTIONS} = 'log_path=' . $self->{t}->asan_dir . '/bridge:'
+            . 'detect_leaks=1' if $ENV{OTA_ASAN};
         open STDOUT, '>>', $log;
         open STDERR, '>&', \*STDOUT;
         exec @cmd or exit 127;
     }
-    my $b = { pid => $pid, log => $log, name => $name };
+    my $b = { pid => $pid, log => $log, name => $name, valgrind => $vg };
     push @{ $self->{bridges} }, $b;
     unless ($o{nowait}) {
         $self->{t}->wait_for(sub {
@@ -294,6 +308,11 @@ sub stop {
         my $sig = $st & 127;
         ok(!$sig || $b->{expect_kill}, "ota-mqtt $b->{name} did not crash")
             or diag("signal $sig; log:\n" . OtaTest::read_file($b->{log}));
+        if ($b->{valgrind} && !$b->{expect_kill}) {
+            my $vl = OtaTest::read_file($b->{valgrind});
+            ok($vl !~ /\S/ && ($st >> 8) != 99, "valgrind: ota-mqtt $b->{name} clean")
+                or diag(substr($vl, 0, 4000));
+        }
     }
     if ($self->{broker_pid}) {
         my $st = $self->stop_broker;
