@@ -7,7 +7,8 @@
  *   3  the device's product and secret: from the cache when verified less
  *      than cache_ttl ago, else one HMGET of ota:dev:{<device>}
  *   4  the password checked against the secret; a cached secret that does
- *      not match is looked up once more (it may have changed)
+ *      not match is looked up once more (it may have changed), and kept
+ *      when Redis does not answer, so wrong passwords evict no device
  *
  * Redis unreachable: a login that needs it is refused (fail closed), and
  * Redis is not tried again for retry_ms, so a login storm during an
@@ -335,20 +336,25 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
     }
 
     e = ota_plugin_cache_get(p, &l.device, now);
-    cached = (e != NULL);
 
     if (e != NULL) {
         p->cache_hits++;
-        snprintf(product, sizeof(product), "%s", e->product);
-        snprintf(secret, sizeof(secret), "%s", e->secret);
 
-        if (!ota_mqtt_login_check(secret, strlen(secret), &l, ed->password,
-                                  strlen(ed->password)))
+        if (ota_mqtt_login_check(e->secret, strlen(e->secret), &l,
+                                 ed->password, strlen(ed->password)))
         {
-            /* the secret may have changed since: ask Redis once */
-            ota_plugin_cache_drop(e);
+            snprintf(product, sizeof(product), "%s", e->product);
+            snprintf(secret, sizeof(secret), "%s", e->secret);
+            cached = 1;
+
+        } else {
+            /* the secret may have changed since: ask Redis (the entry
+             * stays, so wrong passwords cannot evict a device) */
             cached = 0;
         }
+
+    } else {
+        cached = 0;
     }
 
     if (!cached) {
@@ -357,11 +363,17 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
 
         if (rc == OTA_LOOKUP_UNAVAILABLE) {
             return ota_plugin_refuse(p, ed->client, ed->username,
-                                     "Redis unreachable: new logins are "
-                                     "refused");
+                                     e != NULL
+                                     ? "wrong password (not the HMAC-SHA256 "
+                                       "of the device secret)"
+                                     : "Redis unreachable: new logins are "
+                                       "refused");
         }
 
         if (rc == OTA_LOOKUP_UNKNOWN) {
+            if (e != NULL) {
+                ota_plugin_cache_drop(e);
+            }
             return ota_plugin_refuse(p, ed->client, ed->username,
                                      "unknown device");
         }
@@ -374,8 +386,10 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
                                  "the device belongs to another product");
     }
 
-    if (!ota_mqtt_login_check(secret, strlen(secret), &l, ed->password,
-                              strlen(ed->password)))
+    /* a cached secret was checked above */
+    if (!cached
+        && !ota_mqtt_login_check(secret, strlen(secret), &l, ed->password,
+                                 strlen(ed->password)))
     {
         return ota_plugin_refuse(p, ed->client, ed->username,
                                  "wrong password (not the HMAC-SHA256 of "
@@ -383,6 +397,7 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
     }
 
     if (!cached) {
+        /* a new entry, or the one of a secret that changed */
         ota_plugin_cache_put(p, &l.device, product, secret, now);
     }
 

@@ -91,12 +91,17 @@ is($m->sub_err($s), '', 'a device is connected');
 my $fresh = 'lamp-02';
 my $secret2 = $t->fx_device($fresh, $prod);
 
+# a wrong password for it just before does not evict it from the cache
+refused('a wrong password for a cached device', 'wrong password', secret => 'y' x 64);
+
 $t->stop_redis;
 
 my $t0 = time;
 refused('a new device while Redis is away', 'Redis unreachable: new logins are refused',
         dev => $fresh, secret => $secret2);
 ok(time - $t0 < 3, 'refused at once, the broker does not wait');
+refused('a wrong password for a cached device while Redis is away', 'wrong password',
+        secret => 'y' x 64);
 ($ok) = try_login();
 ok($ok, 'a device verified within plugin_opt_cache_ttl logs in again from the cache');
 like($m->broker_log, qr/Redis at .* is unreachable/, 'the outage is logged');
