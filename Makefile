@@ -8,7 +8,7 @@
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #   make asan     build under AddressSanitizer and run the suite against it
-#   make valgrind the worker tests with ota-worker under valgrind memcheck
+#   make valgrind ota-worker and ota-mqtt under valgrind memcheck (a subset)
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -155,8 +155,8 @@ test-fuzz: fuzz-bins
 
 FUZZ_SECS ?= $(FUZZ_SHORT)
 
-# the worker under valgrind memcheck for the worker tests (slow: a subset)
-VALGRIND_TESTS ?= t/32-*.t t/31-*.t
+# the worker and the MQTT bridge under valgrind memcheck (slow: a subset)
+VALGRIND_TESTS ?= t/32-*.t t/31-*.t t/80-*.t t/84-*.t
 valgrind: deps
 	$(MAKE) all
 	OTA_VALGRIND=1 prove -I t/lib $(VALGRIND_TESTS)
