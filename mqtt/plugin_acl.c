@@ -31,8 +31,12 @@ ota_plugin_acl_check(int event, void *event_data, void *userdata)
         ok = ota_mqtt_acl_bridge(ed->topic, strlen(ed->topic), ed->access);
 
     } else if (ota_mqtt_user_split(user, strlen(user), &dev, &prod) == 0) {
-        ok = ota_mqtt_acl_device(dev.data, dev.len, prod.data, prod.len,
-                                 ed->topic, strlen(ed->topic), ed->access);
+        /* a retained report would be delivered again to every bridge that
+         * subscribes: devices publish none */
+        ok = !(ed->access == MOSQ_ACL_WRITE && ed->retain)
+             && ota_mqtt_acl_device(dev.data, dev.len, prod.data, prod.len,
+                                    ed->topic, strlen(ed->topic),
+                                    ed->access);
 
     } else {
         ok = 0;
@@ -43,7 +47,8 @@ ota_plugin_acl_check(int event, void *event_data, void *userdata)
          * name: not worth a line each */
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "ota_mqtt_auth: denied %s of "
                              "\"%s\" to client %s (user %s)",
-                             ed->access == MOSQ_ACL_WRITE ? "publish"
+                             ed->access == MOSQ_ACL_WRITE
+                             ? (ed->retain ? "retained publish" : "publish")
                              : ed->access == MOSQ_ACL_SUBSCRIBE ? "subscribe"
                              : "unsubscribe",
                              ed->topic, mosquitto_client_id(ed->client),

@@ -67,6 +67,15 @@ for my $b (@bad) {
          qr/ota_mqtt_auth: denied publish of "\Q$b->[0]\E"/, '  logged');
 }
 
+# a retained report (the broker would hand it to every bridge again)
+{
+    my $before = length $m->broker_log;
+    my ($rc, $out, $err) = $m->pub('plug-a', $prod, $sa, '/ota/device/inform/plug/plug-a',
+        '{"id":"1","params":{"version":"9.9.9"}}', protocol => 'mqttv5', retain => 1);
+    like("$out$err", qr/not authori[sz]ed/i, 'a retained report of its own is refused');
+    like(substr($m->broker_log, $before), qr/denied retained publish/, '  logged');
+}
+
 # a report of its own goes through, after the refused ones
 my ($rc) = $m->pub('plug-a', $prod, $sa, '/ota/device/inform/plug/plug-a',
                    '{"id":"2","params":{"version":"1.0.0"}}');

@@ -231,7 +231,7 @@ sub pub {
     my ($self, $dev, $prod, $secret, $topic, $msg, %o) = @_;
     return $self->{t}->run_cmd({}, 'mosquitto_pub',
         $self->_client_args($dev, $prod, $secret, %o),
-        '-q', $o{qos} // 1, '-t', $topic,
+        '-q', $o{qos} // 1, '-t', $topic, ($o{retain} ? ('-r') : ()),
         defined $msg ? ('-m', $msg) : ('-n'));
 }
 
