@@ -1,7 +1,8 @@
 -- bridge.lua: one round trip of ota-mqtt (mqtt/ota_mqtt_bridge.h).
 --
 -- ARGV: now (ms), then 6 values per operation: kind device product
--- module a b
+-- module a b.  An upper-case kind (I P G) says the bridge found the device
+-- in the product less than a minute ago: its record is not read again.
 --
 --   i  inform     a version            -> the inform event; the offer of an
 --                                         open task of an active-push batch
@@ -21,19 +22,24 @@
 -- 'notified' event, as the HTTP upgrade answer does; a notice's does so
 -- only after the broker took the publish (ota-mqtt appends it then).
 --
--- An offer is one array: batch package pending(1/0) task_from version
--- type pkg_from sign_method sign size files ext.
+-- The answer: a string of one letter per operation, k (done), n (none),
+-- l (later), D (unknown_device), M (unknown_module) or O (an offer, the
+-- next of the offers that follow the string); one element per operation
+-- cost Redis as much as a command.  An offer is one array: batch package
+-- pending(1/0) task_from version type pkg_from sign_method sign size files
+-- ext.
 
 local now = ARGV[1]
-local out, drops = {}, {}
+local status, out, drops = {}, {''}, {}
+local LETTER = {unknown_device = 'D', unknown_module = 'M'}
 
 local function drop(why)
   drops[why] = (drops[why] or 0) + 1
   return why
 end
 
-local function known(dev, prod, mod)
-  if call('HGET', fmt(K_DEVICE, dev), 'product') ~= prod then
+local function known(dev, prod, mod, trusted)
+  if not trusted and call('HGET', fmt(K_DEVICE, dev), 'product') ~= prod then
     return 'unknown_device'
   end
   if mod ~= 'default'
@@ -80,40 +86,49 @@ end
 for i = 2, #ARGV, 6 do
   local kind, dev, prod, mod, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2],
     ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local r
+  local trusted = kind == 'I' or kind == 'P' or kind == 'G'
+  local r, o
+  if trusted then kind = string.lower(kind) end
 
   if kind == 'o' then
-    r = offer(dev, mod, a, false, nil)
-    if not r then
+    o = offer(dev, mod, a, false, nil)
+    if not o then
       -- the worker appends notices while it creates the batch's tasks:
       -- such a notice is handed out once the batch runs
       local st = call('HGET', fmt(K_BATCH, a), 'state')
-      r = st == 'creating' and 'later' or 'none'
+      r = st == 'creating' and 'l' or 'n'
     end
   else
-    local bad = known(dev, prod, mod)
+    local bad = known(dev, prod, mod, trusted)
     if bad then
-      r = drop(bad)
+      r = LETTER[drop(bad)]
     elseif kind == 'i' then
       event(EV_INFORM, F_DEVICE, dev, F_PRODUCT, prod, F_MODULE, mod,
         F_VERSION, a)
-      r = offer(dev, mod, '', true, a) or 'ok'
-      if r ~= 'ok' then notified(dev, mod, r) end
+      o = offer(dev, mod, '', true, a)
+      r = 'k'
     elseif kind == 'p' then
       event(EV_PROGRESS, F_DEVICE, dev, F_PRODUCT, prod, F_MODULE, mod,
         F_STEP, a, F_DESC, b)
-      r = 'ok'
+      r = 'k'
     else
-      r = offer(dev, mod, '', false, nil) or 'none'
-      if r ~= 'none' then notified(dev, mod, r) end
+      o = offer(dev, mod, '', false, nil)
+      r = 'n'
     end
+    if o and kind ~= 'o' then notified(dev, mod, o) end
   end
 
-  out[#out + 1] = r
+  if o then
+    status[#status + 1] = 'O'
+    out[#out + 1] = o
+  else
+    status[#status + 1] = r
+  end
 end
 
 for why, n in pairs(drops) do
   call('HINCRBY', K_MQTT_DROPPED, why, n)
 end
 
+out[1] = table.concat(status)
 return out

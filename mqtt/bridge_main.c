@@ -376,6 +376,7 @@ ota_bridge_free(ota_bridge_t *b)
 
     free(b->done);
     free(b->acks);
+    ota_lcache_free(b->known);
     free(b->mqtt_user);
     free(b->mqtt_password);
     free(b->token_secret);
@@ -492,6 +493,8 @@ main(int argc, char **argv)
     signal(SIGTERM, ota_bridge_signal);
     signal(SIGINT, ota_bridge_signal);
     signal(SIGPIPE, SIG_IGN);
+
+    b->known = ota_lcache_new(65536, 60000);
 
     if (ota_bridge_mqtt_init(b) != 0) {
         return 1;

@@ -310,20 +310,30 @@ ota_bridge_notice_reply(ota_bridge_t *b, int i, redisReply *r)
 }
 
 
-/* bridge.lua's answers for the notices read: publish, or acknowledge */
+/* bridge.lua's answers for the notices read: publish, wait, or
+ * acknowledge */
 void
 ota_bridge_notices_done(ota_bridge_t *b, redisReply *r)
 {
     int                i;
+    char               letter;
+    size_t             next;
     redisReply        *e;
-    ota_bridge_op_t   *op;
+    ota_bridge_op_t   *op, *w;
     ota_bridge_sent_t  t;
+
+    next = 1;
 
     for (i = 0; i < b->notices.n; i++) {
         op = &b->notices.op[i];
-        e = (size_t) i < r->elements ? r->element[i] : NULL;
+        letter = ota_bridge_letter(r, i);
 
-        if (e != NULL && e->type == REDIS_REPLY_ARRAY) {
+        if (letter == 'O') {
+            e = next < r->elements ? r->element[next++] : NULL;
+            if (e == NULL || e->type != REDIS_REPLY_ARRAY) {
+                break;          /* stays pending: claimed again */
+            }
+
             memset(&t, 0, sizeof(t));
             snprintf(t.stream_id, sizeof(t.stream_id), "%s", op->stream_id);
             snprintf(t.device, sizeof(t.device), "%s", op->device);
@@ -334,12 +344,9 @@ ota_bridge_notices_done(ota_bridge_t *b, redisReply *r)
             continue;
         }
 
-        if (e != NULL && e->type == REDIS_REPLY_STRING
-            && strcmp(e->str, "later") == 0)
-        {
-            ota_bridge_op_t  *w = ota_bridge_ops_add(&b->waiting);
-
+        if (letter == 'l') {
             /* no room: it stays pending and is claimed again */
+            w = ota_bridge_ops_add(&b->waiting);
             if (w != NULL) {
                 *w = *op;
                 op->desc = NULL;
@@ -349,9 +356,11 @@ ota_bridge_notices_done(ota_bridge_t *b, redisReply *r)
             continue;
         }
 
-        /* the task is no longer to be offered (final, batch paused or
-         * gone): nothing to deliver */
-        ota_bridge_ack_later(b, op->stream_id);
+        if (letter == 'n') {
+            /* the task is no longer to be offered (final, batch paused or
+             * gone): nothing to deliver */
+            ota_bridge_ack_later(b, op->stream_id);
+        }
     }
 
     ota_bridge_ops_clear(&b->notices);

@@ -132,15 +132,25 @@ ota_bridge_script_ops(ota_bridge_t *b, ota_cmd_t *c, ota_bridge_ops_t *ops)
 {
     int               i;
     char              kind[2];
+    int64_t           now;
     ota_bridge_op_t  *op;
 
+    now = ota_now_ms();
     ota_cmd_reset(c);
-    ota_cmd_addll(c, ota_now_ms());
+    ota_cmd_addll(c, now);
 
     for (i = 0; i < ops->n; i++) {
         op = &ops->op[i];
         kind[0] = op->kind;
         kind[1] = '\0';
+        if (op->kind != 'o') {
+            const char *prod = ota_lcache_get(b->known, op->device,
+                                              strlen(op->device), now);
+
+            if (prod != NULL && strcmp(prod, op->product) == 0) {
+                kind[0] = (char) (op->kind - 'a' + 'A');    /* trusted */
+            }
+        }
         ota_cmd_adds(c, kind);
         ota_cmd_adds(c, op->device);
         ota_cmd_adds(c, op->product);

@@ -168,57 +168,81 @@ ota_bridge_message(ota_bridge_t *b, const char *topic, const void *payload,
 }
 
 
-/* the answers of bridge.lua for the pass, one per operation */
+/* the answers of bridge.lua for the pass: a letter per operation, then
+ * the offers (bridge.lua) */
 void
 ota_bridge_reports_done(ota_bridge_t *b, redisReply *r)
 {
     int               i;
-    char              topic[OTA_MQTT_TOPIC_MAX];
+    char              letter, topic[OTA_MQTT_TOPIC_MAX];
+    size_t            next;
+    int64_t           now;
     redisReply       *e;
     ota_bridge_op_t  *op;
 
+    now = ota_now_ms();
+    next = 1;
+
     for (i = 0; i < b->reports.n; i++) {
         op = &b->reports.op[i];
-        e = (size_t) i < r->elements ? r->element[i] : NULL;
+        letter = ota_bridge_letter(r, i);
 
-        if (e == NULL) {
-            break;
-        }
-
-        if (e->type == REDIS_REPLY_ARRAY) {
+        if (letter == 'O') {
+            e = next < r->elements ? r->element[next++] : NULL;
+            if (e == NULL || e->type != REDIS_REPLY_ARRAY) {
+                break;
+            }
             if (op->kind == 'g') {
                 (void) ota_bridge_get_reply(b, op, e);
             } else {
                 /* an inform of a device with an open push task */
                 (void) ota_bridge_offer(b, op, e, NULL);
             }
-            continue;
         }
 
-        if (e->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        if (strcmp(e->str, "ok") == 0) {
-            continue;
-        }
-
-        if (strcmp(e->str, "none") == 0) {
+        if (letter == 'n') {
             (void) ota_bridge_get_reply(b, op, NULL);
-            continue;
         }
 
-        /* counted by the script; the line is ours */
-        b->total_dropped++;
-        ota_mqtt_topic_make(topic, sizeof(topic),
-                            op->kind == 'i' ? OTA_MQTT_T_INFORM
-                            : op->kind == 'p' ? OTA_MQTT_T_PROGRESS
-                            : OTA_MQTT_T_GET,
-                            op->product, strlen(op->product), op->device,
-                            strlen(op->device));
-        ota_log(OTA_LOG_WARN, "dropped a message on \"%s\": %s (module "
-                "\"%s\")", topic, e->str, op->module);
+        if (letter == 'k' || letter == 'n' || letter == 'O'
+            || letter == 'M')
+        {
+            /* Redis found the device in the product: trusted a while */
+            ota_lcache_put(b->known, op->device, strlen(op->device),
+                           op->product, now);
+        }
+
+        if (letter == 'D' || letter == 'M') {
+            /* counted by the script; the line is ours */
+            b->total_dropped++;
+            ota_mqtt_topic_make(topic, sizeof(topic),
+                                op->kind == 'i' ? OTA_MQTT_T_INFORM
+                                : op->kind == 'p' ? OTA_MQTT_T_PROGRESS
+                                : OTA_MQTT_T_GET,
+                                op->product, strlen(op->product),
+                                op->device, strlen(op->device));
+            ota_log(OTA_LOG_WARN, "dropped a message on \"%s\": %s (module "
+                    "\"%s\")", topic, letter == 'D' ? "unknown_device"
+                    : "unknown_module", op->module);
+        }
     }
+}
+
+
+/* the letter of operation i in bridge.lua's answer, 0 when there is none */
+char
+ota_bridge_letter(redisReply *r, int i)
+{
+    redisReply  *s;
+
+    if (r->elements == 0) {
+        return 0;
+    }
+
+    s = r->element[0];
+
+    return (s->type == REDIS_REPLY_STRING && (size_t) i < s->len)
+           ? s->str[i] : 0;
 }
 
 

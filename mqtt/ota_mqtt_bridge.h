@@ -35,6 +35,7 @@
 #include <mosquitto.h>
 
 #include "ota_common.h"
+#include "ota_lcache.h"
 #include "ota_mqtt.h"
 #include "ota_names.h"
 
@@ -126,6 +127,10 @@ typedef struct {
     int                 redis_down;     /* logged once per outage */
     ota_script_t        script;
     ota_script_t        trim;
+    /* device -> product, as Redis confirmed it less than a minute ago:
+     * bridge.lua does not read the device again (speed: a command of the
+     * three a report costs Redis) */
+    ota_lcache_t       *known;
 
     /* the pass: messages read, not yet stored; held: do not write (their
      * PUBACKs wait in libmosquitto's queue) */
@@ -173,6 +178,7 @@ int ota_bridge_publish(ota_bridge_t *b, const char *topic, json_t *msg,
 void ota_bridge_message(ota_bridge_t *b, const char *topic,
     const void *payload, int len);
 void ota_bridge_reports_done(ota_bridge_t *b, redisReply *r);
+char ota_bridge_letter(redisReply *r, int i);
 void ota_bridge_drop(ota_bridge_t *b, ota_drop_e why, const char *topic,
     const char *detail);
 

@@ -28,16 +28,9 @@
 #include <mosquitto_plugin.h>
 
 #include "ota_common.h"
+#include "ota_lcache.h"
 
 #define OTA_PLUGIN_SECRET_MAX  128      /* otactl: 16-128 characters */
-
-/* one verified device: its product and secret, until expires */
-typedef struct {
-    char      device[65];
-    char      product[65];
-    char      secret[OTA_PLUGIN_SECRET_MAX + 1];
-    int64_t   expires;          /* ms; 0: a free slot */
-} ota_plugin_entry_t;
 
 typedef struct {
     mosquitto_plugin_id_t  *id;
@@ -53,20 +46,16 @@ typedef struct {
     int64_t                 next_try;       /* ms */
     int                     redis_down;     /* logged once per outage */
 
-    ota_plugin_entry_t     *cache;          /* 4-way set associative */
-    uint32_t                cache_mask;     /* sets - 1 */
+    /* device -> "<product>\n<secret>" of a verified login */
+    ota_lcache_t           *cache;
     int64_t                 cache_ttl_ms;
 
     unsigned long           logins, refused, cache_hits, redis_lookups;
 } ota_plugin_t;
 
-#define OTA_PLUGIN_WAYS  4
-
 int ota_plugin_basic_auth(int event, void *event_data, void *userdata);
 int ota_plugin_acl_check(int event, void *event_data, void *userdata);
 
-/* allocates the cache of n entries (rounded up to a power of two) */
-int ota_plugin_cache_init(ota_plugin_t *p, long n);
 void ota_plugin_redis_close(ota_plugin_t *p);
 
 #endif /* OTA_MQTT_PLUGIN_H */

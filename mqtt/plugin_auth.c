@@ -35,116 +35,6 @@ typedef enum {
 } ota_lookup_e;
 
 
-/* ---- the cache --------------------------------------------------------- */
-
-int
-ota_plugin_cache_init(ota_plugin_t *p, long n)
-{
-    uint32_t  sets;
-
-    if (n <= 0 || p->cache_ttl_ms <= 0) {
-        return 0;                       /* no cache: every login asks Redis */
-    }
-
-    sets = 1;
-    while ((long) sets * OTA_PLUGIN_WAYS < n) {
-        sets <<= 1;
-    }
-
-    p->cache = mosquitto_calloc((size_t) sets * OTA_PLUGIN_WAYS,
-                                sizeof(ota_plugin_entry_t));
-    if (p->cache == NULL) {
-        return -1;
-    }
-
-    p->cache_mask = sets - 1;
-
-    return 0;
-}
-
-
-static ota_plugin_entry_t *
-ota_plugin_cache_set(ota_plugin_t *p, const ota_view_t *device)
-{
-    size_t    i;
-    uint32_t  h;
-
-    h = 2166136261u;                    /* FNV-1a */
-    for (i = 0; i < device->len; i++) {
-        h = (h ^ (unsigned char) device->data[i]) * 16777619u;
-    }
-
-    return &p->cache[(size_t) (h & p->cache_mask) * OTA_PLUGIN_WAYS];
-}
-
-
-static ota_plugin_entry_t *
-ota_plugin_cache_get(ota_plugin_t *p, const ota_view_t *device, int64_t now)
-{
-    int                  i;
-    ota_plugin_entry_t  *e;
-
-    if (p->cache == NULL) {
-        return NULL;
-    }
-
-    e = ota_plugin_cache_set(p, device);
-
-    for (i = 0; i < OTA_PLUGIN_WAYS; i++) {
-        if (e[i].expires > now && strlen(e[i].device) == device->len
-            && memcmp(e[i].device, device->data, device->len) == 0)
-        {
-            return &e[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-ota_plugin_cache_put(ota_plugin_t *p, const ota_view_t *device,
-    const char *product, const char *secret, int64_t now)
-{
-    int                  i, victim;
-    ota_plugin_entry_t  *e;
-
-    if (p->cache == NULL || strlen(secret) > OTA_PLUGIN_SECRET_MAX) {
-        return;
-    }
-
-    e = ota_plugin_cache_set(p, device);
-
-    /* the same device, else a free or expired way, else the oldest */
-    victim = 0;
-    for (i = 0; i < OTA_PLUGIN_WAYS; i++) {
-        if (strlen(e[i].device) == device->len
-            && memcmp(e[i].device, device->data, device->len) == 0)
-        {
-            victim = i;
-            break;
-        }
-        if (e[i].expires < e[victim].expires) {
-            victim = i;
-        }
-    }
-
-    e += victim;
-    snprintf(e->device, sizeof(e->device), "%.*s", (int) device->len,
-             device->data);
-    snprintf(e->product, sizeof(e->product), "%s", product);
-    snprintf(e->secret, sizeof(e->secret), "%s", secret);
-    e->expires = now + p->cache_ttl_ms;
-}
-
-
-static void
-ota_plugin_cache_drop(ota_plugin_entry_t *e)
-{
-    memset(e, 0, sizeof(ota_plugin_entry_t));
-}
-
-
 /* ---- Redis --------------------------------------------------------------- */
 
 void
@@ -301,10 +191,9 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
     char                              product[OTA_NAME_MAX + 1];
     char                              secret[OTA_PLUGIN_SECRET_MAX + 1];
     int64_t                           now;
-    const char                       *id, *why;
+    const char                       *id, *why, *e, *nl;
     ota_lookup_e                      rc;
     ota_mqtt_login_t                  l;
-    ota_plugin_entry_t               *e;
     ota_plugin_t                     *p = userdata;
     struct mosquitto_evt_basic_auth  *ed = event_data;
 
@@ -335,26 +224,24 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
         return ota_plugin_refuse(p, ed->client, ed->username, "no password");
     }
 
-    e = ota_plugin_cache_get(p, &l.device, now);
+    /* "<product>\n<secret>" of a device verified less than cache_ttl ago */
+    e = ota_lcache_get(p->cache, l.device.data, l.device.len, now);
+    cached = 0;
 
     if (e != NULL) {
         p->cache_hits++;
+        nl = strchr(e, '\n');
 
-        if (ota_mqtt_login_check(e->secret, strlen(e->secret), &l,
-                                 ed->password, strlen(ed->password)))
+        if (nl != NULL && (size_t) (nl - e) < sizeof(product)
+            && ota_mqtt_login_check(nl + 1, strlen(nl + 1), &l,
+                                    ed->password, strlen(ed->password)))
         {
-            snprintf(product, sizeof(product), "%s", e->product);
-            snprintf(secret, sizeof(secret), "%s", e->secret);
+            snprintf(product, sizeof(product), "%.*s", (int) (nl - e), e);
             cached = 1;
-
-        } else {
-            /* the secret may have changed since: ask Redis (the entry
-             * stays, so wrong passwords cannot evict a device) */
-            cached = 0;
         }
 
-    } else {
-        cached = 0;
+        /* else the secret may have changed since: ask Redis (the entry
+         * stays, so wrong passwords cannot evict a device) */
     }
 
     if (!cached) {
@@ -371,9 +258,7 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
         }
 
         if (rc == OTA_LOOKUP_UNKNOWN) {
-            if (e != NULL) {
-                ota_plugin_cache_drop(e);
-            }
+            ota_lcache_drop(p->cache, l.device.data, l.device.len);
             return ota_plugin_refuse(p, ed->client, ed->username,
                                      "unknown device");
         }
@@ -398,7 +283,13 @@ ota_plugin_basic_auth(int event, void *event_data, void *userdata)
 
     if (!cached) {
         /* a new entry, or the one of a secret that changed */
-        ota_plugin_cache_put(p, &l.device, product, secret, now);
+        char  v[OTA_LCACHE_VALUE_MAX + 2];
+
+        if ((size_t) snprintf(v, sizeof(v), "%s\n%s", product, secret)
+            <= OTA_LCACHE_VALUE_MAX)
+        {
+            ota_lcache_put(p->cache, l.device.data, l.device.len, v, now);
+        }
     }
 
     p->logins++;

@@ -134,7 +134,7 @@ ota_plugin_free(ota_plugin_t *p)
     ota_plugin_redis_close(p);
     mosquitto_free(p->bridge_user);
     mosquitto_free(p->bridge_password);
-    mosquitto_free(p->cache);
+    ota_lcache_free(p->cache);
     mosquitto_free(p);
 }
 
@@ -192,7 +192,8 @@ mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
     p->cache_ttl_ms *= 1000;
     ota_redis_read_timeout_ms = p->timeout_ms;
 
-    if (ota_plugin_cache_init(p, cache_size) != 0) {
+    p->cache = ota_lcache_new(cache_size, p->cache_ttl_ms);
+    if (p->cache == NULL && cache_size > 0 && p->cache_ttl_ms > 0) {
         ota_plugin_free(p);
         return MOSQ_ERR_NOMEM;
     }
@@ -210,11 +211,11 @@ mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 
     mosquitto_log_printf(MOSQ_LOG_INFO, "ota_mqtt_auth: devices log in with "
                          "their secret from Redis at %s (timeout %d ms, auth "
-                         "window %d s, cache of %u verified devices for "
+                         "window %d s, cache of %zu verified devices for "
                          "%lld s); bridge user %s",
                          ota_redis_addr_str(&p->addr), p->timeout_ms,
                          p->window_s,
-                         p->cache ? (p->cache_mask + 1) * OTA_PLUGIN_WAYS : 0,
+                         ota_lcache_capacity(p->cache),
                          (long long) p->cache_ttl_ms / 1000,
                          p->bridge_user ? p->bridge_user : "(none)");
 
