@@ -12,7 +12,7 @@
 
 typedef struct {
     int64_t   expires;                          /* ms; 0: free */
-    uint8_t   key_len;
+    uint8_t   key_len;                          /* <= OTA_LCACHE_KEY_MAX */
     char      key[OTA_LCACHE_KEY_MAX];
     char      value[OTA_LCACHE_VALUE_MAX + 1];
 } ota_lcache_entry_t;

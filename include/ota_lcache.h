@@ -7,7 +7,7 @@
  * 4-way set associative: a name hashes (FNV-1a) to a set of 4 entries; a
  * new name takes a free or expired entry of its set, else the one that
  * expires first.  So memory is fixed (size rounded up to a power of two
- * times 4 entries of about 270 bytes) and a lookup touches 4 entries.
+ * times 4 entries of about 340 bytes) and a lookup touches 4 entries.
  */
 
 #ifndef OTA_LCACHE_H
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OTA_LCACHE_KEY_MAX    64
+#define OTA_LCACHE_KEY_MAX    130     /* "<module>@<product>" */
 #define OTA_LCACHE_VALUE_MAX  200
 
 typedef struct ota_lcache_s  ota_lcache_t;

@@ -9,6 +9,8 @@
 --   p  progress   a step, b desc       -> the progress event
 --   g  get        (firmware/get)       -> the offer of the open task, or
 --                                         'none'
+--   q  (an inform ota-mqtt stored itself, of a device with an open task)
+--                 a version            -> the offer as for i, or k
 --   o  notice     a batch              -> the offer of that batch's task,
 --                                         'later' while the batch is being
 --                                         created, or 'none'
@@ -90,7 +92,11 @@ for i = 2, #ARGV, 6 do
   local r, o
   if trusted then kind = string.lower(kind) end
 
-  if kind == 'o' then
+  if kind == 'q' then
+    o = offer(dev, mod, '', true, a)
+    if o then notified(dev, mod, o) end
+    r = 'k'
+  elseif kind == 'o' then
     o = offer(dev, mod, a, false, nil)
     if not o then
       -- the worker appends notices while it creates the batch's tasks:

@@ -359,13 +359,14 @@ static void
 ota_bridge_free(ota_bridge_t *b)
 {
     int                i;
-    ota_bridge_ops_t  *ops[3];
+    ota_bridge_ops_t  *ops[4];
 
     ops[0] = &b->reports;
     ops[1] = &b->notices;
     ops[2] = &b->waiting;
+    ops[3] = &b->followups;
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         ota_bridge_ops_clear(ops[i]);
         free(ops[i]->op);
     }
@@ -377,6 +378,7 @@ ota_bridge_free(ota_bridge_t *b)
     free(b->done);
     free(b->acks);
     ota_lcache_free(b->known);
+    ota_lcache_free(b->modules);
     free(b->mqtt_user);
     free(b->mqtt_password);
     free(b->token_secret);
@@ -495,6 +497,7 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     b->known = ota_lcache_new(65536, 60000);
+    b->modules = ota_lcache_new(4096, 60000);
 
     if (ota_bridge_mqtt_init(b) != 0) {
         return 1;

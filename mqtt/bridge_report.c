@@ -46,6 +46,9 @@ ota_bridge_drop(ota_bridge_t *b, ota_drop_e why, const char *topic,
 }
 
 
+static void ota_bridge_module_key(const ota_bridge_op_t *op, char *key);
+
+
 static ota_drop_e
 ota_bridge_reason(const char *err)
 {
@@ -67,8 +70,13 @@ ota_bridge_reason(const char *err)
 static void
 ota_bridge_copy(char *dst, const ota_view_t *v)
 {
-    /* names and versions are checked: at most OTA_NAME_MAX bytes */
-    snprintf(dst, OTA_NAME_MAX + 1, "%.*s", (int) v->len, v->data);
+    size_t  n;
+
+    /* names and versions are checked: at most OTA_NAME_MAX bytes; no
+     * printf here: it was 5 % of the bridge's instructions */
+    n = v->len < OTA_NAME_MAX ? v->len : OTA_NAME_MAX;
+    memcpy(dst, v->data, n);
+    dst[n] = '\0';
 }
 
 
@@ -173,7 +181,7 @@ ota_bridge_message(ota_bridge_t *b, const char *topic, const void *payload,
 void
 ota_bridge_reports_done(ota_bridge_t *b, redisReply *r)
 {
-    int               i;
+    int               i, j;
     char              letter, topic[OTA_MQTT_TOPIC_MAX];
     size_t            next;
     int64_t           now;
@@ -183,9 +191,12 @@ ota_bridge_reports_done(ota_bridge_t *b, redisReply *r)
     now = ota_now_ms();
     next = 1;
 
-    for (i = 0; i < b->reports.n; i++) {
+    for (i = 0, j = 0; i < b->reports.n; i++) {
         op = &b->reports.op[i];
-        letter = ota_bridge_letter(r, i);
+        if (op->fast) {
+            continue;           /* not the script's */
+        }
+        letter = ota_bridge_letter(r, j++);
 
         if (letter == 'O') {
             e = next < r->elements ? r->element[next++] : NULL;
@@ -212,6 +223,12 @@ ota_bridge_reports_done(ota_bridge_t *b, redisReply *r)
                            op->product, now);
         }
 
+        if (letter == 'k' || letter == 'n' || letter == 'O') {
+            /* and the module in the product */
+            ota_bridge_module_key(op, topic);
+            ota_lcache_put(b->modules, topic, strlen(topic), "1", now);
+        }
+
         if (letter == 'D' || letter == 'M') {
             /* counted by the script; the line is ours */
             b->total_dropped++;
@@ -226,6 +243,72 @@ ota_bridge_reports_done(ota_bridge_t *b, redisReply *r)
                     : "unknown_module", op->module);
         }
     }
+}
+
+
+/* the offers of the informs stored the fast way: 'O' an offer, 'k' none */
+void
+ota_bridge_followups_done(ota_bridge_t *b, redisReply *r)
+{
+    int         i;
+    size_t      next;
+    redisReply  *e;
+
+    next = 1;
+
+    for (i = 0; i < b->followups.n; i++) {
+        if (ota_bridge_letter(r, i) != 'O') {
+            continue;
+        }
+        e = next < r->elements ? r->element[next++] : NULL;
+        if (e == NULL || e->type != REDIS_REPLY_ARRAY) {
+            break;
+        }
+        (void) ota_bridge_offer(b, &b->followups.op[i], e, NULL);
+    }
+}
+
+
+/* "<module>@<product>" into key (OTA_MQTT_TOPIC_MAX bytes) */
+static void
+ota_bridge_module_key(const ota_bridge_op_t *op, char *key)
+{
+    size_t  m, p;
+
+    m = strlen(op->module);
+    p = strlen(op->product);
+    memcpy(key, op->module, m);
+    key[m] = '@';
+    memcpy(key + m + 1, op->product, p + 1);
+}
+
+
+/* a report Redis need not check: an inform or progress of a device that
+ * Redis found in the product, and of a module it found, less than a
+ * minute ago (the cache's lifetime), or "default", which every product
+ * has */
+int
+ota_bridge_fast(ota_bridge_t *b, ota_bridge_op_t *op, int64_t now)
+{
+    char         key[OTA_MQTT_TOPIC_MAX];
+    const char  *prod;
+
+    if (op->kind != 'i' && op->kind != 'p') {
+        return 0;
+    }
+
+    prod = ota_lcache_get(b->known, op->device, strlen(op->device), now);
+    if (prod == NULL || strcmp(prod, op->product) != 0) {
+        return 0;
+    }
+
+    if (strcmp(op->module, "default") == 0) {
+        return 1;
+    }
+
+    ota_bridge_module_key(op, key);
+
+    return ota_lcache_get(b->modules, key, strlen(key), now) != NULL;
 }
 
 

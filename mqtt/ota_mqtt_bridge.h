@@ -76,6 +76,7 @@ typedef struct {
     char        *desc;                  /* progress */
     json_t      *id;                    /* get: the request's id, echoed */
     char         stream_id[OTA_BRIDGE_ID_MAX];   /* notice */
+    unsigned     fast:1;        /* stored without bridge.lua (known) */
 } ota_bridge_op_t;
 
 typedef struct {
@@ -131,6 +132,11 @@ typedef struct {
      * bridge.lua does not read the device again (speed: a command of the
      * three a report costs Redis) */
     ota_lcache_t       *known;
+    /* "<module>@<product>" of modules Redis confirmed likewise */
+    ota_lcache_t       *modules;
+    /* informs stored the fast way whose device has an open task: the
+     * offer is looked up (bridge.lua 'q') */
+    ota_bridge_ops_t    followups;
 
     /* the pass: messages read, not yet stored; held: do not write (their
      * PUBACKs wait in libmosquitto's queue) */
@@ -178,6 +184,8 @@ int ota_bridge_publish(ota_bridge_t *b, const char *topic, json_t *msg,
 void ota_bridge_message(ota_bridge_t *b, const char *topic,
     const void *payload, int len);
 void ota_bridge_reports_done(ota_bridge_t *b, redisReply *r);
+void ota_bridge_followups_done(ota_bridge_t *b, redisReply *r);
+int ota_bridge_fast(ota_bridge_t *b, ota_bridge_op_t *op, int64_t now);
 char ota_bridge_letter(redisReply *r, int i);
 void ota_bridge_drop(ota_bridge_t *b, ota_drop_e why, const char *topic,
     const char *detail);

@@ -122,13 +122,21 @@ my @types = map { my %f = @{ $_->[1] }; $f{device} eq $dev2 ? $f{type} : () }
             @{ $t->redis(XRANGE => $events, '-', '+') };
 is("@types", 'inform notified', 'events: the inform, then notified');
 
+# informing again (a reconnect) brings it again: this report is stored
+# without the script (the bridge knows the device and the module now) and
+# its open task looked up after
+($rc) = $m->pub($dev2, $prod, $secret2, "/ota/device/inform/$prod/$dev2",
+                '{"id":"1b","params":{"version":"1.0.0","module":"MCU"}}');
+ok($m->wait_lines($s2, 2), 'a second inform of the source version: the notice again');
+is(($m->lines($s2))[1][1]{data}{version}, '2.0.0', 'the same offer');
+
 # reporting the target version brings no notice
 $xlen = $t->redis(XLEN => $events);
 ($rc) = $m->pub($dev2, $prod, $secret2, "/ota/device/inform/$prod/$dev2",
                 '{"id":"2","params":{"version":"2.0.0","module":"MCU"}}');
 ok($t->wait_for(sub { $t->redis(XLEN => $events) == $xlen + 1 }), 'the inform of 2.0.0 stored');
 Time::HiRes::sleep(0.3);
-is(scalar($m->lines($s2)), 1, 'the target version reported: no second notice');
+is(scalar($m->lines($s2)), 2, 'the target version reported: no further notice');
 
 $m->stop;
 $t->stop;
