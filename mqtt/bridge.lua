@@ -7,17 +7,16 @@
 --   i  inform     a version            -> the inform event; the offer of an
 --                                         open task of an active-push batch
 --   p  progress   a step, b desc       -> the progress event
---   g  get        (firmware/get)       -> the offer of the open task, or
---                                         'none'
+--   g  get        (firmware/get)       -> the offer of the open task, or n
 --   q  (an inform ota-mqtt stored itself, of a device with an open task)
 --                 a version            -> the offer as for i, or k
 --   o  notice     a batch              -> the offer of that batch's task,
---                                         'later' while the batch is being
---                                         created, or 'none'
+--                                         l while the batch is being
+--                                         created, or n
 --
 -- Reports are checked as the HTTP API checks them: the device must exist
 -- in the topic's product and the module in the product; else the answer
--- is the reason ('unknown_device', 'unknown_module'), counted in
+-- is the reason (D unknown_device, M unknown_module), counted in
 -- K_MQTT_DROPPED, and nothing else changes.  Events have the fields of
 -- the module's (docs/redis-schema.md), so the worker cannot tell the
 -- channels apart.  An offer handed out for a pending task appends the
