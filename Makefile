@@ -1,14 +1,20 @@
 # OTA distribution: nginx module, worker, otactl.
 #
-#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl
+#   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl,
+#                 build/ota_mqtt_auth.so (the broker plugin), build/ota-mqtt
+#                 (the bridge), build/ota-fleet and build/ota-mqtt-load (the
+#                 device fleets of bench/)
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
+#                 (then again with nginx's debug log: make test-debug)
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #   make asan     build under AddressSanitizer and run the suite against it
 #   make valgrind ota-worker and ota-mqtt under valgrind memcheck (a subset)
+#   make deb      Debian packages into build/deb (debian/, docs/deploy.md)
+#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -29,12 +35,28 @@ SHARED_HDRS := $(sort $(wildcard include/*.h))
 MOD_SRCS    := $(sort $(wildcard ngx_ota_module/*.c))
 MOD_HDRS    := $(sort $(wildcard ngx_ota_module/*.h))
 
-# worker/worker_*.c -> ota-worker, worker/otactl_*.c -> otactl,
-# worker/common_*.c -> both
-COMMON_SRCS := $(sort $(wildcard worker/common_*.c))
-WORKER_SRCS := $(sort $(wildcard worker/worker_*.c)) $(COMMON_SRCS)
-OTACTL_SRCS := $(sort $(wildcard worker/otactl_*.c)) $(COMMON_SRCS)
-WORKER_HDRS := $(sort $(wildcard worker/*.h))
+# worker/daemon/ -> ota-worker, worker/otactl/ -> otactl, worker/common/ ->
+# both (each program sees only its own folder and common/)
+COMMON_SRCS := $(sort $(wildcard worker/common/*.c))
+COMMON_HDRS := $(sort $(wildcard worker/common/*.h))
+WORKER_SRCS := $(sort $(wildcard worker/daemon/*.c)) $(COMMON_SRCS)
+WORKER_HDRS := $(sort $(wildcard worker/daemon/*.h)) $(COMMON_HDRS)
+OTACTL_SRCS := $(sort $(wildcard worker/otactl/*.c)) $(COMMON_SRCS)
+OTACTL_HDRS := $(sort $(wildcard worker/otactl/*.h)) $(COMMON_HDRS)
+
+# Redis Lua scripts (lua/): turned into C in $(GEN) by lua/embed.pl, which
+# also checks them with luac (Debian's lua5.1) and stops the build on an
+# error; $(BUILD)/lua/ gets each script's whole text as Redis runs it
+GEN         := $(BUILD)/gen
+LUAC        ?= luac5.1
+LUA_EMBED   := perl lua/embed.pl --cc '$(CC)' --luac '$(LUAC)' -Iinclude \
+               --include ota_keys.h --include ota_fields.h \
+               --header-include ota_common.h
+LUA_PRELUDE := lua/lib/prelude.lua
+LUA_WORKER  := $(sort $(wildcard lua/worker/*.lua))
+LUA_OTACTL  := $(sort $(wildcard lua/otactl/*.lua))
+WORKER_GEN  := $(GEN)/worker_lua.c $(GEN)/worker_lua.h
+OTACTL_GEN  := $(GEN)/otactl_lua.c $(GEN)/otactl_lua.h
 
 FUZZ_SRCS   := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
@@ -44,21 +66,26 @@ FUZZ_SHORT  ?= 5
 FUZZ_LONG   ?= 300
 
 # the MQTT channel: the broker plugin and the bridge (mqtt/), built on the
-# worker's Redis connection code and the shared plain C
-MQTT_COMMON := worker/common_redis.c worker/common_util.c
+# worker's Redis connection code (worker/common/) and the shared plain C;
+# the bridge's Redis scripts are lua/mqtt/*.lua
+MQTT_COMMON := $(COMMON_SRCS)
 PLUGIN_SRCS := $(sort $(wildcard mqtt/plugin_*.c))
 BRIDGE_SRCS := $(sort $(wildcard mqtt/bridge_*.c))
-MQTT_HDRS   := $(sort $(wildcard mqtt/*.h)) worker/ota_common.h worker/ota_lua.h
-MQTT_LUA    := $(sort $(wildcard mqtt/*.lua))
-MQTT_CPPFLAGS := $(CPPFLAGS) -Imqtt -Iworker -I$(BUILD)/mqtt
+MQTT_HDRS   := $(sort $(wildcard mqtt/*.h)) $(COMMON_HDRS)
+LUA_MQTT    := $(sort $(wildcard lua/mqtt/*.lua))
+MQTT_GEN    := $(GEN)/mqtt_lua.c $(GEN)/mqtt_lua.h
+MQTT_CPPFLAGS := $(CPPFLAGS) -Imqtt -Iworker/common -I$(GEN)
 
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-# Debian packages needed to build, run and test
+# Debian packages needed to build, run and test (Chart.js for the console,
+# chromium + chromium-driver + python3-selenium for its browser test)
 DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
-            haproxy libclang-rt-14-dev clang valgrind \
+            haproxy libclang-rt-14-dev clang valgrind lua5.1 \
+            libjs-chart.js chromium chromium-driver python3-selenium \
+            build-essential debhelper dpkg-dev fakeroot lintian adduser \
             mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
 
 # re-run nginx's configure when the module's file list changes
@@ -66,16 +93,18 @@ SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl mqtt unit deps test test-unit test-t test-ahead run stop \
-        bench clean fuzz fuzz-bins test-fuzz asan valgrind
+.PHONY: all module worker otactl mqtt fleet unit deps test test-unit test-t \
+        test-ahead test-debug run stop \
+        bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
-all: module worker otactl mqtt
+all: module worker otactl mqtt fleet
 
 mqtt: $(BUILD)/ota_mqtt_auth.so $(BUILD)/ota-mqtt $(BUILD)/ota-mqtt-load
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
 otactl: $(BUILD)/otactl
+fleet: $(BUILD)/ota-fleet
 
 $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	rm -rf $(NGX_BUILD)
@@ -96,33 +125,50 @@ $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
 	@# a new inode: running nginx processes keep their mapping of the old one
 	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(WORKER_SRCS) $(SHARED_SRCS) $(LIBS)
+$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua $(LUA_WORKER) \
+                 $(SHARED_HDRS) worker/daemon/worker_wire.h
+	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
+	    --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
+	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
+	    --pre lua/lib/batch.lua $(LUA_WORKER)
 
-$(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS)
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ $(OTACTL_SRCS) $(SHARED_SRCS) $(LIBS)
+$(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
+	$(LUA_EMBED) -Iworker/common --enum OTACTL_LUA --table otactl_lua_scripts \
+	    --out $(GEN)/otactl_lua --lua-out $(BUILD)/lua/otactl \
+	    --pre $(LUA_PRELUDE) $(LUA_OTACTL)
 
-# mqtt/*.lua as C strings: OTA_MQTT_LUA_<NAME> (bridge.lua -> _BRIDGE)
-$(BUILD)/mqtt/ota_mqtt_lua.h: $(MQTT_LUA)
-	@mkdir -p $(BUILD)/mqtt
-	@for f in $(MQTT_LUA); do \
-	    n=$$(basename $$f .lua | tr a-z A-Z); \
-	    echo "#define OTA_MQTT_LUA_$$n \\"; \
-	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n" \\/' $$f; \
-	    echo '""'; \
-	done > $@.tmp && mv $@.tmp $@
+$(BUILD)/ota-worker: $(WORKER_SRCS) $(SHARED_SRCS) $(WORKER_HDRS) $(SHARED_HDRS) \
+                     $(WORKER_GEN)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/daemon -I$(GEN) \
+	    $(LDFLAGS) -o $@ $(WORKER_SRCS) $(GEN)/worker_lua.c $(SHARED_SRCS) \
+	    $(LIBS)
+
+$(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
+                 $(OTACTL_GEN)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
+	    $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) \
+	    $(LIBS)
+
+# a fleet of devices running whole sessions against the device API
+# (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
+$(BUILD)/ota-fleet: bench/fleet/ota_fleet.c
+	$(CC) $(OPT) $(WARN) -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -ljansson
+
+$(MQTT_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_MQTT) $(SHARED_HDRS)
+	$(LUA_EMBED) -Iworker/common --out $(GEN)/mqtt_lua \
+	    --lua-out $(BUILD)/lua/mqtt --pre $(LUA_PRELUDE) $(LUA_MQTT)
 
 # the broker loads it: position-independent, only its three entry points
 # exported (nothing of ours can clash with the broker's symbols)
 $(BUILD)/ota_mqtt_auth.so: $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) \
                            $(MQTT_HDRS) $(SHARED_HDRS)
 	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) -fPIC -shared -fvisibility=hidden \
-	    -o $@ $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(LIBS)
+	    $(LDFLAGS) -o $@ $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(LIBS)
 
 $(BUILD)/ota-mqtt: $(BRIDGE_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(MQTT_HDRS) \
-                   $(SHARED_HDRS) $(BUILD)/mqtt/ota_mqtt_lua.h
-	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) -o $@ $(BRIDGE_SRCS) $(MQTT_COMMON) \
-	    $(SHARED_SRCS) $(LIBS) -lmosquitto
+                   $(SHARED_HDRS) $(MQTT_GEN)
+	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) $(LDFLAGS) -o $@ $(BRIDGE_SRCS) \
+	    $(GEN)/mqtt_lua.c $(MQTT_COMMON) $(SHARED_SRCS) $(LIBS) -lmosquitto
 
 # the fleet of bench/mqtt.sh and of the MQTT tests
 $(BUILD)/ota-mqtt-load: bench/mqtt_load.c $(SHARED_SRCS) $(SHARED_HDRS)
@@ -189,6 +235,7 @@ deps:
 	        $$sudo chmod +x $$prc; added=1; fi; \
 	    $$sudo apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	        -o DPkg::Lock::Timeout=600 \
 	        --no-install-recommends $$missing >/dev/null; rc=$$?; \
 	    [ -z "$$added" ] || $$sudo rm -f $$prc; \
 	    exit $$rc; \
@@ -196,21 +243,33 @@ deps:
 
 test: deps
 	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t test-ahead
+	$(MAKE) test-unit test-fuzz test-t test-ahead test-debug
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
 
 # TEST= narrows the run: make test-t TEST=t/10-download.t
 TEST ?= t/*.t
+# test files run two at a time: most of a file's time is spent waiting on
+# its servers (a run used 0.3 cores on average), and every file has its
+# own ports and directory; PROVE_JOBS=1 runs them one by one
+PROVE_JOBS ?= 2
+PROVE     := prove -j$(PROVE_JOBS) -I t/lib
 test-t: all
-	prove -I t/lib $(TEST)
+	$(PROVE) $(TEST)
 
 # the event tests again with reads of 3 entries: every read is full, so
 # the worker sends each apply behind the next read (docs/worker.md)
-AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t
 test-ahead: all
-	OTA_WORKER_ARGS="--count 3" prove -I t/lib $(AHEAD_TESTS)
+	OTA_WORKER_ARGS="--count 3" $(PROVE) $(AHEAD_TESTS)
+
+# the whole suite again with nginx at `error_log ... debug` (what an
+# operator turns on to troubleshoot): nginx's debug lines read what the
+# module's events point at, so a crash that only debug logging shows
+# cannot come back (t/14-debug-log.t is the focused test)
+test-debug: all
+	OTA_NGINX_LOG=debug $(PROVE) $(TEST)
 
 run: deps
 	$(MAKE) all
@@ -222,6 +281,37 @@ stop:
 bench: deps
 	$(MAKE) all
 	bash bench/run.sh
+
+# what the packages install (debian/rules: PREFIX=/usr DESTDIR=debian/tmp)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MODULESDIR ?= $(PREFIX)/lib/nginx/modules
+install: all
+	install -D -m 644 $(BUILD)/ngx_ota_module.so $(DESTDIR)$(MODULESDIR)/ngx_ota_module.so
+	install -D -m 755 $(BUILD)/ota-worker $(DESTDIR)$(SBINDIR)/ota-worker
+	install -D -m 755 $(BUILD)/otactl $(DESTDIR)$(BINDIR)/otactl
+
+# Debian packages, built by dpkg-buildpackage in a copy of the tree (it
+# writes its results into the parent directory: build/deb), then lintian;
+# nothing is rebuilt while no file that goes into them is newer than the
+# last build (t/ and bench/ do not)
+DEB_DIR := $(BUILD)/deb
+deb: deps
+	@if [ -f $(DEB_DIR)/ok ] && [ -z "$$(find . \( -path ./.git -o -path './build*' \
+	        -o -path ./run -o -path ./t -o -path ./bench \) -prune \
+	        -o -newer $(DEB_DIR)/ok -print -quit)" ]; then \
+	    echo "make deb: $(DEB_DIR) is up to date"; exit 0; fi; \
+	set -e; rm -rf $(DEB_DIR); mkdir -p $(DEB_DIR)/src; \
+	tar -c --exclude-vcs --exclude='./build*' --exclude=./run . | tar -x -C $(DEB_DIR)/src; \
+	(cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc) > $(DEB_DIR)/build.log 2>&1 \
+	    || { tail -40 $(DEB_DIR)/build.log; echo "make deb: see $(DEB_DIR)/build.log"; exit 1; }; \
+	rm -rf $(DEB_DIR)/src; \
+	rc=0; lintian --fail-on error --display-info --tag-display-limit 0 \
+	    $(DEB_DIR)/*.changes > $(DEB_DIR)/lintian.log 2>&1 || rc=$$?; \
+	sed 's/^/lintian: /' $(DEB_DIR)/lintian.log; \
+	[ $$rc = 0 ] || { echo "make deb: lintian found errors"; exit 1; }; \
+	touch $(DEB_DIR)/ok; ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) build-asan

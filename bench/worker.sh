@@ -16,7 +16,11 @@
 # BENCH_BIG (default 1000000).  Also prints Redis's CPU time per event and
 # per task (steadier than wall time on a shared machine); BENCH_STATS=1
 # adds INFO commandstats per phase; BENCH_WORKER_ARGS is passed to the
-# worker (e.g. "--count 4000").
+# worker (e.g. "--count 4000").  Calibration: `redis-benchmark -P 32 -t
+# set` against a throwaway redis-server in the same run, and each figure's
+# ratio to it (machines differ; the ratio compares runs on different
+# machines or moments).  OTA_BUILD=DIR measures the binaries of another
+# build (an older commit built in a worktree) with this same script.
 
 set -u
 cd "$(dirname "$0")/.."
@@ -116,7 +120,17 @@ package() {
 }
 
 fail=0
-echo "ota-worker benchmark (redis $(redis-server --version | awk '{print $3}'), $(nproc) CPUs)"
+echo "ota-worker benchmark (redis $(redis-server --version | awk '{print $3}'), $(nproc) CPUs, build $BUILD)"
+
+# ---- calibration: plain Redis SETs, pipelined, on a throwaway server ---------
+CPORT=$(( PORT + 1 ))
+redis-server --port "$CPORT" --bind 127.0.0.1 --dir "$DIR" --daemonize yes \
+    --save '' --appendonly no --logfile "$DIR/redis-cal.log" >/dev/null || exit 2
+for _ in $(seq 50); do redis-cli -p "$CPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+CAL=$(redis-benchmark -p "$CPORT" -P 32 -t set -n 2000000 --csv 2>/dev/null \
+      | awk -F'"' '$2 == "SET" { printf "%d", $4 }')
+redis-cli -p "$CPORT" shutdown nosave >/dev/null 2>&1
+echo "calibration: redis-benchmark -P 32 -t set: ${CAL:-?} requests/s"
 
 # ---- 1. events per second --------------------------------------------------
 worker
@@ -150,7 +164,8 @@ EPS=$(awk -v n="$NEV" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }'
 OK=$(R hget "ota:batch:{$BID}:counts" succeeded)
 echo "events: Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$NEV" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/event, worker CPU $(awk -v c="$WCPU" -v n="$NEV" 'BEGIN { printf "%.1f", c * 1e6 / n }') us/event"
 echo "events: $NEV in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s = $EPS events/s" \
-     "(target 100000/s: ratio $(ratio "$EPS" 100000)); succeeded $OK of $NDEV"
+     "(target 100000/s: ratio $(ratio "$EPS" 100000)); succeeded $OK of $NDEV;" \
+     "per calibration: $(awk -v e="$EPS" -v c="${CAL:-0}" 'BEGIN { if (c > 0) printf "%.4f", e / c; else print "?" }') events per SET"
 [ "$OK" = "$NDEV" ] || { echo "events: wrong result" >&2; fail=1; }
 [ "$EPS" -ge 100000 ] || fail=1
 
@@ -173,7 +188,8 @@ for n in 100000 "$NBIG"; do
     TARGET=$(awk -v n="$n" 'BEGIN { printf "%.2f", 10 * n / 1000000 }')
     echo "batch of $n devices: $TOT tasks in $SECS s" \
          "(target ${TARGET} s: ratio $(ratio "$SECS" "$TARGET"));" \
-         "Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/task"
+         "Redis CPU $(awk -v a="$C0" -v b="$C1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') us/task;" \
+         "times calibration: $(awk -v s="$SECS" -v c="${CAL:-0}" 'BEGIN { if (c > 0) printf "%.0f", s * c; else print "?" }') SETs"
     [ "$TOT" = "$n" ] || { echo "batch: wrong total" >&2; fail=1; }
     awk -v s="$SECS" -v t="$TARGET" 'BEGIN { exit !(s <= t) }' || fail=1
 done

@@ -85,6 +85,14 @@ start() {
     sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$HTTP_PORT/" \
         -e "s/127\.0\.0\.1:6390/127.0.0.1:$REDIS_PORT/" \
         "$ROOT/conf/nginx.conf" > "$RUN/nginx/nginx.conf"
+    # the console: a copy nginx's workers (nobody) can read wherever the
+    # checkout lives; conf/console.conf is included beside nginx.conf
+    rm -rf "$RUN/nginx/console"
+    cp -R "$ROOT/console" "$RUN/nginx/console"
+    chmod -R a+rX "$RUN/nginx/console"
+    cp "$ROOT/conf/console.conf" "$RUN/nginx/console.conf"
+    [ -f /usr/share/javascript/chart.js/chart.min.js ] \
+        || echo "note: Chart.js is missing (apt-get install libjs-chart.js): the console shows tables without charts" >&2
     "$NGINX" -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf"
 
     nohup "$BUILD/ota-worker" --redis "$REDIS" --store "$STORE" \
@@ -225,6 +233,7 @@ EOF
 
 OTA demo stack is running (run dir: $RUN)
   nginx    $base   (logs: $RUN/nginx/logs/)
+  console  $base/ota/console/   (admin token $ADMIN)
   redis    $REDIS
   worker   pid $(cat "$RUN/worker.pid")   (log: $RUN/worker.log)
   mosquitto 127.0.0.1:$MQTT_PORT with ota_mqtt_auth.so (log: $RUN/mosquitto/mosquitto.log)
@@ -239,6 +248,9 @@ Try a download with a signed link (interrupt it and run it again: it resumes):
 Read the download progress and the batch statistics:
   OTA_REDIS=$REDIS $BUILD/otactl batch show $batch --devices
   curl -s -H 'Authorization: Bearer $ADMIN' $base/ota/admin/batches/$batch
+
+The web console (sign in with the admin token $ADMIN):
+  $base/ota/console/
 
 A whole device session (auth, inform, upgrade, download, progress, new version):
   $RUN/device-session.sh

@@ -35,6 +35,20 @@ enum {
 
 #define OTA_COV_INIT  { NULL, 0, 0, 0 }
 
+/*
+ * The most ranges kept in Redis for one (device, package) (the ZSET of
+ * OTA_KEY_COVERAGE).  A range that would need a range of its own in a full
+ * set is not recorded; one that extends, joins or swallows ranges always
+ * is.  So the set stays small whatever a client asks for (a hostile one
+ * with 500-part multipart requests made 46k ranges before), what it holds
+ * was always delivered (dropping only undercounts), and real clients are
+ * untouched: curl -C -, wget -c and a resumed download grow one range,
+ * aria2c -x16 about two per connection.  128 also keeps the ZSET in Redis's
+ * compact encoding (zset-max-listpack-entries).  The same rule as
+ * ota_cov_add() with limit set.
+ */
+#define OTA_COV_STORED_MAX  128
+
 /* Adds [start, end); *added (may be NULL) gets the bytes that were not
  * in the set before.  An empty or inverted range changes nothing. */
 int ota_cov_add(ota_cov_t *c, int64_t start, int64_t end, int64_t *added);

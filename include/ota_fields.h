@@ -47,7 +47,7 @@
 #define OTA_F_METHOD        "method"        /* static | dynamic */
 #define OTA_F_PUSH          "push"          /* 0 | 1 */
 
-/* ---- task states (docs/redis-schema.md, DESIGN "Task") ---------------- */
+/* ---- task states (docs/redis-schema.md "Tasks", docs/worker.md) -------- */
 #define OTA_ST_PENDING      "pending"
 #define OTA_ST_NOTIFIED     "notified"
 #define OTA_ST_DOWNLOADING  "downloading"

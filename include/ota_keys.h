@@ -28,6 +28,12 @@
 #define OTA_VERSION_TS_SUFFIX   "@ts"
 /* HASH module -> batch id of the device's open task for that module */
 #define OTA_KEY_DEVICE_OPEN     "ota:dev:{%s}:open"
+/* HASH module -> batch id of the device's last task of that module that
+ * became final (worker, in the same step that clears the open entry): a
+ * download event that arrives after the task closed (its merge answered
+ * after the device's inform) still finds the task and raises its covered,
+ * without moving its state (docs/worker.md, "Late coverage") */
+#define OTA_KEY_DEVICE_LAST     "ota:dev:{%s}:last"
 /* ZSET coverage of (device, package): member "start-end", score start */
 #define OTA_KEY_COVERAGE        "ota:cov:{%s}:%s"           /* device, pkg */
 /* STRING covered byte count of (device, package), kept by the same script */

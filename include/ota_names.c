@@ -67,3 +67,40 @@ ota_name_file(const char *s, size_t len)
     }
     return 1;
 }
+
+static unsigned char
+ota_name_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char) (c + ('a' - 'A')) : c;
+}
+
+int
+ota_name_ext_ok(const char *name, size_t len, const char *exts)
+{
+    const char  *p, *e;
+    size_t       tl, i;
+
+    for (p = exts; p != NULL && *p; p = e) {
+        while (*p == ' ') {
+            p++;
+        }
+        for (e = p; *e && *e != ' '; e++) {
+            /* void */
+        }
+        tl = (size_t) (e - p);
+        if (tl == 0 || tl >= len) {
+            continue;           /* a name is more than its extension */
+        }
+        for (i = 0; i < tl; i++) {
+            if (ota_name_lower((unsigned char) name[len - tl + i])
+                != ota_name_lower((unsigned char) p[i]))
+            {
+                break;
+            }
+        }
+        if (i == tl) {
+            return 1;
+        }
+    }
+    return 0;
+}

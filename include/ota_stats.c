@@ -53,3 +53,22 @@ ota_completion(const ota_batch_counts_t *c)
 
     return c->total > 0 ? (double) done / (double) c->total : 0.0;
 }
+
+double
+ota_progress_percent(long long covered, long long size)
+{
+    long long  hundredths;
+
+    if (size <= 0 || covered <= 0) {
+        return 0.0;
+    }
+    if (covered >= size) {
+        return 100.0;
+    }
+
+    /* in integers: 1000 MB * 10000 fits easily; the quotient is floored,
+     * so only covered == size reaches 10000 */
+    hundredths = covered * 10000 / size;
+
+    return (double) hundredths / 100.0;
+}

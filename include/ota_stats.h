@@ -43,4 +43,12 @@ double ota_success_rate(const ota_batch_counts_t *c);
 /* (succeeded + failed + cancelled) / total, 0 for an empty batch */
 double ota_completion(const ota_batch_counts_t *c);
 
+/* A task's download progress in percent, two decimals, rounded down: 100
+ * only when every byte went out (covered >= size), so size - 1 bytes is
+ * 99.99 whatever the size; covered is clamped to [0, size], an empty
+ * package is 0.  The one rule of otactl, the admin API and the tests;
+ * print it with "%.2f" (never with fewer decimals: "%.1f" would round
+ * 99.99 up to 100.0). */
+double ota_progress_percent(long long covered, long long size);
+
 #endif /* OTA_STATS_H */

@@ -61,6 +61,13 @@ ota_task_download(ota_task_t *t, long long covered)
         if (t->covered > 0 && t->covered >= t->size) {
             rc |= ota_task_move(t, OTA_TS_DOWNLOADED, NULL);
 
+            /* a step reported before the last coverage came in (its merge
+             * answered after the device's report): every byte went out
+             * and the device has reported, so it is installing */
+            if (t->has_step && t->step >= 0) {
+                rc |= ota_task_move(t, OTA_TS_INSTALLING, NULL);
+            }
+
         } else if (t->covered > 0) {
             rc |= ota_task_move(t, OTA_TS_DOWNLOADING, NULL);
         }
@@ -121,7 +128,11 @@ int
 ota_task_apply(ota_task_t *t, const ota_task_event_t *e)
 {
     if (ota_task_state_final(t->state)) {
-        return 0;                 /* final states are final */
+        /* final states are final; a later, larger coverage still counts
+         * (the last merge may answer after the device's inform): covered
+         * grows, the state stays, so no counter moves */
+        return e->type == OTA_TE_DOWNLOAD ? ota_task_download(t, e->covered)
+                                          : 0;
     }
 
     switch (e->type) {

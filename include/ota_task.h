@@ -1,5 +1,6 @@
 /*
- * ota_task.h: the task state machine of DESIGN "Task", as a pure function.
+ * ota_task.h: the task state machine (docs/worker.md, "Events: the task
+ * state machine"), as a pure function.
  *
  *   pending -> notified -> downloading -> downloaded -> installing
  *           -> succeeded | failed | cancelled
@@ -65,7 +66,8 @@ typedef struct {
 /* Applies one event to t in place; returns the OTA_TASK_* bits of what
  * changed, 0 when the event changes nothing (late, repeated, or not
  * meaningful in the current state), -1 when the event is malformed
- * (step out of -4..100, negative covered). */
+ * (step out of -4..100, negative covered).  A final task never moves, but
+ * takes a later, larger covered (OTA_TASK_COVERED). */
 int ota_task_apply(ota_task_t *t, const ota_task_event_t *e);
 
 /* the failure reason of a negative step, NULL for 0..100 */

@@ -4,7 +4,7 @@
  * shared by the module, otactl (signed links for operators) and the tests.
  *
  *  device auth sign  hex HMAC(device secret,
- *                        "device<d>product<p>timestamp<ms>")   (DESIGN item 1)
+ *                        "device<d>product<p>timestamp<ms>")   (docs/device-protocol.md)
  *  bearer token      "1~<expires>~<product>~<device>~<hex>"
  *                    hex = HMAC(server key, "ota-token\n1~<expires>~<product>~<device>")
  *                    stateless: any node with the key verifies it, no Redis.

@@ -155,7 +155,17 @@ ota_bridge_set(ota_bridge_t *b, const char *k, const char *v, char *err,
 #define is(name)  (strcmp(k, name) == 0)
 
     if (is("redis")) {
-        return ota_redis_parse_addr(v, &b->addr, err, errlen);
+        char  warn[1600];
+
+        if (ota_redis_addr_set(&b->addr, v, err, errlen, warn, sizeof(warn))
+            != 0)
+        {
+            return -1;
+        }
+        if (warn[0]) {
+            ota_log(OTA_LOG_WARN, "%s", warn);
+        }
+        return 0;
     }
     if (is("redis_password")) {
         snprintf(b->addr.password, sizeof(b->addr.password), "%s", v);
@@ -308,8 +318,7 @@ ota_bridge_options(ota_bridge_t *b, int argc, char **argv)
         return -1;                                                           \
     }
 
-    need(b->addr.host[0] || b->addr.path[0] || b->addr.sentinels[0],
-         "--redis")
+    need(b->addr.have_addr, "--redis")
     need(b->mqtt_host[0], "--mqtt HOST:PORT")
     need(b->mqtt_user && b->mqtt_password, "--mqtt-user and --mqtt-password")
     need(b->token_secret, "--token-secret (nginx's ota_token_secret)")

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ota_event.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
 
@@ -457,10 +458,12 @@ ota_bridge_sent_acked(ota_bridge_t *b, int mid, int ok)
 void
 ota_bridge_notice_acks(ota_bridge_t *b, redisContext *rc, int *n)
 {
-    int                 i;
-    char                ts[24];
-    ota_cmd_t           c;
-    ota_bridge_sent_t  *t;
+    int                  i;
+    int64_t              now;
+    ota_cmd_t            c;
+    ota_event_t          e;
+    ota_event_fields_t   f;
+    ota_bridge_sent_t   *t;
 
     ota_cmd_init(&c);
 
@@ -476,7 +479,7 @@ ota_bridge_notice_acks(ota_bridge_t *b, redisContext *rc, int *n)
     (void) ota_cmd_append(rc, &c);
     (*n)++;
 
-    snprintf(ts, sizeof(ts), "%lld", (long long) ota_now_ms());
+    now = ota_now_ms();
 
     /* as the HTTP upgrade answer records it; a repeated one is a no-op */
     for (i = 0; i < b->ndone; i++) {
@@ -485,23 +488,17 @@ ota_bridge_notice_acks(ota_bridge_t *b, redisContext *rc, int *n)
             continue;
         }
 
-        ota_cmd_reset(&c);
-        ota_cmd_adds(&c, "XADD");
-        ota_cmd_adds(&c, OTA_STREAM_EVENTS);
-        ota_cmd_adds(&c, "*");
-        ota_cmd_adds(&c, OTA_F_TYPE);
-        ota_cmd_adds(&c, OTA_EV_NOTIFIED);
-        ota_cmd_adds(&c, OTA_F_TS);
-        ota_cmd_adds(&c, ts);
-        ota_cmd_adds(&c, OTA_F_DEVICE);
-        ota_cmd_adds(&c, t->device);
-        ota_cmd_adds(&c, OTA_F_MODULE);
-        ota_cmd_adds(&c, t->module);
-        ota_cmd_adds(&c, OTA_F_BATCH);
-        ota_cmd_adds(&c, t->batch);
-        ota_cmd_adds(&c, OTA_F_PACKAGE);
-        ota_cmd_adds(&c, t->package);
-        (void) ota_cmd_append(rc, &c);
+        memset(&f, 0, sizeof(f));
+        f.type = OTA_EV_NOTIFIED;
+        f.ts = now;
+        f.device = ota_event_cstr(t->device);
+        f.module = ota_event_cstr(t->module);
+        f.batch = ota_event_cstr(t->batch);
+        f.package = ota_event_cstr(t->package);
+        if (ota_event_encode(&e, &f) != 0) {
+            continue;                   /* cannot be: every field is set */
+        }
+        (void) redisAppendCommandArgv(rc, e.argc, e.argv, e.argvlen);
         (*n)++;
     }
 

@@ -22,30 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqtt_lua.h"
+#include "ota_event.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
-#include "ota_lua.h"
-#include "ota_mqtt_lua.h"
-
-
-/* the names bridge.lua needs beyond the worker's prelude */
-#define OTA_BRIDGE_LUA_PRELUDE                                               \
-    OTA_LUA_PRELUDE                                                          \
-    "local K_MQTT_DROPPED='" OTA_KEY_MQTT_DROPPED "'\n"                      \
-    "local F_TYPE, F_TS='" OTA_F_TYPE "', '" OTA_F_TS "'\n"                  \
-    "local F_DEVICE, F_PRODUCT='" OTA_F_DEVICE "', '" OTA_F_PRODUCT "'\n"    \
-    "local F_MODULE, F_VERSION='" OTA_F_MODULE "', '" OTA_F_VERSION "'\n"    \
-    "local F_STEP, F_DESC='" OTA_F_STEP "', '" OTA_F_DESC "'\n"              \
-    "local F_BATCH, F_PACKAGE='" OTA_F_BATCH "', '" OTA_F_PACKAGE "'\n"      \
-    "local EV_INFORM, EV_PROGRESS='" OTA_EV_INFORM "', '" OTA_EV_PROGRESS    \
-        "'\n"                                                                \
-    "local EV_NOTIFIED='" OTA_EV_NOTIFIED "'\n"
-
-static const char  ota_bridge_lua[] =
-    OTA_BRIDGE_LUA_PRELUDE OTA_MQTT_LUA_BRIDGE;
-
-static const char  ota_bridge_trim_lua[] =
-    OTA_BRIDGE_LUA_PRELUDE OTA_MQTT_LUA_NOTICES_TRIM;
 
 
 void
@@ -91,9 +71,9 @@ ota_bridge_redis_ready(ota_bridge_t *b)
 
     if (b->script.src == NULL) {
         b->script.name = "bridge.lua";
-        b->script.src = ota_bridge_lua;
+        b->script.src = mqtt_lua_bridge;
         b->trim.name = "notices_trim.lua";
-        b->trim.src = ota_bridge_trim_lua;
+        b->trim.src = mqtt_lua_notices_trim;
         b->redis_delay = 100;
     }
 
@@ -241,11 +221,13 @@ ota_bridge_script_round(ota_bridge_t *b, ota_cmd_t *c, ota_bridge_ops_t *ops)
  * (INFO commandstats, bench/README.md "MQTT").
  */
 static int
-ota_bridge_fast_cmds(ota_bridge_t *b, ota_cmd_t *c, int64_t now)
+ota_bridge_fast_cmds(ota_bridge_t *b, int64_t now)
 {
-    int               i, n;
-    char              key[128];
-    ota_bridge_op_t  *op;
+    int                  i, n;
+    char                 key[128];
+    ota_event_t          e;
+    ota_event_fields_t   f;
+    ota_bridge_op_t     *op;
 
     n = 0;
 
@@ -256,30 +238,22 @@ ota_bridge_fast_cmds(ota_bridge_t *b, ota_cmd_t *c, int64_t now)
             continue;
         }
 
-        ota_cmd_reset(c);
-        ota_cmd_adds(c, "XADD");
-        ota_cmd_adds(c, OTA_STREAM_EVENTS);
-        ota_cmd_adds(c, "*");
-        ota_cmd_adds(c, OTA_F_TYPE);
-        ota_cmd_adds(c, op->kind == 'i' ? OTA_EV_INFORM : OTA_EV_PROGRESS);
-        ota_cmd_adds(c, OTA_F_TS);
-        ota_cmd_addll(c, now);
-        ota_cmd_adds(c, OTA_F_DEVICE);
-        ota_cmd_adds(c, op->device);
-        ota_cmd_adds(c, OTA_F_PRODUCT);
-        ota_cmd_adds(c, op->product);
-        ota_cmd_adds(c, OTA_F_MODULE);
-        ota_cmd_adds(c, op->module);
+        memset(&f, 0, sizeof(f));
+        f.type = op->kind == 'i' ? OTA_EV_INFORM : OTA_EV_PROGRESS;
+        f.ts = now;
+        f.device = ota_event_cstr(op->device);
+        f.product = ota_event_cstr(op->product);
+        f.module = ota_event_cstr(op->module);
         if (op->kind == 'i') {
-            ota_cmd_adds(c, OTA_F_VERSION);
-            ota_cmd_adds(c, op->a);
+            f.version = ota_event_cstr(op->a);
         } else {
-            ota_cmd_adds(c, OTA_F_STEP);
-            ota_cmd_adds(c, op->a);
-            ota_cmd_adds(c, OTA_F_DESC);
-            ota_cmd_adds(c, op->desc ? op->desc : "");
+            f.step = atoi(op->a);           /* -4..100, checked on receipt */
+            f.desc = ota_event_cstr(op->desc);
         }
-        if (ota_cmd_append(b->rc, c) != 0) {
+        if (ota_event_encode(&e, &f) != 0
+            || redisAppendCommandArgv(b->rc, e.argc, e.argv, e.argvlen)
+               != REDIS_OK)
+        {
             return -1;
         }
         n++;
@@ -401,7 +375,7 @@ ota_bridge_round(ota_bridge_t *b)
     acks = 0;
 
     fast_at = n;
-    nfast = b->reports.n > 0 ? ota_bridge_fast_cmds(b, &c, now) : 0;
+    nfast = b->reports.n > 0 ? ota_bridge_fast_cmds(b, now) : 0;
     if (nfast < 0) {
         return ota_bridge_round_failed(b, NULL, 0, &c, "out of memory");
     }

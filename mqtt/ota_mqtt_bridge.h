@@ -96,7 +96,7 @@ typedef struct {
 
 typedef struct {
     /* options */
-    ota_redis_addr_t    addr;
+    ota_addr_t          addr;
     char                mqtt_host[256];
     int                 mqtt_port;
     char               *mqtt_user;

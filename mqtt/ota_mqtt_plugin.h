@@ -35,7 +35,7 @@
 typedef struct {
     mosquitto_plugin_id_t  *id;
 
-    ota_redis_addr_t        addr;
+    ota_addr_t              addr;
     int                     timeout_ms;     /* connect and each command */
     int                     retry_ms;       /* no new attempt before */
     int                     window_s;       /* plugin_opt_auth_window */

@@ -2,10 +2,13 @@
  * plugin_main.c: the entry points of ota_mqtt_auth.so and its options.
  *
  *   plugin /usr/lib/ota/ota_mqtt_auth.so
- *   plugin_opt_redis            127.0.0.1:6379   (HOST:PORT, unix:/path,
- *                                                 sentinel=IP:PORT,../MASTER)
- *   plugin_opt_redis_password   P                (optional)
- *   plugin_opt_redis_db         N                (optional)
+ *   plugin_opt_redis            127.0.0.1:6379   the project's one address
+ *                                                syntax (include/ota_addr.h):
+ *                                                ADDR [password=P] [db=N],
+ *                                                unix:/path, sentinel=A,B
+ *                                                master=NAME
+ *   plugin_opt_redis_password   P                (optional, as password=)
+ *   plugin_opt_redis_db         N                (optional, as db=)
  *   plugin_opt_redis_timeout    100              ms, connect and answer
  *   plugin_opt_redis_retry      1000             ms without Redis after a failure
  *   plugin_opt_auth_window      300              s, accepted clock difference
@@ -83,17 +86,28 @@ ota_plugin_option(ota_plugin_t *p, const char *k, const char *v,
     }
 
     if (strcmp(k, "redis") == 0) {
-        /* keep a password or db given before */
-        ota_redis_addr_t  a;
+        char  warn[1600];
 
-        if (ota_redis_parse_addr(v, &a, err, sizeof(err)) != 0) {
+        if (ota_redis_addr_set(&p->addr, v, err, sizeof(err), warn,
+                               sizeof(warn)) != 0)
+        {
             mosquitto_log_printf(MOSQ_LOG_ERR, "ota_mqtt_auth: "
                                  "plugin_opt_redis: %s", err);
             return -1;
         }
-        memcpy(a.password, p->addr.password, sizeof(a.password));
-        a.db = p->addr.db;
-        p->addr = a;
+        if (warn[0]) {
+            mosquitto_log_printf(MOSQ_LOG_WARNING, "ota_mqtt_auth: "
+                                 "plugin_opt_%s", warn);
+        }
+        /* every login runs on the broker's one thread: no name lookup */
+        if (ota_addr_needs_dns(&p->addr)) {
+            mosquitto_log_printf(MOSQ_LOG_ERR, "ota_mqtt_auth: "
+                                 "plugin_opt_redis \"%s\": a host name would "
+                                 "be looked up on the broker's thread (it "
+                                 "blocks); give an IP address or unix:/path",
+                                 v);
+            return -1;
+        }
         return 0;
     }
 

@@ -6,8 +6,12 @@
  *   batches                      ngx_ota_admin_batch.c
  *   batches/<id>                 ngx_ota_admin_batch.c
  *   batches/<id>/devices         ngx_ota_admin_batch.c
+ *   batches/<id>/histogram       ngx_ota_admin_histogram.c
+ *   packages                     ngx_ota_admin_package.c
  *   packages/<id>                ngx_ota_admin_package.c
  *   versions?product=&module=    ngx_ota_admin_package.c
+ *   products                     ngx_ota_admin_fleet.c
+ *   devices/<device>             ngx_ota_admin_fleet.c
  *   metrics                      here
  *
  * Everything is read from counters the worker keeps (O(1) per batch) or
@@ -26,6 +30,10 @@
 #define NGX_OTA_METRICS_MQTT     2
 /* bounded: reasons and kinds are a handful of short words */
 #define NGX_OTA_METRICS_MQTT_MAX 4096
+/* pages of lists: ?offset= and ?limit= */
+#define NGX_OTA_PAGE_DEFAULT     100
+#define NGX_OTA_PAGE_MAX         1000
+#define NGX_OTA_OFFSET_MAX       1000000000
 
 
 typedef struct {
@@ -80,6 +88,14 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_versions(r);
     }
 
+    if (ngx_ota_is(rest, "packages")) {
+        return ngx_ota_admin_packages(r);
+    }
+
+    if (ngx_ota_is(rest, "products")) {
+        return ngx_ota_admin_products(r);
+    }
+
     if (rest.len > 8 && ngx_strncmp(rest.data, "batches/", 8) == 0) {
         id.data = rest.data + 8;
         id.len = rest.len - 8;
@@ -90,7 +106,9 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
             rest.len = id.data + id.len - rest.data;
             id.len = slash - id.data;
 
-            if (!ngx_ota_is(rest, "devices")) {
+            if (!ngx_ota_is(rest, "devices")
+                && !ngx_ota_is(rest, "histogram"))
+            {
                 return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                                           "no such admin resource");
             }
@@ -102,8 +120,13 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
                                       "([A-Za-z0-9_-]{1,64})");
         }
 
-        return slash ? ngx_ota_admin_batch_devices(r, &id)
-                     : ngx_ota_admin_batch(r, &id);
+        if (slash == NULL) {
+            return ngx_ota_admin_batch(r, &id);
+        }
+
+        return ngx_ota_is(rest, "devices")
+               ? ngx_ota_admin_batch_devices(r, &id)
+               : ngx_ota_admin_batch_histogram(r, &id);
     }
 
     if (rest.len > 9 && ngx_strncmp(rest.data, "packages/", 9) == 0) {
@@ -119,12 +142,28 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_package(r, &id);
     }
 
+    if (rest.len > 8 && ngx_strncmp(rest.data, "devices/", 8) == 0) {
+        id.data = rest.data + 8;
+        id.len = rest.len - 8;
+
+        if (!ota_name_device((char *) id.data, id.len)) {
+            return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "not a valid device name "
+                                      "([A-Za-z0-9_.:-]{1,64}, not starting "
+                                      "with '.')");
+        }
+
+        return ngx_ota_admin_device(r, &id);
+    }
+
 #undef ngx_ota_is
 
     return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                               "no such admin resource: use batches, "
                               "batches/<id>, batches/<id>/devices, "
-                              "packages/<id>, versions or metrics");
+                              "batches/<id>/histogram, packages, "
+                              "packages/<id>, versions, products, "
+                              "devices/<device> or metrics");
 }
 
 
@@ -209,6 +248,174 @@ ngx_ota_admin_arg_int(ngx_http_request_t *r, const char *name, ngx_int_t def,
     *out = n;
 
     return NGX_OK;
+}
+
+
+/* ?offset= and ?limit=: NGX_OK, or the 400 answer in *rc */
+ngx_int_t
+ngx_ota_admin_page(ngx_http_request_t *r, ngx_ota_admin_t *a, ngx_int_t *rc)
+{
+    if (ngx_ota_admin_arg_int(r, "offset", 0, NGX_OTA_OFFSET_MAX, &a->offset)
+        != NGX_OK)
+    {
+        *rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"offset\" must be a number >= 0");
+        return NGX_ERROR;
+    }
+
+    if (ngx_ota_admin_arg_int(r, "limit", NGX_OTA_PAGE_DEFAULT,
+                              NGX_OTA_PAGE_MAX, &a->limit)
+        != NGX_OK
+        || a->limit == 0)
+    {
+        *rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"limit\" must be a number from 1 to 1000");
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(a->obj, "offset", json_integer(a->offset)) != 0
+        || json_object_set_new(a->obj, "limit", json_integer(a->limit)) != 0)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+
+/* "total" of a list from its ZCARD/SCARD reply */
+void
+ngx_ota_admin_total(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    redisReply *reply)
+{
+    if (json_object_set_new(a->obj, "total",
+                            json_integer(reply->type == REDIS_REPLY_INTEGER
+                                         ? reply->integer : 0))
+        != 0)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+void
+ngx_ota_admin_queued(ngx_http_request_t *r, ngx_ota_admin_t *a, ngx_int_t rc)
+{
+    if (rc == NGX_OK) {
+        return;
+
+    } else if (rc == NGX_DONE) {
+        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+
+    } else if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+    } else {
+        ngx_ota_api_send_failed(r, rc);
+    }
+}
+
+
+/* reply 1 of a list: the items, and their reads queued */
+static ngx_int_t
+ngx_ota_admin_list_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_ota_redis_call_t *call, redisReply *reply,
+    const ngx_ota_admin_list_t *l)
+{
+    size_t                       i;
+    json_t                      *item;
+    ngx_int_t                    rc;
+    ngx_str_t                    name, key;
+    redisReply                  *e;
+    const ngx_ota_admin_read_t  *rd;
+
+    a->list = json_array();
+    if (a->list == NULL || json_object_set_new(a->obj, l->list, a->list) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    a->first = call->index + 1;
+
+    for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
+    {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || !l->valid(e->str, e->len)) {
+            continue;
+        }
+
+        name.data = (u_char *) e->str;
+        name.len = e->len;
+
+        item = json_pack("{s:s%}", l->field, e->str, (size_t) e->len);
+
+        if (item == NULL || json_array_append_new(a->list, item) != 0) {
+            return NGX_ERROR;
+        }
+
+        for (rd = l->reads; rd->cmd; rd++) {
+            if (ngx_ota_key(r->pool, &key, rd->key, &name, NULL, NULL)
+                == NULL)
+            {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_ota_redis_cmd(call, "%s %b", rd->cmd, key.data,
+                                   key.len);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            a->items++;
+        }
+    }
+
+    return a->items ? NGX_OK : NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_ota_admin_list_step(ngx_ota_redis_call_t *call, redisReply *reply,
+    ngx_ota_admin_t *a, const ngx_ota_admin_list_t *l, json_t **item,
+    ngx_uint_t *read)
+{
+    ngx_uint_t                   k, nreads;
+    ngx_http_request_t          *r = call->request;
+    const ngx_ota_admin_read_t  *rd;
+
+    if (ngx_ota_api_answered(call)) {
+        return NGX_DONE;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, l->what);
+        return NGX_DONE;
+    }
+
+    if (call->index == 0) {
+        ngx_ota_admin_total(r, a, reply);
+        return NGX_DONE;
+    }
+
+    if (call->index == 1) {
+        ngx_ota_admin_queued(r, a, ngx_ota_admin_list_page(r, a, call, reply,
+                                                           l));
+        return NGX_DONE;
+    }
+
+    for (nreads = 0, rd = l->reads; rd->cmd; rd++) {
+        nreads++;
+    }
+
+    /* replies first .. first + nreads - 1: the first item's reads, ... */
+    k = call->index - a->first;
+    *read = k % nreads;
+    *item = json_array_get(a->list, k / nreads);
+
+    return *item ? NGX_OK : NGX_DONE;
 }
 
 

@@ -5,17 +5,13 @@
  * A batch reads like `otactl batch show --json`: the batch record, the
  * per-state counters and failure reasons the worker keeps, and the rates of
  * ota_stats.h, so the two never disagree.  Lists are pages (?offset=,
- * ?limit=) read with one pipeline per page.
+ * ?limit=) read with one pipeline per page; a batch's devices can also be
+ * searched by a part of their name (?match=, one bounded ZSCAN step).
  */
 
 #include "ngx_ota_api.h"
 
 #include "ota_names.h"
-
-
-#define NGX_OTA_PAGE_DEFAULT  100
-#define NGX_OTA_PAGE_MAX      1000
-#define NGX_OTA_OFFSET_MAX    1000000000
 
 
 static const ngx_ota_field_t  ngx_ota_batch_fields[] = {
@@ -38,6 +34,18 @@ static const ngx_ota_field_t  ngx_ota_batch_fields[] = {
 };
 
 
+/* per batch of a list: its record and counters */
+static const ngx_ota_admin_read_t  ngx_ota_batch_reads[] = {
+    { "HGETALL", OTA_KEY_BATCH },
+    { "HGETALL", OTA_KEY_BATCH_COUNTS },
+    { NULL, NULL }
+};
+
+static const ngx_ota_admin_list_t  ngx_ota_batches_list = {
+    "admin batches", "batches", "id", ota_name_id, ngx_ota_batch_reads
+};
+
+
 static void ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call,
@@ -46,41 +54,8 @@ static void ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 
 
-/* ?offset= and ?limit=: NGX_OK, or the 400 answer in *rc */
-static ngx_int_t
-ngx_ota_admin_page(ngx_http_request_t *r, ngx_ota_admin_t *a, ngx_int_t *rc)
-{
-    if (ngx_ota_admin_arg_int(r, "offset", 0, NGX_OTA_OFFSET_MAX, &a->offset)
-        != NGX_OK)
-    {
-        *rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                 "\"offset\" must be a number >= 0");
-        return NGX_ERROR;
-    }
-
-    if (ngx_ota_admin_arg_int(r, "limit", NGX_OTA_PAGE_DEFAULT,
-                              NGX_OTA_PAGE_MAX, &a->limit)
-        != NGX_OK
-        || a->limit == 0)
-    {
-        *rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                 "\"limit\" must be a number from 1 to 1000");
-        return NGX_ERROR;
-    }
-
-    if (json_object_set_new(a->obj, "offset", json_integer(a->offset)) != 0
-        || json_object_set_new(a->obj, "limit", json_integer(a->limit)) != 0)
-    {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 /* total from the record, or the sum of the counters when it has none */
-static int
+int
 ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
     ota_batch_counts_t *c)
 {
@@ -314,107 +289,20 @@ ngx_ota_admin_batches(ngx_http_request_t *r)
 static void
 ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    size_t               i;
     json_t              *item;
-    ngx_int_t            rc;
-    ngx_str_t            id, key;
     ngx_uint_t           k;
-    redisReply          *e;
     ngx_ota_admin_t     *a = call->data;
     ngx_http_request_t  *r = call->request;
 
-    if (ngx_ota_api_answered(call)) {
+    if (ngx_ota_admin_list_step(call, reply, a, &ngx_ota_batches_list, &item,
+                                &k)
+        != NGX_OK)
+    {
         return;
     }
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_ota_api_redis_error(r, reply, "admin batches");
-        return;
-    }
-
-    if (call->index == 0) {
-        if (json_object_set_new(a->obj, "total",
-                                json_integer(reply->type
-                                             == REDIS_REPLY_INTEGER
-                                             ? reply->integer : 0))
-            != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-        return;
-    }
-
-    if (call->index == 1) {
-        a->list = json_array();
-        if (a->list == NULL
-            || json_object_set_new(a->obj, "batches", a->list) != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        a->first = 2;
-
-        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
-             i++)
-        {
-            e = reply->element[i];
-
-            if (e->type != REDIS_REPLY_STRING
-                || !ota_name_id(e->str, e->len))
-            {
-                continue;
-            }
-
-            id.data = (u_char *) e->str;
-            id.len = e->len;
-
-            item = json_pack("{s:s%}", "id", e->str, (size_t) e->len);
-
-            if (item == NULL || json_array_append_new(a->list, item) != 0
-                || ngx_ota_key(r->pool, &key, OTA_KEY_BATCH, &id, NULL, NULL)
-                   == NULL)
-            {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
-
-            if (rc == NGX_OK) {
-                if (ngx_ota_key(r->pool, &key, OTA_KEY_BATCH_COUNTS, &id,
-                                NULL, NULL) == NULL)
-                {
-                    ngx_http_finalize_request(r,
-                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
-                    return;
-                }
-                rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
-            }
-
-            if (rc != NGX_OK) {
-                ngx_ota_api_send_failed(r, rc);
-                return;
-            }
-
-            a->items += 2;
-        }
-
-        if (a->items == 0) {
-            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
-        }
-        return;
-    }
-
-    /* replies 2, 3: the first batch's record and counters; 4, 5: ... */
-    k = call->index - a->first;
-    item = json_array_get(a->list, k / 2);
-
-    if (item == NULL) {
-        return;
-    }
-
-    if (k % 2 == 0) {
+    /* the batch's record, then its counters */
+    if (k == 0) {
         if (ngx_ota_admin_fields(item, reply, ngx_ota_batch_fields) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -429,7 +317,7 @@ ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
     }
 
-    if (k + 1 == a->items) {
+    if (ngx_ota_admin_list_last(call, a)) {
         ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
     }
 }
@@ -437,11 +325,97 @@ ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
 /* ---- batches/<id>/devices ------------------------------------------------ */
 
+/*
+ * ?match=<part of a device name>[&cursor=<c>]: a search instead of a page.
+ * The batch's devices ZSET is scored by insertion, so no index finds a
+ * name part; one ZSCAN step (COUNT ?limit=) looks at about limit devices
+ * and answers those whose name contains the text, with the cursor to go
+ * on from ("0" once it went round).  Each request is bounded; a client
+ * that wants more matches asks again with the cursor.
+ */
+static ngx_int_t
+ngx_ota_admin_search(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_str_t *pattern, ngx_str_t *cursor, ngx_int_t *rc)
+{
+    u_char     *p, *dst, *src;
+    ngx_str_t   match;
+    ngx_uint_t  i;
+
+    if (ngx_http_arg(r, (u_char *) "match", 5, &match) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    /* decoded into "*<text>*"; only device name characters, so no glob
+     * character of MATCH gets in */
+    p = ngx_pnalloc(r->pool, match.len + 3);
+    if (p == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    dst = p + 1;
+    src = match.data;
+    ngx_unescape_uri(&dst, &src, match.len, 0);
+
+    match.data = p + 1;
+    match.len = dst - match.data;
+
+    for (i = 0; i < match.len; i++) {
+        if (!ota_name_device((char *) &match.data[i], 1)
+            && match.data[i] != '.')
+        {
+            break;
+        }
+    }
+
+    if (match.len == 0 || match.len > OTA_NAME_MAX || i < match.len) {
+        *rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"match\" must be 1-64 characters of "
+                                 "A-Z a-z 0-9 _ - . :");
+        return NGX_ERROR;
+    }
+
+    p[0] = '*';
+    *dst++ = '*';
+    pattern->data = p;
+    pattern->len = dst - p;
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, cursor) != NGX_OK) {
+        ngx_str_set(cursor, "0");
+    }
+
+    for (i = 0; i < cursor->len; i++) {
+        if (cursor->data[i] < '0' || cursor->data[i] > '9') {
+            break;
+        }
+    }
+
+    if (cursor->len == 0 || cursor->len > 20 || i < cursor->len) {
+        *rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"cursor\" must be the number a search "
+                                 "answered (0 to start)");
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(a->obj, "match",
+                            json_stringn((char *) match.data, match.len))
+        != 0)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    a->search = 1;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id)
 {
     ngx_int_t              rc;
-    ngx_str_t              batch, devices;
+    ngx_str_t              batch, devices, pattern, cursor;
     ngx_ota_admin_t       *a;
     ngx_ota_redis_call_t  *call;
 
@@ -453,6 +427,10 @@ ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id)
     a->id = *id;
 
     if (ngx_ota_admin_page(r, a, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_ota_admin_search(r, a, &pattern, &cursor, &rc) == NGX_ERROR) {
         return rc;
     }
 
@@ -475,7 +453,17 @@ ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id)
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "ZCARD %b", devices.data, devices.len);
     }
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK && a->search) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota admin: search devices \"%V\" from %V",
+                       &pattern, &cursor);
+
+        rc = ngx_ota_redis_cmd(call, "ZSCAN %b %b MATCH %b COUNT %d",
+                               devices.data, devices.len, cursor.data,
+                               cursor.len, pattern.data, pattern.len,
+                               (int) a->limit);
+
+    } else if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "ZRANGE %b %d %d", devices.data,
                                devices.len, (int) a->offset,
                                (int) (a->offset + a->limit - 1));
@@ -504,20 +492,17 @@ ngx_ota_admin_step(ngx_str_t *s, ngx_int_t *step)
 
 
 /* the task columns read for a page, in reply order */
-static const char  *ngx_ota_admin_columns[] = {
+const char  *ngx_ota_admin_columns[NGX_OTA_ADMIN_NCOLUMNS] = {
     OTA_KEY_BATCH_STATE, OTA_KEY_BATCH_COVERED, OTA_KEY_BATCH_STEP,
     OTA_KEY_BATCH_REASON
 };
 
-#define NGX_OTA_ADMIN_NCOLUMNS                                               \
-    (sizeof(ngx_ota_admin_columns) / sizeof(ngx_ota_admin_columns[0]))
-
 
 /* one column's value of one device's entry; a device without a value has
  * the column's default (pending, 0 bytes, no step, no reason) */
-static int
-ngx_ota_admin_device_value(ngx_ota_admin_t *a, json_t *item, ngx_uint_t col,
-    redisReply *e)
+int
+ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
+    off_t size)
 {
     int        rc = 0;
     off_t      covered;
@@ -545,18 +530,16 @@ ngx_ota_admin_device_value(ngx_ota_admin_t *a, json_t *item, ngx_uint_t col,
         if (covered == NGX_ERROR) {
             covered = 0;
         }
-        if (covered > a->size) {
-            covered = a->size;
+        if (covered > size) {
+            covered = size;
         }
 
-        /* percent with two decimals, rounded down: 100 only when complete */
+        /* the rule of otactl too: 100 only when every byte went out */
         rc |= json_object_set_new(item, "progress",
-                                  json_real(a->size
-                                            ? (double) (covered * 10000
-                                                        / a->size) / 100
-                                            : 0.0));
+                                  json_real(ota_progress_percent(covered,
+                                                                 size)));
         rc |= json_object_set_new(item, "covered", json_integer(covered));
-        rc |= json_object_set_new(item, "size", json_integer(a->size));
+        rc |= json_object_set_new(item, "size", json_integer(size));
         return rc;
 
     case 2:
@@ -575,10 +558,11 @@ ngx_ota_admin_device_value(ngx_ota_admin_t *a, json_t *item, ngx_uint_t col,
 }
 
 
-/* the page's devices: one HMGET per task column for all of them */
+/* the page's devices (every stride-th element of reply: 2 for ZSCAN's
+ * member, score pairs): one HMGET per task column for all of them */
 static ngx_int_t
 ngx_ota_admin_devices_columns(ngx_http_request_t *r, ngx_ota_admin_t *a,
-    ngx_ota_redis_call_t *call, redisReply *reply)
+    ngx_ota_redis_call_t *call, redisReply *reply, size_t stride)
 {
     size_t        i, n;
     json_t       *item;
@@ -600,7 +584,7 @@ ngx_ota_admin_devices_columns(ngx_http_request_t *r, ngx_ota_admin_t *a,
     argv[0] = "HMGET";
     argvlen[0] = sizeof("HMGET") - 1;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i += stride) {
         e = reply->element[i];
 
         if (e->type != REDIS_REPLY_STRING
@@ -684,14 +668,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 1:
-        if (json_object_set_new(a->obj, "total",
-                                json_integer(reply->type
-                                             == REDIS_REPLY_INTEGER
-                                             ? reply->integer : 0))
-            != 0)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
+        ngx_ota_admin_total(r, a, reply);
         return;
 
     case 2:
@@ -705,17 +682,27 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
         a->first = 3;
 
-        rc = ngx_ota_admin_devices_columns(r, a, call, reply);
+        if (a->search) {
+            /* [next cursor, [member, score, ...]] */
+            if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+                || reply->element[0]->type != REDIS_REPLY_STRING
+                || json_object_set_new(a->obj, "cursor",
+                                       json_stringn(reply->element[0]->str,
+                                                    reply->element[0]->len))
+                   != 0)
+            {
+                ngx_ota_api_redis_error(r, reply, "admin batch search");
+                return;
+            }
 
-        if (rc == NGX_DONE) {
-            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+            rc = ngx_ota_admin_devices_columns(r, a, call, reply->element[1],
+                                               2);
 
-        } else if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-
-        } else if (rc != NGX_OK) {
-            ngx_ota_api_send_failed(r, rc);
+        } else {
+            rc = ngx_ota_admin_devices_columns(r, a, call, reply, 1);
         }
+
+        ngx_ota_admin_queued(r, a, rc);
         return;
 
     default:
@@ -727,7 +714,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                 ? reply->element[i] : NULL;
 
             if (item != NULL
-                && ngx_ota_admin_device_value(a, item, col, e) != 0)
+                && ngx_ota_admin_task_value(item, col, e, a->size) != 0)
             {
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
                 return;

@@ -1,6 +1,7 @@
 /*
- * ngx_ota_admin_package.c: GET <admin>/packages/<id> (the package record
- * with its state and the progress of its verify batch) and
+ * ngx_ota_admin_package.c: GET <admin>/packages (a page of them, newest
+ * first), GET <admin>/packages/<id> (the package record with its state and
+ * the progress of its verify batch) and
  * GET <admin>/versions?product=<p>[&module=<m>] (the version distribution
  * the worker keeps in OTA_KEY_VERSION_DIST).
  */
@@ -49,6 +50,101 @@ static int ngx_libc_cdecl ngx_ota_version_count_cmp(const void *one,
     const void *two);
 
 
+/* ---- a package's verify batch ------------------------------------------ */
+
+/*
+ * The progress of a package's verify batch, as `otactl package show
+ * --json` prints it: {"id","state","name","total","counts",
+ * "success_rate","completion"}, from two reads queued together.
+ */
+
+/* the verify batch id of a package record, NGX_DECLINED when it has none */
+static ngx_int_t
+ngx_ota_admin_verify_batch(redisReply *pkg, ngx_str_t *vb)
+{
+    if (ngx_ota_hash_get(pkg, "verify_batch", vb) != NGX_OK
+        || !ota_name_id((char *) vb->data, vb->len))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* queues HMGET state total name and HGETALL counts of batch id */
+static ngx_int_t
+ngx_ota_admin_verify_read(ngx_http_request_t *r, ngx_ota_redis_call_t *call,
+    ngx_str_t *id)
+{
+    ngx_int_t  rc;
+    ngx_str_t  batch, counts;
+
+    if (ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, id, NULL, NULL) == NULL
+        || ngx_ota_key(r->pool, &counts, OTA_KEY_BATCH_COUNTS, id, NULL,
+                       NULL) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "HMGET %b state total name", batch.data,
+                           batch.len);
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGETALL %b", counts.data, counts.len);
+    }
+
+    return rc;
+}
+
+
+/* the object from the HMGET reply; NULL on no memory */
+static json_t *
+ngx_ota_admin_verify_record(ngx_str_t *id, redisReply *reply)
+{
+    int          err;
+    off_t        n;
+    json_t      *v;
+    redisReply  *e;
+
+    v = json_pack("{s:s%}", "id", (char *) id->data, id->len);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        return v;
+    }
+
+    err = 0;
+
+    e = reply->element[0];
+    if (e->type == REDIS_REPLY_STRING) {
+        err |= json_object_set_new(v, "state", json_stringn(e->str, e->len));
+    }
+
+    /* no total in the record: ngx_ota_admin_batch_stats sums the counts */
+    e = reply->element[1];
+    if (e->type == REDIS_REPLY_STRING && e->len) {
+        n = ngx_atoof((u_char *) e->str, e->len);
+        if (n != NGX_ERROR) {
+            err |= json_object_set_new(v, "total", json_integer(n));
+        }
+    }
+
+    e = reply->element[2];
+    if (e->type == REDIS_REPLY_STRING) {
+        err |= json_object_set_new(v, "name", json_stringn(e->str, e->len));
+    }
+
+    if (err) {
+        json_decref(v);
+        return NULL;
+    }
+
+    return v;
+}
+
+
 /* ---- packages/<id> ------------------------------------------------------- */
 
 ngx_int_t
@@ -83,11 +179,9 @@ ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id)
 static void
 ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    int                  err;
-    json_t              *counts, *verification;
+    json_t              *verification;
     ngx_int_t            rc;
-    ngx_str_t            vb, batch, ckey;
-    ngx_uint_t           i;
+    ngx_str_t            vb;
     ngx_ota_admin_t     *a = call->data;
     ngx_http_request_t  *r = call->request;
 
@@ -114,9 +208,7 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             return;
         }
 
-        if (ngx_ota_hash_get(reply, "verify_batch", &vb) != NGX_OK
-            || !ota_name_id((char *) vb.data, vb.len))
-        {
+        if (ngx_ota_admin_verify_batch(reply, &vb) != NGX_OK) {
             if (json_object_set_new(a->obj, "verify_progress", json_null())
                 != 0)
             {
@@ -128,35 +220,21 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             return;
         }
 
-        /* the verify batch's progress: its record and counters */
         a->id.len = vb.len;
         a->id.data = ngx_ota_pstrdup0(r->pool, &vb);
-
-        if (a->id.data == NULL
-            || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &a->id, NULL,
-                           NULL) == NULL
-            || ngx_ota_key(r->pool, &ckey, OTA_KEY_BATCH_COUNTS, &a->id,
-                           NULL, NULL) == NULL)
-        {
+        if (a->id.data == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        rc = ngx_ota_redis_cmd(call, "HMGET %b state total name", batch.data,
-                               batch.len);
-        if (rc == NGX_OK) {
-            rc = ngx_ota_redis_cmd(call, "HGETALL %b", ckey.data, ckey.len);
-        }
-
+        rc = ngx_ota_admin_verify_read(r, call, &a->id);
         if (rc != NGX_OK) {
             ngx_ota_api_send_failed(r, rc);
         }
         return;
 
     case 1:
-        /* the fields of `otactl package show --json`'s verify_progress */
-        verification = json_pack("{s:s%}", "id", (char *) a->id.data,
-                                 a->id.len);
+        verification = ngx_ota_admin_verify_record(&a->id, reply);
         if (verification == NULL
             || json_object_set_new(a->obj, "verify_progress", verification)
                != 0)
@@ -166,59 +244,244 @@ ngx_ota_admin_package_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
 
         a->obj = verification;
-        a->counts.total = -1;
-
-        if (reply->elements != 3) {
-            return;
-        }
-
-        err = 0;
-
-        if (reply->element[0]->type == REDIS_REPLY_STRING) {
-            err |= json_object_set_new(verification, "state",
-                                       json_stringn(reply->element[0]->str,
-                                                    reply->element[0]->len));
-        }
-
-        if (reply->element[1]->type == REDIS_REPLY_STRING) {
-            a->counts.total = ngx_atoof((u_char *) reply->element[1]->str,
-                                        reply->element[1]->len);
-        }
-
-        if (reply->element[2]->type == REDIS_REPLY_STRING) {
-            err |= json_object_set_new(verification, "name",
-                                       json_stringn(reply->element[2]->str,
-                                                    reply->element[2]->len));
-        }
-
-        if (err) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
         return;
 
     default:
-        counts = ngx_ota_admin_counts(reply, &a->counts);
-
-        if (a->counts.total < 0) {
-            a->counts.total = 0;
-            for (i = 0; i < OTA_TS_COUNT; i++) {
-                a->counts.total += a->counts.n[i];
-            }
-        }
-
-        err = (counts == NULL);
-        err |= json_object_set_new(a->obj, "counts", counts);
-        err |= json_object_set_new(a->obj, "total",
-                                   json_integer(a->counts.total));
-        err |= ngx_ota_admin_rates(a->obj, &a->counts);
-
-        if (err) {
+        if (ngx_ota_admin_batch_stats(a->obj, reply, &a->counts) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
         ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
         return;
+    }
+}
+
+
+/* ---- packages ------------------------------------------------------------ */
+
+/*
+ * GET packages?offset=&limit=[&product=]: newest first, each as
+ * packages/<id> answers it.  Three rounds in one call: ZCARD + ZREVRANGE,
+ * one HGETALL per package, then the two reads of each verify batch.
+ */
+
+typedef struct {
+    ngx_uint_t             item;        /* index in the list */
+    ngx_str_t              batch;
+} ngx_ota_verify_ref_t;
+
+typedef struct {
+    ngx_ota_admin_t       *admin;
+    ngx_array_t            verify;      /* of ngx_ota_verify_ref_t */
+    ngx_uint_t             second;      /* index of the first verify reply */
+} ngx_ota_packages_t;
+
+
+static void ngx_ota_admin_packages_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+
+
+ngx_int_t
+ngx_ota_admin_packages(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_str_t              product, key;
+    ngx_ota_admin_t       *a;
+    ngx_ota_packages_t    *p;
+    ngx_ota_redis_call_t  *call;
+
+    a = ngx_ota_admin_start(r);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_ota_admin_page(r, a, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    p = ngx_pcalloc(r->pool, sizeof(ngx_ota_packages_t));
+    if (p == NULL
+        || ngx_array_init(&p->verify, r->pool, 8,
+                          sizeof(ngx_ota_verify_ref_t)) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p->admin = a;
+
+    if (ngx_http_arg(r, (u_char *) "product", 7, &product) == NGX_OK) {
+        if (!ota_name_product((char *) product.data, product.len)) {
+            return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "\"product\" is not a valid product "
+                                      "name");
+        }
+
+        if (ngx_ota_key(r->pool, &key, OTA_KEY_PRODUCT_PACKAGES, &product,
+                        NULL, NULL) == NULL
+            || json_object_set_new(a->obj, "product",
+                                   json_stringn((char *) product.data,
+                                                product.len))
+               != 0)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        ngx_str_set(&key, OTA_KEY_PACKAGES);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin: packages %i+%i of %V", a->offset, a->limit,
+                   &key);
+
+    call = ngx_ota_redis_call(r, ngx_ota_admin_packages_reply, p);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "ZCARD %b", key.data, key.len);
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "ZREVRANGE %b %d %d", key.data, key.len,
+                               (int) a->offset,
+                               (int) (a->offset + a->limit - 1));
+    }
+
+    return ngx_ota_admin_wait(r, call, rc);
+}
+
+
+/* per package of a list: its record */
+static const ngx_ota_admin_read_t  ngx_ota_package_reads[] = {
+    { "HGETALL", OTA_KEY_PACKAGE },
+    { NULL, NULL }
+};
+
+static const ngx_ota_admin_list_t  ngx_ota_packages_list = {
+    "admin packages", "packages", "id", ota_name_id, ngx_ota_package_reads
+};
+
+
+static void
+ngx_ota_admin_packages_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    json_t                *item, *v;
+    ngx_int_t              rc;
+    ngx_str_t              vb;
+    ngx_uint_t             k, i;
+    ngx_ota_packages_t    *p = call->data;
+    ngx_ota_admin_t       *a = p->admin;
+    ngx_ota_verify_ref_t  *ref;
+    ngx_http_request_t    *r = call->request;
+
+    if (p->second == 0) {
+        /* the list's replies, until the verify batches are asked */
+        if (ngx_ota_admin_list_step(call, reply, a, &ngx_ota_packages_list,
+                                    &item, &k)
+            != NGX_OK)
+        {
+            return;
+        }
+
+        /* a package record (one read per item: k is 0); a package gone
+         * since the ZREVRANGE keeps its id */
+        k = call->index - a->first;
+
+        if (ngx_ota_admin_fields(item, reply, ngx_ota_package_fields) != 0) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ngx_ota_admin_verify_batch(reply, &vb) == NGX_OK) {
+            ref = ngx_array_push(&p->verify);
+            if (ref == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ref->item = k;
+            ref->batch.len = vb.len;
+            ref->batch.data = ngx_ota_pstrdup0(r->pool, &vb);
+            if (ref->batch.data == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+        } else if (json_object_set_new(item, "verify_progress", json_null())
+                   != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (!ngx_ota_admin_list_last(call, a)) {
+            return;
+        }
+
+        /* the last record: read the verify batches of the page */
+        if (p->verify.nelts == 0) {
+            ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+            return;
+        }
+
+        p->second = a->first + a->items;
+        ref = p->verify.elts;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota admin: packages: %ui verify batches to read",
+                       p->verify.nelts);
+
+        for (i = 0; i < p->verify.nelts; i++) {
+            rc = ngx_ota_admin_verify_read(r, call, &ref[i].batch);
+            if (rc != NGX_OK) {
+                ngx_ota_api_send_failed(r, rc);
+                return;
+            }
+        }
+        return;
+    }
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, "admin packages");
+        return;
+    }
+
+    /* replies second + 2i, second + 2i + 1: verify batch i */
+    k = (call->index - p->second) / 2;
+
+    if (k >= p->verify.nelts) {
+        return;
+    }
+
+    ref = p->verify.elts;
+    item = json_array_get(a->list, ref[k].item);
+
+    if ((call->index - p->second) % 2 == 0) {
+        v = ngx_ota_admin_verify_record(&ref[k].batch, reply);
+        if (item == NULL || v == NULL
+            || json_object_set_new(item, "verify_progress", v) != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+        return;
+    }
+
+    ngx_memzero(&a->counts, sizeof(ota_batch_counts_t));
+
+    if (ngx_ota_admin_batch_stats(json_object_get(item, "verify_progress"),
+                                  reply, &a->counts)
+        != 0)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (k + 1 == p->verify.nelts) {
+        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
     }
 }
 

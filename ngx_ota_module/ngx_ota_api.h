@@ -8,8 +8,10 @@
  *   ngx_ota_api_report.c    POST inform, POST progress (events)
  *   ngx_ota_api_upgrade.c   GET upgrade
  *   ngx_ota_admin.c         admin API dispatch, metrics, admin helpers
- *   ngx_ota_admin_batch.c   batches, one batch, its devices
- *   ngx_ota_admin_package.c a package, version distribution
+ *   ngx_ota_admin_batch.c   batches, one batch, its devices (and a search)
+ *   ngx_ota_admin_histogram.c the download progress of a batch's devices
+ *   ngx_ota_admin_package.c packages, a package, version distribution
+ *   ngx_ota_admin_fleet.c   products with their modules, one device
  */
 
 #ifndef NGX_OTA_API_H
@@ -114,6 +116,7 @@ typedef struct {
     ngx_uint_t             first;       /* index of the first per-item reply */
     ngx_uint_t             items;       /* per-item replies expected */
     off_t                  size;        /* the batch's package size */
+    unsigned               search:1;    /* batch devices: ?match= */
 } ngx_ota_admin_t;
 
 typedef enum {
@@ -140,6 +143,59 @@ ngx_int_t ngx_ota_admin_wait(ngx_http_request_t *r,
 ngx_int_t ngx_ota_admin_arg_int(ngx_http_request_t *r, const char *name,
     ngx_int_t def, ngx_int_t max, ngx_int_t *out);
 
+/* ?offset= and ?limit= (1..1000, default 100) into a->offset, a->limit,
+ * echoed in the answer: NGX_OK, or NGX_ERROR with the answer in *rc */
+ngx_int_t ngx_ota_admin_page(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_int_t *rc);
+
+/* "total" of a list from its ZCARD/SCARD reply (finalizes on no memory) */
+void ngx_ota_admin_total(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    redisReply *reply);
+
+/* in a reply handler, after queueing the next commands (rc): NGX_OK goes
+ * on, NGX_DONE (nothing left to read) sends the answer, NGX_ERROR a 500,
+ * anything else the failed send's 503/500 */
+void ngx_ota_admin_queued(ngx_http_request_t *r, ngx_ota_admin_t *a,
+    ngx_int_t rc);
+
+/* a read queued for each item of a list page: cmd on key (a format of
+ * ota_keys.h taking the item's name); an array ends with { NULL, NULL } */
+typedef struct {
+    const char            *cmd;
+    const char            *key;
+} ngx_ota_admin_read_t;
+
+typedef int (*ngx_ota_admin_name_pt)(const char *s, size_t len);
+
+/* a list endpoint (batches, packages, products): its answer's array
+ * name, the field naming each item, what a valid name is, and the reads
+ * made for each item */
+typedef struct {
+    const char                  *what;      /* for logs */
+    const char                  *list;
+    const char                  *field;
+    ngx_ota_admin_name_pt        valid;
+    const ngx_ota_admin_read_t  *reads;
+} ngx_ota_admin_list_t;
+
+/*
+ * The common steps of a list's reply handler, whose first two commands are
+ * the count (ZCARD/SCARD) and the page (ZREVRANGE/SORT ... LIMIT): reply 0
+ * is "total"; reply 1 makes a->list, one item {field: name} per valid name,
+ * and queues each item's reads (a->items counts them, a->first is the
+ * index of the first one's reply).  Errors, an empty page and an answered
+ * request are dealt with here.  NGX_OK when reply is one of an item's
+ * reads, for the caller to put in *item (read: which of l->reads it is,
+ * from 0); NGX_DONE otherwise.
+ */
+ngx_int_t ngx_ota_admin_list_step(ngx_ota_redis_call_t *call,
+    redisReply *reply, ngx_ota_admin_t *a, const ngx_ota_admin_list_t *l,
+    json_t **item, ngx_uint_t *read);
+
+/* 1 when the call's reply is the last read of the list's last item */
+#define ngx_ota_admin_list_last(call, a)                                     \
+    ((call)->index + 1 == (a)->first + (a)->items)
+
 /* copies the listed fields of an HGETALL/HMGET-as-hash reply into obj
  * (fields absent from the hash are left out); -1 on no memory */
 int ngx_ota_admin_fields(json_t *obj, redisReply *hash,
@@ -152,11 +208,31 @@ json_t *ngx_ota_admin_counts(redisReply *hash, ota_batch_counts_t *c);
 /* "success_rate" (null when undefined) and "completion" into obj */
 int ngx_ota_admin_rates(json_t *obj, ota_batch_counts_t *c);
 
+/* "counts", the rates and "total" (obj's integer "total" when it has one,
+ * else the sum of the counters) of a batch into obj; -1 on no memory */
+int ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
+    ota_batch_counts_t *c);
+
+/* the task columns an admin answer shows, in this order: state, covered
+ * (with progress and size), step, reason (ngx_ota_admin_batch.c) */
+#define NGX_OTA_ADMIN_NCOLUMNS  4
+extern const char  *ngx_ota_admin_columns[NGX_OTA_ADMIN_NCOLUMNS];
+
+/* column col's value of one task (e: its HMGET/HGET element, NULL or nil
+ * for the column's default) into item; size: the package's bytes */
+int ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
+    off_t size);
+
 /* endpoints */
 ngx_int_t ngx_ota_admin_batches(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_batch_histogram(ngx_http_request_t *r,
+    ngx_str_t *id);
+ngx_int_t ngx_ota_admin_packages(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_products(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id);
 
 #endif /* NGX_OTA_API_H */

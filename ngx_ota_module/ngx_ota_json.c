@@ -134,34 +134,71 @@ ngx_ota_send_error(ngx_http_request_t *r, ngx_uint_t status, const char *msg)
 }
 
 
+/*
+ * Request bodies (auth, inform, progress) are small JSON objects, and the
+ * body of auth is not authenticated yet: they are read in memory only,
+ * whatever client_body_buffer_size, and never reach a temporary file.
+ * nginx's unbuffered reading hands each part over as it arrives (its save
+ * filter never writes to disk in that mode); the parts are copied into one
+ * buffer of at most the limit, and over the limit the answer is the
+ * module's JSON 413 at once.
+ */
+
+#define NGX_OTA_BODY_CHUNKED_FIRST  2048
+
+
+typedef struct {
+    u_char               *data;
+    size_t                len;
+    size_t                size;             /* allocated */
+    size_t                limit;
+} ngx_ota_body_t;
+
+
+static void ngx_ota_json_body_start(ngx_http_request_t *r);
+static void ngx_ota_json_body_read(ngx_http_request_t *r);
+
+
 ngx_int_t
 ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
 {
     ngx_int_t            rc;
     ngx_ota_ctx_t       *ctx;
+    ngx_ota_body_t      *b;
     ngx_ota_loc_conf_t  *olcf;
 
+    /* a declared length over the limit was refused by the device API's
+     * entry (ngx_ota_device_handler) before any body was read */
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
-
-    if (r->headers_in.content_length_n > (off_t) olcf->body_max) {
-        return ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "request body too large");
-    }
 
     ctx = ngx_ota_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    b = ngx_pcalloc(r->pool, sizeof(ngx_ota_body_t));
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->limit = (size_t) olcf->body_limit;
+
     ctx->body_handler = handler;
+    ctx->body = b;
 
-    /* one buffer in memory: bodies are small and never spill to disk */
-    r->request_body_in_single_buf = 1;
-    r->request_body_no_buffering = 0;
+    /* never a temporary file: each part is handed over as it arrives */
+    r->request_body_no_buffering = 1;
 
-    rc = ngx_http_read_client_request_body(r, ngx_ota_json_body_ready);
+    rc = ngx_http_read_client_request_body(r, ngx_ota_json_body_start);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        if (rc == NGX_HTTP_BAD_REQUEST && !r->connection->error) {
+            r->keepalive = 0;
+            r->lingering_close = 1;
+            return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "malformed request body (chunked "
+                                      "encoding)");
+        }
         return rc;
     }
 
@@ -169,63 +206,176 @@ ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
 }
 
 
+/* copies the parts nginx handed over into the body buffer and marks them
+ * consumed (so nginx reuses its buffer); NGX_DECLINED over the limit */
+static ngx_int_t
+ngx_ota_json_body_take(ngx_http_request_t *r, ngx_ota_body_t *b)
+{
+    u_char       *p;
+    size_t        n, size;
+    ngx_buf_t    *buf;
+    ngx_chain_t  *cl;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        buf = cl->buf;
+
+        if (buf->in_file) {
+            /* not in unbuffered mode: refuse rather than read a file */
+            return NGX_ERROR;
+        }
+
+        n = buf->last - buf->pos;
+        if (n == 0) {
+            continue;
+        }
+
+        if (n > b->limit - b->len) {
+            return NGX_DECLINED;
+        }
+
+        if (b->len + n > b->size) {
+            /* a declared length is allocated once; a chunked body grows
+             * by doubling, never past the limit */
+            size = r->headers_in.chunked ? ngx_max(b->size * 2,
+                                                   NGX_OTA_BODY_CHUNKED_FIRST)
+                                         : (size_t) r->headers_in
+                                                     .content_length_n;
+            size = ngx_max(size, b->len + n);
+            size = ngx_min(size, b->limit);
+
+            p = ngx_palloc(r->pool, size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (b->len) {
+                ngx_memcpy(p, b->data, b->len);
+            }
+
+            if (b->data) {
+                (void) ngx_pfree(r->pool, b->data);
+            }
+
+            b->data = p;
+            b->size = size;
+        }
+
+        ngx_memcpy(b->data + b->len, buf->pos, n);
+        b->len += n;
+        buf->pos = buf->last;
+    }
+
+    r->request_body->bufs = NULL;
+
+    return NGX_OK;
+}
+
+
+/* the post handler: called once, the body complete or not */
+static void
+ngx_ota_json_body_start(ngx_http_request_t *r)
+{
+    if (r->reading_body) {
+        r->read_event_handler = ngx_ota_json_body_read;
+    }
+
+    ngx_ota_json_body_read(r);
+}
+
+
+static void
+ngx_ota_json_body_read(ngx_http_request_t *r)
+{
+    ngx_int_t        rc;
+    ngx_ota_ctx_t   *ctx;
+    ngx_ota_body_t  *b;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+    b = ctx->body;
+
+    for ( ;; ) {
+        rc = ngx_ota_json_body_take(r, b);
+
+        if (rc != NGX_OK) {
+            r->read_event_handler = ngx_http_block_reading;
+
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota: request body over %uz bytes after %uz",
+                           b->limit, b->len);
+
+            /* the rest is not read: the connection closes after the
+             * answer (nginx sees reading_body) */
+            r->keepalive = 0;
+            r->lingering_close = 1;
+            ngx_http_finalize_request(r,
+                ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "request body too large"));
+            return;
+        }
+
+        if (!r->reading_body) {
+            break;
+        }
+
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            r->read_event_handler = ngx_http_block_reading;
+
+            if (rc == NGX_HTTP_BAD_REQUEST && !r->connection->error) {
+                r->keepalive = 0;
+                r->lingering_close = 1;
+                rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "malformed request body (chunked "
+                                        "encoding)");
+            }
+
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+
+        if (r->request_body->bufs == NULL) {
+            if (rc == NGX_OK) {
+                break;                  /* the end, with no new bytes */
+            }
+            return;                     /* NGX_AGAIN: wait for more */
+        }
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota: request body of %uz bytes read", b->len);
+
+    ngx_ota_json_body_ready(r);
+}
+
+
 static void
 ngx_ota_json_body_ready(ngx_http_request_t *r)
 {
-    u_char              *data, *p;
-    size_t               len;
-    json_t              *json;
-    ngx_chain_t         *cl;
-    json_error_t         err;
-    ngx_ota_ctx_t       *ctx;
-    ngx_ota_loc_conf_t  *olcf;
-    char                 msg[256];
+    json_t          *json;
+    json_error_t     err;
+    ngx_ota_ctx_t   *ctx;
+    ngx_ota_body_t  *b;
+    char             msg[256];
 
-    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+    b = ctx->body;
 
-    if (r->request_body == NULL || r->request_body->temp_file) {
-        ngx_http_finalize_request(r,
-            ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                               "request body too large"));
-        return;
-    }
-
-    len = 0;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += cl->buf->last - cl->buf->pos;
-    }
-
-    if (len > olcf->body_max) {
-        ngx_http_finalize_request(r,
-            ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                               "request body too large"));
-        return;
-    }
-
-    if (len == 0) {
+    if (b->len == 0) {
         ngx_http_finalize_request(r,
             ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
                                "empty body: send a JSON object"));
         return;
     }
 
-    if (r->request_body->bufs->next == NULL) {
-        data = r->request_body->bufs->buf->pos;
-
-    } else {
-        data = ngx_pnalloc(r->pool, len);
-        if (data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-        p = data;
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-        }
-    }
-
-    json = json_loadb((const char *) data, len,
+    json = json_loadb((const char *) b->data, b->len,
                       JSON_REJECT_DUPLICATES, &err);
 
     if (json == NULL || !json_is_object(json)) {

@@ -20,7 +20,9 @@ static const char  *ngx_ota_metric_names[NGX_OTA_M_COUNT] = {
     "ota_redis_reconnects_total",
     "ota_progress_writes_total",
     "ota_progress_dropped_total",
-    "ota_events_total"
+    "ota_events_total",
+    "ota_progress_capped_total",
+    "ota_download_unacked_bytes_total"
 };
 
 

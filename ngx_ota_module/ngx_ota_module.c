@@ -162,6 +162,10 @@ ngx_module_t  ngx_ota_module = {
 
 static ngx_uint_t  ngx_ota_uses_device_api;
 
+/* what ev->data of the module's own timers points at (ngx_ota_event_init):
+ * nginx's idiom for timers without a connection (ngx_cycle.c does the same) */
+static ngx_connection_t  ngx_ota_event_owner;
+
 
 static void *
 ngx_ota_create_main_conf(ngx_conf_t *cf)
@@ -244,6 +248,8 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_ota_loc_conf_t  *prev = parent;
     ngx_ota_loc_conf_t  *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_value(conf->device_api, prev->device_api, 0);
     ngx_conf_merge_value(conf->admin_api, prev->admin_api, 0);
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
@@ -258,6 +264,28 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->auth_window, prev->auth_window, 300);
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 16 * 1024);
     ngx_conf_merge_str_value(conf->public_url, prev->public_url, "");
+
+    /*
+     * Where the device API is served the module answers over-limit bodies
+     * itself, in JSON like every other error: the limit is the smaller of
+     * ota_body_max and client_max_body_size, and nginx's own check (an HTML
+     * 413 before the handler runs, also for chunked bodies) is turned off
+     * in this location.  Bodies are read into memory, never to a file
+     * (ngx_ota_read_json_body).
+     */
+    conf->body_limit = (off_t) conf->body_max;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_ota_device_handler) {
+        if (clcf->client_max_body_size
+            && clcf->client_max_body_size < conf->body_limit)
+        {
+            conf->body_limit = clcf->client_max_body_size;
+        }
+
+        clcf->client_max_body_size = 0;
+    }
 
     if (conf->progress_interval == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -564,6 +592,21 @@ ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+void
+ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_log_t *log)
+{
+    ngx_memzero(ev, sizeof(ngx_event_t));
+
+    ngx_ota_event_owner.fd = (ngx_socket_t) -1;
+
+    ev->handler = handler;
+    ev->data = &ngx_ota_event_owner;
+    ev->log = log;
+    ev->cancelable = 1;             /* never holds up a graceful exit */
+}
+
+
 static ngx_int_t
 ngx_ota_init_process(ngx_cycle_t *cycle)
 {
@@ -651,9 +694,21 @@ ngx_ota_health(ngx_http_request_t *r)
 static ngx_int_t
 ngx_ota_device_handler(ngx_http_request_t *r)
 {
-    u_char     *slash;
-    ngx_str_t   rel, id, file;
-    ngx_uint_t  get;
+    u_char              *slash;
+    ngx_str_t            rel, id, file;
+    ngx_uint_t           get;
+    ngx_ota_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+
+    /* nginx's client_max_body_size check is off here (merge): refuse a
+     * declared body over the limit at once, in JSON, whatever the endpoint */
+    if (r->headers_in.content_length_n > olcf->body_limit) {
+        r->keepalive = 0;
+        r->lingering_close = 1;
+        return ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "request body too large");
+    }
 
     ngx_ota_rel_uri(r, &rel);
 

@@ -10,6 +10,7 @@
  *   ngx_ota_metrics.c   shared-memory counters for the metrics endpoint
  *   ngx_ota_download.c  GET /ota/v1/packages/<id>: auth, files, ranges
  *   ngx_ota_progress.c  exact byte coverage of downloads into Redis
+ *   ngx_ota_ack.c       which bytes the client acknowledged
  *   ngx_ota_api.c       auth, inform, upgrade, progress
  *   ngx_ota_admin.c     read-only admin API and Prometheus metrics
  */
@@ -63,6 +64,8 @@ typedef struct {
     time_t                link_ttl;
     time_t                auth_window;
     size_t                body_max;
+    off_t                 body_limit;       /* smaller of body_max and
+                                               client_max_body_size */
     ngx_str_t             public_url;       /* base of download links */
 } ngx_ota_loc_conf_t;
 
@@ -76,6 +79,7 @@ typedef void (*ngx_ota_json_body_pt)(ngx_http_request_t *r, json_t *body);
 
 typedef struct {
     ngx_ota_json_body_pt  body_handler;     /* ngx_ota_json.c */
+    void                 *body;             /* ngx_ota_json.c */
     void                 *api;              /* ngx_ota_api.c */
     void                 *download;         /* ngx_ota_download.c */
     void                 *progress;         /* ngx_ota_progress.c */
@@ -100,6 +104,16 @@ ngx_int_t ngx_ota_api_progress(ngx_http_request_t *r);
 /* path: the URI below the admin location, without the leading '/' */
 ngx_int_t ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path);
 
+/*
+ * A process-level event of the module (a timer that belongs to no
+ * connection): data points at a connection stand-in whose fd is -1, since
+ * nginx's debug log reads ((ngx_connection_t *) ev->data)->fd for every
+ * timer it adds, deletes or runs.  A handler finds its own state from the
+ * event's address, never from ev->data.
+ */
+void ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_log_t *log);
+
 /* process hooks of files that keep per-process state */
 ngx_int_t ngx_ota_progress_init_process(ngx_cycle_t *cycle);
 void ngx_ota_progress_exit_process(ngx_cycle_t *cycle);
@@ -123,10 +137,13 @@ ngx_int_t ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
 
-/* Reads the whole request body without blocking, refuses bodies over the
- * location's ota_body_max (413), parses it as a JSON object (400 when not)
- * and calls handler(r, json) with it; the handler owns the reference and
- * must finalize the request.  Returns what the content handler returns. */
+/* Reads the whole request body without blocking, into memory only (never
+ * a temporary file, whatever client_body_buffer_size), refuses bodies over
+ * the location's limit (ota_body_max, or client_max_body_size when
+ * smaller: 413 in JSON, declared or chunked), parses it as a JSON object
+ * (400 when not) and calls handler(r, json) with it; the handler owns the
+ * reference and must finalize the request.  Returns what the content
+ * handler returns. */
 ngx_int_t ngx_ota_read_json_body(ngx_http_request_t *r,
     ngx_ota_json_body_pt handler);
 
@@ -150,6 +167,10 @@ typedef enum {
     NGX_OTA_M_PROGRESS_WRITES,      /* coverage updates sent to Redis */
     NGX_OTA_M_PROGRESS_DROPPED,     /* ranges dropped: offline buffer full */
     NGX_OTA_M_EVENTS,               /* stream events appended */
+    NGX_OTA_M_PROGRESS_CAPPED,      /* ranges not stored: the device's
+                                       coverage set was full */
+    NGX_OTA_M_UNACKED_BYTES,        /* body bytes sent, never acknowledged
+                                       by the client: not counted */
     NGX_OTA_M_COUNT
 } ngx_ota_metric_e;
 

@@ -40,6 +40,10 @@
 #define NGX_OTA_FLUSH_MAX   256             /* ranges per script call */
 #define NGX_OTA_KNOWN_MAX   64              /* confirmed ranges remembered */
 #define NGX_OTA_IDLE_KEEP   10000           /* ms an idle track is kept */
+#define NGX_OTA_ACK_EVERY   100             /* ms between two questions to
+                                               the socket while a download
+                                               runs (a write event may come
+                                               every few µs) */
 #define NGX_OTA_KEY_MAX     (sizeof(OTA_KEY_COVERAGE) + 2 * OTA_NAME_MAX)
 
 
@@ -69,28 +73,28 @@ typedef struct {
 
 
 typedef struct {
-    off_t                 len;
-    off_t                 start;            /* package offset; -1: not file */
-} ngx_ota_seg_t;
-
-
-typedef struct {
     ngx_http_request_t   *request;
     ngx_ota_track_t      *track;
     off_t                 base;             /* the file's package offset */
     off_t                 sent0;            /* c->sent before the header */
-    off_t                 accounted;        /* body bytes turned into ranges */
+    off_t                 written;          /* body bytes the kernel took */
+    off_t                 accounted;        /* of them, acknowledged by the
+                                               client: turned into ranges */
     ngx_array_t           segs;
     ngx_uint_t            seg;              /* first segment not all sent */
     off_t                 seg_done;         /* sent bytes of segs[seg] */
+    ngx_msec_t            asked;            /* the socket, last time */
     unsigned              done:1;
+    unsigned              broken:1;         /* segments lost: not counted */
 } ngx_ota_prog_req_t;
 
 
 static ngx_int_t ngx_ota_progress_filter_postconf(ngx_conf_t *cf);
 static ngx_int_t ngx_ota_progress_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_uint_t ngx_ota_track_complete(ngx_ota_track_t *t);
 static void ngx_ota_progress_account(ngx_ota_prog_req_t *p);
+static void ngx_ota_progress_release(ngx_ota_track_t *t);
 static void ngx_ota_progress_cleanup(void *data);
 static void ngx_ota_track_flush(ngx_ota_track_t *t);
 static void ngx_ota_track_release(ngx_ota_track_t *t);
@@ -100,24 +104,30 @@ static void ngx_ota_progress_ready(void);
 
 /*
  * KEYS[1] coverage ZSET (member "start-end", score start, disjoint,
- * merged), KEYS[2] covered byte count; ARGV[1] package size, then pairs of
- * start, end (exclusive).  Returns {covered, added}.  The same rule as
- * ota_cov_add(): touching ranges merge, re-sent bytes add nothing.
+ * merged), KEYS[2] covered byte count; ARGV[1] package size, ARGV[2] the
+ * most members the set may hold, then pairs of start, end (exclusive).
+ * Returns {covered, added, dropped}.  The same rule as ota_cov_add() with
+ * a limit: touching ranges merge, re-sent bytes add nothing, and a range
+ * that would need a member of its own in a full set is not recorded
+ * (dropped): the set never grows past the bound, and what it says was
+ * delivered always was (a range that extends, joins or swallows members
+ * is always taken, so a resumed or sequential download still completes).
  */
 static const char  ngx_ota_merge_lua[] =
     "local function parse(m)\n"
     "  local a, b = string.match(m, '^(%d+)-(%d+)$')\n"
     "  return tonumber(a), tonumber(b)\n"
     "end\n"
-    "local size = tonumber(ARGV[1])\n"
+    "local size, cap = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local covered = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
-    "local added = 0\n"
-    "for i = 2, #ARGV - 1, 2 do\n"
+    "local n = redis.call('ZCARD', KEYS[1])\n"
+    "local added, dropped = 0, 0\n"
+    "for i = 3, #ARGV - 1, 2 do\n"
     "  local s, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])\n"
     "  if s < 0 then s = 0 end\n"
     "  if e > size then e = size end\n"
     "  if e > s then\n"
-    "    local ns, ne, gone = s, e, 0\n"
+    "    local ns, ne, gone, rm = s, e, 0, {}\n"
     "    local prev = redis.call('ZREVRANGEBYSCORE', KEYS[1], s, '-inf',\n"
     "                            'LIMIT', 0, 1)\n"
     "    if prev[1] then\n"
@@ -126,26 +136,33 @@ static const char  ngx_ota_merge_lua[] =
     "        if ps < ns then ns = ps end\n"
     "        if pe > ne then ne = pe end\n"
     "        gone = gone + (pe - ps)\n"
-    "        redis.call('ZREM', KEYS[1], prev[1])\n"
+    "        rm[#rm + 1] = prev[1]\n"
     "      end\n"
     "    end\n"
-    "    local nx = redis.call('ZRANGEBYSCORE', KEYS[1], s, e)\n"
-    "    for _, m in ipairs(nx) do\n"
-    "      local ms, me = parse(m)\n"
-    "      if me then\n"
-    "        if me > ne then ne = me end\n"
-    "        gone = gone + (me - ms)\n"
+    "    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], s, e)) do\n"
+    "      if m ~= rm[1] then\n"
+    "        local ms, me = parse(m)\n"
+    "        if me then\n"
+    "          if me > ne then ne = me end\n"
+    "          gone = gone + (me - ms)\n"
+    "        end\n"
+    "        rm[#rm + 1] = m\n"
     "      end\n"
-    "      redis.call('ZREM', KEYS[1], m)\n"
     "    end\n"
-    "    redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
-    "               string.format('%d-%d', ns, ne))\n"
-    "    added = added + (ne - ns) - gone\n"
+    "    if #rm == 0 and n >= cap then\n"
+    "      dropped = dropped + 1\n"
+    "    else\n"
+    "      if #rm > 0 then redis.call('ZREM', KEYS[1], unpack(rm)) end\n"
+    "      redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
+    "                 string.format('%d-%d', ns, ne))\n"
+    "      n = n - #rm + 1\n"
+    "      added = added + (ne - ns) - gone\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "covered = covered + added\n"
     "redis.call('SET', KEYS[2], string.format('%d', covered))\n"
-    "return {covered, added}\n";
+    "return {covered, added, dropped}\n";
 
 
 static ngx_http_module_t  ngx_ota_progress_filter_module_ctx = {
@@ -246,6 +263,7 @@ ngx_ota_progress_record(ngx_ota_prog_req_t *p, ngx_buf_t *b)
     if (seg == NULL) {
         /* the body is then mis-mapped: stop counting this request */
         p->done = 1;
+        p->broken = 1;
         return;
     }
 
@@ -281,7 +299,13 @@ ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     rc = ngx_http_next_body_filter(r, in);
 
-    ngx_ota_progress_account(p);
+    /* while the download runs, what was delivered is asked of the socket
+     * a few times a second (progress is written once a second at most);
+     * the end of the request asks once more */
+    if (ngx_current_msec - p->asked >= NGX_OTA_ACK_EVERY) {
+        p->asked = ngx_current_msec;
+        ngx_ota_progress_account(p);
+    }
 
     return rc;
 }
@@ -523,6 +547,16 @@ ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
     p->track = t;
     p->base = file->offset;
     p->sent0 = r->connection->sent;
+    p->asked = ngx_current_msec;
+
+    /* a connection nginx closes after this response (Connection: close,
+     * HTTP/1.0, the last keep-alive request) half-closes and waits for the
+     * client to close instead of closing at once, so the tail of the body
+     * is still watched when the client's last acknowledgements come in
+     * (ngx_ota_ack.c); a kept-alive connection is not affected */
+    if (!ngx_ota_track_complete(t)) {
+        r->lingering_close = 1;
+    }
 
     cln->handler = ngx_ota_progress_cleanup;
     cln->data = p;
@@ -542,21 +576,23 @@ failed:
 }
 
 
-/* turns the body bytes sent since the last call into ranges */
-static void
-ngx_ota_progress_account(ngx_ota_prog_req_t *p)
+/* a track whose whole package Redis has: nothing a request sends adds to
+ * it, so its requests need not ask the socket what was delivered */
+static ngx_uint_t
+ngx_ota_track_complete(ngx_ota_track_t *t)
 {
-    off_t                body, delta, take;
-    ngx_ota_seg_t       *seg;
-    ngx_http_request_t  *r = p->request;
+    return t->known.n == 1 && t->known.r[0].start == 0
+           && t->known.r[0].end >= t->size;
+}
 
-    body = r->connection->sent - p->sent0 - (off_t) r->header_size;
 
-    if (body <= p->accounted) {
-        return;
-    }
+/* turns the first len unaccounted body bytes into ranges */
+static void
+ngx_ota_progress_take(ngx_ota_prog_req_t *p, off_t delta)
+{
+    off_t           take;
+    ngx_ota_seg_t  *seg;
 
-    delta = body - p->accounted;
     seg = p->segs.elts;
 
     while (delta > 0 && p->seg < p->segs.nelts) {
@@ -582,24 +618,75 @@ ngx_ota_progress_account(ngx_ota_prog_req_t *p)
 }
 
 
-/* the request is being freed: its last bytes, then an immediate write */
+/*
+ * Counts the body bytes the client acknowledged since the last call: of
+ * what the kernel took (c->sent), all but the socket's unacknowledged
+ * queue (ngx_ota_ack.c).  The queue holds the last bytes written, so the
+ * rest of the body was delivered; bytes in it that are not this body's (a
+ * header) only make the count smaller for a while.
+ */
 static void
-ngx_ota_progress_cleanup(void *data)
+ngx_ota_progress_account(ngx_ota_prog_req_t *p)
 {
-    ngx_ota_prog_req_t  *p = data;
+    off_t                written, acked, unacked;
+    ngx_http_request_t  *r = p->request;
 
-    ngx_ota_track_t  *t = p->track;
+    written = r->connection->sent - p->sent0 - (off_t) r->header_size;
 
-    if (!p->done) {
-        ngx_ota_progress_account(p);
-        p->done = 1;
+    if (written > p->written) {
+        p->written = written;
     }
 
-    if (p->accounted) {
-        ngx_ota_metric_add(NGX_OTA_M_DOWNLOAD_BYTES, p->accounted);
+    if (p->written <= p->accounted) {
+        return;
     }
 
+    if (ngx_ota_track_complete(p->track)) {
+        acked = p->written;
+
+    } else {
+        unacked = ngx_ota_ack_unacked(ngx_ota_ack_connection(r));
+
+        /* a socket that cannot tell (none does on Linux): as sent */
+        acked = unacked < 0 ? p->written : p->written - unacked;
+    }
+
+    if (acked > p->accounted) {
+        ngx_ota_progress_take(p, acked - p->accounted);
+    }
+}
+
+
+/* a watched tail: bytes the client acknowledged after the request ended */
+static void
+ngx_ota_progress_tail_acked(void *data, off_t start, off_t end)
+{
+    ngx_ota_track_add(data, start, end);
+}
+
+
+static void
+ngx_ota_progress_tail_done(void *data, off_t lost)
+{
+    ngx_ota_track_t  *t = data;
+
+    if (lost > 0) {
+        ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, lost);
+    }
+
+    ngx_ota_progress_release(t);
+}
+
+
+/* the request (or its watched tail) no longer sends: an immediate write */
+static void
+ngx_ota_progress_release(ngx_ota_track_t *t)
+{
     t->refs--;
+
+    if (ngx_ota_exiting) {
+        return;                         /* the exit flush writes it all */
+    }
 
     if (t->busy) {
         t->again = 1;
@@ -607,6 +694,54 @@ ngx_ota_progress_cleanup(void *data)
     }
 
     ngx_ota_track_flush(t);
+}
+
+
+/* the request is being freed: its last bytes, then an immediate write;
+ * bytes still unacknowledged are watched on the connection first */
+static void
+ngx_ota_progress_cleanup(void *data)
+{
+    ngx_ota_prog_req_t  *p = data;
+
+    off_t             tail;
+    ngx_ota_track_t  *t = p->track;
+
+    if (!p->done) {
+        ngx_ota_progress_account(p);
+        p->done = 1;
+    }
+
+    if (p->written) {
+        ngx_ota_metric_add(NGX_OTA_M_DOWNLOAD_BYTES, p->written);
+    }
+
+    tail = p->written - p->accounted;
+
+    if (tail > 0 && !p->broken) {
+        if (ngx_ota_track_complete(t)) {
+            /* nothing to learn from it */
+            ngx_ota_progress_take(p, tail);
+
+        } else if (ngx_ota_ack_watch(p->request,
+                                     (ngx_ota_seg_t *) p->segs.elts + p->seg,
+                                     p->segs.nelts - p->seg, p->seg_done,
+                                     tail, ngx_ota_progress_tail_acked,
+                                     ngx_ota_progress_tail_done, t)
+                   == NGX_OK)
+        {
+            /* the track's reference goes with the tail, and so does the
+             * write: one write when the tail is known, not two */
+            return;
+
+        } else {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, p->request->connection->log,
+                           0, "ota: %O bytes never acknowledged", tail);
+            ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, tail);
+        }
+    }
+
+    ngx_ota_progress_release(t);
 }
 
 
@@ -618,14 +753,14 @@ static void ngx_ota_track_event_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 
 
-static const char   *ngx_ota_argv[5 + 2 * NGX_OTA_FLUSH_MAX];
-static size_t        ngx_ota_argvlen[5 + 2 * NGX_OTA_FLUSH_MAX];
-static char          ngx_ota_nums[1 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
+static const char   *ngx_ota_argv[7 + 2 * NGX_OTA_FLUSH_MAX];
+static size_t        ngx_ota_argvlen[7 + 2 * NGX_OTA_FLUSH_MAX];
+static char          ngx_ota_nums[2 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
 static char          ngx_ota_key1[NGX_OTA_KEY_MAX];
 static char          ngx_ota_key2[NGX_OTA_KEY_MAX];
 
 
-/* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <s> <e> ...: argc */
+/* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <cap> <s> <e> ...: argc */
 static int
 ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
 {
@@ -663,6 +798,9 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     ngx_ota_argv[argc] = ngx_ota_nums[n];
     ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
                                        "%lld", (long long) t->size);
+    ngx_ota_argv[argc] = ngx_ota_nums[n];
+    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
+                                       "%d", OTA_COV_STORED_MAX);
 
     for (i = 0; i < t->inflight.n; i++) {
         ngx_ota_argv[argc] = ngx_ota_nums[n];
@@ -824,7 +962,7 @@ ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
 static void
 ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    long long         covered, added;
+    long long         covered, added, dropped;
     ngx_ota_track_t  *t = call->data;
 
     if (ngx_ota_exiting) {
@@ -859,9 +997,10 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         goto next;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
         || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_ota_plog, 0,
                       "ota: unexpected answer of the coverage merge script");
@@ -872,6 +1011,18 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     covered = reply->element[0]->integer;
     added = reply->element[1]->integer;
+    dropped = reply->element[2]->integer;
+
+    if (dropped > 0) {
+        /* the device's set is full (OTA_COV_STORED_MAX): these ranges were
+         * not recorded, so they are not remembered as confirmed either */
+        ngx_ota_metric_add(NGX_OTA_M_PROGRESS_CAPPED, dropped);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota: coverage of device \"%s\" package \"%s\" is "
+                       "full: %L ranges not recorded", t->device, t->package,
+                       (int64_t) dropped);
+    }
 
     /* remember what Redis has, within a small bound and the budget; a
      * complete package is one range, whoever completed it */
@@ -881,8 +1032,9 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         ota_cov_clear(&t->known);
         (void) ota_cov_add(&t->known, 0, t->size, NULL);
 
-    } else if (ngx_ota_used + t->inflight.n * sizeof(ota_range_t)
-               < ngx_ota_budget)
+    } else if (dropped == 0
+               && ngx_ota_used + t->inflight.n * sizeof(ota_range_t)
+                  < ngx_ota_budget)
     {
         /* over the bound: what fits stays, the rest is simply sent again */
         (void) ota_cov_merge(&t->known, &t->inflight, NULL);
@@ -1015,10 +1167,8 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
     ngx_ota_exiting = 0;
     ngx_ota_used = 0;
 
-    ngx_ota_tick.handler = ngx_ota_progress_tick;
-    ngx_ota_tick.log = cycle->log;
-    ngx_ota_tick.data = NULL;
-    ngx_ota_tick.cancelable = 1;        /* never holds up a graceful exit */
+    ngx_ota_event_init(&ngx_ota_tick, ngx_ota_progress_tick, cycle->log);
+    ngx_ota_ack_init_process(cycle);
 
     mdlen = 0;
     if (EVP_Digest(ngx_ota_merge_lua, sizeof(ngx_ota_merge_lua) - 1, md,
@@ -1057,6 +1207,10 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
     ngx_ota_main_conf_t  *omcf;
 
     ngx_ota_exiting = 1;
+
+    /* what the clients acknowledged by now is delivered (the tails' end
+     * adds it to the tracks written below) */
+    ngx_ota_ack_exit_process(cycle);
 
     if (ngx_ota_tick.timer_set) {
         ngx_del_timer(&ngx_ota_tick);
@@ -1158,7 +1312,7 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
                 break;
             }
 
-            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3
                 && reply->element[0]->type == REDIS_REPLY_INTEGER)
             {
                 char  cov[NGX_INT64_LEN + 1], size[NGX_INT64_LEN + 1];

@@ -466,10 +466,8 @@ ngx_ota_redis_init_process(ngx_cycle_t *cycle)
     ngx_ota_log = cycle->log;
     ngx_ota_exiting = 0;
 
-    ngx_ota_reconnect_ev.handler = ngx_ota_redis_reconnect_handler;
-    ngx_ota_reconnect_ev.log = cycle->log;
-    ngx_ota_reconnect_ev.data = NULL;
-    ngx_ota_reconnect_ev.cancelable = 1;
+    ngx_ota_event_init(&ngx_ota_reconnect_ev,
+                       ngx_ota_redis_reconnect_handler, cycle->log);
 
     ngx_ota_redis_connect();
 
@@ -540,7 +538,11 @@ ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler)
 static void
 ngx_ota_redis_call_timeout(ngx_event_t *ev)
 {
-    ngx_ota_redis_call_t  *call = ev->data;
+    ngx_ota_redis_call_t  *call;
+
+    /* ev->data is the stand-in connection (ngx_ota_event_init) */
+    call = (ngx_ota_redis_call_t *)
+               ((u_char *) ev - offsetof(ngx_ota_redis_call_t, timer));
 
     call->timedout = 1;
 
@@ -595,10 +597,7 @@ ngx_ota_redis_call_alloc(ngx_ota_redis_handler_pt handler, void *data)
 
     call->handler = handler;
     call->data = data;
-    call->timer.handler = ngx_ota_redis_call_timeout;
-    call->timer.data = call;
-    call->timer.log = ngx_ota_log;
-    call->timer.cancelable = 1;
+    ngx_ota_event_init(&call->timer, ngx_ota_redis_call_timeout, ngx_ota_log);
 
     return call;
 }
@@ -612,7 +611,9 @@ ngx_ota_redis_call(ngx_http_request_t *r, ngx_ota_redis_handler_pt handler,
     ngx_ota_redis_call_t  *call;
 
     if (ngx_ota_log == NULL) {
-        ngx_ota_log = r->connection->log;
+        /* the process's log: a connection's log dies with the connection,
+         * and the call's timer may outlive it */
+        ngx_ota_log = ngx_cycle->log;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

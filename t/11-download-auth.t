@@ -19,12 +19,6 @@ my $other = $t->make_package('pkgB', files => [ 'fw.bin' => 1_000 ],
                              product => 'prodX', module => 'mcu');
 my $data = $pkg->{files}[0]{data};
 
-sub metric {
-    my ($name) = @_;
-    my $r = $t->http(GET => '/ota/admin/metrics',
-                     headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" });
-    return $r->{content} =~ /^\Q$name\E (\d+)/m ? $1 : -1;
-}
 
 sub refused {
     my ($r, $status, $why, $what) = @_;
@@ -34,7 +28,7 @@ sub refused {
     ok(!defined $r->{headers}{'x-ota-sign'}, "$what: no package header");
 }
 
-my $failures0 = metric('ota_auth_failures_total');
+my $failures0 = $t->metric('ota_auth_failures_total');
 my $before = $t->redis_snapshot;
 
 # ---- signed links ---------------------------------------------------------------
@@ -137,7 +131,7 @@ my %seen;
 @changed = sort grep { !$seen{$_}++ && !/b-other|:open$|^ota:batch/ } @changed;
 is_deeply(\@changed, [], 'refused downloads wrote nothing to Redis');
 
-my $failures = metric('ota_auth_failures_total');
+my $failures = $t->metric('ota_auth_failures_total');
 cmp_ok($failures - $failures0, '>=', 15, "every refusal is counted ($failures)");
 
 # with a task for pkgA the token works

@@ -129,12 +129,7 @@ cov_is('d-wget', 'pk', "12345-$size", $size - 12345,
 
 my $ar = $t->make_package('ar', files => [ 'fw.bin' => 8 << 20 ]);
 my $adir = "$dir/aria";
-mkdir $adir;
-my ($arc, $aout, $aerr) = $t->client(60, 'aria2c', '-q', '-x8', '-s8', '-k1M',
-                                     '--allow-overwrite=true', '--auto-file-renaming=false',
-                                     '--checksum=sha-256=' . $ar->{files}[0]{sign},
-                                     '-d', $adir, '-o', 'fw.bin',
-                                     $t->base . $t->signed_link('ar', 'd-aria'));
+my ($arc, $aout, $aerr) = $t->aria2c($ar, 'd-aria', 8, $adir);
 is($arc, 0, 'aria2c -x8 -s8 finished and checked the sha-256') or diag("$aout$aerr");
 is(sha256_hex(file_of("$adir/fw.bin")), $ar->{files}[0]{sign}, 'digest matches');
 my $n206 = () = OtaTest::read_file("$dir/nginx/access.log")

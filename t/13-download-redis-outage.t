@@ -18,12 +18,6 @@ my $size = 100_000;
 my $pkg = $t->make_package('pk', files => [ 'fw.bin' => $size ]);
 my $data = $pkg->{files}[0]{data};
 
-sub metric {
-    my ($h, $name) = @_;
-    my $r = $h->http(GET => '/ota/admin/metrics',
-                     headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" });
-    return $r->{content} =~ /^\Q$name\E (\d+)/m ? $1 : -1;
-}
 
 # ---- downloads while Redis is down, written when it returns -------------------------
 
@@ -102,12 +96,12 @@ $t->start_nginx;
 
 my $b = OtaTest->new(nginx_workers => 1, loc_extra => 'ota_progress_buffer 1k;',
                      store => $t->store);
-my $dropped0 = metric($b, 'ota_progress_dropped_total');
+my $dropped0 = $b->metric('ota_progress_dropped_total');
 $b->stop_redis;
 my $ranges = join ',', map { ($_ * 100) . '-' . ($_ * 100 + 9) } 0 .. 199;
 $r = $b->http(GET => $b->signed_link('pk', 'dev-buf'), headers => { Range => "bytes=$ranges" });
 is($r->{status}, 206, '200 disjoint ranges while Redis is down');
-my $dropped = metric($b, 'ota_progress_dropped_total');
+my $dropped = $b->metric('ota_progress_dropped_total');
 cmp_ok($dropped - $dropped0, '>', 0, "ranges over ota_progress_buffer are dropped and counted ($dropped)");
 like($b->error_log, qr/dropped, buffer full \(ota_progress_buffer 1024\)/, 'with a warning');
 $b->start_redis;

@@ -108,6 +108,7 @@ is($dev{d3}{progress}, 0, 'progress 0');
 $j = admin('batches/v1/devices')->{json};
 is($j->{devices}[1]{progress}, 33.3, 'progress 333/1000 = 33.3');
 
+
 # a device without entries in the task columns is pending with nothing
 # downloaded; its size is the batch's
 my @cols = map { OtaTest::key("OTA_KEY_BATCH_$_", 'b1') } qw(STATE COVERED STEP REASON);
@@ -249,6 +250,39 @@ $r = admin('metrics');
 is($r->{status}, 200, 'metrics without Redis: still 200');
 like($r->{content}, qr/^ota_redis_up 0$/m, 'ota_redis_up 0');
 like($r->{content}, qr/^ota_auth_ok_total \d+$/m, 'node counters still there');
+
+# ---- one rounding rule with otactl: 100 only when every byte went out -------------------
+$t->start_redis;
+ok($t->wait_nginx_redis, 'Redis back');
+$t->fx_device('dr1', 'prodA');
+$t->fx_device('dr2', 'prodA');
+$t->fx_batch(id => 'br', package => $pkg, created => 2500, devices => [qw(dr1 dr2)],
+             tasks => { dr1 => { state => 'downloading', covered => 999 },
+                        dr2 => { state => 'downloaded', covered => 1000 } });
+$j = admin('batches/br/devices')->{json};
+is($j->{devices}[0]{progress}, 99.9, 'admin API: size - 1 bytes is 99.9, not 100');
+is($j->{devices}[1]{progress}, 100, 'admin API: every byte is 100');
+my ($orc, $oout) = $t->otactl(qw(batch show br --devices --json));
+my $oj = eval { JSON::PP::decode_json($oout) } // {};
+is($oj->{devices}[0]{progress}, $j->{devices}[0]{progress},
+   'otactl --json: the same 99.9');
+is($oj->{devices}[1]{progress}, 100, 'otactl --json: 100');
+($orc, $oout) = $t->otactl(qw(batch show br --devices));
+like($oout, qr/^dr1\s+downloading\s+99\.90%/m, 'otactl table: 99.90%, never rounded up');
+like($oout, qr/^dr2\s+downloaded\s+100\.00%/m, 'otactl table: 100.00% when complete');
+# a large package one byte short (issue 14: 100.0 % in the table before)
+my $big = { %$pkg, id => 'pBig', size => 1048576000 };
+$t->redis(HSET => OtaTest::key('OTA_KEY_PACKAGE', 'pBig'), %$pkg, id => 'pBig',
+          size => 1048576000, files => '[]');
+$t->fx_device('dr3', 'prodA');
+$t->fx_batch(id => 'bb', package => $big, created => 2600, devices => ['dr3'],
+             tasks => { dr3 => { state => 'downloading', covered => 1048575999 } });
+$j = admin('batches/bb/devices')->{json};
+is($j->{devices}[0]{progress}, 99.99, 'admin API: 1000 MB less one byte is 99.99');
+($orc, $oout) = $t->otactl(qw(batch show bb --devices));
+like($oout, qr/^dr3\s+downloading\s+99\.99%/m, 'otactl table: 99.99%');
+$oj = eval { JSON::PP::decode_json(($t->otactl(qw(batch show bb --devices --json)))[1]) } // {};
+is($oj->{devices}[0]{progress}, 99.99, 'otactl --json: 99.99');
 
 $t->stop;
 done_testing;

@@ -204,6 +204,30 @@ refused(['package', 'add', @base, qw(--version 2.0.0)], qr/at least one file/, '
 refused(['package', 'show', '../etc'], qr/invalid package id/, 'path trick in an id');
 refused(['package', 'show', 'nosuch'], qr/no package nosuch/, 'unknown package');
 
+# symbolic links are refused unless asked for; extensions ignore case
+symlink('/etc/passwd', $t->dir . '/x.bin') or die "symlink: $!";
+refused(['package', 'add', $t->dir . '/x.bin', @base, qw(--version 3.0.0)],
+        qr{x\.bin is a symbolic link \(to /etc/passwd\): pass --follow-symlinks},
+        'a link named x.bin to any readable file is refused');
+my $real = mkfile('build-3.0.1.bin', 777);
+symlink($real, $t->dir . '/current.bin') or die "symlink: $!";
+($rc, $out, $err) = $t->otactl('package', 'add', $t->dir . '/current.bin', @base,
+                               qw(--version 3.0.1 --follow-symlinks));
+is($rc, 0, '--follow-symlinks publishes the file the link points to') or diag($err);
+chomp(my $lid = $out);
+is(-s "$store/$lid/current.bin", 777, 'stored under the link\'s name, with the target\'s bytes');
+ok(!-l "$store/$lid/current.bin", 'a copy, not a link');
+my $up = mkfile('FW-3.0.2.BIN', 100);
+($rc, $out, $err) = $t->otactl('package', 'add', $up, @base, qw(--version 3.0.2));
+is($rc, 0, 'an upper-case .BIN is a .bin file') or diag($err);
+my $tgz = mkfile('Rootfs.TAR.GZ', 100);
+($rc, $out, $err) = $t->otactl('package', 'add', $tgz, @base, qw(--version 3.0.3));
+is($rc, 0, 'and .TAR.GZ a .tar.gz') or diag($err);
+refused(['package', 'add', mkfile('notes.TXT', 10), @base, qw(--version 3.0.4)],
+        qr/file type not accepted/, 'case does not let other types in');
+refused(['package', 'add', mkfile('.bin', 10), @base, qw(--version 3.0.4)],
+        qr/invalid file name|not accepted/, 'an extension alone is no name');
+
 # the extension list and size limit are configuration
 my $img = mkfile('rootfs.img', 100);
 refused(['package', 'add', $f4, @base, qw(--version 2.0.0)], qr/accepted: \.img/, 'env narrows the list',

@@ -27,7 +27,11 @@ sub bridge_fails {
 
 my @no_redis = @ok[2 .. $#ok];
 bridge_fails('no --redis', '--redis is required', @no_redis);
-bridge_fails('a bad Redis address', 'invalid Redis port', @ok, '--redis', 'localhost:x');
+bridge_fails('a bad Redis address', 'invalid Redis address "localhost:x"', @ok, '--redis', 'localhost:x');
+bridge_fails('a bad word in the Redis address', 'db=', @ok, '--redis',
+             $t->redis_addr . ' db=x');
+bridge_fails('a Sentinel address without its master', 'master=', @ok, '--redis',
+             'sentinel=127.0.0.1:26379');
 bridge_fails('no broker', '--mqtt HOST:PORT is required', @ok[0, 1], @ok[4 .. $#ok]);
 bridge_fails('a bad broker address', 'invalid broker address', @ok, '--mqtt', 'nowhere');
 bridge_fails('a short token secret', 'the token secret must be 16 characters',
@@ -63,10 +67,43 @@ sub broker_fails {
 broker_fails('no plugin_opt_redis', 'plugin_opt_redis is missing', '');
 broker_fails('a bad Redis address', 'plugin_opt_redis: invalid Redis',
              "plugin_opt_redis nowhere\n");
+broker_fails('a bad word in the Redis address', 'plugin_opt_redis: invalid',
+             "plugin_opt_redis 127.0.0.1:1 db=x\n");
+broker_fails('a Redis host name (a blocking lookup)', 'give an IP address or unix:/path',
+             "plugin_opt_redis redis.example.com:6379\n");
 broker_fails('a bad auth window', 'plugin_opt_auth_window "0" is invalid',
              "plugin_opt_redis 127.0.0.1:1\nplugin_opt_auth_window 0\n");
 broker_fails('a short bridge password', 'plugin_opt_bridge_password (16 characters or more)',
              "plugin_opt_redis 127.0.0.1:1\nplugin_opt_bridge_user b\nplugin_opt_bridge_password short\n");
+
+# ---- the one Redis address syntax (include/ota_addr.h) in both --------------------
+# plugin_opt_redis and --redis take the words of nginx's ota_redis: with db=1
+# the plugin finds devices in database 1 only, and the bridge writes there
+
+{
+    my $addr = $t->redis_addr . ' db=1';
+    my $m = OtaMqtt->new($t, redis => $addr, no_bridge => 1);
+    $m->start_bridge(redis => $addr);
+    my $secret = $t->fx_device('d-db', 'p-db');
+    my $report = '{"id":"1","params":{"version":"1.0.0"}}';
+    my ($rc) = $m->pub('d-db', 'p-db', $secret, '/ota/device/inform/p-db/d-db', $report);
+    isnt($rc, 0, 'plugin_opt_redis "ADDR db=1": a device of database 0 is refused');
+    for my $k (OtaTest::key('OTA_KEY_DEVICE', 'd-db'),
+               OtaTest::key('OTA_KEY_PRODUCT_MODULES', 'p-db')) {
+        $t->redis(MOVE => $k, 1);
+    }
+    ($rc, undef, $err) = $m->pub('d-db', 'p-db', $secret, '/ota/device/inform/p-db/d-db',
+                                 $report);
+    is($rc, 0, '  and the same device moved to database 1 logs in') or diag($err);
+    my $events = OtaTest::key('OTA_STREAM_EVENTS');
+    $t->redis(SELECT => 1);
+    my $ok = $t->wait_for(sub { ($t->redis(XLEN => $events) // 0) == 1 }, 5);
+    $t->redis(SELECT => 0);
+    ok($ok, '--redis "ADDR db=1": the bridge stored its report in database 1')
+        or diag($m->bridge_log);
+    is($t->redis(XLEN => $events) // 0, 0, '  and nothing in database 0');
+    $m->stop;
+}
 
 # ---- conf/mosquitto.conf as the demo fills it in ---------------------------------------
 

@@ -8,6 +8,7 @@ package OtaTest;
 #   $pkg->{files}[0]{data}, {sign}, {size}, {offset}; $pkg->{size}
 #   my ($cov, $covn) = $t->coverage('dev1', 'p1');   # "0-10,20-30", bytes
 #   my ($rc, $out, $err) = $t->client(curl => ...);   # no shell
+#   $t->metric('ota_downloads_total'); $t->aria2c($pkg, 'dev1', 16, $dir)
 
 use strict;
 use warnings;
@@ -111,6 +112,26 @@ sub bearer_token {
     my $payload = "1~$expires~$product~$device";
     return "$payload~" . Digest::SHA::hmac_sha256_hex("ota-token\n$payload",
                                                       $self->{secret});
+}
+
+# a counter of the admin API's Prometheus metrics (-1 when absent)
+sub metric {
+    my ($self, $name) = @_;
+    my $r = $self->http(GET => '/ota/admin/metrics',
+                        headers => { Authorization => "Bearer $OtaTest::ADMIN_TOKEN" });
+    return ($r->{content} // '') =~ /^\Q$name\E (\d+)/m ? $1 : -1;
+}
+
+# aria2c with $conns parallel segments into $dir/fw.bin, the digest checked
+# by aria2c itself; (exit code, stdout, stderr)
+sub aria2c {
+    my ($self, $pkg, $device, $conns, $dir) = @_;
+    mkdir $dir;
+    return $self->client(90, 'aria2c', '-q', "-x$conns", "-s$conns", '-k1M',
+                         '--allow-overwrite=true', '--auto-file-renaming=false',
+                         '--checksum=sha-256=' . $pkg->{files}[0]{sign},
+                         '-d', $dir, '-o', 'fw.bin',
+                         $self->base . $self->signed_link($pkg->{id}, $device));
 }
 
 # runs a command with a time limit (seconds); (exit code, stdout, stderr)

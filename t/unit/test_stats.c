@@ -50,5 +50,28 @@ main(void)
        && ota_task_state_final(OTA_TS_CANCELLED)
        && !ota_task_state_final(OTA_TS_INSTALLING), "final states");
 
+    /* progress: one rounding rule, 100 only when every byte went out */
+    {
+        char  buf[32];
+
+        ok(near(ota_progress_percent(0, 1000), 0.0), "nothing: 0");
+        ok(near(ota_progress_percent(333, 1000), 33.3), "333 of 1000: 33.3");
+        ok(near(ota_progress_percent(999, 1000), 99.9), "999 of 1000: 99.9");
+        ok(near(ota_progress_percent(1000, 1000), 100.0), "all: 100");
+        ok(near(ota_progress_percent(2000, 1000), 100.0), "clamped to 100");
+        ok(near(ota_progress_percent(-5, 1000), 0.0), "negative: 0");
+        ok(near(ota_progress_percent(5, 0), 0.0), "empty package: 0");
+        ok(ota_progress_percent(999999, 1000000) < 100.0,
+           "size - 1 of 1000000 is below 100");
+        ok(near(ota_progress_percent(999999, 1000000), 99.99), "... 99.99");
+        ok(ota_progress_percent(1048575999LL, 1048576000LL) < 100.0,
+           "size - 1 of 1000 MB is below 100");
+        snprintf(buf, sizeof(buf), "%.2f",
+                 ota_progress_percent(1048575999LL, 1048576000LL));
+        is_str(buf, "99.99", "and prints 99.99, not 100.00");
+        snprintf(buf, sizeof(buf), "%.2f", ota_progress_percent(1, 3));
+        is_str(buf, "33.33", "1 of 3 prints 33.33");
+    }
+
     return done_testing();
 }

@@ -89,15 +89,15 @@ main(void)
     is_int(t.state, OTA_TS_DOWNLOADING, "still downloading after a step");
     e = dl(1000);
     is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
-           "every byte: downloaded");
-    is_int(t.state, OTA_TS_DOWNLOADED, "state downloaded");
+           "every byte, a step reported before: moved");
+    is_int(t.state, OTA_TS_INSTALLING, "state installing (the step carries it on)");
     e = ev(OTA_TE_NOTIFIED);
     is_int(ota_task_apply(&t, &e), 0, "late notified does not go back");
     e = dl(500);
     is_int(ota_task_apply(&t, &e), 0, "late download does not go back");
     e = step(0);
-    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_STEP,
-           "step 0 after download: installing");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_STEP,
+           "step 0 after download: recorded");
     is_int(t.state, OTA_TS_INSTALLING, "state installing");
     e = step(60);
     is_int(ota_task_apply(&t, &e), OTA_TASK_STEP, "step 60 recorded");
@@ -120,10 +120,31 @@ main(void)
         all[5] = ev(OTA_TE_CANCEL);
         for (i = 0; i < 6; i++) {
             t = task((ota_task_state_t) s, "1.0.0");
+            t.covered = 1000;               /* complete: dl(1000) adds nothing */
             is_int(ota_task_apply(&t, &all[i]), 0,
                    "%s ignores event %d", ota_task_state_name(s), i);
             is_int(t.state, s, "%s stays", ota_task_state_name(s));
         }
+
+        /* late coverage: the last merge answered after the device's
+         * inform (issue 14): covered grows, the state stays */
+        t = task((ota_task_state_t) s, "1.0.0");
+        t.covered = 600;
+        e = dl(1000);
+        is_int(ota_task_apply(&t, &e), OTA_TASK_COVERED,
+               "%s takes a later, larger coverage", ota_task_state_name(s));
+        is_int(t.covered, 1000, "%s: covered 1000", ota_task_state_name(s));
+        is_int(t.state, s, "%s: state unchanged", ota_task_state_name(s));
+        e = dl(700);
+        is_int(ota_task_apply(&t, &e), 0, "%s: a smaller one changes nothing",
+               ota_task_state_name(s));
+        e = dl(5000);
+        is_int(ota_task_apply(&t, &e), 0, "%s: over the size is clipped",
+               ota_task_state_name(s));
+        is_int(t.covered, 1000, "%s: covered stays 1000", ota_task_state_name(s));
+        e = dl(-1);
+        is_int(ota_task_apply(&t, &e), -1, "%s: a negative count is malformed",
+               ota_task_state_name(s));
     }
 
     /* a whole download in one event skips downloading */
@@ -203,18 +224,46 @@ main(void)
     e = inform("2.0.0");
     ota_task_apply(&t, &e);
     e = dl(1000);
-    is_int(ota_task_apply(&t, &e), 0, "download after success: ignored");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_COVERED,
+           "download after success: counted, not moved");
+    is_int(t.covered, 1000, "covered 1000 after success");
     e = step(-2);
     is_int(ota_task_apply(&t, &e), 0, "failure after success: ignored");
     is_int(t.state, OTA_TS_SUCCEEDED, "still succeeded");
 
-    /* step before download done, download then completes */
+    /* a step before the download is complete (the last merge answered
+     * after the device's report): recorded, and once the last byte is
+     * counted the task is installing, not left downloaded */
     t = task(OTA_TS_NOTIFIED, "1.0.0");
     e = step(50);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_STEP, "step while notified: recorded");
+    is_int(t.state, OTA_TS_NOTIFIED, "and no move");
+    e = dl(400);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "part of it: downloading");
+    is_int(t.state, OTA_TS_DOWNLOADING, "state downloading");
+    e = dl(1000);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "the rest after the step: moved");
+    is_int(t.state, OTA_TS_INSTALLING, "out of order step: installing");
+    is_int(t.step, 50, "the step kept");
+
+    /* the same with step 0 and the whole download in one event */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    e = step(0);
     ota_task_apply(&t, &e);
     e = dl(1000);
     ota_task_apply(&t, &e);
-    is_int(t.state, OTA_TS_DOWNLOADED, "out of order step: downloaded");
+    is_int(t.state, OTA_TS_INSTALLING, "step 0 then all bytes: installing");
+
+    /* no step yet: downloaded, the next step moves it */
+    t = task(OTA_TS_DOWNLOADING, "1.0.0");
+    e = dl(1000);
+    ota_task_apply(&t, &e);
+    is_int(t.state, OTA_TS_DOWNLOADED, "no step: downloaded");
+    e = step(10);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_STEP,
+           "then a step: installing");
 
     /* can_move: never backwards */
     for (s = 0; s < OTA_TS_COUNT; s++) {

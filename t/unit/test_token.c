@@ -109,6 +109,19 @@ main(void)
     ok(ota_name_file("fw-1.2.3.tar.gz", 15), "file name ok");
     ok(!ota_name_file("manifest.json", 13), "manifest name reserved");
     ok(!ota_name_file("../etc", 6) && !ota_name_file(".x", 2), "file tricks refused");
+    {
+        const char *exts = ".bin .tar.gz .pack";
+
+        ok(ota_name_ext_ok("fw.bin", 6, exts), "extension .bin");
+        ok(ota_name_ext_ok("FW.BIN", 6, exts), "extensions ignore case");
+        ok(ota_name_ext_ok("a.Tar.Gz", 8, exts), "two-part extension");
+        ok(!ota_name_ext_ok("a.gz", 4, exts), ".gz alone is not .tar.gz");
+        ok(!ota_name_ext_ok(".bin", 4, exts), "an extension alone is no name");
+        ok(!ota_name_ext_ok("fw.bin.txt", 10, exts), "the last one counts");
+        ok(!ota_name_ext_ok("fwbin", 5, exts), "the dot is part of it");
+        ok(!ota_name_ext_ok("fw.bin", 6, ""), "an empty list accepts nothing");
+        ok(ota_name_ext_ok("x.pack", 6, "  .bin   .pack "), "spaces between");
+    }
 
     return done_testing();
 }

@@ -1,0 +1,118 @@
+-- batch.lua: helpers of the worker's scripts (after prelude.lua): load a
+-- batch with its package, insert one task, variadic commands in slices,
+-- the event group's cursor and the reader lease, close a batch whose
+-- tasks are all final.
+--
+-- Each of the worker's scripts is one atomic step: a task moves and its
+-- batch counters change together, or nothing happens.  The decisions
+-- (which state comes next) are taken in C by ota_task_apply(); the
+-- scripts check that the task is still in the state C read (compare and
+-- set) so two workers, or a replayed entry, can never count twice.
+
+local function load_batch(bid, cache)
+  if cache and cache[bid] ~= nil then return cache[bid] end
+  local r = call('HGETALL', fmt(K_BATCH, bid))
+  local b = {}
+  for i = 1, #r, 2 do b[r[i]] = r[i + 1] end
+  if not b.id then if cache then cache[bid] = false end return false end
+  local p = call('HMGET', fmt(K_PKG, b.package), 'type', 'from', 'size',
+    'sign_method', 'sign', 'ext')
+  b.pkg_type = p[1] or 'full'
+  b.pkg_from = p[2] or ''
+  b.size = p[3] or '0'
+  b.sign_method = p[4] or ''
+  b.sign = p[5] or ''
+  b.ext = p[6] or '{}'
+  b.need_from = b.from_version or ''
+  if b.pkg_type == 'diff' and b.pkg_from ~= '' then
+    b.need_from = b.pkg_from end
+  if cache then cache[bid] = b end
+  return b
+end
+local function notice(b, dev)
+  local ok, ext = pcall(cjson.decode, b.ext)
+  if not ok then ext = {} end
+  return cjson.encode({device = dev, batch = b.id, package = b.package,
+    module = b.module, version = b.version, type = b.pkg_type,
+    from = b.pkg_from, size = tonumber(b.size), sign_method = b.sign_method,
+    sign = b.sign, protocol = b.protocol, ext = ext})
+end
+-- one task; the caller made sure the device has none in this batch.
+-- cur: the device's version of the module ('' if it never reported).
+-- Tasks are stored by column (ota_keys.h): a new task is its open entry,
+-- its batch membership (the caller's ZADD) and its source version; every
+-- other column keeps its default until the task moves.  With fr (batch
+-- creation) the source version is appended to fr for one HSET per
+-- chunk; without (a device joining a dynamic batch) it is written now,
+-- with the task's own created time.
+local function insert_task(b, dev, now, cur, fr)
+  if cur == b.version then return 'current' end
+  if b.need_from ~= '' and cur ~= b.need_from then return 'version' end
+  if call('HSETNX', fmt(K_DEVOPEN, dev), b.module, b.id) == 0 then
+    return 'busy' end
+  if fr then
+    if cur ~= '' then fr[#fr + 1] = dev fr[#fr + 1] = cur end
+  else
+    if cur ~= '' then call('HSET', fmt(K_BFROM, b.id), dev, cur) end
+    call('HSET', fmt(K_BCREATED, b.id), dev, now)
+  end
+  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
+    -- the MQTT bridges' copy, kept until delivered (no bridge: no stream)
+    call('XADD', S_NOTICES, 'NOMKSTREAM', '*', 'device', dev, 'product',
+      b.product, 'module', b.module, 'batch', b.id, 'ts', now)
+  end
+  return 'ok'
+end
+-- a variadic command over the list in slices of 4000 arguments (an
+-- even number: pairs stay whole), since unpack stops near 8000; the
+-- replies of the slices joined
+local function vcall(cmd, key, list)
+  local out, n = {}, #list
+  for i = 1, n, 4000 do
+    local r = call(cmd, key, unpack(list, i, math.min(i + 3999, n)))
+    if type(r) == 'table' then
+      for k = 1, #r do out[i + k - 1] = r[k] end end
+  end
+  return out
+end
+-- HMGET of one column for a list of devices (false for none)
+local function column(key, devs) return vcall('HMGET', key, devs) end
+-- variadic HSET of {field, value, ...}
+local function hset(key, kv) vcall('HSET', key, kv) end
+-- the event group's last-delivered id and entries-read (false: none)
+local function group_cursor()
+  for _, g in ipairs(call('XINFO', 'GROUPS', S_EVENTS)) do
+    local h = {}
+    for i = 1, #g, 2 do h[g[i]] = g[i + 1] end
+    if h.name == GROUP then
+      return h['last-delivered-id'], h['entries-read'] end
+  end
+  return false
+end
+-- the reader lease is me and the group's cursor is at from: the
+-- entries after from are mine to apply; returns the group's entries-read
+local function reader_at(me, from)
+  if call('GET', K_READER) ~= me then return false end
+  local at, ents = group_cursor()
+  return at == from, ents
+end
+local function check_finish(bid, now)
+  local bk = fmt(K_BATCH, bid)
+  local b = call('HMGET', bk, 'state', 'method', 'type', 'package',
+    'total')
+  if b[1] ~= 'running' or b[2] == 'dynamic' then return end
+  local c = call('HMGET', fmt(K_COUNTS, bid), ST_SUCCEEDED, ST_FAILED,
+    ST_CANCELLED)
+  local succ = tonumber(c[1]) or 0
+  local total = tonumber(b[5]) or 0
+  if succ + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) < total then
+    return end
+  call('HSET', bk, 'state', 'finished', 'finished', now)
+  if b[3] == 'verify' then
+    local pk = fmt(K_PKG, b[4])
+    if call('HGET', pk, 'verify_batch') == bid then
+      call('HSET', pk, 'state', (total > 0 and succ == total)
+        and PKG_VERIFIED or PKG_VERIFY_FAILED)
+    end
+  end
+end

@@ -1,0 +1,226 @@
+-- apply.lua: writes the tasks the worker decided on a read of events,
+-- with their counters, and acknowledges the read, in one atomic step.
+-- Layout of the arguments and of the reply: worker/daemon/worker_wire.h
+-- (OTA_APPLY_*, OTA_ACK_*).
+--
+-- ARGV: now, timeout (ms), nack, then nack acknowledgement arguments, then
+-- per task OTA_APPLY_TASK_N values: device batch expected new reason
+-- covered step desc kind.  kind: OTA_APPLY_K_TIMEOUT a due deadline,
+-- OTA_APPLY_K_CACHED a task the worker decided on its cache,
+-- OTA_APPLY_K_SPEC a task assumed pending from its batch alone (checked to
+-- be a member of the batch), OTA_APPLY_K_LOOKED a task a lookup found.
+-- The acknowledgement is either the entry ids (XACK: entries read from
+-- the pending list) or OTA_ACK_CURSOR reader from to count (entries read
+-- after the group's cursor by the reader: first checked that the lease is
+-- still the reader's and the cursor still at from, else nothing is done
+-- and OTA_APPLY_LOST returned; then the cursor moves to to).
+--
+-- Tasks are read and written by column (ota_keys.h), one HMGET or HSET
+-- per column and batch for the whole call.  A device of the batch without
+-- a state is pending: the worker only applies events to tasks a lookup
+-- found, and tasks are never deleted.
+--
+-- Compare and set: a task no longer in the expected state is left alone
+-- and its state returned, so the caller reads again and decides again.
+-- A timeout is applied only when the task really did not move for the
+-- timeout.  Batch counters and failure reasons are summed over the call
+-- and written once per (batch, state) before the script ends, so they
+-- change in the same atomic step as the tasks.  When every task was
+-- written as expected the entries are acknowledged in the same step too
+-- (effect and acknowledgement together); else nothing is acknowledged and
+-- the caller decides the moved tasks again.  Returns {acked, {n, result,
+-- ...}}: the tasks (n-th of the call) whose result is not "ok".
+--
+-- Deadlines are written lazily: once when a task leaves pending, removed
+-- when it ends.  A due deadline whose task moved since is pushed to
+-- updated + timeout by the timeout pass, so a deadline may be early, never
+-- late.
+--
+-- The loops run once per task of every read: no tonumber() on the way
+-- (Lua converts a string twice), covered compared as decimal strings,
+-- arrays filled through counters.
+
+local now = tonumber(ARGV[OTA_APPLY_NOW])
+local tmo = tonumber(ARGV[OTA_APPLY_TIMEOUT])
+local nack = tonumber(ARGV[OTA_APPLY_NACK])
+-- ARGV index of the acknowledgement's first value, of the first task
+local ack1 = OTA_APPLY_HEAD + 1
+local task1 = ack1 + nack
+local cursor, ents = nack > 0 and ARGV[ack1] == OTA_ACK_CURSOR
+if cursor then
+  local ok
+  ok, ents = reader_at(ARGV[ack1 + OTA_ACK_READER], ARGV[ack1 + OTA_ACK_FROM])
+  if not ok then return {OTA_APPLY_LOST, {}} end
+end
+-- written as strings: a Lua number is formatted again at every call
+local snow, sdue = ARGV[OTA_APPLY_NOW], tostring(now + tmo)
+local touched, cnt, fails, bcache = {}, {}, {}, {}
+local zadd, zrem, res, groups = {}, {}, {}, {}
+local nz, nr = 0, 0
+local function add(tab, bid, k, d)
+  local h = tab[bid]
+  if not h then h = {} tab[bid] = h end
+  h[k] = (h[k] or 0) + d
+end
+-- decimal strings without leading zeros: a > b
+local function gt(a, b)
+  local la, lb = #a, #b
+  return la > lb or (la == lb and a > b)
+end
+-- the tasks by batch: ARGV index of each
+for i = task1, #ARGV, OTA_APPLY_TASK_N do
+  local bid = ARGV[i + OTA_APPLY_BATCH]
+  local g = groups[bid]
+  if not g then g = {n = 0} groups[bid] = g end
+  local n = g.n + 1
+  g[n] = i g.n = n
+end
+local function batch(bid, g)
+  local b = load_batch(bid, bcache)
+  if not b then
+    for k = 1, g.n do
+      local i = g[k]
+      nr = nr + 1 zrem[nr] = bid .. ':' .. ARGV[i + OTA_APPLY_DEVICE]
+      res[i] = ARGV[i + OTA_APPLY_KIND] == OTA_APPLY_K_CACHED
+        and OTA_APPLY_R_MISSING or OTA_APPLY_R_GONE
+    end
+    return
+  end
+  local devs, covd, tmod, spec, nc, nt, nsp = {}, {}, {}, {}, 0, 0, 0
+  for k = 1, g.n do
+    local i = g[k]
+    local dev, kind = ARGV[i + OTA_APPLY_DEVICE], ARGV[i + OTA_APPLY_KIND]
+    devs[k] = dev
+    if ARGV[i + OTA_APPLY_COVERED] ~= '' then nc = nc + 1 covd[nc] = dev end
+    if kind == OTA_APPLY_K_TIMEOUT then nt = nt + 1 tmod[nt] = dev
+    elseif kind == OTA_APPLY_K_SPEC then nsp = nsp + 1 spec[nsp] = dev end
+  end
+  -- tasks assumed pending: the device must be in the batch
+  local member = {}
+  if nsp > 0 then
+    local sc = vcall('ZMSCORE', fmt(K_BDEVS, bid), spec)
+    for n = 1, nsp do member[spec[n]] = sc[n] and true end
+  end
+  local st = column(fmt(K_BSTATE, bid), devs)
+  local covs, upds = {}, {}
+  local v = column(fmt(K_BCOVERED, bid), covd)
+  for n = 1, nc do covs[covd[n]] = v[n] or '0' end
+  if nt > 0 then
+    v = column(fmt(K_BUPDATED, bid), tmod)
+    local c = column(fmt(K_BCREATED, bid), tmod)
+    for n = 1, nt do
+      upds[tmod[n]] = tonumber(v[n] or c[n] or b.created) or 0 end
+  end
+  local S, C, P, R, D, U = {}, {}, {}, {}, {}, {}
+  local ns, nc2, np, nrs, nd, nu = 0, 0, 0, 0, 0, 0
+  for k = 1, g.n do
+    local i = g[k]
+    local dev, exp = ARGV[i + OTA_APPLY_DEVICE], ARGV[i + OTA_APPLY_EXPECTED]
+    local new, reason = ARGV[i + OTA_APPLY_NEW], ARGV[i + OTA_APPLY_REASON]
+    local cov, step = ARGV[i + OTA_APPLY_COVERED], ARGV[i + OTA_APPLY_STEP]
+    local desc, kind = ARGV[i + OTA_APPLY_DESC], ARGV[i + OTA_APPLY_KIND]
+    local timeout = kind == OTA_APPLY_K_TIMEOUT and tmo > 0
+    local cur = st[k] or ST_PENDING
+    local r = 'ok'
+    if kind == OTA_APPLY_K_SPEC and not member[dev] then
+      r = OTA_APPLY_R_MISSING
+    elseif timeout and not st[k] then
+      -- deadlines are set when a task leaves pending: none to time out
+      nr = nr + 1 zrem[nr] = bid .. ':' .. dev r = OTA_APPLY_R_GONE
+    elseif cur ~= exp then r = cur
+    elseif timeout and b.state == 'paused' then
+      nz = nz + 1 zadd[nz] = now + tmo
+      nz = nz + 1 zadd[nz] = bid .. ':' .. dev
+      r = OTA_APPLY_R_PAUSED
+    elseif timeout and now - upds[dev] < tmo then
+      nz = nz + 1 zadd[nz] = upds[dev] + tmo
+      nz = nz + 1 zadd[nz] = bid .. ':' .. dev
+      r = OTA_APPLY_R_FRESH
+    -- (a task decided on the worker's cache without a change needs
+    -- nothing but the check of its state above)
+    elseif new ~= exp or cov ~= '' or step ~= '' or desc ~= '' then
+      nu = nu + 1 U[nu] = dev nu = nu + 1 U[nu] = snow
+      local moved = new ~= exp
+      if moved then
+        ns = ns + 1 S[ns] = dev ns = ns + 1 S[ns] = new
+        add(cnt, bid, exp, -1)
+        add(cnt, bid, new, 1)
+        if reason ~= '' then
+          nrs = nrs + 1 R[nrs] = dev nrs = nrs + 1 R[nrs] = reason
+          add(fails, bid, reason, 1)
+        end
+      end
+      if cov ~= '' and gt(cov, covs[dev]) then
+        nc2 = nc2 + 1 C[nc2] = dev nc2 = nc2 + 1 C[nc2] = cov end
+      if step ~= '' then np = np + 1 P[np] = dev np = np + 1 P[np] = step
+      end
+      if desc ~= '' then
+        -- without its mark (OTA_APPLY_DESC_MARK, one byte)
+        nd = nd + 1 D[nd] = dev nd = nd + 1 D[nd] = string.sub(desc, 2)
+      end
+      if FINAL[new] then
+        if moved then
+          local ok = fmt(K_DEVOPEN, dev)
+          if call('HGET', ok, b.module) == bid then
+            call('HDEL', ok, b.module) end
+          -- a later download event still finds the task (lookup)
+          call('HSET', fmt(K_DEVLAST, dev), b.module, bid)
+          if exp ~= ST_PENDING then
+            nr = nr + 1 zrem[nr] = bid .. ':' .. dev end
+          touched[bid] = true
+        end
+      elseif tmo > 0 and (exp == ST_PENDING or timeout)
+        and new ~= ST_PENDING then
+        nz = nz + 1 zadd[nz] = sdue nz = nz + 1 zadd[nz] = bid .. ':' .. dev
+      end
+    end
+    res[i] = r
+  end
+  hset(fmt(K_BSTATE, bid), S)
+  hset(fmt(K_BCOVERED, bid), C)
+  hset(fmt(K_BSTEP, bid), P)
+  hset(fmt(K_BREASON, bid), R)
+  hset(fmt(K_BDESC, bid), D)
+  hset(fmt(K_BUPDATED, bid), U)
+end
+for bid, g in pairs(groups) do batch(bid, g) end
+vcall('ZADD', K_DEADLINES, zadd)
+vcall('ZREM', K_DEADLINES, zrem)
+for bid, h in pairs(cnt) do
+  local ck = fmt(K_COUNTS, bid)
+  for s, d in pairs(h) do
+    if d ~= 0 then call('HINCRBY', ck, s, d) end
+  end
+end
+for bid, h in pairs(fails) do
+  local fk = fmt(K_FAILS, bid)
+  for s, d in pairs(h) do call('HINCRBY', fk, s, d) end
+end
+for bid in pairs(touched) do check_finish(bid, now) end
+-- only the results other than ok go back (most calls: none)
+local out, no, clean, k = {}, 0, true, 0
+for i = task1, #ARGV, OTA_APPLY_TASK_N do
+  k = k + 1
+  local r = res[i]
+  if r ~= 'ok' then
+    if r ~= OTA_APPLY_R_FRESH and r ~= OTA_APPLY_R_PAUSED
+      and r ~= OTA_APPLY_R_GONE then
+      clean = false end
+    no = no + 1 out[no] = k no = no + 1 out[no] = r
+  end
+end
+local acked = 0
+if clean and cursor then
+  -- the group's count of entries read stays exact (XINFO shows the lag)
+  if type(ents) == 'number' then
+    call('XGROUP', 'SETID', S_EVENTS, GROUP, ARGV[ack1 + OTA_ACK_TO],
+      'ENTRIESREAD', ents + tonumber(ARGV[ack1 + OTA_ACK_COUNT]))
+  else call('XGROUP', 'SETID', S_EVENTS, GROUP, ARGV[ack1 + OTA_ACK_TO]) end
+  acked = 1
+elseif clean and nack > 0 then
+  for i = ack1, task1 - 1, 4000 do
+    call('XACK', S_EVENTS, GROUP, unpack(ARGV, i, math.min(i + 3999, task1 - 1)))
+  end
+  acked = 1
+end
+return {acked, out}

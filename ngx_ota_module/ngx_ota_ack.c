@@ -1,0 +1,353 @@
+/*
+ * ngx_ota_ack.c: which bytes of a download reached the device
+ * (docs/download.md, "Delivered means acknowledged").
+ *
+ * c->sent counts what the kernel accepted, not what the device got: a
+ * client that reads a little and closes leaves up to a socket buffer of
+ * bytes behind.  So a byte counts only once the peer's TCP acknowledged it:
+ *
+ * - ngx_ota_ack_unacked() asks the socket how many of the bytes written to
+ *   it are not acknowledged yet (SIOCOUTQ: unsent + unacknowledged).  The
+ *   last bytes written leave the queue last, so a response's bytes that are
+ *   not among the last `unacked` bytes were delivered.  Bytes written after
+ *   them (a header, the next response) only make the count larger: the
+ *   rule undercounts for a moment, it never overcounts.  Under HTTP/2 the
+ *   queue is the connection's, shared by its streams: the same rule, just
+ *   as safe.
+ * - when a request ends its last bytes are usually still in flight: that
+ *   "tail" is watched on a duplicate of the socket's descriptor, checked on
+ *   a timer with backoff (5 ms, 10 ms, ... 1 s), so it is learnt even when
+ *   nginx closes the connection right after (the client's FIN carries its
+ *   last acknowledgements; a Connection: close response drains after
+ *   close()).  What is acknowledged is handed to the owner as delivered.
+ *   A tail ends when all of it is acknowledged, when the socket is closed
+ *   or reset (what is missing then never arrived), or when nginx has closed
+ *   the connection and nothing moved for NGX_OTA_ACK_STALL ms (the socket
+ *   is let go then, as the kernel would have).  A slow device that keeps
+ *   draining a large socket buffer keeps its tail watched however long it
+ *   takes: giving up on bytes it did receive would leave it short of 100 %
+ *   for good, since it never asks for them again.
+ * - the duplicate is why a socket nginx closed stays open a little longer:
+ *   until the next check after nginx's close().  If it cannot be made, the
+ *   tail is watched on the connection itself while the connection lives.
+ */
+
+#include "ngx_ota_download.h"
+
+#include <sys/ioctl.h>
+#include <netinet/tcp.h>
+#if (NGX_LINUX)
+#include <linux/sockios.h>
+#endif
+
+
+#define NGX_OTA_ACK_FIRST   5               /* ms to the first check */
+#define NGX_OTA_ACK_LAST    1000            /* longest wait between checks */
+#define NGX_OTA_ACK_STALL   60000           /* ms without progress, once
+                                               nginx closed the connection */
+
+
+struct ngx_ota_ack_tail_s {
+    ngx_queue_t           queue;            /* every tail of the process */
+    ngx_event_t           timer;
+    ngx_msec_t            wait;             /* backoff */
+    ngx_msec_t            moved;            /* when bytes were last acked */
+
+    ngx_connection_t     *c;                /* the connection, while ... */
+    ngx_atomic_uint_t     number;           /* ... its number is this */
+    ngx_socket_t          cfd;              /* and its fd this */
+    ngx_socket_t          fd;               /* ours (a dup), or -1 */
+
+    off_t                 len;              /* bytes watched */
+    off_t                 done;             /* of them, handed over */
+    ngx_uint_t            nsegs;
+    ngx_uint_t            seg;              /* first not wholly handed over */
+    off_t                 seg_done;
+
+    ngx_ota_ack_pt        acked;
+    ngx_ota_ack_done_pt   finished;
+    void                 *data;
+
+    ngx_ota_seg_t         segs[1];          /* nsegs of them */
+};
+
+
+static void ngx_ota_ack_timer(ngx_event_t *ev);
+
+
+static ngx_queue_t   ngx_ota_ack_tails;
+static ngx_log_t    *ngx_ota_ack_log;
+
+
+static off_t
+ngx_ota_ack_outq(ngx_socket_t fd)
+{
+    int  n;
+
+    if (fd == (ngx_socket_t) -1) {
+        return -1;
+    }
+
+#if (NGX_LINUX)
+    if (ioctl(fd, SIOCOUTQ, &n) == -1) {
+        return -1;
+    }
+#elif defined(FIONWRITE)
+    if (ioctl(fd, FIONWRITE, &n) == -1) {
+        return -1;
+    }
+#else
+    n = 0;                      /* no way to ask: as if everything arrived */
+#endif
+
+    return n > 0 ? (off_t) n : 0;
+}
+
+
+off_t
+ngx_ota_ack_unacked(ngx_connection_t *c)
+{
+    return ngx_ota_ack_outq(c->fd);
+}
+
+
+/* the connection a request's bytes travel on: HTTP/2 streams share one */
+ngx_connection_t *
+ngx_ota_ack_connection(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return r->stream->connection->connection;
+    }
+#endif
+
+    return r->connection;
+}
+
+
+/* 1 while nginx still has the connection the tail was written on: closed,
+ * its fd is -1; reused, its number changed */
+static ngx_uint_t
+ngx_ota_ack_open(ngx_ota_ack_tail_t *t)
+{
+    return t->c->fd == t->cfd && t->c->number == t->number
+           && t->cfd != (ngx_socket_t) -1;
+}
+
+
+/* 1 when the socket is gone: closed or reset, nothing more will arrive */
+static ngx_uint_t
+ngx_ota_ack_dead(ngx_socket_t fd)
+{
+#if (NGX_LINUX)
+    struct tcp_info  ti;
+    socklen_t        len = sizeof(ti);
+
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+        return ti.tcpi_state == TCP_CLOSE;
+    }
+#endif
+
+    return 0;
+}
+
+
+/* hands the tail's acknowledged bytes over to its owner, in order */
+static void
+ngx_ota_ack_hand(ngx_ota_ack_tail_t *t, off_t unacked)
+{
+    off_t           acked, take;
+    ngx_ota_seg_t  *s;
+
+    acked = t->len - ngx_min(unacked, t->len);
+
+    while (t->done < acked && t->seg < t->nsegs) {
+        s = &t->segs[t->seg];
+
+        take = ngx_min(s->len - t->seg_done, acked - t->done);
+
+        if (s->start >= 0) {
+            t->acked(t->data, s->start + t->seg_done,
+                     s->start + t->seg_done + take);
+        }
+
+        t->seg_done += take;
+        t->done += take;
+
+        if (t->seg_done == s->len) {
+            t->seg++;
+            t->seg_done = 0;
+        }
+    }
+}
+
+
+/* the tail is over: delivered as far as acknowledged, the rest lost */
+static void
+ngx_ota_ack_end(ngx_ota_ack_tail_t *t)
+{
+    if (t->timer.timer_set) {
+        ngx_del_timer(&t->timer);
+    }
+
+    if (t->fd != (ngx_socket_t) -1) {
+        (void) ngx_close_socket(t->fd);
+    }
+
+    ngx_queue_remove(&t->queue);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_ack_log, 0,
+                   "ota: tail of %O bytes done, %O acknowledged, %O lost",
+                   t->len, t->done, t->len - t->done);
+
+    t->finished(t->data, t->len - t->done);
+    ngx_free(t);
+}
+
+
+/* final: the process exits, what is acknowledged now is all there is */
+static void
+ngx_ota_ack_check(ngx_ota_ack_tail_t *t, ngx_uint_t final)
+{
+    off_t         unacked;
+    ngx_uint_t    open;
+    ngx_socket_t  fd;
+
+    open = ngx_ota_ack_open(t);
+    fd = t->fd != (ngx_socket_t) -1 ? t->fd : (open ? t->cfd : -1);
+
+    unacked = ngx_ota_ack_outq(fd);
+
+    if (unacked >= 0) {
+        if (t->len - ngx_min(unacked, t->len) > t->done) {
+            t->moved = ngx_current_msec;
+        }
+        ngx_ota_ack_hand(t, unacked);
+    }
+
+    if (t->done == t->len || unacked < 0 || final
+        || ngx_ota_ack_dead(fd)
+        || (!open && ngx_current_msec - t->moved >= NGX_OTA_ACK_STALL))
+    {
+        ngx_ota_ack_end(t);
+        return;
+    }
+
+    t->wait = ngx_min(t->wait * 2, NGX_OTA_ACK_LAST);
+    ngx_add_timer(&t->timer, t->wait);
+}
+
+
+static void
+ngx_ota_ack_timer(ngx_event_t *ev)
+{
+    ngx_ota_ack_tail_t  *t;
+
+    /* ev->data is the stand-in connection (ngx_ota_event_init) */
+    t = (ngx_ota_ack_tail_t *) ((u_char *) ev
+                                - offsetof(ngx_ota_ack_tail_t, timer));
+
+    ngx_ota_ack_check(t, 0);
+}
+
+
+ngx_int_t
+ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
+    ngx_uint_t nsegs, off_t skip, off_t len, ngx_ota_ack_pt acked,
+    ngx_ota_ack_done_pt finished, void *data)
+{
+    off_t                 left;
+    ngx_uint_t            k;
+    ngx_connection_t     *c;
+    ngx_ota_ack_tail_t   *t;
+
+    c = ngx_ota_ack_connection(r);
+
+    /* an error or a timeout: the peer is gone (or nginx resets it) */
+    if (len <= 0 || c->fd == (ngx_socket_t) -1 || c->error || c->timedout) {
+        return NGX_DECLINED;
+    }
+
+    /* the segments from skip bytes into segs, len bytes in all */
+    for (k = 0; k < nsegs && skip >= segs[k].len; k++) {
+        skip -= segs[k].len;
+    }
+
+    t = ngx_alloc(sizeof(ngx_ota_ack_tail_t)
+                  + (nsegs - k) * sizeof(ngx_ota_seg_t), c->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(t, sizeof(ngx_ota_ack_tail_t));
+
+    for (left = len; k < nsegs && left > 0; k++) {
+        t->segs[t->nsegs].start = segs[k].start >= 0 ? segs[k].start + skip
+                                                     : -1;
+        t->segs[t->nsegs].len = ngx_min(segs[k].len - skip, left);
+        left -= t->segs[t->nsegs].len;
+        t->nsegs++;
+        skip = 0;
+    }
+
+    t->c = c;
+    t->number = c->number;
+    t->cfd = c->fd;
+    t->len = len - left;
+    t->acked = acked;
+    t->finished = finished;
+    t->data = data;
+    t->wait = NGX_OTA_ACK_FIRST;
+    t->moved = ngx_current_msec;
+
+    /* a descriptor of our own: the socket outlives nginx's close() until
+     * the tail is known (without one, the tail is known while nginx keeps
+     * the connection) */
+    t->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+
+    if (t->fd == (ngx_socket_t) -1) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, ngx_socket_errno,
+                       "ota: no duplicate of socket %d for a tail", c->fd);
+    }
+
+    ngx_ota_event_init(&t->timer, ngx_ota_ack_timer, ngx_ota_ack_log
+                                                     ? ngx_ota_ack_log
+                                                     : ngx_cycle->log);
+
+    ngx_queue_insert_tail(&ngx_ota_ack_tails, &t->queue);
+
+    ngx_add_timer(&t->timer, t->wait);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota: watching a tail of %O bytes in %ui segments on "
+                   "socket %d", t->len, t->nsegs, t->fd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ota_ack_init_process(ngx_cycle_t *cycle)
+{
+    ngx_ota_ack_log = cycle->log;
+    ngx_queue_init(&ngx_ota_ack_tails);
+}
+
+
+/* the event loop is over: what is acknowledged now is delivered, and the
+ * descriptors go */
+void
+ngx_ota_ack_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_ota_ack_tail_t  *t;
+
+    if (ngx_ota_ack_log == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_ota_ack_tails)) {
+        t = ngx_queue_data(ngx_queue_head(&ngx_ota_ack_tails),
+                           ngx_ota_ack_tail_t, queue);
+        ngx_ota_ack_check(t, 1);
+    }
+}

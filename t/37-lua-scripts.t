@@ -1,0 +1,455 @@
+# The worker's Redis scripts on their own, against a real redis-server: no
+# worker, no nginx.  Each script is run as Redis runs it (the text lua/embed.pl
+# wrote to build/lua/worker/), with its arguments laid out by the names of
+# worker/daemon/worker_wire.h, read from the header itself, so the test and
+# the C side cannot drift apart.
+#
+#   apply.lua   every outcome of a task: moves, compare and set, timeouts
+#               (fresh, paused, gone, applied), decisions on the cache or on
+#               the batch alone (missing), deadlines written and rescheduled,
+#               covered never lowered, desc, final states (open entry,
+#               batch finished, verify package verified), the
+#               acknowledgement by XACK and by cursor, the lease check
+#   lookup.lua  version reports (distribution, sets, late reports), the
+#               task of a question (open, or the last closed one for a
+#               download), dynamic batches
+#   reader.lua  the reader lease
+
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use OtaTest;
+
+my $t = OtaTest->new(no_nginx => 1);
+sub R { $t->redis(@_) }
+sub K { OtaTest::key(@_) }
+sub H { my $r = R(HGETALL => $_[0]) // []; return { @$r } }
+
+# ---- the scripts and the wire layout ----------------------------------------
+
+my %src;
+for my $n (qw(apply lookup reader create_chunk)) {
+    my $f = "$OtaTest::BUILD/lua/worker/$n.lua";
+    open my $fh, '<', $f or die "$f: $! (build first)\n";
+    local $/;
+    $src{$n} = <$fh>;
+}
+my %W;
+{
+    open my $fh, '<', "$OtaTest::ROOT/worker/daemon/worker_wire.h" or die "worker_wire.h: $!\n";
+    while (<$fh>) {
+        next unless /^#define\s+(OTA_\w+)\s+(?:\(?(-?\d+)\)?|"([^"]*)")/;
+        my ($n, $v) = ($1, $2 // $3);
+        $v =~ s/\\t/\t/g;               # a C string's escapes
+        $v =~ s/\\n/\n/g;
+        $W{$n} = $v;
+    }
+}
+ok($W{OTA_APPLY_TASK_N} && defined $W{OTA_LOOKUP_T_N}, 'the wire layout is read from worker_wire.h');
+
+my @TASK_FIELDS = qw(DEVICE BATCH EXPECTED NEW REASON COVERED STEP DESC KIND);
+is(scalar @TASK_FIELDS, $W{OTA_APPLY_TASK_N}, 'a task has the fields the test knows');
+
+sub run_script { my $n = shift; return R('EVAL', $src{$n}, 0, @_) }
+
+my $TMO = 60000;
+
+# apply(now => ms, ack => [...], tasks => [{device, batch, expected, ...}])
+sub apply {
+    my (%o) = @_;
+    my @head;
+    $head[$W{OTA_APPLY_NOW} - 1] = $o{now} // int(Time::HiRes::time() * 1000);
+    $head[$W{OTA_APPLY_TIMEOUT} - 1] = $o{timeout} // $TMO;
+    my @ack = @{ $o{ack} // [] };
+    $head[$W{OTA_APPLY_NACK} - 1] = scalar @ack;
+    my @args = (@head, @ack);
+    for my $tk (@{ $o{tasks} }) {
+        my @v;
+        for my $f (@TASK_FIELDS) {
+            $v[$W{"OTA_APPLY_$f"}] = $tk->{lc $f} // '';
+        }
+        push @args, @v;
+    }
+    my $r = run_script('apply', @args);
+    my %res = @{ $r->[$W{OTA_APPLY_R_RESULTS}] };
+    return ($r->[$W{OTA_APPLY_R_ACKED}], \%res);
+}
+
+my $KIND_C = $W{OTA_APPLY_K_CACHED};
+my $KIND_T = $W{OTA_APPLY_K_TIMEOUT};
+my $KIND_S = $W{OTA_APPLY_K_SPEC};
+
+# a batch record with its counters, devices and a package, as batch_init
+# and create_chunk leave them
+sub batch {
+    my ($id, %o) = @_;
+    my @devs = @{ $o{devices} };
+    my $pkg = $o{package} // "pkg-$id";
+    R(HSET => K('OTA_KEY_PACKAGE', $pkg), id => $pkg, product => 'p', module => 'm',
+      version => '2.0.0', type => 'full', size => 1000, state => $o{pkgstate} // 'ready',
+      verify_batch => $id, verify => $o{verify} // 0);
+    R(HSET => K('OTA_KEY_BATCH', $id), id => $id, type => $o{type} // 'upgrade',
+      package => $pkg, product => 'p', module => 'm', version => '2.0.0', size => 1000,
+      state => $o{state} // 'running', method => $o{method} // 'static',
+      total => scalar @devs, created => 1000, push => 0, from_version => '');
+    R(HSET => K('OTA_KEY_BATCH_COUNTS', $id), map { ($_ => 0) }
+      qw(notified downloading downloaded installing succeeded failed cancelled));
+    R(HSET => K('OTA_KEY_BATCH_COUNTS', $id), pending => scalar @devs);
+    my $i = 0;
+    for my $d (@devs) {
+        R(ZADD => K('OTA_KEY_BATCH_DEVICES', $id), ++$i, $d);
+        R(HSET => K('OTA_KEY_DEVICE_OPEN', $d), 'm', $id);
+    }
+}
+sub col { R(HGET => K($_[0], $_[1]), $_[2]) }
+sub counts { H(K('OTA_KEY_BATCH_COUNTS', $_[0])) }
+sub dl { R(ZSCORE => K('OTA_KEY_TASK_DEADLINES'), "$_[0]:$_[1]") }
+
+# ---- apply: moves ---------------------------------------------------------------
+
+batch('b1', devices => [qw(d1 d2 d3 d4 d5 d6)]);
+my $now = 5_000_000;
+my ($acked, $res) = apply(now => $now, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'pending', new => 'notified' },
+]);
+is_deeply($res, {}, 'pending -> notified goes as decided');
+is($acked, 0, '  nothing to acknowledge: acked 0');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd1'), 'notified', '  the state column');
+is(col('OTA_KEY_BATCH_UPDATED', 'b1', 'd1'), $now, '  updated is now');
+is(dl('b1', 'd1'), $now + $TMO, '  a deadline is written when the task leaves pending');
+is_deeply([@{ counts('b1') }{qw(pending notified)}], [5, 1], '  the counters moved');
+
+# compare and set: a task no longer in the state it was decided on
+($acked, $res) = apply(now => $now, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'pending', new => 'notified' },
+]);
+is_deeply($res, { 1 => 'notified' }, 'a task that moved answers its state');
+is_deeply([@{ counts('b1') }{qw(pending notified)}], [5, 1], '  and nothing is counted twice');
+
+# covered: larger only, compared as numbers written as strings
+apply(now => $now + 1, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'notified', new => 'downloading',
+      covered => '999' },
+]);
+is(col('OTA_KEY_BATCH_COVERED', 'b1', 'd1'), '999', 'covered written');
+is(dl('b1', 'd1'), $now + $TMO, '  the deadline is not written again on each event');
+apply(now => $now + 2, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'downloading', new => 'downloading',
+      covered => '1000' },
+]);
+is(col('OTA_KEY_BATCH_COVERED', 'b1', 'd1'), '1000', 'covered 1000 > 999 (a longer string)');
+apply(now => $now + 3, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'downloading', new => 'downloading',
+      covered => '500' },
+]);
+is(col('OTA_KEY_BATCH_COVERED', 'b1', 'd1'), '1000', 'covered is never lowered');
+is(col('OTA_KEY_BATCH_UPDATED', 'b1', 'd1'), $now + 3, '  (the event still counts as progress)');
+
+# step and desc
+apply(now => $now + 4, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'downloading', new => 'downloading',
+      step => '40', desc => "$W{OTA_APPLY_DESC_MARK}writing flash" },
+]);
+is(col('OTA_KEY_BATCH_STEP', 'b1', 'd1'), '40', 'step written');
+is(col('OTA_KEY_BATCH_DESC', 'b1', 'd1'), 'writing flash', 'desc written without its mark');
+apply(now => $now + 5, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'downloading', new => 'downloading',
+      desc => $W{OTA_APPLY_DESC_MARK} },
+]);
+is(col('OTA_KEY_BATCH_DESC', 'b1', 'd1'), '', 'the mark alone is an empty desc, not none');
+
+# a cached task that did not change: only its state is checked
+($acked, $res) = apply(now => $now + 6, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'downloading', new => 'downloading',
+      kind => $KIND_C },
+]);
+is_deeply($res, {}, 'a cached, unchanged task in the state expected: ok');
+is(col('OTA_KEY_BATCH_UPDATED', 'b1', 'd1'), $now + 5, '  and nothing is written for it');
+($acked, $res) = apply(now => $now + 6, tasks => [
+    { device => 'd1', batch => 'b1', expected => 'installing', new => 'installing',
+      kind => $KIND_C },
+]);
+is_deeply($res, { 1 => 'downloading' }, 'a cached task that moved: its state');
+
+# a failure: reason and failures counter
+apply(now => $now + 7, tasks => [
+    { device => 'd2', batch => 'b1', expected => 'pending', new => 'failed',
+      reason => 'download_failed', step => '-2' },
+]);
+is(col('OTA_KEY_BATCH_REASON', 'b1', 'd2'), 'download_failed', 'a failure records its reason');
+is(R(HGET => K('OTA_KEY_BATCH_FAILURES', 'b1'), 'download_failed'), 1, '  and counts it');
+ok(!R(HEXISTS => K('OTA_KEY_DEVICE_OPEN', 'd2'), 'm'), '  a final task leaves the open entry');
+ok(!defined dl('b1', 'd2'), '  a task final from pending never had a deadline');
+
+# ---- apply: timeouts ------------------------------------------------------------
+
+# fresh: the task moved less than the timeout ago: a new deadline
+apply(now => $now, tasks => [
+    { device => 'd3', batch => 'b1', expected => 'pending', new => 'notified' },
+]);
+($acked, $res) = apply(now => $now + 1000, tasks => [
+    { device => 'd3', batch => 'b1', expected => 'notified', new => 'failed',
+      reason => 'timeout', kind => $KIND_T },
+]);
+is_deeply($res, { 1 => $W{OTA_APPLY_R_FRESH} }, 'a timeout of a task that moved since: fresh');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd3'), 'notified', '  the task is left as it is');
+is(dl('b1', 'd3'), $now + $TMO, '  the deadline is rescheduled to updated + timeout');
+R(HSET => K('OTA_KEY_BATCH_UPDATED', 'b1'), 'd3', $now + 30000);
+apply(now => $now + $TMO, tasks => [
+    { device => 'd3', batch => 'b1', expected => 'notified', new => 'failed',
+      reason => 'timeout', kind => $KIND_T },
+]);
+is(dl('b1', 'd3'), $now + 30000 + $TMO, '  a deadline that fell due early is pushed back again');
+
+# applied: the task did not move for the timeout
+($acked, $res) = apply(now => $now + 30000 + $TMO, tasks => [
+    { device => 'd3', batch => 'b1', expected => 'notified', new => 'failed',
+      reason => 'timeout', kind => $KIND_T },
+]);
+is_deeply($res, {}, 'a timeout of a task that did not move: applied');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd3'), 'failed', '  failed');
+is(col('OTA_KEY_BATCH_REASON', 'b1', 'd3'), 'timeout', '  reason timeout');
+ok(!defined dl('b1', 'd3'), '  its deadline is gone');
+
+# gone: a timeout of a task still pending (no deadline should exist)
+R(ZADD => K('OTA_KEY_TASK_DEADLINES'), 1, 'b1:d4');
+($acked, $res) = apply(now => $now, tasks => [
+    { device => 'd4', batch => 'b1', expected => 'pending', new => 'failed',
+      reason => 'timeout', kind => $KIND_T },
+]);
+is_deeply($res, { 1 => $W{OTA_APPLY_R_GONE} }, 'a timeout of a pending task: gone');
+ok(!defined dl('b1', 'd4'), '  its stray deadline is removed');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd4'), undef, '  the task stays pending');
+
+# paused: the batch is paused: a new deadline, nothing else
+apply(now => $now, tasks => [
+    { device => 'd5', batch => 'b1', expected => 'pending', new => 'notified' },
+]);
+R(HSET => K('OTA_KEY_BATCH', 'b1'), state => 'paused');
+($acked, $res) = apply(now => $now + 2 * $TMO, tasks => [
+    { device => 'd5', batch => 'b1', expected => 'notified', new => 'failed',
+      reason => 'timeout', kind => $KIND_T },
+]);
+is_deeply($res, { 1 => $W{OTA_APPLY_R_PAUSED} }, 'a timeout in a paused batch: paused');
+is(dl('b1', 'd5'), $now + 3 * $TMO, '  the deadline is now + timeout');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd5'), 'notified', '  the task waits');
+R(HSET => K('OTA_KEY_BATCH', 'b1'), state => 'running');
+
+# no timeouts at all (timeout 0)
+($acked, $res) = apply(now => $now + 9 * $TMO, timeout => 0, tasks => [
+    { device => 'd5', batch => 'b1', expected => 'notified', new => 'notified',
+      kind => $KIND_T },
+]);
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd5'), 'notified', 'with timeout 0 a due deadline fails nothing');
+
+# ---- apply: gone and missing --------------------------------------------------
+
+R(ZADD => K('OTA_KEY_TASK_DEADLINES'), 1, 'nob:dx');
+($acked, $res) = apply(now => $now, tasks => [
+    { device => 'dx', batch => 'nob', expected => 'notified', new => 'downloading' },
+    { device => 'dy', batch => 'nob', expected => 'notified', new => 'downloading',
+      kind => $KIND_C },
+]);
+is_deeply($res, { 1 => $W{OTA_APPLY_R_GONE}, 2 => $W{OTA_APPLY_R_MISSING} },
+          'a batch that is gone: gone for a task looked up, missing for a cached one');
+ok(!defined R(ZSCORE => K('OTA_KEY_TASK_DEADLINES'), 'nob:dx'), '  its deadline is removed');
+
+# decided on the batch alone: the device must be a member
+($acked, $res) = apply(now => $now, tasks => [
+    { device => 'stranger', batch => 'b1', expected => 'pending', new => 'notified',
+      kind => $KIND_S },
+    { device => 'd6', batch => 'b1', expected => 'pending', new => 'notified',
+      kind => $KIND_S },
+]);
+is_deeply($res, { 1 => $W{OTA_APPLY_R_MISSING} },
+          'assumed pending from the batch: a device outside it is missing, a member goes');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'stranger'), undef, '  nothing written for the stranger');
+is(col('OTA_KEY_BATCH_STATE', 'b1', 'd6'), 'notified', '  the member is notified');
+
+# ---- apply: final states close the batch ------------------------------------------
+
+batch('v1', type => 'verify', devices => [qw(e1 e2)], package => 'vpkg', pkgstate => 'verifying',
+      verify => 1);
+apply(now => $now, tasks => [
+    { device => 'e1', batch => 'v1', expected => 'pending', new => 'succeeded' },
+]);
+is(R(HGET => K('OTA_KEY_BATCH', 'v1'), 'state'), 'running', 'one task of two final: running');
+is(R(HGET => K('OTA_KEY_DEVICE_LAST', 'e1'), 'm'), 'v1', '  a final task is the device\'s last of the module');
+apply(now => $now + 1, tasks => [
+    { device => 'e2', batch => 'v1', expected => 'pending', new => 'downloading',
+      covered => '10' },
+]);
+apply(now => $now + 2, tasks => [
+    { device => 'e2', batch => 'v1', expected => 'downloading', new => 'succeeded' },
+]);
+is(R(HGET => K('OTA_KEY_BATCH', 'v1'), 'state'), 'finished', 'every task final: finished');
+is(R(HGET => K('OTA_KEY_BATCH', 'v1'), 'finished'), $now + 2, '  at now');
+is(R(HGET => K('OTA_KEY_PACKAGE', 'vpkg'), 'state'), 'verified',
+   '  a verify batch all succeeded verifies its package');
+ok(!defined dl('v1', 'e2'), '  the last deadline is gone');
+is_deeply([@{ counts('v1') }{qw(pending downloading succeeded)}], [0, 0, 2], '  counted once each');
+
+# ---- apply: the acknowledgement -----------------------------------------------------
+
+my $S = K('OTA_STREAM_EVENTS');
+R(XGROUP => 'CREATE', $S, K('OTA_GROUP'), 0, 'MKSTREAM');
+my @ids = map { R(XADD => $S, '*', type => 'x', n => $_) } 1 .. 3;
+R(XREADGROUP => 'GROUP', K('OTA_GROUP'), 'c1', 'COUNT', 10, 'STREAMS', $S, '>');
+batch('a1', devices => [qw(f1 f2)]);
+($acked, $res) = apply(now => $now, ack => [@ids], tasks => [
+    { device => 'f1', batch => 'a1', expected => 'pending', new => 'notified' },
+    { device => 'f2', batch => 'a1', expected => 'notified', new => 'downloading' },
+]);
+is($acked, 0, 'a conflict: nothing acknowledged');
+is(R(XPENDING => $S, K('OTA_GROUP'))->[0], 3, '  the entries stay pending');
+is(col('OTA_KEY_BATCH_STATE', 'a1', 'f1'), 'notified', '  (the task that was as expected is written)');
+($acked, $res) = apply(now => $now, ack => [@ids], tasks => [
+    { device => 'f2', batch => 'a1', expected => 'pending', new => 'notified' },
+]);
+is($acked, 1, 'every task as decided: acknowledged');
+is(R(XPENDING => $S, K('OTA_GROUP'))->[0], 0, '  by XACK, in the same step');
+
+# the cursor: the reader's lease and the group's cursor are checked first
+my @more = map { R(XADD => $S, '*', type => 'x', n => $_) } 4 .. 5;
+R(XGROUP => 'SETID', $S, K('OTA_GROUP'), $ids[-1]);
+R(SET => K('OTA_KEY_EVENTS_READER'), 'reader-1', 'PX', 60000);
+sub cursor_ack {
+    my ($reader, $from) = @_;
+    my @a;
+    $a[0] = $W{OTA_ACK_CURSOR};
+    $a[$W{OTA_ACK_READER}] = $reader;
+    $a[$W{OTA_ACK_FROM}] = $from;
+    $a[$W{OTA_ACK_TO}] = $more[-1];
+    $a[$W{OTA_ACK_COUNT}] = 2;
+    return \@a;
+}
+sub group_last {
+    for my $g (@{ R(XINFO => 'GROUPS', $S) }) {
+        my %h = @$g;
+        return $h{'last-delivered-id'} if $h{name} eq K('OTA_GROUP');
+    }
+}
+batch('c1', devices => [qw(g1)]);
+($acked, $res) = apply(now => $now, ack => cursor_ack('reader-2', $ids[-1]), tasks => [
+    { device => 'g1', batch => 'c1', expected => 'pending', new => 'notified' },
+]);
+is($acked, $W{OTA_APPLY_LOST}, 'the lease is another worker\'s: lost');
+is(col('OTA_KEY_BATCH_STATE', 'c1', 'g1'), undef, '  and nothing is written');
+($acked, $res) = apply(now => $now, ack => cursor_ack('reader-1', $ids[0]), tasks => [
+    { device => 'g1', batch => 'c1', expected => 'pending', new => 'notified' },
+]);
+is($acked, $W{OTA_APPLY_LOST}, 'the cursor is not where the read started: lost');
+is(group_last(), $ids[-1], '  the cursor stays');
+($acked, $res) = apply(now => $now, ack => cursor_ack('reader-1', $ids[-1]), tasks => [
+    { device => 'g1', batch => 'c1', expected => 'pending', new => 'notified' },
+]);
+is($acked, 1, 'the reader\'s own read: acknowledged');
+is(group_last(), $more[-1], '  by moving the cursor to the read\'s last entry');
+is(col('OTA_KEY_BATCH_STATE', 'c1', 'g1'), 'notified', '  with the effect');
+
+# ---- lookup ----------------------------------------------------------------------------
+
+sub lookup {
+    my (%o) = @_;
+    my @head;
+    $head[$W{OTA_LOOKUP_NOW} - 1] = $o{now} // $now;
+    my @inf = @{ $o{informs} // [] };
+    $head[$W{OTA_LOOKUP_NINFORM} - 1] = scalar @inf;
+    my @args = @head;
+    for my $i (@inf) {
+        my @v;
+        $v[$W{"OTA_LOOKUP_I_$_"}] = $i->{lc $_} for qw(DEVICE PRODUCT MODULE VERSION TS);
+        push @args, @v;
+    }
+    for my $q (@{ $o{ask} // [] }) {
+        my @v;
+        $v[$W{"OTA_LOOKUP_Q_$_"}] = $q->{lc $_} // '' for qw(DEVICE MODULE BATCH);
+        push @args, @v;
+    }
+    return run_script('lookup', @args);
+}
+sub task_of {
+    my ($r, $k) = @_;
+    my $s = $r->[$W{OTA_LOOKUP_R_TASKS} + $k];
+    return undef unless $s;
+    my @f = split /\Q$W{OTA_LOOKUP_SEP}\E/, $s, -1;
+    my %t = map { (lc($_) => $f[$W{"OTA_LOOKUP_T_$_"}]) } qw(BATCH STATE COVERED STEP FROM);
+    my $b = $r->[$W{OTA_LOOKUP_R_BATCHES}];
+    my $g = ($t{batch} - 1) * $W{OTA_LOOKUP_B_N};
+    $t{batch_id} = $b->[$g + $W{OTA_LOOKUP_B_ID}];
+    $t{version} = $b->[$g + $W{OTA_LOOKUP_B_VERSION}];
+    return \%t;
+}
+
+my $r = lookup(ask => [ { device => 'd1', module => 'm' }, { device => 'd6', module => 'm',
+                          batch => 'b1' }, { device => 'nobody', module => 'm' } ]);
+my $t1 = task_of($r, 0);
+is_deeply([@$t1{qw(batch_id state covered step version)}], ['b1', 'downloading', '1000', '40', '2.0.0'],
+          'lookup: the open task of (device, module), its columns and batch');
+is(task_of($r, 1)->{state}, 'notified', 'lookup: the task of a named batch');
+ok(!task_of($r, 2), 'lookup: 0 for a device without a task');
+is(task_of($r, 0)->{batch}, task_of($r, 1)->{batch}, '  a batch is answered once for its tasks');
+
+# late coverage: a download's question finds the last closed task
+$r = lookup(ask => [ { device => 'e1', module => 'm', batch => $W{OTA_LOOKUP_Q_OPEN} },
+                     { device => 'e1', module => 'm', batch => $W{OTA_LOOKUP_Q_OPEN_OR_LAST} } ]);
+ok(!task_of($r, 0), 'lookup: a final task is no open task');
+is_deeply([@{ task_of($r, 1) }{qw(batch_id state)}], ['v1', 'succeeded'],
+          '  but a download\'s question finds it as the last closed one');
+
+my $VD = K('OTA_KEY_VERSION_DIST', 'p', 'm');
+$r = lookup(informs => [ { device => 'h1', product => 'p', module => 'm', version => '1.0.0', ts => 100 },
+                         { device => 'h2', product => 'p', module => 'm', version => '1.0.0', ts => 100 } ]);
+is(R(HGET => $VD, '1.0.0'), 2, 'inform: the distribution counts the reports');
+is(R(SCARD => K('OTA_KEY_VERSION_SET', 'p', 'm', '1.0.0')), 2, '  the version set has the devices');
+lookup(informs => [ { device => 'h1', product => 'p', module => 'm', version => '2.0.0', ts => 200 } ]);
+is_deeply([R(HGET => $VD, '1.0.0'), R(HGET => $VD, '2.0.0')], [1, 1], 'a newer report moves the device');
+ok(R(SISMEMBER => K('OTA_KEY_VERSION_SET', 'p', 'm', '2.0.0'), 'h1')
+   && !R(SISMEMBER => K('OTA_KEY_VERSION_SET', 'p', 'm', '1.0.0'), 'h1'), '  between the sets');
+lookup(informs => [ { device => 'h1', product => 'p', module => 'm', version => '1.0.0', ts => 150 } ]);
+is(R(HGET => K('OTA_KEY_DEVICE_VERSIONS', 'h1'), 'm'), '2.0.0', 'a late, older report changes nothing');
+is_deeply([R(HGET => $VD, '1.0.0'), R(HGET => $VD, '2.0.0')], [1, 1], '  in the distribution either');
+lookup(informs => [ { device => 'h1', product => 'p', module => 'm', version => '2.0.0', ts => 200 } ]);
+is(R(HGET => $VD, '2.0.0'), 1, 'a replayed report counts nothing twice');
+
+# a dynamic batch takes a device that reports a version
+batch('dyn', devices => [], method => 'dynamic');
+R(SADD => K('OTA_KEY_PRODUCT_DYNAMIC', 'p'), 'dyn');
+$r = lookup(informs => [ { device => 'h3', product => 'p', module => 'm', version => '1.5.0', ts => 300 } ]);
+is($r->[$W{OTA_LOOKUP_R_JOINED}], 1, 'a running dynamic batch takes the reporting device');
+is(R(ZSCORE => K('OTA_KEY_BATCH_DEVICES', 'dyn'), 'h3'), 1, '  as a member');
+is(R(HGET => K('OTA_KEY_BATCH_FROM', 'dyn'), 'h3'), '1.5.0', '  with its source version');
+is(R(HGET => K('OTA_KEY_DEVICE_OPEN', 'h3'), 'm'), 'dyn', '  and its open entry');
+is(counts('dyn')->{pending}, 1, '  counted pending');
+$r = lookup(informs => [ { device => 'h4', product => 'p', module => 'm', version => '2.0.0', ts => 300 } ]);
+is($r->[$W{OTA_LOOKUP_R_JOINED}], 0, '  not a device already at the target');
+
+# ---- reader lease ------------------------------------------------------------------
+
+R(DEL => K('OTA_KEY_EVENTS_READER'));
+$r = run_script('reader', 'w1', 3000, 'hold');
+is_deeply($r, [1, group_last()], 'reader: a free lease is taken, with the group\'s cursor');
+$r = run_script('reader', 'w2', 3000, 'hold');
+is_deeply($r, [0, 'w1'], 'reader: held by another: its holder');
+run_script('reader', 'w2', 3000, 'release');
+is(R(GET => K('OTA_KEY_EVENTS_READER')), 'w1', 'reader: only the holder gives it up');
+run_script('reader', 'w1', 3000, 'release');
+ok(!defined R(GET => K('OTA_KEY_EVENTS_READER')), 'reader: released');
+
+# ---- create_chunk -------------------------------------------------------------------
+
+batch('cc', devices => [], state => 'creating');
+R(HSET => K('OTA_KEY_DEVICE_VERSIONS', 'k2'), 'm', '2.0.0');
+R(SADD => K('OTA_KEY_VERSION_SET', 'p', 'm', '2.0.0'), 'k2');
+R(HINCRBY => $VD, '2.0.0', 0);
+R(HSET => K('OTA_KEY_DEVICE_OPEN', 'k3'), 'm', 'other');
+$r = run_script('create_chunk', 'cc', $now, 'next', qw(k1 k2 k3 k1));
+is_deeply([@$r[0 .. 5]], ['ok', 1, 1, 1, 1, 0], 'create_chunk: made, dup, current, busy, version');
+is(R(HGET => K('OTA_KEY_BATCH', 'cc'), 'cursor'), 'next', '  the cursor stored with the chunk');
+is(R(HGET => K('OTA_KEY_BATCH_COUNTS', 'cc'), 'pending'), 1, '  one task counted');
+$r = run_script('create_chunk', 'cc', $now, 'end', qw(k1));
+is($r->[2], 1, '  a chunk read again makes nothing twice');
+
+$t->stop;
+done_testing;

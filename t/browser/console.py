@@ -1,0 +1,498 @@
+#!/usr/bin/python3
+# The web console in a real headless Chromium (Debian's chromium,
+# chromium-driver, python3-selenium), driven by t/40-console.t against the
+# real stack.  It talks to the Perl test over stdin/stdout, one line each:
+#   ok <name> | not ok <name> | diag <text>     results, shown by prove
+#   req <json array>                            asks the test to act
+#                                               (otactl, a device change,
+#                                               Redis down/up); one JSON
+#                                               line answers
+#   done                                        the end
+#
+# usage: console.py BASE TOKEN OUTDIR JSON-ARGS
+#   JSON-ARGS: {"batch": id, "verify": id, "pkg_verify": id, "product": p,
+#               "changed": device that the "change" request moves}
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+BASE, TOKEN, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
+ARGS = json.loads(sys.argv[4])
+CONSOLE = BASE + '/ota/console/?refresh=1'
+DEADLINE = time.time() + 300
+failures = 0
+
+
+def say(line):
+    sys.stdout.write(line.replace('\n', ' ') + '\n')
+    sys.stdout.flush()
+
+
+def check(cond, name, detail=''):
+    global failures
+    say(('ok ' if cond else 'not ok ') + name)
+    if not cond:
+        failures += 1
+        if detail:
+            say('diag ' + str(detail)[:2000])
+    return cond
+
+
+def req(*args):
+    say('req ' + json.dumps(list(args)))
+    line = sys.stdin.readline()
+    if not line:
+        raise SystemExit('the test went away')
+    return json.loads(line)
+
+
+def otactl_json(*args):
+    r = req('otactl', '--json', *args)
+    if r['rc'] != 0:
+        raise AssertionError('otactl %s: %s' % (' '.join(args), r['err']))
+    return json.loads(r['out'])
+
+
+def api(path, token=TOKEN):
+    rq = urllib.request.Request(BASE + '/ota/admin/' + path,
+                                headers={'Authorization': 'Bearer ' + token})
+    try:
+        with urllib.request.urlopen(rq, timeout=10) as res:
+            return res.status, json.loads(res.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b'null')
+
+
+# ---- the formatting the console promises (console/js/dom.js) -----------------
+
+def fmt_int(n):
+    return '{:,}'.format(n)
+
+
+def fmt_rate(r):
+    return '—' if r is None else '%.2f %%' % (r * 100)
+
+
+def fmt_percent(p):
+    v = round(p * 100) / 100
+    return ('%d' % v if v == int(v) else ('%g' % v)) + ' %'
+
+
+def bucket(progress):
+    return 10 if progress >= 100 else int(progress // 10)
+
+
+# ---- the browser --------------------------------------------------------------------
+
+def browser():
+    o = webdriver.ChromeOptions()
+    o.binary_location = '/usr/bin/chromium'
+    # the flags that work on a closed network, as root, without a GPU
+    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic',
+              '--no-first-run', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync',
+              '--disable-dev-shm-usage', '--window-size=1280,900',
+              '--user-data-dir=' + tempfile.mkdtemp(prefix='chromium-', dir=OUT)]:
+        o.add_argument(a)
+    o.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+    log = os.path.join(OUT, 'chromedriver.log')
+    try:                                    # selenium 4.8 (bookworm) names it log_path
+        svc = Service('/usr/bin/chromedriver', log_path=log)
+    except TypeError:
+        svc = Service('/usr/bin/chromedriver', log_output=log)
+    return webdriver.Chrome(service=svc, options=o)
+
+
+def wait(d, fn, secs=10, what='condition'):
+    end = min(time.time() + secs, DEADLINE)
+    last = None
+    while time.time() < end:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:            # the page is being built
+            last = e
+        time.sleep(0.1)
+    raise AssertionError('timed out waiting for %s%s' % (what, ': %r' % last if last else ''))
+
+
+def js(d, script, *args):
+    return d.execute_script(script, *args)
+
+
+def text(d, css):
+    return d.find_element(By.CSS_SELECTOR, css).text
+
+
+def shot(d, name, full=True):
+    """a screenshot of the whole page (window grown to its height)"""
+    size = d.get_window_size()
+    try:                                     # no hover left on what was clicked
+        ActionChains(d).move_to_element_with_offset(d.find_element(By.TAG_NAME, 'main'), 0, 0).perform()
+    except Exception:
+        pass
+    if full:
+        h = js(d, 'return Math.ceil(document.documentElement.scrollHeight)')
+        d.set_window_size(size['width'], max(size['height'], min(h + 120, 4000)))
+        time.sleep(0.3)
+    d.save_screenshot(os.path.join(OUT, name + '.png'))
+    if full:
+        d.set_window_size(size['width'], size['height'])
+
+
+INK = '''
+const c = arguments[0];
+const g = c.getContext('2d');
+if (!c.width || !c.height) return 0;
+const px = g.getImageData(0, 0, c.width, c.height).data;
+let n = 0;
+for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++;
+return n;
+'''
+
+
+def chart_data(d, css):
+    return js(d, '''const c = document.querySelector(arguments[0]);
+                    const ch = window.Chart && Chart.getChart(c);
+                    return ch ? {labels: ch.data.labels, data: ch.data.datasets[0].data} : null;''', css)
+
+
+def row_cells(d, tr):
+    return {
+        'state': tr.find_element(By.CSS_SELECTOR, '[data-cell="state"] .badge').text.lower(),
+        'progress': tr.find_element(By.CSS_SELECTOR, '.bar .pct').text,
+    }
+
+
+def goto(d, hash_):
+    js(d, 'location.hash = arguments[0]', hash_)
+
+
+# ---- the tests ---------------------------------------------------------------------------
+
+def test_signin(d):
+    d.get(CONSOLE)
+    wait(d, lambda: '#/signin' in d.current_url, what='the sign-in page')
+    check(text(d, 'h1') == 'Sign in', 'not signed in: the sign-in page')
+    check(d.find_element(By.ID, 'token').get_attribute('type') == 'password',
+          'the token field hides what is typed')
+    shot(d, 'signin', full=False)
+
+    status, body = api('batches', token='wrong-token')
+    check(status == 401, 'the API refuses a wrong token (%s)' % status)
+    d.find_element(By.ID, 'token').send_keys('wrong-token')
+    d.find_element(By.ID, 'signin-submit').click()
+    msg = wait(d, lambda: text(d, '#signin-error'), what='the refusal')
+    check(body['message'] in msg, "a wrong token: the API's message next to the form",
+          '%r not in %r' % (body['message'], msg))
+    check('#/signin' in d.current_url, 'still on sign-in')
+    check(js(d, 'return sessionStorage.length') == 0, 'a refused token is not kept')
+    shot(d, 'signin-refused', full=False)
+
+    field = d.find_element(By.ID, 'token')
+    field.clear()
+    field.send_keys(TOKEN)
+    field.send_keys(Keys.ENTER)              # the keyboard submits the form
+    wait(d, lambda: '#/batches' in d.current_url, what='the batches page')
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]'), what='batch rows')
+    check(js(d, 'return Object.values(sessionStorage)') == [TOKEN],
+          'signed in: the token is in sessionStorage')
+    check(js(d, 'return document.cookie') == '', 'no cookie')
+
+
+def test_batches(d):
+    rows = d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]')
+    listed = otactl_json('batch', 'list')
+    ids = [r.get_attribute('data-key') for r in rows]
+    check(ids == [b['id'] for b in sorted(listed, key=lambda b: -b['created'])],
+          'batches: newest first, as otactl lists them', ids)
+    b = otactl_json('batch', 'show', ARGS['batch'])
+    first = rows[0]
+    check(first.find_element(By.CSS_SELECTOR, 'a').text == b['name'],
+          'a name with markup is shown as text', first.find_element(By.CSS_SELECTOR, 'a').text)
+    check(not first.find_elements(By.CSS_SELECTOR, 'a b, a img'), 'and makes no element')
+    check(js(d, 'return window.__xss === undefined'), 'and runs nothing')
+    check(first.find_element(By.CSS_SELECTOR, '.badge').text.lower() == b['state'], 'batch state')
+    check(first.find_element(By.CSS_SELECTOR, '[data-cell="success_rate"]').text == fmt_rate(b['success_rate']),
+          'success rate as otactl computes it')
+    check(first.find_element(By.CSS_SELECTOR, '.bar .pct').text == fmt_rate(b['completion']),
+          'completion bar')
+    shot(d, 'batches')
+
+
+def batch_numbers(d, b):
+    """the batch page's numbers against otactl batch show --json --devices"""
+    ok = True
+    c = b['counts']
+    cards = {f: text(d, '[data-field="%s"]' % f) for f in
+             ['total', 'succeeded', 'failed', 'in_progress', 'success_rate', 'completion']}
+    want = {'total': fmt_int(b['total']), 'succeeded': fmt_int(c['succeeded']),
+            'failed': fmt_int(c['failed']),
+            'in_progress': fmt_int(sum(c[s] for s in ['notified', 'downloading', 'downloaded',
+                                                      'installing'])),
+            'success_rate': fmt_rate(b['success_rate']), 'completion': fmt_rate(b['completion'])}
+    ok &= check(cards == want, 'batch page: total, counts and rates equal otactl', (cards, want))
+    counts = {s: text(d, '[data-count="%s"]' % s) for s in c}
+    ok &= check(counts == {s: fmt_int(n) for s, n in c.items()},
+                'batch page: tasks per state equal otactl', (counts, c))
+    fails = {r.find_element(By.CSS_SELECTOR, '[data-cell="reason"]').text:
+             r.find_element(By.CSS_SELECTOR, '[data-cell="count"]').text
+             for r in d.find_elements(By.CSS_SELECTOR, '#fail-title ~ .table-wrap tr[data-key]')}
+    ok &= check(fails == {k.replace('_', ' '): fmt_int(v) for k, v in b['failures'].items()},
+                'batch page: failure reasons equal otactl', (fails, b['failures']))
+    rows = {r.get_attribute('data-key'): row_cells(d, r)
+            for r in d.find_elements(By.CSS_SELECTOR, '#dev-title ~ .table-wrap tr[data-key]')}
+    want = {x['device']: {'state': x['state'], 'progress': fmt_percent(x['progress'])}
+            for x in b['devices']}
+    ok &= check(rows == want, 'batch page: every device with its state and progress', (rows, want))
+    hist = chart_data(d, '#hist-title ~ .chart-box canvas')
+    expect = [0] * 11
+    for x in b['devices']:
+        expect[bucket(x['progress'])] += 1
+    ok &= check(hist is not None and hist['data'] == expect,
+                'histogram: the devices per progress bucket', (hist, expect))
+    return ok
+
+
+def test_batch(d):
+    d.find_element(By.CSS_SELECTOR, 'tbody tr[data-key="%s"] a' % ARGS['batch']).click()
+    wait(d, lambda: text(d, '[data-field="total"]') not in ('—', ''), what='the batch')
+    b = otactl_json('batch', 'show', ARGS['batch'], '--devices')
+    wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, '#dev-title ~ .table-wrap tr[data-key]'))
+         == len(b['devices']), what='the devices table')
+    batch_numbers(d, b)
+    for css, name in [('#states-title ~ .chart-box canvas', 'tasks per state'),
+                      ('#hist-title ~ .chart-box canvas', 'download progress')]:
+        ink = js(d, INK, d.find_element(By.CSS_SELECTOR, css))
+        check(ink > 500, 'chart drawn: %s (%d pixels of ink)' % (name, ink))
+    check(d.find_element(By.CSS_SELECTOR, '[aria-labelledby="waves-title"]').get_attribute('hidden')
+          is not None, 'no waves in this batch: no waves panel')
+    shot(d, 'batch')
+
+
+def test_live(d):
+    dev = ARGS['changed']
+    marks = '''document.querySelector('#dev-title ~ .table-wrap tbody').__mark = 1;
+               document.querySelector('tr[data-key="%s"]').__mark = 1;
+               document.querySelector('#states-title ~ .chart-box canvas').__mark = 1;
+               document.querySelector('[data-count="downloading"]').__mark = 1;''' % dev
+    js(d, marks)
+    before = row_cells(d, d.find_element(By.CSS_SELECTOR, 'tr[data-key="%s"]' % dev))
+    req('change')
+    b = otactl_json('batch', 'show', ARGS['batch'], '--devices')
+    want = [x for x in b['devices'] if x['device'] == dev][0]
+    want = {'state': want['state'], 'progress': fmt_percent(want['progress'])}
+    # the columns of a row are read by one HMGET each: a refresh that runs
+    # while the worker applies the change may show half of it, once
+    row = lambda: row_cells(d, d.find_element(By.CSS_SELECTOR, 'tr[data-key="%s"]' % dev))
+    try:
+        after = wait(d, lambda: (lambda r: r if r == want else None)(row()), secs=15,
+                     what='the change on the page')
+    except AssertionError:
+        after = row()
+    check(after == want and before != want,
+          'live refresh: the change made meanwhile is shown (%s -> %s)' % (before, after),
+          (after, want))
+    wait(d, lambda: text(d, '[data-count="downloading"]') == fmt_int(b['counts']['downloading']),
+         what='the counts')
+    check(batch_numbers(d, b), 'live refresh: the page equals otactl again')
+    kept = js(d, '''return [document.querySelector('#dev-title ~ .table-wrap tbody').__mark,
+                            document.querySelector('tr[data-key="%s"]').__mark,
+                            document.querySelector('#states-title ~ .chart-box canvas').__mark,
+                            document.querySelector('[data-count="downloading"]').__mark]''' % dev)
+    check(kept == [1, 1, 1, 1], 'live refresh updates in place: same table, row, chart and cell',
+          kept)
+
+
+def test_search(d):
+    box = d.find_element(By.ID, 'device-search')
+    box.send_keys('05')
+    wait(d, lambda: [r.get_attribute('data-key') for r in
+                     d.find_elements(By.CSS_SELECTOR, '#dev-title ~ .table-wrap tr[data-key]')]
+         == ['t05'], what='the search result')
+    check('q=05' in d.current_url, 'the search is in the address')
+    check('matching "05"' in text(d, '#dev-title ~ p.note'), 'and says how many match')
+    box.send_keys(Keys.BACKSPACE, Keys.BACKSPACE)
+    wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, '#dev-title ~ .table-wrap tr[data-key]')) > 1,
+         what='the whole list again')
+    check(True, 'an empty search shows the page again')
+
+
+def test_packages(d):
+    d.find_element(By.CSS_SELECTOR, 'nav a[data-nav="packages"]').click()
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]'), what='packages')
+    row = d.find_element(By.CSS_SELECTOR, 'tr[data-key="%s"]' % ARGS['pkg_verify'])
+    pkg = otactl_json('package', 'show', ARGS['pkg_verify'])
+    check(row.find_element(By.CSS_SELECTOR, '.badge').text.replace(' ', '_').lower() == pkg['state'],
+          'package state (%s)' % pkg['state'])
+    vp = pkg['verify_progress']
+    bar = row.find_element(By.CSS_SELECTOR, '[data-cell="verify"] .bar')
+    check(bar.find_element(By.CSS_SELECTOR, '.pct').text == fmt_rate(vp['completion']),
+          'verify progress', bar.text)
+    check('%d of %d succeeded' % (vp['counts']['succeeded'], vp['total'])
+          in row.find_element(By.CSS_SELECTOR, '[data-cell="verify"] a').text,
+          'verify batch counts')
+    shot(d, 'packages')
+
+
+def test_versions(d):
+    d.find_element(By.CSS_SELECTOR, 'nav a[data-nav="versions"]').click()
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]'), what='versions')
+    st = otactl_json('stats', 'versions', '--product', ARGS['product'], '--module', 'default')
+    want = st['modules'][0]['versions']
+    got = {r.get_attribute('data-key'): r.find_element(By.CSS_SELECTOR, '[data-cell="devices"]').text
+           for r in d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]')}
+    want = {v: fmt_int(n if isinstance(n, int) else n['devices']) for v, n in want.items()}
+    check(got == want, 'versions: devices per version equal otactl stats versions', (got, want))
+    canvas = d.find_element(By.CSS_SELECTOR, '.chart-box canvas')
+    check(js(d, INK, canvas) > 500, 'versions chart drawn')
+    check(d.find_element(By.ID, 'ver-product').get_attribute('value') == ARGS['product'],
+          'the product chosen')
+    shot(d, 'versions')
+
+
+def test_device(d):
+    box = d.find_element(By.ID, 'find-device')
+    box.send_keys('t04', Keys.ENTER)
+    wait(d, lambda: '#/device/t04' in d.current_url, what='the device page')
+    row = wait(d, lambda: d.find_element(By.CSS_SELECTOR, 'tr[data-key="%s"]' % ARGS['batch']),
+               what='its task')
+    show = otactl_json('device', 'show', 't04')
+    task = [t for t in show['tasks'] if t['batch'] == ARGS['batch']][0]
+    check(row.find_element(By.CSS_SELECTOR, '[data-cell="state"] .badge').text.lower() == task['state'],
+          'device page: the task state as otactl device show')
+    check(row.find_element(By.CSS_SELECTOR, '[data-cell="reason"]').text == task['reason'].replace('_', ' '),
+          'device page: the failure reason')
+    ver = d.find_element(By.CSS_SELECTOR, 'tr[data-key="default"] [data-cell="version"]').text
+    check(ver == show['versions']['default'], 'device page: the current version (%s)' % ver)
+    check(len(d.find_elements(By.CSS_SELECTOR, '#dt-title ~ .table-wrap tr[data-key]')) == len(show['tasks']),
+          'device page: every task')
+    shot(d, 'device')
+
+
+def test_keyboard_and_labels(d):
+    goto(d, '#/batches')
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key] a'), what='batch links')
+    target = d.find_element(By.CSS_SELECTOR, 'tbody tr[data-key="%s"] a' % ARGS['batch'])
+    js(d, 'document.activeElement.blur(); window.scrollTo(0, 0)')
+    reached = False
+    for _ in range(40):
+        ActionChains(d).send_keys(Keys.TAB).perform()
+        if d.switch_to.active_element == target:
+            reached = True
+            break
+    check(reached, 'keyboard: Tab reaches a batch link')
+    if reached:
+        ActionChains(d).send_keys(Keys.ENTER).perform()
+        wait(d, lambda: '#/batch/' in d.current_url, what='the batch page by keyboard')
+        check(True, 'keyboard: Enter opens it')
+    for page in ['#/batches', '#/batch/' + ARGS['batch'], '#/packages', '#/versions', '#/device/t01']:
+        goto(d, page)
+        time.sleep(1.2)
+        unnamed = js(d, '''return Array.from(document.querySelectorAll('input, select, textarea, button'))
+          .filter(e => e.offsetParent !== null)
+          .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                       && !e.getAttribute('aria-labelledby')
+                       && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+          .map(e => e.outerHTML.slice(0, 120));''')
+        check(unnamed == [], 'every control has a label on %s' % page, unnamed)
+
+
+def test_phone(d):
+    d.set_window_size(390, 844)
+    try:
+        for page, name in [('#/batches', 'batches-phone'), ('#/batch/' + ARGS['batch'], 'batch-phone')]:
+            goto(d, page)
+            wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]'), what=name)
+            time.sleep(0.8)
+            over = js(d, 'return document.documentElement.scrollWidth - window.innerWidth')
+            check(over <= 1, 'phone width: %s fits the screen (%d px over)' % (page, over))
+            check(d.find_element(By.CSS_SELECTOR, 'nav a[data-nav="packages"]').is_displayed(),
+                  'phone width: the navigation is there')
+            shot(d, name)
+    finally:
+        d.set_window_size(1280, 900)
+
+
+def test_redis_down(d):
+    goto(d, '#/batch/' + ARGS['batch'])
+    wait(d, lambda: text(d, '[data-field="total"]') not in ('—', ''), what='the batch')
+    title = text(d, 'h1')
+    req('redis-stop')
+    banner = wait(d, lambda: (lambda e: e.text if e.is_displayed() else None)(
+        d.find_element(By.CSS_SELECTOR, '.banner')), secs=15, what='the banner')
+    check('Redis' in banner, 'Redis down: a banner says so', banner)
+    check(text(d, 'h1') == title and
+          len(d.find_elements(By.CSS_SELECTOR, '#dev-title ~ .table-wrap tr[data-key]')) > 1,
+          'Redis down: the page keeps what it showed (no blank page)')
+    shot(d, 'redis-down', full=False)
+    goto(d, '#/packages')                    # a page opened while Redis is away
+    time.sleep(1.5)
+    check(text(d, 'h1') == 'Packages' and d.find_element(By.CSS_SELECTOR, '.banner').is_displayed(),
+          'Redis down: a new page shows its layout and the banner')
+    req('redis-start')
+    wait(d, lambda: not d.find_element(By.CSS_SELECTOR, '.banner').is_displayed(), secs=40,
+         what='the banner to go')
+    check(True, 'Redis back: the banner goes by itself')
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]'), secs=10,
+         what='packages after the outage')
+    check(True, 'Redis back: the page filled itself')
+
+
+def test_token_refused_later(d):
+    goto(d, '#/batches')
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, 'tbody tr[data-key]'), what='batches')
+    js(d, "sessionStorage.setItem('ota-console-token', 'a-token-that-expired')")
+    wait(d, lambda: '#/signin' in d.current_url, secs=10, what='sign-in')
+    status, body = api('batches', token='a-token-that-expired')
+    msg = wait(d, lambda: text(d, '#signin-error'), what='the message')
+    check(body['message'] in msg, "a token refused later: back to sign-in with the API's message", msg)
+    check(js(d, 'return sessionStorage.length') == 0, 'and the token is dropped')
+
+
+def console_errors(d):
+    bad = []
+    for e in d.get_log('browser'):
+        m = e.get('message', '')
+        # the 401 and 503 answers the tests provoke are logged as failed loads
+        if e.get('level') == 'SEVERE' and not (
+                'Failed to load resource' in m and ('401' in m or '503' in m)):
+            bad.append(m)
+    check(bad == [], 'no script error in the browser console', bad)
+
+
+def main():
+    d = browser()
+    try:
+        for test in [test_signin, test_batches, test_batch, test_live, test_search,
+                     test_packages, test_versions, test_device, test_keyboard_and_labels,
+                     test_phone, test_redis_down, test_token_refused_later]:
+            try:
+                test(d)
+            except Exception as e:
+                check(False, test.__name__ + ' ran through', traceback.format_exc())
+                try:
+                    shot(d, 'failed-' + test.__name__, full=False)
+                except Exception:
+                    pass
+        console_errors(d)
+    finally:
+        d.quit()
+    say('done')
+
+
+if __name__ == '__main__':
+    main()

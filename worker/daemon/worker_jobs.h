@@ -1,0 +1,59 @@
+/*
+ * worker_jobs.h: admin jobs (batch_create, batch_pause, batch_resume,
+ * batch_cancel) from the job stream.  A job runs in steps so that whoever
+ * drives it (worker_read.c) keeps the events flowing and the maintenance
+ * ticking between them: ota_jobs_start() does what is quick and answers
+ * OTA_JOB_MORE when chunks follow (creating a batch's tasks, cancelling
+ * its open tasks); ota_jobs_step() runs one chunk at a time until it
+ * answers otherwise.  A job that ends with OTA_W_OK has its answer pushed
+ * and its entry acknowledged; OTA_W_RETRY leaves it pending (read again).
+ */
+
+#ifndef WORKER_JOBS_H
+#define WORKER_JOBS_H
+
+#include "ota_worker.h"
+
+#define OTA_JOB_MORE    1
+
+typedef struct {
+    const char  *entry_id;
+    const char  *type;
+    const char  *job;
+    const char  *id;
+    const char  *package;
+    const char  *btype;
+    const char  *name;
+    const char  *devices;
+    const char  *from_version;
+    const char  *protocol;
+    const char  *method;
+    const char  *push;
+    long long    expires;
+} ota_job_t;
+
+enum { OTA_JOB_CREATE = 0, OTA_JOB_CANCEL };
+
+/* a job in hand; its strings point into the entry, which must live until
+ * the job ends */
+typedef struct {
+    ota_job_t    j;
+    int          phase;
+    const char  *op;                /* pause, resume, cancel */
+    /* creating tasks */
+    char         cursor[64];        /* where the next chunk starts */
+    char         src[256];          /* the set walked (upgrade batches) */
+    const char  *list;              /* or the job's device list */
+    redisReply  *pre;               /* the next SSCAN page, read behind the
+                                       chunk before it */
+    long long    made;
+    int64_t      t0, last_keep;
+    /* cancelling tasks */
+    long long    start;
+} ota_job_run_t;
+
+int ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run);
+int ota_jobs_step(ota_worker_t *w, ota_job_run_t *run);
+void ota_jobs_end(ota_job_run_t *run);
+
+#endif /* WORKER_JOBS_H */

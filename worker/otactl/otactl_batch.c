@@ -1,0 +1,737 @@
+/* otactl batch create|show|list|pause|resume|cancel: jobs for the worker
+ * and statistics read in O(1) from its counters */
+
+#include "otactl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+#include "ota_task_columns.h"
+#include "ota_names.h"
+#include "ota_stats.h"
+#include "ota_version.h"
+
+#define OTACTL_MAX_DEVICES  10000       /* per verify batch on the line */
+
+static int
+otactl_parse_wait(otactl_t *o, const char *w)
+{
+    char  *end;
+    long   v;
+
+    if (w == NULL) {
+        return 0;
+    }
+    v = strtol(w, &end, 10);
+    if (*end || end == w || v < 1 || v > 3600) {
+        return otactl_fail("invalid --wait \"%s\" (seconds, 1..3600)", w);
+    }
+    o->wait = (int) v;
+    return 0;
+}
+
+/* XADDs one job and waits for the worker's reply; prints the outcome */
+static int
+otactl_job(otactl_t *o, ota_cmd_t *fields, const char *batch,
+    const char *what)
+{
+    char         job[33], key[128];
+    ota_cmd_t    c;
+    redisReply  *r, *st;
+    json_t      *j;
+    int64_t      deadline;
+    long long    seen_total = -1;
+    int          rc;
+
+    if (ota_random_hex(job, 16) != 0) {
+        return otactl_fail("no randomness for the job id");
+    }
+    deadline = ota_now_ms() + (int64_t) o->wait * 1000;
+
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, "XADD");
+    ota_cmd_adds(&c, OTA_STREAM_JOBS);
+    ota_cmd_adds(&c, "*");
+    ota_cmd_adds(&c, OTA_F_JOB);
+    ota_cmd_adds(&c, job);
+    ota_cmd_adds(&c, OTA_F_TS);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    /* a worker that finds the job after otactl gave up must not act on it */
+    ota_cmd_adds(&c, OTA_F_EXPIRES);
+    ota_cmd_addll(&c, (long long) deadline);
+    for (int i = 0; i < fields->argc; i++) {
+        ota_cmd_add(&c, fields->buf + fields->off[i], fields->lens[i]);
+    }
+    r = otactl_exec(o, &c);
+    ota_cmd_free(&c);
+    if (r == NULL) {
+        return OTACTL_FAIL;
+    }
+    freeReplyObject(r);
+
+    snprintf(key, sizeof(key), OTA_KEY_JOB_REPLY, job);
+    for ( ;; ) {
+        r = otactl_cmd(o, "BLPOP %s 1", key);
+        if (r == NULL) {
+            return OTACTL_FAIL;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+            break;
+        }
+        freeReplyObject(r);
+
+        if (ota_now_ms() < deadline) {
+            continue;
+        }
+
+        /* a long creation is still running: keep waiting while it grows */
+        st = otactl_cmd(o, "HMGET " OTA_KEY_BATCH " state total", batch);
+        if (st != NULL && st->element[0]->type == REDIS_REPLY_STRING
+            && strcmp(st->element[0]->str, "creating") == 0
+            && ota_reply_ll(st->element[1], 0) != seen_total)
+        {
+            seen_total = ota_reply_ll(st->element[1], 0);
+            deadline = ota_now_ms() + (int64_t) o->wait * 1000;
+            freeReplyObject(st);
+            continue;
+        }
+        freeReplyObject(st);
+
+        fprintf(stderr, "otactl: no ota-worker answered within %d s (is "
+                "ota-worker running against %s?); %s\n", o->wait,
+                ota_redis_addr_str(&o->addr), what);
+        return OTACTL_UNAVAIL;
+    }
+
+    j = json_loads(r->element[1]->str, 0, NULL);
+    freeReplyObject(r);
+    if (j == NULL) {
+        return otactl_fail("unreadable reply from the worker");
+    }
+    if (!json_is_true(json_object_get(j, "ok"))) {
+        const char *e = json_string_value(json_object_get(j, "error"));
+        rc = otactl_fail("%s", e ? e : "the worker refused the job");
+        json_decref(j);
+        return rc;
+    }
+
+    if (o->json) {
+        otactl_print_json(j);
+    } else {
+        json_t *sk = json_object_get(j, "skipped");
+        printf("%s\n", json_string_value(json_object_get(j, "id")));
+        if (json_object_get(j, "total") != NULL && sk != NULL) {
+            fprintf(stderr, "otactl: %lld tasks; skipped: %lld already at the "
+                    "target version, %lld with an open task, %lld at another "
+                    "source version\n",
+                    (long long) json_integer_value(json_object_get(j, "total")),
+                    (long long) json_integer_value(json_object_get(sk, "current")),
+                    (long long) json_integer_value(json_object_get(sk, "busy")),
+                    (long long) json_integer_value(json_object_get(sk, "version")));
+        }
+        json_decref(j);
+    }
+    return OTACTL_OK;
+}
+
+static int
+otactl_batch_create(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { "package", OTACTL_ARG, 0, 0, 0 },
+                             { "type", OTACTL_ARG, 0, 0, 0 },
+                             { "name", OTACTL_ARG, 0, 0, 0 },
+                             { "devices", OTACTL_ARG, 0, 0, 0 },
+                             { "from-version", OTACTL_ARG, 0, 0, 0 },
+                             { "protocol", OTACTL_ARG, 0, 0, 0 },
+                             { "method", OTACTL_ARG, 0, 0, 0 },
+                             { "push", OTACTL_FLAG, 0, 0, 0 },
+                             { "wait", OTACTL_ARG, 0, 0, 0 },
+                             { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    const char   *pkg, *type, *name, *devs, *fromv, *proto, *method;
+    char          id[OTA_NAME_MAX + 1], hex[9], ts[32], fv[OTA_VERSION_STR_MAX];
+    ota_version_t v;
+    ota_cmd_t     f;
+    redisReply   *r;
+    struct tm     tm;
+    time_t        now;
+    int           rc, n = 0;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "batch create")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 0) {
+        return otactl_usage("batch create takes only options");
+    }
+    pkg = otactl_opt(opts, "package");
+    type = otactl_opt(opts, "type");
+    name = otactl_opt(opts, "name");
+    devs = otactl_opt(opts, "devices");
+    fromv = otactl_opt(opts, "from-version");
+    proto = otactl_opt(opts, "protocol");
+    method = otactl_opt(opts, "method");
+    if ((rc = otactl_parse_wait(o, otactl_opt(opts, "wait"))) != 0) {
+        return rc;
+    }
+
+    if (pkg == NULL || type == NULL || name == NULL) {
+        return otactl_fail("batch create needs --package, --type and --name");
+    }
+    if (!ota_name_id(pkg, strlen(pkg))) {
+        return otactl_fail("invalid package id \"%s\"", pkg);
+    }
+    if (strcmp(type, "verify") != 0 && strcmp(type, "upgrade") != 0) {
+        return otactl_fail("invalid --type \"%s\" (verify or upgrade)", type);
+    }
+    if (name[0] == '\0' || !otactl_text_ok(name, 128)) {
+        return otactl_fail("invalid --name: 1-128 characters, no control "
+                           "characters");
+    }
+    if (proto == NULL) {
+        proto = "https";
+    }
+    if (strcmp(proto, "http") != 0 && strcmp(proto, "https") != 0
+        && strcmp(proto, "mqtt") != 0)
+    {
+        return otactl_fail("invalid --protocol \"%s\" (http, https or mqtt)",
+                           proto);
+    }
+    if (method == NULL) {
+        method = "static";
+    }
+    if (strcmp(method, "static") != 0 && strcmp(method, "dynamic") != 0) {
+        return otactl_fail("invalid --method \"%s\" (static or dynamic)",
+                           method);
+    }
+    fv[0] = '\0';
+    if (fromv != NULL) {
+        if (ota_version_parse_cstr(fromv, &v) != 0) {
+            return otactl_fail("invalid --from-version \"%s\" (want X.Y.Z)",
+                               fromv);
+        }
+        ota_version_format(&v, fv);
+    }
+    if (strcmp(type, "verify") == 0) {
+        const char *p, *q;
+
+        if (devs == NULL || devs[0] == '\0') {
+            return otactl_fail("a verify batch needs --devices d1,d2,...");
+        }
+        if (strcmp(method, "dynamic") == 0) {
+            return otactl_fail("a verify batch has a fixed device list: "
+                               "--method dynamic is for upgrade batches");
+        }
+        for (p = devs; ; p = q + 1) {
+            q = strchr(p, ',');
+            size_t l = q ? (size_t) (q - p) : strlen(p);
+            if (!ota_name_device(p, l)) {
+                return otactl_fail("invalid device name \"%.*s\" in --devices",
+                                   (int) l, p);
+            }
+            if (++n > OTACTL_MAX_DEVICES) {
+                return otactl_fail("at most %d devices in a verify batch",
+                                   OTACTL_MAX_DEVICES);
+            }
+            if (q == NULL) {
+                break;
+            }
+        }
+    } else if (devs != NULL) {
+        return otactl_fail("--devices is for verify batches; an upgrade "
+                           "batch targets every device of the product "
+                           "(narrow it with --from-version)");
+    }
+
+    r = otactl_cmd(o, "EXISTS " OTA_KEY_PACKAGE, pkg);
+    if (r == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (r->integer == 0) {
+        freeReplyObject(r);
+        return otactl_fail("no package %s", pkg);
+    }
+    freeReplyObject(r);
+
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y%m%d%H%M%S", &tm);
+    if (ota_random_hex(hex, 4) != 0) {
+        return otactl_fail("no randomness for the batch id");
+    }
+    snprintf(id, sizeof(id), "b%s-%s", ts, hex);
+
+    ota_cmd_init(&f);
+#define F(k, v) ota_cmd_adds(&f, k); ota_cmd_adds(&f, v)
+    F(OTA_F_TYPE, OTA_JOB_BATCH_CREATE);
+    F(OTA_F_ID, id);
+    F(OTA_F_PACKAGE, pkg);
+    F(OTA_F_BTYPE, type);
+    F(OTA_F_NAME, name);
+    F(OTA_F_DEVICES, devs ? devs : "");
+    F(OTA_F_FROM_VERSION, fv);
+    F(OTA_F_PROTOCOL, proto);
+    F(OTA_F_METHOD, method);
+    F(OTA_F_PUSH, otactl_opt(opts, "push") ? "1" : "0");
+#undef F
+    rc = otactl_job(o, &f, id, "the batch was not created");
+    ota_cmd_free(&f);
+    return rc;
+}
+
+static int
+otactl_batch_op(otactl_t *o, const char *verb, const char *type, int argc,
+    char **argv)
+{
+    otactl_opt_t  opts[] = { { "wait", OTACTL_ARG, 0, 0, 0 },
+                             { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    ota_cmd_t     f;
+    redisReply   *r;
+    const char   *id;
+    char          what[64];
+    int           rc;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, verb)) != 0) {
+        return rc;
+    }
+    if ((rc = otactl_parse_wait(o, otactl_opt(opts, "wait"))) != 0) {
+        return rc;
+    }
+    if (pos.npos != 1) {
+        return otactl_usage("batch %s needs exactly one batch id", verb);
+    }
+    id = pos.pos[0];
+    if (!ota_name_id(id, strlen(id))) {
+        return otactl_fail("invalid batch id \"%s\"", id);
+    }
+    r = otactl_cmd(o, "HGET " OTA_KEY_BATCH " state", id);
+    if (r == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return otactl_fail("no batch %s", id);
+    }
+    freeReplyObject(r);
+
+    ota_cmd_init(&f);
+    ota_cmd_adds(&f, OTA_F_TYPE);
+    ota_cmd_adds(&f, type);
+    ota_cmd_adds(&f, OTA_F_ID);
+    ota_cmd_adds(&f, id);
+    snprintf(what, sizeof(what), "batch %s not done", verb);
+    rc = otactl_job(o, &f, id, what);
+    ota_cmd_free(&f);
+    return rc;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static json_t *
+otactl_batch_json(otactl_t *o, const char *id, int *missing)
+{
+    redisReply          *b, *cnt, *fl;
+    ota_batch_counts_t   c;
+    json_t              *j, *jc, *jf, *jsk;
+    size_t               i;
+    int                  s;
+
+    *missing = 0;
+    b = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH, id);
+    if (b == NULL) {
+        return NULL;
+    }
+    if (b->elements == 0) {
+        freeReplyObject(b);
+        *missing = 1;
+        return NULL;
+    }
+    cnt = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH_COUNTS, id);
+    fl = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH_FAILURES, id);
+    if (cnt == NULL || fl == NULL) {
+        freeReplyObject(b);
+        freeReplyObject(cnt);
+        freeReplyObject(fl);
+        return NULL;
+    }
+
+    memset(&c, 0, sizeof(c));
+    j = json_object();
+    jsk = json_object();
+    for (i = 0; i + 1 < b->elements; i += 2) {
+        const char *k = b->element[i]->str, *v = b->element[i + 1]->str;
+
+        if (strcmp(k, "total") == 0) {
+            c.total = atoll(v);
+        } else if (strncmp(k, "skipped_", 8) == 0) {
+            json_object_set_new(jsk, k + 8, json_integer(atoll(v)));
+        } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0) {
+            json_object_set_new(j, k, json_integer(atoll(v)));
+        } else if (strcmp(k, "push") == 0) {
+            json_object_set_new(j, k, json_boolean(strcmp(v, "1") == 0));
+        } else if (strcmp(k, "cursor") != 0) {
+            json_object_set_new(j, k, json_string(v));
+        }
+    }
+    for (i = 0; i + 1 < cnt->elements; i += 2) {
+        s = ota_task_state_parse(cnt->element[i]->str, cnt->element[i]->len);
+        if (s >= 0) {
+            c.n[s] = atoll(cnt->element[i + 1]->str);
+        }
+    }
+    jc = json_object();
+    for (s = 0; s < OTA_TS_COUNT; s++) {
+        json_object_set_new(jc, ota_task_state_name(s), json_integer(c.n[s]));
+    }
+    jf = json_object();
+    for (i = 0; i + 1 < fl->elements; i += 2) {
+        long long n = atoll(fl->element[i + 1]->str);
+        if (n > 0) {
+            json_object_set_new(jf, fl->element[i]->str, json_integer(n));
+        }
+    }
+
+    json_object_set_new(j, "id", json_string(id));
+    json_object_set_new(j, "total", json_integer(c.total));
+    json_object_set_new(j, "counts", jc);
+    json_object_set_new(j, "success_rate",
+                        otactl_rate_json(ota_success_rate(&c)));
+    json_object_set_new(j, "completion", otactl_rate_json(ota_completion(&c)));
+    json_object_set_new(j, "failures", jf);
+    json_object_set_new(j, "skipped", jsk);
+
+    freeReplyObject(b);
+    freeReplyObject(cnt);
+    freeReplyObject(fl);
+    return j;
+}
+
+/* every device of the batch with its task state and delivered percent */
+static json_t *
+otactl_batch_devices(otactl_t *o, const char *id)
+{
+    json_t      *ja = json_array();
+    redisReply  *d;
+    long long    start = 0, bsize;
+    size_t       i;
+
+    if (ja == NULL || otactl_connect(o) != 0) {
+        json_decref(ja);
+        return NULL;
+    }
+    /* the tasks' view columns (ota_task_columns.h), one HMGET per column
+     * and page of devices; a device without a state is pending, its size
+     * is the batch's */
+    redisReply         *c[OTA_TCOL_VIEW_N];
+    const char        **av = NULL;
+    size_t             *al = NULL;
+    char                key[256];
+    int                 k;
+
+    d = otactl_cmd(o, "HGET " OTA_KEY_BATCH " size", id);
+    if (d == NULL) {
+        json_decref(ja);
+        return NULL;
+    }
+    bsize = ota_reply_ll(d, 0);
+    freeReplyObject(d);
+    for ( ;; ) {
+        d = otactl_cmd(o, "ZRANGE " OTA_KEY_BATCH_DEVICES " %lld %lld", id,
+                       start, start + 999);
+        if (d == NULL) {
+            json_decref(ja);
+            return NULL;
+        }
+        if (d->elements == 0) {
+            freeReplyObject(d);
+            break;
+        }
+        free(av);
+        free(al);
+        av = malloc((d->elements + 2) * sizeof(char *));
+        al = malloc((d->elements + 2) * sizeof(size_t));
+        if (av == NULL || al == NULL) {
+            freeReplyObject(d);
+            json_decref(ja);
+            ja = NULL;
+            otactl_fail("out of memory");
+            break;
+        }
+        av[0] = "HMGET";
+        al[0] = 5;
+        for (i = 0; i < d->elements; i++) {
+            av[i + 2] = d->element[i]->str;
+            al[i + 2] = d->element[i]->len;
+        }
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            snprintf(key, sizeof(key), ota_task_columns[k].key, id);
+            av[1] = key;
+            al[1] = strlen(key);
+            redisAppendCommandArgv(o->rc, (int) d->elements + 2, av, al);
+        }
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            c[k] = ota_redis_reply(o->rc);
+        }
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            if (c[k] == NULL || c[k]->type != REDIS_REPLY_ARRAY
+                || c[k]->elements != d->elements)
+            {
+                for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+                    freeReplyObject(c[k]);
+                }
+                freeReplyObject(d);
+                json_decref(ja);
+                otactl_fail("Redis: %s", o->rc->err ? o->rc->errstr
+                                                    : "unexpected reply");
+                ja = NULL;
+                goto done;
+            }
+        }
+        for (i = 0; i < d->elements; i++) {
+            long long   cov;
+            double      pr;
+            json_t     *jd;
+            redisReply *st = c[OTA_TCOL_STATE]->element[i],
+                       *rs = c[OTA_TCOL_REASON]->element[i],
+                       *sp = c[OTA_TCOL_STEP]->element[i];
+
+            cov = ota_reply_ll(c[OTA_TCOL_COVERED]->element[i], 0);
+            pr = ota_progress_percent(cov, bsize);
+            jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
+                           "device", d->element[i]->str,
+                           "state", st->type == REDIS_REPLY_STRING
+                                    ? st->str
+                                    : ota_task_columns[OTA_TCOL_STATE].dflt,
+                           "progress", pr, "covered", (json_int_t) cov,
+                           "size", (json_int_t) bsize);
+            if (jd != NULL && rs->type == REDIS_REPLY_STRING && rs->len) {
+                json_object_set_new(jd, "reason", json_string(rs->str));
+            }
+            if (jd != NULL && sp->type == REDIS_REPLY_STRING && sp->len) {
+                json_object_set_new(jd, "step", json_integer(atoi(sp->str)));
+            }
+            json_array_append_new(ja, jd);
+        }
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            freeReplyObject(c[k]);
+        }
+        start += d->elements;
+        freeReplyObject(d);
+    }
+done:
+    free(av);
+    free(al);
+    return ja;
+}
+
+static int
+otactl_batch_show(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { "devices", OTACTL_FLAG, 0, 0, 0 },
+                             { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    const char   *id, *k;
+    json_t       *j, *jd = NULL, *v, *c;
+    int           rc, missing, s;
+    size_t        i;
+    char          r1[16], r2[16], t1[32], t2[32];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "batch show")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 1) {
+        return otactl_usage("batch show needs exactly one batch id");
+    }
+    id = pos.pos[0];
+    if (!ota_name_id(id, strlen(id))) {
+        return otactl_fail("invalid batch id \"%s\"", id);
+    }
+    j = otactl_batch_json(o, id, &missing);
+    if (j == NULL) {
+        return missing ? otactl_fail("no batch %s", id) : OTACTL_FAIL;
+    }
+    if (otactl_opt(opts, "devices")) {
+        jd = otactl_batch_devices(o, id);
+        if (jd == NULL) {
+            json_decref(j);
+            return OTACTL_FAIL;
+        }
+        json_object_set(j, "devices", jd);
+    }
+    if (o->json) {
+        json_decref(jd);
+        otactl_print_json(j);
+        return OTACTL_OK;
+    }
+
+#define S(n) (json_string_value(json_object_get(j, n)) \
+              ? json_string_value(json_object_get(j, n)) : "")
+#define N(o, n) ((long long) json_integer_value(json_object_get(o, n)))
+#define R(n) (json_is_null(json_object_get(j, n)) ? -1.0 \
+              : json_real_value(json_object_get(j, n)))
+    printf("batch:        %s (%s)\n", id, S("name"));
+    printf("type:         %s, %s, %s%s\n", S("type"), S("method"),
+           S("protocol"), json_is_true(json_object_get(j, "push"))
+           ? ", active push" : "");
+    printf("package:      %s (%s %s)\n", S("package"), S("module"),
+           S("version"));
+    if (S("from_version")[0]) {
+        printf("from version: %s\n", S("from_version"));
+    }
+    printf("state:        %s\n", S("state"));
+    printf("created:      %s\n", otactl_time(N(j, "created"), t1, sizeof(t1)));
+    if (N(j, "finished") > 0) {
+        printf("finished:     %s\n",
+               otactl_time(N(j, "finished"), t2, sizeof(t2)));
+    }
+    printf("total:        %lld\n", N(j, "total"));
+    c = json_object_get(j, "counts");
+    printf("counts:      ");
+    for (s = 0; s < OTA_TS_COUNT; s++) {
+        printf(" %s %lld", ota_task_state_name(s),
+               N(c, ota_task_state_name(s)));
+    }
+    printf("\nsuccess rate: %s\ncompletion:   %s\n",
+           otactl_rate_str(R("success_rate"), r1, sizeof(r1)),
+           otactl_rate_str(R("completion"), r2, sizeof(r2)));
+    if (json_object_size(json_object_get(j, "failures")) > 0) {
+        printf("failures:    ");
+        json_object_foreach(json_object_get(j, "failures"), k, v) {
+            printf(" %s %lld", k, (long long) json_integer_value(v));
+        }
+        printf("\n");
+    }
+    v = json_object_get(j, "skipped");
+    if (N(v, "current") + N(v, "busy") + N(v, "version") > 0) {
+        printf("skipped:      %lld at the target version, %lld with an open "
+               "task, %lld at another version\n", N(v, "current"),
+               N(v, "busy"), N(v, "version"));
+    }
+    if (jd != NULL) {
+        otactl_table_t  tb;
+        char            pr[16];
+
+        printf("\n");
+        otactl_table_init(&tb, 4, "DEVICE", "STATE", "PROGRESS", "REASON");
+        json_array_foreach(jd, i, v) {
+            /* two decimals, as computed: 99.99 stays below 100 */
+            snprintf(pr, sizeof(pr), "%.2f%%",
+                     json_real_value(json_object_get(v, "progress")));
+            otactl_table_row(&tb, json_string_value(json_object_get(v, "device")),
+                json_string_value(json_object_get(v, "state")), pr,
+                json_string_value(json_object_get(v, "reason")));
+        }
+        otactl_table_print(&tb, stdout);
+        otactl_table_free(&tb);
+        json_decref(jd);
+    }
+#undef S
+#undef R
+    json_decref(j);
+    return OTACTL_OK;
+}
+
+static int
+otactl_batch_list(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t    opts[] = { { "package", OTACTL_ARG, 0, 0, 0 },
+                               { "product", OTACTL_ARG, 0, 0, 0 },
+                               { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t    pos;
+    const char     *pkg, *prod;
+    redisReply     *ids;
+    otactl_table_t  tb;
+    json_t         *ja, *j;
+    size_t          i;
+    int             rc, missing;
+    char            tot[24], ok[24], fl[24], r1[16], r2[16];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "batch list")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 0) {
+        return otactl_usage("batch list takes no arguments");
+    }
+    pkg = otactl_opt(opts, "package");
+    prod = otactl_opt(opts, "product");
+    if (pkg != NULL && !ota_name_id(pkg, strlen(pkg))) {
+        return otactl_fail("invalid package id \"%s\"", pkg);
+    }
+    if (prod != NULL && !ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    ids = otactl_cmd(o, "ZRANGE " OTA_KEY_BATCHES " 0 -1");
+    if (ids == NULL) {
+        return OTACTL_FAIL;
+    }
+    ja = json_array();
+    otactl_table_init(&tb, 10, "ID", "NAME", "TYPE", "PACKAGE", "STATE",
+                      "TOTAL", "SUCCEEDED", "FAILED", "SUCCESS", "COMPLETION");
+    for (i = 0; i < ids->elements; i++) {
+        j = otactl_batch_json(o, ids->element[i]->str, &missing);
+        if (j == NULL) {
+            continue;
+        }
+#define S(n) (json_string_value(json_object_get(j, n)) \
+              ? json_string_value(json_object_get(j, n)) : "")
+#define R(n) (json_is_null(json_object_get(j, n)) ? -1.0 \
+              : json_real_value(json_object_get(j, n)))
+        if ((pkg && strcmp(S("package"), pkg) != 0)
+            || (prod && strcmp(S("product"), prod) != 0))
+        {
+            json_decref(j);
+            continue;
+        }
+        snprintf(tot, sizeof(tot), "%lld", N(j, "total"));
+        snprintf(ok, sizeof(ok), "%lld",
+                 N(json_object_get(j, "counts"), "succeeded"));
+        snprintf(fl, sizeof(fl), "%lld",
+                 N(json_object_get(j, "counts"), "failed"));
+        otactl_table_row(&tb, S("id"), S("name"), S("type"), S("package"),
+                         S("state"), tot, ok, fl,
+                         otactl_rate_str(R("success_rate"), r1, sizeof(r1)),
+                         otactl_rate_str(R("completion"), r2, sizeof(r2)));
+#undef S
+#undef R
+        json_array_append_new(ja, j);
+    }
+    freeReplyObject(ids);
+    return otactl_list_print(o, ja, &tb);
+}
+#undef N
+
+int
+otactl_batch(otactl_t *o, int argc, char **argv)
+{
+    if (argc < 1) {
+        return otactl_usage("batch needs a verb: create, show, list, pause, "
+                            "resume, cancel");
+    }
+    if (strcmp(argv[0], "create") == 0) {
+        return otactl_batch_create(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        return otactl_batch_show(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        return otactl_batch_list(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "pause") == 0) {
+        return otactl_batch_op(o, "pause", OTA_JOB_BATCH_PAUSE, argc - 1,
+                               argv + 1);
+    }
+    if (strcmp(argv[0], "resume") == 0) {
+        return otactl_batch_op(o, "resume", OTA_JOB_BATCH_RESUME, argc - 1,
+                               argv + 1);
+    }
+    if (strcmp(argv[0], "cancel") == 0) {
+        return otactl_batch_op(o, "cancel", OTA_JOB_BATCH_CANCEL, argc - 1,
+                               argv + 1);
+    }
+    return otactl_usage("unknown verb \"batch %s\" (create, show, list, "
+                        "pause, resume, cancel)", argv[0]);
+}

@@ -1,0 +1,634 @@
+/* otactl device add|show|list, module add|list */
+
+#include "otactl.h"
+#include "otactl_lua.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+#include "ota_task_columns.h"
+#include "ota_names.h"
+#include "ota_version.h"
+
+#define OTACTL_SECRET_BYTES  32
+
+static char *
+otactl_module_json(const char *alias, const char *desc)
+{
+    json_t  *j;
+    char    *s;
+
+    j = json_pack("{s:s, s:s, s:I}", "alias", alias ? alias : "",
+                  "desc", desc ? desc : "", "created", (json_int_t) time(NULL));
+    if (j == NULL) {
+        return NULL;
+    }
+    s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return s;
+}
+
+static int
+otactl_secret_ok(const char *s)
+{
+    size_t  n = strlen(s);
+
+    if (n < 16 || n > 128) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (*s <= 0x20 || *s >= 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+otactl_device_add(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                             { "secret", OTACTL_ARG, 0, 0, 0 },
+                             { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    const char   *dev, *prod, *secret;
+    char          gen[2 * OTACTL_SECRET_BYTES + 1], now[32], *defmod;
+    ota_cmd_t     c;
+    redisReply   *r;
+    int           rc;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "device add")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 1) {
+        return otactl_usage("device add needs exactly one device name");
+    }
+    dev = pos.pos[0];
+    prod = otactl_opt(opts, "product");
+    secret = otactl_opt(opts, "secret");
+
+    if (!ota_name_device(dev, strlen(dev))) {
+        return otactl_fail("invalid device name \"%s\" (1-64 of A-Z a-z 0-9 "
+                           "_ - . :, not starting with '.')", dev);
+    }
+    if (prod == NULL) {
+        return otactl_fail("device add needs --product");
+    }
+    if (!ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\" (1-64 of A-Z a-z 0-9 "
+                           "_ - . :)", prod);
+    }
+    if (secret != NULL && !otactl_secret_ok(secret)) {
+        return otactl_fail("invalid --secret: 16-128 printable characters, "
+                           "no spaces");
+    }
+    if (secret == NULL) {
+        if (ota_random_hex(gen, OTACTL_SECRET_BYTES) != 0) {
+            return otactl_fail("no randomness for the secret");
+        }
+        secret = gen;
+    }
+
+    defmod = otactl_module_json("", "every product has a default module");
+    if (defmod == NULL) {
+        return otactl_fail("out of memory");
+    }
+    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, dev);
+    ota_cmd_adds(&c, prod);
+    ota_cmd_adds(&c, secret);
+    ota_cmd_adds(&c, now);
+    ota_cmd_adds(&c, defmod);
+    free(defmod);
+
+    r = NULL;
+    if (otactl_connect(o) == 0) {
+        r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_DEVICE_ADD], &c);
+    }
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        if (r != NULL) {
+            otactl_fail("Redis refused: %s", ota_reply_str(r));
+        } else if (o->rc != NULL) {
+            otactl_fail("Redis at %s: %s", ota_redis_addr_str(&o->addr),
+                        o->rc->errstr);
+        }
+        freeReplyObject(r);
+        return OTACTL_FAIL;
+    }
+
+    if (strcmp(ota_reply_str(r->element[0]), "exists") == 0) {
+        rc = otactl_fail("device %s already exists (product %s)", dev,
+                         ota_reply_str(r->element[1]));
+        freeReplyObject(r);
+        return rc;
+    }
+    freeReplyObject(r);
+
+    if (o->json) {
+        otactl_print_json(json_pack("{s:s, s:s, s:s}", "device", dev,
+                                    "product", prod, "secret", secret));
+    } else {
+        printf("%s\n", secret);
+    }
+    return OTACTL_OK;
+}
+
+/* the device's most recent tasks, newest batch first: a device's task is
+ * its membership of a batch's devices, so the batches are asked newest
+ * first, a page of ZSCOREs per round trip (no per-device history to keep
+ * on the worker's path); stops at max.  Returns how many, -1 on error. */
+#define OTACTL_SHOW_TASKS  10
+#define OTACTL_SHOW_PAGE   256
+
+static int
+otactl_device_tasks(otactl_t *o, const char *dev,
+    char bids[][OTA_NAME_MAX + 1], int max)
+{
+    redisReply  *ids, *r;
+    long         start = 0;
+    int          nb = 0;
+    size_t       i;
+
+    while (nb < max) {
+        ids = otactl_cmd(o, "ZREVRANGE " OTA_KEY_BATCHES " %ld %ld", start,
+                         start + OTACTL_SHOW_PAGE - 1);
+        if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(ids);
+            return -1;
+        }
+        for (i = 0; i < ids->elements; i++) {
+            redisAppendCommand(o->rc, "ZSCORE " OTA_KEY_BATCH_DEVICES " %s",
+                               ids->element[i]->str, dev);
+        }
+        for (i = 0; i < ids->elements; i++) {
+            r = ota_redis_reply(o->rc);
+            if (r == NULL) {
+                freeReplyObject(ids);
+                otactl_fail("Redis: %s", o->rc->err ? o->rc->errstr
+                                                    : "no reply");
+                return -1;
+            }
+            if (r->type == REDIS_REPLY_STRING && nb < max) {
+                snprintf(bids[nb++], OTA_NAME_MAX + 1, "%s",
+                         ids->element[i]->str);
+            }
+            freeReplyObject(r);
+        }
+        start += OTACTL_SHOW_PAGE;
+        i = ids->elements;
+        freeReplyObject(ids);
+        if (i < OTACTL_SHOW_PAGE) {
+            break;
+        }
+    }
+    return nb;
+}
+
+static int
+otactl_device_show(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    const char   *dev;
+    redisReply   *d, *ver, *open;
+    json_t       *j, *jv, *jo, *jt;
+    size_t        i;
+    int           rc, nb;
+    char          bids[OTACTL_SHOW_TASKS][OTA_NAME_MAX + 1];
+    char          t1[32];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "device show")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 1) {
+        return otactl_usage("device show needs exactly one device name");
+    }
+    dev = pos.pos[0];
+    if (!ota_name_device(dev, strlen(dev))) {
+        return otactl_fail("invalid device name \"%s\"", dev);
+    }
+
+    d = otactl_cmd(o, "HMGET " OTA_KEY_DEVICE " product created", dev);
+    if (d == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (d->element[0]->type == REDIS_REPLY_NIL) {
+        freeReplyObject(d);
+        return otactl_fail("no device %s", dev);
+    }
+    ver = otactl_cmd(o, "HGETALL " OTA_KEY_DEVICE_VERSIONS, dev);
+    open = otactl_cmd(o, "HGETALL " OTA_KEY_DEVICE_OPEN, dev);
+    nb = otactl_device_tasks(o, dev, bids, OTACTL_SHOW_TASKS);
+    if (ver == NULL || open == NULL || nb < 0) {
+        freeReplyObject(d);
+        freeReplyObject(ver);
+        freeReplyObject(open);
+        return OTACTL_FAIL;
+    }
+
+    j = json_object();
+    jv = json_object();
+    jo = json_object();
+    jt = json_array();
+    if (j == NULL || jv == NULL || jo == NULL || jt == NULL) {
+        return otactl_fail("out of memory");
+    }
+    for (i = 0; i + 1 < ver->elements; i += 2) {
+        if (strchr(ver->element[i]->str, '@') == NULL) {  /* not "<m>@ts" */
+            json_object_set_new(jv, ver->element[i]->str,
+                                json_string(ver->element[i + 1]->str));
+        }
+    }
+    for (i = 0; i + 1 < open->elements; i += 2) {
+        json_object_set_new(jo, open->element[i]->str,
+                            json_string(open->element[i + 1]->str));
+    }
+    for (i = 0; i < (size_t) nb; i++) {
+        /* the shared fields are the batch's; no state yet means pending */
+        redisReply  *t, *c[OTA_TCOL_VIEW_N];
+        char         key[256];
+        int          ok = 1, k;
+
+        t = otactl_cmd(o, "HMGET " OTA_KEY_BATCH " module version size",
+                       bids[i]);
+        /* the task's view columns (ota_task_columns.h) */
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            snprintf(key, sizeof(key), ota_task_columns[k].key, bids[i]);
+            c[k] = otactl_cmd(o, "HGET %s %s", key, dev);
+            ok &= c[k] != NULL;
+        }
+        if (ok && t != NULL && t->element[0]->type == REDIS_REPLY_STRING) {
+            json_array_append_new(jt, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                "batch", bids[i],
+                "module", ota_reply_str(t->element[0]),
+                "version", ota_reply_str(t->element[1]),
+                "state", c[OTA_TCOL_STATE]->type == REDIS_REPLY_STRING
+                         ? c[OTA_TCOL_STATE]->str
+                         : ota_task_columns[OTA_TCOL_STATE].dflt,
+                "reason", ota_reply_str(c[OTA_TCOL_REASON]),
+                "covered", (json_int_t) ota_reply_ll(c[OTA_TCOL_COVERED], 0),
+                "size", (json_int_t) ota_reply_ll(t->element[2], 0)));
+        }
+        freeReplyObject(t);
+        for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
+            freeReplyObject(c[k]);
+        }
+    }
+    json_object_set_new(j, "device", json_string(dev));
+    json_object_set_new(j, "product", json_string(ota_reply_str(d->element[0])));
+    json_object_set_new(j, "created",
+                        json_integer(ota_reply_ll(d->element[1], 0)));
+    json_object_set_new(j, "versions", jv);
+    json_object_set_new(j, "open", jo);
+    json_object_set_new(j, "tasks", jt);
+
+    if (o->json) {
+        otactl_print_json(j);
+    } else {
+        const char  *k;
+        json_t      *v;
+        size_t       idx;
+
+        printf("device:   %s\nproduct:  %s\ncreated:  %s\n", dev,
+               ota_reply_str(d->element[0]),
+               otactl_time(ota_reply_ll(d->element[1], 0), t1, sizeof(t1)));
+        printf("versions:");
+        if (json_object_size(jv) == 0) {
+            printf(" (never reported)");
+        }
+        json_object_foreach(jv, k, v) {
+            printf(" %s=%s", k, json_string_value(v));
+        }
+        printf("\n");
+        if (json_array_size(jt) > 0) {
+            otactl_table_t  tb;
+
+            printf("\n");
+            otactl_table_init(&tb, 5, "BATCH", "MODULE", "VERSION", "STATE",
+                              "REASON");
+            json_array_foreach(jt, idx, v) {
+                otactl_table_row(&tb,
+                    json_string_value(json_object_get(v, "batch")),
+                    json_string_value(json_object_get(v, "module")),
+                    json_string_value(json_object_get(v, "version")),
+                    json_string_value(json_object_get(v, "state")),
+                    json_string_value(json_object_get(v, "reason")));
+            }
+            otactl_table_print(&tb, stdout);
+            otactl_table_free(&tb);
+        }
+        json_decref(j);
+    }
+
+    freeReplyObject(d);
+    freeReplyObject(ver);
+    freeReplyObject(open);
+    return OTACTL_OK;
+}
+
+static int
+otactl_device_list(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t    opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                               { "limit", OTACTL_ARG, 0, 0, 0 },
+                               { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t    pos;
+    const char     *prod, *lim;
+    redisReply     *prods, *s, *d;
+    otactl_table_t  tb;
+    json_t         *ja;
+    char            cursor[32];
+    long long       limit = 1000, shown = 0;
+    size_t          p, i;
+    int             rc;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "device list")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 0) {
+        return otactl_usage("device list takes no arguments");
+    }
+    prod = otactl_opt(opts, "product");
+    lim = otactl_opt(opts, "limit");
+    if (prod != NULL && !ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    if (lim != NULL) {
+        char *end;
+        limit = strtoll(lim, &end, 10);
+        if (*end || limit < 1) {
+            return otactl_fail("invalid --limit \"%s\" (want a positive "
+                               "number)", lim);
+        }
+    }
+
+    if (prod != NULL) {
+        prods = otactl_cmd(o, "SISMEMBER " OTA_KEY_PRODUCTS " %s", prod);
+        if (prods == NULL) {
+            return OTACTL_FAIL;
+        }
+        if (prods->integer == 0) {
+            freeReplyObject(prods);
+            return otactl_fail("no product %s", prod);
+        }
+        freeReplyObject(prods);
+        prods = otactl_cmd(o, "SMEMBERS " OTA_KEY_PRODUCTS);
+    } else {
+        prods = otactl_cmd(o, "SMEMBERS " OTA_KEY_PRODUCTS);
+    }
+    if (prods == NULL) {
+        return OTACTL_FAIL;
+    }
+
+    ja = json_array();
+    otactl_table_init(&tb, 3, "DEVICE", "PRODUCT", "VERSIONS");
+    for (p = 0; p < prods->elements && shown < limit; p++) {
+        const char *pn = prods->element[p]->str;
+        if (prod != NULL && strcmp(pn, prod) != 0) {
+            continue;
+        }
+        strcpy(cursor, "0");
+        do {
+            s = otactl_cmd(o, "SSCAN " OTA_KEY_PRODUCT_DEVICES " %s COUNT 500",
+                           pn, cursor);
+            if (s == NULL) {
+                break;
+            }
+            snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
+            for (i = 0; i < s->element[1]->elements && shown < limit; i++) {
+                const char *dn = s->element[1]->element[i]->str;
+                char        vs[512] = "";
+                size_t      k, n = 0;
+
+                d = otactl_cmd(o, "HGETALL " OTA_KEY_DEVICE_VERSIONS, dn);
+                for (k = 0; d && k + 1 < d->elements; k += 2) {
+                    if (strchr(d->element[k]->str, '@') != NULL) {
+                        continue;           /* "<module>@ts" */
+                    }
+                    n += snprintf(vs + n, n < sizeof(vs) ? sizeof(vs) - n : 0,
+                                  "%s%s=%s", n ? " " : "", d->element[k]->str,
+                                  d->element[k + 1]->str);
+                }
+                if (o->json) {
+                    json_t *jv = json_object();
+                    for (k = 0; d && k + 1 < d->elements; k += 2) {
+                        if (strchr(d->element[k]->str, '@') != NULL) {
+                            continue;
+                        }
+                        json_object_set_new(jv, d->element[k]->str,
+                                       json_string(d->element[k + 1]->str));
+                    }
+                    json_array_append_new(ja, json_pack("{s:s, s:s, s:o}",
+                                          "device", dn, "product", pn,
+                                          "versions", jv));
+                } else {
+                    otactl_table_row(&tb, dn, pn, vs[0] ? vs : "-");
+                }
+                freeReplyObject(d);
+                shown++;
+            }
+            freeReplyObject(s);
+        } while (strcmp(cursor, "0") != 0 && shown < limit);
+    }
+    freeReplyObject(prods);
+
+    return otactl_list_print(o, ja, &tb);
+}
+
+int
+otactl_device(otactl_t *o, int argc, char **argv)
+{
+    if (argc < 1) {
+        return otactl_usage("device needs a verb: add, show, list");
+    }
+    if (strcmp(argv[0], "add") == 0) {
+        return otactl_device_add(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        return otactl_device_show(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        return otactl_device_list(o, argc - 1, argv + 1);
+    }
+    return otactl_usage("unknown verb \"device %s\" (add, show, list)",
+                        argv[0]);
+}
+
+/* ---- modules --------------------------------------------------------------- */
+
+static int
+otactl_module_add(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                             { "alias", OTACTL_ARG, 0, 0, 0 },
+                             { "desc", OTACTL_ARG, 0, 0, 0 },
+                             { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    const char   *mod, *prod, *alias, *desc;
+    char         *js, *defmod;
+    ota_cmd_t     c;
+    redisReply   *r;
+    int           rc;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "module add")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 1) {
+        return otactl_usage("module add needs exactly one module name");
+    }
+    mod = pos.pos[0];
+    prod = otactl_opt(opts, "product");
+    alias = otactl_opt(opts, "alias");
+    desc = otactl_opt(opts, "desc");
+
+    if (!ota_name_module(mod, strlen(mod))) {
+        return otactl_fail("invalid module name \"%s\" (1-64 of A-Z a-z 0-9 "
+                           "_ -)", mod);
+    }
+    if (prod == NULL) {
+        return otactl_fail("module add needs --product");
+    }
+    if (!ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    if (alias != NULL && !otactl_text_ok(alias, 128)) {
+        return otactl_fail("invalid --alias: at most 128 characters, no "
+                           "control characters");
+    }
+    if (desc != NULL && !otactl_text_ok(desc, 1024)) {
+        return otactl_fail("invalid --desc: at most 1024 characters, no "
+                           "control characters");
+    }
+
+    js = otactl_module_json(alias, desc);
+    defmod = otactl_module_json("", "every product has a default module");
+    if (js == NULL || defmod == NULL) {
+        free(js);
+        free(defmod);
+        return otactl_fail("out of memory");
+    }
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, prod);
+    ota_cmd_adds(&c, mod);
+    ota_cmd_adds(&c, js);
+    ota_cmd_adds(&c, defmod);
+    free(js);
+    free(defmod);
+
+    r = NULL;
+    if (otactl_connect(o) == 0) {
+        r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_MODULE_ADD], &c);
+    }
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        if (r != NULL) {
+            otactl_fail("Redis refused: %s", ota_reply_str(r));
+        }
+        freeReplyObject(r);
+        return OTACTL_FAIL;
+    }
+    if (strcmp(ota_reply_str(r->element[0]), "exists") == 0) {
+        freeReplyObject(r);
+        return otactl_fail("module %s already exists in product %s", mod,
+                           prod);
+    }
+    if (r->elements > 1 && strcmp(ota_reply_str(r->element[1]), "1") == 0
+        && !o->json)
+    {
+        fprintf(stderr, "otactl: note: new product %s (with module "
+                "\"default\")\n", prod);
+    }
+    freeReplyObject(r);
+
+    if (o->json) {
+        otactl_print_json(json_pack("{s:s, s:s}", "product", prod,
+                                    "module", mod));
+    } else {
+        printf("%s\n", mod);
+    }
+    return OTACTL_OK;
+}
+
+static int
+otactl_module_list(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t    opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                               { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t    pos;
+    const char     *prod;
+    redisReply     *r, *e;
+    otactl_table_t  tb;
+    json_t         *ja;
+    size_t          i;
+    int             rc;
+    char            t1[32];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "module list")) != 0) {
+        return rc;
+    }
+    prod = otactl_opt(opts, "product");
+    if (pos.npos != 0) {
+        return otactl_usage("module list takes no arguments");
+    }
+    if (prod == NULL) {
+        return otactl_fail("module list needs --product");
+    }
+    if (!ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    e = otactl_cmd(o, "SISMEMBER " OTA_KEY_PRODUCTS " %s", prod);
+    if (e == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (e->integer == 0) {
+        freeReplyObject(e);
+        return otactl_fail("no product %s", prod);
+    }
+    freeReplyObject(e);
+
+    r = otactl_cmd(o, "HGETALL " OTA_KEY_PRODUCT_MODULES, prod);
+    if (r == NULL) {
+        return OTACTL_FAIL;
+    }
+    ja = json_array();
+    otactl_table_init(&tb, 4, "MODULE", "ALIAS", "CREATED", "DESCRIPTION");
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        json_t *m = json_loads(r->element[i + 1]->str, 0, NULL);
+        const char *alias = json_string_value(json_object_get(m, "alias"));
+        const char *desc = json_string_value(json_object_get(m, "desc"));
+        long long created = json_integer_value(json_object_get(m, "created"));
+
+        json_array_append_new(ja, json_pack("{s:s, s:s, s:s, s:I}",
+            "module", r->element[i]->str, "alias", alias ? alias : "",
+            "desc", desc ? desc : "", "created", (json_int_t) created));
+        otactl_table_row(&tb, r->element[i]->str, alias && *alias ? alias : "-",
+                         otactl_time(created, t1, sizeof(t1)),
+                         desc ? desc : "");
+        json_decref(m);
+    }
+    freeReplyObject(r);
+
+    return otactl_list_print(o, ja, &tb);
+}
+
+int
+otactl_module(otactl_t *o, int argc, char **argv)
+{
+    if (argc < 1) {
+        return otactl_usage("module needs a verb: add, list");
+    }
+    if (strcmp(argv[0], "add") == 0) {
+        return otactl_module_add(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        return otactl_module_list(o, argc - 1, argv + 1);
+    }
+    return otactl_usage("unknown verb \"module %s\" (add, list)", argv[0]);
+}

@@ -1,0 +1,89 @@
+/* otactl's output: JSON, sizes, times, rates, and what free text may be */
+
+#include "otactl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void
+otactl_print_json(json_t *v)
+{
+    char  *s;
+
+    if (v == NULL) {
+        fprintf(stderr, "otactl: out of memory building JSON\n");
+        return;
+    }
+    s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s != NULL) {
+        printf("%s\n", s);
+        free(s);
+    }
+    json_decref(v);
+}
+
+const char *
+otactl_bytes(long long n, char *buf, size_t len)
+{
+    if (n < 0) {
+        snprintf(buf, len, "-");
+    } else if (n < 1024) {
+        snprintf(buf, len, "%lld B", n);
+    } else if (n < 1024 * 1024) {
+        snprintf(buf, len, "%.1f KB", n / 1024.0);
+    } else if (n < 1024LL * 1024 * 1024) {
+        snprintf(buf, len, "%.1f MB", n / (1024.0 * 1024));
+    } else {
+        snprintf(buf, len, "%.2f GB", n / (1024.0 * 1024 * 1024));
+    }
+    return buf;
+}
+
+const char *
+otactl_time(long long t, char *buf, size_t len)
+{
+    time_t     s;
+    struct tm  tm;
+
+    if (t <= 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    s = (time_t) (t > 100000000000LL ? t / 1000 : t);
+    localtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+json_t *
+otactl_rate_json(double r)
+{
+    return r < 0 ? json_null() : json_real((double) (long long) (r * 10000 + 0.5)
+                                           / 10000);
+}
+
+const char *
+otactl_rate_str(double r, char *buf, size_t len)
+{
+    if (r < 0) {
+        snprintf(buf, len, "-");
+    } else {
+        snprintf(buf, len, "%.1f%%", r * 100);
+    }
+    return buf;
+}
+
+int
+otactl_text_ok(const char *s, size_t max)
+{
+    size_t  n = 0;
+
+    for (; *s; s++, n++) {
+        if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+            return 0;
+        }
+    }
+    return n <= max;
+}

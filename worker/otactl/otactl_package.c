@@ -1,0 +1,906 @@
+/* otactl package add|show|list and link: the package store and its records */
+
+#include "otactl.h"
+#include "otactl_lua.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "ota_fields.h"
+#include "ota_keys.h"
+#include "ota_names.h"
+#include "ota_stats.h"
+#include "ota_token.h"
+#include "ota_version.h"
+
+#define OTACTL_MAX_FILES  64
+
+typedef struct {
+    const char  *path;
+    const char  *name;          /* base name */
+    long long    size;
+    long long    offset;
+    char         sign[OTA_HEX_SHA256_LEN + 1];
+} otactl_file_t;
+
+/* path building: a path too long to fit is refused, never cut */
+static int
+otactl_path(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list  ap;
+    int      n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return (n < 0 || (size_t) n >= len) ? -1 : 0;
+}
+
+static int
+otactl_rmtree(const char *dir)
+{
+    DIR            *d;
+    struct dirent  *e;
+    char            p[4096];
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        if (otactl_path(p, sizeof(p), "%s/%s", dir, e->d_name) == 0) {
+            unlink(p);
+        }
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
+/* copies src to dir/name (through a temp name), computing the digest on
+ * the way; the copy is read-only once in place */
+static int
+otactl_copy(const char *src, const char *dir, const char *name,
+    const EVP_MD *md, long long expect, int follow, char *hex)
+{
+    char            tmp[4096], dst[4096];
+    unsigned char   buf[1 << 16], dg[EVP_MAX_MD_SIZE];
+    unsigned int    dl, i;
+    EVP_MD_CTX     *ctx;
+    ssize_t         n;
+    long long       total = 0;
+    int             in, out, rc = -1;
+
+    if (otactl_path(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) != 0
+        || otactl_path(dst, sizeof(dst), "%s/%s", dir, name) != 0)
+    {
+        otactl_fail("path too long in %s", dir);
+        return -1;
+    }
+
+    /* a link is published only when asked for (--follow-symlinks); the
+     * check was made before, O_NOFOLLOW closes the window since */
+    in = open(src, O_RDONLY | (follow ? 0 : O_NOFOLLOW));
+    if (in < 0) {
+        otactl_fail("cannot read %s: %s", src, errno == ELOOP
+                    ? "it is a symbolic link (--follow-symlinks publishes "
+                      "the file it points to)" : strerror(errno));
+        return -1;
+    }
+    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (out < 0) {
+        otactl_fail("cannot write %s: %s", tmp, strerror(errno));
+        close(in);
+        return -1;
+    }
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+        otactl_fail("cannot start the digest");
+        goto done;
+    }
+
+    for ( ;; ) {
+        n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            otactl_fail("cannot read %s: %s", src, strerror(errno));
+            goto done;
+        }
+        if (n == 0) {
+            break;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t) n);
+        total += n;
+        for (ssize_t w = 0; w < n; ) {
+            ssize_t k = write(out, buf + w, (size_t) (n - w));
+            if (k < 0 && errno == EINTR) {
+                continue;
+            }
+            if (k < 0) {
+                otactl_fail("cannot write %s: %s", tmp, strerror(errno));
+                goto done;
+            }
+            w += k;
+        }
+    }
+
+    if (total != expect) {
+        otactl_fail("%s changed while it was copied; try again", src);
+        goto done;
+    }
+    EVP_DigestFinal_ex(ctx, dg, &dl);
+    for (i = 0; i < dl; i++) {
+        sprintf(hex + 2 * i, "%02x", dg[i]);
+    }
+    if (fsync(out) != 0 || fchmod(out, 0444) != 0) {
+        otactl_fail("cannot sync %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, dst) != 0) {
+        otactl_fail("cannot rename %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    rc = 0;
+
+done:
+    EVP_MD_CTX_free(ctx);
+    close(in);
+    close(out);
+    if (rc != 0) {
+        unlink(tmp);
+    }
+    return rc;
+}
+
+static int
+otactl_write_manifest(const char *dir, json_t *m)
+{
+    char   tmp[4096], dst[4096], *s;
+    int    fd, rc = -1;
+    size_t len;
+
+    if (otactl_path(tmp, sizeof(tmp), "%s/." OTA_MANIFEST_NAME ".tmp", dir)
+        != 0 || otactl_path(dst, sizeof(dst), "%s/" OTA_MANIFEST_NAME, dir)
+        != 0)
+    {
+        otactl_fail("path too long in %s", dir);
+        return -1;
+    }
+    s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s == NULL) {
+        otactl_fail("out of memory");
+        return -1;
+    }
+    len = strlen(s);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0444);
+    if (fd < 0 || write(fd, s, len) != (ssize_t) len || write(fd, "\n", 1) != 1
+        || fsync(fd) != 0)
+    {
+        otactl_fail("cannot write %s: %s", tmp, strerror(errno));
+    } else if (rename(tmp, dst) != 0) {
+        otactl_fail("cannot rename %s: %s", tmp, strerror(errno));
+    } else {
+        rc = 0;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(s);
+    if (rc == 0) {
+        fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) {
+            fsync(fd);            /* the rename itself must reach the disk */
+            close(fd);
+        }
+    }
+    return rc;
+}
+
+static int
+otactl_package_add(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t    opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                               { "module", OTACTL_ARG, 0, 0, 0 },
+                               { "name", OTACTL_ARG, 0, 0, 0 },
+                               { "version", OTACTL_ARG, 0, 0, 0 },
+                               { "type", OTACTL_ARG, 0, 0, 0 },
+                               { "from", OTACTL_ARG, 0, 0, 0 },
+                               { "sign", OTACTL_ARG, 0, 0, 0 },
+                               { "verify", OTACTL_FLAG, 0, 0, 0 },
+                               { "desc", OTACTL_ARG, 0, 0, 0 },
+                               { "ext", OTACTL_MULTI, 0, 0, 0 },
+                               { "follow-symlinks", OTACTL_FLAG, 0, 0, 0 },
+                               { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t    pos;
+    otactl_file_t   files[OTACTL_MAX_FILES];
+    otactl_opt_t   *ext;
+    const char     *prod, *mod, *name, *ver, *type, *from, *sign, *desc;
+    ota_version_t   v, fv;
+    struct stat     st;
+    char            vbuf[OTA_VERSION_STR_MAX], fbuf[OTA_VERSION_STR_MAX];
+    char            id[OTA_NAME_MAX + 1], dir[4096], hex[17], now[32];
+    char           *files_js = NULL, *ext_js = NULL;
+    const EVP_MD   *md;
+    json_t         *jext, *jfiles, *man;
+    redisReply     *r;
+    ota_cmd_t       c;
+    long long       total = 0;
+    int             i, k, rc, verify, follow;
+    size_t          l;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "package add")) != 0) {
+        return rc;
+    }
+    prod = otactl_opt(opts, "product");
+    mod = otactl_opt(opts, "module");
+    name = otactl_opt(opts, "name");
+    ver = otactl_opt(opts, "version");
+    type = otactl_opt(opts, "type");
+    from = otactl_opt(opts, "from");
+    sign = otactl_opt(opts, "sign");
+    desc = otactl_opt(opts, "desc");
+    verify = otactl_opt(opts, "verify") != NULL;
+    follow = otactl_opt(opts, "follow-symlinks") != NULL;
+    ext = otactl_optp(opts, "ext");
+
+    /* ---- the arguments, before touching anything ---- */
+    if (pos.npos == 0) {
+        return otactl_fail("package add needs at least one file");
+    }
+    if (pos.npos > OTACTL_MAX_FILES) {
+        return otactl_fail("at most %d files per package", OTACTL_MAX_FILES);
+    }
+    if (prod == NULL || mod == NULL || name == NULL || ver == NULL) {
+        return otactl_fail("package add needs --product, --module, --name "
+                           "and --version");
+    }
+    if (!ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    if (!ota_name_module(mod, strlen(mod))) {
+        return otactl_fail("invalid module name \"%s\"", mod);
+    }
+    if (name[0] == '\0' || !otactl_text_ok(name, 128)) {
+        return otactl_fail("invalid --name: 1-128 characters, no control "
+                           "characters");
+    }
+    if (ota_version_parse_cstr(ver, &v) != 0) {
+        return otactl_fail("invalid version \"%s\" (want X.Y.Z, each part "
+                           "0..999999, no leading zeros)", ver);
+    }
+    ota_version_format(&v, vbuf);
+    if (type == NULL) {
+        type = "full";
+    }
+    if (strcmp(type, "full") != 0 && strcmp(type, "diff") != 0) {
+        return otactl_fail("invalid --type \"%s\" (full or diff)", type);
+    }
+    if (strcmp(type, "diff") == 0) {
+        if (from == NULL) {
+            return otactl_fail("a diff package needs --from X.Y.Z (the "
+                               "version it applies to)");
+        }
+        if (ota_version_parse_cstr(from, &fv) != 0) {
+            return otactl_fail("invalid --from \"%s\" (want X.Y.Z)", from);
+        }
+        if (ota_version_cmp(&fv, &v) >= 0) {
+            return otactl_fail("--from %s must be lower than --version %s",
+                               from, ver);
+        }
+        ota_version_format(&fv, fbuf);
+    } else {
+        if (from != NULL) {
+            return otactl_fail("--from is only for --type diff packages");
+        }
+        fbuf[0] = '\0';
+    }
+    if (sign == NULL) {
+        sign = "sha256";
+    }
+    if (strcmp(sign, "md5") == 0) {
+        md = EVP_md5();
+    } else if (strcmp(sign, "sha256") == 0) {
+        md = EVP_sha256();
+    } else {
+        return otactl_fail("invalid --sign \"%s\" (md5 or sha256)", sign);
+    }
+    if (desc != NULL && !otactl_text_ok(desc, 1024)) {
+        return otactl_fail("invalid --desc: at most 1024 characters, no "
+                           "control characters");
+    }
+
+    jext = json_object();
+    if (jext == NULL) {
+        return otactl_fail("out of memory");
+    }
+    for (i = 0; i < ext->nvals; i++) {
+        const char *eq = strchr(ext->vals[i], '=');
+        char        key[65];
+
+        l = eq ? (size_t) (eq - ext->vals[i]) : 0;
+        if (eq == NULL || l == 0 || l > 64) {
+            json_decref(jext);
+            return otactl_fail("invalid --ext \"%s\" (want key=value, key "
+                               "1-64 characters)", ext->vals[i]);
+        }
+        memcpy(key, ext->vals[i], l);
+        key[l] = '\0';
+        if (!ota_name_file(key, l) || !otactl_text_ok(eq + 1, 1024)) {
+            json_decref(jext);
+            return otactl_fail("invalid --ext \"%s\" (key of A-Z a-z 0-9 _ "
+                               "- ., value at most 1024 characters)",
+                               ext->vals[i]);
+        }
+        if (json_object_get(jext, key) != NULL) {
+            json_decref(jext);
+            return otactl_fail("--ext %s given twice", key);
+        }
+        json_object_set_new(jext, key, json_string(eq + 1));
+    }
+
+    for (i = 0; i < pos.npos; i++) {
+        const char *p = pos.pos[i], *b = strrchr(p, '/');
+
+        files[i].path = p;
+        files[i].name = b ? b + 1 : p;
+        /* a symbolic link named x.bin may point at any readable file:
+         * published only when asked for, like cp -L or tar -h */
+        if (lstat(p, &st) != 0) {
+            json_decref(jext);
+            return otactl_fail("cannot read %s: %s", p, strerror(errno));
+        }
+        if (S_ISLNK(st.st_mode) && !follow) {
+            char     target[4096];
+            ssize_t  tl = readlink(p, target, sizeof(target) - 1);
+
+            target[tl > 0 ? tl : 0] = '\0';
+            json_decref(jext);
+            return otactl_fail("%s is a symbolic link (to %s): pass "
+                               "--follow-symlinks to publish the file it "
+                               "points to, or give that file", p,
+                               tl > 0 ? target : "?");
+        }
+        if (S_ISLNK(st.st_mode) && stat(p, &st) != 0) {
+            json_decref(jext);
+            return otactl_fail("cannot read %s: %s", p, strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            json_decref(jext);
+            return otactl_fail("%s is not a regular file", p);
+        }
+        if (!ota_name_file(files[i].name, strlen(files[i].name))) {
+            json_decref(jext);
+            return otactl_fail("invalid file name \"%s\" (1-128 of A-Z a-z "
+                               "0-9 _ - ., not starting with '.')",
+                               files[i].name);
+        }
+        if (!ota_name_ext_ok(files[i].name, strlen(files[i].name), o->exts)) {
+            json_decref(jext);
+            return otactl_fail("%s: file type not accepted (accepted: %s)",
+                               files[i].name, o->exts);
+        }
+        if (st.st_size == 0) {
+            json_decref(jext);
+            return otactl_fail("%s is empty", p);
+        }
+        if (st.st_size > o->max_bytes) {
+            json_decref(jext);
+            return otactl_fail("%s is %lld bytes, over the limit of %lld MB",
+                               p, (long long) st.st_size,
+                               o->max_bytes / (1024 * 1024));
+        }
+        for (k = 0; k < i; k++) {
+            if (strcmp(files[k].name, files[i].name) == 0) {
+                json_decref(jext);
+                return otactl_fail("two files named %s", files[i].name);
+            }
+        }
+        files[i].size = st.st_size;
+        files[i].offset = total;
+        total += st.st_size;
+    }
+
+    if (o->store == NULL) {
+        json_decref(jext);
+        return otactl_fail("no package store: set --store DIR or OTA_STORE");
+    }
+    if (stat(o->store, &st) != 0 || !S_ISDIR(st.st_mode)
+        || access(o->store, W_OK) != 0)
+    {
+        json_decref(jext);
+        return otactl_fail("package store %s is not a writable directory",
+                           o->store);
+    }
+
+    /* ---- Redis: the module exists, no duplicate ---- */
+    r = otactl_cmd(o, "HEXISTS " OTA_KEY_PRODUCT_MODULES " %s", prod, mod);
+    if (r == NULL) {
+        json_decref(jext);
+        return OTACTL_FAIL;
+    }
+    if (r->integer == 0) {
+        freeReplyObject(r);
+        json_decref(jext);
+        return otactl_fail("no module %s in product %s (otactl module add %s "
+                           "--product %s)", mod, prod, mod, prod);
+    }
+    freeReplyObject(r);
+    r = otactl_cmd(o, "HGET " OTA_KEY_PRODUCT_PKGVER " %s:%s", prod, mod,
+                   vbuf);
+    if (r == NULL) {
+        json_decref(jext);
+        return OTACTL_FAIL;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        rc = otactl_fail("product %s module %s already has version %s "
+                         "(package %s)", prod, mod, vbuf, r->str);
+        freeReplyObject(r);
+        json_decref(jext);
+        return rc;
+    }
+    freeReplyObject(r);
+
+    /* ---- the id: readable when it can be, random otherwise ---- */
+    snprintf(id, sizeof(id), "%.64s", "");
+    if (strlen(prod) + strlen(mod) + strlen(vbuf) + 2 <= OTA_NAME_MAX) {
+        snprintf(id, sizeof(id), "%s-%s-%s", prod, mod, vbuf);
+        for (l = 0; id[l]; l++) {
+            if (id[l] == '.') {
+                id[l] = '_';
+            }
+        }
+    }
+    if (otactl_path(dir, sizeof(dir), "%s/%s", o->store, id) != 0) {
+        json_decref(jext);
+        return otactl_fail("package store path too long");
+    }
+    if (id[0] == '\0' || !ota_name_id(id, strlen(id))
+        || mkdir(dir, 0755) != 0)
+    {
+        if (ota_random_hex(hex, 8) != 0) {
+            json_decref(jext);
+            return otactl_fail("no randomness for the package id");
+        }
+        snprintf(id, sizeof(id), "pkg-%s", hex);
+        otactl_path(dir, sizeof(dir), "%s/%s", o->store, id);
+        if (mkdir(dir, 0755) != 0) {
+            json_decref(jext);
+            return otactl_fail("cannot create %s: %s", dir, strerror(errno));
+        }
+    }
+    chmod(dir, 0755);
+
+    /* ---- files, then the manifest last ---- */
+    jfiles = json_array();
+    man = NULL;
+    for (i = 0; i < pos.npos; i++) {
+        if (otactl_copy(files[i].path, dir, files[i].name, md, files[i].size,
+                        follow,
+                        files[i].sign) != 0)
+        {
+            goto failed;
+        }
+        json_array_append_new(jfiles, json_pack("{s:s, s:I, s:s, s:I}",
+            "name", files[i].name, "size", (json_int_t) files[i].size,
+            "sign", files[i].sign, "offset", (json_int_t) files[i].offset));
+    }
+    man = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O}",
+        "id", id, "product", prod, "module", mod, "version", vbuf,
+        "type", type, "from", fbuf, "sign_method", sign,
+        "size", (json_int_t) total, "files", jfiles);
+    if (man == NULL || otactl_write_manifest(dir, man) != 0) {
+        goto failed;
+    }
+
+    /* ---- the record ---- */
+    files_js = json_dumps(jfiles, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ext_js = json_dumps(jext, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (files_js == NULL || ext_js == NULL) {
+        otactl_fail("out of memory");
+        goto failed;
+    }
+    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, id);
+    ota_cmd_adds(&c, prod);
+    ota_cmd_adds(&c, mod);
+    ota_cmd_adds(&c, vbuf);
+    ota_cmd_adds(&c, now);
+#define F(k, val) ota_cmd_adds(&c, k); ota_cmd_adds(&c, val)
+    F("id", id);
+    F("product", prod);
+    F("module", mod);
+    F("name", name);
+    F("version", vbuf);
+    F("type", type);
+    F("from", fbuf);
+    F("sign_method", sign);
+    F("sign", files[0].sign);
+    ota_cmd_adds(&c, "size");
+    ota_cmd_addll(&c, total);
+    F("files", files_js);
+    F("verify", verify ? "1" : "0");
+    F("state", verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
+    F("verify_batch", "");
+    F("desc", desc ? desc : "");
+    F("ext", ext_js);
+    F("created", now);
+#undef F
+    r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_PACKAGE_ADD], &c);
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        otactl_fail("Redis: %s", r ? ota_reply_str(r)
+                    : (o->rc ? o->rc->errstr : "no connection"));
+        freeReplyObject(r);
+        goto failed;
+    }
+    if (strcmp(ota_reply_str(r->element[0]), "ok") != 0) {
+        const char *why = ota_reply_str(r->element[0]);
+        if (strcmp(why, "duplicate") == 0) {
+            otactl_fail("product %s module %s already has version %s "
+                        "(package %s)", prod, mod, vbuf,
+                        ota_reply_str(r->element[1]));
+        } else if (strcmp(why, "nomodule") == 0) {
+            otactl_fail("no module %s in product %s", mod, prod);
+        } else {
+            otactl_fail("package id %s is taken; try again", id);
+        }
+        freeReplyObject(r);
+        goto failed;
+    }
+    freeReplyObject(r);
+
+    if (o->json) {
+        otactl_print_json(json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", id,
+            "sign_method", sign, "sign", files[0].sign, "size",
+            (json_int_t) total, "state",
+            verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY));
+    } else {
+        printf("%s\n", id);
+    }
+    free(files_js);
+    free(ext_js);
+    json_decref(man);
+    json_decref(jfiles);
+    json_decref(jext);
+    return OTACTL_OK;
+
+failed:
+    /* nothing stays behind: no record was written, remove the files */
+    otactl_rmtree(dir);
+    free(files_js);
+    free(ext_js);
+    json_decref(man);
+    json_decref(jfiles);
+    json_decref(jext);
+    return OTACTL_FAIL;
+}
+
+/* the package record as JSON, with its verify batch's progress */
+static json_t *
+otactl_package_json(otactl_t *o, const char *id, int *missing)
+{
+    redisReply  *r, *b, *cnt;
+    json_t      *j, *v;
+    size_t       i;
+
+    *missing = 0;
+    r = otactl_cmd(o, "HGETALL " OTA_KEY_PACKAGE, id);
+    if (r == NULL) {
+        return NULL;
+    }
+    if (r->elements == 0) {
+        freeReplyObject(r);
+        *missing = 1;
+        return NULL;
+    }
+    j = json_object();
+    for (i = 0; j && i + 1 < r->elements; i += 2) {
+        const char *k = r->element[i]->str, *s = r->element[i + 1]->str;
+
+        if (strcmp(k, "files") == 0 || strcmp(k, "ext") == 0) {
+            v = json_loads(s, 0, NULL);
+            json_object_set_new(j, k, v ? v : json_null());
+        } else if (strcmp(k, "size") == 0 || strcmp(k, "created") == 0) {
+            json_object_set_new(j, k, json_integer(atoll(s)));
+        } else if (strcmp(k, "verify") == 0) {
+            json_object_set_new(j, k, json_boolean(strcmp(s, "1") == 0));
+        } else {
+            json_object_set_new(j, k, json_string(s));
+        }
+    }
+    freeReplyObject(r);
+
+    v = json_object_get(j, "verify_batch");
+    if (json_string_value(v) && json_string_value(v)[0]) {
+        const char          *bid = json_string_value(v);
+        ota_batch_counts_t   c;
+        json_t              *jb, *jc;
+
+        memset(&c, 0, sizeof(c));
+        b = otactl_cmd(o, "HMGET " OTA_KEY_BATCH " state total name", bid);
+        cnt = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH_COUNTS, bid);
+        if (b != NULL && cnt != NULL) {
+            jc = json_object();
+            for (i = 0; i + 1 < cnt->elements; i += 2) {
+                int s = ota_task_state_parse(cnt->element[i]->str,
+                                             cnt->element[i]->len);
+                if (s >= 0) {
+                    c.n[s] = atoll(cnt->element[i + 1]->str);
+                }
+            }
+            for (i = 0; i < OTA_TS_COUNT; i++) {
+                json_object_set_new(jc, ota_task_state_name(i),
+                                    json_integer(c.n[i]));
+            }
+            c.total = ota_reply_ll(b->element[1], 0);
+            jb = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
+                "id", bid, "name", ota_reply_str(b->element[2]),
+                "state", ota_reply_str(b->element[0]),
+                "total", (json_int_t) c.total, "counts", jc,
+                "success_rate", otactl_rate_json(ota_success_rate(&c)),
+                "completion", otactl_rate_json(ota_completion(&c)));
+            json_object_set_new(j, "verify_progress", jb);
+        }
+        freeReplyObject(b);
+        freeReplyObject(cnt);
+    }
+    return j;
+}
+
+static int
+otactl_package_show(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    json_t       *j, *f, *vp;
+    const char   *id, *k;
+    size_t        i;
+    int           rc, missing;
+    char          b1[32], t1[32], r1[16];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "package show")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 1) {
+        return otactl_usage("package show needs exactly one package id");
+    }
+    id = pos.pos[0];
+    if (!ota_name_id(id, strlen(id))) {
+        return otactl_fail("invalid package id \"%s\"", id);
+    }
+    j = otactl_package_json(o, id, &missing);
+    if (j == NULL) {
+        return missing ? otactl_fail("no package %s", id) : OTACTL_FAIL;
+    }
+    if (o->json) {
+        otactl_print_json(j);
+        return OTACTL_OK;
+    }
+
+#define S(n) (json_string_value(json_object_get(j, n)) \
+              ? json_string_value(json_object_get(j, n)) : "")
+    printf("id:           %s\n", id);
+    printf("name:         %s\n", S("name"));
+    printf("product:      %s\nmodule:       %s\nversion:      %s\n",
+           S("product"), S("module"), S("version"));
+    printf("type:         %s%s%s\n", S("type"), S("from")[0] ? " from " : "",
+           S("from"));
+    printf("size:         %s (%lld bytes)\n",
+           otactl_bytes(json_integer_value(json_object_get(j, "size")), b1,
+                        sizeof(b1)),
+           (long long) json_integer_value(json_object_get(j, "size")));
+    printf("sign:         %s %s\n", S("sign_method"), S("sign"));
+    printf("must verify:  %s\n",
+           json_is_true(json_object_get(j, "verify")) ? "yes" : "no");
+    printf("state:        %s\n", S("state"));
+    vp = json_object_get(j, "verify_progress");
+    if (vp != NULL) {
+        json_t *c = json_object_get(vp, "counts");
+        printf("verify batch: %s (%s): %lld of %lld succeeded, %lld failed, "
+               "completion %s\n",
+               json_string_value(json_object_get(vp, "id")),
+               json_string_value(json_object_get(vp, "state")),
+               (long long) json_integer_value(json_object_get(c, "succeeded")),
+               (long long) json_integer_value(json_object_get(vp, "total")),
+               (long long) json_integer_value(json_object_get(c, "failed")),
+               otactl_rate_str(json_is_null(json_object_get(vp, "completion"))
+                   ? -1 : json_real_value(json_object_get(vp, "completion")),
+                   r1, sizeof(r1)));
+    }
+    printf("created:      %s\n",
+           otactl_time(json_integer_value(json_object_get(j, "created")), t1,
+                       sizeof(t1)));
+    if (S("desc")[0]) {
+        printf("description:  %s\n", S("desc"));
+    }
+    f = json_object_get(j, "ext");
+    if (json_object_size(f) > 0) {
+        json_t *v;
+        printf("ext:         ");
+        json_object_foreach(f, k, v) {
+            printf(" %s=%s", k, json_string_value(v));
+        }
+        printf("\n");
+    }
+    f = json_object_get(j, "files");
+    if (json_array_size(f) > 0) {
+        otactl_table_t  tb;
+        json_t         *v;
+        char            sz[32];
+
+        printf("\n");
+        otactl_table_init(&tb, 3, "FILE", "SIZE", "SIGN");
+        json_array_foreach(f, i, v) {
+            snprintf(sz, sizeof(sz), "%lld",
+                     (long long) json_integer_value(json_object_get(v, "size")));
+            otactl_table_row(&tb, json_string_value(json_object_get(v, "name")),
+                             sz, json_string_value(json_object_get(v, "sign")));
+        }
+        otactl_table_print(&tb, stdout);
+        otactl_table_free(&tb);
+    }
+#undef S
+    json_decref(j);
+    return OTACTL_OK;
+}
+
+static int
+otactl_package_list(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t    opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
+                               { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t    pos;
+    const char     *prod;
+    redisReply     *ids;
+    otactl_table_t  tb;
+    json_t         *ja;
+    size_t          i;
+    int             rc, missing;
+    char            b1[32];
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "package list")) != 0) {
+        return rc;
+    }
+    if (pos.npos != 0) {
+        return otactl_usage("package list takes no arguments");
+    }
+    prod = otactl_opt(opts, "product");
+    if (prod != NULL && !ota_name_product(prod, strlen(prod))) {
+        return otactl_fail("invalid product name \"%s\"", prod);
+    }
+    ids = prod ? otactl_cmd(o, "ZRANGE " OTA_KEY_PRODUCT_PACKAGES " 0 -1",
+                            prod)
+               : otactl_cmd(o, "ZRANGE " OTA_KEY_PACKAGES " 0 -1");
+    if (ids == NULL) {
+        return OTACTL_FAIL;
+    }
+    ja = json_array();
+    otactl_table_init(&tb, 8, "ID", "PRODUCT", "MODULE", "VERSION", "TYPE",
+                      "STATE", "SIZE", "NAME");
+    for (i = 0; i < ids->elements; i++) {
+        json_t *j = otactl_package_json(o, ids->element[i]->str, &missing);
+        if (j == NULL) {
+            continue;
+        }
+#define S(n) (json_string_value(json_object_get(j, n)) \
+              ? json_string_value(json_object_get(j, n)) : "")
+        otactl_table_row(&tb, S("id"), S("product"), S("module"), S("version"),
+                         S("type"), S("state"),
+                         otactl_bytes(json_integer_value(
+                             json_object_get(j, "size")), b1, sizeof(b1)),
+                         S("name"));
+#undef S
+        json_array_append_new(ja, j);
+    }
+    freeReplyObject(ids);
+    return otactl_list_print(o, ja, &tb);
+}
+
+int
+otactl_package(otactl_t *o, int argc, char **argv)
+{
+    if (argc < 1) {
+        return otactl_usage("package needs a verb: add, show, list");
+    }
+    if (strcmp(argv[0], "add") == 0) {
+        return otactl_package_add(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        return otactl_package_show(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        return otactl_package_list(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "url") == 0) {
+        return otactl_link(o, argc - 1, argv + 1);
+    }
+    return otactl_usage("unknown verb \"package %s\" (add, show, list, url)",
+                        argv[0]);
+}
+
+/* ---- signed download links ------------------------------------------------- */
+
+int
+otactl_link(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t  opts[] = { { "package", OTACTL_ARG, 0, 0, 0 },
+                             { "device", OTACTL_ARG, 0, 0, 0 },
+                             { "expires", OTACTL_ARG, 0, 0, 0 },
+                             { "base", OTACTL_ARG, 0, 0, 0 },
+                             { "secret", OTACTL_ARG, 0, 0, 0 },
+                             { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t  pos;
+    const char   *pkg, *dev, *exp, *base, *key;
+    char          sig[OTA_HEX_SHA256_LEN + 1], *end;
+    long long     secs = 3600, expires;
+    int           rc;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "link")) != 0) {
+        return rc;
+    }
+    pkg = otactl_opt(opts, "package");
+    dev = otactl_opt(opts, "device");
+    exp = otactl_opt(opts, "expires");
+    base = otactl_opt(opts, "base");
+    key = otactl_opt(opts, "secret");
+    if (pos.npos == 1 && pkg == NULL) {
+        pkg = pos.pos[0];
+    } else if (pos.npos != 0) {
+        return otactl_usage("link takes --package and --device");
+    }
+    if (key == NULL) {
+        key = o->token_secret;
+    }
+    if (pkg == NULL || dev == NULL) {
+        return otactl_fail("link needs --package and --device");
+    }
+    if (!ota_name_id(pkg, strlen(pkg))) {
+        return otactl_fail("invalid package id \"%s\"", pkg);
+    }
+    if (!ota_name_device(dev, strlen(dev))) {
+        return otactl_fail("invalid device name \"%s\"", dev);
+    }
+    if (key == NULL || strlen(key) < 16) {
+        return otactl_fail("link needs the server key (ota_token_secret): "
+                           "--secret KEY or OTA_TOKEN_SECRET, 16+ characters");
+    }
+    if (exp != NULL) {
+        secs = strtoll(exp, &end, 10);
+        if (*end || end == exp || secs < 1 || secs > 365LL * 86400) {
+            return otactl_fail("invalid --expires \"%s\" (seconds, 1 .. one "
+                               "year)", exp);
+        }
+    }
+    expires = (long long) time(NULL) + secs;
+    ota_link_sign(key, strlen(key), pkg, strlen(pkg), dev, strlen(dev),
+                  expires, sig);
+
+    if (o->json) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/ota/v1/packages/%s?device=%s&expires="
+                 "%lld&signature=%s", base ? base : "", pkg, dev, expires, sig);
+        otactl_print_json(json_pack("{s:s, s:I, s:s}", "url", path,
+                                    "expires", (json_int_t) expires,
+                                    "signature", sig));
+    } else {
+        printf("%s/ota/v1/packages/%s?device=%s&expires=%lld&signature=%s\n",
+               base ? base : "", pkg, dev, expires, sig);
+    }
+    return OTACTL_OK;
+}
