@@ -33,7 +33,8 @@
 #include "ota_cov.h"
 #include "ota_names.h"
 
-#include <openssl/evp.h>
+#include "ngx_ota_lua.h"            /* generated from lua/module/ */
+
 #include <hiredis/hiredis.h>
 
 
@@ -103,66 +104,10 @@ static void ngx_ota_progress_ready(void);
 
 
 /*
- * KEYS[1] coverage ZSET (member "start-end", score start, disjoint,
- * merged), KEYS[2] covered byte count; ARGV[1] package size, ARGV[2] the
- * most members the set may hold, then pairs of start, end (exclusive).
- * Returns {covered, added, dropped}.  The same rule as ota_cov_add() with
- * a limit: touching ranges merge, re-sent bytes add nothing, and a range
- * that would need a member of its own in a full set is not recorded
- * (dropped): the set never grows past the bound, and what it says was
- * delivered always was (a range that extends, joins or swallows members
- * is always taken, so a resumed or sequential download still completes).
+ * The coverage merge script is lua/module/merge.lua (the same rule as
+ * ota_cov_add() with a limit), embedded at build time with its length and
+ * SHA1 (ngx_ota_lua.h, generated).
  */
-static const char  ngx_ota_merge_lua[] =
-    "local function parse(m)\n"
-    "  local a, b = string.match(m, '^(%d+)-(%d+)$')\n"
-    "  return tonumber(a), tonumber(b)\n"
-    "end\n"
-    "local size, cap = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "local covered = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
-    "local n = redis.call('ZCARD', KEYS[1])\n"
-    "local added, dropped = 0, 0\n"
-    "for i = 3, #ARGV - 1, 2 do\n"
-    "  local s, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])\n"
-    "  if s < 0 then s = 0 end\n"
-    "  if e > size then e = size end\n"
-    "  if e > s then\n"
-    "    local ns, ne, gone, rm = s, e, 0, {}\n"
-    "    local prev = redis.call('ZREVRANGEBYSCORE', KEYS[1], s, '-inf',\n"
-    "                            'LIMIT', 0, 1)\n"
-    "    if prev[1] then\n"
-    "      local ps, pe = parse(prev[1])\n"
-    "      if pe and pe >= s then\n"
-    "        if ps < ns then ns = ps end\n"
-    "        if pe > ne then ne = pe end\n"
-    "        gone = gone + (pe - ps)\n"
-    "        rm[#rm + 1] = prev[1]\n"
-    "      end\n"
-    "    end\n"
-    "    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], s, e)) do\n"
-    "      if m ~= rm[1] then\n"
-    "        local ms, me = parse(m)\n"
-    "        if me then\n"
-    "          if me > ne then ne = me end\n"
-    "          gone = gone + (me - ms)\n"
-    "        end\n"
-    "        rm[#rm + 1] = m\n"
-    "      end\n"
-    "    end\n"
-    "    if #rm == 0 and n >= cap then\n"
-    "      dropped = dropped + 1\n"
-    "    else\n"
-    "      if #rm > 0 then redis.call('ZREM', KEYS[1], unpack(rm)) end\n"
-    "      redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
-    "                 string.format('%d-%d', ns, ne))\n"
-    "      n = n - #rm + 1\n"
-    "      added = added + (ne - ns) - gone\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "covered = covered + added\n"
-    "redis.call('SET', KEYS[2], string.format('%d', covered))\n"
-    "return {covered, added, dropped}\n";
 
 
 static ngx_http_module_t  ngx_ota_progress_filter_module_ctx = {
@@ -195,7 +140,6 @@ static size_t             ngx_ota_used;         /* bookkeeping bytes */
 static ngx_uint_t         ngx_ota_warned;
 static ngx_uint_t         ngx_ota_exiting;
 static ngx_log_t         *ngx_ota_plog;
-static char               ngx_ota_merge_sha[41];
 
 
 /* ---- the body filter ---------------------------------------------------- */
@@ -777,14 +721,14 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     if (sha) {
         ngx_ota_argv[argc] = "EVALSHA";
         ngx_ota_argvlen[argc++] = 7;
-        ngx_ota_argv[argc] = ngx_ota_merge_sha;
+        ngx_ota_argv[argc] = ngx_ota_lua_merge_sha;
         ngx_ota_argvlen[argc++] = 40;
 
     } else {
         ngx_ota_argv[argc] = "EVAL";
         ngx_ota_argvlen[argc++] = 4;
-        ngx_ota_argv[argc] = ngx_ota_merge_lua;
-        ngx_ota_argvlen[argc++] = sizeof(ngx_ota_merge_lua) - 1;
+        ngx_ota_argv[argc] = ngx_ota_lua_merge;
+        ngx_ota_argvlen[argc++] = ngx_ota_lua_merge_len;
     }
 
     ngx_ota_argv[argc] = "2";
@@ -1156,9 +1100,6 @@ ngx_ota_progress_ready(void)
 ngx_int_t
 ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 {
-    u_char        md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen;
-
     ngx_rbtree_init(&ngx_ota_tracks, &ngx_ota_tracks_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&ngx_ota_track_list);
@@ -1169,18 +1110,6 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 
     ngx_ota_event_init(&ngx_ota_tick, ngx_ota_progress_tick, cycle->log);
     ngx_ota_ack_init_process(cycle);
-
-    mdlen = 0;
-    if (EVP_Digest(ngx_ota_merge_lua, sizeof(ngx_ota_merge_lua) - 1, md,
-                   &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "ota: cannot compute the SHA1 of the merge script");
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump((u_char *) ngx_ota_merge_sha, md, 20);
-    ngx_ota_merge_sha[40] = '\0';
 
     ngx_ota_redis_on_ready(ngx_ota_progress_ready);
 
