@@ -7,7 +7,6 @@
 #include "ngx_ota_api.h"
 
 
-#define NGX_OTA_EVENT_FIELDS_MAX  8
 
 
 static void ngx_ota_api_answer_cleanup(void *data);
@@ -343,38 +342,19 @@ ngx_ota_api_unauthorized(ngx_http_request_t *r, const char *why)
 
 
 ngx_int_t
-ngx_ota_api_event(ngx_ota_redis_call_t *call, const char *type,
-    ngx_uint_t n, const char **names, ngx_str_t *values)
+ngx_ota_api_event(ngx_ota_redis_call_t *call, ota_event_fields_t *f)
 {
-    int          argc;
-    u_char       ts[NGX_INT64_LEN];
-    size_t       argvlen[7 + 2 * NGX_OTA_EVENT_FIELDS_MAX];
-    ngx_uint_t   i;
-    const char  *argv[7 + 2 * NGX_OTA_EVENT_FIELDS_MAX];
+    ota_event_t  e;
 
-    if (n > NGX_OTA_EVENT_FIELDS_MAX) {
+    if (f->ts == 0) {
+        f->ts = (int64_t) ngx_ota_now_ms();
+    }
+
+    if (ota_event_encode(&e, f) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, call->request->connection->log, 0,
+                      "ota: a %s event misses a field", f->type);
         return NGX_ERROR;
     }
 
-    argc = 0;
-
-#define ngx_ota_arg(s, l)  argv[argc] = (const char *) (s);                   \
-                           argvlen[argc++] = (l)
-
-    ngx_ota_arg("XADD", 4);
-    ngx_ota_arg(OTA_STREAM_EVENTS, sizeof(OTA_STREAM_EVENTS) - 1);
-    ngx_ota_arg("*", 1);
-    ngx_ota_arg(OTA_F_TYPE, sizeof(OTA_F_TYPE) - 1);
-    ngx_ota_arg(type, ngx_strlen(type));
-    ngx_ota_arg(OTA_F_TS, sizeof(OTA_F_TS) - 1);
-    ngx_ota_arg(ts, ngx_sprintf(ts, "%L", ngx_ota_now_ms()) - ts);
-
-    for (i = 0; i < n; i++) {
-        ngx_ota_arg(names[i], ngx_strlen(names[i]));
-        ngx_ota_arg(values[i].data, values[i].len);
-    }
-
-#undef ngx_ota_arg
-
-    return ngx_ota_redis_argv(call, argc, argv, argvlen);
+    return ngx_ota_redis_argv(call, e.argc, e.argv, e.argvlen);
 }

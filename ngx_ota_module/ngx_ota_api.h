@@ -20,6 +20,7 @@
 #include "ngx_ota_module.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_event.h"
 #include "ota_request.h"
 #include "ota_stats.h"
 
@@ -95,10 +96,10 @@ void ngx_ota_api_send_json(ngx_ota_api_answer_t *answer, ngx_uint_t status);
 /* 401 for a device endpoint: counts the failure, sends and finalizes */
 ngx_int_t ngx_ota_api_unauthorized(ngx_http_request_t *r, const char *why);
 
-/* Queues XADD OTA_STREAM_EVENTS * type <type> ts <ms> then the n field
- * pairs (names[i], values[i]) on call. */
-ngx_int_t ngx_ota_api_event(ngx_ota_redis_call_t *call, const char *type,
-    ngx_uint_t n, const char **names, ngx_str_t *values);
+/* Queues the XADD of an event on call, as include/ota_event.h encodes it
+ * (f->ts 0: now, in ms). */
+ngx_int_t ngx_ota_api_event(ngx_ota_redis_call_t *call,
+    ota_event_fields_t *f);
 
 
 /* ---- admin API (ngx_ota_admin*.c) ---------------------------------------- */

@@ -7,6 +7,7 @@
 #include "ngx_ota_module.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_addr.h"
 #include "ota_token.h"
 
 
@@ -344,76 +345,40 @@ ngx_ota_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/*
- * "IP:port", "[IPv6]:port" or "localhost:port" into addr.  Host names other
- * than localhost are refused: hiredis would resolve them with blocking DNS
- * inside the event loop.
- */
-static char *
-ngx_ota_parse_addr(ngx_conf_t *cf, ngx_str_t *s, ngx_ota_addr_t *addr)
+/* a host of the address as the module keeps it: an IP literal,
+ * NUL-terminated (localhost is 127.0.0.1; the parser refused names) */
+static ngx_int_t
+ngx_ota_addr_host(ngx_conf_t *cf, ota_hostport_t *hp, ngx_ota_addr_t *addr)
 {
-    u_char     *p, *colon;
-    ngx_str_t   host;
-    ngx_int_t   port;
+    size_t       len;
+    const char  *host = hp->host;
 
-    p = s->data;
-    colon = ngx_strlchr(p, p + s->len, ']');
-    colon = colon ? colon + 1 : ngx_strlchr(p, p + s->len, ':');
-
-    if (colon == NULL || colon >= p + s->len || *colon != ':') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\": use \"IP:port\" "
-                           "or \"unix:/path\"", s);
-        return NGX_CONF_ERROR;
+    if (ngx_strcasecmp((u_char *) host, (u_char *) "localhost") == 0) {
+        host = "127.0.0.1";
     }
 
-    host.data = p;
-    host.len = colon - p;
-    if (host.len > 2 && host.data[0] == '[') {
-        host.data++;
-        host.len -= 2;
-    }
+    len = ngx_strlen(host);
 
-    port = ngx_atoi(colon + 1, p + s->len - colon - 1);
-    if (port < 1 || port > 65535) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis port in \"%V\"", s);
-        return NGX_CONF_ERROR;
-    }
-
-    if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
-        ngx_str_set(&host, "127.0.0.1");
-    }
-
-    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-        && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
-#endif
-       )
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "redis host \"%V\" is not an IP address: name "
-                           "lookups would block nginx, use an IP or a unix "
-                           "socket", &host);
-        return NGX_CONF_ERROR;
-    }
-
-    addr->port = (in_port_t) port;
-    addr->host.len = host.len;
-    addr->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    addr->host.data = ngx_pnalloc(cf->pool, len + 1);
     if (addr->host.data == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
-    ngx_memcpy(addr->host.data, host.data, host.len);
-    addr->host.data[host.len] = '\0';
 
-    return NGX_CONF_OK;
+    ngx_memcpy(addr->host.data, host, len + 1);
+    addr->host.len = len;
+    addr->port = (in_port_t) hp->port;
+
+    return NGX_OK;
 }
 
 
 /*
- * ota_redis 127.0.0.1:6379 | unix:/path | sentinel=IP:port[,IP:port...]
- *           [master=NAME] [password=P] [db=N] [timeout=2s];
+ * ota_redis ADDRESS [password=P] [db=N] [timeout=2s], ADDRESS one of
+ * IP:port, [IPv6]:port, localhost:port, unix:/path,
+ * sentinel=IP:port[,IP:port...] master=NAME: the one address syntax of
+ * include/ota_addr.h (ota-worker and otactl read the same words), except
+ * that host names are refused here (hiredis would resolve them with
+ * blocking DNS inside the event loop) and timeout= is the module's own.
  * With Sentinel the module asks the sentinels for the master's address and
  * asks again after every lost connection, so a failover is followed.
  */
@@ -422,9 +387,11 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ota_main_conf_t  *omcf = conf;
 
-    u_char          *p, *last, *comma;
+    char             err[512], buf[1200];
+    ngx_int_t        rc;
     ngx_str_t       *value, s;
-    ngx_uint_t       i;
+    ngx_uint_t       i, k;
+    ota_addr_t       a;
     ngx_ota_addr_t   addr, *sa;
 
     if (omcf->redis.len) {
@@ -434,21 +401,9 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     omcf->redis = value[1];
 
+    ota_addr_init(&a);
+
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            omcf->redis_password.data = value[i].data + 9;
-            omcf->redis_password.len = value[i].len - 9;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            omcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (omcf->redis_db == NGX_ERROR) {
-                return "has an invalid \"db\" value";
-            }
-            continue;
-        }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
             s.data = value[i].data + 8;
@@ -462,89 +417,94 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
-            omcf->redis_master.data = value[i].data + 7;
-            omcf->redis_master.len = value[i].len - 7;
-            if (omcf->redis_master.len == 0) {
-                return "has an empty \"master\" name";
-            }
-            continue;
+        rc = ota_addr_word(&a, (const char *) value[i].data, value[i].len,
+                           err, sizeof(err));
+        if (rc < 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
-            omcf->redis_sentinels = ngx_array_create(cf->pool, 3,
-                                                     sizeof(ngx_ota_addr_t));
-            if (omcf->redis_sentinels == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            p = value[i].data + 9;
-            last = value[i].data + value[i].len;
-
-            while (p < last) {
-                comma = ngx_strlchr(p, last, ',');
-                s.data = p;
-                s.len = (comma ? comma : last) - p;
-
-                if (ngx_ota_parse_addr(cf, &s, &addr) != NGX_CONF_OK) {
-                    return NGX_CONF_ERROR;
-                }
-
-                sa = ngx_array_push(omcf->redis_sentinels);
-                if (sa == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-                *sa = addr;
-
-                p = comma ? comma + 1 : last;
-            }
-
-            if (omcf->redis_sentinels->nelts == 0) {
-                return "has an empty \"sentinel\" list";
-            }
-            continue;
+        if (rc > 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
         }
+    }
 
-        if (i == 1 && value[1].len > 5
-            && ngx_strncmp(value[1].data, "unix:", 5) == 0)
-        {
-            omcf->redis_unix.len = value[1].len - 5;
-            omcf->redis_unix.data = ngx_pnalloc(cf->pool,
-                                                omcf->redis_unix.len + 1);
-            if (omcf->redis_unix.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-            ngx_memcpy(omcf->redis_unix.data, value[1].data + 5,
-                       omcf->redis_unix.len);
-            omcf->redis_unix.data[omcf->redis_unix.len] = '\0';
-            continue;
-        }
-
-        if (i == 1) {
-            if (ngx_ota_parse_addr(cf, &value[1], &addr) != NGX_CONF_OK) {
-                return NGX_CONF_ERROR;
-            }
-            omcf->redis_host = addr.host;
-            omcf->redis_port = addr.port;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ota_addr_check(&a, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
         return NGX_CONF_ERROR;
     }
 
-    if (omcf->redis_sentinels) {
-        if (omcf->redis_master.len == 0) {
-            return "with \"sentinel=\" needs \"master=<name>\"";
+    if (ota_addr_needs_dns(&a)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis host \"%s\" is not an IP address: name "
+                           "lookups would block nginx, use an IP or a unix "
+                           "socket",
+                           a.nsentinels ? "in the sentinel list"
+                                        : a.server.host);
+        return NGX_CONF_ERROR;
+    }
+
+    if (a.old_form) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0, "%s; write \"%s\"",
+                           OTA_ADDR_OLD_FORM,
+                           ota_addr_str(&a, buf, sizeof(buf)));
+    }
+
+    if (a.password[0]) {
+        omcf->redis_password.len = ngx_strlen(a.password);
+        omcf->redis_password.data = ngx_pnalloc(cf->pool,
+                                                omcf->redis_password.len);
+        if (omcf->redis_password.data == NULL) {
+            return NGX_CONF_ERROR;
         }
-        if (omcf->redis_host.len || omcf->redis_unix.len) {
-            return "takes either an address or \"sentinel=\", not both";
+        ngx_memcpy(omcf->redis_password.data, a.password,
+                   omcf->redis_password.len);
+    }
+
+    omcf->redis_db = a.db;
+
+    if (a.path[0]) {
+        omcf->redis_unix.len = ngx_strlen(a.path);
+        omcf->redis_unix.data = ngx_pnalloc(cf->pool,
+                                            omcf->redis_unix.len + 1);
+        if (omcf->redis_unix.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        ngx_memcpy(omcf->redis_unix.data, a.path, omcf->redis_unix.len + 1);
+
+    } else if (a.nsentinels == 0) {
+        if (ngx_ota_addr_host(cf, &a.server, &addr) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+        omcf->redis_host = addr.host;
+        omcf->redis_port = addr.port;
+
+    } else {
+        omcf->redis_sentinels = ngx_array_create(cf->pool, a.nsentinels,
+                                                 sizeof(ngx_ota_addr_t));
+        if (omcf->redis_sentinels == NULL) {
+            return NGX_CONF_ERROR;
         }
 
-    } else if (omcf->redis_host.len == 0 && omcf->redis_unix.len == 0) {
-        return "needs an address: \"IP:port\", \"unix:/path\" or "
-               "\"sentinel=IP:port,... master=<name>\"";
+        for (k = 0; k < (ngx_uint_t) a.nsentinels; k++) {
+            sa = ngx_array_push(omcf->redis_sentinels);
+            if (sa == NULL
+                || ngx_ota_addr_host(cf, &a.sentinel[k], sa) != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        omcf->redis_master.len = ngx_strlen(a.master);
+        omcf->redis_master.data = ngx_pnalloc(cf->pool,
+                                              omcf->redis_master.len);
+        if (omcf->redis_master.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        ngx_memcpy(omcf->redis_master.data, a.master,
+                   omcf->redis_master.len);
     }
 
     return NGX_CONF_OK;

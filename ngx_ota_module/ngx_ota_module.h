@@ -24,8 +24,9 @@
 
 #include <jansson.h>
 
-#include "ota_keys.h"
+#include "ota_event.h"
 #include "ota_fields.h"
+#include "ota_keys.h"
 
 
 typedef struct {
@@ -90,6 +91,19 @@ ngx_ota_ctx_t *ngx_ota_get_ctx(ngx_http_request_t *r);
 
 
 extern ngx_module_t  ngx_ota_module;
+
+
+/* an nginx string as a field of an event (include/ota_event.h) */
+static ngx_inline ota_event_str_t
+ngx_ota_event_str(ngx_str_t *s)
+{
+    ota_event_str_t  v;
+
+    v.data = (const char *) s->data;
+    v.len = s->len;
+
+    return v;
+}
 
 
 /* ---- dispatch targets (ngx_ota_download.c, ngx_ota_api.c, admin.c) ---- */

@@ -31,6 +31,7 @@
 #include "ngx_ota_redis.h"
 
 #include "ota_cov.h"
+#include "ota_event.h"
 #include "ota_names.h"
 
 #include "ngx_ota_lua.h"            /* generated from lua/module/ */
@@ -845,55 +846,40 @@ ngx_ota_track_flush(ngx_ota_track_t *t)
 }
 
 
-static void
-ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
+/* the download event of a track: covered bytes now (ota_event.h) */
+static ngx_int_t
+ngx_ota_track_event_args(ngx_ota_track_t *t, long long covered,
+    ota_event_t *e)
 {
-    int           argc;
-    char          ts[NGX_INT64_LEN + 1], cov[NGX_INT64_LEN + 1],
-                  size[NGX_INT64_LEN + 1];
-    const char   *argv[17];
-    size_t        argvlen[17];
-    ngx_time_t   *tp;
+    ngx_time_t          *tp;
+    ota_event_fields_t   f;
 
     tp = ngx_timeofday();
 
-    (void) snprintf(ts, sizeof(ts), "%lld",
-                    (long long) tp->sec * 1000 + (long long) tp->msec);
-    (void) snprintf(cov, sizeof(cov), "%lld", covered);
-    (void) snprintf(size, sizeof(size), "%lld", (long long) t->size);
+    ngx_memzero(&f, sizeof(ota_event_fields_t));
+    f.type = OTA_EV_DOWNLOAD;
+    f.ts = (int64_t) tp->sec * 1000 + tp->msec;
+    f.device = ota_event_cstr(t->device);
+    f.package = ota_event_cstr(t->package);
+    f.module = ota_event_cstr(t->module);
+    f.covered = covered;
+    f.size = (long long) t->size;
 
-    argc = 0;
+    return ota_event_encode(e, &f) == 0 ? NGX_OK : NGX_ERROR;
+}
 
-#define ngx_ota_arg(s)                                                      \
-    argv[argc] = (s);                                                       \
-    argvlen[argc] = strlen(s);                                              \
-    argc++
 
-    ngx_ota_arg("XADD");
-    ngx_ota_arg(OTA_STREAM_EVENTS);
-    ngx_ota_arg("*");
-    ngx_ota_arg(OTA_F_TYPE);
-    ngx_ota_arg(OTA_EV_DOWNLOAD);
-    ngx_ota_arg(OTA_F_TS);
-    ngx_ota_arg(ts);
-    ngx_ota_arg(OTA_F_DEVICE);
-    ngx_ota_arg(t->device);
-    ngx_ota_arg(OTA_F_PACKAGE);
-    ngx_ota_arg(t->package);
-    ngx_ota_arg(OTA_F_MODULE);
-    ngx_ota_arg(t->module);
-    ngx_ota_arg(OTA_F_COVERED);
-    ngx_ota_arg(cov);
-    ngx_ota_arg(OTA_F_SIZE);
-    ngx_ota_arg(size);
-
-#undef ngx_ota_arg
+static void
+ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
+{
+    ota_event_t  e;
 
     t->need_event = 0;
 
-    if (ngx_ota_redis_argv_detached(ngx_ota_track_event_reply, t, argc, argv,
-                                    argvlen)
-        == NGX_OK)
+    if (ngx_ota_track_event_args(t, covered, &e) == NGX_OK
+        && ngx_ota_redis_argv_detached(ngx_ota_track_event_reply, t, e.argc,
+                                       e.argv, e.argvlen)
+           == NGX_OK)
     {
         t->xadds++;
 
@@ -1244,24 +1230,16 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
             if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3
                 && reply->element[0]->type == REDIS_REPLY_INTEGER)
             {
-                char  cov[NGX_INT64_LEN + 1], size[NGX_INT64_LEN + 1];
+                ota_event_t  e;
+                long long    covered = reply->element[0]->integer;
 
-                (void) snprintf(cov, sizeof(cov), "%lld",
-                                reply->element[0]->integer);
-                (void) snprintf(size, sizeof(size), "%lld",
-                                (long long) t->size);
                 freeReplyObject(reply);
+                reply = NULL;
 
-                reply = redisCommand(rc, "XADD %s * %s %s %s %lld %s %s "
-                                     "%s %s %s %s %s %s %s %s",
-                                     OTA_STREAM_EVENTS,
-                                     OTA_F_TYPE, OTA_EV_DOWNLOAD,
-                                     OTA_F_TS, (long long) ngx_time() * 1000,
-                                     OTA_F_DEVICE, t->device,
-                                     OTA_F_PACKAGE, t->package,
-                                     OTA_F_MODULE, t->module,
-                                     OTA_F_COVERED, cov, OTA_F_SIZE, size);
-                sent++;
+                if (ngx_ota_track_event_args(t, covered, &e) == NGX_OK) {
+                    reply = redisCommandArgv(rc, e.argc, e.argv, e.argvlen);
+                    sent++;
+                }
             }
 
             if (reply) {
