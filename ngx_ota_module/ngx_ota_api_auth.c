@@ -14,7 +14,13 @@
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_keys.h"
 #include "ota_request.h"
 #include "ota_token.h"
 

@@ -4,7 +4,7 @@
  * for the worker, which owns versions, task states and statistics; the
  * module only checks the report and that the module exists.
  *
- * Accepted shapes (DESIGN "Compatibility"):
+ * Accepted shapes (docs/device-protocol.md, the Alibaba/SagooIOT shapes):
  *   flat       {"module","version"}              {"module","step","desc"}
  *   Alibaba    {"id","params":{"version","module"}}
  *              {"id","params":{"step","desc","module"}}
@@ -14,7 +14,15 @@
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_event.h"
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_request.h"
 
 

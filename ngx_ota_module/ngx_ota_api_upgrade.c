@@ -21,9 +21,18 @@
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_event.h"
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_stats.h"
+#include "ota_task.h"
 #include "ota_token.h"
 
 

@@ -1,6 +1,6 @@
 /*
  * ngx_ota_download.c: GET/HEAD /ota/v1/packages/<id>[/<file>]
- * (DESIGN "Device API" item 4, docs/download.md).
+ * (docs/device-protocol.md, docs/download.md).
  *
  *   1. names checked (ota_name_id, ota_name_file): nothing else reaches a path
  *   2. credentials: a signed link (pure HMAC, no Redis) or a bearer token
@@ -12,9 +12,16 @@
  *   4. the body is counted into the device's coverage (ngx_ota_progress.c)
  */
 
-#include "ngx_ota_download.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_package.h"
+#include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_token.h"
 

@@ -1,13 +1,18 @@
 /*
  * ngx_ota_module.c: directives, configuration and dispatch of the OTA
- * module.  The handlers themselves live in their own files (see
- * ngx_ota_module.h).
+ * module.  The handlers themselves live in their own files (the map is
+ * ngx_ota_core.h; their entry points ngx_ota_endpoints.h).
  */
 
-#include "ngx_ota_module.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
 
 #include "ota_addr.h"
+#include "ota_request.h"
 #include "ota_token.h"
 
 
@@ -165,7 +170,6 @@ static ngx_uint_t  ngx_ota_uses_device_api;
 
 /* what ev->data of the module's own timers points at (ngx_ota_event_init):
  * nginx's idiom for timers without a connection (ngx_cycle.c does the same) */
-static ngx_connection_t  ngx_ota_event_owner;
 
 
 static void *
@@ -549,21 +553,6 @@ ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_ota_admin_entry;
 
     return NGX_CONF_OK;
-}
-
-
-void
-ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
-    ngx_log_t *log)
-{
-    ngx_memzero(ev, sizeof(ngx_event_t));
-
-    ngx_ota_event_owner.fd = (ngx_socket_t) -1;
-
-    ev->handler = handler;
-    ev->data = &ngx_ota_event_owner;
-    ev->log = log;
-    ev->cancelable = 1;             /* never holds up a graceful exit */
 }
 
 

@@ -1,6 +1,6 @@
 /*
  * ngx_ota_progress.c: exact byte coverage of downloads into Redis
- * (DESIGN "Download progress", docs/download.md).
+ * (docs/download.md, "Exact progress").
  *
  * What is counted is what went out, not what was asked for:
  *
@@ -27,11 +27,17 @@
  * - Redis replies reach only tracks (process memory), never a request.
  */
 
-#include "ngx_ota_download.h"
+#include "ngx_ota_progress.h"
+#include "ngx_ota_ack.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_package.h"
 #include "ngx_ota_redis.h"
 
 #include "ota_cov.h"
 #include "ota_event.h"
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_names.h"
 
 #include "ngx_ota_lua.h"            /* generated from lua/module/ */

@@ -14,8 +14,9 @@
  *   (the master was demoted) asks again, so a failover is followed.
  */
 
-#include "ngx_ota_module.h"
 #include "ngx_ota_redis.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_metrics.h"
 
 #include <hiredis/async.h>
 
