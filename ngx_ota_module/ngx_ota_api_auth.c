@@ -250,6 +250,11 @@ ngx_ota_auth_token(ngx_http_request_t *r, ngx_ota_auth_t *a,
 
     ngx_ota_metric_add(NGX_OTA_M_AUTH_OK, 1);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota auth: device \"%V\" of product \"%V\" accepted, "
+                   "token for %T s", &a->device, &a->product,
+                   olcf->token_ttl);
+
     ngx_http_finalize_request(r, ngx_ota_send_json(r, NGX_HTTP_OK, json));
 }
 

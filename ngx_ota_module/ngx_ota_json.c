@@ -414,6 +414,9 @@ ngx_ota_bearer(ngx_http_request_t *r, ngx_str_t *device, ngx_str_t *product,
         device->len = t.device_len;
         product->data = (u_char *) t.product;
         product->len = t.product_len;
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota bearer: token of device \"%V\", product "
+                       "\"%V\" accepted", device, product);
         return NGX_OK;
 
     case OTA_TOKEN_EXPIRED:

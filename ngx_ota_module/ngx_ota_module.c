@@ -661,6 +661,9 @@ ngx_ota_device_handler(ngx_http_request_t *r)
 
     ngx_ota_rel_uri(r, &rel);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota device api: \"%V\"", &rel);
+
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) != 0;
 
 #define ngx_ota_is(s)  (rel.len == sizeof(s) - 1                              \
@@ -756,6 +759,9 @@ ngx_ota_admin_entry(ngx_http_request_t *r)
     }
 
     ngx_ota_rel_uri(r, &rel);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin api: token accepted, \"%V\"", &rel);
 
     return ngx_ota_admin_handler(r, &rel);
 }

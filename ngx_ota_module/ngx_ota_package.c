@@ -371,8 +371,13 @@ ngx_ota_package_get(ngx_log_t *log, ngx_str_t *root, ngx_str_t *id,
         ngx_queue_remove(&e->lru);
         ngx_queue_insert_head(&ngx_ota_pkg_lru, &e->lru);
         *pkg = &e->pkg;
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "ota manifest: \"%V\" from the cache", id);
         return NGX_OK;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "ota manifest: \"%V\" read from the store", id);
 
     pool = ngx_create_pool(1024, log);
     if (pool == NULL) {

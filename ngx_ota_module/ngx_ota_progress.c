@@ -822,6 +822,11 @@ ngx_ota_track_send(ngx_ota_track_t *t, ngx_uint_t sha)
 
     argc = ngx_ota_track_argv(t, sha);
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                   "ota progress: flush of device \"%s\" package \"%s\": "
+                   "%uz ranges, merge script%s", t->device, t->package,
+                   t->inflight.n, sha ? "" : " sent in full");
+
     rc = ngx_ota_redis_argv_detached(ngx_ota_track_script_reply, t, argc,
                                      ngx_ota_argv, ngx_ota_argvlen);
     if (rc == NGX_OK) {
@@ -887,6 +892,10 @@ ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
                                        e.argv, e.argvlen)
            == NGX_OK)
     {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota progress: download event of device \"%s\" "
+                       "package \"%s\": covered %L", t->device, t->package,
+                       (int64_t) covered);
         t->xadds++;
 
     } else {
@@ -948,6 +957,12 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     covered = reply->element[0]->integer;
     added = reply->element[1]->integer;
     dropped = reply->element[2]->integer;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                   "ota progress: merged for device \"%s\" package \"%s\": "
+                   "%L of the package's bytes covered, %L new, %L ranges "
+                   "dropped", t->device, t->package, (int64_t) covered,
+                   (int64_t) added, (int64_t) dropped);
 
     if (dropped > 0) {
         /* the device's set is full (OTA_COV_STORED_MAX): these ranges were
