@@ -132,16 +132,4 @@ int ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
 int ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
     off_t size);
 
-/* endpoints */
-ngx_int_t ngx_ota_admin_batches(ngx_http_request_t *r);
-ngx_int_t ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id);
-ngx_int_t ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id);
-ngx_int_t ngx_ota_admin_batch_histogram(ngx_http_request_t *r,
-    ngx_str_t *id);
-ngx_int_t ngx_ota_admin_packages(ngx_http_request_t *r);
-ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
-ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
-ngx_int_t ngx_ota_admin_products(ngx_http_request_t *r);
-ngx_int_t ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id);
-
 #endif /* NGX_OTA_ADMIN_UTIL_H */

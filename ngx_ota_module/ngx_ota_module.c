@@ -349,6 +349,22 @@ ngx_ota_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/* a string of the address into the configuration, NUL-terminated */
+static ngx_int_t
+ngx_ota_conf_str(ngx_conf_t *cf, ngx_str_t *dst, const char *src)
+{
+    dst->len = ngx_strlen(src);
+    dst->data = ngx_pnalloc(cf->pool, dst->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, dst->len + 1);
+
+    return NGX_OK;
+}
+
+
 /* a host of the address as the module keeps it: an IP literal,
  * NUL-terminated (localhost is 127.0.0.1; the parser refused names) */
 static ngx_int_t
@@ -456,27 +472,18 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            ota_addr_str(&a, buf, sizeof(buf)));
     }
 
-    if (a.password[0]) {
-        omcf->redis_password.len = ngx_strlen(a.password);
-        omcf->redis_password.data = ngx_pnalloc(cf->pool,
-                                                omcf->redis_password.len);
-        if (omcf->redis_password.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-        ngx_memcpy(omcf->redis_password.data, a.password,
-                   omcf->redis_password.len);
+    if (a.password[0]
+        && ngx_ota_conf_str(cf, &omcf->redis_password, a.password) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     omcf->redis_db = a.db;
 
     if (a.path[0]) {
-        omcf->redis_unix.len = ngx_strlen(a.path);
-        omcf->redis_unix.data = ngx_pnalloc(cf->pool,
-                                            omcf->redis_unix.len + 1);
-        if (omcf->redis_unix.data == NULL) {
+        if (ngx_ota_conf_str(cf, &omcf->redis_unix, a.path) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
-        ngx_memcpy(omcf->redis_unix.data, a.path, omcf->redis_unix.len + 1);
 
     } else if (a.nsentinels == 0) {
         if (ngx_ota_addr_host(cf, &a.server, &addr) != NGX_OK) {
@@ -501,14 +508,9 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
         }
 
-        omcf->redis_master.len = ngx_strlen(a.master);
-        omcf->redis_master.data = ngx_pnalloc(cf->pool,
-                                              omcf->redis_master.len);
-        if (omcf->redis_master.data == NULL) {
+        if (ngx_ota_conf_str(cf, &omcf->redis_master, a.master) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
-        ngx_memcpy(omcf->redis_master.data, a.master,
-                   omcf->redis_master.len);
     }
 
     return NGX_CONF_OK;
