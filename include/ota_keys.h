@@ -124,6 +124,18 @@
 #define OTA_KEY_JOB_REPLY       "ota:reply:%s"              /* job id */
 /* pub/sub: upgrade notice for one device (active push batches) */
 #define OTA_CHANNEL_PUSH        "ota:push:%s"               /* device */
+/* STREAM upgrade notices to deliver over MQTT: one entry (device product
+ * module batch ts) per task of an active-push batch, read by the bridges
+ * (ota-mqtt) in the group OTA_GROUP_BRIDGES and acknowledged after the
+ * broker took the MQTT publish, so a notice waits while bridges or broker
+ * are down.  The bridges create it (MKSTREAM) and trim it; the worker
+ * appends with NOMKSTREAM, so without any bridge nothing piles up */
+#define OTA_STREAM_NOTICES      "ota:notices"
+#define OTA_GROUP_BRIDGES       "ota-bridges"
+/* HASH reason -> MQTT messages the bridges dropped (admin metrics) */
+#define OTA_KEY_MQTT_DROPPED    "ota:mqtt:dropped"
+/* HASH kind -> MQTT messages the bridges handled (admin metrics) */
+#define OTA_KEY_MQTT_HANDLED    "ota:mqtt:handled"
 /* HASH worker heartbeats: consumer name -> unix time */
 #define OTA_KEY_WORKERS         "ota:workers"
 

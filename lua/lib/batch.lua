@@ -57,6 +57,9 @@ local function insert_task(b, dev, now, cur, fr)
     call('HSET', fmt(K_BCREATED, b.id), dev, now)
   end
   if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
+    -- the MQTT bridges' copy, kept until delivered (no bridge: no stream)
+    call('XADD', S_NOTICES, 'NOMKSTREAM', '*', 'device', dev, 'product',
+      b.product, 'module', b.module, 'batch', b.id, 'ts', now)
   end
   return 'ok'
 end
