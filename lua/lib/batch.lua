@@ -1,6 +1,7 @@
 -- batch.lua: helpers of the worker's scripts (after prelude.lua): load a
--- batch with its package, insert one task, variadic commands in slices,
--- the event group's cursor and the reader lease, close a batch whose
+-- batch with its package, insert one task, push a task's notice,
+-- variadic commands in slices, the event group's cursor and the reader
+-- lease, a batch's history, cancel a batch's record, close a batch whose
 -- tasks are all final.
 --
 -- Each of the worker's scripts is one atomic step: a task moves and its
@@ -37,6 +38,15 @@ local function notice(b, dev)
     from = b.pkg_from, size = tonumber(b.size), sign_method = b.sign_method,
     sign = b.sign, protocol = b.protocol, ext = ext})
 end
+-- a task's upgrade notice: on its pub/sub channel (HTTP long poll) and in
+-- the MQTT bridges' stream, kept until delivered (NOMKSTREAM: without a
+-- bridge there is no stream and nothing piles up)
+local function push_notice(b, dev, now)
+  call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
+  call('XADD', S_NOTICES, 'NOMKSTREAM', '*', OTA_F_DEVICE, dev,
+    OTA_F_PRODUCT, b.product, OTA_F_MODULE, b.module, OTA_F_BATCH, b.id,
+    OTA_F_TS, now)
+end
 -- one task; the caller made sure the device has none in this batch.
 -- cur: the device's version of the module ('' if it never reported).
 -- Tasks are stored by column (ota_keys.h): a new task is its open entry,
@@ -56,8 +66,9 @@ local function insert_task(b, dev, now, cur, fr)
     if cur ~= '' then call('HSET', fmt(K_BFROM, b.id), dev, cur) end
     call('HSET', fmt(K_BCREATED, b.id), dev, now)
   end
-  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
-  end
+  -- a rollout's notices go out wave by wave, at its rate, from its start
+  -- (notify.lua), not at creation
+  if b.push == '1' and b.gated ~= '1' then push_notice(b, dev, now) end
   return 'ok'
 end
 -- a variadic command over the list in slices of 4000 arguments (an
@@ -93,18 +104,52 @@ local function reader_at(me, from)
   local at, ents = group_cursor()
   return at == from, ents
 end
+-- HGETALL as a table
+local function hash(key)
+  local r = call('HGETALL', key)
+  local h = {}
+  for i = 1, #r, 2 do h[r[i]] = r[i + 1] end
+  return h
+end
+-- one line of the batch's history (OTA_KEY_BATCH_HISTORY), bounded
+local function history(bid, now, ev, more)
+  local h = more or {}
+  h.at = tonumber(now)
+  h.event = ev
+  local k = fmt(K_BHIST, bid)
+  call('RPUSH', k, cjson.encode(h))
+  call('LTRIM', k, -OTA_HISTORY_MAX, -1)
+end
+-- the record of a batch that is cancelled (by an admin or an abort rule):
+-- nothing is added behind it; its open tasks go by cancel_chunk.lua
+local function cancel_record(bid, now)
+  local bk = fmt(K_BATCH, bid)
+  local b = call('HMGET', bk, 'type', 'package', 'product')
+  call('HSET', bk, 'state', 'cancelled', 'finished', now)
+  call('SREM', fmt(K_DYNAMIC, b[3]), bid)
+  call('ZREM', K_SCHED, bid)
+  if b[1] == 'verify' then
+    local pk = fmt(K_PKG, b[2])
+    local p = call('HMGET', pk, 'verify_batch', 'verify')
+    if p[1] == bid then
+      call('HSET', pk, 'state', p[2] == '1' and PKG_UNVERIFIED or PKG_READY)
+    end
+  end
+end
+-- true when the batch is finished now
 local function check_finish(bid, now)
   local bk = fmt(K_BATCH, bid)
   local b = call('HMGET', bk, 'state', 'method', 'type', 'package',
     'total')
-  if b[1] ~= 'running' or b[2] == 'dynamic' then return end
+  if b[1] ~= 'running' or b[2] == 'dynamic' then return false end
   local c = call('HMGET', fmt(K_COUNTS, bid), ST_SUCCEEDED, ST_FAILED,
     ST_CANCELLED)
   local succ = tonumber(c[1]) or 0
   local total = tonumber(b[5]) or 0
   if succ + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) < total then
-    return end
+    return false end
   call('HSET', bk, 'state', 'finished', 'finished', now)
+  history(bid, now, 'finish')
   if b[3] == 'verify' then
     local pk = fmt(K_PKG, b[4])
     if call('HGET', pk, 'verify_batch') == bid then
@@ -112,4 +157,5 @@ local function check_finish(bid, now)
         and PKG_VERIFIED or PKG_VERIFY_FAILED)
     end
   end
+  return true
 end

@@ -1,0 +1,601 @@
+#include "ota_rollout.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ota_fields.h"
+
+
+static int
+ota_rollout_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+
+/* digits only, 1..maxd of them, value in *v; -1 otherwise */
+static int
+ota_rollout_digits(const char *s, size_t len, size_t maxd, long long *v)
+{
+    size_t  i;
+
+    if (len == 0 || len > maxd) {
+        return -1;
+    }
+    *v = 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+
+/* ---- syntax ------------------------------------------------------------- */
+
+long long
+ota_pct_parse(const char *s, size_t len)
+{
+    const char  *dot = memchr(s, '.', len);
+    long long    ip, fp = 0;
+    size_t       il = dot ? (size_t) (dot - s) : len, fl;
+
+    if (ota_rollout_digits(s, il, 6, &ip) != 0) {
+        return -1;
+    }
+    if (dot != NULL) {
+        fl = len - il - 1;
+        if (ota_rollout_digits(dot + 1, fl, 2, &fp) != 0) {
+            return -1;
+        }
+        if (fl == 1) {
+            fp *= 10;
+        }
+    }
+    return ip * 100 + fp;
+}
+
+
+size_t
+ota_pct_format(long long c, char *buf)
+{
+    int  n;
+
+    if (c % 100 == 0) {
+        n = snprintf(buf, 16, "%lld", c / 100);
+    } else if (c % 10 == 0) {
+        n = snprintf(buf, 16, "%lld.%lld", c / 100, (c % 100) / 10);
+    } else {
+        n = snprintf(buf, 16, "%lld.%02lld", c / 100, c % 100);
+    }
+    return n < 0 ? 0 : (size_t) n;
+}
+
+
+int
+ota_waves_parse(const char *s, ota_waves_t *w, char *err, size_t errlen)
+{
+    const char  *p, *q;
+    size_t       l;
+    long long    v;
+    int          pct;
+
+    memset(w, 0, sizeof(*w));
+    if (s == NULL || *s == '\0') {
+        return ota_rollout_err(err, errlen, "--waves needs a list such as "
+                               "1%%,10%%,100%% or 10,100,1000");
+    }
+    for (p = s; ; p = q + 1) {
+        q = strchr(p, ',');
+        l = q ? (size_t) (q - p) : strlen(p);
+        pct = l > 0 && p[l - 1] == '%';
+        if (w->n == OTA_WAVES_MAX) {
+            return ota_rollout_err(err, errlen, "--waves: at most %d waves",
+                                   OTA_WAVES_MAX);
+        }
+        if (w->n > 0 && pct != w->percent) {
+            return ota_rollout_err(err, errlen, "--waves \"%s\": either "
+                                   "every wave a percentage (1%%,10%%,100%%) "
+                                   "or every wave a device count "
+                                   "(10,100,1000), not both", s);
+        }
+        w->percent = pct;
+        if (pct) {
+            v = ota_pct_parse(p, l - 1);
+            if (v <= 0 || v > OTA_PCT_FULL) {
+                return ota_rollout_err(err, errlen, "--waves: \"%.*s\" is "
+                                       "not a percentage in (0, 100] with at "
+                                       "most two decimals", (int) l, p);
+            }
+        } else if (ota_rollout_digits(p, l, 10, &v) != 0 || v < 1
+                   || v > OTA_WAVE_COUNT_MAX)
+        {
+            return ota_rollout_err(err, errlen, "--waves: \"%.*s\" is not a "
+                                   "device count (1..%lld) or a percentage "
+                                   "(10%%)", (int) l, p,
+                                   OTA_WAVE_COUNT_MAX);
+        }
+        if (w->n > 0 && v <= w->v[w->n - 1]) {
+            return ota_rollout_err(err, errlen, "--waves \"%s\": the waves "
+                                   "are cumulative, each larger than the one "
+                                   "before", s);
+        }
+        w->v[w->n++] = v;
+        if (q == NULL) {
+            break;
+        }
+    }
+    return 0;
+}
+
+
+size_t
+ota_waves_format(const ota_waves_t *w, char *buf, size_t len)
+{
+    size_t  o = 0;
+    char    t[16];
+    int     k;
+
+    if (len == 0) {
+        return 0;
+    }
+    buf[0] = '\0';
+    for (k = 0; k < w->n; k++) {
+        if (w->percent) {
+            ota_pct_format(w->v[k], t);
+        } else {
+            snprintf(t, sizeof(t), "%lld", w->v[k]);
+        }
+        o += snprintf(buf + o, o < len ? len - o : 0, "%s%s%s",
+                      k ? "," : "", t, w->percent ? "%" : "");
+        if (o >= len) {
+            buf[len - 1] = '\0';
+            return len - 1;
+        }
+    }
+    return o;
+}
+
+
+int
+ota_waves_bounds(const ota_waves_t *w, long long total, long long *bound)
+{
+    long long  b, last = 0;
+    int        k, n = 0;
+
+    for (k = 0; k < w->n; k++) {
+        /* ceil(total * P / 10000): exact in 64 bits (total < 2^40) */
+        b = w->percent ? (total * w->v[k] + OTA_PCT_FULL - 1) / OTA_PCT_FULL
+                       : w->v[k];
+        if (b > total) {
+            b = total;
+        }
+        if (b <= last || b >= total) {
+            continue;
+        }
+        bound[n++] = b;
+        last = b;
+    }
+    return n;
+}
+
+
+int
+ota_ramp_parse(const char *s, long long *base, long long *factor,
+    char *err, size_t errlen)
+{
+    const char  *c = s ? strchr(s, ',') : NULL;
+
+    if (c == NULL
+        || ota_rollout_digits(s, (size_t) (c - s), 7, base) != 0
+        || *base < 1 || *base > OTA_RATE_MAX
+        || (*factor = ota_pct_parse(c + 1, strlen(c + 1))) < 0
+        || *factor < OTA_RAMP_FACTOR_MIN || *factor > OTA_RAMP_FACTOR_MAX)
+    {
+        return ota_rollout_err(err, errlen, "--ramp \"%s\": want BASE,FACTOR "
+                               "with BASE devices per minute (1..%d) and "
+                               "FACTOR 1.1..5 (at most two decimals), e.g. "
+                               "10,2", s ? s : "", OTA_RATE_MAX);
+    }
+    return 0;
+}
+
+
+long long
+ota_ramp_rate(long long max, long long base, long long factor,
+    long long succeeded)
+{
+    long long  r, nx, steps;
+
+    if (base <= 0) {
+        return max;
+    }
+    r = base;
+    for (steps = succeeded / base; steps > 0 && r < max; steps--) {
+        nx = r * factor / 100;
+        r = nx > r ? nx : r + 1;
+    }
+    return r < max ? r : max;
+}
+
+
+/* "HH" (00..23 for hours, 00..59 else) at s, two digits */
+static int
+ota_time_2(const char *s, int max, int *v)
+{
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9') {
+        return -1;
+    }
+    *v = (s[0] - '0') * 10 + (s[1] - '0');
+    return *v <= max ? 0 : -1;
+}
+
+
+int
+ota_time_parse(const char *s, int64_t *ms, char *err, size_t errlen)
+{
+    struct tm    tm, chk;
+    const char  *p = s;
+    long long    y;
+    int          mo, d, h, mi, sec = 0, zh = 0, zm = 0, zone = 0, sign = 1;
+    time_t       t;
+
+    if (s == NULL || strlen(s) < 16
+        || ota_rollout_digits(s, 4, 4, &y) != 0 || s[4] != '-'
+        || ota_time_2(s + 5, 12, &mo) || s[7] != '-'
+        || ota_time_2(s + 8, 31, &d) || (s[10] != ' ' && s[10] != 'T')
+        || ota_time_2(s + 11, 23, &h) || s[13] != ':'
+        || ota_time_2(s + 14, 59, &mi) || y < 1970 || mo < 1 || d < 1)
+    {
+        goto bad;
+    }
+    p = s + 16;
+    if (*p == ':') {
+        if (ota_time_2(p + 1, 59, &sec)) {
+            goto bad;
+        }
+        p += 3;
+    }
+    if (*p == 'Z' && p[1] == '\0') {
+        zone = 1;
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        zone = 1;
+        sign = *p == '-' ? -1 : 1;
+        if (ota_time_2(p + 1, 23, &zh)) {
+            goto bad;
+        }
+        p += 3;
+        if (*p == ':') {
+            p++;
+        }
+        if (*p != '\0') {
+            if (ota_time_2(p, 59, &zm)) {
+                goto bad;
+            }
+            p += 2;
+        }
+    }
+    if (*p != '\0') {
+        goto bad;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int) y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    tm.tm_isdst = -1;
+    chk = tm;
+    t = zone ? timegm(&tm) : mktime(&tm);
+    /* mktime and timegm normalize: 2026-02-30 would become March 2 */
+    if (t == (time_t) -1 || tm.tm_mday != chk.tm_mday
+        || tm.tm_mon != chk.tm_mon)
+    {
+        goto bad;
+    }
+    if (zone) {
+        t -= sign * (zh * 3600 + zm * 60);
+    }
+    *ms = (int64_t) t * 1000;
+    return 0;
+
+bad:
+    return ota_rollout_err(err, errlen, "--start-at \"%s\": want \"YYYY-MM-DD "
+                           "HH:MM[:SS]\" in local time, or ISO 8601 with a "
+                           "zone (2026-12-24T02:00:00+01:00, ...Z)",
+                           s ? s : "");
+}
+
+
+/* ---- a batch's rollout as the admin reads it ------------------------------- */
+
+void
+ota_rollout_view_init(ota_rollout_view_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->timeout = -1;
+}
+
+
+static long long
+ota_rollout_ll(const char *s, size_t len)
+{
+    long long  v = 0;
+    size_t     i;
+
+    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        v = v * 10 + (s[i] - '0');
+        if (v > (1LL << 53)) {
+            break;
+        }
+    }
+    return v;
+}
+
+
+#define ota_rollout_is(k, kl, name)                                          \
+    ((kl) == sizeof(name) - 1 && memcmp(k, name, kl) == 0)
+
+void
+ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
+    const char *val, size_t vl)
+{
+    const char  *p, *q, *end = val + vl;
+
+    if (ota_rollout_is(k, kl, OTA_F_WAVES)) {
+        v->waves.s = val;
+        v->waves.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_R_WAVE_BOUNDS)) {
+        v->has_bounds = 1;
+        for (p = val; p < end && v->nbound < OTA_WAVES_MAX - 1; p = q + 1) {
+            q = memchr(p, ',', (size_t) (end - p));
+            if (q == NULL) {
+                q = end;
+            }
+            if (q > p) {
+                v->bound[v->nbound++] = ota_rollout_ll(p, (size_t) (q - p));
+            }
+        }
+    } else if (ota_rollout_is(k, kl, OTA_R_WAVE)) {
+        v->wave = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_F_SUCCESS_THRESHOLD)) {
+        v->success.s = val;
+        v->success.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_F_ERROR_THRESHOLD)) {
+        v->error.s = val;
+        v->error.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_F_MAX_PER_MINUTE)) {
+        v->max_per_minute = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_R_RAMP_BASE)) {
+        v->ramp_base = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_R_RAMP_FACTOR)) {
+        v->ramp_factor.s = val;
+        v->ramp_factor.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_R_RATE)) {
+        v->rate = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_F_ABORT_RATE)) {
+        v->abort_rate.s = val;
+        v->abort_rate.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_F_ABORT_MIN)) {
+        v->abort_min = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_R_ABORT)) {
+        v->abort_reason.s = val;
+        v->abort_reason.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_R_ABORTED)) {
+        v->aborted = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_F_START_AT)) {
+        v->start_at = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_R_STARTED)) {
+        v->started = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_F_TIMEOUT)) {
+        v->timeout = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_REASON)) {
+        v->pause_reason.s = val;
+        v->pause_reason.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_KIND)) {
+        v->pause_kind.s = val;
+        v->pause_kind.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_WAVE)) {
+        v->pause_wave = ota_rollout_ll(val, vl);
+    }
+}
+
+
+/* "<wave>:<state>" -> count, "<wave>:opened" -> ms (the per-wave failure
+ * reasons "<wave>:r:<reason>" are for the scripts' pause reasons) */
+void
+ota_rollout_wave_field(ota_rollout_view_t *v, const char *k, size_t kl,
+    const char *val, size_t vl)
+{
+    const char  *c = memchr(k, ':', kl);
+    long long    w;
+    int          s;
+
+    if (c == NULL || c == k) {
+        return;
+    }
+    w = ota_rollout_ll(k, (size_t) (c - k));
+    if (w < 1 || w > OTA_WAVES_MAX) {
+        return;
+    }
+    c++;
+    kl -= (size_t) (c - k);
+    if (ota_rollout_is(c, kl, OTA_R_WAVE_OPENED)) {
+        v->opened[w - 1] = ota_rollout_ll(val, vl);
+        return;
+    }
+    s = ota_task_state_parse(c, kl);
+    if (s >= 0) {
+        /* counts may pass below zero for a moment only in Redis's view
+         * of an interrupted script: never, but never print one either */
+        v->wn[w - 1][s] = vl && val[0] == '-' ? 0 : ota_rollout_ll(val, vl);
+    }
+}
+
+
+int
+ota_rollout_nwaves(const ota_rollout_view_t *v)
+{
+    return v->nbound + 1;
+}
+
+
+long long
+ota_rollout_wave_size(const ota_rollout_view_t *v, int k, long long total)
+{
+    long long  lo = k >= 2 ? v->bound[k - 2] : 0;
+    long long  hi = k <= v->nbound ? v->bound[k - 1] : total;
+
+    return hi > lo ? hi - lo : 0;
+}
+
+
+static json_t *
+ota_rollout_str(ota_rview_t s)
+{
+    return s.s != NULL ? json_stringn(s.s, s.len) : json_null();
+}
+
+
+/* a percentage field: a number (12.5), or null */
+static json_t *
+ota_rollout_pct(ota_rview_t s)
+{
+    long long  c = s.s != NULL ? ota_pct_parse(s.s, s.len) : -1;
+
+    if (c < 0) {
+        return json_null();
+    }
+    return c % 100 == 0 ? json_integer(c / 100) : json_real((double) c / 100);
+}
+
+
+static json_t *
+ota_rollout_ms(long long ms)
+{
+    return ms > 0 ? json_integer(ms) : json_null();
+}
+
+
+static json_t *
+ota_rollout_waves_json(const ota_rollout_view_t *v,
+    const ota_batch_counts_t *c)
+{
+    json_t      *a, *w, *jc;
+    long long    size, n[OTA_TS_COUNT], fin, rest;
+    int          k, s, nw = ota_rollout_nwaves(v);
+    const char  *state;
+
+    a = json_array();
+    if (a == NULL || v->waves.s == NULL) {
+        return a;
+    }
+    for (k = 1; k <= nw; k++) {
+        size = ota_rollout_wave_size(v, k, c->total);
+        if (nw == 1) {
+            memcpy(n, c->n, sizeof(n));
+        } else {
+            memcpy(n, v->wn[k - 1], sizeof(n));
+            /* pending is what the wave's other states leave */
+            rest = size;
+            for (s = 0; s < OTA_TS_COUNT; s++) {
+                if (s != OTA_TS_PENDING) {
+                    rest -= n[s];
+                }
+            }
+            n[OTA_TS_PENDING] = rest > 0 ? rest : 0;
+        }
+        fin = n[OTA_TS_SUCCEEDED] + n[OTA_TS_FAILED] + n[OTA_TS_CANCELLED];
+        state = k > v->wave ? "waiting" : (fin >= size ? "done" : "open");
+        jc = json_object();
+        for (s = 0; jc != NULL && s < OTA_TS_COUNT; s++) {
+            json_object_set_new(jc, ota_task_state_name(s),
+                                json_integer(n[s]));
+        }
+        w = json_pack("{s:i, s:I, s:s, s:o, s:o}", "wave", k,
+                      "devices", (json_int_t) size, "state", state,
+                      "opened", ota_rollout_ms(v->opened[k - 1]),
+                      "counts", jc ? jc : json_object());
+        if (w == NULL || json_array_append_new(a, w) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+
+int
+ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
+    json_t *obj)
+{
+    json_t  *rate = json_null(), *ab = json_null(), *waves;
+    int      rc = 0;
+
+    waves = ota_rollout_waves_json(v, c);
+    if (waves == NULL) {
+        return -1;
+    }
+    if (v->max_per_minute > 0) {
+        rate = json_pack("{s:I, s:o, s:I}",
+                         "max_per_minute", (json_int_t) v->max_per_minute,
+                         "ramp", v->ramp_base > 0
+                             ? json_pack("{s:I, s:o}", "base",
+                                         (json_int_t) v->ramp_base, "factor",
+                                         ota_rollout_pct(v->ramp_factor))
+                             : json_null(),
+                         "now", (json_int_t) (v->rate > 0 ? v->rate
+                                              : v->max_per_minute));
+    }
+    if (v->abort_rate.s != NULL) {
+        ab = json_pack("{s:o, s:I, s:o, s:o}",
+                       "failure_rate", ota_rollout_pct(v->abort_rate),
+                       "min", (json_int_t) v->abort_min,
+                       "reason", ota_rollout_str(v->abort_reason),
+                       "at", ota_rollout_ms(v->aborted));
+    }
+    if (rate == NULL || ab == NULL) {
+        json_decref(waves);
+        json_decref(rate);
+        json_decref(ab);
+        return -1;
+    }
+
+    rc |= json_object_set_new(obj, "waves", waves);
+    rc |= json_object_set_new(obj, "wave", v->waves.s != NULL
+                                           ? json_integer(v->wave)
+                                           : json_null());
+    rc |= json_object_set_new(obj, "success_threshold",
+                              v->waves.s != NULL && v->success.s == NULL
+                              ? json_integer(100)
+                              : ota_rollout_pct(v->success));
+    rc |= json_object_set_new(obj, "error_threshold",
+                              ota_rollout_pct(v->error));
+    rc |= json_object_set_new(obj, "pause_reason",
+                              ota_rollout_str(v->pause_reason));
+    rc |= json_object_set_new(obj, "pause_kind",
+                              ota_rollout_str(v->pause_kind));
+    rc |= json_object_set_new(obj, "rate", rate);
+    rc |= json_object_set_new(obj, "abort", ab);
+    rc |= json_object_set_new(obj, "start_at", ota_rollout_ms(v->start_at));
+    rc |= json_object_set_new(obj, "started", ota_rollout_ms(v->started));
+    rc |= json_object_set_new(obj, "timeout", v->timeout >= 0
+                                              ? json_integer(v->timeout)
+                                              : json_null());
+    return rc ? -1 : 0;
+}

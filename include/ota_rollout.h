@@ -1,0 +1,161 @@
+/*
+ * ota_rollout.h: the rules of a safe rollout (docs/rollouts.md), in plain
+ * C shared by otactl, the worker, the module's admin API and the unit
+ * tests: the options' syntax, the wave bounds, and a batch's rollout as the
+ * admin reads it (waves table, current wave, pause reason, rate, abort,
+ * scheduled start).
+ *
+ * The decisions themselves (a wave opens, the batch pauses or aborts, the
+ * rate grows) are taken inside the worker's scripts, in the same atomic
+ * step that moves the counters they read (lua/lib/rollout.lua); this file
+ * only has to agree with them on the arithmetic, which is integer:
+ * percentages carry at most two decimals and are handled as hundredths of
+ * a percent ("12.5" is 1250, 100 % is 10000).
+ */
+
+#ifndef OTA_ROLLOUT_H
+#define OTA_ROLLOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ota_stats.h"
+
+#define OTA_WAVES_MAX           64          /* waves of one batch */
+#define OTA_PCT_FULL            10000       /* 100 % in hundredths */
+#define OTA_RATE_MAX            1000000     /* --max-per-minute */
+#define OTA_RAMP_FACTOR_MIN     110         /* 1.1 (hundredths), as AWS */
+#define OTA_RAMP_FACTOR_MAX     500         /* 5.0 */
+#define OTA_ABORT_MIN_MAX       1000000000LL
+#define OTA_WAVE_COUNT_MAX      1000000000LL    /* an absolute wave */
+#define OTA_TIMEOUT_MIN_MAX     525600      /* minutes: a year */
+#define OTA_START_AHEAD_MAX_MS  (366LL * 86400 * 1000)
+#define OTA_ROLLOUT_TEXT_MAX    512         /* a reason kept in the record */
+#define OTA_ROLLOUT_ERR_MAX     256
+
+/* ---- syntax ------------------------------------------------------------- */
+
+/* A percentage "P" or "P.D" or "P.DD" (no sign, no spaces, at most 6
+ * integer digits) in hundredths; -1 when malformed.  "5" -> 500,
+ * "12.5" -> 1250, "0.25" -> 25. */
+long long ota_pct_parse(const char *s, size_t len);
+
+/* hundredths back to the shortest text ("1250" -> "12.5"); buf of 16 */
+size_t ota_pct_format(long long c, char *buf);
+
+/* --waves: a comma list, either every item a percentage with '%' (of the
+ * batch, cumulative: "1%,10%,50%,100%") or every item an absolute
+ * cumulative device count ("10,100,1000"), strictly increasing, at most
+ * OTA_WAVES_MAX items, percentages in (0, 100], counts 1..1e9. */
+typedef struct {
+    int         n;
+    int         percent;                    /* items are hundredths */
+    long long   v[OTA_WAVES_MAX];
+} ota_waves_t;
+
+/* 0, or -1 with the reason in err */
+int ota_waves_parse(const char *s, ota_waves_t *w, char *err, size_t errlen);
+
+/* the normalized text ("1%,10.5%,100%" or "10,100"); buf of len */
+size_t ota_waves_format(const ota_waves_t *w, char *buf, size_t len);
+
+/*
+ * The bounds of the waves of a batch of total devices: the devices, in
+ * their batch order (their rank, 1..total: docs/rollouts.md, "Order"),
+ * of wave k are those of rank bound[k-2] < rank <= bound[k-1], and the
+ * last wave takes every rank above the last bound, devices that join a
+ * dynamic batch later included.  A percentage P gives the cumulative
+ * count ceil(total * P / 100); a count is clipped to total; a count that
+ * does not grow (an empty wave) is left out, and so is one that reaches
+ * total (the last wave is then the rest).  So a batch of 150 devices with
+ * "1%,10%,100%" has bounds {2, 15}: waves of 2, 13 and 135 devices.
+ * Returns how many bounds were written (the number of waves less one).
+ */
+int ota_waves_bounds(const ota_waves_t *w, long long total,
+    long long *bound);
+
+/* --ramp "BASE,FACTOR": base 1..OTA_RATE_MAX, factor 1.1..5 with at most
+ * two decimals (hundredths in *factor) */
+int ota_ramp_parse(const char *s, long long *base, long long *factor,
+    char *err, size_t errlen);
+
+/* The per-minute limit once succeeded devices succeeded: base, times
+ * factor each time another base devices succeeded, never above max
+ * (docs/rollouts.md, "Rate"): r0 = base, r(i+1) = max(r(i) + 1,
+ * floor(r(i) * factor / 100)), steps = floor(succeeded / base).  Without
+ * a ramp (base 0) it is max.  The worker's scripts compute the same. */
+long long ota_ramp_rate(long long max, long long base, long long factor,
+    long long succeeded);
+
+/* --start-at: "YYYY-MM-DD HH:MM[:SS]" (a 'T' may replace the space) in
+ * the local time of the caller, or followed by a zone ("Z", "+HH:MM",
+ * "-HHMM", "+HH") for ISO 8601; unix ms in *ms.  0 or -1 with the reason. */
+int ota_time_parse(const char *s, int64_t *ms, char *err, size_t errlen);
+
+/* ---- a batch's rollout as the admin reads it ------------------------------- */
+
+typedef struct {
+    const char  *s;
+    size_t       len;
+} ota_rview_t;
+
+/*
+ * Filled from the batch record (ota_rollout_field() per field of
+ * OTA_KEY_BATCH) and the per-wave counters (ota_rollout_wave_field() per
+ * field of OTA_KEY_BATCH_WAVES); the views point into the caller's
+ * replies, which must live until the JSON is made.
+ */
+typedef struct {
+    ota_rview_t  waves;             /* the option as normalized */
+    ota_rview_t  success, error;    /* thresholds, percent text */
+    ota_rview_t  ramp_factor;
+    ota_rview_t  abort_rate;
+    ota_rview_t  abort_reason;
+    ota_rview_t  pause_reason;
+    ota_rview_t  pause_kind;
+    long long    bound[OTA_WAVES_MAX];
+    int          nbound;
+    int          has_bounds;
+    long long    wave;              /* current, 0 before the start */
+    long long    max_per_minute;    /* 0: no rate limit */
+    long long    ramp_base;
+    long long    rate;              /* the limit now */
+    long long    abort_min;
+    long long    aborted;           /* ms */
+    long long    start_at;          /* ms, 0: none */
+    long long    started;           /* ms */
+    long long    timeout;           /* minutes, -1: the worker's */
+    long long    pause_wave;
+    long long    wn[OTA_WAVES_MAX][OTA_TS_COUNT];
+    long long    opened[OTA_WAVES_MAX];
+} ota_rollout_view_t;
+
+void ota_rollout_view_init(ota_rollout_view_t *v);
+void ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
+    const char *val, size_t vl);
+void ota_rollout_wave_field(ota_rollout_view_t *v, const char *k, size_t kl,
+    const char *val, size_t vl);
+
+/* waves in the batch (1 without --waves: the whole batch) */
+int ota_rollout_nwaves(const ota_rollout_view_t *v);
+
+/* devices of wave k (1..), from the bounds and the batch's total */
+long long ota_rollout_wave_size(const ota_rollout_view_t *v, int k,
+    long long total);
+
+/*
+ * Sets on obj: "waves" ([] without --waves, else [{"wave","devices",
+ * "state":"waiting|open|done","opened","counts":{...}}]), "wave" (null
+ * without --waves), "success_threshold", "error_threshold", "pause_reason",
+ * "pause_kind", "rate" ({"max_per_minute","ramp":{"base","factor"},"now"}
+ * or null), "abort" ({"failure_rate","min","reason","at"} or null),
+ * "start_at", "started", "timeout" (minutes or null).  c: the batch's
+ * counters (a single wave's counts are the batch's).  0, or -1 when out
+ * of memory.
+ */
+int ota_rollout_json(const ota_rollout_view_t *v,
+    const ota_batch_counts_t *c, json_t *obj);
+
+#endif /* OTA_ROLLOUT_H */
