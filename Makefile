@@ -109,12 +109,13 @@ $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
 	@# a new inode: running nginx processes keep their mapping of the old one
 	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
-$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua $(LUA_WORKER) \
-                 $(SHARED_HDRS) worker/daemon/worker_wire.h
+$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua lua/lib/rollout.lua \
+                 $(LUA_WORKER) $(SHARED_HDRS) worker/daemon/worker_wire.h
 	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
+	    --include ota_rollout.h \
 	    --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
 	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
-	    --pre lua/lib/batch.lua $(LUA_WORKER)
+	    --pre lua/lib/batch.lua --pre lua/lib/rollout.lua $(LUA_WORKER)
 
 $(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
 	$(LUA_EMBED) -Iworker/common --enum OTACTL_LUA --table otactl_lua_scripts \

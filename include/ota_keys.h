@@ -113,20 +113,10 @@
  * OTA_HISTORY_MAX (worker) */
 #define OTA_KEY_BATCH_HISTORY   "ota:batch:{%s}:history"
 #define OTA_HISTORY_MAX         200
-/* task column: ms the device was first offered the upgrade of a batch
- * with a rate limit (module, bridges, worker's push notices): a device
- * is charged once against the limit; default none */
-#define OTA_KEY_BATCH_OFFERED   "ota:batch:{%s}:offered"
-/* ZSET the offers of the last minute of a rate-limited batch: device ->
- * ms offered; at most the rate in any 60 s (trimmed by whoever offers) */
-#define OTA_KEY_BATCH_OFFERS    "ota:batch:{%s}:offers"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
 /* ZSET scheduled batches (--start-at) scored by their start (ms) */
 #define OTA_KEY_SCHEDULED       "ota:scheduled"
-/* SET batches whose push notices are being fed (a wave opened in a push
- * batch of a rollout: notices go out wave by wave, at the batch's rate) */
-#define OTA_KEY_NOTIFY          "ota:notify"
 /* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)
  * they fail as timed out unless they progress (worker) */
 #define OTA_KEY_TASK_DEADLINES  "ota:deadlines"
@@ -147,13 +137,6 @@
 #define OTA_KEY_JOB_REPLY       "ota:reply:%s"              /* job id */
 /* pub/sub: upgrade notice for one device (active push batches) */
 #define OTA_CHANNEL_PUSH        "ota:push:%s"               /* device */
-/* STREAM upgrade notices to deliver over MQTT: one entry (device product
- * module batch ts) per task of an active-push batch, read by the bridges
- * (ota-mqtt) in the group OTA_GROUP_BRIDGES and acknowledged after the
- * broker took the MQTT publish, so a notice waits while bridges or broker
- * are down.  The bridges create it (MKSTREAM) and trim it; the worker
- * appends with NOMKSTREAM, so without any bridge nothing piles up */
-#define OTA_STREAM_NOTICES      "ota:notices"
 /* HASH worker heartbeats: consumer name -> unix time */
 #define OTA_KEY_WORKERS         "ota:workers"
 

@@ -192,42 +192,24 @@ ota_waves_bounds(const ota_waves_t *w, long long total, long long *bound)
 }
 
 
-int
-ota_ramp_parse(const char *s, long long *base, long long *factor,
-    char *err, size_t errlen)
+size_t
+ota_waves_bounds_format(const long long *bound, int n, char *buf, size_t len)
 {
-    const char  *c = s ? strchr(s, ',') : NULL;
+    size_t  o = 0;
+    int     k;
 
-    if (c == NULL
-        || ota_rollout_digits(s, (size_t) (c - s), 7, base) != 0
-        || *base < 1 || *base > OTA_RATE_MAX
-        || (*factor = ota_pct_parse(c + 1, strlen(c + 1))) < 0
-        || *factor < OTA_RAMP_FACTOR_MIN || *factor > OTA_RAMP_FACTOR_MAX)
-    {
-        return ota_rollout_err(err, errlen, "--ramp \"%s\": want BASE,FACTOR "
-                               "with BASE devices per minute (1..%d) and "
-                               "FACTOR 1.1..5 (at most two decimals), e.g. "
-                               "10,2", s ? s : "", OTA_RATE_MAX);
+    if (len == 0) {
+        return 0;
     }
-    return 0;
-}
-
-
-long long
-ota_ramp_rate(long long max, long long base, long long factor,
-    long long succeeded)
-{
-    long long  r, nx, steps;
-
-    if (base <= 0) {
-        return max;
+    buf[0] = '\0';
+    for (k = 0; k < n && o < len; k++) {
+        o += snprintf(buf + o, len - o, "%s%lld", k ? "," : "", bound[k]);
     }
-    r = base;
-    for (steps = succeeded / base; steps > 0 && r < max; steps--) {
-        nx = r * factor / 100;
-        r = nx > r ? nx : r + 1;
+    if (o >= len) {
+        o = len - 1;
+        buf[o] = '\0';
     }
-    return r < max ? r : max;
+    return o;
 }
 
 
@@ -322,6 +304,172 @@ bad:
 }
 
 
+/* ---- the options of a rollout ------------------------------------------- */
+
+static int
+ota_rollout_given(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+
+/* digits only (at most 15), in [lo, hi] */
+static int
+ota_rollout_count(const char *s, long long lo, long long hi, long long *v)
+{
+    size_t  l = strlen(s);
+
+    if (ota_rollout_digits(s, l, 15, v) != 0) {
+        return -1;
+    }
+    return *v >= lo && *v <= hi ? 0 : -1;
+}
+
+
+/* a percentage 0..100 (above: above 0) */
+static int
+ota_rollout_pct_opt(const char *opt, const char *s, int above, long long *v,
+    char *err, size_t errlen)
+{
+    *v = ota_pct_parse(s, strlen(s));
+    if (*v < 0 || *v > OTA_PCT_FULL || (above && *v == 0)) {
+        return ota_rollout_err(err, errlen, "invalid --%s \"%s\" (a "
+                               "percentage %s..100 with at most two "
+                               "decimals, no %%)", opt, s,
+                               above ? "above 0" : "0");
+    }
+    return 0;
+}
+
+
+int
+ota_rollout_check(const ota_rollout_opts_t *o, int flags, int64_t now,
+    ota_rollout_t *r, char *err, size_t errlen)
+{
+    long long  v;
+
+    memset(r, 0, sizeof(*r));
+    r->success = -1;
+    r->error = -1;
+    r->abort_rate = -1;
+    r->timeout = -1;
+
+    if (ota_rollout_given(o->waves)
+        && ota_waves_parse(o->waves, &r->waves, err, errlen) != 0)
+    {
+        return -1;
+    }
+    if (ota_rollout_given(o->success_threshold)) {
+        if (r->waves.n == 0) {
+            return ota_rollout_err(err, errlen, "--success-threshold decides "
+                                   "when the next wave opens: it needs "
+                                   "--waves");
+        }
+        if (ota_rollout_pct_opt("success-threshold", o->success_threshold,
+                                0, &r->success, err, errlen) != 0)
+        {
+            return -1;
+        }
+    }
+    if (ota_rollout_given(o->error_threshold)
+        && ota_rollout_pct_opt("error-threshold", o->error_threshold, 0,
+                               &r->error, err, errlen) != 0)
+    {
+        return -1;
+    }
+    if (ota_rollout_given(o->abort_failure_rate)
+        != ota_rollout_given(o->abort_min))
+    {
+        return ota_rollout_err(err, errlen, "the abort rule needs both "
+                               "--abort-failure-rate P and --abort-min N "
+                               "(abort once N devices finished and at least "
+                               "P %% of them failed)");
+    }
+    if (ota_rollout_given(o->abort_failure_rate)) {
+        if (ota_rollout_pct_opt("abort-failure-rate", o->abort_failure_rate,
+                                1, &r->abort_rate, err, errlen) != 0)
+        {
+            return -1;
+        }
+        if (ota_rollout_count(o->abort_min, 1, OTA_ABORT_MIN_MAX,
+                              &r->abort_min) != 0)
+        {
+            return ota_rollout_err(err, errlen, "invalid --abort-min \"%s\" "
+                                   "(finished devices, 1..%lld)",
+                                   o->abort_min, OTA_ABORT_MIN_MAX);
+        }
+    }
+    if (ota_rollout_given(o->start_at)) {
+        /* unix ms (a job's field), or a time as people write it */
+        if (ota_rollout_count(o->start_at, 1, 1LL << 50, &v) == 0) {
+            r->start_at = v;
+        } else if (ota_time_parse(o->start_at, &r->start_at, err, errlen)
+                   != 0)
+        {
+            return -1;
+        }
+        if ((flags & OTA_ROLLOUT_PRODUCER) && r->start_at < now) {
+            return ota_rollout_err(err, errlen, "--start-at \"%s\" is in the "
+                                   "past; leave it out to start now",
+                                   o->start_at);
+        }
+        if ((flags & OTA_ROLLOUT_PRODUCER)
+            && r->start_at > now + OTA_START_AHEAD_MAX_MS)
+        {
+            return ota_rollout_err(err, errlen, "--start-at \"%s\" is more "
+                                   "than a year ahead", o->start_at);
+        }
+    }
+    if (ota_rollout_given(o->timeout)
+        && ota_rollout_count(o->timeout, 0, OTA_TIMEOUT_MIN_MAX, &r->timeout)
+           != 0)
+    {
+        return ota_rollout_err(err, errlen, "invalid --timeout \"%s\" "
+                               "(minutes a task in progress may go without "
+                               "progress, 0..%d; 0: never)", o->timeout,
+                               OTA_TIMEOUT_MIN_MAX);
+    }
+    r->rules = r->waves.n > 0 || r->error >= 0 || r->abort_rate > 0;
+    return 0;
+}
+
+
+void
+ota_rollout_fields(const ota_rollout_t *r, ota_rollout_kv_pt add, void *ctx)
+{
+    char  b[OTA_ROLLOUT_TEXT_MAX], t[16];
+
+    if (r->waves.n > 0) {
+        ota_waves_format(&r->waves, b, sizeof(b));
+        add(ctx, OTA_F_WAVES, b);
+        /* the default threshold written out: the record says what rules */
+        ota_pct_format(r->success >= 0 ? r->success : OTA_PCT_FULL, t);
+        add(ctx, OTA_F_SUCCESS_THRESHOLD, t);
+    }
+    if (r->error >= 0) {
+        ota_pct_format(r->error, t);
+        add(ctx, OTA_F_ERROR_THRESHOLD, t);
+    }
+    if (r->abort_rate > 0) {
+        ota_pct_format(r->abort_rate, t);
+        add(ctx, OTA_F_ABORT_RATE, t);
+        snprintf(b, sizeof(b), "%lld", r->abort_min);
+        add(ctx, OTA_F_ABORT_MIN, b);
+    }
+    if (r->start_at > 0) {
+        snprintf(b, sizeof(b), "%lld", (long long) r->start_at);
+        add(ctx, OTA_F_START_AT, b);
+    }
+    if (r->timeout >= 0) {
+        snprintf(b, sizeof(b), "%lld", r->timeout);
+        add(ctx, OTA_F_TIMEOUT, b);
+    }
+    if (r->rules) {
+        add(ctx, OTA_R_ROLLOUT, "1");
+    }
+}
+
+
 /* ---- a batch's rollout as the admin reads it ------------------------------- */
 
 void
@@ -351,7 +499,7 @@ ota_rollout_ll(const char *s, size_t len)
 #define ota_rollout_is(k, kl, name)                                          \
     ((kl) == sizeof(name) - 1 && memcmp(k, name, kl) == 0)
 
-void
+int
 ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
     const char *val, size_t vl)
 {
@@ -362,6 +510,7 @@ ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
         v->waves.len = vl;
     } else if (ota_rollout_is(k, kl, OTA_R_WAVE_BOUNDS)) {
         v->has_bounds = 1;
+        v->nbound = 0;
         for (p = val; p < end && v->nbound < OTA_WAVES_MAX - 1; p = q + 1) {
             q = memchr(p, ',', (size_t) (end - p));
             if (q == NULL) {
@@ -379,15 +528,6 @@ ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
     } else if (ota_rollout_is(k, kl, OTA_F_ERROR_THRESHOLD)) {
         v->error.s = val;
         v->error.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_F_MAX_PER_MINUTE)) {
-        v->max_per_minute = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_R_RAMP_BASE)) {
-        v->ramp_base = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_R_RAMP_FACTOR)) {
-        v->ramp_factor.s = val;
-        v->ramp_factor.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_R_RATE)) {
-        v->rate = ota_rollout_ll(val, vl);
     } else if (ota_rollout_is(k, kl, OTA_F_ABORT_RATE)) {
         v->abort_rate.s = val;
         v->abort_rate.len = vl;
@@ -412,7 +552,13 @@ ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
         v->pause_kind.len = vl;
     } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_WAVE)) {
         v->pause_wave = ota_rollout_ll(val, vl);
+    } else if (!ota_rollout_is(k, kl, OTA_R_ROLLOUT)
+               && !ota_rollout_is(k, kl, OTA_R_WAVE_UPTO)
+               && !ota_rollout_is(k, kl, OTA_R_WAVE_ACK))
+    {
+        return 0;
     }
+    return 1;
 }
 
 
@@ -544,23 +690,12 @@ int
 ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
     json_t *obj)
 {
-    json_t  *rate = json_null(), *ab = json_null(), *waves;
+    json_t  *ab = json_null(), *waves;
     int      rc = 0;
 
     waves = ota_rollout_waves_json(v, c);
     if (waves == NULL) {
         return -1;
-    }
-    if (v->max_per_minute > 0) {
-        rate = json_pack("{s:I, s:o, s:I}",
-                         "max_per_minute", (json_int_t) v->max_per_minute,
-                         "ramp", v->ramp_base > 0
-                             ? json_pack("{s:I, s:o}", "base",
-                                         (json_int_t) v->ramp_base, "factor",
-                                         ota_rollout_pct(v->ramp_factor))
-                             : json_null(),
-                         "now", (json_int_t) (v->rate > 0 ? v->rate
-                                              : v->max_per_minute));
     }
     if (v->abort_rate.s != NULL) {
         ab = json_pack("{s:o, s:I, s:o, s:o}",
@@ -569,10 +704,8 @@ ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
                        "reason", ota_rollout_str(v->abort_reason),
                        "at", ota_rollout_ms(v->aborted));
     }
-    if (rate == NULL || ab == NULL) {
+    if (ab == NULL) {
         json_decref(waves);
-        json_decref(rate);
-        json_decref(ab);
         return -1;
     }
 
@@ -590,7 +723,6 @@ ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
                               ota_rollout_str(v->pause_reason));
     rc |= json_object_set_new(obj, "pause_kind",
                               ota_rollout_str(v->pause_kind));
-    rc |= json_object_set_new(obj, "rate", rate);
     rc |= json_object_set_new(obj, "abort", ab);
     rc |= json_object_set_new(obj, "start_at", ota_rollout_ms(v->start_at));
     rc |= json_object_set_new(obj, "started", ota_rollout_ms(v->started));

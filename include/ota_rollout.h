@@ -1,16 +1,22 @@
 /*
  * ota_rollout.h: the rules of a safe rollout (docs/rollouts.md), in plain
  * C shared by otactl, the worker, the module's admin API and the unit
- * tests: the options' syntax, the wave bounds, and a batch's rollout as the
- * admin reads it (waves table, current wave, pause reason, rate, abort,
- * scheduled start).
+ * tests: the options' syntax and checks, the wave bounds, and a batch's
+ * rollout as the admin reads it (waves table, current wave, pause reason,
+ * abort, scheduled start).
  *
- * The decisions themselves (a wave opens, the batch pauses or aborts, the
- * rate grows) are taken inside the worker's scripts, in the same atomic
- * step that moves the counters they read (lua/lib/rollout.lua); this file
- * only has to agree with them on the arithmetic, which is integer:
- * percentages carry at most two decimals and are handled as hundredths of
- * a percent ("12.5" is 1250, 100 % is 10000).
+ * The decisions themselves (a wave opens, the batch pauses or aborts) are
+ * taken inside the worker's scripts, in the same atomic step that moves
+ * the counters they read (lua/lib/rollout.lua); the wave bounds are
+ * computed here once, when the batch starts, and stored in the batch
+ * record.  The arithmetic is integer: percentages carry at most two
+ * decimals and are handled as hundredths of a percent ("12.5" is 1250,
+ * 100 % is 10000).
+ *
+ * Whoever creates a batch (otactl, the admin API) checks the options with
+ * ota_rollout_check() and adds ota_rollout_fields() to the batch_create
+ * job; the worker checks the job's fields again with the same function
+ * and stores the same fields in the batch record.
  */
 
 #ifndef OTA_ROLLOUT_H
@@ -25,14 +31,11 @@
 
 #define OTA_WAVES_MAX           64          /* waves of one batch */
 #define OTA_PCT_FULL            10000       /* 100 % in hundredths */
-#define OTA_RATE_MAX            1000000     /* --max-per-minute */
-#define OTA_RAMP_FACTOR_MIN     110         /* 1.1 (hundredths), as AWS */
-#define OTA_RAMP_FACTOR_MAX     500         /* 5.0 */
 #define OTA_ABORT_MIN_MAX       1000000000LL
 #define OTA_WAVE_COUNT_MAX      1000000000LL    /* an absolute wave */
 #define OTA_TIMEOUT_MIN_MAX     525600      /* minutes: a year */
 #define OTA_START_AHEAD_MAX_MS  (366LL * 86400 * 1000)
-#define OTA_ROLLOUT_TEXT_MAX    512         /* a reason kept in the record */
+#define OTA_ROLLOUT_TEXT_MAX    512         /* a normalized --waves */
 #define OTA_ROLLOUT_ERR_MAX     256
 
 /* ---- syntax ------------------------------------------------------------- */
@@ -76,23 +79,59 @@ size_t ota_waves_format(const ota_waves_t *w, char *buf, size_t len);
 int ota_waves_bounds(const ota_waves_t *w, long long total,
     long long *bound);
 
-/* --ramp "BASE,FACTOR": base 1..OTA_RATE_MAX, factor 1.1..5 with at most
- * two decimals (hundredths in *factor) */
-int ota_ramp_parse(const char *s, long long *base, long long *factor,
-    char *err, size_t errlen);
-
-/* The per-minute limit once succeeded devices succeeded: base, times
- * factor each time another base devices succeeded, never above max
- * (docs/rollouts.md, "Rate"): r0 = base, r(i+1) = max(r(i) + 1,
- * floor(r(i) * factor / 100)), steps = floor(succeeded / base).  Without
- * a ramp (base 0) it is max.  The worker's scripts compute the same. */
-long long ota_ramp_rate(long long max, long long base, long long factor,
-    long long succeeded);
+/* the bounds as the batch record keeps them ("2,15"; "" for none) */
+size_t ota_waves_bounds_format(const long long *bound, int n, char *buf,
+    size_t len);
 
 /* --start-at: "YYYY-MM-DD HH:MM[:SS]" (a 'T' may replace the space) in
  * the local time of the caller, or followed by a zone ("Z", "+HH:MM",
  * "-HHMM", "+HH") for ISO 8601; unix ms in *ms.  0 or -1 with the reason. */
 int ota_time_parse(const char *s, int64_t *ms, char *err, size_t errlen);
+
+/* ---- the options of a rollout ------------------------------------------- */
+
+/* as given (NULL or "": not given), as a command line, a POST body or a
+ * job entry carries them */
+typedef struct {
+    const char  *waves;                 /* 1%,10%,100% | 10,100,1000 */
+    const char  *success_threshold;     /* percent (100 with waves) */
+    const char  *error_threshold;       /* percent */
+    const char  *abort_failure_rate;    /* percent */
+    const char  *abort_min;             /* finished devices */
+    const char  *start_at;              /* a time (ota_time_parse) or ms */
+    const char  *timeout;               /* minutes per task */
+} ota_rollout_opts_t;
+
+/* checked and normalized; -1 (0 for abort_min, start_at) when not given */
+typedef struct {
+    ota_waves_t   waves;                /* n == 0: none */
+    long long     success;              /* hundredths */
+    long long     error;
+    long long     abort_rate;
+    long long     abort_min;
+    int64_t       start_at;             /* ms, 0: none */
+    long long     timeout;              /* minutes, 0: never */
+    int           rules;                /* a rule checked as tasks move */
+} ota_rollout_t;
+
+/* the producer (otactl, the admin API) also refuses a start in the past
+ * or more than a year ahead; the worker, reading the job later, does not */
+#define OTA_ROLLOUT_PRODUCER    1
+
+/* 0, or -1 with a one-line reason in err (what was wrong and what to
+ * write instead) */
+int ota_rollout_check(const ota_rollout_opts_t *o, int flags, int64_t now_ms,
+    ota_rollout_t *r, char *err, size_t errlen);
+
+/* called once per field with NUL-terminated name and value */
+typedef void (*ota_rollout_kv_pt)(void *ctx, const char *k, const char *v);
+
+/* the options that were given, normalized, under their field names
+ * (ota_fields.h: OTA_F_WAVES ...): the batch_create job's fields and the
+ * batch record's alike, plus OTA_R_ROLLOUT "1" when a rule is to be
+ * checked as tasks move (the record's; the worker ignores it in a job) */
+void ota_rollout_fields(const ota_rollout_t *r, ota_rollout_kv_pt add,
+    void *ctx);
 
 /* ---- a batch's rollout as the admin reads it ------------------------------- */
 
@@ -110,7 +149,6 @@ typedef struct {
 typedef struct {
     ota_rview_t  waves;             /* the option as normalized */
     ota_rview_t  success, error;    /* thresholds, percent text */
-    ota_rview_t  ramp_factor;
     ota_rview_t  abort_rate;
     ota_rview_t  abort_reason;
     ota_rview_t  pause_reason;
@@ -119,9 +157,6 @@ typedef struct {
     int          nbound;
     int          has_bounds;
     long long    wave;              /* current, 0 before the start */
-    long long    max_per_minute;    /* 0: no rate limit */
-    long long    ramp_base;
-    long long    rate;              /* the limit now */
     long long    abort_min;
     long long    aborted;           /* ms */
     long long    start_at;          /* ms, 0: none */
@@ -133,7 +168,9 @@ typedef struct {
 } ota_rollout_view_t;
 
 void ota_rollout_view_init(ota_rollout_view_t *v);
-void ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
+/* 1 when k is a field of the rollout (taken into v, or internal), 0 for
+ * the batch's other fields */
+int ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
     const char *val, size_t vl);
 void ota_rollout_wave_field(ota_rollout_view_t *v, const char *k, size_t kl,
     const char *val, size_t vl);
@@ -149,8 +186,7 @@ long long ota_rollout_wave_size(const ota_rollout_view_t *v, int k,
  * Sets on obj: "waves" ([] without --waves, else [{"wave","devices",
  * "state":"waiting|open|done","opened","counts":{...}}]), "wave" (null
  * without --waves), "success_threshold", "error_threshold", "pause_reason",
- * "pause_kind", "rate" ({"max_per_minute","ramp":{"base","factor"},"now"}
- * or null), "abort" ({"failure_rate","min","reason","at"} or null),
+ * "pause_kind", "abort" ({"failure_rate","min","reason","at"} or null),
  * "start_at", "started", "timeout" (minutes or null).  c: the batch's
  * counters (a single wave's counts are the batch's).  0, or -1 when out
  * of memory.

@@ -8,12 +8,15 @@
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:open <module>                 -> batch id
  *   1  HGET     batch:{b}:state <device>   HGET batch:{b}:from <device>
- *      HGETALL  batch:{b}                            (pipelined)
+ *      ZSCORE   batch:{b}:devices <device>  HGETALL batch:{b}  (pipelined)
  *   2  HGETALL  pkg:{p}
  *   3  XADD     events notified   (only while the task is still pending)
  *
  * Tasks are stored by column per batch (ota_keys.h): a device without a
- * state is pending, and the package is the batch's.
+ * state is pending, and the package is the batch's.  A batch with waves
+ * (docs/rollouts.md) offers a pending task only when the device's rank in
+ * the batch is within the open waves (the record's wave_upto); a task
+ * already offered keeps its offer.
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
@@ -40,6 +43,7 @@ typedef struct {
     ngx_str_t              url_query;    /* "?device=..&expires=..&sig.." */
     time_t                 expires;
     ngx_uint_t             base;         /* replies before HGET open */
+    int64_t                rank;         /* in the batch, 0: none */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
 } ngx_ota_upgrade_t;
@@ -207,10 +211,15 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 3:
-        ngx_ota_upgrade_batch(r, u, call, reply);
+        u->rank = reply->type == REDIS_REPLY_STRING
+                  ? ngx_atoi((u_char *) reply->str, reply->len) : 0;
         return;
 
     case 4:
+        ngx_ota_upgrade_batch(r, u, call, reply);
+        return;
+
+    case 5:
         ngx_ota_upgrade_package(r, u, call, reply);
         return;
 
@@ -232,7 +241,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t  rc;
-    ngx_str_t  state, batch, from, b;
+    ngx_str_t  state, batch, from, devs, b;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -261,7 +270,9 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &u->batch, NULL,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
-                       NULL) == NULL)
+                       NULL) == NULL
+        || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, &u->batch,
+                       NULL, NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -272,6 +283,11 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "HGET %b %b", from.data, from.len,
+                               u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "ZSCORE %b %b", devs.data, devs.len,
                                u->device.data, u->device.len);
     }
 
@@ -338,8 +354,8 @@ static void
 ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t  rc;
-    ngx_str_t  state, key;
+    ngx_int_t  rc, upto;
+    ngx_str_t  state, key, wave;
 
     if (u->gone) {
         ngx_ota_upgrade_none(r);
@@ -349,9 +365,24 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     if (ngx_ota_hash_get(reply, "state", &state) != NGX_OK
         || state.len != 7 || ngx_strncmp(state.data, "running", 7) != 0)
     {
-        /* paused, cancelled, finished or still being created */
+        /* paused, cancelled, finished, scheduled or still being created */
         ngx_ota_upgrade_none(r);
         return;
+    }
+
+    if (u->pending
+        && ngx_ota_hash_get(reply, OTA_R_WAVE_UPTO, &wave) == NGX_OK)
+    {
+        upto = ngx_atoi(wave.data, wave.len);
+
+        if (upto != NGX_ERROR && (u->rank <= 0 || u->rank > upto)) {
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota upgrade: device \"%V\" of batch \"%V\" has "
+                           "rank %L, waves open up to %i: not yet",
+                           &u->device, &u->batch, u->rank, upto);
+            ngx_ota_upgrade_none(r);
+            return;
+        }
     }
 
     (void) ngx_ota_hash_dup(r->pool, reply, "package", &u->package);

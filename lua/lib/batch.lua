@@ -1,6 +1,5 @@
 -- batch.lua: helpers of the worker's scripts (after prelude.lua): load a
--- batch with its package, insert one task, push a task's notice,
--- variadic commands in slices, the event group's cursor and the reader
+-- batch with its package, insert one task, variadic commands in slices, the event group's cursor and the reader
 -- lease, a batch's history, cancel a batch's record, close a batch whose
 -- tasks are all final.
 --
@@ -38,15 +37,6 @@ local function notice(b, dev)
     from = b.pkg_from, size = tonumber(b.size), sign_method = b.sign_method,
     sign = b.sign, protocol = b.protocol, ext = ext})
 end
--- a task's upgrade notice: on its pub/sub channel (HTTP long poll) and in
--- the MQTT bridges' stream, kept until delivered (NOMKSTREAM: without a
--- bridge there is no stream and nothing piles up)
-local function push_notice(b, dev, now)
-  call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
-  call('XADD', S_NOTICES, 'NOMKSTREAM', '*', OTA_F_DEVICE, dev,
-    OTA_F_PRODUCT, b.product, OTA_F_MODULE, b.module, OTA_F_BATCH, b.id,
-    OTA_F_TS, now)
-end
 -- one task; the caller made sure the device has none in this batch.
 -- cur: the device's version of the module ('' if it never reported).
 -- Tasks are stored by column (ota_keys.h): a new task is its open entry,
@@ -66,9 +56,11 @@ local function insert_task(b, dev, now, cur, fr)
     if cur ~= '' then call('HSET', fmt(K_BFROM, b.id), dev, cur) end
     call('HSET', fmt(K_BCREATED, b.id), dev, now)
   end
-  -- a rollout's notices go out wave by wave, at its rate, from its start
-  -- (notify.lua), not at creation
-  if b.push == '1' and b.gated ~= '1' then push_notice(b, dev, now) end
+  -- a batch with waves or a start time offers the upgrade later: no
+  -- notice at creation (docs/rollouts.md, "Push")
+  if b.push == '1' and not b.waves and not b.start_at then
+    call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
+  end
   return 'ok'
 end
 -- a variadic command over the list in slices of 4000 arguments (an
