@@ -40,6 +40,8 @@ typedef struct {
     ngx_str_t            *ids;
     ngx_uint_t            nids;
     ngx_uint_t            running;      /* running batches seen */
+    ngx_uint_t            paused;       /* paused ones (admin or rule) */
+    ngx_uint_t            aborted;      /* cancelled by an abort rule */
     unsigned              current:1;    /* the batch being read runs */
 } ngx_ota_metrics_t;
 
@@ -531,8 +533,9 @@ ngx_ota_admin_rates(json_t *obj, ota_batch_counts_t *c)
 /*
  * The node's counters (shared memory, no Redis), then the task counts per
  * state of each running batch among the NGX_OTA_METRICS_BATCHES most
- * recent: one ZREVRANGE, then HGET state + HGETALL counts per batch in one
- * pipeline.  Without Redis the node's counters are still served, with
+ * recent: one ZREVRANGE, then HMGET state abort + HGETALL counts per
+ * batch in one pipeline; the paused and aborted ones (docs/rollouts.md)
+ * are counted too.  Without Redis the node's counters are still served, with
  * ota_redis_up 0.
  */
 static ngx_int_t
@@ -669,7 +672,8 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                 return;
             }
 
-            rc = ngx_ota_redis_cmd(call, "HGET %b state", key.data, key.len);
+            rc = ngx_ota_redis_cmd(call, "HMGET %b state " OTA_R_ABORT,
+                                   key.data, key.len);
 
             if (rc == NGX_OK) {
                 if (ngx_ota_key(r->pool, &key, OTA_KEY_BATCH_COUNTS,
@@ -702,8 +706,20 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     }
 
     if (call->index % 2 == 1) {
-        m->current = (reply->type == REDIS_REPLY_STRING && reply->len == 7
-                      && ngx_strncmp(reply->str, "running", 7) == 0);
+        m->current = 0;
+
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+            e = reply->element[0];
+
+            if (e->type == REDIS_REPLY_STRING) {
+                m->current = (e->len == 7
+                              && ngx_strncmp(e->str, "running", 7) == 0);
+                m->paused += (e->len == 6
+                              && ngx_strncmp(e->str, "paused", 6) == 0);
+            }
+
+            m->aborted += (reply->element[1]->type == REDIS_REPLY_STRING);
+        }
 
     } else if (m->current) {
         m->running++;
@@ -738,7 +754,7 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
     ngx_http_request_t  *r = m->request;
 
     extra = m->buf ? (size_t) (m->pos - m->buf) : 0;
-    size = NGX_OTA_M_COUNT * 160 + 256 + extra;
+    size = NGX_OTA_M_COUNT * 160 + 640 + extra;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -763,6 +779,18 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
                          "# TYPE ota_batches_running gauge\n"
                          "ota_batches_running %ui\n",
                          NGX_OTA_METRICS_BATCHES, m->running);
+
+        p = ngx_slprintf(p, end, "# HELP ota_batches_paused Paused batches "
+                         "(by an admin or an error threshold) among the %d "
+                         "most recent.\n"
+                         "# TYPE ota_batches_paused gauge\n"
+                         "ota_batches_paused %ui\n"
+                         "# HELP ota_batches_aborted Batches cancelled by "
+                         "their abort rule among the %d most recent.\n"
+                         "# TYPE ota_batches_aborted gauge\n"
+                         "ota_batches_aborted %ui\n",
+                         NGX_OTA_METRICS_BATCHES, m->paused,
+                         NGX_OTA_METRICS_BATCHES, m->aborted);
 
         if (m->running) {
             p = ngx_cpymem(p, m->buf, extra);
