@@ -52,6 +52,8 @@
 #define OTA_F_WAVES         "waves"         /* "1%,10%,100%" or "10,100" */
 #define OTA_F_SUCCESS_THRESHOLD "success_threshold" /* percent */
 #define OTA_F_ERROR_THRESHOLD "error_threshold"     /* percent */
+#define OTA_F_MAX_PER_MINUTE "max_per_minute"       /* devices offered */
+#define OTA_F_RAMP          "ramp"          /* "BASE,FACTOR" */
 #define OTA_F_ABORT_RATE    "abort_failure_rate"    /* percent */
 #define OTA_F_ABORT_MIN     "abort_min"     /* finished devices */
 #define OTA_F_START_AT      "start_at"      /* ms */
@@ -59,14 +61,18 @@
 
 /* ---- batch record fields of a rollout (written by the worker) ---------- */
 #define OTA_R_ROLLOUT       "rollout"       /* "1": waves, an error
-                                               threshold or an abort rule,
-                                               checked as tasks move */
+                                               threshold, an abort rule or
+                                               a ramp, checked as tasks
+                                               move */
 #define OTA_R_WAVE_BOUNDS   "wave_bounds"   /* "2,15": ranks ending waves */
 #define OTA_R_WAVE          "wave"          /* the wave open last, 1.. */
 #define OTA_R_WAVE_UPTO     "wave_upto"     /* devices of rank <= it are
                                                offered; none: every one */
 #define OTA_R_WAVE_ACK      "wave_ack"      /* waves up to it: their error
                                                pause was resumed by an admin */
+#define OTA_R_RATE          "rate"          /* devices newly offered per
+                                               minute now (the ramp grows
+                                               it); none: no limit */
 #define OTA_R_ABORT         "abort"         /* why it was aborted */
 #define OTA_R_ABORTED       "aborted"       /* ms */
 #define OTA_R_STARTED       "started"       /* ms it started running */

@@ -113,6 +113,10 @@
  * OTA_HISTORY_MAX (worker) */
 #define OTA_KEY_BATCH_HISTORY   "ota:batch:{%s}:history"
 #define OTA_HISTORY_MAX         200
+/* ZSET the devices newly offered the upgrade of a batch with a rate
+ * limit in the last minute: device -> ms (module, every node; entries
+ * older than a minute are trimmed by whoever offers) */
+#define OTA_KEY_BATCH_OFFERS    "ota:batch:{%s}:offers"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
 /* ZSET scheduled batches (--start-at) scored by their start (ms) */

@@ -213,6 +213,28 @@ ota_waves_bounds_format(const long long *bound, int n, char *buf, size_t len)
 }
 
 
+int
+ota_ramp_parse(const char *s, long long *base, long long *factor,
+    char *err, size_t errlen)
+{
+    const char  *c = s ? strchr(s, ',') : NULL;
+
+    if (c == NULL
+        || ota_rollout_digits(s, (size_t) (c - s), 7, base) != 0
+        || *base < 1 || *base > OTA_RATE_MAX
+        || (*factor = ota_pct_parse(c + 1, strlen(c + 1))) < 0
+        || *factor < OTA_RAMP_FACTOR_MIN || *factor > OTA_RAMP_FACTOR_MAX)
+    {
+        return ota_rollout_err(err, errlen, "invalid --ramp \"%s\" (BASE,"
+                               "FACTOR: start at BASE devices per minute, "
+                               "1..%d, and multiply by FACTOR, 1.1..5, each "
+                               "time BASE devices succeeded; e.g. 10,2)",
+                               s ? s : "", OTA_RATE_MAX);
+    }
+    return 0;
+}
+
+
 /* "HH" (00..23 for hours, 00..59 else) at s, two digits */
 static int
 ota_time_2(const char *s, int max, int *v)
@@ -377,6 +399,31 @@ ota_rollout_check(const ota_rollout_opts_t *o, int flags, int64_t now,
     {
         return -1;
     }
+    if (ota_rollout_given(o->max_per_minute)
+        && ota_rollout_count(o->max_per_minute, 1, OTA_RATE_MAX,
+                             &r->max_per_minute) != 0)
+    {
+        return ota_rollout_err(err, errlen, "invalid --max-per-minute \"%s\" "
+                               "(devices newly offered the upgrade per "
+                               "minute, 1..%d)", o->max_per_minute,
+                               OTA_RATE_MAX);
+    }
+    if (ota_rollout_given(o->ramp)) {
+        if (r->max_per_minute == 0) {
+            return ota_rollout_err(err, errlen, "--ramp grows the rate up to "
+                                   "--max-per-minute: give both");
+        }
+        if (ota_ramp_parse(o->ramp, &r->ramp_base, &r->ramp_factor, err,
+                           errlen) != 0)
+        {
+            return -1;
+        }
+        if (r->ramp_base > r->max_per_minute) {
+            return ota_rollout_err(err, errlen, "--ramp base %lld is above "
+                                   "--max-per-minute %lld", r->ramp_base,
+                                   r->max_per_minute);
+        }
+    }
     if (ota_rollout_given(o->abort_failure_rate)
         != ota_rollout_given(o->abort_min))
     {
@@ -429,7 +476,8 @@ ota_rollout_check(const ota_rollout_opts_t *o, int flags, int64_t now,
                                "progress, 0..%d; 0: never)", o->timeout,
                                OTA_TIMEOUT_MIN_MAX);
     }
-    r->rules = r->waves.n > 0 || r->error >= 0 || r->abort_rate > 0;
+    r->rules = r->waves.n > 0 || r->error >= 0 || r->abort_rate > 0
+               || r->ramp_base > 0;
     return 0;
 }
 
@@ -449,6 +497,15 @@ ota_rollout_fields(const ota_rollout_t *r, ota_rollout_kv_pt add, void *ctx)
     if (r->error >= 0) {
         ota_pct_format(r->error, t);
         add(ctx, OTA_F_ERROR_THRESHOLD, t);
+    }
+    if (r->max_per_minute > 0) {
+        snprintf(b, sizeof(b), "%lld", r->max_per_minute);
+        add(ctx, OTA_F_MAX_PER_MINUTE, b);
+    }
+    if (r->ramp_base > 0) {
+        ota_pct_format(r->ramp_factor, t);
+        snprintf(b, sizeof(b), "%lld,%s", r->ramp_base, t);
+        add(ctx, OTA_F_RAMP, b);
     }
     if (r->abort_rate > 0) {
         ota_pct_format(r->abort_rate, t);
@@ -531,6 +588,13 @@ ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
     } else if (ota_rollout_is(k, kl, OTA_F_ABORT_RATE)) {
         v->abort_rate.s = val;
         v->abort_rate.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_F_MAX_PER_MINUTE)) {
+        v->max_per_minute = ota_rollout_ll(val, vl);
+    } else if (ota_rollout_is(k, kl, OTA_F_RAMP)) {
+        v->ramp.s = val;
+        v->ramp.len = vl;
+    } else if (ota_rollout_is(k, kl, OTA_R_RATE)) {
+        v->rate = ota_rollout_ll(val, vl);
     } else if (ota_rollout_is(k, kl, OTA_F_ABORT_MIN)) {
         v->abort_min = ota_rollout_ll(val, vl);
     } else if (ota_rollout_is(k, kl, OTA_R_ABORT)) {
@@ -638,6 +702,24 @@ ota_rollout_ms(long long ms)
 }
 
 
+/* "BASE,FACTOR" as {"base","factor"}, or null */
+static json_t *
+ota_rollout_ramp_json(ota_rview_t s)
+{
+    const char  *c = s.s ? memchr(s.s, ',', s.len) : NULL;
+    ota_rview_t  f;
+
+    if (c == NULL) {
+        return json_null();
+    }
+    f.s = c + 1;
+    f.len = s.len - (size_t) (c + 1 - s.s);
+    return json_pack("{s:I, s:o}", "base",
+                     (json_int_t) ota_rollout_ll(s.s, (size_t) (c - s.s)),
+                     "factor", ota_rollout_pct(f));
+}
+
+
 static json_t *
 ota_rollout_waves_json(const ota_rollout_view_t *v,
     const ota_batch_counts_t *c)
@@ -690,7 +772,7 @@ int
 ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
     json_t *obj)
 {
-    json_t  *ab = json_null(), *waves;
+    json_t  *ab = json_null(), *rate = json_null(), *waves;
     int      rc = 0;
 
     waves = ota_rollout_waves_json(v, c);
@@ -704,8 +786,17 @@ ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
                        "reason", ota_rollout_str(v->abort_reason),
                        "at", ota_rollout_ms(v->aborted));
     }
-    if (ab == NULL) {
+    if (v->max_per_minute > 0) {
+        rate = json_pack("{s:I, s:o, s:I}",
+                         "max_per_minute", (json_int_t) v->max_per_minute,
+                         "ramp", ota_rollout_ramp_json(v->ramp),
+                         "now", (json_int_t) (v->rate > 0 ? v->rate
+                                              : v->max_per_minute));
+    }
+    if (ab == NULL || rate == NULL) {
         json_decref(waves);
+        json_decref(ab);
+        json_decref(rate);
         return -1;
     }
 
@@ -723,6 +814,7 @@ ota_rollout_json(const ota_rollout_view_t *v, const ota_batch_counts_t *c,
                               ota_rollout_str(v->pause_reason));
     rc |= json_object_set_new(obj, "pause_kind",
                               ota_rollout_str(v->pause_kind));
+    rc |= json_object_set_new(obj, "rate", rate);
     rc |= json_object_set_new(obj, "abort", ab);
     rc |= json_object_set_new(obj, "start_at", ota_rollout_ms(v->start_at));
     rc |= json_object_set_new(obj, "started", ota_rollout_ms(v->started));

@@ -31,6 +31,9 @@
 
 #define OTA_WAVES_MAX           64          /* waves of one batch */
 #define OTA_PCT_FULL            10000       /* 100 % in hundredths */
+#define OTA_RATE_MAX            1000000     /* --max-per-minute */
+#define OTA_RAMP_FACTOR_MIN     110         /* 1.1 (hundredths) */
+#define OTA_RAMP_FACTOR_MAX     500         /* 5 */
 #define OTA_ABORT_MIN_MAX       1000000000LL
 #define OTA_WAVE_COUNT_MAX      1000000000LL    /* an absolute wave */
 #define OTA_TIMEOUT_MIN_MAX     525600      /* minutes: a year */
@@ -83,6 +86,11 @@ int ota_waves_bounds(const ota_waves_t *w, long long total,
 size_t ota_waves_bounds_format(const long long *bound, int n, char *buf,
     size_t len);
 
+/* --ramp "BASE,FACTOR": base 1..OTA_RATE_MAX devices per minute, factor
+ * 1.1..5 with at most two decimals (hundredths in *factor) */
+int ota_ramp_parse(const char *s, long long *base, long long *factor,
+    char *err, size_t errlen);
+
 /* --start-at: "YYYY-MM-DD HH:MM[:SS]" (a 'T' may replace the space) in
  * the local time of the caller, or followed by a zone ("Z", "+HH:MM",
  * "-HHMM", "+HH") for ISO 8601; unix ms in *ms.  0 or -1 with the reason. */
@@ -96,6 +104,8 @@ typedef struct {
     const char  *waves;                 /* 1%,10%,100% | 10,100,1000 */
     const char  *success_threshold;     /* percent (100 with waves) */
     const char  *error_threshold;       /* percent */
+    const char  *max_per_minute;        /* devices newly offered */
+    const char  *ramp;                  /* BASE,FACTOR */
     const char  *abort_failure_rate;    /* percent */
     const char  *abort_min;             /* finished devices */
     const char  *start_at;              /* a time (ota_time_parse) or ms */
@@ -107,6 +117,8 @@ typedef struct {
     ota_waves_t   waves;                /* n == 0: none */
     long long     success;              /* hundredths */
     long long     error;
+    long long     max_per_minute;       /* 0: no limit */
+    long long     ramp_base, ramp_factor;   /* 0: no ramp */
     long long     abort_rate;
     long long     abort_min;
     int64_t       start_at;             /* ms, 0: none */
@@ -150,6 +162,9 @@ typedef struct {
     ota_rview_t  waves;             /* the option as normalized */
     ota_rview_t  success, error;    /* thresholds, percent text */
     ota_rview_t  abort_rate;
+    ota_rview_t  ramp;              /* "BASE,FACTOR" */
+    long long    max_per_minute;    /* 0: no rate limit */
+    long long    rate;              /* the limit now */
     ota_rview_t  abort_reason;
     ota_rview_t  pause_reason;
     ota_rview_t  pause_kind;
@@ -186,7 +201,8 @@ long long ota_rollout_wave_size(const ota_rollout_view_t *v, int k,
  * Sets on obj: "waves" ([] without --waves, else [{"wave","devices",
  * "state":"waiting|open|done","opened","counts":{...}}]), "wave" (null
  * without --waves), "success_threshold", "error_threshold", "pause_reason",
- * "pause_kind", "abort" ({"failure_rate","min","reason","at"} or null),
+ * "pause_kind", "rate" ({"max_per_minute","ramp":{"base","factor"} or
+ * null,"now"} or null), "abort" ({"failure_rate","min","reason","at"} or null),
  * "start_at", "started", "timeout" (minutes or null).  c: the batch's
  * counters (a single wave's counts are the batch's).  0, or -1 when out
  * of memory.

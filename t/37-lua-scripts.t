@@ -19,7 +19,7 @@
 #               a wave opened once by the success threshold, a replay
 #               changing nothing, the error threshold's pause and its
 #               reason, resume past it, the abort rule with its cancel job,
-#               a scheduled start, a batch's own task timeout
+#               a scheduled start, a batch's own task timeout, the ramp
 
 use strict;
 use warnings;
@@ -547,6 +547,21 @@ is(run_script('batch_start', $now + 2000, 100), 0, '  once');
 apply(now => $now + 3000, timeout => 5000, tasks => [
     { device => 's1d1', batch => 's1', expected => 'pending', new => 'notified' } ]);
 is(dl('s1', 's1d1'), $now + 3000 + 120000, "the batch's --timeout 2 (minutes) sets the deadline, not the worker's");
+
+# rr: the ramp: 2 per minute, doubled each time 2 succeeded, at most 5
+batch('rr', devices => [map { "y$_" } 1 .. 6], state => 'creating');
+R(HSET => K('OTA_KEY_BATCH', 'rr'), rollout => 1, max_per_minute => 5, ramp => '2,2');
+run_script('create_finish', 'rr', $now, '');
+is(rb('rr', 'rate'), 2, 'ramp: the batch starts at its base rate');
+apply(now => $now, tasks => [
+    { device => 'y1', batch => 'rr', expected => 'pending', new => 'succeeded' } ]);
+is(rb('rr', 'rate'), 2, '  1 succeeded: still 2');
+apply(now => $now, tasks => [
+    { device => 'y2', batch => 'rr', expected => 'pending', new => 'succeeded' } ]);
+is(rb('rr', 'rate'), 4, '  2 succeeded: 4');
+apply(now => $now, tasks => [
+    map { { device => "y$_", batch => 'rr', expected => 'pending', new => 'succeeded' } } 3, 4 ]);
+is(rb('rr', 'rate'), 5, '  4 succeeded: 8, but at most 5');
 
 $t->stop;
 done_testing;

@@ -12,6 +12,9 @@
 #   abort       the abort rule cancels the batch and its open tasks
 #   start       a batch with --start-at is scheduled (devices get 204) and
 #               starts by itself
+#   rate        --max-per-minute across two nginx nodes: exactly N devices
+#               offered, the others 204 with Retry-After; --ramp grows it as
+#               devices succeed
 #   reads       otactl batch show (table and --json) and the admin API agree
 #   bad input   every bad option is refused with a reason, nothing created
 
@@ -25,7 +28,8 @@ use lib 't/lib';
 use OtaTest;
 
 my $fleet = "$OtaTest::BUILD/ota-fleet";
-my $t = OtaTest->new(worker => 1, http_extra => 'access_log off;');
+my $t = OtaTest->new(worker => 1, http_extra => 'access_log off;',
+                     worker_args => ['--claim-idle', 3000]);
 ok($t->wait_nginx_redis, 'nginx connected to Redis');
 sub K { OtaTest::key(@_) }
 
@@ -216,6 +220,63 @@ ok($t->wait_for(sub { (show($bs)->{state} // '') eq 'running' }, 15), 'it starts
 cmp_ok(show($bs)->{started}, '>=', int(($at + 1) * 1000), '  not before its time');
 is($t->http(GET => '/ota/v1/upgrade?module=default', headers => { Authorization => "Bearer $tok" })->{status},
    200, '  and the device is offered the upgrade');
+
+# ---- the rate limit, across two nodes ------------------------------------------------------
+
+my $t2 = OtaTest->new(no_redis => 1, redis_port => $t->{redis_port}, store => $t->store,
+                      http_extra => 'access_log off;');
+ok($t->wait_for(sub { (() = $t->redis('CLIENT', 'LIST') =~ /name=ota-nginx-/g) >= 4 }),
+   'a second nginx node on the same Redis');
+# asks the upgrade of each device, alternating nodes; status and Retry-After
+sub ask_all {
+    my ($product, @d) = @_;
+    my @r;
+    for my $i (0 .. $#d) {
+        my $node = $i % 2 ? $t2 : $t;
+        my $tk = $t->device_token($d[$i], $product, $secret{$d[$i]});
+        my $h = $node->http(GET => '/ota/v1/upgrade?module=default',
+                            headers => { Authorization => "Bearer $tk" });
+        push @r, [$d[$i], $h->{status}, $h->{headers}{'retry-after'}];
+    }
+    return @r;
+}
+my @dr = devices('rr', 30);
+my $pr = package_of('rr');
+($rc, my $br, $err) = create('--package', $pr, qw(--max-per-minute 8));
+is($rc, 0, 'a batch of 30 devices offered at most 8 per minute') or diag($err);
+my @ans = ask_all('rr', @dr);
+my @got = grep { $_->[1] == 200 } @ans;
+my @later = grep { $_->[1] == 204 } @ans;
+is(scalar @got, 8, '8 devices offered, through both nodes');
+is(scalar @later, 22, '  the 22 others get 204');
+is(scalar(grep { ($_->[2] // 0) =~ /^\d+$/ && $_->[2] >= 1 && $_->[2] <= 60 } @later), 22,
+   '  each with Retry-After (1..60 s)');
+ok((grep { $_->[0] =~ /[13579]$/ } @got) && (grep { $_->[0] =~ /[02468]$/ } @got),
+   '  the offers came from both nodes');
+is($t->redis(ZCARD => K('OTA_KEY_BATCH_OFFERS', $br)), 8, '  the minute holds the 8 offers');
+my @again = ask_all('rr', map { $_->[0] } @got[0 .. 1]);
+is(scalar(grep { $_->[1] == 200 } @again), 2, '  an offered device asking again is not charged twice');
+is((ask_all("rr", $later[0][0]))[0][1], 204, '  a refused one is still refused');
+is(show($br)->{rate}{now}, 8, 'otactl shows the rate');
+
+# the ramp: 3 per minute, doubled each time 3 succeeded
+my @dp = devices('rp', 12);
+my $pp = package_of('rp');
+($rc, my $bp, $err) = create('--package', $pp, qw(--max-per-minute 50 --ramp), '3,2');
+is($rc, 0, 'a batch with a ramp from 3 per minute') or diag($err);
+@got = grep { $_->[1] == 200 } ask_all('rp', @dp);
+is(scalar @got, 3, '3 offered');
+for my $g (@got) {
+    my $tk = $t->device_token($g->[0], 'rp', $secret{$g->[0]});
+    $t->http(POST => '/ota/v1/inform', json => { module => 'default', version => '2.0.0' },
+             headers => { Authorization => "Bearer $tk" });
+}
+ok(settle(), 'they report the new version');
+is(show($bp)->{rate}{now}, 6, '  3 succeeded: the rate is 6');
+my %done = map { $_->[0] => 1 } @got;
+is(scalar(grep { $_->[1] == 200 } ask_all('rp', grep { !$done{$_} } @dp)), 3,
+   '  3 more are offered within the minute (6 in all)');
+$t2->stop;
 
 $t->stop;
 done_testing;

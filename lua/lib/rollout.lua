@@ -48,10 +48,28 @@ local function open_wave(bid, b, k, now)
   call('HSET', fmt(K_BWAVES, bid), k .. ':' .. OTA_R_WAVE_OPENED, now)
   if k > 1 then history(bid, now, 'wave', {wave = k}) end
 end
+-- --ramp "BASE,FACTOR": the per-minute limit once succeeded devices
+-- succeeded: r0 = base, r(i+1) = max(r(i) + 1, floor(r(i) * factor)),
+-- i = floor(succeeded / base) steps, never above max (at most a few
+-- hundred steps: the rate at least grows by 10 % a step)
+local function ramp_rate(b, succeeded)
+  local max = tonumber(b.max_per_minute)
+  local base, f = string.match(b.ramp or '', '^(%d+),([%d.]+)$')
+  if not max or not base then return max end
+  local r, fac = tonumber(base), pct(f)
+  for _ = 1, math.floor(succeeded / tonumber(base)) do
+    if r >= max then break end
+    local nx = math.floor(r * fac / 100)
+    r = nx > r and nx or r + 1
+  end
+  return math.min(r, max)
+end
 -- a batch starts running (now, or at its --start-at)
 local function rollout_start(bid, b, now)
   local bk = fmt(K_BATCH, bid)
   call('HSET', bk, 'state', 'running', 'started', now)
+  local rate = ramp_rate(b, 0)
+  if rate then call('HSET', bk, 'rate', rate) end
   b.state = 'running'
   history(bid, now, 'start')
   if (b.wave_bounds or '') ~= '' then open_wave(bid, b, 1, now)
@@ -125,6 +143,13 @@ local function rollout_check(bid, now)
     and f * OTA_PCT_FULL >= ar * (s + f) then
     abort(bid, b, s, f, now)
     return
+  end
+  if b.ramp then
+    local rate = ramp_rate(b, s)
+    if tostring(rate) ~= b.rate then
+      call('HSET', fmt(K_BATCH, bid), 'rate', rate)
+      history(bid, now, 'rate', {rate = rate})
+    end
   end
   local bnd = wave_bounds(b)
   local nw = #bnd + 1

@@ -20,12 +20,15 @@ kv_add(void *ctx, const char *k, const char *v)
                        k, v);
 }
 
+static const char  *rate, *ramp;      /* for check() */
+
 static int
 check(const char *waves, const char *succ, const char *err, const char *ar,
     const char *am, const char *start, const char *tmo, int flags,
     ota_rollout_t *r, char *e)
 {
-    ota_rollout_opts_t  o = { waves, succ, err, ar, am, start, tmo };
+    ota_rollout_opts_t  o = { waves, succ, err, rate, ramp, ar, am, start,
+                              tmo };
 
     return ota_rollout_check(&o, flags, 1798000000000LL, r, e,
                              OTA_ROLLOUT_ERR_MAX);
@@ -154,6 +157,46 @@ main(void)
     ok(check(NULL, NULL, NULL, NULL, NULL, "2030-01-01T00:00:00Z", NULL,
              OTA_ROLLOUT_PRODUCER, &r, e) != 0 && strstr(e, "year") != NULL,
        "more than a year ahead refused");
+
+    /* rate and ramp */
+    {
+        long long  base, f;
+
+        ok(ota_ramp_parse("10,2", &base, &f, e, sizeof(e)) == 0 && base == 10
+           && f == 200, "ramp 10,2");
+        ok(ota_ramp_parse("5,1.5", &base, &f, e, sizeof(e)) == 0 && base == 5
+           && f == 150, "ramp 5,1.5");
+        ok(ota_ramp_parse("5,1.05", &base, &f, e, sizeof(e)) != 0
+           && strstr(e, "1.1..5") != NULL, "factor 1.05 refused: %s", e);
+        ok(ota_ramp_parse("5,6", &base, &f, e, sizeof(e)) != 0, "factor 6 "
+           "refused");
+        ok(ota_ramp_parse("0,2", &base, &f, e, sizeof(e)) != 0, "base 0 "
+           "refused");
+        ok(ota_ramp_parse("10", &base, &f, e, sizeof(e)) != 0, "no factor "
+           "refused");
+    }
+    rate = "100";
+    ramp = "10,2";
+    ok(check(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, &r, e) == 0
+       && r.max_per_minute == 100 && r.ramp_base == 10 && r.ramp_factor == 200
+       && r.rules, "a rate with a ramp: a rule");
+    memset(&kv, 0, sizeof(kv));
+    ota_rollout_fields(&r, kv_add, &kv);
+    is_str(kv.buf, "max_per_minute=100 ramp=10,2 rollout=1 ", "  its fields");
+    ramp = "200,2";
+    ok(check(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, &r, e) != 0
+       && strstr(e, "above") != NULL, "a ramp base above the rate refused");
+    rate = NULL;
+    ramp = "10,2";
+    ok(check(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, &r, e) != 0
+       && strstr(e, "give both") != NULL, "a ramp without a rate refused");
+    rate = "0";
+    ramp = NULL;
+    ok(check(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, &r, e) != 0
+       && strstr(e, "max-per-minute") != NULL, "a rate of 0 refused");
+    rate = "50";
+    ok(check(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, &r, e) == 0
+       && !r.rules, "a rate alone: no rule (the module charges offers)");
 
     return done_testing();
 }

@@ -690,6 +690,8 @@ ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run)
     j->ro.waves = ota_job_f(f, OTA_F_WAVES);
     j->ro.success_threshold = ota_job_f(f, OTA_F_SUCCESS_THRESHOLD);
     j->ro.error_threshold = ota_job_f(f, OTA_F_ERROR_THRESHOLD);
+    j->ro.max_per_minute = ota_job_f(f, OTA_F_MAX_PER_MINUTE);
+    j->ro.ramp = ota_job_f(f, OTA_F_RAMP);
     j->ro.abort_failure_rate = ota_job_f(f, OTA_F_ABORT_RATE);
     j->ro.abort_min = ota_job_f(f, OTA_F_ABORT_MIN);
     j->ro.start_at = ota_job_f(f, OTA_F_START_AT);

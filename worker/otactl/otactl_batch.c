@@ -161,6 +161,8 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
                              { "waves", OTACTL_ARG, 0, 0, 0 },
                              { "success-threshold", OTACTL_ARG, 0, 0, 0 },
                              { "error-threshold", OTACTL_ARG, 0, 0, 0 },
+                             { "max-per-minute", OTACTL_ARG, 0, 0, 0 },
+                             { "ramp", OTACTL_ARG, 0, 0, 0 },
                              { "abort-failure-rate", OTACTL_ARG, 0, 0, 0 },
                              { "abort-min", OTACTL_ARG, 0, 0, 0 },
                              { "start-at", OTACTL_ARG, 0, 0, 0 },
@@ -266,6 +268,8 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
     ro.waves = otactl_opt(opts, "waves");
     ro.success_threshold = otactl_opt(opts, "success-threshold");
     ro.error_threshold = otactl_opt(opts, "error-threshold");
+    ro.max_per_minute = otactl_opt(opts, "max-per-minute");
+    ro.ramp = otactl_opt(opts, "ramp");
     ro.abort_failure_rate = otactl_opt(opts, "abort-failure-rate");
     ro.abort_min = otactl_opt(opts, "abort-min");
     ro.start_at = otactl_opt(opts, "start-at");
@@ -614,6 +618,20 @@ otactl_batch_rollout_print(json_t *j)
     if (otactl_pct(json_object_get(j, "error_threshold"), p2, sizeof(p2))) {
         printf("error threshold: %s of a wave failed pauses the batch\n",
                p2);
+    }
+    v = json_object_get(j, "rate");
+    if (json_is_object(v)) {
+        c = json_object_get(v, "ramp");
+        printf("rate:         %lld devices newly offered per minute now, at "
+               "most %lld", (long long) json_integer_value(json_object_get(v,
+               "now")), (long long) json_integer_value(json_object_get(v,
+               "max_per_minute")));
+        if (json_is_object(c)) {
+            printf(" (ramp from %lld, x%g each time as many succeeded)",
+                   (long long) json_integer_value(json_object_get(c, "base")),
+                   json_number_value(json_object_get(c, "factor")));
+        }
+        printf("\n");
     }
     ab = json_object_get(j, "abort");
     if (json_is_object(ab)) {
