@@ -79,6 +79,8 @@
 #define OTA_R_PAUSE_REASON  "pause_reason"
 #define OTA_R_PAUSE_KIND    "pause_kind"    /* admin | error_threshold */
 #define OTA_R_PAUSE_WAVE    "pause_wave"
+#define OTA_R_NOTICE_RANK   "notice_rank"   /* push notices published up to
+                                               this rank (notify.lua) */
 /* OTA_KEY_BATCH_WAVES: "<wave>:<state>", "<wave>:r:<reason>" counts and */
 #define OTA_R_WAVE_OPENED   "opened"        /* "<wave>:opened" -> ms */
 /* the batch state before its --start-at */

@@ -119,6 +119,9 @@
 #define OTA_KEY_BATCH_OFFERS    "ota:batch:{%s}:offers"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
+/* SET active-push batches with waves or a start time whose notices are
+ * being published, wave by wave, by the worker's tick (notify.lua) */
+#define OTA_KEY_NOTIFY          "ota:notify"
 /* ZSET scheduled batches (--start-at) scored by their start (ms) */
 #define OTA_KEY_SCHEDULED       "ota:scheduled"
 /* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)

@@ -19,7 +19,8 @@
 #               a wave opened once by the success threshold, a replay
 #               changing nothing, the error threshold's pause and its
 #               reason, resume past it, the abort rule with its cancel job,
-#               a scheduled start, a batch's own task timeout, the ramp
+#               a scheduled start, a batch's own task timeout, the ramp,
+#               push notices published wave by wave (notify.lua)
 
 use strict;
 use warnings;
@@ -36,7 +37,7 @@ sub H { my $r = R(HGETALL => $_[0]) // []; return { @$r } }
 
 my %src;
 for my $n (qw(apply lookup reader create_chunk create_finish batch_state
-               batch_start cancel_chunk)) {
+               batch_start cancel_chunk notify)) {
     my $f = "$OtaTest::BUILD/lua/worker/$n.lua";
     open my $fh, '<', $f or die "$f: $! (build first)\n";
     local $/;
@@ -562,6 +563,43 @@ is(rb('rr', 'rate'), 4, '  2 succeeded: 4');
 apply(now => $now, tasks => [
     map { { device => "y$_", batch => 'rr', expected => 'pending', new => 'succeeded' } } 3, 4 ]);
 is(rb('rr', 'rate'), 5, '  4 succeeded: 8, but at most 5');
+
+# pn: an active-push batch with waves: notices go out as the waves open
+batch('pn', devices => [map { "n$_" } 1 .. 5], state => 'creating');
+R(HSET => K('OTA_KEY_BATCH', 'pn'), rollout => 1, push => 1, waves => '2,5',
+  success_threshold => 50);
+R(HSET => K('OTA_KEY_BATCH_STATE', 'pn'), 'n2', 'notified');
+require IO::Socket::INET;
+require IO::Select;
+my $sub = IO::Socket::INET->new(PeerAddr => $t->redis_addr) or die "subscribe: $!";
+binmode $sub;
+print {$sub} "*2\r\n\$10\r\nPSUBSCRIBE\r\n\$11\r\nota:push:n*\r\n";
+OtaTest::_resp_read($sub);
+# the next n notices (the reads are buffered: count, do not select),
+# then nothing more within 0.3 s
+sub notices {
+    my ($n) = @_;
+    my @got;
+    for (1 .. $n) {
+        my $m = eval { local $SIG{ALRM} = sub { die "timeout\n" }; alarm 3;
+                       my $x = OtaTest::_resp_read($sub); alarm 0; $x } or last;
+        push @got, JSON::PP::decode_json($m->[3])->{device};
+    }
+    push @got, 'more' if IO::Select->new($sub)->can_read(0.3);
+    return join ',', sort @got;
+}
+run_script('create_finish', 'pn', $now, '2');
+ok(R(SISMEMBER => K('OTA_KEY_NOTIFY'), 'pn'), 'push with waves: to be notified as wave 1 opens');
+is_deeply(run_script('notify', $now, 100), [1, 0], 'notify: one notice (n2 is no longer pending)');
+is(notices(1), 'n1', '  n1 is told, nobody of wave 2');
+ok(!R(SISMEMBER => K('OTA_KEY_NOTIFY'), 'pn'), '  wave 1 published: the batch leaves ota:notify');
+apply(now => $now, tasks => [
+    { device => 'n1', batch => 'pn', expected => 'pending', new => 'succeeded' } ]);
+is(rb('pn', 'wave'), 2, 'wave 2 opens (the last one)');
+is_deeply(run_script('notify', $now, 2), [2, 1], '  notify: a page of 2 notices, more left');
+is_deeply(run_script('notify', $now, 2), [1, 0], '  then the last one');
+is(notices(3), 'n3,n4,n5', '  the devices of wave 2 are told, once');
+close $sub;
 
 $t->stop;
 done_testing;

@@ -56,9 +56,11 @@ local function insert_task(b, dev, now, cur, fr)
     if cur ~= '' then call('HSET', fmt(K_BFROM, b.id), dev, cur) end
     call('HSET', fmt(K_BCREATED, b.id), dev, now)
   end
-  -- a batch with waves or a start time offers the upgrade later: no
-  -- notice at creation (docs/rollouts.md, "Push")
-  if b.push == '1' and not b.waves and not b.start_at then
+  -- a batch with waves or a start time offers the upgrade later: its
+  -- notices go out as its waves open (notify.lua), except for a device
+  -- that joins once every wave is open (docs/rollouts.md, "Push")
+  if b.push == '1' and (not (b.waves or b.start_at)
+    or (b.state == 'running' and not b.wave_upto)) then
     call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
   end
   return 'ok'

@@ -45,7 +45,9 @@ local function open_wave(bid, b, k, now)
     call('HDEL', bk, 'wave_upto')
   end
   b.wave = tostring(k)
+  b.wave_upto = bnd[k] and tostring(bnd[k]) or nil
   call('HSET', fmt(K_BWAVES, bid), k .. ':' .. OTA_R_WAVE_OPENED, now)
+  if b.push == '1' then call('SADD', K_NOTIFY, bid) end
   if k > 1 then history(bid, now, 'wave', {wave = k}) end
 end
 -- --ramp "BASE,FACTOR": the per-minute limit once succeeded devices
@@ -73,10 +75,16 @@ local function rollout_start(bid, b, now)
   b.state = 'running'
   history(bid, now, 'start')
   if (b.wave_bounds or '') ~= '' then open_wave(bid, b, 1, now)
-  elseif b.waves then
-    -- waves that all reach the batch's size: one wave, offered to all
-    call('HSET', bk, 'wave', 1)
-    call('HSET', fmt(K_BWAVES, bid), '1:' .. OTA_R_WAVE_OPENED, now)
+  else
+    if b.waves then
+      -- waves that all reach the batch's size: one wave, offered to all
+      call('HSET', bk, 'wave', 1)
+      call('HSET', fmt(K_BWAVES, bid), '1:' .. OTA_R_WAVE_OPENED, now)
+    end
+    -- a scheduled push batch's notices go out now
+    if b.push == '1' and (b.waves or b.start_at) then
+      call('SADD', K_NOTIFY, bid)
+    end
   end
 end
 -- "flash_failed 3, timeout 2" of a wave (or of the batch: w nil)
