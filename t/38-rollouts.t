@@ -15,6 +15,7 @@
 #   rate        --max-per-minute across two nginx nodes: exactly N devices
 #               offered, the others 204 with Retry-After; --ramp grows it as
 #               devices succeed
+#   dynamic     a device joining a dynamic batch belongs to the last wave
 #   reads       otactl batch show (table and --json) and the admin API agree
 #   bad input   every bad option is refused with a reason, nothing created
 
@@ -220,6 +221,37 @@ ok($t->wait_for(sub { (show($bs)->{state} // '') eq 'running' }, 15), 'it starts
 cmp_ok(show($bs)->{started}, '>=', int(($at + 1) * 1000), '  not before its time');
 is($t->http(GET => '/ota/v1/upgrade?module=default', headers => { Authorization => "Bearer $tok" })->{status},
    200, '  and the device is offered the upgrade');
+
+# ---- a dynamic batch: devices that join go to the last wave ------------------------------
+
+sub up_status {
+    my ($product, $d) = @_;
+    my $tk = $t->device_token($d, $product, $secret{$d});
+    return $t->http(GET => '/ota/v1/upgrade?module=default',
+                    headers => { Authorization => "Bearer $tk" })->{status};
+}
+sub inform {
+    my ($product, $d, $v) = @_;
+    my $tk = $t->device_token($d, $product, $secret{$d});
+    $t->http(POST => '/ota/v1/inform', json => { module => 'default', version => $v },
+             headers => { Authorization => "Bearer $tk" });
+}
+my @dd = devices('rd', 4);
+my $pd = package_of('rd');
+($rc, my $bd, $err) = create('--package', $pd, qw(--method dynamic --waves), '50%,100%');
+is($rc, 0, 'a dynamic batch of 4 devices in waves of 50 % and the rest') or diag($err);
+my $late = 'rd-late';
+$secret{$late} = $t->fx_device($late, 'rd');
+inform('rd', $late, '1.0.0');
+ok(settle(), 'a new device reports its version');
+is($t->redis(ZSCORE => K('OTA_KEY_BATCH_DEVICES', $bd), $late), 5, '  it joins with rank 5');
+is_deeply([ map { $_->{devices} } @{ show($bd)->{waves} } ], [2, 3], '  in the last wave (now 3 devices)');
+is(up_status('rd', $late), 204, '  and is not offered while wave 1 runs');
+my @first = (ranked($bd))[0, 1];
+for my $d (@first) { is(up_status('rd', $d), 200, "wave 1: $d is offered"); inform('rd', $d, '2.0.0') }
+ok(settle(), 'wave 1 succeeds');
+is(show($bd)->{wave}, 2, '  wave 2 opens');
+is(up_status('rd', $late), 200, '  and the device that joined is offered');
 
 # ---- the rate limit, across two nodes ------------------------------------------------------
 
