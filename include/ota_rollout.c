@@ -1,6 +1,7 @@
 #include "ota_rollout.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,15 +557,65 @@ ota_rollout_ll(const char *s, size_t len)
 #define ota_rollout_is(k, kl, name)                                          \
     ((kl) == sizeof(name) - 1 && memcmp(k, name, kl) == 0)
 
+/* the record's fields the view takes: a text (an ota_rview_t), a number
+ * (long long), or one the view only hides (internal to the worker) */
+typedef enum { OTA_RV_TEXT, OTA_RV_NUM, OTA_RV_HIDE } ota_rv_kind_e;
+
+typedef struct {
+    const char     *name;
+    ota_rv_kind_e   kind;
+    size_t          off;
+} ota_rollout_key_t;
+
+#define T(n, m)  { n, OTA_RV_TEXT, offsetof(ota_rollout_view_t, m) }
+#define N(n, m)  { n, OTA_RV_NUM, offsetof(ota_rollout_view_t, m) }
+#define H(n)     { n, OTA_RV_HIDE, 0 }
+
+static const ota_rollout_key_t  ota_rollout_keys[] = {
+    T(OTA_F_WAVES, waves), T(OTA_F_SUCCESS_THRESHOLD, success),
+    T(OTA_F_ERROR_THRESHOLD, error), T(OTA_F_ABORT_RATE, abort_rate),
+    T(OTA_F_RAMP, ramp), T(OTA_R_ABORT, abort_reason),
+    T(OTA_R_PAUSE_REASON, pause_reason), T(OTA_R_PAUSE_KIND, pause_kind),
+    N(OTA_R_WAVE, wave), N(OTA_F_MAX_PER_MINUTE, max_per_minute),
+    N(OTA_R_RATE, rate), N(OTA_F_ABORT_MIN, abort_min),
+    N(OTA_R_ABORTED, aborted), N(OTA_F_START_AT, start_at),
+    N(OTA_R_STARTED, started), N(OTA_F_TIMEOUT, timeout),
+    N(OTA_R_PAUSE_WAVE, pause_wave),
+    H(OTA_R_ROLLOUT), H(OTA_R_WAVE_UPTO), H(OTA_R_WAVE_ACK),
+    H(OTA_R_NOTICE_RANK), H(OTA_R_WAVE_BOUNDS)
+};
+
+#undef T
+#undef N
+#undef H
+
 int
 ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
     const char *val, size_t vl)
 {
-    const char  *p, *q, *end = val + vl;
+    const ota_rollout_key_t  *e;
+    const char               *p, *q, *end = val + vl;
+    ota_rview_t              *t;
+    size_t                    i;
 
-    if (ota_rollout_is(k, kl, OTA_F_WAVES)) {
-        v->waves.s = val;
-        v->waves.len = vl;
+    for (i = 0; i < sizeof(ota_rollout_keys) / sizeof(ota_rollout_keys[0]);
+         i++)
+    {
+        e = &ota_rollout_keys[i];
+        if (strlen(e->name) == kl && memcmp(e->name, k, kl) == 0) {
+            break;
+        }
+    }
+    if (i == sizeof(ota_rollout_keys) / sizeof(ota_rollout_keys[0])) {
+        return 0;
+    }
+
+    if (e->kind == OTA_RV_TEXT) {
+        t = (ota_rview_t *) ((char *) v + e->off);
+        t->s = val;
+        t->len = vl;
+    } else if (e->kind == OTA_RV_NUM) {
+        *(long long *) ((char *) v + e->off) = ota_rollout_ll(val, vl);
     } else if (ota_rollout_is(k, kl, OTA_R_WAVE_BOUNDS)) {
         v->has_bounds = 1;
         v->nbound = 0;
@@ -577,50 +628,6 @@ ota_rollout_field(ota_rollout_view_t *v, const char *k, size_t kl,
                 v->bound[v->nbound++] = ota_rollout_ll(p, (size_t) (q - p));
             }
         }
-    } else if (ota_rollout_is(k, kl, OTA_R_WAVE)) {
-        v->wave = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_F_SUCCESS_THRESHOLD)) {
-        v->success.s = val;
-        v->success.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_F_ERROR_THRESHOLD)) {
-        v->error.s = val;
-        v->error.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_F_ABORT_RATE)) {
-        v->abort_rate.s = val;
-        v->abort_rate.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_F_MAX_PER_MINUTE)) {
-        v->max_per_minute = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_F_RAMP)) {
-        v->ramp.s = val;
-        v->ramp.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_R_RATE)) {
-        v->rate = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_F_ABORT_MIN)) {
-        v->abort_min = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_R_ABORT)) {
-        v->abort_reason.s = val;
-        v->abort_reason.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_R_ABORTED)) {
-        v->aborted = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_F_START_AT)) {
-        v->start_at = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_R_STARTED)) {
-        v->started = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_F_TIMEOUT)) {
-        v->timeout = ota_rollout_ll(val, vl);
-    } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_REASON)) {
-        v->pause_reason.s = val;
-        v->pause_reason.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_KIND)) {
-        v->pause_kind.s = val;
-        v->pause_kind.len = vl;
-    } else if (ota_rollout_is(k, kl, OTA_R_PAUSE_WAVE)) {
-        v->pause_wave = ota_rollout_ll(val, vl);
-    } else if (!ota_rollout_is(k, kl, OTA_R_ROLLOUT)
-               && !ota_rollout_is(k, kl, OTA_R_WAVE_UPTO)
-               && !ota_rollout_is(k, kl, OTA_R_WAVE_ACK))
-    {
-        return 0;
     }
     return 1;
 }

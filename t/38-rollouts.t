@@ -135,6 +135,9 @@ is_deeply([ @$r{qw(ok waiting failed)} ], [10, 190, 0], 'the fleet: 10 sessions 
 is($t->redis(HGET => K('OTA_KEY_BATCH', $bw), 'wave'), 1, '  no worker: wave 2 is not open yet');
 $t->start_worker;
 ok(settle(), 'a new worker applies the events of the crossing');
+# from here on two workers run side by side (one reads the events, both
+# run the tick: scheduled starts, notices, timeouts)
+$t->start_worker;
 is(scalar(grep { state_of($bw, $_) eq 'succeeded' } keys %w1), 10, '  the 10 devices of wave 1 succeeded');
 is(scalar(grep { !$w1{$_} && state_of($bw, $_) ne 'pending' } @dw), 0, '  nobody else moved');
 is($t->redis(HGET => K('OTA_KEY_BATCH', $bw), 'wave'), 2, '  wave 2 is open (10 of 10 >= 60 %)');
@@ -219,6 +222,7 @@ is($t->http(GET => '/ota/v1/upgrade?module=default', headers => { Authorization 
    204, '  a device gets 204 before the start');
 ok($t->wait_for(sub { (show($bs)->{state} // '') eq 'running' }, 15), 'it starts by itself');
 cmp_ok(show($bs)->{started}, '>=', int(($at + 1) * 1000), '  not before its time');
+is(scalar(grep { $_ eq 'start' } @{ history($bs) }), 1, '  once, with two workers ticking');
 is($t->http(GET => '/ota/v1/upgrade?module=default', headers => { Authorization => "Bearer $tok" })->{status},
    200, '  and the device is offered the upgrade');
 

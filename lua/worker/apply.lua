@@ -219,22 +219,18 @@ end
 for bid, g in pairs(groups) do batch(bid, g) end
 vcall('ZADD', K_DEADLINES, zadd)
 vcall('ZREM', K_DEADLINES, zrem)
-for bid, h in pairs(cnt) do
-  local ck = fmt(K_COUNTS, bid)
-  for s, d in pairs(h) do
-    if d ~= 0 then call('HINCRBY', ck, s, d) end
+-- the sums of the call, one HINCRBY per (batch, field)
+local function incr(tab, kf)
+  for bid, h in pairs(tab) do
+    local k = fmt(kf, bid)
+    for f, d in pairs(h) do
+      if d ~= 0 then call('HINCRBY', k, f, d) end
+    end
   end
 end
-for bid, h in pairs(fails) do
-  local fk = fmt(K_FAILS, bid)
-  for s, d in pairs(h) do call('HINCRBY', fk, s, d) end
-end
-for bid, h in pairs(wcnt) do
-  local wk = fmt(K_BWAVES, bid)
-  for s, d in pairs(h) do
-    if d ~= 0 then call('HINCRBY', wk, s, d) end
-  end
-end
+incr(cnt, K_COUNTS)
+incr(fails, K_FAILS)
+incr(wcnt, K_BWAVES)
 -- the rules first: an abort ends the batch before it could finish
 for bid in pairs(rtouch) do rollout_check(bid, now) end
 for bid in pairs(touched) do check_finish(bid, now) end
