@@ -171,7 +171,8 @@ ota_waves_format(const ota_waves_t *w, char *buf, size_t len)
 
 
 int
-ota_waves_bounds(const ota_waves_t *w, long long total, long long *bound)
+ota_waves_bounds(const ota_waves_t *w, long long total, int grows,
+    long long *bound)
 {
     long long  b, last = 0;
     int        k, n = 0;
@@ -180,6 +181,13 @@ ota_waves_bounds(const ota_waves_t *w, long long total, long long *bound)
         /* ceil(total * P / 10000): exact in 64 bits (total < 2^40) */
         b = w->percent ? (total * w->v[k] + OTA_PCT_FULL - 1) / OTA_PCT_FULL
                        : w->v[k];
+        if (grows && !w->percent) {
+            if (b > last) {
+                bound[n++] = b;
+                last = b;
+            }
+            continue;
+        }
         if (b > total) {
             b = total;
         }

@@ -77,9 +77,12 @@ size_t ota_waves_format(const ota_waves_t *w, char *buf, size_t len);
  * does not grow (an empty wave) is left out, and so is one that reaches
  * total (the last wave is then the rest).  So a batch of 150 devices with
  * "1%,10%,100%" has bounds {2, 15}: waves of 2, 13 and 135 devices.
+ * grows (a dynamic batch, whose devices join later): counts are kept as
+ * given, not clipped to total, so "10,100" makes waves of 10 and 90
+ * devices and the rest, however many have joined yet.
  * Returns how many bounds were written (the number of waves less one).
  */
-int ota_waves_bounds(const ota_waves_t *w, long long total,
+int ota_waves_bounds(const ota_waves_t *w, long long total, int grows,
     long long *bound);
 
 /* the bounds as the batch record keeps them ("2,15"; "" for none) */

@@ -80,21 +80,27 @@ main(void)
 
     /* bounds: the docs' example, 150 devices, 1%,10%,100% */
     ota_waves_parse("1%,10%,100%", &w, e, sizeof(e));
-    n = ota_waves_bounds(&w, 150, b);
+    n = ota_waves_bounds(&w, 150, 0, b);
     ok(n == 2 && b[0] == 2 && b[1] == 15, "150 devices: bounds 2,15 "
        "(ceil 1.5, 15; 100 %% is the rest)");
     ota_waves_bounds_format(b, n, t, sizeof(t));
     is_str(t, "2,15", "  as the record keeps them");
-    n = ota_waves_bounds(&w, 1000000, b);
+    n = ota_waves_bounds(&w, 1000000, 0, b);
     ok(n == 2 && b[0] == 10000 && b[1] == 100000, "1M devices: 10000,100000");
-    n = ota_waves_bounds(&w, 5, b);
+    n = ota_waves_bounds(&w, 5, 0, b);
     ok(n == 1 && b[0] == 1, "5 devices: 1 then the rest (10 %% = 1 too: "
        "an empty wave is left out)");
-    n = ota_waves_bounds(&w, 0, b);
+    n = ota_waves_bounds(&w, 0, 0, b);
     is_int(n, 0, "no devices: one wave");
     ota_waves_parse("10,100,1000", &w, e, sizeof(e));
-    n = ota_waves_bounds(&w, 50, b);
+    n = ota_waves_bounds(&w, 50, 0, b);
     ok(n == 1 && b[0] == 10, "counts clipped: 50 devices -> 10 then 40");
+    n = ota_waves_bounds(&w, 0, 1, b);
+    ok(n == 3 && b[0] == 10 && b[2] == 1000, "a dynamic batch keeps its "
+       "counts: 10, 90, 900 and the rest, even with no device yet");
+    ota_waves_parse("50%,100%", &w, e, sizeof(e));
+    n = ota_waves_bounds(&w, 4, 1, b);
+    ok(n == 1 && b[0] == 2, "  its percentages are of the devices it has");
     ota_waves_bounds_format(b, 0, t, sizeof(t));
     is_str(t, "", "no bounds: empty");
 

@@ -442,7 +442,8 @@ ota_job_create_done(ota_worker_t *w, ota_job_run_t *run)
         if (f == NULL) {
             return OTA_W_RETRY;
         }
-        nb = ota_waves_bounds(&run->rollout.waves, ota_reply_ll(f, 0), bound);
+        nb = ota_waves_bounds(&run->rollout.waves, ota_reply_ll(f, 0),
+                              strcmp(j->method, "dynamic") == 0, bound);
         freeReplyObject(f);
     }
     ota_waves_bounds_format(bound, nb, bounds, sizeof(bounds));
