@@ -14,7 +14,7 @@
 #include "ngx_ota_api.h"
 
 #include "ota_names.h"
-#include "ota_rollout.h"
+#include "ota_rollout_view.h"
 
 
 static const ngx_ota_field_t  ngx_ota_batch_fields[] = {

@@ -12,7 +12,7 @@
 #include "ota_keys.h"
 #include "ota_task_columns.h"
 #include "ota_names.h"
-#include "ota_rollout.h"
+#include "ota_rollout_view.h"
 #include "ota_stats.h"
 #include "ota_version.h"
 
