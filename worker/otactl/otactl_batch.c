@@ -616,7 +616,7 @@ otactl_batch_rollout_print(json_t *j)
                (long long) json_integer_value(json_object_get(j, "timeout")));
     }
     if (otactl_pct(json_object_get(j, "error_threshold"), p2, sizeof(p2))) {
-        printf("error threshold: %s of a wave failed pauses the batch\n",
+        printf("error threshold: more than %s of a wave failed pauses the batch\n",
                p2);
     }
     v = json_object_get(j, "rate");
