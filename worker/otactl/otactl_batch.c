@@ -616,8 +616,8 @@ otactl_batch_rollout_print(json_t *j)
                (long long) json_integer_value(json_object_get(j, "timeout")));
     }
     if (otactl_pct(json_object_get(j, "error_threshold"), p2, sizeof(p2))) {
-        printf("error threshold: more than %s of a wave failed pauses the batch\n",
-               p2);
+        printf("error threshold: more than %s of a wave failed pauses the "
+               "batch\n", p2);
     }
     v = json_object_get(j, "rate");
     if (json_is_object(v)) {
