@@ -224,7 +224,8 @@ test-t: all
 
 # the event tests again with reads of 3 entries: every read is full, so
 # the worker sends each apply behind the next read (docs/worker.md)
-AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t \
+               t/38-rollouts.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" $(PROVE) $(AHEAD_TESTS)
 
