@@ -134,12 +134,13 @@ $(MODULE_GEN) &: lua/embed.pl $(LUA_MODULE) $(SHARED_HDRS)
 	$(LUA_EMBED) --out $(GEN)/ngx_ota_lua --lua-out $(BUILD)/lua/module \
 	    $(LUA_MODULE)
 
-$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua $(LUA_WORKER) \
-                 $(SHARED_HDRS) worker/daemon/worker_wire.h
+$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua lua/lib/rollout.lua \
+                 $(LUA_WORKER) $(SHARED_HDRS) worker/daemon/worker_wire.h
 	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
+	    --include ota_rollout.h \
 	    --header-include ota_common.h --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
 	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
-	    --pre lua/lib/batch.lua $(LUA_WORKER)
+	    --pre lua/lib/batch.lua --pre lua/lib/rollout.lua $(LUA_WORKER)
 
 $(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
 	$(LUA_EMBED) -Iworker/common --header-include ota_common.h \
@@ -270,7 +271,8 @@ test-t: all
 
 # the event tests again with reads of 3 entries: every read is full, so
 # the worker sends each apply behind the next read (docs/worker.md)
-AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t \
+               t/39-rollouts.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" $(PROVE) $(AHEAD_TESTS)
 

@@ -25,6 +25,7 @@
 #include "ngx_ota_metrics.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_task.h"
@@ -49,6 +50,8 @@ typedef struct {
     ngx_uint_t            running;      /* running batches seen */
     u_char               *mqtt;         /* the bridges' counters, as text */
     u_char               *mqtt_pos;
+    ngx_uint_t            paused;       /* paused ones (admin or rule) */
+    ngx_uint_t            aborted;      /* cancelled by an abort rule */
     unsigned              current:1;    /* the batch being read runs */
 } ngx_ota_metrics_t;
 
@@ -177,7 +180,8 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
  * counters (two HGETALLs: the bridges keep them in Redis, so they are the
  * same on every node), then the task counts per state of each running
  * batch among the NGX_OTA_METRICS_BATCHES most recent: one ZREVRANGE,
- * then HGET state + HGETALL counts per batch in one pipeline.  Without
+ * then HMGET state abort + HGETALL counts per batch in one pipeline; the
+ * paused and aborted ones (docs/rollouts.md) are counted too.  Without
  * Redis the node's counters are still served, with ota_redis_up 0.
  */
 static ngx_int_t
@@ -333,7 +337,8 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                 return;
             }
 
-            rc = ngx_ota_redis_cmd(call, "HGET %b state", key.data, key.len);
+            rc = ngx_ota_redis_cmd(call, "HMGET %b state " OTA_R_ABORT,
+                                   key.data, key.len);
 
             if (rc == NGX_OK) {
                 if (ngx_ota_key(r->pool, &key, OTA_KEY_BATCH_COUNTS,
@@ -366,8 +371,20 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     }
 
     if ((call->index - NGX_OTA_METRICS_MQTT) % 2 == 1) {
-        m->current = (reply->type == REDIS_REPLY_STRING && reply->len == 7
-                      && ngx_strncmp(reply->str, "running", 7) == 0);
+        m->current = 0;
+
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+            e = reply->element[0];
+
+            if (e->type == REDIS_REPLY_STRING) {
+                m->current = (e->len == 7
+                              && ngx_strncmp(e->str, "running", 7) == 0);
+                m->paused += (e->len == 6
+                              && ngx_strncmp(e->str, "paused", 6) == 0);
+            }
+
+            m->aborted += (reply->element[1]->type == REDIS_REPLY_STRING);
+        }
 
     } else if (m->current) {
         m->running++;
@@ -402,7 +419,7 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
     ngx_http_request_t  *r = m->request;
 
     extra = m->buf ? (size_t) (m->pos - m->buf) : 0;
-    size = NGX_OTA_M_COUNT * 160 + 256 + extra;
+    size = NGX_OTA_M_COUNT * 160 + 640 + extra;
 
     if (redis_up && m->mqtt) {
         size += m->mqtt_pos - m->mqtt;
@@ -431,6 +448,18 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
                          "# TYPE ota_batches_running gauge\n"
                          "ota_batches_running %ui\n",
                          NGX_OTA_METRICS_BATCHES, m->running);
+
+        p = ngx_slprintf(p, end, "# HELP ota_batches_paused Paused batches "
+                         "(by an admin or an error threshold) among the %d "
+                         "most recent.\n"
+                         "# TYPE ota_batches_paused gauge\n"
+                         "ota_batches_paused %ui\n"
+                         "# HELP ota_batches_aborted Batches cancelled by "
+                         "their abort rule among the %d most recent.\n"
+                         "# TYPE ota_batches_aborted gauge\n"
+                         "ota_batches_aborted %ui\n",
+                         NGX_OTA_METRICS_BATCHES, m->paused,
+                         NGX_OTA_METRICS_BATCHES, m->aborted);
 
         if (m->running) {
             p = ngx_cpymem(p, m->buf, extra);

@@ -8,12 +8,25 @@
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:open <module>                 -> batch id
  *   1  HGET     batch:{b}:state <device>   HGET batch:{b}:from <device>
- *      HGETALL  batch:{b}                            (pipelined)
+ *      ZSCORE   batch:{b}:devices <device>  HGETALL batch:{b}  (pipelined)
+ *  (2) MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
+ *                               (a pending task of a batch with a rate)
  *   2  HGETALL  pkg:{p}
  *   3  XADD     events notified   (only while the task is still pending)
  *
  * Tasks are stored by column per batch (ota_keys.h): a device without a
- * state is pending, and the package is the batch's.
+ * state is pending, and the package is the batch's.  A batch with waves
+ * (docs/rollouts.md) offers a pending task only when the device's rank in
+ * the batch is within the open waves (the record's wave_upto); a task
+ * already offered keeps its offer.  A batch with a rate (the record's
+ * "rate": devices newly offered per minute, across every node) charges
+ * each pending device it offers to a sliding minute kept in Redis
+ * (batch:{b}:offers, device -> ms): the device's rank in that minute is
+ * read in the same MULTI that adds it, so of devices asking at once on
+ * any number of nodes only the first "rate" get it; the others are taken
+ * out again and answered 204 with Retry-After (when the oldest offer
+ * leaves the minute).  A device asking again within the minute is not
+ * charged twice (ZADD NX keeps its first time).
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
@@ -46,6 +59,12 @@ typedef struct {
     ngx_str_t              package;
     ngx_str_t              task_from;
     ngx_uint_t             base;         /* replies before HGET open */
+    int64_t                rank;         /* in the batch, 0: none */
+    ngx_int_t              rate;         /* offers per minute, 0: none */
+    ngx_str_t              pkey;         /* the package's key */
+    ngx_str_t              offers;       /* the batch's offers key */
+    int64_t                now;          /* ms, of the rate check */
+    unsigned               limited:1;    /* the rate check was sent */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
 } ngx_ota_upgrade_t;
@@ -66,6 +85,9 @@ static void ngx_ota_upgrade_package(ngx_http_request_t *r,
 static ngx_int_t ngx_ota_upgrade_prefix(ngx_http_request_t *r,
     ngx_str_t *prefix);
 static void ngx_ota_upgrade_none(ngx_http_request_t *r);
+static void ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs);
+static void ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, redisReply *reply);
 
 
 ngx_int_t
@@ -170,6 +192,7 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
 static void
 ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
+    ngx_uint_t           idx;
     ngx_ota_upgrade_t   *u = call->data;
     ngx_http_request_t  *r = call->request;
 
@@ -195,7 +218,26 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    switch (call->index - u->base) {
+    idx = call->index - u->base;
+
+    /* the rate check's replies come between the batch and the package */
+    if (u->limited && idx >= 5) {
+        if (idx < 10) {
+            if (reply->type != REDIS_REPLY_STATUS) {
+                ngx_ota_api_redis_error(r, reply, "upgrade offer");
+            }
+            return;
+        }
+
+        if (idx == 10) {
+            ngx_ota_upgrade_offer(r, u, call, reply);
+            return;
+        }
+
+        idx -= 6;
+    }
+
+    switch (idx) {
 
     case 0:
         ngx_ota_upgrade_open(r, u, call, reply);
@@ -210,10 +252,15 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 3:
-        ngx_ota_upgrade_batch(r, u, call, reply);
+        u->rank = reply->type == REDIS_REPLY_STRING
+                  ? ngx_atoi((u_char *) reply->str, reply->len) : 0;
         return;
 
     case 4:
+        ngx_ota_upgrade_batch(r, u, call, reply);
+        return;
+
+    case 5:
         ngx_ota_upgrade_package(r, u, call, reply);
         return;
 
@@ -235,7 +282,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t  rc;
-    ngx_str_t  state, batch, from, b;
+    ngx_str_t  state, batch, from, devs, b;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -264,7 +311,9 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &u->batch, NULL,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
-                       NULL) == NULL)
+                       NULL) == NULL
+        || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, &u->batch,
+                       NULL, NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -275,6 +324,11 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "HGET %b %b", from.data, from.len,
+                               u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "ZSCORE %b %b", devs.data, devs.len,
                                u->device.data, u->device.len);
     }
 
@@ -341,8 +395,9 @@ static void
 ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t  rc;
-    ngx_str_t  state, key;
+    ngx_int_t      rc, upto;
+    ngx_str_t      state, wave;
+    ngx_time_t    *tp;
 
     if (u->gone) {
         ngx_ota_upgrade_none(r);
@@ -352,9 +407,24 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     if (ngx_ota_hash_get(reply, "state", &state) != NGX_OK
         || state.len != 7 || ngx_strncmp(state.data, "running", 7) != 0)
     {
-        /* paused, cancelled, finished or still being created */
+        /* paused, cancelled, finished, scheduled or still being created */
         ngx_ota_upgrade_none(r);
         return;
+    }
+
+    if (u->pending
+        && ngx_ota_hash_get(reply, OTA_R_WAVE_UPTO, &wave) == NGX_OK)
+    {
+        upto = ngx_atoi(wave.data, wave.len);
+
+        if (upto != NGX_ERROR && (u->rank <= 0 || u->rank > upto)) {
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota upgrade: device \"%V\" of batch \"%V\" has "
+                           "rank %L, waves open up to %i: not yet",
+                           &u->device, &u->batch, u->rank, upto);
+            ngx_ota_upgrade_none(r);
+            return;
+        }
     }
 
     (void) ngx_ota_hash_dup(r->pool, reply, "package", &u->package);
@@ -367,17 +437,123 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (ngx_ota_key(r->pool, &key, OTA_KEY_PACKAGE, &u->package, NULL, NULL)
-        == NULL)
+    if (ngx_ota_key(r->pool, &u->pkey, OTA_KEY_PACKAGE, &u->package, NULL,
+                    NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
+    if (u->pending && ngx_ota_hash_get(reply, OTA_R_RATE, &wave) == NGX_OK) {
+        u->rate = ngx_atoi(wave.data, wave.len);
+    }
+
+    if (u->rate > 0) {
+        if (ngx_ota_key(r->pool, &u->offers, OTA_KEY_BATCH_OFFERS, &u->batch,
+                        NULL, NULL) == NULL)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        tp = ngx_timeofday();
+        u->now = (int64_t) tp->sec * 1000 + tp->msec;
+        u->limited = 1;
+
+        rc = ngx_ota_redis_cmd(call, "MULTI");
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZREMRANGEBYSCORE %b -inf (%lld",
+                                   u->offers.data, u->offers.len,
+                                   (long long) (u->now - 60000));
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZADD %b NX %lld %b",
+                                   u->offers.data, u->offers.len,
+                                   (long long) u->now, u->device.data,
+                                   u->device.len);
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZRANK %b %b", u->offers.data,
+                                   u->offers.len, u->device.data,
+                                   u->device.len);
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZRANGE %b 0 0 WITHSCORES",
+                                   u->offers.data, u->offers.len);
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "EXEC");
+
+        } else if (rc == NGX_ERROR) {
+            /* the connection must not stay inside a MULTI that other
+             * requests' commands would join */
+            (void) ngx_ota_redis_cmd(call, "DISCARD");
+        }
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data, u->pkey.len);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }
+}
+
+
+/* the rate check's EXEC: the device's place among the minute's offers */
+static void
+ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_int_t    rc, secs;
+    int64_t      oldest;
+    redisReply  *rank, *first;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+        || reply->element[3]->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_ota_api_redis_error(r, reply, "upgrade offer");
+        return;
+    }
+
+    rank = reply->element[2];
+
+    if (rank->type == REDIS_REPLY_INTEGER && rank->integer < u->rate) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: device \"%V\" offered: %L of %i this "
+                       "minute", &u->device, (int64_t) rank->integer + 1,
+                       u->rate);
+
+        rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data,
+                               u->pkey.len);
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
+    }
+
+    /* over the rate: out again, and come back when the oldest offer of
+     * the minute leaves it */
+    first = reply->element[3];
+    oldest = first->elements == 2 && first->element[1]->type
+                                     == REDIS_REPLY_STRING
+             ? ngx_atoi((u_char *) first->element[1]->str,
+                        first->element[1]->len)
+             : NGX_ERROR;
+    secs = oldest == NGX_ERROR ? 60
+           : (ngx_int_t) ((oldest + 60000 - u->now + 999) / 1000);
+    secs = ngx_max(1, ngx_min(secs, 60));
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: device \"%V\" not offered: %i per minute "
+                   "reached, retry after %i s", &u->device, u->rate, secs);
+
+    (void) ngx_ota_redis_cmd(call, "ZREM %b %b", u->offers.data,
+                             u->offers.len, u->device.data, u->device.len);
+
+    ngx_ota_upgrade_later(r, secs);
 }
 
 
@@ -547,6 +723,30 @@ ngx_ota_upgrade_prefix(ngx_http_request_t *r, ngx_str_t *prefix)
     prefix->len = p - prefix->data;
 
     return NGX_OK;
+}
+
+
+/* 204 with Retry-After: a task that is not offered yet (rate limit) */
+static void
+ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+
+    if (h == NULL || p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%i", secs) - p;
+
+    ngx_ota_upgrade_none(r);
 }
 
 
