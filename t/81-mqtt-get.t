@@ -110,6 +110,21 @@ ok($t->wait_for(sub { ($m->dropped->{unknown_module} // 0) == 1 }), 'unknown mod
 ok($m->wait_lines($s, 6), 'the next request is answered');
 is(($m->lines($s))[5][1]{id}, '12', 'and the dropped one never was');
 
+# a rollout's wave not yet open for the device: its pending task is not
+# offered, as over HTTP (docs/rollouts.md)
+my $bk = OtaTest::key('OTA_KEY_BATCH', $batch);
+$t->redis(HDEL => OtaTest::key('OTA_KEY_BATCH_STATE', $batch), $dev);
+$t->redis(HSET => $bk, wave_upto => 0);
+($rc) = $m->pub($dev, $prod, $secret, $get, '{"id":"13","params":{"module":"MCU"}}');
+ok($m->wait_lines($s, 7), 'asked before its wave opened');
+is_deeply(($m->lines($s))[6][1], { id => '13', code => 200, data => {} },
+          'its wave not open: data {}');
+$t->redis(HSET => $bk, wave_upto => 2);
+($rc) = $m->pub($dev, $prod, $secret, $get, '{"id":"14","params":{"module":"MCU"}}');
+ok($m->wait_lines($s, 8), 'asked once its wave opened');
+is(($m->lines($s))[7][1]{data}{version}, '2.0.0', 'its wave open: the offer');
+$t->redis(HDEL => $bk, 'wave_upto');
+
 # ---- a device that missed a push notice gets it when it informs -----------------
 
 $t->redis(HSET => OtaTest::key('OTA_KEY_BATCH', $batch), push => 1);

@@ -73,11 +73,17 @@ local function offer(dev, mod, only_batch, push, version)
   local bid = call('HGET', fmt(K_DEVOPEN, dev), mod)
   if not bid or (only_batch ~= '' and bid ~= only_batch) then return nil end
   local b = call('HMGET', fmt(K_BATCH, bid), 'state', 'package', 'push',
-    'version')
+    'version', OTA_R_WAVE_UPTO)
   if b[1] ~= 'running' or (push and b[3] ~= '1') then return nil end
   if version and version == b[4] then return nil end
   local st = call('HGET', fmt(K_BSTATE, bid), dev)
   if st and FINAL[st] then return nil end
+  -- a rollout's waves (docs/rollouts.md): a pending task is offered only
+  -- when the device's rank is within the open waves, as over HTTP
+  if b[5] and (not st or st == ST_PENDING) then
+    local rank = tonumber(call('ZSCORE', fmt(K_BDEVS, bid), dev) or '0')
+    if rank <= 0 or rank > tonumber(b[5]) then return nil end
+  end
   local from = call('HGET', fmt(K_BFROM, bid), dev) or ''
   if version and from ~= '' and version ~= from then return nil end
   local p = call('HMGET', fmt(K_PKG, b[2]), 'id', 'version', 'type', 'from',
