@@ -14,7 +14,8 @@
 #   make asan     build under AddressSanitizer and run the suite against it
 #   make valgrind ota-worker and ota-mqtt under valgrind memcheck (a subset)
 #   make deb      Debian packages into build/deb (debian/, docs/deploy.md)
-#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl, the console files
+#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl,
+#                 ota-mqtt and its broker plugin, the console files
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -303,6 +304,10 @@ install: all
 	install -D -m 644 $(BUILD)/ngx_ota_module.so $(DESTDIR)$(MODULESDIR)/ngx_ota_module.so
 	install -D -m 755 $(BUILD)/ota-worker $(DESTDIR)$(SBINDIR)/ota-worker
 	install -D -m 755 $(BUILD)/otactl $(DESTDIR)$(BINDIR)/otactl
+	# the MQTT channel: the bridge, and the broker's plugin in a private
+	# directory (mosquitto loads it by path: conf/mosquitto.conf)
+	install -D -m 755 $(BUILD)/ota-mqtt $(DESTDIR)$(SBINDIR)/ota-mqtt
+	install -D -m 644 $(BUILD)/ota_mqtt_auth.so $(DESTDIR)$(PREFIX)/lib/ota/ota_mqtt_auth.so
 	# the console: static files (Chart.js is the system's libjs-chart.js)
 	cd console && find . -type f | while read -r f; do \
 	    install -D -m 644 "$$f" "$(DESTDIR)$(PREFIX)/share/ota-console/$$f" || exit 1; done
