@@ -90,7 +90,7 @@ sub headers { $_[0]{c}{$_[1]} && $_[0]{c}{$_[1]}{headers} }
 sub took    { my $c = $_[0]{c}{$_[1]}; $c->{at} && $c->{at} - $c->{sent} }
 sub at      { $_[0]{c}{$_[1]}{at} }
 sub devices { sort keys %{ $_[0]{c} } }
-sub answered { scalar grep { $_->{closed} } values %{ $_[0]{c} } }
+sub answered { scalar grep { $_->{closed} && !$_->{dropped} } values %{ $_[0]{c} } }
 sub open_count { $_[0]{sel}->count }
 
 # the device goes away before its answer
@@ -100,15 +100,15 @@ sub close {
     $self->{sel}->remove($c->{s});
     delete $self->{fd}{fileno $c->{s}};
     close $c->{s};
-    $c->{closed} = 1;
-    $c->{status} = 'closed';
+    $c->{closed} = $c->{dropped} = 1;
 }
 
 # devices answered with status
 sub with_status {
     my ($self, $status) = @_;
-    return sort grep { ($self->{c}{$_}{status} // '') eq $status }
+    my @l = sort grep { ($self->{c}{$_}{status} // '') eq $status }
         keys %{ $self->{c} };
+    return wantarray ? @l : scalar @l;
 }
 
 1;
