@@ -33,7 +33,7 @@
  * devices must not put 10,000 calls on the connection at once (their
  * answer timers all run from the moment they are sent).
  */
-#define NGX_OTA_WAIT_CHECKS  256
+#define NGX_OTA_WAIT_CHECKS  1024
 
 
 typedef struct {

@@ -29,15 +29,6 @@ sub waiting {
     $t->metric('ota_upgrade_waits_total') - $t->metric('ota_upgrade_waits_ended_total');
 }
 
-# the worker processes of the nginx master
-sub nginx_workers {
-    my $m = $t->nginx_pid;
-    return sort grep {
-        my $st = eval { OtaTest::read_file("/proc/$_/stat") } // '';
-        $st =~ /^\d+ \(.*?\) \S (\d+)/ && $1 == $m;
-    } map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
-}
-
 # ==== one node, no worker: the request's side ====================================
 
 # answers from Redis within 500 ms: a subscription lost that long is down
@@ -225,7 +216,7 @@ ok($t->wait_for(sub { waiting() == 500 }, 2), '500 clients gone: dropped at once
 
 # ---- reload with waiting requests -----------------------------------------------------
 
-my @old = nginx_workers();
+my @old = $t->nginx_workers;
 is(scalar @old, 2, 'two nginx worker processes');
 $t0 = time;
 $t->reload_nginx;

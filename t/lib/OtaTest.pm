@@ -316,6 +316,16 @@ sub nginx_pid {
     return $pid;
 }
 
+# the pids of the nginx master's worker processes
+sub nginx_workers {
+    my ($self) = @_;
+    my $m = $self->nginx_pid // return ();
+    return sort grep {
+        my $st = eval { read_file("/proc/$_/stat") } // '';
+        $st =~ /^\d+ \(.*?\) \S (\d+)/ && $1 == $m;
+    } map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+}
+
 sub stop_nginx {
     my ($self) = @_;
     return unless $self->{nginx_up};

@@ -56,10 +56,10 @@ sub pump {
         for my $s ($self->{sel}->can_read(0.05)) {
             my $dev = $self->{fd}{fileno $s};
             my $c = $self->{c}{$dev};
-            my $n = sysread($s, my $buf, 65536);
-            if ($n) {
+            my $n;
+            # the answer and the close usually come together: both now
+            while (($n = sysread($s, my $buf, 65536))) {
                 $c->{buf} .= $buf;
-                next;
             }
             next if !defined $n && $!{EAGAIN};
             $self->_done($dev);
