@@ -135,14 +135,17 @@ ngx_ota_redis_cleanup(void *privdata)
 }
 
 
+/*
+ * The handlers of every wrapped context (this file's and the
+ * subscription's): c->data is the context until hiredis frees it, and
+ * then the cleanup has freed c (fd -1: nginx drops its stale events).
+ */
 static void
 ngx_ota_redis_read_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
-    if (ngx_ota_ac != NULL && c->data == ngx_ota_ac) {
-        redisAsyncHandleRead(ngx_ota_ac);
-    }
+    redisAsyncHandleRead(c->data);
 }
 
 
@@ -151,9 +154,7 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
-    if (ngx_ota_ac != NULL && c->data == ngx_ota_ac) {
-        redisAsyncHandleWrite(ngx_ota_ac);
-    }
+    redisAsyncHandleWrite(c->data);
 }
 
 
@@ -262,7 +263,6 @@ ngx_ota_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
 
 ngx_int_t
 ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where, ngx_log_t *log,
-    ngx_event_handler_pt read, ngx_event_handler_pt write,
     void (*cleanup)(void *privdata))
 {
     ngx_connection_t  *c;
@@ -288,8 +288,8 @@ ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where, ngx_log_t *log,
     }
 
     c->data = ac;
-    c->read->handler = read;
-    c->write->handler = write;
+    c->read->handler = ngx_ota_redis_read_handler;
+    c->write->handler = ngx_ota_redis_write_handler;
     c->read->log = log;
     c->write->log = log;
 
@@ -308,10 +308,7 @@ ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where, ngx_log_t *log,
 static ngx_int_t
 ngx_ota_redis_attach(redisAsyncContext *ac, const char *where)
 {
-    if (ngx_ota_redis_wrap(ac, where, ngx_ota_log,
-                           ngx_ota_redis_read_handler,
-                           ngx_ota_redis_write_handler,
-                           ngx_ota_redis_cleanup)
+    if (ngx_ota_redis_wrap(ac, where, ngx_ota_log, ngx_ota_redis_cleanup)
         != NGX_OK)
     {
         return NGX_ERROR;

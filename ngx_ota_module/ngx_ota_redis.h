@@ -96,14 +96,13 @@ void ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler);
 /*
  * For a second connection of the process (ngx_ota_redis_sub.c): wraps a
  * new hiredis async context's fd in an nginx connection with the same
- * level-triggered event hooks; read and write run hiredis on it, cleanup
- * is what hiredis calls before it frees the context and closes the fd,
- * and it calls ngx_ota_redis_unwrap().  On NGX_ERROR the context is freed
- * (where names it in the log).
+ * level-triggered event hooks and handlers; cleanup is what hiredis calls
+ * before it frees the context and closes the fd, and it calls
+ * ngx_ota_redis_unwrap().  On NGX_ERROR the context is freed (where names
+ * it in the log).
  */
 ngx_int_t ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where,
-    ngx_log_t *log, ngx_event_handler_pt read, ngx_event_handler_pt write,
-    void (*cleanup)(void *privdata));
+    ngx_log_t *log, void (*cleanup)(void *privdata));
 void ngx_ota_redis_unwrap(ngx_connection_t *c);
 
 

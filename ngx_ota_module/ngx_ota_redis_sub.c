@@ -35,28 +35,6 @@ static ngx_ota_sub_message_pt   ngx_ota_sub_message;
 static ngx_ota_sub_state_pt     ngx_ota_sub_state;
 
 
-static void
-ngx_ota_sub_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    if (ngx_ota_sub_ac != NULL && c->data == ngx_ota_sub_ac) {
-        redisAsyncHandleRead(ngx_ota_sub_ac);
-    }
-}
-
-
-static void
-ngx_ota_sub_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    if (ngx_ota_sub_ac != NULL && c->data == ngx_ota_sub_ac) {
-        redisAsyncHandleWrite(ngx_ota_sub_ac);
-    }
-}
-
-
 /* the connection ended, whatever the way: tell the waiters, try again */
 static void
 ngx_ota_sub_lost(void)
@@ -206,8 +184,7 @@ ngx_ota_sub_connect(void)
     }
 
     if (ngx_ota_redis_wrap(ac, "subscription", ngx_ota_sub_log,
-                           ngx_ota_sub_read_handler,
-                           ngx_ota_sub_write_handler, ngx_ota_sub_cleanup)
+                           ngx_ota_sub_cleanup)
         != NGX_OK)
     {
         ngx_ota_sub_lost();

@@ -69,6 +69,7 @@ static void ngx_ota_wait_wake(ngx_ota_wait_t *w);
 static void ngx_ota_wait_end(ngx_ota_wait_t *w, ngx_uint_t status);
 static void ngx_ota_wait_detach(ngx_ota_wait_t *w);
 static void ngx_ota_wait_release(ngx_ota_wait_t *w);
+static void ngx_ota_wait_each(ota_wake_t *m, ngx_uint_t wake);
 static void ngx_ota_wait_message(u_char *data, size_t len);
 static void ngx_ota_wait_state(ngx_uint_t subscribed);
 
@@ -521,40 +522,6 @@ ngx_ota_wait_run(ngx_event_t *ev)
 
 
 static void
-ngx_ota_wait_module(ota_wake_t *m)
-{
-    ngx_uint_t       n = 0;
-    ngx_queue_t     *q, *next;
-    ngx_ota_wait_t  *w;
-
-    /* a walk of every waiting request: such notices are rare (a batch
-     * starts or resumes), and no index is kept up for them */
-    for (q = ngx_queue_head(&ngx_ota_wait_all);
-         q != ngx_queue_sentinel(&ngx_ota_wait_all);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        w = ngx_queue_data(q, ngx_ota_wait_t, all);
-
-        if (w->module.len == m->module.len
-            && ngx_strncmp(w->module.data, m->module.data, m->module.len)
-               == 0
-            && w->product.len == m->product.len
-            && ngx_strncmp(w->product.data, m->product.data,
-                           m->product.len) == 0)
-        {
-            ngx_ota_wait_wake(w);
-            n++;
-        }
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "ota wait: module \"%*s\": %ui requests woken",
-                   m->module.len, m->module.data, n);
-}
-
-
-static void
 ngx_ota_wait_devices(ota_wake_t *m)
 {
     size_t               pos;
@@ -611,7 +578,7 @@ ngx_ota_wait_message(u_char *data, size_t len)
         return;
 
     case OTA_WAKE_MOD:
-        ngx_ota_wait_module(&m);
+        ngx_ota_wait_each(&m, 1);
         return;
 
     default:
@@ -622,10 +589,16 @@ ngx_ota_wait_message(u_char *data, size_t len)
 }
 
 
-/* every waiting request: woken (1) or answered 503 (0) */
+/*
+ * Every waiting request, or those of a module of a product (m): woken
+ * (wake 1) or answered 503 (wake 0).  A walk of the whole list: module
+ * notices are rare (a batch starts or resumes), so no index is kept up
+ * for them.
+ */
 static void
-ngx_ota_wait_all_requests(ngx_uint_t wake)
+ngx_ota_wait_each(ota_wake_t *m, ngx_uint_t wake)
 {
+    ngx_uint_t         n = 0;
     ngx_queue_t       *q, *next;
     ngx_ota_wait_t    *w;
     ngx_connection_t  *c;
@@ -636,6 +609,19 @@ ngx_ota_wait_all_requests(ngx_uint_t wake)
     {
         next = ngx_queue_next(q);
         w = ngx_queue_data(q, ngx_ota_wait_t, all);
+
+        if (m != NULL
+            && !(w->module.len == m->module.len
+                 && ngx_strncmp(w->module.data, m->module.data,
+                                m->module.len) == 0
+                 && w->product.len == m->product.len
+                 && ngx_strncmp(w->product.data, m->product.data,
+                                m->product.len) == 0))
+        {
+            continue;
+        }
+
+        n++;
 
         if (wake) {
             ngx_ota_wait_wake(w);
@@ -650,6 +636,10 @@ ngx_ota_wait_all_requests(ngx_uint_t wake)
         ngx_ota_wait_end(w, NGX_HTTP_SERVICE_UNAVAILABLE);
         ngx_http_run_posted_requests(c);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ota wait: %ui requests %s", n,
+                   wake ? "woken" : "end with 503");
 }
 
 
@@ -663,7 +653,7 @@ ngx_ota_wait_grace(ngx_event_t *ev)
                   &ngx_ota_wait_omcf->redis, ngx_ota_wait_omcf->redis_timeout);
 
     ngx_ota_wait_down = 1;
-    ngx_ota_wait_all_requests(0);
+    ngx_ota_wait_each(NULL, 0);
 }
 
 
@@ -688,7 +678,7 @@ ngx_ota_wait_state(ngx_uint_t subscribed)
     /* notices may have been missed meanwhile: every request checks again */
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "ota wait: subscribed, every waiting request checks");
-    ngx_ota_wait_all_requests(1);
+    ngx_ota_wait_each(NULL, 1);
 }
 
 

@@ -67,14 +67,21 @@ sub pump {
     }
 }
 
-sub _done {
+# the socket of $dev closed and forgotten; its record
+sub _forget {
     my ($self, $dev) = @_;
     my $c = $self->{c}{$dev};
     $self->{sel}->remove($c->{s});
     delete $self->{fd}{fileno $c->{s}};
     close $c->{s};
-    $c->{at} = time;
     $c->{closed} = 1;
+    return $c;
+}
+
+sub _done {
+    my ($self, $dev) = @_;
+    my $c = $self->_forget($dev);
+    $c->{at} = time;
     if ($c->{buf} =~ m{^HTTP/1\.1 (\d+)}) {
         $c->{status} = $1;
         my ($h, $b) = split /\r\n\r\n/, $c->{buf}, 2;
@@ -96,11 +103,7 @@ sub open_count { $_[0]{sel}->count }
 # the device goes away before its answer
 sub close {
     my ($self, $dev) = @_;
-    my $c = $self->{c}{$dev};
-    $self->{sel}->remove($c->{s});
-    delete $self->{fd}{fileno $c->{s}};
-    close $c->{s};
-    $c->{closed} = $c->{dropped} = 1;
+    $self->_forget($dev)->{dropped} = 1;
 }
 
 # devices answered with status
