@@ -191,10 +191,40 @@ is(wait_get('w0005', '?module=MCU&wait=20')->{status}, 200,
    'a device with an offer is answered at once');
 ok(time - $t0 < 1, 'without waiting');
 
+# ---- a paused batch resumed, a device joining a dynamic batch ---------------------------
+
+my ($rc, $out, $err) = $t->otactl('batch', 'pause', $b);
+is($rc, 0, 'batch paused') or diag($err);
+$w = OtaWait->new($t->port);
+$w->add('w0006', $tok{w0006}, '?module=MCU&wait=20');
+ok($t->wait_for(sub { waiting() == 1 }, 5), 'a device of the paused batch waits');
+($rc, $out, $err) = $t->otactl('batch', 'resume', $b);
+is($rc, 0, 'batch resumed') or diag($err);
+ok($w->pump(1, sub { $w->answered }), 'resumed: the waiting device has its offer');
+is($w->status('w0006'), 200, 'with 200');
+
+$t->fx_device('w9999', 'pc', secret => 'ab' x 32);
+$tok{w9999} = OtaWait::token($t->{secret}, 'w9999', 'pc', $exp);
+my $pc = package_of('pc', '2.0.0', 'default');
+($rc, $out, $err) = $t->otactl('batch', 'create', '--package', $pc, qw(--type upgrade
+                               --name dyn --method dynamic --from-version 1.0.0));
+is($rc, 0, 'dynamic batch created') or diag($err);
+$w = OtaWait->new($t->port);
+$w->add('w9999', $tok{w9999}, '?wait=20');
+ok($t->wait_for(sub { waiting() == 1 }, 5), 'a device not in it yet waits');
+$r = $t->http(POST => '/ota/v1/inform', json => { module => 'default', version => '1.0.0' },
+              headers => { Authorization => "Bearer $tok{w9999}" });
+is($r->{status}, 200, 'it reports the version the batch takes');
+ok($w->pump(3, sub { $w->answered }), 'it joins the batch and its wait has the offer');
+is($w->json('w9999') && $w->json('w9999')->{package}, $pc, 'the dynamic batch\'s package');
+
 # ---- clients that go away are dropped at once ------------------------------------------
 
+$w = OtaWait->new($t->port);
+$w->add($_, $tok{$_}, '?wait=20') for qw(w0003 w1001);
+ok($t->wait_for(sub { waiting() == 2 }, 5), 'two devices wait');
 $w->close($_) for qw(w0003 w1001);
-ok($t->wait_for(sub { waiting() == 0 }, 1), 'two clients gone: their waits end at once');
+ok($t->wait_for(sub { waiting() == 0 }, 1), 'both clients gone: their waits end at once');
 
 # ---- 2,000 waiting on one node, one batch wakes exactly its devices --------------------
 
