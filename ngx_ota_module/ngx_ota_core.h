@@ -15,7 +15,6 @@
  *   ngx_ota_admin_util.c what the admin endpoints share
  *   ngx_ota_wait.c      upgrade requests that wait for an offer (long
  *                       poll), woken through the process's subscription
- *   ngx_ota_redis_sub.c the process's one Redis subscription
  *   ngx_ota_api.c       what the device API's handlers share (answers,
  *                       events)
  *   ngx_ota_download.c  GET /ota/v1/packages/<id>: auth, files, ranges
@@ -23,6 +22,7 @@
  *   ngx_ota_ack.c       which bytes the client acknowledged
  *   ngx_ota_package.c   package manifests, cached per process
  *   ngx_ota_json.c      JSON answers, request bodies, bearer tokens
+ *   ngx_ota_redis_sub.c the process's one Redis subscription
  *   ngx_ota_redis.c     non-blocking hiredis on nginx events
  *   ngx_ota_metrics.c   shared-memory counters for the metrics endpoint
  *   ngx_ota_core.c      this header's helpers
