@@ -193,6 +193,12 @@ ngx_ota_sub_connect(void)
 
     ngx_ota_sub_ac = ac;
 
+    /* nothing is owed on a subscription, so no answer timer notices a
+     * peer that vanished: TCP keepalive does (a setsockopt, no wait) */
+    if (path == NULL) {
+        (void) redisEnableKeepAlive(&ac->c);
+    }
+
     (void) redisAsyncSetConnectCallback(ac, ngx_ota_sub_on_connect);
     (void) redisAsyncSetDisconnectCallback(ac, ngx_ota_sub_on_disconnect);
 
