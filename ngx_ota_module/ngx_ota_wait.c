@@ -6,8 +6,8 @@
  * those due for a check, and one subscription (ngx_ota_redis_sub.c).  A
  * held request costs its nginx request and connection, this file's
  * ngx_ota_wait_t and a share of its device's node: no Redis connection,
- * no call, no timer but its own deadline (docs/device-protocol.md gives
- * the figure measured by bench/wait.pl).
+ * no call, no timer but its own deadline (docs/architecture.md gives
+ * the figure bench/wait.pl measured).
  *
  * A held HTTP/1 request is a connection nginx may close when it shuts
  * down: c->idle is set, as for a keepalive connection, so a reload or a
