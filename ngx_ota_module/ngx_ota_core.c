@@ -167,28 +167,6 @@ ngx_ota_hash_int(redisReply *reply, const char *field, int64_t def)
 }
 
 
-ngx_int_t
-ngx_ota_json_str(json_t *obj, const char *key, ngx_str_t *value)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_DECLINED;
-    }
-
-    if (!json_is_string(v)) {
-        return NGX_ERROR;
-    }
-
-    value->data = (u_char *) json_string_value(v);
-    value->len = json_string_length(v);
-
-    return NGX_OK;
-}
-
-
 u_char *
 ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s)
 {

@@ -155,10 +155,6 @@ ngx_int_t ngx_ota_hash_dup(ngx_pool_t *pool, redisReply *reply,
 /* Decimal of a hash field, or def when absent or not a number. */
 int64_t ngx_ota_hash_int(redisReply *reply, const char *field, int64_t def);
 
-/* String member of a JSON object: NGX_OK (value points into the JSON),
- * NGX_DECLINED when absent or null, NGX_ERROR when not a string. */
-ngx_int_t ngx_ota_json_str(json_t *obj, const char *key, ngx_str_t *value);
-
 /* NUL-terminated copy of s in pool, NULL on no memory. */
 u_char *ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s);
 

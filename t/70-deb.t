@@ -36,7 +36,8 @@ plan skip_all => 'needs dpkg' unless -x '/usr/bin/dpkg' && -x '/usr/sbin/nginx';
 plan skip_all => 'the packaged build is not instrumented'
     if $ENV{OTA_ASAN} || $ENV{OTA_VALGRIND};
 
-my @PKGS = qw(libnginx-mod-http-ota ota-worker ota-tools);
+my @PKGS = qw(libnginx-mod-http-ota ota-worker ota-tools ota-console);
+my $CONSOLE = '/etc/nginx/snippets/ota-console.conf';
 my $ENABLED = '/etc/nginx/modules-enabled/50-mod-http-ota.conf';
 my $SNIPPET = '/usr/share/nginx/modules-available/mod-http-ota.conf';
 my $CONF    = '/etc/ota/worker.conf';
@@ -171,6 +172,11 @@ is(OtaTest::read_file($SNIPPET), "load_module modules/ngx_ota_module.so;\n",
    'its load_module snippet in modules-available');
 is(readlink($ENABLED), $SNIPPET, 'linked from modules-enabled');
 ok(-x '/usr/sbin/ota-worker' && -x '/usr/bin/otactl', 'ota-worker and otactl');
+ok(-f '/usr/share/ota-console/index.html' && -f '/usr/share/ota-console/js/app.js',
+   'the console in /usr/share/ota-console');
+ok(!-e '/usr/share/ota-console/vendor', 'no copy of Chart.js in it (libjs-chart.js serves it)');
+like(`dpkg-query -W -f='\${Conffiles}' ota-console`, qr{^ \Q$CONSOLE\E }m,
+     "$CONSOLE is a conffile");
 ok(-f '/usr/share/man/man8/ota-worker.8.gz' && -f '/usr/share/man/man1/otactl.1.gz',
    'their manual pages');
 
@@ -290,6 +296,8 @@ ok($site =~ s/^ota_token_secret\s+\S+;/ota_token_secret $OtaTest::SECRET;/m,
    'the site: ota_token_secret');
 ok($site =~ s/ota_admin_token\s+\S+;/ota_admin_token $OtaTest::ADMIN_TOKEN;/,
    'the site: ota_admin_token');
+# and adds the console to the OTA server, as its snippet says
+ok($site =~ s/^\}\s*\z/    include $CONSOLE;\n}\n/m, 'the site: include the console snippet');
 OtaTest::write_file("$d/sites-enabled/ota", listen_here($site));
 
 # ---- start the stack as the units would ----------------------------------------------------
@@ -406,6 +414,20 @@ my $sv = eval { decode_json($out) } // {};
 is_deeply($sv->{modules}[0]{versions}, { '2.0.0' => 1 }, 'otactl stats versions: 2.0.0 on 1 device')
     or diag($out);
 
+# ---- the console, from the installed files ------------------------------------------------
+
+$r = $t->http(GET => '/ota/console/');
+is($r->{status}, 200, 'the console: /ota/console/ 200');
+like($r->{content} // '', qr{<script src="vendor/chart\.min\.js"}, 'its index.html');
+like($r->{headers}{'content-security-policy'} // '', qr/default-src 'self'/,
+     'with its Content-Security-Policy');
+$r = $t->http(GET => '/ota/console/js/app.js');
+is($r->{status}, 200, 'its scripts');
+like($r->{headers}{'content-type'} // '', qr{^application/javascript}, 'as JavaScript');
+$r = $t->http(GET => '/ota/console/vendor/chart.min.js');
+is($r->{status}, 200, 'Chart.js from libjs-chart.js');
+like($r->{content} // '', qr/Chart/, 'the library itself');
+
 $t->stop;                        # nginx, the worker, Redis; their logs checked
 
 # ---- remove: conffiles and data stay -------------------------------------------------------
@@ -420,6 +442,7 @@ is(readlink("$ENABLED.removed"), $SNIPPET,
    'the link kept as .removed, for a reinstall (as Debian modules)');
 like(OtaTest::read_file($CONF), qr/^redis\s+127\.0\.0\.1:$t->{redis_port}$/m,
      'the edited conffile stays until purge');
+ok(-f $CONSOLE && !-e '/usr/share/ota-console', "the console's files gone, $CONSOLE stays");
 ok(-f "$STORE/$pkg/manifest.json", 'the package store keeps its data');
 $stock = `/usr/sbin/nginx -t 2>&1`;
 is($?, 0, 'nginx -t with the stock configuration after the removal') or diag($stock);
@@ -430,6 +453,7 @@ is($?, 0, 'nginx -t with the stock configuration after the removal') or diag($st
 is($rc, 0, 'dpkg --purge') or diag($out);
 is(status($_), 'not-installed', "$_ purged") for @PKGS;
 ok(!-e '/etc/ota', '/etc/ota gone (conffiles purged)');
+ok(!-e $CONSOLE, "$CONSOLE gone (purged)");
 ok(!-l "$ENABLED.removed", 'the .removed link gone');
 ok(!-l $WANTS, 'the enablement link of ota-worker@t70 gone');
 is(`dpkg-statoverride --list '/etc/ota/*' '/var/lib/ota*'`, '', 'no stat override left');
