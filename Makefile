@@ -135,13 +135,15 @@ $(MODULE_GEN) &: lua/embed.pl $(LUA_MODULE) $(SHARED_HDRS)
 	$(LUA_EMBED) --out $(GEN)/ngx_ota_lua --lua-out $(BUILD)/lua/module \
 	    $(LUA_MODULE)
 
-$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua lua/lib/rollout.lua \
-                 $(LUA_WORKER) $(SHARED_HDRS) worker/daemon/worker_wire.h
+$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/wake.lua lua/lib/batch.lua \
+                 lua/lib/rollout.lua $(LUA_WORKER) $(SHARED_HDRS) \
+                 worker/daemon/worker_wire.h
 	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
 	    --include ota_rollout.h \
 	    --header-include ota_common.h --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
 	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
-	    --pre lua/lib/batch.lua --pre lua/lib/rollout.lua $(LUA_WORKER)
+	    --pre lua/lib/wake.lua --pre lua/lib/batch.lua \
+	    --pre lua/lib/rollout.lua $(LUA_WORKER)
 
 $(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
 	$(LUA_EMBED) -Iworker/common --header-include ota_common.h \

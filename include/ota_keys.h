@@ -144,6 +144,16 @@
 #define OTA_KEY_JOB_REPLY       "ota:reply:%s"              /* job id */
 /* pub/sub: upgrade notice for one device (active push batches) */
 #define OTA_CHANNEL_PUSH        "ota:push:%s"               /* device */
+/* pub/sub: a device may have a new offer (an upgrade it can fetch now):
+ * nginx's waiting upgrade requests (GET upgrade?wait=) re-check on it.
+ * Every nginx worker process of every node subscribes once.  A message is
+ * one of (words separated by one space; include/ota_wake.h parses it):
+ *   "dev <module> <device> [<device>...]"  these devices, this module
+ *   "mod <product> <module>"  any device of the product, this module
+ *                             (a batch started running or resumed) */
+#define OTA_CHANNEL_WAKE        "ota:wake"
+#define OTA_WAKE_DEVICES        "dev"
+#define OTA_WAKE_MODULE         "mod"
 /* STREAM upgrade notices to deliver over MQTT: one entry (device product
  * module batch ts) per task of an active-push batch, read by the bridges
  * (ota-mqtt) in the group OTA_GROUP_BRIDGES and acknowledged after the

@@ -148,6 +148,21 @@ ngx_ota_api_send_json(ngx_ota_api_answer_t *answer, ngx_uint_t status)
 }
 
 
+void
+ngx_ota_api_no_content(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    rc = ngx_http_send_header(r);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
 ngx_int_t
 ngx_ota_api_unauthorized(ngx_http_request_t *r, const char *why)
 {

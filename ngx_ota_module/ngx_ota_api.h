@@ -49,6 +49,9 @@ ngx_ota_api_answer_t *ngx_ota_api_answer(ngx_http_request_t *r);
  * finalizes the request. */
 void ngx_ota_api_send_json(ngx_ota_api_answer_t *answer, ngx_uint_t status);
 
+/* 204 with no body; finalizes */
+void ngx_ota_api_no_content(ngx_http_request_t *r);
+
 /* 401 for a device endpoint: counts the failure, sends and finalizes */
 ngx_int_t ngx_ota_api_unauthorized(ngx_http_request_t *r, const char *why);
 

@@ -14,6 +14,10 @@
  *   2  HGETALL  pkg:{p}
  *   3  XADD     events notified   (only while the task is still pending)
  *
+ * With wait=<s> (0 .. ota_upgrade_wait_max, larger values capped) a
+ * request that finds no offer is held by ngx_ota_wait.c instead of
+ * answering 204, and these steps run again when it is woken.
+ *
  * Tasks are stored by column per batch (ota_keys.h): a device without a
  * state is pending, and the package is the batch's.  A batch with waves
  * (docs/rollouts.md) offers a pending task only when the device's rank in
@@ -40,6 +44,7 @@
 #include "ngx_ota_json.h"
 #include "ngx_ota_metrics.h"
 #include "ngx_ota_redis.h"
+#include "ngx_ota_wait.h"
 
 #include "ota_event.h"
 #include "ota_fields.h"
@@ -58,6 +63,9 @@ typedef struct {
     ngx_str_t              batch;
     ngx_str_t              package;
     ngx_str_t              task_from;
+    ngx_str_t              open_key;     /* the device's open tasks */
+    ngx_str_t              modules_key;  /* the product's modules, or empty
+                                            for "default" */
     ngx_uint_t             base;         /* replies before HGET open */
     int64_t                rank;         /* in the batch, 0: none */
     ngx_int_t              rate;         /* offers per minute, 0: none */
@@ -88,17 +96,23 @@ static void ngx_ota_upgrade_none(ngx_http_request_t *r);
 static void ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs);
 static void ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply);
+static ngx_int_t ngx_ota_upgrade_wait_arg(ngx_http_request_t *r,
+    ngx_msec_t *wait);
+static ngx_int_t ngx_ota_upgrade_lookup(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u);
+static void ngx_ota_upgrade_recheck(ngx_http_request_t *r);
 
 
 ngx_int_t
 ngx_ota_api_upgrade(ngx_http_request_t *r)
 {
-    ngx_int_t              rc;
-    ngx_str_t              key, mkey, arg;
-    const char            *why;
-    ngx_ota_ctx_t         *ctx;
-    ngx_ota_upgrade_t     *u;
-    ngx_ota_redis_call_t  *call;
+    time_t              token_expires;
+    ngx_int_t           rc;
+    ngx_str_t           arg;
+    ngx_msec_t          wait;
+    const char         *why;
+    ngx_ota_ctx_t      *ctx;
+    ngx_ota_upgrade_t  *u;
 
     ngx_ota_metric_add(NGX_OTA_M_API_REQUESTS, 1);
 
@@ -113,7 +127,10 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
     }
     ctx->api = u;
 
-    if (ngx_ota_bearer(r, &u->device, &u->product, &why) != NGX_OK) {
+    if (ngx_ota_bearer_expires(r, &u->device, &u->product, &token_expires,
+                               &why)
+        != NGX_OK)
+    {
         return ngx_ota_api_unauthorized(r, why);
     }
 
@@ -134,47 +151,55 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
                                   "([A-Za-z0-9_-]{1,64})");
     }
 
+    if (ngx_ota_upgrade_wait_arg(r, &wait) != NGX_OK) {
+        return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                  "\"wait\" must be a whole number of "
+                                  "seconds (larger than "
+                                  "ota_upgrade_wait_max is capped)");
+    }
+
     u->answer = ngx_ota_api_answer(r);
     if (u->answer == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_ota_key(r->pool, &key, OTA_KEY_DEVICE_OPEN, &u->device, NULL,
-                    NULL)
+    if (ngx_ota_key(r->pool, &u->open_key, OTA_KEY_DEVICE_OPEN, &u->device,
+                    NULL, NULL)
         == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    call = ngx_ota_redis_call(r, ngx_ota_upgrade_reply, u);
-    if (call == NULL) {
+    /* "default" exists in every product: no need to ask */
+    if (!(u->module.len == 7
+          && ngx_strncmp(u->module.data, "default", 7) == 0)
+        && ngx_ota_key(r->pool, &u->modules_key, OTA_KEY_PRODUCT_MODULES,
+                       &u->product, NULL, NULL) == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = NGX_OK;
-
-    /* "default" exists in every product: no need to ask */
-    if (!(u->module.len == 7
-          && ngx_strncmp(u->module.data, "default", 7) == 0))
-    {
-        if (ngx_ota_key(r->pool, &mkey, OTA_KEY_PRODUCT_MODULES, &u->product,
-                        NULL, NULL) == NULL)
+    if (wait) {
+        /* registered before the first check: a notice during it counts */
+        switch (ngx_ota_wait_begin(r, &u->device, &u->product, &u->module,
+                                   wait, token_expires,
+                                   ngx_ota_upgrade_recheck))
         {
-            ngx_ota_redis_call_abort(call);
+        case NGX_OK:
+        case NGX_DECLINED:          /* nginx is exiting: answer now */
+            break;
+
+        case NGX_BUSY:
+            return ngx_ota_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "storage unavailable, retry later");
+
+        default:
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        u->base = 1;
-        rc = ngx_ota_redis_cmd(call, "HEXISTS %b %b", mkey.data, mkey.len,
-                               u->module.data, u->module.len);
     }
 
-    if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "HGET %b %b", key.data, key.len,
-                               u->module.data, u->module.len);
-    }
+    rc = ngx_ota_upgrade_lookup(r, u);
     if (rc != NGX_OK) {
-        ngx_ota_redis_call_abort(call);
         return ngx_ota_send_error(r, rc == NGX_DECLINED
                                      ? NGX_HTTP_SERVICE_UNAVAILABLE
                                      : NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -186,6 +211,108 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/* wait=<seconds>: *wait in ms, 0 without; NGX_ERROR when malformed */
+static ngx_int_t
+ngx_ota_upgrade_wait_arg(ngx_http_request_t *r, ngx_msec_t *wait)
+{
+    size_t               i;
+    ngx_int_t            n;
+    ngx_str_t            arg;
+    ngx_ota_loc_conf_t  *olcf;
+
+    *wait = 0;
+
+    if (ngx_http_arg(r, (u_char *) "wait", 4, &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (arg.len == 0 || arg.len > 20) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < arg.len; i++) {
+        if (arg.data[i] < '0' || arg.data[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+
+    /* only digits: anything beyond the directive is capped to it */
+    n = arg.len > 9 ? NGX_MAX_INT_T_VALUE : ngx_atoi(arg.data, arg.len);
+
+    *wait = (ngx_msec_t) n > olcf->upgrade_wait_max / 1000
+            ? olcf->upgrade_wait_max : (ngx_msec_t) n * 1000;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: wait=%V: %M ms", &arg, *wait);
+
+    return NGX_OK;
+}
+
+
+/* the first step: sends HEXISTS modules (unless "default") and HGET open */
+static ngx_int_t
+ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
+{
+    ngx_int_t              rc;
+    ngx_ota_redis_call_t  *call;
+
+    /* a woken request checks again from the start */
+    u->base = 0;
+    u->rank = 0;
+    u->rate = 0;
+    u->limited = 0;
+    u->pending = 0;
+    u->gone = 0;
+    ngx_str_null(&u->batch);
+    ngx_str_null(&u->package);
+    ngx_str_null(&u->task_from);
+
+    call = ngx_ota_redis_call(r, ngx_ota_upgrade_reply, u);
+    if (call == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    if (u->modules_key.len) {
+        u->base = 1;
+        rc = ngx_ota_redis_cmd(call, "HEXISTS %b %b", u->modules_key.data,
+                               u->modules_key.len, u->module.data,
+                               u->module.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGET %b %b", u->open_key.data,
+                               u->open_key.len, u->module.data,
+                               u->module.len);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(call);
+    }
+
+    return rc;
+}
+
+
+/* a waiting request was woken (ngx_ota_wait.c) */
+static void
+ngx_ota_upgrade_recheck(ngx_http_request_t *r)
+{
+    ngx_int_t       rc;
+    ngx_ota_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
+    rc = ngx_ota_upgrade_lookup(r, ctx->api);
+    if (rc != NGX_OK) {
+        ngx_ota_api_send_failed(r, rc);
+    }
 }
 
 
@@ -746,20 +873,18 @@ ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs)
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%i", secs) - p;
 
-    ngx_ota_upgrade_none(r);
+    /* a waiting request too: its Retry-After says when, not a notice */
+    ngx_ota_api_no_content(r);
 }
 
 
+/* no offer: 204, or a waiting request waits on */
 static void
 ngx_ota_upgrade_none(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    if (ngx_ota_wait_none(r) == NGX_OK) {
+        return;
+    }
 
-    r->headers_out.status = NGX_HTTP_NO_CONTENT;
-    r->headers_out.content_length_n = 0;
-    r->header_only = 1;
-
-    rc = ngx_http_send_header(r);
-
-    ngx_http_finalize_request(r, rc);
+    ngx_ota_api_no_content(r);
 }

@@ -13,6 +13,8 @@
  *   ngx_ota_admin_batch.c, _histogram.c, _package.c, _fleet.c
  *                       the admin API's endpoints
  *   ngx_ota_admin_util.c what the admin endpoints share
+ *   ngx_ota_wait.c      upgrade requests that wait for an offer (long
+ *                       poll), woken through the process's subscription
  *   ngx_ota_api.c       what the device API's handlers share (answers,
  *                       events)
  *   ngx_ota_download.c  GET /ota/v1/packages/<id>: auth, files, ranges
@@ -20,6 +22,7 @@
  *   ngx_ota_ack.c       which bytes the client acknowledged
  *   ngx_ota_package.c   package manifests, cached per process
  *   ngx_ota_json.c      JSON answers, request bodies, bearer tokens
+ *   ngx_ota_redis_sub.c the process's one Redis subscription
  *   ngx_ota_redis.c     non-blocking hiredis on nginx events
  *   ngx_ota_metrics.c   shared-memory counters for the metrics endpoint
  *   ngx_ota_core.c      this header's helpers
@@ -82,6 +85,7 @@ typedef struct {
     off_t                 body_limit;       /* smaller of body_max and
                                                client_max_body_size */
     ngx_str_t             public_url;       /* base of download links */
+    ngx_msec_t            upgrade_wait_max; /* longest GET upgrade?wait= */
 } ngx_ota_loc_conf_t;
 
 
@@ -98,6 +102,7 @@ typedef struct {
     void                 *api;              /* ngx_ota_api.c */
     void                 *download;         /* ngx_ota_download.c */
     void                 *progress;         /* ngx_ota_progress.c */
+    void                 *wait;             /* ngx_ota_wait.c */
 } ngx_ota_ctx_t;
 
 extern ngx_module_t  ngx_ota_module;

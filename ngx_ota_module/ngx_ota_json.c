@@ -384,6 +384,16 @@ ngx_int_t
 ngx_ota_bearer(ngx_http_request_t *r, ngx_str_t *device, ngx_str_t *product,
     const char **why)
 {
+    time_t  expires;
+
+    return ngx_ota_bearer_expires(r, device, product, &expires, why);
+}
+
+
+ngx_int_t
+ngx_ota_bearer_expires(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_str_t *product, time_t *expires, const char **why)
+{
     ngx_str_t             auth;
     ota_token_t           t;
     ngx_ota_main_conf_t  *omcf;
@@ -414,6 +424,7 @@ ngx_ota_bearer(ngx_http_request_t *r, ngx_str_t *device, ngx_str_t *product,
         device->len = t.device_len;
         product->data = (u_char *) t.product;
         product->len = t.product_len;
+        *expires = (time_t) t.expires;
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ota bearer: token of device \"%V\", product "
                        "\"%V\" accepted", device, product);

@@ -39,4 +39,8 @@ ngx_int_t ngx_ota_read_json_body(ngx_http_request_t *r,
 ngx_int_t ngx_ota_bearer(ngx_http_request_t *r, ngx_str_t *device,
     ngx_str_t *product, const char **why);
 
+/* The same, with the token's expiry (unix s) in *expires. */
+ngx_int_t ngx_ota_bearer_expires(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_str_t *product, time_t *expires, const char **why);
+
 #endif /* NGX_OTA_JSON_H */

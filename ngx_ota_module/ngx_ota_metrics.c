@@ -25,7 +25,9 @@ static const char  *ngx_ota_metric_names[NGX_OTA_M_COUNT] = {
     "ota_progress_dropped_total",
     "ota_events_total",
     "ota_progress_capped_total",
-    "ota_download_unacked_bytes_total"
+    "ota_download_unacked_bytes_total",
+    "ota_upgrade_waits_total",
+    "ota_upgrade_waits_ended_total"
 };
 
 

@@ -24,6 +24,9 @@ typedef enum {
                                        coverage set was full */
     NGX_OTA_M_UNACKED_BYTES,        /* body bytes sent, never acknowledged
                                        by the client: not counted */
+    NGX_OTA_M_WAITS,                /* upgrade requests that waited */
+    NGX_OTA_M_WAITS_ENDED,          /* ... and ended (the difference is
+                                       the number waiting now) */
     NGX_OTA_M_COUNT
 } ngx_ota_metric_e;
 

@@ -10,6 +10,7 @@
 #include "ngx_ota_metrics.h"
 #include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
+#include "ngx_ota_wait.h"
 
 #include "ota_addr.h"
 #include "ota_request.h"
@@ -122,6 +123,13 @@ static ngx_command_t  ngx_ota_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ota_loc_conf_t, body_max),
+      NULL },
+
+    { ngx_string("ota_upgrade_wait_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ota_loc_conf_t, upgrade_wait_max),
       NULL },
 
     { ngx_string("ota_public_url"),
@@ -242,6 +250,7 @@ ngx_ota_create_loc_conf(ngx_conf_t *cf)
     olcf->link_ttl = NGX_CONF_UNSET;
     olcf->auth_window = NGX_CONF_UNSET;
     olcf->body_max = NGX_CONF_UNSET_SIZE;
+    olcf->upgrade_wait_max = NGX_CONF_UNSET_MSEC;
 
     return olcf;
 }
@@ -269,6 +278,8 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->auth_window, prev->auth_window, 300);
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 16 * 1024);
     ngx_conf_merge_str_value(conf->public_url, prev->public_url, "");
+    ngx_conf_merge_msec_value(conf->upgrade_wait_max, prev->upgrade_wait_max,
+                              60000);
 
     /*
      * Where the device API is served the module answers over-limit bodies
@@ -561,7 +572,9 @@ ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_ota_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_ota_redis_init_process(cycle) != NGX_OK) {
+    if (ngx_ota_redis_init_process(cycle) != NGX_OK
+        || ngx_ota_wait_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -572,6 +585,8 @@ ngx_ota_init_process(ngx_cycle_t *cycle)
 static void
 ngx_ota_exit_process(ngx_cycle_t *cycle)
 {
+    /* waiting requests get their answer while their calls can still end */
+    ngx_ota_wait_exit_process(cycle);
     /* progress first: it may still hand buffered ranges to hiredis */
     ngx_ota_progress_exit_process(cycle);
     ngx_ota_redis_exit_process(cycle);

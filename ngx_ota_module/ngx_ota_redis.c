@@ -106,12 +106,9 @@ ngx_ota_redis_del_write(void *privdata)
 }
 
 
-/* hiredis is about to free the context and close the fd itself */
-static void
-ngx_ota_redis_cleanup(void *privdata)
+void
+ngx_ota_redis_unwrap(ngx_connection_t *c)
 {
-    ngx_connection_t  *c = privdata;
-
     ngx_ota_redis_del_read(c);
     ngx_ota_redis_del_write(c);
 
@@ -124,20 +121,31 @@ ngx_ota_redis_cleanup(void *privdata)
 
     c->fd = (ngx_socket_t) -1;
     ngx_free_connection(c);
+}
+
+
+/* hiredis is about to free the context and close the fd itself */
+static void
+ngx_ota_redis_cleanup(void *privdata)
+{
+    ngx_ota_redis_unwrap(privdata);
 
     ngx_ota_ac = NULL;
     ngx_ota_state = NGX_OTA_REDIS_IDLE;
 }
 
 
+/*
+ * The handlers of every wrapped context (this file's and the
+ * subscription's): c->data is the context until hiredis frees it, and
+ * then the cleanup has freed c (fd -1: nginx drops its stale events).
+ */
 static void
 ngx_ota_redis_read_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
-    if (ngx_ota_ac != NULL && c->data == ngx_ota_ac) {
-        redisAsyncHandleRead(ngx_ota_ac);
-    }
+    redisAsyncHandleRead(c->data);
 }
 
 
@@ -146,9 +154,7 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
-    if (ngx_ota_ac != NULL && c->data == ngx_ota_ac) {
-        redisAsyncHandleWrite(ngx_ota_ac);
-    }
+    redisAsyncHandleWrite(c->data);
 }
 
 
@@ -255,27 +261,27 @@ ngx_ota_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-/* wraps a new hiredis context's fd in an nginx connection */
-static ngx_int_t
-ngx_ota_redis_attach(redisAsyncContext *ac, const char *where)
+ngx_int_t
+ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where, ngx_log_t *log,
+    void (*cleanup)(void *privdata))
 {
     ngx_connection_t  *c;
 
     if (ac == NULL) {
-        ngx_log_error(NGX_LOG_ERR, ngx_ota_log, 0,
-                      "ota: redis %s: out of memory", where);
+        ngx_log_error(NGX_LOG_ERR, log, 0, "ota: redis %s: out of memory",
+                      where);
         return NGX_ERROR;
     }
 
     if (ac->err) {
-        ngx_log_error(NGX_LOG_WARN, ngx_ota_log, 0,
-                      "ota: redis %s: %s", where, ac->errstr);
+        ngx_log_error(NGX_LOG_WARN, log, 0, "ota: redis %s: %s", where,
+                      ac->errstr);
         ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
         redisAsyncFree(ac);
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(ac->c.fd, ngx_ota_log);
+    c = ngx_get_connection(ac->c.fd, log);
     if (c == NULL) {
         redisAsyncFree(ac);
         return NGX_ERROR;
@@ -284,15 +290,29 @@ ngx_ota_redis_attach(redisAsyncContext *ac, const char *where)
     c->data = ac;
     c->read->handler = ngx_ota_redis_read_handler;
     c->write->handler = ngx_ota_redis_write_handler;
-    c->read->log = ngx_ota_log;
-    c->write->log = ngx_ota_log;
+    c->read->log = log;
+    c->write->log = log;
 
     ac->ev.data = c;
     ac->ev.addRead = ngx_ota_redis_add_read;
     ac->ev.delRead = ngx_ota_redis_del_read;
     ac->ev.addWrite = ngx_ota_redis_add_write;
     ac->ev.delWrite = ngx_ota_redis_del_write;
-    ac->ev.cleanup = ngx_ota_redis_cleanup;
+    ac->ev.cleanup = cleanup;
+
+    return NGX_OK;
+}
+
+
+/* wraps a new hiredis context's fd in an nginx connection */
+static ngx_int_t
+ngx_ota_redis_attach(redisAsyncContext *ac, const char *where)
+{
+    if (ngx_ota_redis_wrap(ac, where, ngx_ota_log, ngx_ota_redis_cleanup)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     (void) redisAsyncSetConnectCallback(ac, ngx_ota_redis_on_connect);
     (void) redisAsyncSetDisconnectCallback(ac, ngx_ota_redis_on_disconnect);

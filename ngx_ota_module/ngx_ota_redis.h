@@ -21,6 +21,7 @@
 #include <ngx_http.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 
 
 typedef struct ngx_ota_redis_call_s  ngx_ota_redis_call_t;
@@ -91,6 +92,18 @@ void ngx_ota_redis_target(const char **host, int *port, const char **path);
  * so the progress writer can flush what it kept while Redis was away. */
 typedef void (*ngx_ota_redis_ready_pt)(void);
 void ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler);
+
+/*
+ * For a second connection of the process (ngx_ota_redis_sub.c): wraps a
+ * new hiredis async context's fd in an nginx connection with the same
+ * level-triggered event hooks and handlers; cleanup is what hiredis calls
+ * before it frees the context and closes the fd, and it calls
+ * ngx_ota_redis_unwrap().  On NGX_ERROR the context is freed (where names
+ * it in the log).
+ */
+ngx_int_t ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where,
+    ngx_log_t *log, void (*cleanup)(void *privdata));
+void ngx_ota_redis_unwrap(ngx_connection_t *c);
 
 
 #endif /* NGX_OTA_REDIS_H */

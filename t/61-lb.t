@@ -11,8 +11,8 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use OtaTest;
+use OtaCluster;
 use Digest::SHA qw(sha256_hex);
-use File::Path qw(make_path);
 use Time::HiRes qw(sleep);
 
 my $fast = 'ota_progress_interval 200ms;';
@@ -25,41 +25,9 @@ ok($a->wait_nginx_redis && $b->wait_for(sub {
    'both nodes connected to the one Redis');
 
 # the balancer: round robin over both nodes, no module
-my $lb_port = OtaTest::free_port();
-my $lb = $a->dir . '/lb';
-make_path("$lb/tmp");
-my $user = $> == 0 ? 'user nobody nogroup;' : '';
-OtaTest::write_file("$lb/nginx.conf", <<"C");
-$user
-worker_processes 1;
-error_log $lb/error.log info;
-pid $lb/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log $lb/access.log;
-    client_body_temp_path $lb/tmp/body;
-    proxy_temp_path $lb/tmp/proxy;
-    fastcgi_temp_path $lb/tmp/fastcgi;
-    uwsgi_temp_path $lb/tmp/uwsgi;
-    scgi_temp_path $lb/tmp/scgi;
-    upstream nodes {
-        server 127.0.0.1:$a->{port};
-        server 127.0.0.1:$b->{port};
-    }
-    server {
-        listen 127.0.0.1:$lb_port;
-        location / {
-            proxy_pass http://nodes;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-        }
-    }
-}
-C
-my ($rc, $out, $err) = $a->run_cmd({}, $OtaTest::NGINX, '-p', "$lb/", '-c', "$lb/nginx.conf");
-is($rc, 0, 'load balancer started') or diag($err);
-ok(OtaTest::wait_port($lb_port), 'load balancer listens');
+my $lb_port = OtaCluster::balancer($a, $a->{port}, $b->{port});
+ok($lb_port, 'load balancer started');
+my ($rc, $out, $err);
 
 # a product with two devices, a 3 MB package, an upgrade batch
 my %secret;
@@ -147,7 +115,7 @@ is($counts && $counts->{downloaded}, 2, 'both tasks downloaded');
 is($counts && $counts->{downloading} + $counts->{pending} + $counts->{notified}, 0,
    'nothing counted twice or left behind');
 
-kill 'QUIT', OtaTest::read_file("$lb/nginx.pid") =~ /(\d+)/;
+OtaCluster::stop_balancer($a);
 $b->stop;
 $a->stop;
 done_testing;

@@ -70,6 +70,9 @@ local function insert_task(b, dev, now, cur, fr)
     or (b.state == 'running' and not b.wave_upto)) then
     push_notice(b, dev, now)
   end
+  -- a device joining a running dynamic batch can fetch its task now (a
+  -- batch being created wakes its devices when it starts running)
+  if not fr and b.state == 'running' then wake_devices(b.module, {dev}) end
   return 'ok'
 end
 -- a variadic command over the list in slices of 4000 arguments (an

@@ -49,6 +49,8 @@ local function open_wave(bid, b, k, now)
   call('HSET', fmt(K_BWAVES, bid), k .. ':' .. OTA_R_WAVE_OPENED, now)
   if b.push == '1' then call('SADD', K_NOTIFY, bid) end
   if k > 1 then history(bid, now, 'wave', {wave = k}) end
+  -- devices of the wave waiting with GET upgrade?wait= check again
+  if k > 1 then wake_module(b.product, b.module) end
 end
 -- --ramp "BASE,FACTOR": the per-minute limit once succeeded devices
 -- succeeded: r0 = base, r(i+1) = max(r(i) + 1, floor(r(i) * factor)),
@@ -86,6 +88,8 @@ local function rollout_start(bid, b, now)
       call('SADD', K_NOTIFY, bid)
     end
   end
+  -- its tasks (of wave 1) can be fetched now: waiting devices check again
+  wake_module(b.product, b.module)
 end
 -- "flash_failed 3, timeout 2" of a wave (or of the batch: w nil)
 local function reasons(bid, w)

@@ -9,7 +9,8 @@
 
 local id, op, now = ARGV[1], ARGV[2], ARGV[3]
 local bk = fmt(K_BATCH, id)
-local b = call('HMGET', bk, 'state', 'pause_kind', 'pause_wave')
+local b = call('HMGET', bk, 'state', 'pause_kind', 'pause_wave', 'product',
+  'module')
 local st = b[1]
 if not st then return {'error', 'no batch ' .. id} end
 if op == 'pause' then
@@ -30,7 +31,9 @@ elseif op == 'resume' then
   history(id, now, 'resume')
   rollout_check(id, now)
   check_finish(id, now)
-  return {'ok', call('HGET', bk, 'state')}
+  st = call('HGET', bk, 'state')
+  if st == 'running' then wake_module(b[4], b[5]) end
+  return {'ok', st}
 elseif op == 'cancel' then
   if st == 'cancelled' then return {'ok', st} end
   if st == 'finished' then return {'error', 'batch ' .. id

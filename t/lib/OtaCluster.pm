@@ -117,4 +117,54 @@ sub nginx_clients {
     return $n;
 }
 
+# a load balancer in front of module nodes: a plain nginx (no module),
+# round robin over the ports, in $t's temp directory; returns its port
+# (it logs each request's upstream in lb/access.log).  stop_balancer($t).
+sub balancer {
+    my ($t, @ports) = @_;
+    my $port = OtaTest::free_port();
+    my $lb = $t->dir . '/lb';
+    make_path("$lb/tmp");
+    my $user = $> == 0 ? 'user nobody nogroup;' : '';
+    my $servers = join '', map { "        server 127.0.0.1:$_;\n" } @ports;
+    OtaTest::write_file("$lb/nginx.conf", <<"C");
+$user
+worker_processes 1;
+error_log $lb/error.log info;
+pid $lb/nginx.pid;
+events { worker_connections 256; }
+http {
+    log_format up '\$request \$status \$upstream_addr';
+    access_log $lb/access.log up;
+    client_body_temp_path $lb/tmp/body;
+    proxy_temp_path $lb/tmp/proxy;
+    fastcgi_temp_path $lb/tmp/fastcgi;
+    uwsgi_temp_path $lb/tmp/uwsgi;
+    scgi_temp_path $lb/tmp/scgi;
+    upstream nodes {
+$servers    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://nodes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+C
+    my ($rc, $out, $err) = $t->run_cmd({}, $OtaTest::NGINX, '-p', "$lb/",
+                                       '-c', "$lb/nginx.conf");
+    die "load balancer: $err\n" if $rc;
+    OtaTest::wait_port($port) or die "load balancer does not listen\n";
+    return $port;
+}
+
+sub stop_balancer {
+    my ($t) = @_;
+    my $f = $t->dir . '/lb/nginx.pid';
+    kill 'QUIT', OtaTest::read_file($f) =~ /(\d+)/ if -f $f;
+}
+
 1;

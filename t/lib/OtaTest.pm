@@ -250,6 +250,8 @@ sub nginx_conf {
     # OTA_NGINX_LOG=debug (make test-debug) runs every test with nginx's
     # debug log on, as an operator troubleshooting would
     my $level = $self->{log_level} // $ENV{OTA_NGINX_LOG} // 'info';
+    my $conns = $self->{worker_connections} // 1024;
+    my $main = $self->{main_extra} // '';
 
     return <<"CONF";
 load_module $BUILD/ngx_ota_module.so;
@@ -257,7 +259,8 @@ $user
 worker_processes $workers;
 error_log $d/error.log $level;
 pid $d/nginx.pid;
-events { worker_connections 1024; }
+$main
+events { worker_connections $conns; }
 http {
     access_log $d/access.log;
     default_type application/octet-stream;
@@ -311,6 +314,16 @@ sub nginx_pid {
     return undef unless -f $f;
     chomp(my $pid = read_file($f));
     return $pid;
+}
+
+# the pids of the nginx master's worker processes
+sub nginx_workers {
+    my ($self) = @_;
+    my $m = $self->nginx_pid // return ();
+    return sort grep {
+        my $st = eval { read_file("/proc/$_/stat") } // '';
+        $st =~ /^\d+ \(.*?\) \S (\d+)/ && $1 == $m;
+    } map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
 }
 
 sub stop_nginx {
