@@ -40,6 +40,19 @@ sub _wait_ping {
     die "redis on $port does not answer\n";
 }
 
+# a replica is of use once its first full sync is done: on a loaded machine
+# that can take seconds, and a master killed before it loses everything
+sub _wait_synced {
+    my ($port) = @_;
+    my $until = time + 60;
+    while (time < $until) {
+        my $info = cmd($port, 'INFO', 'replication') // '';
+        return 1 if $info =~ /master_link_status:up/ && $info !~ /master_sync_in_progress:1/;
+        sleep 0.1;
+    }
+    die "replica on port $port did not finish its first sync within 60 s\n";
+}
+
 sub redis_server {
     my ($t, %o) = @_;
     my $port = $o{port} // OtaTest::free_port();
@@ -52,6 +65,7 @@ sub redis_server {
     push @args, '--replicaof', '127.0.0.1', $o{replicaof} if $o{replicaof};
     system('redis-server', @args) == 0 or die "redis-server did not start\n";
     _wait_ping($port);
+    _wait_synced($port) if $o{replicaof};
     return { port => $port, dir => $d, pidfile => "$d/redis.pid" };
 }
 
