@@ -48,11 +48,12 @@ OTACTL_HDRS := $(sort $(wildcard worker/otactl/*.h)) $(COMMON_HDRS)
 GEN         := $(BUILD)/gen
 LUAC        ?= luac5.1
 LUA_EMBED   := perl lua/embed.pl --cc '$(CC)' --luac '$(LUAC)' -Iinclude \
-               --include ota_keys.h --include ota_fields.h \
-               --header-include ota_common.h
+               --include ota_keys.h --include ota_fields.h
 LUA_PRELUDE := lua/lib/prelude.lua
 LUA_WORKER  := $(sort $(wildcard lua/worker/*.lua))
 LUA_OTACTL  := $(sort $(wildcard lua/otactl/*.lua))
+LUA_MODULE  := $(sort $(wildcard lua/module/*.lua))
+MODULE_GEN  := $(GEN)/ngx_ota_lua.c $(GEN)/ngx_ota_lua.h
 WORKER_GEN  := $(GEN)/worker_lua.c $(GEN)/worker_lua.h
 OTACTL_GEN  := $(GEN)/otactl_lua.c $(GEN)/otactl_lua.h
 
@@ -65,6 +66,8 @@ FUZZ_LONG   ?= 300
 
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+# helpers of the prove suite, built with the programs (t/38-merge-lua.t)
+T_HELPERS   := $(BUILD)/unit/cov_replay
 
 # Debian packages needed to build, run and test (Chart.js for the console,
 # chromium + chromium-driver + python3-selenium for its browser test)
@@ -83,7 +86,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         test-debug run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
-all: module worker otactl fleet
+all: module worker otactl fleet $(T_HELPERS)
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
@@ -97,6 +100,7 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	cd $(NGX_BUILD) && bash -c 'set -e; \
 	    flags=(--with-compat); \
 	    if [ -f ./conf_flags ]; then . ./conf_flags; flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
+	    OTA_GEN=$(abspath $(GEN)) \
 	    ./configure "$${flags[@]}" --add-dynamic-module=$(CURDIR) \
 	        --with-cc-opt="-Wextra -Wno-unused-parameter -Wno-sign-compare \
 	                       -Wno-missing-field-initializers $(NGX_CC_OPT)" \
@@ -104,20 +108,26 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srcs.list
 	        > ../configure.log 2>&1 || { cat ../configure.log; exit 1; }'
 
 $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
-                            $(SHARED_SRCS) $(SHARED_HDRS)
+                            $(SHARED_SRCS) $(SHARED_HDRS) $(MODULE_GEN)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@# a new inode: running nginx processes keep their mapping of the old one
 	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
+# the module's scripts: no prelude, no table (config compiles the .c)
+$(MODULE_GEN) &: lua/embed.pl $(LUA_MODULE) $(SHARED_HDRS)
+	$(LUA_EMBED) --out $(GEN)/ngx_ota_lua --lua-out $(BUILD)/lua/module \
+	    $(LUA_MODULE)
+
 $(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua $(LUA_WORKER) \
                  $(SHARED_HDRS) worker/daemon/worker_wire.h
 	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
-	    --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
+	    --header-include ota_common.h --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
 	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
 	    --pre lua/lib/batch.lua $(LUA_WORKER)
 
 $(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
-	$(LUA_EMBED) -Iworker/common --enum OTACTL_LUA --table otactl_lua_scripts \
+	$(LUA_EMBED) -Iworker/common --header-include ota_common.h \
+	    --enum OTACTL_LUA --table otactl_lua_scripts \
 	    --out $(GEN)/otactl_lua --lua-out $(BUILD)/lua/otactl \
 	    --pre $(LUA_PRELUDE) $(LUA_OTACTL)
 

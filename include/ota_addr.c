@@ -39,7 +39,8 @@ ota_addr_copy(char *dst, size_t size, const char *v, size_t vl,
 }
 
 
-/* "HOST:PORT" or "[IPv6]:PORT" */
+/* "HOST:PORT" or "[IPv6]:PORT"; -1 when it is not one, -2 for a bad
+ * port */
 static int
 ota_hostport(const char *s, size_t len, ota_hostport_t *hp)
 {
@@ -62,12 +63,12 @@ ota_hostport(const char *s, size_t len, ota_hostport_t *hp)
     }
     for (i = (size_t) (colon + 1 - s); i < len; i++) {
         if (s[i] < '0' || s[i] > '9' || port > 65535) {
-            return -1;
+            return -2;
         }
         port = port * 10 + (s[i] - '0');
     }
     if (port < 1 || port > 65535) {
-        return -1;
+        return -2;
     }
     hl = (size_t) (colon - s);
     if (s[0] == '[') {
@@ -116,7 +117,7 @@ ota_addr_sentinels(ota_addr_t *a, const char *s, size_t len, char *err,
             return -1;
         }
         if (ota_hostport(p, (size_t) (comma - p),
-                         &a->sentinel[a->nsentinels]) != 0)
+                         &a->sentinel[a->nsentinels]) < 0)
         {
             return ota_addr_fail(err, errlen, "invalid sentinel \"%.*s\" "
                                  "(want IP:PORT)", p, (size_t) (comma - p));
@@ -135,6 +136,7 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
     const char  *v, *slash;
     size_t       vl, i;
     long         db = 0;
+    int          rc;
 
 #define ota_is(word)  (len > sizeof(word) - 1                                \
                        && strncmp(w, word, sizeof(word) - 1) == 0           \
@@ -148,8 +150,8 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
     if (ota_is("db=")) {
         for (i = 0; i < vl; i++) {
             if (v[i] < '0' || v[i] > '9' || db > 100000) {
-                return ota_addr_fail(err, errlen, "invalid Redis db \"%.*s\"",
-                                     w, len);
+                return ota_addr_fail(err, errlen, "invalid \"db\" value "
+                                     "\"%.*s\"", w, len);
             }
             db = db * 10 + (v[i] - '0');
         }
@@ -194,12 +196,12 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
 #undef ota_is
 
     if (a->have_addr) {
-        return ota_addr_fail(err, errlen, "a second Redis address \"%.*s\"",
+        return ota_addr_fail(err, errlen, "a second redis address \"%.*s\"",
                              w, len);
     }
     if (len >= 5 && strncmp(w, "unix:", 5) == 0) {
         if (len == 5 || len - 5 >= sizeof(a->path)) {
-            return ota_addr_fail(err, errlen, "invalid Redis socket \"%.*s\"",
+            return ota_addr_fail(err, errlen, "invalid redis socket \"%.*s\"",
                                  w, len);
         }
         memcpy(a->path, w + 5, len - 5);
@@ -207,8 +209,13 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
         a->have_addr = 1;
         return 0;
     }
-    if (ota_hostport(w, len, &a->server) != 0) {
-        return ota_addr_fail(err, errlen, "invalid Redis address \"%.*s\" "
+    rc = ota_hostport(w, len, &a->server);
+    if (rc == -2) {
+        return ota_addr_fail(err, errlen, "invalid redis port in \"%.*s\"",
+                             w, len);
+    }
+    if (rc != 0) {
+        return ota_addr_fail(err, errlen, "invalid redis address \"%.*s\" "
                              "(want IP:PORT, [IPv6]:PORT, HOST:PORT, "
                              "unix:/path or sentinel=IP:PORT[,IP:PORT...] "
                              "master=NAME)", w, len);
@@ -222,7 +229,7 @@ int
 ota_addr_check(const ota_addr_t *a, char *err, size_t errlen)
 {
     if (!a->have_addr) {
-        snprintf(err, errlen, "no Redis address (want IP:PORT, unix:/path "
+        snprintf(err, errlen, "no redis address (want IP:PORT, unix:/path "
                  "or sentinel=IP:PORT[,IP:PORT...] master=NAME)");
         return -1;
     }
@@ -237,7 +244,7 @@ ota_addr_check(const ota_addr_t *a, char *err, size_t errlen)
         return -1;
     }
     if (a->nsentinels > 0 && (a->server.host[0] || a->path[0])) {
-        snprintf(err, errlen, "either a Redis address or sentinel=, not "
+        snprintf(err, errlen, "either a redis address or sentinel=, not "
                  "both");
         return -1;
     }
@@ -266,7 +273,7 @@ ota_addr_parse(ota_addr_t *a, const char *s, char *err, size_t errlen)
         }
         if (rc > 0) {
             return ota_addr_fail(err, errlen, "unknown word \"%.*s\" in the "
-                                 "Redis address (want password=, db=, "
+                                 "redis address (want password=, db=, "
                                  "master=)", p, (size_t) (e - p));
         }
         p = e;

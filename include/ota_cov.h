@@ -2,8 +2,9 @@
  * ota_cov.h: a set of byte ranges, kept sorted, disjoint and with no two
  * ranges touching, so its total is the number of distinct bytes it holds.
  * The nginx module keeps the ranges a download has sent but Redis has not
- * yet stored in such sets; the Lua script of ngx_ota_progress.c applies the
- * same merge rule to the Redis copy (docs/download.md).
+ * yet stored in such sets; lua/module/merge.lua applies the same merge rule
+ * to the Redis copy (docs/download.md; t/38-merge-lua.t holds the two
+ * against each other).
  *
  * Ranges are half open: [start, end).  Plain C, no nginx, unit tested in
  * t/unit/test_cov.c.

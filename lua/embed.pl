@@ -25,16 +25,18 @@
 #   - no global variable is written (Redis refuses it) and none is read
 #     but the ones Redis's Lua provides (a misspelt local reads as one).
 #
-# Writes <out>.c (the sources as C strings and, with --table, an
-# ota_script_t table), <out>.h (with --enum: one enum value per script,
-# from its file name: apply.lua -> <ENUM>_APPLY) and with --lua-out the
-# whole text of each script as Redis runs it (for tests and reading).
+# Writes <out>.c (the sources as C strings with their lengths and SHA1s
+# and, with --table, an ota_script_t table), <out>.h (with --enum: one
+# enum value per script, from its file name: apply.lua -> <ENUM>_APPLY)
+# and with --lua-out the whole text of each script as Redis runs it (for
+# tests and reading).
 
 use strict;
 use warnings;
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path);
 use File::Temp qw(tempfile);
+use Digest::SHA qw(sha1_hex);
 use Getopt::Long qw(GetOptions);
 
 my (@pre, @inc, @cpp, $out, $luaout, $enum, $table, $hinc);
@@ -259,7 +261,11 @@ print $c $note, "\n#include \"$base.h\"\n\n";
 for my $s (@scripts) {
     my $n = cname($s);
     print $c "/* $s */\nconst char  ${base}_$n\[\] =\n", c_string($script{$s}),
-             ";\n\n";
+             ";\n";
+    # its length and SHA1 (EVALSHA), so no program computes them
+    print $c "const size_t  ${base}_${n}_len = " . length($script{$s}) . ";\n";
+    print $c "const char  ${base}_${n}_sha[] = \"" . sha1_hex($script{$s})
+             . "\";\n\n";
 }
 if (defined $table) {
     my $count = defined $enum ? "${enum}_COUNT" : scalar @scripts;
@@ -280,7 +286,13 @@ if (defined $enum) {
     print $h "    ${enum}_" . uc(cname($_)) . ",\n" for @scripts;
     print $h "    ${enum}_COUNT\n} " . lc($enum) . "_id_t;\n\n";
 }
-print $h "extern const char  ${base}_" . cname($_) . "[];\n" for @scripts;
+print $h "#include <stddef.h>\n\n";
+for (@scripts) {
+    my $n = cname($_);
+    print $h "extern const char  ${base}_$n\[\];\n"
+           . "extern const size_t  ${base}_${n}_len;\n"
+           . "extern const char  ${base}_${n}_sha[41];\n";
+}
 if (defined $table) {
     my $count = defined $enum ? "${enum}_COUNT" : scalar @scripts;
     print $h "\nextern ota_script_t  $table\[$count\];\n";

@@ -32,7 +32,8 @@
  *   tail is watched on the connection itself while the connection lives.
  */
 
-#include "ngx_ota_download.h"
+#include "ngx_ota_ack.h"
+#include "ngx_ota_core.h"
 
 #include <sys/ioctl.h>
 #include <netinet/tcp.h>

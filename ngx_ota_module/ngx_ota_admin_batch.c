@@ -9,9 +9,17 @@
  * searched by a part of their name (?match=, one bounded ZSCAN step).
  */
 
+#include "ngx_ota_admin_util.h"
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_keys.h"
+#include "ota_task_columns.h"
 #include "ota_names.h"
+#include "ota_stats.h"
 
 
 static const ngx_ota_field_t  ngx_ota_batch_fields[] = {
@@ -52,41 +60,6 @@ static void ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
-
-
-/* total from the record, or the sum of the counters when it has none */
-int
-ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
-    ota_batch_counts_t *c)
-{
-    int         rc;
-    json_t     *j, *total;
-    ngx_uint_t  i;
-
-    j = ngx_ota_admin_counts(counts, c);
-    if (j == NULL) {
-        return -1;
-    }
-
-    rc = json_object_set_new(obj, "counts", j);
-
-    total = json_object_get(obj, "total");
-
-    if (json_is_integer(total)) {
-        c->total = json_integer_value(total);
-
-    } else {
-        c->total = 0;
-        for (i = 0; i < OTA_TS_COUNT; i++) {
-            c->total += c->n[i];
-        }
-        rc |= json_object_set_new(obj, "total", json_integer(c->total));
-    }
-
-    rc |= ngx_ota_admin_rates(obj, c);
-
-    return rc;
-}
 
 
 /* "skipped": {"current":n,...} from the record's skipped_<why> fields */
@@ -473,91 +446,6 @@ ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
-/* the task's last step: "-4".."100" */
-static ngx_int_t
-ngx_ota_admin_step(ngx_str_t *s, ngx_int_t *step)
-{
-    ngx_int_t  n;
-
-    if (s->len > 1 && s->data[0] == '-') {
-        n = ngx_atoi(s->data + 1, s->len - 1);
-        *step = -n;
-    } else {
-        n = s->len ? ngx_atoi(s->data, s->len) : NGX_ERROR;
-        *step = n;
-    }
-
-    return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
-}
-
-
-/* the task columns read for a page, in reply order */
-const char  *ngx_ota_admin_columns[NGX_OTA_ADMIN_NCOLUMNS] = {
-    OTA_KEY_BATCH_STATE, OTA_KEY_BATCH_COVERED, OTA_KEY_BATCH_STEP,
-    OTA_KEY_BATCH_REASON
-};
-
-
-/* one column's value of one device's entry; a device without a value has
- * the column's default (pending, 0 bytes, no step, no reason) */
-int
-ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
-    off_t size)
-{
-    int        rc = 0;
-    off_t      covered;
-    ngx_int_t  step;
-    ngx_str_t  v;
-
-    ngx_str_null(&v);
-
-    if (e != NULL && e->type == REDIS_REPLY_STRING) {
-        v.data = (u_char *) e->str;
-        v.len = e->len;
-    }
-
-    switch (col) {
-
-    case 0:
-        if (v.len == 0) {
-            ngx_str_set(&v, OTA_ST_PENDING);
-        }
-        return json_object_set_new(item, "state",
-                                   json_stringn((char *) v.data, v.len));
-
-    case 1:
-        covered = v.len ? ngx_atoof(v.data, v.len) : 0;
-        if (covered == NGX_ERROR) {
-            covered = 0;
-        }
-        if (covered > size) {
-            covered = size;
-        }
-
-        /* the rule of otactl too: 100 only when every byte went out */
-        rc |= json_object_set_new(item, "progress",
-                                  json_real(ota_progress_percent(covered,
-                                                                 size)));
-        rc |= json_object_set_new(item, "covered", json_integer(covered));
-        rc |= json_object_set_new(item, "size", json_integer(size));
-        return rc;
-
-    case 2:
-        if (ngx_ota_admin_step(&v, &step) == NGX_OK) {
-            rc = json_object_set_new(item, "step", json_integer(step));
-        }
-        return rc;
-
-    default:
-        if (v.len) {
-            rc = json_object_set_new(item, "reason",
-                                     json_stringn((char *) v.data, v.len));
-        }
-        return rc;
-    }
-}
-
-
 /* the page's devices (every stride-th element of reply: 2 for ZSCAN's
  * member, score pairs): one HMGET per task column for all of them */
 static ngx_int_t
@@ -609,8 +497,8 @@ ngx_ota_admin_devices_columns(ngx_http_request_t *r, ngx_ota_admin_t *a,
         return NGX_DONE;
     }
 
-    for (col = 0; col < NGX_OTA_ADMIN_NCOLUMNS; col++) {
-        if (ngx_ota_key(r->pool, &key, ngx_ota_admin_columns[col], &a->id,
+    for (col = 0; col < OTA_TCOL_VIEW_N; col++) {
+        if (ngx_ota_key(r->pool, &key, ota_task_columns[col].key, &a->id,
                         NULL, NULL) == NULL)
         {
             return NGX_ERROR;
@@ -721,7 +609,7 @@ ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             }
         }
 
-        if (col + 1 == NGX_OTA_ADMIN_NCOLUMNS) {
+        if (col + 1 == OTA_TCOL_VIEW_N) {
             ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
         }
         return;

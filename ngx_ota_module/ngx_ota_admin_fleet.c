@@ -13,8 +13,14 @@
  * answered, in the window or not.
  */
 
+#include "ngx_ota_admin_util.h"
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_keys.h"
+#include "ota_task_columns.h"
 #include "ota_names.h"
 
 
@@ -226,7 +232,7 @@ enum {
 };
 
 /* per task: HMGET of the batch record, then one HGET per task column */
-#define NGX_OTA_DEV_TASK_REPLIES  (1 + NGX_OTA_ADMIN_NCOLUMNS)
+#define NGX_OTA_DEV_TASK_REPLIES  (1 + OTA_TCOL_VIEW_N)
 
 typedef struct {
     ngx_ota_admin_t       *admin;
@@ -455,8 +461,8 @@ ngx_ota_admin_device_tasks(ngx_http_request_t *r, ngx_ota_device_t *d,
         rc = ngx_ota_redis_cmd(call, "HMGET %b name type module version size "
                                "state created", key.data, key.len);
 
-        for (col = 0; rc == NGX_OK && col < NGX_OTA_ADMIN_NCOLUMNS; col++) {
-            if (ngx_ota_key(r->pool, &key, ngx_ota_admin_columns[col], t,
+        for (col = 0; rc == NGX_OK && col < OTA_TCOL_VIEW_N; col++) {
+            if (ngx_ota_key(r->pool, &key, ota_task_columns[col].key, t,
                             NULL, NULL) == NULL)
             {
                 return NGX_ERROR;

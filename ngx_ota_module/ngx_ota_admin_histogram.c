@@ -15,7 +15,13 @@
  * Two round trips, no blocking: HMGET + HLEN, then HVALS or HRANDFIELD.
  */
 
+#include "ngx_ota_admin_util.h"
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_redis.h"
+
+#include "ota_keys.h"
 
 
 /* up to this many entries HVALS is cheap (a few hundred kB of reply) */

@@ -6,9 +6,16 @@
  * the worker keeps in OTA_KEY_VERSION_DIST).
  */
 
+#include "ngx_ota_admin_util.h"
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_keys.h"
 #include "ota_names.h"
+#include "ota_stats.h"
 #include "ota_version.h"
 
 

@@ -1,204 +1,19 @@
 /*
- * ngx_ota_api.c: helpers of the device and admin APIs (ngx_ota_api.h).
- * The endpoints live in ngx_ota_api_auth.c, ngx_ota_api_report.c,
- * ngx_ota_api_upgrade.c and ngx_ota_admin*.c.
+ * ngx_ota_api.c: what the handlers answering from Redis share
+ * (ngx_ota_api.h).  The endpoints live in ngx_ota_api_auth.c,
+ * ngx_ota_api_report.c, ngx_ota_api_upgrade.c and ngx_ota_admin_*.c.
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
-
-#define NGX_OTA_EVENT_FIELDS_MAX  8
+#include "ota_event.h"
 
 
 static void ngx_ota_api_answer_cleanup(void *data);
-
-
-u_char *
-ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
-    ngx_str_t *b, ngx_str_t *c)
-{
-    u_char       *p;
-    size_t        len;
-    ngx_str_t    *args[3], *arg;
-    ngx_uint_t    n;
-    const char   *f;
-
-    args[0] = a;
-    args[1] = b;
-    args[2] = c;
-
-    len = 0;
-    n = 0;
-
-    for (f = fmt; *f; f++) {
-        if (f[0] == '%' && f[1] == 's') {
-            if (n == 3 || args[n] == NULL) {
-                return NULL;
-            }
-            len += args[n++]->len;
-            f++;
-            continue;
-        }
-        len++;
-    }
-
-    if (n < 3 && args[n] != NULL) {
-        return NULL;                     /* more arguments than "%s" */
-    }
-
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    key->data = p;
-    key->len = len;
-
-    n = 0;
-    for (f = fmt; *f; f++) {
-        if (f[0] == '%' && f[1] == 's') {
-            arg = args[n++];
-            p = ngx_cpymem(p, arg->data, arg->len);
-            f++;
-            continue;
-        }
-        *p++ = (u_char) *f;
-    }
-
-    *p = '\0';
-
-    return key->data;
-}
-
-
-ngx_int_t
-ngx_ota_hash_get(redisReply *reply, const char *field, ngx_str_t *value)
-{
-    size_t       len;
-    size_t       i;
-    redisReply  *k, *v;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        return NGX_DECLINED;
-    }
-
-    len = ngx_strlen(field);
-
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        k = reply->element[i];
-        v = reply->element[i + 1];
-
-        if (k->type == REDIS_REPLY_STRING && (size_t) k->len == len
-            && ngx_memcmp(k->str, field, len) == 0
-            && v->type == REDIS_REPLY_STRING)
-        {
-            value->data = (u_char *) v->str;
-            value->len = v->len;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
-}
-
-
-ngx_int_t
-ngx_ota_hash_dup(ngx_pool_t *pool, redisReply *reply, const char *field,
-    ngx_str_t *value)
-{
-    ngx_str_t  v;
-
-    if (ngx_ota_hash_get(reply, field, &v) != NGX_OK) {
-        ngx_str_set(value, "");
-        return NGX_DECLINED;
-    }
-
-    value->len = v.len;
-    value->data = ngx_ota_pstrdup0(pool, &v);
-
-    return value->data ? NGX_OK : NGX_ERROR;
-}
-
-
-int64_t
-ngx_ota_hash_int(redisReply *reply, const char *field, int64_t def)
-{
-    off_t      n;
-    ngx_str_t  v;
-
-    if (ngx_ota_hash_get(reply, field, &v) != NGX_OK || v.len == 0) {
-        return def;
-    }
-
-    n = ngx_atoof(v.data, v.len);
-
-    return n == NGX_ERROR ? def : (int64_t) n;
-}
-
-
-ngx_int_t
-ngx_ota_json_str(json_t *obj, const char *key, ngx_str_t *value)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_DECLINED;
-    }
-
-    if (!json_is_string(v)) {
-        return NGX_ERROR;
-    }
-
-    value->data = (u_char *) json_string_value(v);
-    value->len = json_string_length(v);
-
-    return NGX_OK;
-}
-
-
-u_char *
-ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(pool, s->len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s->data, s->len);
-    p[s->len] = '\0';
-
-    return p;
-}
-
-
-ngx_int_t
-ngx_ota_view_copy(ngx_pool_t *pool, const ota_view_t *v, ngx_str_t *out)
-{
-    ngx_str_t  s;
-
-    s.data = (u_char *) v->data;
-    s.len = v->len;
-
-    out->len = s.len;
-    out->data = ngx_ota_pstrdup0(pool, &s);
-
-    return out->data ? NGX_OK : NGX_ERROR;
-}
-
-
-int64_t
-ngx_ota_now_ms(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
-}
 
 
 void
@@ -343,38 +158,19 @@ ngx_ota_api_unauthorized(ngx_http_request_t *r, const char *why)
 
 
 ngx_int_t
-ngx_ota_api_event(ngx_ota_redis_call_t *call, const char *type,
-    ngx_uint_t n, const char **names, ngx_str_t *values)
+ngx_ota_api_event(ngx_ota_redis_call_t *call, ota_event_fields_t *f)
 {
-    int          argc;
-    u_char       ts[NGX_INT64_LEN];
-    size_t       argvlen[7 + 2 * NGX_OTA_EVENT_FIELDS_MAX];
-    ngx_uint_t   i;
-    const char  *argv[7 + 2 * NGX_OTA_EVENT_FIELDS_MAX];
+    ota_event_t  e;
 
-    if (n > NGX_OTA_EVENT_FIELDS_MAX) {
+    if (f->ts == 0) {
+        f->ts = (int64_t) ngx_ota_now_ms();
+    }
+
+    if (ota_event_encode(&e, f) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, call->request->connection->log, 0,
+                      "ota: a %s event misses a field", f->type);
         return NGX_ERROR;
     }
 
-    argc = 0;
-
-#define ngx_ota_arg(s, l)  argv[argc] = (const char *) (s);                   \
-                           argvlen[argc++] = (l)
-
-    ngx_ota_arg("XADD", 4);
-    ngx_ota_arg(OTA_STREAM_EVENTS, sizeof(OTA_STREAM_EVENTS) - 1);
-    ngx_ota_arg("*", 1);
-    ngx_ota_arg(OTA_F_TYPE, sizeof(OTA_F_TYPE) - 1);
-    ngx_ota_arg(type, ngx_strlen(type));
-    ngx_ota_arg(OTA_F_TS, sizeof(OTA_F_TS) - 1);
-    ngx_ota_arg(ts, ngx_sprintf(ts, "%L", ngx_ota_now_ms()) - ts);
-
-    for (i = 0; i < n; i++) {
-        ngx_ota_arg(names[i], ngx_strlen(names[i]));
-        ngx_ota_arg(values[i].data, values[i].len);
-    }
-
-#undef ngx_ota_arg
-
-    return ngx_ota_redis_argv(call, argc, argv, argvlen);
+    return ngx_ota_redis_argv(call, e.argc, e.argv, e.argvlen);
 }

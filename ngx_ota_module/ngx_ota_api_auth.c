@@ -14,7 +14,13 @@
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_keys.h"
 #include "ota_request.h"
 #include "ota_token.h"
 
@@ -243,6 +249,11 @@ ngx_ota_auth_token(ngx_http_request_t *r, ngx_ota_auth_t *a,
                      "expires_in", (json_int_t) olcf->token_ttl);
 
     ngx_ota_metric_add(NGX_OTA_M_AUTH_OK, 1);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota auth: device \"%V\" of product \"%V\" accepted, "
+                   "token for %T s", &a->device, &a->product,
+                   olcf->token_ttl);
 
     ngx_http_finalize_request(r, ngx_ota_send_json(r, NGX_HTTP_OK, json));
 }

@@ -4,7 +4,7 @@
  * for the worker, which owns versions, task states and statistics; the
  * module only checks the report and that the module exists.
  *
- * Accepted shapes (DESIGN "Compatibility"):
+ * Accepted shapes (docs/device-protocol.md, the Alibaba/SagooIOT shapes):
  *   flat       {"module","version"}              {"module","step","desc"}
  *   Alibaba    {"id","params":{"version","module"}}
  *              {"id","params":{"step","desc","module"}}
@@ -14,7 +14,15 @@
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_event.h"
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_request.h"
 
 
@@ -30,7 +38,7 @@ typedef struct {
     ngx_str_t               product;
     ngx_str_t               module;
     ngx_str_t               version;        /* inform */
-    ngx_str_t               step;           /* progress, canonical decimal */
+    ngx_int_t               step;           /* progress */
     ngx_str_t               desc;           /* progress */
     ngx_str_t               id;             /* echoed when has_id */
     json_int_t              id_int;
@@ -166,8 +174,6 @@ static ngx_int_t
 ngx_ota_report_keep(ngx_http_request_t *r, ngx_ota_report_t *rep,
     ota_report_req_t *req)
 {
-    u_char  *p;
-
     if (req->has_id) {
         rep->has_id = 1;
 
@@ -188,49 +194,34 @@ ngx_ota_report_keep(ngx_http_request_t *r, ngx_ota_report_t *rep,
         return ngx_ota_view_copy(r->pool, &req->version, &rep->version);
     }
 
-    if (ngx_ota_view_copy(r->pool, &req->desc, &rep->desc) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    /* a number: "-02" and -2 make the same event */
+    rep->step = req->step;
 
-    /* canonical decimal: "-02" and -2 make the same event */
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    rep->step.data = p;
-    rep->step.len = ngx_sprintf(p, "%i", (ngx_int_t) req->step) - p;
-
-    return NGX_OK;
+    return ngx_ota_view_copy(r->pool, &req->desc, &rep->desc);
 }
 
 
 static ngx_int_t
 ngx_ota_report_event(ngx_ota_redis_call_t *call, ngx_ota_report_t *rep)
 {
-    ngx_str_t    values[5];
-    const char  *names[5];
+    ota_event_fields_t  f;
 
-    names[0] = OTA_F_DEVICE;
-    values[0] = rep->device;
-    names[1] = OTA_F_PRODUCT;
-    values[1] = rep->product;
-    names[2] = OTA_F_MODULE;
-    values[2] = rep->module;
+    ngx_memzero(&f, sizeof(ota_event_fields_t));
+    f.device = ngx_ota_event_str(&rep->device);
+    f.product = ngx_ota_event_str(&rep->product);
+    f.module = ngx_ota_event_str(&rep->module);
 
     if (rep->kind == NGX_OTA_REPORT_INFORM) {
-        names[3] = OTA_F_VERSION;
-        values[3] = rep->version;
+        f.type = OTA_EV_INFORM;
+        f.version = ngx_ota_event_str(&rep->version);
 
-        return ngx_ota_api_event(call, OTA_EV_INFORM, 4, names, values);
+    } else {
+        f.type = OTA_EV_PROGRESS;
+        f.step = (int) rep->step;
+        f.desc = ngx_ota_event_str(&rep->desc);
     }
 
-    names[3] = OTA_F_STEP;
-    values[3] = rep->step;
-    names[4] = OTA_F_DESC;
-    values[4] = rep->desc;
-
-    return ngx_ota_api_event(call, OTA_EV_PROGRESS, 5, names, values);
+    return ngx_ota_api_event(call, &f);
 }
 
 

@@ -21,9 +21,18 @@
  */
 
 #include "ngx_ota_api.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_redis.h"
 
+#include "ota_event.h"
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_stats.h"
+#include "ota_task.h"
 #include "ota_token.h"
 
 
@@ -466,8 +475,7 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     json_int_t    first_size;
     const char   *key;
     json_error_t  err;
-    ngx_str_t     values[4];
-    const char   *names[4];
+    ota_event_fields_t  f;
 
     if (ngx_ota_hash_get(reply, "id", &e) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -589,16 +597,14 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     }
 
     /* the worker moves the task to notified; a repeated event is a no-op */
-    names[0] = OTA_F_DEVICE;
-    values[0] = u->device;
-    names[1] = OTA_F_MODULE;
-    values[1] = u->module;
-    names[2] = OTA_F_BATCH;
-    values[2] = u->batch;
-    names[3] = OTA_F_PACKAGE;
-    values[3] = u->package;
+    ngx_memzero(&f, sizeof(ota_event_fields_t));
+    f.type = OTA_EV_NOTIFIED;
+    f.device = ngx_ota_event_str(&u->device);
+    f.module = ngx_ota_event_str(&u->module);
+    f.batch = ngx_ota_event_str(&u->batch);
+    f.package = ngx_ota_event_str(&u->package);
 
-    rc = ngx_ota_api_event(call, OTA_EV_NOTIFIED, 4, names, values);
+    rc = ngx_ota_api_event(call, &f);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }

@@ -1,6 +1,6 @@
 /*
  * ngx_ota_download.c: GET/HEAD /ota/v1/packages/<id>[/<file>]
- * (DESIGN "Device API" item 4, docs/download.md).
+ * (docs/device-protocol.md, docs/download.md).
  *
  *   1. names checked (ota_name_id, ota_name_file): nothing else reaches a path
  *   2. credentials: a signed link (pure HMAC, no Redis) or a bearer token
@@ -12,9 +12,16 @@
  *   4. the body is counted into the device's coverage (ngx_ota_progress.c)
  */
 
-#include "ngx_ota_download.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_package.h"
+#include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_token.h"
 
@@ -60,6 +67,10 @@ static ngx_int_t ngx_ota_download_send(ngx_http_request_t *r,
 static ngx_int_t ngx_ota_download_deny(ngx_http_request_t *r,
     ngx_uint_t status, const char *why);
 
+#if (NGX_DEBUG)
+static ngx_str_t  ngx_ota_whole = ngx_string("(whole file)");
+#endif
+
 
 ngx_int_t
 ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
@@ -74,6 +85,9 @@ ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
     ngx_ota_dl_ctx_t     *dl;
     ngx_ota_pkg_file_t   *f;
     ngx_ota_loc_conf_t   *olcf;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota download: package \"%V\" file \"%V\"", id, file);
 
     if (!ota_name_id((char *) id->data, id->len)) {
         return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -110,6 +124,11 @@ ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
         }
         bearer = 1;
 
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota download: bearer token of device \"%V\", "
+                       "product \"%V\": its task is asked of redis",
+                       &device, &product);
+
     } else {
         return ngx_ota_download_deny(r, NGX_HTTP_UNAUTHORIZED,
                                      "missing credentials: use the signed "
@@ -128,6 +147,10 @@ ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
         return ngx_ota_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                   "package manifest unreadable");
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota download: manifest of \"%V\": %ui files, %O bytes",
+                   id, pkg->nfiles, pkg->size);
 
     f = &pkg->files[0];
 
@@ -260,6 +283,9 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
                 && ngx_memcmp(entry->id, id->data, id->len) == 0
                 && ngx_memcmp(entry->dev, dev.data, dev.len) == 0)
             {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "ota download: signed link of device \"%V\" "
+                               "accepted (verified before)", &dev);
                 *device = dev;
                 return NGX_OK;
             }
@@ -283,6 +309,9 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
             ngx_memcpy(entry->dev, dev.data, dev.len);
         }
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota download: signed link of device \"%V\" "
+                       "accepted", &dev);
         *device = dev;
         return NGX_OK;
 
@@ -411,6 +440,10 @@ ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         goto done;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota download: device \"%V\" has a task for \"%V\"",
+                   &dl->device, &dl->pkg.id);
+
     rc = ngx_ota_download_send(r, dl);
 
 done:
@@ -523,6 +556,15 @@ ngx_ota_download_send(ngx_http_request_t *r, ngx_ota_dl_ctx_t *dl)
 
     r->root_tested = !r->error_page;
     r->allow_ranges = 1;
+
+    /* nginx's range filter cuts the body; the progress filter counts what
+     * of it went out */
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota download: file \"%s\" fd:%d size:%O at %O, "
+                   "range \"%V\"", path.data, of.fd, of.size,
+                   dl->file.offset,
+                   r->headers_in.range ? &r->headers_in.range->value
+                                       : &ngx_ota_whole);
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = of.size;

@@ -3,30 +3,13 @@
  * pieces every endpoint of the device and admin APIs uses the same way.
  */
 
-#include "ngx_ota_module.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_core.h"
 
 #include "ota_token.h"
 
 
 static void ngx_ota_json_body_ready(ngx_http_request_t *r);
-
-
-ngx_ota_ctx_t *
-ngx_ota_get_ctx(ngx_http_request_t *r)
-{
-    ngx_ota_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_ota_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-        ngx_http_set_ctx(r, ctx, ngx_ota_module);
-    }
-
-    return ctx;
-}
 
 
 ngx_int_t
@@ -431,6 +414,9 @@ ngx_ota_bearer(ngx_http_request_t *r, ngx_str_t *device, ngx_str_t *product,
         device->len = t.device_len;
         product->data = (u_char *) t.product;
         product->len = t.product_len;
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota bearer: token of device \"%V\", product "
+                       "\"%V\" accepted", device, product);
         return NGX_OK;
 
     case OTA_TOKEN_EXPIRED:

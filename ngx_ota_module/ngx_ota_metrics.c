@@ -4,7 +4,10 @@
  * without Redis round trips.
  */
 
-#include "ngx_ota_module.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_core.h"
+
+#include "ota_request.h"
 
 
 static ngx_atomic_t  *ngx_ota_metrics;      /* NGX_OTA_M_COUNT counters */

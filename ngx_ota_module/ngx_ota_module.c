@@ -1,12 +1,18 @@
 /*
  * ngx_ota_module.c: directives, configuration and dispatch of the OTA
- * module.  The handlers themselves live in their own files (see
- * ngx_ota_module.h).
+ * module.  The handlers themselves live in their own files (the map is
+ * ngx_ota_core.h; their entry points ngx_ota_endpoints.h).
  */
 
-#include "ngx_ota_module.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_endpoints.h"
+#include "ngx_ota_json.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_addr.h"
+#include "ota_request.h"
 #include "ota_token.h"
 
 
@@ -164,7 +170,6 @@ static ngx_uint_t  ngx_ota_uses_device_api;
 
 /* what ev->data of the module's own timers points at (ngx_ota_event_init):
  * nginx's idiom for timers without a connection (ngx_cycle.c does the same) */
-static ngx_connection_t  ngx_ota_event_owner;
 
 
 static void *
@@ -344,76 +349,56 @@ ngx_ota_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/*
- * "IP:port", "[IPv6]:port" or "localhost:port" into addr.  Host names other
- * than localhost are refused: hiredis would resolve them with blocking DNS
- * inside the event loop.
- */
-static char *
-ngx_ota_parse_addr(ngx_conf_t *cf, ngx_str_t *s, ngx_ota_addr_t *addr)
+/* a string of the address into the configuration, NUL-terminated */
+static ngx_int_t
+ngx_ota_conf_str(ngx_conf_t *cf, ngx_str_t *dst, const char *src)
 {
-    u_char     *p, *colon;
-    ngx_str_t   host;
-    ngx_int_t   port;
-
-    p = s->data;
-    colon = ngx_strlchr(p, p + s->len, ']');
-    colon = colon ? colon + 1 : ngx_strlchr(p, p + s->len, ':');
-
-    if (colon == NULL || colon >= p + s->len || *colon != ':') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\": use \"IP:port\" "
-                           "or \"unix:/path\"", s);
-        return NGX_CONF_ERROR;
+    dst->len = ngx_strlen(src);
+    dst->data = ngx_pnalloc(cf->pool, dst->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
     }
 
-    host.data = p;
-    host.len = colon - p;
-    if (host.len > 2 && host.data[0] == '[') {
-        host.data++;
-        host.len -= 2;
+    ngx_memcpy(dst->data, src, dst->len + 1);
+
+    return NGX_OK;
+}
+
+
+/* a host of the address as the module keeps it: an IP literal,
+ * NUL-terminated (localhost is 127.0.0.1; the parser refused names) */
+static ngx_int_t
+ngx_ota_addr_host(ngx_conf_t *cf, ota_hostport_t *hp, ngx_ota_addr_t *addr)
+{
+    size_t       len;
+    const char  *host = hp->host;
+
+    if (ngx_strcasecmp((u_char *) host, (u_char *) "localhost") == 0) {
+        host = "127.0.0.1";
     }
 
-    port = ngx_atoi(colon + 1, p + s->len - colon - 1);
-    if (port < 1 || port > 65535) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis port in \"%V\"", s);
-        return NGX_CONF_ERROR;
-    }
+    len = ngx_strlen(host);
 
-    if (host.len == 9 && ngx_strncmp(host.data, "localhost", 9) == 0) {
-        ngx_str_set(&host, "127.0.0.1");
-    }
-
-    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-        && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
-#endif
-       )
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "redis host \"%V\" is not an IP address: name "
-                           "lookups would block nginx, use an IP or a unix "
-                           "socket", &host);
-        return NGX_CONF_ERROR;
-    }
-
-    addr->port = (in_port_t) port;
-    addr->host.len = host.len;
-    addr->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    addr->host.data = ngx_pnalloc(cf->pool, len + 1);
     if (addr->host.data == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
-    ngx_memcpy(addr->host.data, host.data, host.len);
-    addr->host.data[host.len] = '\0';
 
-    return NGX_CONF_OK;
+    ngx_memcpy(addr->host.data, host, len + 1);
+    addr->host.len = len;
+    addr->port = (in_port_t) hp->port;
+
+    return NGX_OK;
 }
 
 
 /*
- * ota_redis 127.0.0.1:6379 | unix:/path | sentinel=IP:port[,IP:port...]
- *           [master=NAME] [password=P] [db=N] [timeout=2s];
+ * ota_redis ADDRESS [password=P] [db=N] [timeout=2s], ADDRESS one of
+ * IP:port, [IPv6]:port, localhost:port, unix:/path,
+ * sentinel=IP:port[,IP:port...] master=NAME: the one address syntax of
+ * include/ota_addr.h (ota-worker and otactl read the same words), except
+ * that host names are refused here (hiredis would resolve them with
+ * blocking DNS inside the event loop) and timeout= is the module's own.
  * With Sentinel the module asks the sentinels for the master's address and
  * asks again after every lost connection, so a failover is followed.
  */
@@ -422,9 +407,11 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ota_main_conf_t  *omcf = conf;
 
-    u_char          *p, *last, *comma;
+    char             err[512], buf[1200];
+    ngx_int_t        rc;
     ngx_str_t       *value, s;
-    ngx_uint_t       i;
+    ngx_uint_t       i, k;
+    ota_addr_t       a;
     ngx_ota_addr_t   addr, *sa;
 
     if (omcf->redis.len) {
@@ -434,21 +421,9 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     omcf->redis = value[1];
 
+    ota_addr_init(&a);
+
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            omcf->redis_password.data = value[i].data + 9;
-            omcf->redis_password.len = value[i].len - 9;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            omcf->redis_db = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (omcf->redis_db == NGX_ERROR) {
-                return "has an invalid \"db\" value";
-            }
-            continue;
-        }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
             s.data = value[i].data + 8;
@@ -462,89 +437,80 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
-            omcf->redis_master.data = value[i].data + 7;
-            omcf->redis_master.len = value[i].len - 7;
-            if (omcf->redis_master.len == 0) {
-                return "has an empty \"master\" name";
-            }
-            continue;
+        rc = ota_addr_word(&a, (const char *) value[i].data, value[i].len,
+                           err, sizeof(err));
+        if (rc < 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
-            omcf->redis_sentinels = ngx_array_create(cf->pool, 3,
-                                                     sizeof(ngx_ota_addr_t));
-            if (omcf->redis_sentinels == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            p = value[i].data + 9;
-            last = value[i].data + value[i].len;
-
-            while (p < last) {
-                comma = ngx_strlchr(p, last, ',');
-                s.data = p;
-                s.len = (comma ? comma : last) - p;
-
-                if (ngx_ota_parse_addr(cf, &s, &addr) != NGX_CONF_OK) {
-                    return NGX_CONF_ERROR;
-                }
-
-                sa = ngx_array_push(omcf->redis_sentinels);
-                if (sa == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-                *sa = addr;
-
-                p = comma ? comma + 1 : last;
-            }
-
-            if (omcf->redis_sentinels->nelts == 0) {
-                return "has an empty \"sentinel\" list";
-            }
-            continue;
+        if (rc > 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
         }
+    }
 
-        if (i == 1 && value[1].len > 5
-            && ngx_strncmp(value[1].data, "unix:", 5) == 0)
-        {
-            omcf->redis_unix.len = value[1].len - 5;
-            omcf->redis_unix.data = ngx_pnalloc(cf->pool,
-                                                omcf->redis_unix.len + 1);
-            if (omcf->redis_unix.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-            ngx_memcpy(omcf->redis_unix.data, value[1].data + 5,
-                       omcf->redis_unix.len);
-            omcf->redis_unix.data[omcf->redis_unix.len] = '\0';
-            continue;
-        }
-
-        if (i == 1) {
-            if (ngx_ota_parse_addr(cf, &value[1], &addr) != NGX_CONF_OK) {
-                return NGX_CONF_ERROR;
-            }
-            omcf->redis_host = addr.host;
-            omcf->redis_port = addr.port;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ota_addr_check(&a, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
         return NGX_CONF_ERROR;
     }
 
-    if (omcf->redis_sentinels) {
-        if (omcf->redis_master.len == 0) {
-            return "with \"sentinel=\" needs \"master=<name>\"";
-        }
-        if (omcf->redis_host.len || omcf->redis_unix.len) {
-            return "takes either an address or \"sentinel=\", not both";
+    if (ota_addr_needs_dns(&a)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis host \"%s\" is not an IP address: name "
+                           "lookups would block nginx, use an IP or a unix "
+                           "socket",
+                           a.nsentinels ? "in the sentinel list"
+                                        : a.server.host);
+        return NGX_CONF_ERROR;
+    }
+
+    if (a.old_form) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0, "%s; write \"%s\"",
+                           OTA_ADDR_OLD_FORM,
+                           ota_addr_str(&a, buf, sizeof(buf)));
+    }
+
+    if (a.password[0]
+        && ngx_ota_conf_str(cf, &omcf->redis_password, a.password) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    omcf->redis_db = a.db;
+
+    if (a.path[0]) {
+        if (ngx_ota_conf_str(cf, &omcf->redis_unix, a.path) != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
 
-    } else if (omcf->redis_host.len == 0 && omcf->redis_unix.len == 0) {
-        return "needs an address: \"IP:port\", \"unix:/path\" or "
-               "\"sentinel=IP:port,... master=<name>\"";
+    } else if (a.nsentinels == 0) {
+        if (ngx_ota_addr_host(cf, &a.server, &addr) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+        omcf->redis_host = addr.host;
+        omcf->redis_port = addr.port;
+
+    } else {
+        omcf->redis_sentinels = ngx_array_create(cf->pool, a.nsentinels,
+                                                 sizeof(ngx_ota_addr_t));
+        if (omcf->redis_sentinels == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (k = 0; k < (ngx_uint_t) a.nsentinels; k++) {
+            sa = ngx_array_push(omcf->redis_sentinels);
+            if (sa == NULL
+                || ngx_ota_addr_host(cf, &a.sentinel[k], sa) != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (ngx_ota_conf_str(cf, &omcf->redis_master, a.master) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -589,21 +555,6 @@ ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_ota_admin_entry;
 
     return NGX_CONF_OK;
-}
-
-
-void
-ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
-    ngx_log_t *log)
-{
-    ngx_memzero(ev, sizeof(ngx_event_t));
-
-    ngx_ota_event_owner.fd = (ngx_socket_t) -1;
-
-    ev->handler = handler;
-    ev->data = &ngx_ota_event_owner;
-    ev->log = log;
-    ev->cancelable = 1;             /* never holds up a graceful exit */
 }
 
 
@@ -712,6 +663,9 @@ ngx_ota_device_handler(ngx_http_request_t *r)
 
     ngx_ota_rel_uri(r, &rel);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota device api: \"%V\"", &rel);
+
     get = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) != 0;
 
 #define ngx_ota_is(s)  (rel.len == sizeof(s) - 1                              \
@@ -807,6 +761,9 @@ ngx_ota_admin_entry(ngx_http_request_t *r)
     }
 
     ngx_ota_rel_uri(r, &rel);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin api: token accepted, \"%V\"", &rel);
 
     return ngx_ota_admin_handler(r, &rel);
 }

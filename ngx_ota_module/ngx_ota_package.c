@@ -8,8 +8,10 @@
  * A missing package is not remembered: it may be added a second later.
  */
 
-#include "ngx_ota_download.h"
+#include "ngx_ota_package.h"
+#include "ngx_ota_core.h"
 
+#include "ota_fields.h"
 #include "ota_names.h"
 
 
@@ -33,7 +35,7 @@ static ngx_uint_t         ngx_ota_pkg_inited;
 
 
 static ngx_int_t
-ngx_ota_json_str(ngx_pool_t *pool, json_t *obj, const char *key,
+ngx_ota_manifest_str(ngx_pool_t *pool, json_t *obj, const char *key,
     ngx_str_t *out, ngx_uint_t required)
 {
     json_t      *v;
@@ -107,10 +109,10 @@ ngx_ota_manifest_parse(ngx_pool_t *pool, ngx_str_t *id, u_char *text,
 
     rc = NGX_DECLINED;
 
-    if (ngx_ota_json_str(pool, root, "id", &pkg->id, 0) != NGX_OK
-        || ngx_ota_json_str(pool, root, "product", &pkg->product, 0) != NGX_OK
-        || ngx_ota_json_str(pool, root, "module", &pkg->module, 0) != NGX_OK
-        || ngx_ota_json_str(pool, root, "sign_method", &pkg->sign_method, 1)
+    if (ngx_ota_manifest_str(pool, root, "id", &pkg->id, 0) != NGX_OK
+        || ngx_ota_manifest_str(pool, root, "product", &pkg->product, 0) != NGX_OK
+        || ngx_ota_manifest_str(pool, root, "module", &pkg->module, 0) != NGX_OK
+        || ngx_ota_manifest_str(pool, root, "sign_method", &pkg->sign_method, 1)
            != NGX_OK)
     {
         *why = "\"id\", \"product\", \"module\" or \"sign_method\" is "
@@ -171,9 +173,9 @@ ngx_ota_manifest_parse(ngx_pool_t *pool, ngx_str_t *id, u_char *text,
         f = json_array_get(files, i);
 
         if (!json_is_object(f)
-            || ngx_ota_json_str(pool, f, "name", &pkg->files[i].name, 1)
+            || ngx_ota_manifest_str(pool, f, "name", &pkg->files[i].name, 1)
                != NGX_OK
-            || ngx_ota_json_str(pool, f, "sign", &pkg->files[i].sign, 1)
+            || ngx_ota_manifest_str(pool, f, "sign", &pkg->files[i].sign, 1)
                != NGX_OK)
         {
             *why = "a file has no \"name\" or \"sign\"";
@@ -369,8 +371,13 @@ ngx_ota_package_get(ngx_log_t *log, ngx_str_t *root, ngx_str_t *id,
         ngx_queue_remove(&e->lru);
         ngx_queue_insert_head(&ngx_ota_pkg_lru, &e->lru);
         *pkg = &e->pkg;
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "ota manifest: \"%V\" from the cache", id);
         return NGX_OK;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "ota manifest: \"%V\" read from the store", id);
 
     pool = ngx_create_pool(1024, log);
     if (pool == NULL) {

@@ -1,6 +1,6 @@
 /*
  * ngx_ota_progress.c: exact byte coverage of downloads into Redis
- * (DESIGN "Download progress", docs/download.md).
+ * (docs/download.md, "Exact progress").
  *
  * What is counted is what went out, not what was asked for:
  *
@@ -27,13 +27,21 @@
  * - Redis replies reach only tracks (process memory), never a request.
  */
 
-#include "ngx_ota_download.h"
+#include "ngx_ota_progress.h"
+#include "ngx_ota_ack.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_metrics.h"
+#include "ngx_ota_package.h"
 #include "ngx_ota_redis.h"
 
 #include "ota_cov.h"
+#include "ota_event.h"
+#include "ota_fields.h"
+#include "ota_keys.h"
 #include "ota_names.h"
 
-#include <openssl/evp.h>
+#include "ngx_ota_lua.h"            /* generated from lua/module/ */
+
 #include <hiredis/hiredis.h>
 
 
@@ -103,66 +111,10 @@ static void ngx_ota_progress_ready(void);
 
 
 /*
- * KEYS[1] coverage ZSET (member "start-end", score start, disjoint,
- * merged), KEYS[2] covered byte count; ARGV[1] package size, ARGV[2] the
- * most members the set may hold, then pairs of start, end (exclusive).
- * Returns {covered, added, dropped}.  The same rule as ota_cov_add() with
- * a limit: touching ranges merge, re-sent bytes add nothing, and a range
- * that would need a member of its own in a full set is not recorded
- * (dropped): the set never grows past the bound, and what it says was
- * delivered always was (a range that extends, joins or swallows members
- * is always taken, so a resumed or sequential download still completes).
+ * The coverage merge script is lua/module/merge.lua (the same rule as
+ * ota_cov_add() with a limit), embedded at build time with its length and
+ * SHA1 (ngx_ota_lua.h, generated).
  */
-static const char  ngx_ota_merge_lua[] =
-    "local function parse(m)\n"
-    "  local a, b = string.match(m, '^(%d+)-(%d+)$')\n"
-    "  return tonumber(a), tonumber(b)\n"
-    "end\n"
-    "local size, cap = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "local covered = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
-    "local n = redis.call('ZCARD', KEYS[1])\n"
-    "local added, dropped = 0, 0\n"
-    "for i = 3, #ARGV - 1, 2 do\n"
-    "  local s, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])\n"
-    "  if s < 0 then s = 0 end\n"
-    "  if e > size then e = size end\n"
-    "  if e > s then\n"
-    "    local ns, ne, gone, rm = s, e, 0, {}\n"
-    "    local prev = redis.call('ZREVRANGEBYSCORE', KEYS[1], s, '-inf',\n"
-    "                            'LIMIT', 0, 1)\n"
-    "    if prev[1] then\n"
-    "      local ps, pe = parse(prev[1])\n"
-    "      if pe and pe >= s then\n"
-    "        if ps < ns then ns = ps end\n"
-    "        if pe > ne then ne = pe end\n"
-    "        gone = gone + (pe - ps)\n"
-    "        rm[#rm + 1] = prev[1]\n"
-    "      end\n"
-    "    end\n"
-    "    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], s, e)) do\n"
-    "      if m ~= rm[1] then\n"
-    "        local ms, me = parse(m)\n"
-    "        if me then\n"
-    "          if me > ne then ne = me end\n"
-    "          gone = gone + (me - ms)\n"
-    "        end\n"
-    "        rm[#rm + 1] = m\n"
-    "      end\n"
-    "    end\n"
-    "    if #rm == 0 and n >= cap then\n"
-    "      dropped = dropped + 1\n"
-    "    else\n"
-    "      if #rm > 0 then redis.call('ZREM', KEYS[1], unpack(rm)) end\n"
-    "      redis.call('ZADD', KEYS[1], string.format('%d', ns),\n"
-    "                 string.format('%d-%d', ns, ne))\n"
-    "      n = n - #rm + 1\n"
-    "      added = added + (ne - ns) - gone\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "covered = covered + added\n"
-    "redis.call('SET', KEYS[2], string.format('%d', covered))\n"
-    "return {covered, added, dropped}\n";
 
 
 static ngx_http_module_t  ngx_ota_progress_filter_module_ctx = {
@@ -195,7 +147,6 @@ static size_t             ngx_ota_used;         /* bookkeeping bytes */
 static ngx_uint_t         ngx_ota_warned;
 static ngx_uint_t         ngx_ota_exiting;
 static ngx_log_t         *ngx_ota_plog;
-static char               ngx_ota_merge_sha[41];
 
 
 /* ---- the body filter ---------------------------------------------------- */
@@ -777,14 +728,14 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     if (sha) {
         ngx_ota_argv[argc] = "EVALSHA";
         ngx_ota_argvlen[argc++] = 7;
-        ngx_ota_argv[argc] = ngx_ota_merge_sha;
+        ngx_ota_argv[argc] = ngx_ota_lua_merge_sha;
         ngx_ota_argvlen[argc++] = 40;
 
     } else {
         ngx_ota_argv[argc] = "EVAL";
         ngx_ota_argvlen[argc++] = 4;
-        ngx_ota_argv[argc] = ngx_ota_merge_lua;
-        ngx_ota_argvlen[argc++] = sizeof(ngx_ota_merge_lua) - 1;
+        ngx_ota_argv[argc] = ngx_ota_lua_merge;
+        ngx_ota_argvlen[argc++] = ngx_ota_lua_merge_len;
     }
 
     ngx_ota_argv[argc] = "2";
@@ -871,6 +822,11 @@ ngx_ota_track_send(ngx_ota_track_t *t, ngx_uint_t sha)
 
     argc = ngx_ota_track_argv(t, sha);
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                   "ota progress: flush of device \"%s\" package \"%s\": "
+                   "%uz ranges, merge script%s", t->device, t->package,
+                   t->inflight.n, sha ? "" : " sent in full");
+
     rc = ngx_ota_redis_argv_detached(ngx_ota_track_script_reply, t, argc,
                                      ngx_ota_argv, ngx_ota_argvlen);
     if (rc == NGX_OK) {
@@ -901,56 +857,45 @@ ngx_ota_track_flush(ngx_ota_track_t *t)
 }
 
 
-static void
-ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
+/* the download event of a track: covered bytes now (ota_event.h) */
+static ngx_int_t
+ngx_ota_track_event_args(ngx_ota_track_t *t, long long covered,
+    ota_event_t *e)
 {
-    int           argc;
-    char          ts[NGX_INT64_LEN + 1], cov[NGX_INT64_LEN + 1],
-                  size[NGX_INT64_LEN + 1];
-    const char   *argv[17];
-    size_t        argvlen[17];
-    ngx_time_t   *tp;
+    ngx_time_t          *tp;
+    ota_event_fields_t   f;
 
     tp = ngx_timeofday();
 
-    (void) snprintf(ts, sizeof(ts), "%lld",
-                    (long long) tp->sec * 1000 + (long long) tp->msec);
-    (void) snprintf(cov, sizeof(cov), "%lld", covered);
-    (void) snprintf(size, sizeof(size), "%lld", (long long) t->size);
+    ngx_memzero(&f, sizeof(ota_event_fields_t));
+    f.type = OTA_EV_DOWNLOAD;
+    f.ts = (int64_t) tp->sec * 1000 + tp->msec;
+    f.device = ota_event_cstr(t->device);
+    f.package = ota_event_cstr(t->package);
+    f.module = ota_event_cstr(t->module);
+    f.covered = covered;
+    f.size = (long long) t->size;
 
-    argc = 0;
+    return ota_event_encode(e, &f) == 0 ? NGX_OK : NGX_ERROR;
+}
 
-#define ngx_ota_arg(s)                                                      \
-    argv[argc] = (s);                                                       \
-    argvlen[argc] = strlen(s);                                              \
-    argc++
 
-    ngx_ota_arg("XADD");
-    ngx_ota_arg(OTA_STREAM_EVENTS);
-    ngx_ota_arg("*");
-    ngx_ota_arg(OTA_F_TYPE);
-    ngx_ota_arg(OTA_EV_DOWNLOAD);
-    ngx_ota_arg(OTA_F_TS);
-    ngx_ota_arg(ts);
-    ngx_ota_arg(OTA_F_DEVICE);
-    ngx_ota_arg(t->device);
-    ngx_ota_arg(OTA_F_PACKAGE);
-    ngx_ota_arg(t->package);
-    ngx_ota_arg(OTA_F_MODULE);
-    ngx_ota_arg(t->module);
-    ngx_ota_arg(OTA_F_COVERED);
-    ngx_ota_arg(cov);
-    ngx_ota_arg(OTA_F_SIZE);
-    ngx_ota_arg(size);
-
-#undef ngx_ota_arg
+static void
+ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
+{
+    ota_event_t  e;
 
     t->need_event = 0;
 
-    if (ngx_ota_redis_argv_detached(ngx_ota_track_event_reply, t, argc, argv,
-                                    argvlen)
-        == NGX_OK)
+    if (ngx_ota_track_event_args(t, covered, &e) == NGX_OK
+        && ngx_ota_redis_argv_detached(ngx_ota_track_event_reply, t, e.argc,
+                                       e.argv, e.argvlen)
+           == NGX_OK)
     {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota progress: download event of device \"%s\" "
+                       "package \"%s\": covered %L", t->device, t->package,
+                       (int64_t) covered);
         t->xadds++;
 
     } else {
@@ -1012,6 +957,12 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     covered = reply->element[0]->integer;
     added = reply->element[1]->integer;
     dropped = reply->element[2]->integer;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                   "ota progress: merged for device \"%s\" package \"%s\": "
+                   "%L of the package's bytes covered, %L new, %L ranges "
+                   "dropped", t->device, t->package, (int64_t) covered,
+                   (int64_t) added, (int64_t) dropped);
 
     if (dropped > 0) {
         /* the device's set is full (OTA_COV_STORED_MAX): these ranges were
@@ -1156,9 +1107,6 @@ ngx_ota_progress_ready(void)
 ngx_int_t
 ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 {
-    u_char        md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen;
-
     ngx_rbtree_init(&ngx_ota_tracks, &ngx_ota_tracks_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&ngx_ota_track_list);
@@ -1169,18 +1117,6 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 
     ngx_ota_event_init(&ngx_ota_tick, ngx_ota_progress_tick, cycle->log);
     ngx_ota_ack_init_process(cycle);
-
-    mdlen = 0;
-    if (EVP_Digest(ngx_ota_merge_lua, sizeof(ngx_ota_merge_lua) - 1, md,
-                   &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "ota: cannot compute the SHA1 of the merge script");
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump((u_char *) ngx_ota_merge_sha, md, 20);
-    ngx_ota_merge_sha[40] = '\0';
 
     ngx_ota_redis_on_ready(ngx_ota_progress_ready);
 
@@ -1315,24 +1251,16 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
             if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3
                 && reply->element[0]->type == REDIS_REPLY_INTEGER)
             {
-                char  cov[NGX_INT64_LEN + 1], size[NGX_INT64_LEN + 1];
+                ota_event_t  e;
+                long long    covered = reply->element[0]->integer;
 
-                (void) snprintf(cov, sizeof(cov), "%lld",
-                                reply->element[0]->integer);
-                (void) snprintf(size, sizeof(size), "%lld",
-                                (long long) t->size);
                 freeReplyObject(reply);
+                reply = NULL;
 
-                reply = redisCommand(rc, "XADD %s * %s %s %s %lld %s %s "
-                                     "%s %s %s %s %s %s %s %s",
-                                     OTA_STREAM_EVENTS,
-                                     OTA_F_TYPE, OTA_EV_DOWNLOAD,
-                                     OTA_F_TS, (long long) ngx_time() * 1000,
-                                     OTA_F_DEVICE, t->device,
-                                     OTA_F_PACKAGE, t->package,
-                                     OTA_F_MODULE, t->module,
-                                     OTA_F_COVERED, cov, OTA_F_SIZE, size);
-                sent++;
+                if (ngx_ota_track_event_args(t, covered, &e) == NGX_OK) {
+                    reply = redisCommandArgv(rc, e.argc, e.argv, e.argvlen);
+                    sent++;
+                }
             }
 
             if (reply) {

@@ -14,8 +14,9 @@
  *   (the master was demoted) asks again, so a failover is followed.
  */
 
-#include "ngx_ota_module.h"
 #include "ngx_ota_redis.h"
+#include "ngx_ota_core.h"
+#include "ngx_ota_metrics.h"
 
 #include <hiredis/async.h>
 
@@ -36,6 +37,10 @@ static void ngx_ota_redis_schedule(void);
 static void ngx_ota_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata);
 static void ngx_ota_redis_call_free(ngx_ota_redis_call_t *call);
+#if (NGX_DEBUG)
+static ngx_log_t *ngx_ota_call_log(ngx_ota_redis_call_t *call);
+static void ngx_ota_redis_cmd_name(char *cmd, int len, ngx_str_t *name);
+#endif
 
 
 static redisAsyncContext      *ngx_ota_ac;
@@ -652,6 +657,23 @@ ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     call->pending--;
     call->index = call->received++;
 
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ngx_ota_call_log(call), 0,
+                   "ota redis: call %p reply %ui: %s %L%s",
+                   call, call->index,
+                   reply == NULL ? "none (connection lost)"
+                   : reply->type == REDIS_REPLY_ERROR ? "error"
+                   : reply->type == REDIS_REPLY_NIL ? "nil"
+                   : reply->type == REDIS_REPLY_INTEGER ? "integer"
+                   : reply->type == REDIS_REPLY_ARRAY ? "array of"
+                   : "string of",
+                   (int64_t) (reply == NULL ? 0
+                              : reply->type == REDIS_REPLY_INTEGER
+                                ? reply->integer
+                              : reply->type == REDIS_REPLY_ARRAY
+                                ? (long long) reply->elements
+                              : (long long) reply->len),
+                   call->done ? ", for a request answered already" : "");
+
     if (call->pending == 0 && call->timer.timer_set) {
         ngx_del_timer(&call->timer);
     }
@@ -697,15 +719,72 @@ ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
+#if (NGX_DEBUG)
+
+/* the log of a call: its request's, else the process's */
+static ngx_log_t *
+ngx_ota_call_log(ngx_ota_redis_call_t *call)
+{
+    return call->request != NULL ? call->request->connection->log
+                                 : ngx_ota_log;
+}
+
+
+/* the command's name in its RESP form ("*N\r\n$L\r\nNAME\r\n...") */
+static void
+ngx_ota_redis_cmd_name(char *cmd, int len, ngx_str_t *name)
+{
+    u_char  *p, *last, *nl;
+    size_t   n;
+
+    ngx_str_set(name, "?");
+
+    p = (u_char *) cmd;
+    last = p + len;
+
+    nl = ngx_strlchr(p, last, '\n');
+    if (nl == NULL || nl + 1 >= last || nl[1] != '$') {
+        return;
+    }
+
+    p = nl + 2;
+    nl = ngx_strlchr(p, last, '\n');
+    if (nl == NULL) {
+        return;
+    }
+
+    n = (size_t) ngx_atoi(p, nl - 1 - p);
+    if (n == (size_t) NGX_ERROR || nl + 1 + n > last) {
+        return;
+    }
+
+    name->data = nl + 1;
+    name->len = n;
+}
+
+#endif
+
+
 /* takes a command formatted by hiredis (freed here) */
 static ngx_int_t
 ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, int len)
 {
-    int  rc;
+    int        rc;
+#if (NGX_DEBUG)
+    u_char     namebuf[32];
+    ngx_str_t  name;
+#endif
 
     if (len < 0) {
         return NGX_ERROR;
     }
+
+#if (NGX_DEBUG)
+    /* copied: the command is freed below */
+    ngx_ota_redis_cmd_name(cmd, len, &name);
+    name.len = ngx_min(name.len, sizeof(namebuf));
+    name.data = ngx_cpymem(namebuf, name.data, name.len) - name.len;
+#endif
 
     rc = redisAsyncFormattedCommand(ngx_ota_ac, ngx_ota_redis_reply, call,
                                     cmd, (size_t) len);
@@ -718,6 +797,10 @@ ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, int len)
 
     call->sent++;
     call->pending++;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ota_call_log(call), 0,
+                   "ota redis: call %p sends %V (%d bytes), %ui pending",
+                   call, &name, len, call->pending);
 
     if (!call->timer.timer_set) {
         ngx_add_timer(&call->timer, ngx_ota_omcf->redis_timeout);

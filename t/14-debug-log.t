@@ -45,6 +45,32 @@ ok($t->wait_for(sub { (($t->coverage('d5', 'pk'))[1] // 0) == $size }, 5),
 sleep 1.2;                                     # a tick fires, then rests
 is(worker_pids(), $pids, 'no worker process died');
 
+# the story of a request, as nginx's own modules tell it: each milestone of
+# the module has its debug line (auth decision, manifest, range, progress
+# flush, Redis call and reply)
+my $secret = $t->fx_device('dbg-1', 'pdbg');
+my $token = $t->device_token('dbg-1', 'pdbg', $secret);
+ok($token, 'a device authenticates at debug level');
+$r = $t->http(GET => '/ota/v1/upgrade?module=default', headers => { Authorization => "Bearer $token" });
+is($r->{status}, 204, '  and asks for an upgrade');
+my $log = $t->error_log;
+for my $line (
+    [ qr/ota download: package "pk" file ""/, 'the download and its package' ],
+    [ qr/ota download: signed link of device "d1" accepted/, 'the signed link decision' ],
+    [ qr/ota manifest: "pk" (read from the store|from the cache)/, 'the manifest' ],
+    [ qr/ota download: file "[^"]+" fd:\d+ size:$size at 0, range "bytes=0-99"/, 'the file and the range' ],
+    [ qr/ota progress: flush of device "d\d" package "pk": \d+ ranges/, 'a progress flush' ],
+    [ qr/ota progress: merged for device "d\d" package "pk": \d+ of the package's bytes covered/, 'its merge' ],
+    [ qr/ota progress: download event of device "d\d" package "pk"/, 'its event' ],
+    [ qr/ota redis: call \S+ sends EVALSHA \(\d+ bytes\)/, 'a Redis call' ],
+    [ qr/ota redis: call \S+ reply 0: array of 3/, 'its reply' ],
+    [ qr/ota device api: "auth"/, 'the device API dispatch' ],
+    [ qr/ota auth: device "dbg-1" of product "pdbg" accepted/, 'the auth decision' ],
+    [ qr/ota bearer: token of device "dbg-1", product "pdbg" accepted/, 'the bearer decision' ],
+) {
+    like($log, $line->[0], "debug: $line->[1]");
+}
+
 # Redis away: the reconnect timer fires again and again at debug level
 $t->stop_redis;
 my $t0 = time;

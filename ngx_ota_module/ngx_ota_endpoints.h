@@ -1,0 +1,41 @@
+/*
+ * ngx_ota_endpoints.h: the module's request entry points, each in its own
+ * file, called by the dispatch of ngx_ota_module.c (device API, downloads,
+ * the admin API's handler) and of ngx_ota_admin.c (the admin endpoints).
+ * A header of its own so that the dispatch depends on the endpoints and
+ * not the other way round.
+ */
+
+#ifndef NGX_OTA_ENDPOINTS_H
+#define NGX_OTA_ENDPOINTS_H
+
+#include "ngx_ota_core.h"
+
+
+/* ---- ngx_ota_module.c dispatches -------------------------------------- */
+
+/* id: package id; file: file name inside the package, empty for the first */
+ngx_int_t ngx_ota_download_handler(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *file);
+ngx_int_t ngx_ota_api_auth(ngx_http_request_t *r);
+ngx_int_t ngx_ota_api_inform(ngx_http_request_t *r);
+ngx_int_t ngx_ota_api_upgrade(ngx_http_request_t *r);
+ngx_int_t ngx_ota_api_progress(ngx_http_request_t *r);
+/* path: the URI below the admin location, without the leading '/' */
+ngx_int_t ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path);
+
+
+/* ---- ngx_ota_admin.c dispatches ---------------------------------------- */
+
+ngx_int_t ngx_ota_admin_batches(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_batch_devices(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_batch_histogram(ngx_http_request_t *r,
+    ngx_str_t *id);
+ngx_int_t ngx_ota_admin_packages(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_products(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id);
+
+#endif /* NGX_OTA_ENDPOINTS_H */

@@ -1,0 +1,42 @@
+/*
+ * ngx_ota_json.h: JSON answers, request bodies and bearer tokens
+ * (ngx_ota_json.c).
+ */
+
+#ifndef NGX_OTA_JSON_H
+#define NGX_OTA_JSON_H
+
+#include "ngx_ota_core.h"
+
+
+/* Sends {"code":status,"message":msg}; adds Retry-After for 429 and 503.
+ * Returns what the content handler should return. */
+ngx_int_t ngx_ota_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg);
+
+/* Serialises and sends json (reference is stolen) with status; 429 and
+ * 503 answers get Retry-After. */
+ngx_int_t ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json);
+
+/* Sends text with content type (for Prometheus metrics). */
+ngx_int_t ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len);
+
+/* Reads the whole request body without blocking, into memory only (never
+ * a temporary file, whatever client_body_buffer_size), refuses bodies over
+ * the location's limit (ota_body_max, or client_max_body_size when
+ * smaller: 413 in JSON, declared or chunked), parses it as a JSON object
+ * (400 when not) and calls handler(r, json) with it; the handler owns the
+ * reference and must finalize the request.  Returns what the content
+ * handler returns. */
+ngx_int_t ngx_ota_read_json_body(ngx_http_request_t *r,
+    ngx_ota_json_body_pt handler);
+
+/* Bearer token of the request, verified against ota_token_secret.
+ * Returns NGX_OK and fills device/product (pointing into the header), or
+ * NGX_DECLINED with *why set to a reason for a 401 answer. */
+ngx_int_t ngx_ota_bearer(ngx_http_request_t *r, ngx_str_t *device,
+    ngx_str_t *product, const char **why);
+
+#endif /* NGX_OTA_JSON_H */
