@@ -133,6 +133,49 @@ ota_secret_ok(const char *s, size_t len)
 
 
 int
+ota_check_fields(ota_check_t *c, const void *obj, const char *const *names,
+    const char **out)
+{
+    char         known[256];
+    size_t       i, k, n;
+    json_t      *v;
+    const char  *key;
+
+    for (n = 0; names[n] != NULL; n++) {
+        out[n] = NULL;
+    }
+
+    json_object_foreach((json_t *) obj, key, v) {
+        for (i = 0; i < n && strcmp(key, names[i]) != 0; i++) {
+            /* void */
+        }
+
+        if (i == n) {
+            known[0] = '\0';
+            for (k = 0, i = 0; i < n && k < sizeof(known); i++) {
+                k += (size_t) snprintf(known + k, sizeof(known) - k, "%s%s",
+                                       i ? ", " : "", names[i]);
+            }
+            return ota_check_fail(c, "unknown field \"%.64s\" (known: %s)",
+                                  key, known);
+        }
+
+        if (json_is_null(v)) {
+            continue;
+        }
+
+        if (!json_is_string(v)) {
+            return ota_check_fail(c, "\"%s\" must be a string", key);
+        }
+
+        out[i] = json_string_value(v);
+    }
+
+    return 0;
+}
+
+
+int
 ota_check_device(ota_check_t *c, const char *device, const char *product,
     const char *secret)
 {

@@ -48,6 +48,16 @@ int ota_secret_ok(const char *s, size_t len);
 #define OTA_ALIAS_MAX      128
 #define OTA_DESC_MAX       1024
 
+/* the string fields of a JSON object an admin sent (the API's bodies):
+ * names is a NULL-terminated list; out[i] is the value of names[i], or
+ * NULL when absent or null.  A field not in the list, or one that is not a
+ * string, is refused (nothing is guessed).  obj is a json_t *. */
+int ota_check_fields(ota_check_t *c, const void *obj,
+    const char *const *names, const char **out);
+
+/* devices in one request (POST devices with an array) */
+#define OTA_DEVICES_ADD_MAX  10000
+
 /* a device to add: name, product, optional secret (NULL: generated) */
 int ota_check_device(ota_check_t *c, const char *device, const char *product,
     const char *secret);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 
 const char  *ota_settings_names[OTA_SETTINGS_N] = {
     OTA_SET_MAX_SIZE, OTA_SET_EXTENSIONS
@@ -198,4 +200,29 @@ ota_settings_load(ota_settings_t *s, const char *key, const char *value)
     }
     *s = t;
     return 0;
+}
+
+
+void *
+ota_settings_json(const ota_settings_t *s)
+{
+    json_t  *j, *d;
+
+    d = json_array();
+    if (d == NULL) {
+        return NULL;
+    }
+    if ((!(s->stored & OTA_SET_BIT_MAX_SIZE)
+         && json_array_append_new(d, json_string(OTA_SET_MAX_SIZE)) != 0)
+        || (!(s->stored & OTA_SET_BIT_EXTENSIONS)
+            && json_array_append_new(d, json_string(OTA_SET_EXTENSIONS))
+               != 0))
+    {
+        json_decref(d);
+        return NULL;
+    }
+    j = json_pack("{s:I, s:s, s:o}", OTA_SET_MAX_SIZE,
+                  (json_int_t) s->max_size, OTA_SET_EXTENSIONS, s->exts,
+                  "defaults", d);
+    return j;
 }

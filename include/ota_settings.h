@@ -71,4 +71,10 @@ const char *ota_settings_size_str(long long bytes, char *buf, size_t len);
  * hash written by hand) leaves the default and returns -1 */
 int ota_settings_load(ota_settings_t *s, const char *key, const char *value);
 
+/* what `otactl config show --json` and GET config answer:
+ * {"package.max_size": bytes, "package.extensions": ".bin .zip ...",
+ *  "defaults": [names of the settings at their default]}; a json_t *,
+ * NULL on no memory */
+void *ota_settings_json(const ota_settings_t *s);
+
 #endif /* OTA_SETTINGS_H */

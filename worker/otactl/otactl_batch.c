@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ota_audit.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_task_columns.h"
@@ -37,7 +38,7 @@ otactl_parse_wait(otactl_t *o, const char *w)
 /* XADDs one job and waits for the worker's reply; prints the outcome */
 static int
 otactl_job(otactl_t *o, ota_cmd_t *fields, const char *batch,
-    const char *what)
+    const char *what, const char *action)
 {
     char         job[33], key[128];
     ota_cmd_t    c;
@@ -115,9 +116,12 @@ otactl_job(otactl_t *o, ota_cmd_t *fields, const char *batch,
     if (!json_is_true(json_object_get(j, "ok"))) {
         const char *e = json_string_value(json_object_get(j, "error"));
         rc = otactl_fail("%s", e ? e : "the worker refused the job");
+        otactl_audit(o, action, batch, 409, e ? e : "refused");
         json_decref(j);
         return rc;
     }
+    otactl_audit(o, action, batch, strcmp(action, OTA_ACT_BATCH_CREATE) == 0
+                                   ? 201 : 200, NULL);
 
     if (o->json) {
         otactl_print_json(j);
@@ -277,7 +281,8 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
     F(OTA_F_METHOD, method);
     F(OTA_F_PUSH, otactl_opt(opts, "push") ? "1" : "0");
 #undef F
-    rc = otactl_job(o, &f, id, "the batch was not created");
+    rc = otactl_job(o, &f, id, "the batch was not created",
+                    OTA_ACT_BATCH_CREATE);
     ota_cmd_free(&f);
     return rc;
 }
@@ -324,7 +329,9 @@ otactl_batch_op(otactl_t *o, const char *verb, const char *type, int argc,
     ota_cmd_adds(&f, OTA_F_ID);
     ota_cmd_adds(&f, id);
     snprintf(what, sizeof(what), "batch %s not done", verb);
-    rc = otactl_job(o, &f, id, what);
+    rc = otactl_job(o, &f, id, what, verb[0] == 'p' ? OTA_ACT_BATCH_PAUSE
+                                     : verb[0] == 'r' ? OTA_ACT_BATCH_RESUME
+                                     : OTA_ACT_BATCH_CANCEL);
     ota_cmd_free(&f);
     return rc;
 }
