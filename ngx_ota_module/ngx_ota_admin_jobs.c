@@ -1,12 +1,24 @@
 /*
- * ngx_ota_admin_jobs.c: POST <admin>/batches/<id>/pause|resume|cancel.
+ * ngx_ota_admin_jobs.c: the admin API's jobs for the worker, as otactl
+ * sends them:
  *
- * As `otactl batch pause|resume|cancel` does: the batch must exist (404),
- * then a job goes on OTA_STREAM_JOBS (include/ota_batch_create.h encodes
- * it, with an expiry: a worker that reads it after the API stopped waiting
+ *   POST batches   {"package","type","name","devices" ("d1,d2" or an
+ *                  array),"from_version","protocol","method","push"}: the
+ *                  options are checked by ota_batch_check() (otactl batch
+ *                  create's check), the package must exist (404); 201 with
+ *                  the worker's answer once the batch is created, 202
+ *                  {"id","state":"creating"} when a large batch is still
+ *                  being created after NGX_OTA_JOB_ACCEPT ms (GET
+ *                  batches/<id> follows it), 409 with the worker's reason
+ *                  when it refuses (an unverified package...)
+ *   POST batches/<id>/pause|resume|cancel
+ *                  the batch must exist (404); 200 with the worker's
+ *                  answer, or 409 with its reason (a batch already final)
+ *
+ * A job goes on OTA_STREAM_JOBS (include/ota_batch_create.h encodes it,
+ * with an expiry: a worker that reads it after the API stopped waiting
  * refuses it instead of acting behind the admin's back), and the worker's
- * reply on OTA_KEY_JOB_REPLY is the answer: 200 with it, or 409 with the
- * worker's reason (a batch already final, still being created...).
+ * reply on OTA_KEY_JOB_REPLY is the answer.
  *
  * Waiting never blocks: the reply list is asked with LPOP on an nginx
  * timer every NGX_OTA_JOB_POLL ms (a BLPOP would hold the worker process's
@@ -32,6 +44,8 @@
 
 #define NGX_OTA_JOB_POLL   100          /* ms between two LPOPs */
 #define NGX_OTA_JOB_WAIT   10000        /* ms for a worker to answer */
+#define NGX_OTA_JOB_ACCEPT 2000         /* ms before a batch still being
+                                           created is answered 202 */
 
 
 typedef struct {
@@ -39,10 +53,14 @@ typedef struct {
     ngx_http_request_t    *request;
     ngx_ota_api_answer_t  *answer;
     const char            *action;
-    ngx_str_t              id;          /* NUL-terminated */
+    ngx_str_t              id;          /* the batch, NUL-terminated */
     char                   job[33];     /* 16 random bytes in hex */
     char                   reply_key[sizeof(OTA_KEY_JOB_REPLY) + 32];
     ngx_msec_t             deadline;
+    ngx_msec_t             accept;      /* create: 202 from then on */
+    ota_batch_opts_t       opts;        /* create */
+    ngx_ota_api_answer_t  *body;        /* create: its JSON, held */
+    unsigned               create:1;    /* POST batches */
     unsigned               queued:1;    /* the job is on the stream */
 } ngx_ota_job_t;
 
@@ -51,30 +69,23 @@ static void ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply);
 static void ngx_ota_job_poll(ngx_event_t *ev);
 static void ngx_ota_job_cleanup(void *data);
 static void ngx_ota_job_answer(ngx_ota_job_t *job, redisReply *reply);
+static void ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body);
 
 
-ngx_int_t
-ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
-    const char *action)
+/* the state of a job, deleted timer and all with the request */
+static ngx_ota_job_t *
+ngx_ota_job_new(ngx_http_request_t *r, const char *action)
 {
-    ngx_int_t              rc;
-    ngx_str_t              key;
-    ngx_ota_ctx_t         *ctx;
-    ngx_ota_job_t         *job;
-    ngx_pool_cleanup_t    *cln;
-    ngx_ota_redis_call_t  *call;
-    u_char                 rnd[16];
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_ota_ctx_t       *ctx;
+    ngx_ota_job_t       *job;
+    ngx_pool_cleanup_t  *cln;
+    u_char               rnd[16];
 
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_ota_job_t));
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     job = cln->data;
@@ -83,15 +94,11 @@ ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
 
     job->request = r;
     job->action = action;
-    job->id.len = id->len;
-    job->id.data = ngx_ota_pstrdup0(r->pool, id);
 
     job->answer = ngx_ota_api_answer(r);
 
-    if (job->id.data == NULL || job->answer == NULL
-        || RAND_bytes(rnd, sizeof(rnd)) != 1)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (job->answer == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NULL;
     }
 
     *ngx_hex_dump((u_char *) job->job, rnd, sizeof(rnd)) = '\0';
@@ -105,8 +112,35 @@ ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
 
     ctx->api = job;
 
-    if (ngx_ota_key(r->pool, &key, OTA_KEY_BATCH, &job->id, NULL, NULL)
-        == NULL)
+    return job;
+}
+
+
+ngx_int_t
+ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
+    const char *action)
+{
+    ngx_int_t              rc;
+    ngx_str_t              key;
+    ngx_ota_job_t         *job;
+    ngx_ota_redis_call_t  *call;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    job = ngx_ota_job_new(r, action);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->id.len = id->len;
+    job->id.data = ngx_ota_pstrdup0(r->pool, id);
+
+    if (job->id.data == NULL
+        || ngx_ota_key(r->pool, &key, OTA_KEY_BATCH, &job->id, NULL, NULL)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -127,6 +161,194 @@ ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
 }
 
 
+ngx_int_t
+ngx_ota_admin_batch_create(ngx_http_request_t *r)
+{
+    return ngx_ota_read_json_body(r, ngx_ota_batch_create_body);
+}
+
+
+/* "devices": "d1,d2" or ["d1","d2"]: the comma list of ota_batch_check()
+ * into *out (pool); NULL when absent; -1 with the reason in c */
+static ngx_int_t
+ngx_ota_batch_devices(ngx_http_request_t *r, json_t *v, ota_check_t *c,
+    const char **out)
+{
+    u_char  *p;
+    size_t   i, len;
+    json_t  *e;
+
+    *out = NULL;
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        return NGX_OK;
+    }
+
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        (void) ota_check_fail(c, "\"devices\" is a list of device names "
+                              "(\"d1,d2\" or [\"d1\",\"d2\"])");
+        return NGX_ERROR;
+    }
+
+    if (json_array_size(v) > OTA_BATCH_DEVICES_MAX) {
+        (void) ota_check_fail(c, "at most %d devices in a verify batch",
+                              OTA_BATCH_DEVICES_MAX);
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e) || ngx_strchr(json_string_value(e), ',')) {
+            (void) ota_check_fail(c, "\"devices\"[%d] is not a device name",
+                                  (int) i);
+            return NGX_ERROR;
+        }
+        len += json_string_length(e) + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *out = (const char *) p;
+
+    json_array_foreach(v, i, e) {
+        p = ngx_cpymem(p, json_string_value(e), json_string_length(e));
+        *p++ = ',';
+    }
+
+    p[-1] = '\0';
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
+{
+    static const char *const  fields[] = { "package", "type", "name",
+                                           "from_version", "protocol",
+                                           "method", NULL };
+
+    json_t                *copy, *push;
+    ngx_int_t              rc;
+    ngx_str_t              pkg, key;
+    const char            *v[6];
+    ota_check_t            c;
+    ngx_ota_job_t         *job;
+    ngx_ota_redis_call_t  *call;
+    u_char                 rnd[4];
+
+    job = ngx_ota_job_new(r, OTA_ACT_BATCH_CREATE);
+    if (job == NULL) {
+        json_decref(body);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    job->create = 1;
+
+    job->body = ngx_ota_api_answer(r);
+    if (job->body == NULL) {
+        json_decref(body);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    job->body->json = body;
+
+    ota_check_init(&c, 1);
+
+    /* the string fields as otactl's options; devices and push apart */
+    copy = json_copy(body);
+    if (copy == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    (void) json_object_del(copy, "devices");
+    (void) json_object_del(copy, "push");
+
+    rc = ota_check_fields(&c, copy, fields, v) == 0 ? NGX_OK : NGX_ERROR;
+    json_decref(copy);
+
+    push = json_object_get(body, "push");
+
+    if (rc == NGX_OK && push != NULL && !json_is_boolean(push)
+        && !json_is_null(push))
+    {
+        (void) ota_check_fail(&c, "\"push\" is true or false");
+        rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        job->opts.package = v[0];
+        job->opts.type = v[1];
+        job->opts.name = v[2];
+        job->opts.from_version = v[3];
+        job->opts.protocol = v[4];
+        job->opts.method = v[5];
+        job->opts.push = json_is_true(push);
+
+        rc = ngx_ota_batch_devices(r, json_object_get(body, "devices"), &c,
+                                   &job->opts.devices);
+    }
+
+    if (rc == NGX_OK && ota_batch_check(&c, &job->opts) != 0) {
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ota_admin_refused(r, job->action, NULL, NGX_HTTP_BAD_REQUEST,
+                              c.msg[0] ? c.msg : "out of memory");
+        return;
+    }
+
+    /* the batch's id: the audit and every answer name it */
+    job->id.data = ngx_pnalloc(r->pool, OTA_NAME_MAX + 1);
+    if (job->id.data == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ota_batch_id((char *) job->id.data, ngx_time(), rnd);
+    job->id.len = ngx_strlen(job->id.data);
+
+    pkg.data = (u_char *) job->opts.package;
+    pkg.len = ngx_strlen(job->opts.package);
+
+    if (ngx_ota_key(r->pool, &key, OTA_KEY_PACKAGE, &pkg, NULL, NULL)
+        == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    call = ngx_ota_redis_call(r, ngx_ota_job_reply, job);
+    if (call == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* HGET, not EXISTS: both steps read a string or nil */
+    rc = ngx_ota_redis_cmd(call, "HGET %b id", key.data, key.len);
+
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(call);
+        ngx_ota_admin_refused(r, job->action, &job->id,
+                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "storage unavailable, retry later");
+    }
+}
+
+
 static void
 ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
@@ -134,7 +356,7 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     ota_jobcmd_t         j;
     ngx_ota_job_t       *job = call->data;
     ngx_http_request_t  *r = call->request;
-    char                 msg[128];
+    char                 msg[128 + OTA_NAME_MAX];
 
     if (ngx_ota_api_answered(call)) {
         return;
@@ -150,11 +372,35 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     }
 
     if (job->queued) {
-        /* the XADD's answer, or an LPOP's */
-        if (reply->type == REDIS_REPLY_STRING && call->index == 0
-            && call->sent == 1)
+        /* the XADD's answer, or a poll's: LPOP (and HGET state) */
+        if (call->sent == 1 + job->create && call->index == 0) {
+            if (reply->type == REDIS_REPLY_STRING) {
+                ngx_ota_job_answer(job, reply);
+                return;
+            }
+
+            if (job->create) {
+                return;                 /* the state follows */
+            }
+        }
+
+        /* a large batch still being created: its id now, 202 */
+        if (job->create && call->sent == 2 && call->index == 1
+            && reply->type == REDIS_REPLY_STRING
+            && ngx_current_msec >= job->accept
+            && reply->len == sizeof(OTA_BATCH_CREATING) - 1
+            && ngx_strncmp(reply->str, OTA_BATCH_CREATING, reply->len) == 0)
         {
-            ngx_ota_job_answer(job, reply);
+            job->answer->json = json_pack("{s:s, s:s}", "id",
+                                          (char *) job->id.data, "state",
+                                          OTA_BATCH_CREATING);
+            if (job->answer->json == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_ota_admin_done(r, job->action, &job->id, NGX_HTTP_ACCEPTED,
+                               job->answer);
             return;
         }
 
@@ -171,22 +417,31 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    /* HGET state */
+    /* the batch's state (an op) or the package's id (create) */
     if (reply->type != REDIS_REPLY_STRING) {
-        ngx_snprintf((u_char *) msg, sizeof(msg) - 1, "no batch %V%Z",
-                     &job->id);
+        if (job->create) {
+            ngx_snprintf((u_char *) msg, sizeof(msg) - 1, "no package %s%Z",
+                         job->opts.package);
+        } else {
+            ngx_snprintf((u_char *) msg, sizeof(msg) - 1, "no batch %V%Z",
+                         &job->id);
+        }
+
         ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_NOT_FOUND,
                               msg);
         return;
     }
 
     job->deadline = ngx_current_msec + NGX_OTA_JOB_WAIT;
+    job->accept = ngx_current_msec + NGX_OTA_JOB_ACCEPT;
 
     if (ota_jobcmd_init(&j, job->job, ngx_ota_now_ms(),
                         ngx_ota_now_ms() + NGX_OTA_JOB_WAIT) != 0
-        || ota_jobcmd_batch_op(&j, ota_batch_op_job(job->action
-                                   + sizeof("batch.") - 1),
-                               (char *) job->id.data)
+        || (job->create
+            ? ota_jobcmd_batch_create(&j, &job->opts, (char *) job->id.data)
+            : ota_jobcmd_batch_op(&j, ota_batch_op_job(job->action
+                                      + sizeof("batch.") - 1),
+                                  (char *) job->id.data))
            != 0)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -229,8 +484,13 @@ ngx_ota_job_poll(ngx_event_t *ev)
         return;
     }
 
-    /* sent == 1 marks this call as a poll */
+    /* a poll: LPOP, and for a batch being created its state too */
     rc = ngx_ota_redis_cmd(call, "LPOP %s", job->reply_key);
+
+    if (rc == NGX_OK && job->create) {
+        rc = ngx_ota_redis_cmd(call, "HGET " OTA_KEY_BATCH " state",
+                               (char *) job->id.data);
+    }
 
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
@@ -271,7 +531,9 @@ ngx_ota_job_answer(ngx_ota_job_t *job, redisReply *reply)
 
     job->answer->json = j;
 
-    ngx_ota_admin_done(r, job->action, &job->id, NGX_HTTP_OK, job->answer);
+    ngx_ota_admin_done(r, job->action, &job->id,
+                       job->create ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+                       job->answer);
 }
 
 

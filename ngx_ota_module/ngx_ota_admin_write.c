@@ -7,6 +7,7 @@
  *   POST devices                     ngx_ota_admin_add.c
  *   POST modules                     ngx_ota_admin_add.c
  *   PUT  config                      ngx_ota_admin_config.c
+ *   POST batches                     ngx_ota_admin_jobs.c
  *   POST batches/<id>/pause|resume|cancel
  *                                    ngx_ota_admin_jobs.c
  *
@@ -50,7 +51,7 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     ngx_uint_t      what;
     ngx_ota_ctx_t  *ctx;
 
-    enum { DEVICES = 0, MODULES, CONFIG, BATCH_OP };
+    enum { DEVICES = 0, MODULES, CONFIG, BATCH_CREATE, BATCH_OP };
 
 #define ngx_ota_is(s, str)  ((s).len == sizeof(str) - 1                      \
                              && ngx_strncmp((s).data, str, sizeof(str) - 1)  \
@@ -103,12 +104,16 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
                                       "batches/<id>/pause, resume or cancel");
         }
 
-    } else if (ngx_ota_is(rest, "packages") || ngx_ota_is(rest, "batches")) {
+    } else if (ngx_ota_is(rest, "batches")) {
+        action = OTA_ACT_BATCH_CREATE;
+        what = BATCH_CREATE;
+
+    } else if (ngx_ota_is(rest, "packages")) {
         /* said plainly, so nobody takes a 404 for a typo */
         return ngx_ota_write_refuse(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                  "creating packages and batches through "
-                                  "the admin API is not available yet: use "
-                                  "otactl package add / otactl batch create");
+                                  "uploading packages through the admin "
+                                  "API is not available yet: use otactl "
+                                  "package add");
 
     } else if (ngx_ota_is(rest, "metrics") || ngx_ota_is(rest, "versions")
                || ngx_ota_is(rest, "products") || ngx_ota_is(rest, "audit")
@@ -125,8 +130,9 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     } else {
         return ngx_ota_write_refuse(r, NGX_HTTP_NOT_FOUND,
                                   "no such admin resource to write: use "
-                                  "POST devices, POST modules, PUT config "
-                                  "or POST batches/<id>/pause|resume|cancel");
+                                  "POST devices, POST modules, PUT config, "
+                                  "POST batches or POST "
+                                  "batches/<id>/pause|resume|cancel");
     }
 
 #undef ngx_ota_is
@@ -169,6 +175,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_modules_add(r);
     case CONFIG:
         return ngx_ota_admin_config_set(r);
+    case BATCH_CREATE:
+        return ngx_ota_admin_batch_create(r);
     }
 
     if (!ota_name_id((char *) id.data, id.len)) {

@@ -95,6 +95,8 @@ is(api('POST', 'metrics')->{status}, 405, 'POST to a read-only resource: 405');
 is(api('GET', 'devices')->{status}, 404, 'GET devices (no list): 404');
 is(api('POST', 'nothing')->{status}, 404, 'POST to nothing: 404');
 is(api('POST', 'packages')->{status}, 501, 'POST packages: not yet (501, said)');
+refused('POST', 'batches', { package => 'p', type => 'upgrade', name => 'n' }, 403,
+        qr/viewer/, 'viewer creates a batch', token => $VIEWER);
 is(api('PUT', 'devices', json => {})->{status}, 405, 'PUT devices: 405');
 is(api('POST', 'config', json => {})->{status}, 405, 'POST config: 405');
 
@@ -293,13 +295,78 @@ $r = api('POST', 'batches/b1/pause');
 is($r->{status}, 409, 'pause a cancelled batch: 409');
 like($r->{json}{message}, qr/only a running batch can be paused/, "the worker's reason");
 
+# ---- POST batches -----------------------------------------------------------
+
+$r = api('POST', 'batches', json => { package => $pid, type => 'upgrade', name => 'roll out' });
+is($r->{status}, 201, 'an upgrade batch: 201 once the worker made it') or diag($r->{content});
+like($r->{json}{id} // '', qr/^b\d{14}-[0-9a-f]{8}$/, 'its id');
+is($r->{json}{total}, 2, 'every device of the product (dev-1, dev-2)');
+my $bid = $r->{json}{id};
+is($t->redis(HGET => OtaTest::key('OTA_KEY_BATCH', $bid), 'name'), 'roll out', 'stored');
+is(last_audit()->{object}, $bid, 'audited with the batch id');
+is(api('GET', "batches/$bid")->{json}{total}, 2, 'GET batches/<id> shows it');
+api('POST', "batches/$bid/cancel");
+
+$r = api('POST', 'batches', json => { package => $pid, type => 'verify', name => 'v',
+                                      devices => ['dev-1'], push => JSON::PP::true,
+                                      protocol => 'http' });
+is($r->{status}, 201, 'a verify batch with a device list') or diag($r->{content});
+is($r->{json}{total}, 1, 'one device');
+api('POST', "batches/$r->{json}{id}/cancel");
+
+refused('POST', 'batches', { package => $pid, type => 'sideways', name => 'n' }, 400,
+        qr/invalid "type" "sideways"/, 'a bad type');
+refused('POST', 'batches', { package => $pid, type => 'upgrade' }, 400,
+        qr/needs "package", "type" and "name"/, 'no name');
+refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
+                             devices => 'dev-1' }, 400,
+        qr/"devices" is for verify batches/, 'devices in an upgrade batch');
+refused('POST', 'batches', { package => $pid, type => 'verify', name => 'n' }, 400,
+        qr/a verify batch needs "devices"/, 'a verify batch without devices');
+refused('POST', 'batches', { package => $pid, type => 'verify', name => 'n',
+                             devices => ['dev-1', 7] }, 400,
+        qr/"devices"\[1\] is not a device name/, 'a number in the devices');
+refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
+                             from_version => '1.x' }, 400,
+        qr/invalid "from_version" "1.x"/, 'a bad source version');
+refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
+                             push => 'yes' }, 400, qr/"push" is true or false/, 'push not a boolean');
+refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
+                             waves => '1%' }, 400, qr/unknown field "waves"/, 'an unknown option');
+refused('POST', 'batches', { package => 'nope', type => 'upgrade', name => 'n' }, 404,
+        qr/no package nope/, 'no such package');
+
+# a batch still being created after two seconds: 202 with its id.  The
+# worker is stopped; the test plays its part by marking the batch
+# "creating" as batch_init.lua does, and never answers.
+$t->stop_worker;
+my $jobs = OtaTest::key('OTA_STREAM_JOBS');
+my $last = $t->redis(XREVRANGE => $jobs, '+', '-', 'COUNT', 1)->[0][0] // '0';
+my $pidc = fork // die "fork: $!";
+if ($pidc == 0) {
+    delete $t->{redis_sock};            # its own connection
+    my $e = $t->wait_for(sub {
+        my $x = $t->redis(XRANGE => $jobs, "($last", '+');
+        $x && @$x ? $x->[0] : undef }, 10);
+    my %f = @{ $e->[1] };
+    $t->redis(HSET => OtaTest::key('OTA_KEY_BATCH', $f{id}), state => 'creating');
+    require POSIX; POSIX::_exit(0);
+}
+$r = api('POST', 'batches', json => { package => $pid, type => 'upgrade', name => 'big' });
+waitpid $pidc, 0;
+is($r->{status}, 202, 'still being created: 202') or diag($r->{content});
+is($r->{json}{state}, 'creating', 'says so');
+like($r->{json}{id}, qr/^b\d{14}-/, 'with the id to follow');
+is(last_audit()->{status}, 202, 'audited as accepted');
+$t->redis(DEL => OtaTest::key('OTA_KEY_BATCH', $r->{json}{id}));
+
 # ---- GET audit -------------------------------------------------------------
 
 $r = api('GET', 'audit?limit=3', token => $VIEWER);
 is($r->{status}, 200, 'a viewer reads the audit');
 is(scalar @{ $r->{json}{entries} }, 3, 'limit');
-is($r->{json}{entries}[0]{action}, 'batch.pause', 'newest first');
-is($r->{json}{entries}[0]{status}, 409, 'status as a number');
+is($r->{json}{entries}[0]{action}, 'batch.create', 'newest first');
+is($r->{json}{entries}[0]{status}, 202, 'status as a number');
 like($r->{json}{entries}[0]{time}, qr/^\d{13}$/, 'time in ms');
 is($r->{json}{entries}[0]{remote}, '127.0.0.1', 'the client');
 is(api('GET', 'audit?limit=0')->{status}, 400, 'limit 0: 400');
