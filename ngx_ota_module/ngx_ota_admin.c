@@ -68,9 +68,6 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
     u_char     *slash;
     ngx_str_t   rest, id;
 
-#define ngx_ota_is(s, str)  ((s).len == sizeof(str) - 1                      \
-                             && ngx_strncmp((s).data, str, sizeof(str) - 1)  \
-                                == 0)
 
     rest = *path;
 
@@ -79,35 +76,35 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         rest.len--;
     }
 
-    if (ngx_ota_is(rest, "metrics")) {
+    if (ngx_ota_str_is(rest, "metrics")) {
         return ngx_ota_admin_metrics(r);
     }
 
-    if (ngx_ota_is(rest, "batches")) {
+    if (ngx_ota_str_is(rest, "batches")) {
         return ngx_ota_admin_batches(r);
     }
 
-    if (ngx_ota_is(rest, "versions")) {
+    if (ngx_ota_str_is(rest, "versions")) {
         return ngx_ota_admin_versions(r);
     }
 
-    if (ngx_ota_is(rest, "packages")) {
+    if (ngx_ota_str_is(rest, "packages")) {
         return ngx_ota_admin_packages(r);
     }
 
-    if (ngx_ota_is(rest, "products")) {
+    if (ngx_ota_str_is(rest, "products")) {
         return ngx_ota_admin_products(r);
     }
 
-    if (ngx_ota_is(rest, "config")) {
+    if (ngx_ota_str_is(rest, "config")) {
         return ngx_ota_admin_config_get(r);
     }
 
-    if (ngx_ota_is(rest, "audit")) {
+    if (ngx_ota_str_is(rest, "audit")) {
         return ngx_ota_admin_audit_read(r);
     }
 
-    if (ngx_ota_is(rest, "whoami")) {
+    if (ngx_ota_str_is(rest, "whoami")) {
         return ngx_ota_admin_whoami(r);
     }
 
@@ -121,8 +118,8 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
             rest.len = id.data + id.len - rest.data;
             id.len = slash - id.data;
 
-            if (!ngx_ota_is(rest, "devices")
-                && !ngx_ota_is(rest, "histogram"))
+            if (!ngx_ota_str_is(rest, "devices")
+                && !ngx_ota_str_is(rest, "histogram"))
             {
                 return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                                           "no such admin resource");
@@ -139,7 +136,7 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
             return ngx_ota_admin_batch(r, &id);
         }
 
-        return ngx_ota_is(rest, "devices")
+        return ngx_ota_str_is(rest, "devices")
                ? ngx_ota_admin_batch_devices(r, &id)
                : ngx_ota_admin_batch_histogram(r, &id);
     }
@@ -171,7 +168,6 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_device(r, &id);
     }
 
-#undef ngx_ota_is
 
     return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                               "no such admin resource: use batches, "
@@ -183,7 +179,7 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
 }
 
 
-/* ---- whoami -------------------------------------------------------------- */
+/* ---- whoami ------------------------------------------------------------- */
 
 /* {"token": name, "role": "viewer"|"operator", "write": bool}: no Redis */
 static ngx_int_t

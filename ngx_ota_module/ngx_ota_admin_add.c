@@ -95,6 +95,15 @@ ngx_ota_add_str(ngx_str_t *s, const char *v)
 }
 
 
+/* the next argument of a command vector */
+static void
+ngx_ota_add_arg(const char **argv, size_t *argvlen, int *argc, const char *s)
+{
+    argv[*argc] = s;
+    argvlen[(*argc)++] = ngx_strlen(s);
+}
+
+
 /* sends argv (EVAL <script> 0 ...) on a new call; answers a failed send */
 static void
 ngx_ota_add_send(ngx_http_request_t *r, ngx_ota_add_t *add, int argc,
@@ -113,13 +122,7 @@ ngx_ota_add_send(ngx_http_request_t *r, ngx_ota_add_t *add, int argc,
 
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_refused(r, add->action, &add->object,
-                              rc == NGX_DECLINED
-                              ? NGX_HTTP_SERVICE_UNAVAILABLE
-                              : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                              rc == NGX_DECLINED
-                              ? "storage unavailable, retry later"
-                              : "storage error");
+        ngx_ota_admin_send_failed(r, add->action, &add->object, rc);
         return;
     }
 
@@ -132,7 +135,7 @@ ngx_ota_add_send(ngx_http_request_t *r, ngx_ota_add_t *add, int argc,
 }
 
 
-/* ---- POST devices --------------------------------------------------------- */
+/* ---- POST devices ------------------------------------------------------- */
 
 ngx_int_t
 ngx_ota_admin_devices_add(ngx_http_request_t *r)
@@ -147,7 +150,7 @@ ngx_ota_devices_body(ngx_http_request_t *r, json_t *body)
     static const char *const  fields[] = { "device", "product", "secret",
                                            NULL };
 
-    int              argc;
+    int              argc, head;
     char            *defmod;
     u_char          *p, rnd[OTA_SECRET_BYTES];
     size_t           i, n, *argvlen;
@@ -252,12 +255,9 @@ ngx_ota_devices_body(ngx_http_request_t *r, json_t *body)
             return;
         }
 
-        argv[argc] = v[0];
-        argvlen[argc++] = ngx_strlen(v[0]);
-        argv[argc] = v[1];
-        argvlen[argc++] = ngx_strlen(v[1]);
-        argv[argc] = v[2];
-        argvlen[argc++] = ngx_strlen(v[2]);
+        ngx_ota_add_arg(argv, argvlen, &argc, v[0]);
+        ngx_ota_add_arg(argv, argvlen, &argc, v[1]);
+        ngx_ota_add_arg(argv, argvlen, &argc, v[2]);
     }
 
     /* the audit names the first device and how many came with it */
@@ -284,16 +284,12 @@ ngx_ota_devices_body(ngx_http_request_t *r, json_t *body)
 
     *ngx_sprintf((u_char *) now, "%T", ngx_time()) = '\0';
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_ota_admin_lua_device_add;
-    argvlen[1] = ngx_ota_admin_lua_device_add_len;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = now;
-    argvlen[3] = ngx_strlen(now);
-    argv[4] = defmod;
-    argvlen[4] = ngx_strlen(defmod);
+    head = 0;
+    ngx_ota_add_arg(argv, argvlen, &head, "EVAL");
+    ngx_ota_add_arg(argv, argvlen, &head, ngx_ota_admin_lua_device_add);
+    ngx_ota_add_arg(argv, argvlen, &head, "0");
+    ngx_ota_add_arg(argv, argvlen, &head, now);
+    ngx_ota_add_arg(argv, argvlen, &head, defmod);
 
     /* hiredis copies the vector at once: defmod may go */
     ngx_ota_add_send(r, add, argc, argv, argvlen);
@@ -301,7 +297,7 @@ ngx_ota_devices_body(ngx_http_request_t *r, json_t *body)
 }
 
 
-/* ---- POST modules --------------------------------------------------------- */
+/* ---- POST modules ------------------------------------------------------- */
 
 ngx_int_t
 ngx_ota_admin_modules_add(ngx_http_request_t *r)
@@ -316,6 +312,7 @@ ngx_ota_modules_body(ngx_http_request_t *r, json_t *body)
     static const char *const  fields[] = { "module", "product", "alias",
                                            "desc", NULL };
 
+    int              argc;
     char            *js, *defmod;
     size_t           argvlen[7];
     const char      *v[4], *argv[7];
@@ -372,29 +369,23 @@ ngx_ota_modules_body(ngx_http_request_t *r, json_t *body)
     }
 
     /* EVAL <script> 0 product module module_json default_module_json */
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_ota_admin_lua_module_add;
-    argvlen[1] = ngx_ota_admin_lua_module_add_len;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = v[1];
-    argvlen[3] = ngx_strlen(v[1]);
-    argv[4] = v[0];
-    argvlen[4] = ngx_strlen(v[0]);
-    argv[5] = js;
-    argvlen[5] = ngx_strlen(js);
-    argv[6] = defmod;
-    argvlen[6] = ngx_strlen(defmod);
+    argc = 0;
+    ngx_ota_add_arg(argv, argvlen, &argc, "EVAL");
+    ngx_ota_add_arg(argv, argvlen, &argc, ngx_ota_admin_lua_module_add);
+    ngx_ota_add_arg(argv, argvlen, &argc, "0");
+    ngx_ota_add_arg(argv, argvlen, &argc, v[1]);
+    ngx_ota_add_arg(argv, argvlen, &argc, v[0]);
+    ngx_ota_add_arg(argv, argvlen, &argc, js);
+    ngx_ota_add_arg(argv, argvlen, &argc, defmod);
 
-    ngx_ota_add_send(r, add, 7, argv, argvlen);
+    ngx_ota_add_send(r, add, argc, argv, argvlen);
 
     free(js);
     free(defmod);
 }
 
 
-/* ---- the scripts' answers ------------------------------------------------- */
+/* ---- the scripts' answers ----------------------------------------------- */
 
 static void
 ngx_ota_add_reply(ngx_ota_redis_call_t *call, redisReply *reply)
@@ -413,11 +404,7 @@ ngx_ota_add_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_STRING)
     {
-        ngx_ota_admin_audit(r, add->action, &add->object,
-                            reply == NULL ? NGX_HTTP_SERVICE_UNAVAILABLE
-                                          : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                            "storage error");
-        ngx_ota_api_redis_error(r, reply, add->action);
+        ngx_ota_admin_redis_error(r, add->action, &add->object, reply);
         return;
     }
 

@@ -205,6 +205,30 @@ ngx_ota_admin_done(ngx_http_request_t *r, const char *action,
 }
 
 
+void
+ngx_ota_admin_send_failed(ngx_http_request_t *r, const char *action,
+    ngx_str_t *object, ngx_int_t rc)
+{
+    ngx_ota_admin_audit(r, action, object,
+                        rc == NGX_DECLINED ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                           : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                        "storage error");
+    ngx_ota_api_send_failed(r, rc);
+}
+
+
+void
+ngx_ota_admin_redis_error(ngx_http_request_t *r, const char *action,
+    ngx_str_t *object, redisReply *reply)
+{
+    ngx_ota_admin_audit(r, action, object,
+                        reply == NULL ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                      : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                        "storage error");
+    ngx_ota_api_redis_error(r, reply, action);
+}
+
+
 ngx_int_t
 ngx_ota_admin_body_refused(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg)

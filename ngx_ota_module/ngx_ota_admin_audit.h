@@ -11,6 +11,7 @@
 
 #include "ngx_ota_api.h"
 #include "ngx_ota_core.h"
+#include "ngx_ota_redis.h"
 
 
 /* Appends one entry without waiting for it (fire and forget, on the
@@ -34,6 +35,14 @@ void ngx_ota_admin_refused(ngx_http_request_t *r, const char *action,
 /* A write done: answer->json with status, from a reply handler. */
 void ngx_ota_admin_done(ngx_http_request_t *r, const char *action,
     ngx_str_t *object, ngx_uint_t status, ngx_ota_api_answer_t *answer);
+
+/* A failed send (rc of ngx_ota_redis_*: 503 or 500) or a missing or
+ * error reply (503 or 500), audited without waiting (Redis is in trouble)
+ * and answered as ngx_ota_api_send_failed / ngx_ota_api_redis_error do. */
+void ngx_ota_admin_send_failed(ngx_http_request_t *r, const char *action,
+    ngx_str_t *object, ngx_int_t rc);
+void ngx_ota_admin_redis_error(ngx_http_request_t *r, const char *action,
+    ngx_str_t *object, redisReply *reply);
 
 /* ngx_ota_ctx_t's body_refused hook for a write (ctx->admin_action): a
  * body that is malformed or too large is audited too */

@@ -214,13 +214,7 @@ ngx_ota_config_body(ngx_http_request_t *r, json_t *body)
 
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_refused(r, OTA_ACT_CONFIG_SET, &cf->object,
-                              rc == NGX_DECLINED
-                              ? NGX_HTTP_SERVICE_UNAVAILABLE
-                              : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                              rc == NGX_DECLINED
-                              ? "storage unavailable, retry later"
-                              : "storage error");
+        ngx_ota_admin_send_failed(r, OTA_ACT_CONFIG_SET, &cf->object, rc);
     }
 }
 
@@ -240,13 +234,11 @@ ngx_ota_config_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         if (cf->write) {
-            ngx_ota_admin_audit(r, OTA_ACT_CONFIG_SET, &cf->object,
-                                reply == NULL ? NGX_HTTP_SERVICE_UNAVAILABLE
-                                              : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                "storage error");
+            ngx_ota_admin_redis_error(r, OTA_ACT_CONFIG_SET, &cf->object,
+                                      reply);
+        } else {
+            ngx_ota_api_redis_error(r, reply, "admin config");
         }
-
-        ngx_ota_api_redis_error(r, reply, "admin config");
         return;
     }
 

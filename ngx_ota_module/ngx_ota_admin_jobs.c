@@ -342,9 +342,7 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
 
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_refused(r, job->action, &job->id,
-                              NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "storage unavailable, retry later");
+        ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
     }
 }
 
@@ -363,11 +361,7 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     }
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_ota_admin_audit(r, job->action, &job->id,
-                            reply == NULL ? NGX_HTTP_SERVICE_UNAVAILABLE
-                                          : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                            "storage error");
-        ngx_ota_api_redis_error(r, reply, job->action);
+        ngx_ota_admin_redis_error(r, job->action, &job->id, reply);
         return;
     }
 
@@ -458,9 +452,7 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     rc = ngx_ota_redis_argv(call, j.argc, j.argv, j.argvlen);
 
     if (rc != NGX_OK) {
-        ngx_ota_admin_audit(r, job->action, &job->id,
-                            NGX_HTTP_SERVICE_UNAVAILABLE, "storage error");
-        ngx_ota_api_send_failed(r, rc);
+        ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
     }
 }
 
@@ -494,9 +486,7 @@ ngx_ota_job_poll(ngx_event_t *ev)
 
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_audit(r, job->action, &job->id,
-                            NGX_HTTP_SERVICE_UNAVAILABLE, "storage error");
-        ngx_ota_api_send_failed(r, rc);
+        ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
         ngx_http_run_posted_requests(r->connection);
     }
 }

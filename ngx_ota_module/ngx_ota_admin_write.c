@@ -53,9 +53,6 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
 
     enum { DEVICES = 0, MODULES, CONFIG, BATCH_CREATE, BATCH_OP };
 
-#define ngx_ota_is(s, str)  ((s).len == sizeof(str) - 1                      \
-                             && ngx_strncmp((s).data, str, sizeof(str) - 1)  \
-                                == 0)
 
     rest = *path;
 
@@ -69,15 +66,15 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
 
     what = BATCH_OP;
 
-    if (ngx_ota_is(rest, "devices")) {
+    if (ngx_ota_str_is(rest, "devices")) {
         action = OTA_ACT_DEVICE_ADD;
         what = DEVICES;
 
-    } else if (ngx_ota_is(rest, "modules")) {
+    } else if (ngx_ota_str_is(rest, "modules")) {
         action = OTA_ACT_MODULE_ADD;
         what = MODULES;
 
-    } else if (ngx_ota_is(rest, "config")) {
+    } else if (ngx_ota_str_is(rest, "config")) {
         action = OTA_ACT_CONFIG_SET;
         what = CONFIG;
         put = "GET, HEAD, PUT";
@@ -92,11 +89,11 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         verb.data = slash + 1;
         verb.len = rest.data + rest.len - verb.data;
 
-        if (ngx_ota_is(verb, "pause")) {
+        if (ngx_ota_str_is(verb, "pause")) {
             action = OTA_ACT_BATCH_PAUSE;
-        } else if (ngx_ota_is(verb, "resume")) {
+        } else if (ngx_ota_str_is(verb, "resume")) {
             action = OTA_ACT_BATCH_RESUME;
-        } else if (ngx_ota_is(verb, "cancel")) {
+        } else if (ngx_ota_str_is(verb, "cancel")) {
             action = OTA_ACT_BATCH_CANCEL;
         } else {
             return ngx_ota_write_refuse(r, NGX_HTTP_NOT_FOUND,
@@ -104,20 +101,22 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
                                       "batches/<id>/pause, resume or cancel");
         }
 
-    } else if (ngx_ota_is(rest, "batches")) {
+    } else if (ngx_ota_str_is(rest, "batches")) {
         action = OTA_ACT_BATCH_CREATE;
         what = BATCH_CREATE;
 
-    } else if (ngx_ota_is(rest, "packages")) {
+    } else if (ngx_ota_str_is(rest, "packages")) {
         /* said plainly, so nobody takes a 404 for a typo */
         return ngx_ota_write_refuse(r, NGX_HTTP_NOT_IMPLEMENTED,
                                   "uploading packages through the admin "
                                   "API is not available yet: use otactl "
                                   "package add");
 
-    } else if (ngx_ota_is(rest, "metrics") || ngx_ota_is(rest, "versions")
-               || ngx_ota_is(rest, "products") || ngx_ota_is(rest, "audit")
-               || ngx_ota_is(rest, "whoami")
+    } else if (ngx_ota_str_is(rest, "metrics")
+               || ngx_ota_str_is(rest, "versions")
+               || ngx_ota_str_is(rest, "products")
+               || ngx_ota_str_is(rest, "audit")
+               || ngx_ota_str_is(rest, "whoami")
                || (rest.len > 8 && ngx_strncmp(rest.data, "batches/", 8) == 0)
                || (rest.len > 9
                    && ngx_strncmp(rest.data, "packages/", 9) == 0)
@@ -135,7 +134,6 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
                                   "batches/<id>/pause|resume|cancel");
     }
 
-#undef ngx_ota_is
 
     /* PUT config, POST everything else */
     if ((put != NULL) != (r->method == NGX_HTTP_PUT)) {

@@ -179,6 +179,11 @@ u_char *ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s);
 ngx_int_t ngx_ota_view_copy(ngx_pool_t *pool, const ota_view_t *v,
     ngx_str_t *out);
 
+/* 1 when the nginx string s is the literal str */
+#define ngx_ota_str_is(s, str)                                               \
+    ((s).len == sizeof(str) - 1                                              \
+     && ngx_strncmp((s).data, str, sizeof(str) - 1) == 0)
+
 /* current time in ms */
 int64_t ngx_ota_now_ms(void);
 

@@ -29,10 +29,19 @@ sub api {
                     (exists $o{body} ? (body => $o{body}) : ()));
 }
 
-# Redis without the audit stream
+# Redis without the audit stream and the worker's own bookkeeping (its
+# heartbeat and reader lease change by themselves)
 sub state_now {
     my $s = $t->redis_snapshot;
-    delete $s->{$AUDIT};
+    delete $s->{$_} for $AUDIT, OtaTest::key('OTA_KEY_WORKERS'),
+                        OtaTest::key('OTA_KEY_EVENTS_READER');
+    # the worker trims the jobs stream as it likes: its newest job says
+    # whether a job was added
+    my $jobs = OtaTest::key('OTA_STREAM_JOBS');
+    if (exists $s->{$jobs}) {
+        my $last = $t->redis(XREVRANGE => $jobs, '+', '-', 'COUNT', 1);
+        $s->{$jobs} = $last && @$last ? $last->[0][0] : '';
+    }
     return $s;
 }
 

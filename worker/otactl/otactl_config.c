@@ -139,7 +139,8 @@ otactl_config_set(otactl_t *o, int argc, char **argv)
     ota_check_t      c;
     ota_settings_t   s;
     redisReply      *r;
-    char             stored[OTA_SETTINGS_EXTS_MAX], obj[OTA_SETTINGS_EXTS_MAX + 64];
+    char             stored[OTA_SETTINGS_EXTS_MAX];
+    char             obj[OTA_SETTINGS_EXTS_MAX + 64];
     int              rc;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "config set")) != 0) {
