@@ -17,6 +17,12 @@ my $t = OtaTest->new(worker => 1, admin_extra =>
     "ota_admin_token console:$VIEWER role=viewer; "
     . "ota_admin_token ci:$CI role=operator; ota_body_max 2m;");
 ok($t->wait_nginx_redis, "nginx workers connected to Redis");
+# the worker's start (its streams and groups, its heartbeat) is done before
+# any "nothing changed" is compared
+ok($t->wait_for(sub { $t->redis(EXISTS => OtaTest::key('OTA_STREAM_JOBS'))
+                      && $t->redis(EXISTS => OtaTest::key('OTA_STREAM_EVENTS'))
+                      && $t->redis(HLEN => OtaTest::key('OTA_KEY_WORKERS')) }),
+   'the worker is up');
 
 my $AUDIT = OtaTest::key('OTA_STREAM_AUDIT');
 
@@ -181,6 +187,24 @@ refused('POST', 'devices', [ map { { device => "m$_", product => 'p' } } 1 .. 10
 refused('POST', 'devices', [ map { { device => "m$_", product => 'p',
                                       secret => 'x' x 100 } } 1 .. 20000 ],
         413, qr/too large/, 'a body over ota_body_max', audited => 0);
+
+# as an impatient script would: the same new device twenty times at once
+# (curl's parallel mode): one is created, every other one is a 409
+{
+    my @args;
+    for my $i (1 .. 20) {
+        push @args, ($i > 1 ? ('--next') : ()), '-s', '-o', '/dev/null',
+             '-w', '%{http_code}\n', '-H', "Authorization: Bearer $OtaTest::ADMIN_TOKEN",
+             '-d', '{"device":"race-1","product":"prodR"}', $t->base . '/ota/admin/devices';
+    }
+    my ($rc, $codes) = $t->run_cmd({}, 'curl', '--parallel', '--parallel-max', '20', @args);
+    my %n;
+    $n{$_}++ for split /\n/, $codes;
+    is($n{201}, 1, 'twenty at once: one created');
+    is($n{409}, 19, 'nineteen told it exists');
+    is($t->redis(SCARD => OtaTest::key('OTA_KEY_PRODUCT_DEVICES', 'prodR')), 1,
+       'one device in the product');
+}
 
 # ---- POST modules ----------------------------------------------------------
 
