@@ -1,7 +1,9 @@
 # OTA distribution: nginx module, worker, otactl.
 #
 #   make          build build/ngx_ota_module.so, build/ota-worker, build/otactl,
-#                 build/ota-fleet (the device fleet client of bench/fleet)
+#                 build/ota_mqtt_auth.so (the broker plugin), build/ota-mqtt
+#                 (the bridge), build/ota-fleet and build/ota-mqtt-load (the
+#                 device fleets of bench/)
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
@@ -10,9 +12,10 @@
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
 #   make asan     build under AddressSanitizer and run the suite against it
-#   make valgrind the worker tests with ota-worker under valgrind memcheck
+#   make valgrind ota-worker and ota-mqtt under valgrind memcheck (a subset)
 #   make deb      Debian packages into build/deb (debian/, docs/deploy.md)
-#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl
+#   make install  DESTDIR= PREFIX= (/usr/local): the module, ota-worker, otactl,
+#                 ota-mqtt and its broker plugin, the console files
 #
 # NGINX_SRC may point at a full nginx source tree instead of Debian's
 # nginx-dev copy (/usr/share/nginx/src); the module must then be loaded by an
@@ -67,6 +70,17 @@ FUZZ_CC     ?= clang
 FUZZ_SHORT  ?= 5
 FUZZ_LONG   ?= 300
 
+# the MQTT channel: the broker plugin and the bridge (mqtt/), built on the
+# worker's Redis connection code (worker/common/) and the shared plain C;
+# the bridge's Redis scripts are lua/mqtt/*.lua
+MQTT_COMMON := $(COMMON_SRCS)
+PLUGIN_SRCS := $(sort $(wildcard mqtt/plugin_*.c))
+BRIDGE_SRCS := $(sort $(wildcard mqtt/bridge_*.c))
+MQTT_HDRS   := $(sort $(wildcard mqtt/*.h)) $(COMMON_HDRS)
+LUA_MQTT    := $(sort $(wildcard lua/mqtt/*.lua))
+MQTT_GEN    := $(GEN)/mqtt_lua.c $(GEN)/mqtt_lua.h
+MQTT_CPPFLAGS := $(CPPFLAGS) -Imqtt -Iworker/common -I$(GEN)
+
 UNIT_SRCS   := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 # helpers of the prove suite, built with the programs (t/38-merge-lua.t)
@@ -78,18 +92,21 @@ DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjansson-dev redis-server redis-sentinel curl wget aria2 wrk \
             haproxy libclang-rt-14-dev clang valgrind lua5.1 \
             libjs-chart.js chromium chromium-driver python3-selenium \
-            build-essential debhelper dpkg-dev fakeroot lintian adduser
+            build-essential debhelper dpkg-dev fakeroot lintian adduser \
+            mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
 $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
-.PHONY: all module worker otactl fleet unit deps test test-unit test-t test-ahead \
-        test-debug run stop \
+.PHONY: all module worker otactl mqtt fleet unit deps test test-unit test-t \
+        test-ahead test-debug run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
-all: module worker otactl fleet $(T_HELPERS)
+all: module worker otactl mqtt fleet $(T_HELPERS)
+
+mqtt: $(BUILD)/ota_mqtt_auth.so $(BUILD)/ota-mqtt $(BUILD)/ota-mqtt-load
 
 module: $(BUILD)/ngx_ota_module.so
 worker: $(BUILD)/ota-worker
@@ -126,12 +143,13 @@ $(MODULE_GEN) &: lua/embed.pl $(LUA_MODULE) $(LUA_PRELUDE) $(LUA_ADMIN) \
 	$(LUA_EMBED) --out $(GEN)/ngx_ota_admin_lua --enum NGX_OTA_ADMIN_LUA \
 	    --lua-out $(BUILD)/lua/admin --pre $(LUA_PRELUDE) $(LUA_ADMIN)
 
-$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua $(LUA_WORKER) \
-                 $(SHARED_HDRS) worker/daemon/worker_wire.h
+$(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/batch.lua lua/lib/rollout.lua \
+                 $(LUA_WORKER) $(SHARED_HDRS) worker/daemon/worker_wire.h
 	$(LUA_EMBED) -Iworker/common -Iworker/daemon --include worker_wire.h \
+	    --include ota_rollout.h \
 	    --header-include ota_common.h --enum OTA_LUA --table ota_lua_scripts --out $(GEN)/worker_lua \
 	    --lua-out $(BUILD)/lua/worker --pre $(LUA_PRELUDE) \
-	    --pre lua/lib/batch.lua $(LUA_WORKER)
+	    --pre lua/lib/batch.lua --pre lua/lib/rollout.lua $(LUA_WORKER)
 
 $(OTACTL_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_OTACTL) $(SHARED_HDRS)
 	$(LUA_EMBED) -Iworker/common --header-include ota_common.h \
@@ -155,6 +173,27 @@ $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
 # (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
 $(BUILD)/ota-fleet: bench/fleet/ota_fleet.c
 	$(CC) $(OPT) $(WARN) -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -ljansson
+
+$(MQTT_GEN) &: lua/embed.pl $(LUA_PRELUDE) $(LUA_MQTT) $(SHARED_HDRS)
+	$(LUA_EMBED) -Iworker/common --out $(GEN)/mqtt_lua \
+	    --lua-out $(BUILD)/lua/mqtt --pre $(LUA_PRELUDE) $(LUA_MQTT)
+
+# the broker loads it: position-independent, only its three entry points
+# exported (nothing of ours can clash with the broker's symbols)
+$(BUILD)/ota_mqtt_auth.so: $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) \
+                           $(MQTT_HDRS) $(SHARED_HDRS)
+	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) -fPIC -shared -fvisibility=hidden \
+	    $(LDFLAGS) -o $@ $(PLUGIN_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(LIBS)
+
+$(BUILD)/ota-mqtt: $(BRIDGE_SRCS) $(MQTT_COMMON) $(SHARED_SRCS) $(MQTT_HDRS) \
+                   $(SHARED_HDRS) $(MQTT_GEN)
+	$(CC) $(OPT) $(WARN) $(MQTT_CPPFLAGS) $(LDFLAGS) -o $@ $(BRIDGE_SRCS) \
+	    $(GEN)/mqtt_lua.c $(MQTT_COMMON) $(SHARED_SRCS) $(LIBS) -lmosquitto
+
+# the fleet of bench/mqtt.sh and of the MQTT tests
+$(BUILD)/ota-mqtt-load: bench/mqtt_load.c $(SHARED_SRCS) $(SHARED_HDRS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ bench/mqtt_load.c $(SHARED_SRCS) \
+	    $(LIBS) -lmosquitto
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
@@ -182,8 +221,8 @@ test-fuzz: fuzz-bins
 
 FUZZ_SECS ?= $(FUZZ_SHORT)
 
-# the worker under valgrind memcheck for the worker tests (slow: a subset)
-VALGRIND_TESTS ?= t/32-*.t t/31-*.t
+# the worker and the MQTT bridge under valgrind memcheck (slow: a subset)
+VALGRIND_TESTS ?= t/32-*.t t/31-*.t t/80-*.t t/84-*.t
 valgrind: deps
 	$(MAKE) all
 	OTA_VALGRIND=1 prove -I t/lib $(VALGRIND_TESTS)
@@ -241,7 +280,8 @@ test-t: all
 
 # the event tests again with reads of 3 entries: every read is full, so
 # the worker sends each apply behind the next read (docs/worker.md)
-AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t
+AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t \
+               t/39-rollouts.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" $(PROVE) $(AHEAD_TESTS)
 
@@ -272,6 +312,13 @@ install: all
 	install -D -m 644 $(BUILD)/ngx_ota_module.so $(DESTDIR)$(MODULESDIR)/ngx_ota_module.so
 	install -D -m 755 $(BUILD)/ota-worker $(DESTDIR)$(SBINDIR)/ota-worker
 	install -D -m 755 $(BUILD)/otactl $(DESTDIR)$(BINDIR)/otactl
+	# the MQTT channel: the bridge, and the broker's plugin in a private
+	# directory (mosquitto loads it by path: conf/mosquitto.conf)
+	install -D -m 755 $(BUILD)/ota-mqtt $(DESTDIR)$(SBINDIR)/ota-mqtt
+	install -D -m 644 $(BUILD)/ota_mqtt_auth.so $(DESTDIR)$(PREFIX)/lib/ota/ota_mqtt_auth.so
+	# the console: static files (Chart.js is the system's libjs-chart.js)
+	cd console && find . -type f | while read -r f; do \
+	    install -D -m 644 "$$f" "$(DESTDIR)$(PREFIX)/share/ota-console/$$f" || exit 1; done
 
 # Debian packages, built by dpkg-buildpackage in a copy of the tree (it
 # writes its results into the parent directory: build/deb), then lintian;

@@ -16,7 +16,9 @@
 # BENCH_BIG (default 1000000).  Also prints Redis's CPU time per event and
 # per task (steadier than wall time on a shared machine); BENCH_STATS=1
 # adds INFO commandstats per phase; BENCH_WORKER_ARGS is passed to the
-# worker (e.g. "--count 4000").  Calibration: `redis-benchmark -P 32 -t
+# worker (e.g. "--count 4000"); BENCH_BATCH_ARGS to every batch create
+# (e.g. "--waves 1%,10%,50%,100%": a rollout, docs/rollouts.md; its
+# events then keep the per-wave counters and check the rules).  Calibration: `redis-benchmark -P 32 -t
 # set` against a throwaway redis-server in the same run, and each figure's
 # ratio to it (machines differ; the ratio compares runs on different
 # machines or moments).  OTA_BUILD=DIR measures the binaries of another
@@ -137,7 +139,7 @@ worker
 devices pe "$NDEV"
 PKG=$(package pe)
 BID=$("$BUILD/otactl" batch create --package "$PKG" --type upgrade --name ev \
-      --wait 120 2>/dev/null)
+      --wait 120 ${BENCH_BATCH_ARGS:-} 2>/dev/null)
 stop_worker
 awk -v n="$NDEV" -v b="$BID" -v k="$PKG" 'BEGIN {
     for (ph = 0; ph < 5; ph++) for (i = 1; i <= n; i++) {
@@ -179,7 +181,7 @@ for n in 100000 "$NBIG"; do
     C0=$(rcpu)
     t0=$(now)
     BID=$("$BUILD/otactl" batch create --package "$PKG" --type upgrade \
-          --name big --wait 300 2>/dev/null)
+          --name big --wait 300 ${BENCH_BATCH_ARGS:-} 2>/dev/null)
     t1=$(now)
     C1=$(rcpu)
     stats

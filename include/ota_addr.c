@@ -196,12 +196,12 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
 #undef ota_is
 
     if (a->have_addr) {
-        return ota_addr_fail(err, errlen, "a second redis address \"%.*s\"",
+        return ota_addr_fail(err, errlen, "a second Redis address \"%.*s\"",
                              w, len);
     }
     if (len >= 5 && strncmp(w, "unix:", 5) == 0) {
         if (len == 5 || len - 5 >= sizeof(a->path)) {
-            return ota_addr_fail(err, errlen, "invalid redis socket \"%.*s\"",
+            return ota_addr_fail(err, errlen, "invalid Redis socket \"%.*s\"",
                                  w, len);
         }
         memcpy(a->path, w + 5, len - 5);
@@ -211,11 +211,11 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
     }
     rc = ota_hostport(w, len, &a->server);
     if (rc == -2) {
-        return ota_addr_fail(err, errlen, "invalid redis port in \"%.*s\"",
+        return ota_addr_fail(err, errlen, "invalid Redis port in \"%.*s\"",
                              w, len);
     }
     if (rc != 0) {
-        return ota_addr_fail(err, errlen, "invalid redis address \"%.*s\" "
+        return ota_addr_fail(err, errlen, "invalid Redis address \"%.*s\" "
                              "(want IP:PORT, [IPv6]:PORT, HOST:PORT, "
                              "unix:/path or sentinel=IP:PORT[,IP:PORT...] "
                              "master=NAME)", w, len);
@@ -229,7 +229,7 @@ int
 ota_addr_check(const ota_addr_t *a, char *err, size_t errlen)
 {
     if (!a->have_addr) {
-        snprintf(err, errlen, "no redis address (want IP:PORT, unix:/path "
+        snprintf(err, errlen, "no Redis address (want IP:PORT, unix:/path "
                  "or sentinel=IP:PORT[,IP:PORT...] master=NAME)");
         return -1;
     }
@@ -244,7 +244,7 @@ ota_addr_check(const ota_addr_t *a, char *err, size_t errlen)
         return -1;
     }
     if (a->nsentinels > 0 && (a->server.host[0] || a->path[0])) {
-        snprintf(err, errlen, "either a redis address or sentinel=, not "
+        snprintf(err, errlen, "either a Redis address or sentinel=, not "
                  "both");
         return -1;
     }
@@ -273,7 +273,7 @@ ota_addr_parse(ota_addr_t *a, const char *s, char *err, size_t errlen)
         }
         if (rc > 0) {
             return ota_addr_fail(err, errlen, "unknown word \"%.*s\" in the "
-                                 "redis address (want password=, db=, "
+                                 "Redis address (want password=, db=, "
                                  "master=)", p, (size_t) (e - p));
         }
         p = e;

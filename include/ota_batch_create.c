@@ -129,6 +129,25 @@ ota_jobcmd_add(ota_jobcmd_t *j, const char *field, const char *value)
 
 
 int
+ota_jobcmd_add_copy(ota_jobcmd_t *j, const char *field, const char *value)
+{
+    size_t  fl = strlen(field) + 1, vl = strlen(value) + 1;
+    char   *p = j->copy + j->copied;
+
+    if (j->copied + fl + vl > sizeof(j->copy)) {
+        return -1;
+    }
+    memcpy(p, field, fl);
+    memcpy(p + fl, value, vl);
+    if (ota_jobcmd_add(j, p, p + fl) != 0) {
+        return -1;
+    }
+    j->copied += fl + vl;
+    return 0;
+}
+
+
+int
 ota_jobcmd_init(ota_jobcmd_t *j, const char *job, int64_t now_ms,
     int64_t expires_ms)
 {
@@ -145,6 +164,8 @@ ota_jobcmd_init(ota_jobcmd_t *j, const char *job, int64_t now_ms,
         }
     }
     j->argc = 0;
+    j->copied = 0;
+    j->full = 0;
     j->argv[j->argc] = "XADD";
     j->argvlen[j->argc++] = 4;
     j->argv[j->argc] = OTA_STREAM_JOBS;

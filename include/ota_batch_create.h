@@ -51,13 +51,17 @@ void ota_batch_id(char *id, time_t now, const unsigned char *rnd);
  * expires: when the one who asked stopped waiting; a worker that reads the
  * job later refuses it instead of acting behind the admin's back.
  */
-#define OTA_JOBCMD_ARGC_MAX  32
+#define OTA_JOBCMD_ARGC_MAX  64
+#define OTA_JOBCMD_COPY_MAX  2048       /* bytes of copied fields */
 
 typedef struct {
     int           argc;
     const char   *argv[OTA_JOBCMD_ARGC_MAX];
     size_t        argvlen[OTA_JOBCMD_ARGC_MAX];
     char          num[2][24];
+    char          copy[OTA_JOBCMD_COPY_MAX];
+    size_t        copied;
+    int           full;                 /* for callers' callbacks */
 } ota_jobcmd_t;
 
 /* the envelope; 0, or -1 when the job id is not 1-64 hex characters */
@@ -66,6 +70,11 @@ int ota_jobcmd_init(ota_jobcmd_t *j, const char *job, int64_t now_ms,
 
 /* one field of the job; -1 when the vector is full */
 int ota_jobcmd_add(ota_jobcmd_t *j, const char *field, const char *value);
+
+/* the same, copying field and value into the struct (for values that do
+ * not outlive the call, such as ota_rollout_fields()'s); -1 when full */
+int ota_jobcmd_add_copy(ota_jobcmd_t *j, const char *field,
+    const char *value);
 
 /* a batch_create job's fields for b (checked) and id */
 int ota_jobcmd_batch_create(ota_jobcmd_t *j, const ota_batch_opts_t *b,

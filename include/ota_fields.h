@@ -53,6 +53,45 @@
 #define OTA_F_PROTOCOL      "protocol"      /* http | https | mqtt */
 #define OTA_F_METHOD        "method"        /* static | dynamic */
 #define OTA_F_PUSH          "push"          /* 0 | 1 */
+/* the rollout options of batch_create (docs/rollouts.md), normalized by
+ * include/ota_rollout.c; the batch record keeps them under the same
+ * names */
+#define OTA_F_WAVES         "waves"         /* "1%,10%,100%" or "10,100" */
+#define OTA_F_SUCCESS_THRESHOLD "success_threshold" /* percent */
+#define OTA_F_ERROR_THRESHOLD "error_threshold"     /* percent */
+#define OTA_F_MAX_PER_MINUTE "max_per_minute"       /* devices offered */
+#define OTA_F_RAMP          "ramp"          /* "BASE,FACTOR" */
+#define OTA_F_ABORT_RATE    "abort_failure_rate"    /* percent */
+#define OTA_F_ABORT_MIN     "abort_min"     /* finished devices */
+#define OTA_F_START_AT      "start_at"      /* ms */
+#define OTA_F_TIMEOUT       "timeout"       /* minutes per task */
+
+/* ---- batch record fields of a rollout (written by the worker) ---------- */
+#define OTA_R_ROLLOUT       "rollout"       /* "1": waves, an error
+                                               threshold, an abort rule or
+                                               a ramp, checked as tasks
+                                               move */
+#define OTA_R_WAVE_BOUNDS   "wave_bounds"   /* "2,15": ranks ending waves */
+#define OTA_R_WAVE          "wave"          /* the wave open last, 1.. */
+#define OTA_R_WAVE_UPTO     "wave_upto"     /* devices of rank <= it are
+                                               offered; none: every one */
+#define OTA_R_WAVE_ACK      "wave_ack"      /* waves up to it: their error
+                                               pause was resumed by an admin */
+#define OTA_R_RATE          "rate"          /* devices newly offered per
+                                               minute now (the ramp grows
+                                               it); none: no limit */
+#define OTA_R_ABORT         "abort"         /* why it was aborted */
+#define OTA_R_ABORTED       "aborted"       /* ms */
+#define OTA_R_STARTED       "started"       /* ms it started running */
+#define OTA_R_PAUSE_REASON  "pause_reason"
+#define OTA_R_PAUSE_KIND    "pause_kind"    /* admin | error_threshold */
+#define OTA_R_PAUSE_WAVE    "pause_wave"
+#define OTA_R_NOTICE_RANK   "notice_rank"   /* push notices published up to
+                                               this rank (notify.lua) */
+/* OTA_KEY_BATCH_WAVES: "<wave>:<state>", "<wave>:r:<reason>" counts and */
+#define OTA_R_WAVE_OPENED   "opened"        /* "<wave>:opened" -> ms */
+/* the batch state before its --start-at */
+#define OTA_BATCH_SCHEDULED "scheduled"
 
 /* ---- task states (docs/redis-schema.md "Tasks", docs/worker.md) -------- */
 #define OTA_ST_PENDING      "pending"

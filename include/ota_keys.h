@@ -107,8 +107,28 @@
 #define OTA_KEY_BATCH_CREATED   "ota:batch:{%s}:created"
 /* ms of the task's last change; default its created */
 #define OTA_KEY_BATCH_UPDATED   "ota:batch:{%s}:updated"
+/* HASH a rollout's counters per wave (docs/rollouts.md): "<wave>:<state>"
+ * -> tasks of the wave in that state (pending left out: it is the wave's
+ * size less the others), "<wave>:r:<reason>" -> its failures by reason,
+ * "<wave>:opened" -> ms the wave opened (worker, in the step that moves
+ * the tasks) */
+#define OTA_KEY_BATCH_WAVES     "ota:batch:{%s}:waves"
+/* LIST the batch's history: JSON {"at","event",...} of each start, wave
+ * opened, pause, resume, abort, cancel and finish, oldest first, at most
+ * OTA_HISTORY_MAX (worker) */
+#define OTA_KEY_BATCH_HISTORY   "ota:batch:{%s}:history"
+#define OTA_HISTORY_MAX         200
+/* ZSET the devices newly offered the upgrade of a batch with a rate
+ * limit in the last minute: device -> ms (module, every node; entries
+ * older than a minute are trimmed by whoever offers) */
+#define OTA_KEY_BATCH_OFFERS    "ota:batch:{%s}:offers"
 /* ZSET every batch id scored by creation time */
 #define OTA_KEY_BATCHES         "ota:batches"
+/* SET active-push batches with waves or a start time whose notices are
+ * being published, wave by wave, by the worker's tick (notify.lua) */
+#define OTA_KEY_NOTIFY          "ota:notify"
+/* ZSET scheduled batches (--start-at) scored by their start (ms) */
+#define OTA_KEY_SCHEDULED       "ota:scheduled"
 /* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)
  * they fail as timed out unless they progress (worker) */
 #define OTA_KEY_TASK_DEADLINES  "ota:deadlines"
@@ -138,6 +158,18 @@
 #define OTA_KEY_JOB_REPLY       "ota:reply:%s"              /* job id */
 /* pub/sub: upgrade notice for one device (active push batches) */
 #define OTA_CHANNEL_PUSH        "ota:push:%s"               /* device */
+/* STREAM upgrade notices to deliver over MQTT: one entry (device product
+ * module batch ts) per task of an active-push batch, read by the bridges
+ * (ota-mqtt) in the group OTA_GROUP_BRIDGES and acknowledged after the
+ * broker took the MQTT publish, so a notice waits while bridges or broker
+ * are down.  The bridges create it (MKSTREAM) and trim it; the worker
+ * appends with NOMKSTREAM, so without any bridge nothing piles up */
+#define OTA_STREAM_NOTICES      "ota:notices"
+#define OTA_GROUP_BRIDGES       "ota-bridges"
+/* HASH reason -> MQTT messages the bridges dropped (admin metrics) */
+#define OTA_KEY_MQTT_DROPPED    "ota:mqtt:dropped"
+/* HASH kind -> MQTT messages the bridges handled (admin metrics) */
+#define OTA_KEY_MQTT_HANDLED    "ota:mqtt:handled"
 /* HASH worker heartbeats: consumer name -> unix time */
 #define OTA_KEY_WORKERS         "ota:workers"
 

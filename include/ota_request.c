@@ -212,6 +212,15 @@ ota_request_report(json_t *body, ota_report_req_t *rep, json_t **src)
 
 
 const char *
+ota_request_target(json_t *body, ota_report_req_t *rep)
+{
+    json_t  *src;
+
+    return ota_request_report(body, rep, &src);
+}
+
+
+const char *
 ota_request_inform(json_t *body, ota_report_req_t *rep)
 {
     json_t      *src;

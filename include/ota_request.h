@@ -66,6 +66,10 @@ const char *ota_request_auth(json_t *body, ota_auth_req_t *a);
 const char *ota_request_inform(json_t *body, ota_report_req_t *rep);
 const char *ota_request_progress(json_t *body, ota_report_req_t *rep);
 
+/* a request that names only a module, in either shape ({"module"} or
+ * {"id","params":{"module"}}): "id" and "module" of rep (MQTT firmware/get) */
+const char *ota_request_target(json_t *body, ota_report_req_t *rep);
+
 /* code points of UTF-8 text (continuation bytes not counted) */
 size_t ota_utf8_chars(const char *s, size_t len);
 

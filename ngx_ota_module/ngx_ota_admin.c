@@ -32,6 +32,7 @@
 #include "ngx_ota_metrics.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_task.h"
@@ -40,6 +41,10 @@
 /* per-batch series cover only the most recent batches: bounded output */
 #define NGX_OTA_METRICS_BATCHES  100
 
+/* replies before the batch list: the MQTT bridges' two counter hashes */
+#define NGX_OTA_METRICS_MQTT     2
+/* bounded: reasons and kinds are a handful of short words */
+#define NGX_OTA_METRICS_MQTT_MAX 4096
 
 
 typedef struct {
@@ -50,6 +55,10 @@ typedef struct {
     ngx_str_t            *ids;
     ngx_uint_t            nids;
     ngx_uint_t            running;      /* running batches seen */
+    u_char               *mqtt;         /* the bridges' counters, as text */
+    u_char               *mqtt_pos;
+    ngx_uint_t            paused;       /* paused ones (admin or rule) */
+    ngx_uint_t            aborted;      /* cancelled by an abort rule */
     unsigned              current:1;    /* the batch being read runs */
 } ngx_ota_metrics_t;
 
@@ -60,6 +69,8 @@ static void ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static ngx_int_t ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m,
     ngx_uint_t redis_up);
+static ngx_int_t ngx_ota_admin_metrics_mqtt(ngx_ota_metrics_t *m,
+    ngx_uint_t index, redisReply *reply);
 
 
 ngx_int_t
@@ -212,11 +223,13 @@ ngx_ota_admin_whoami(ngx_http_request_t *r)
 /* ---- metrics ----------------------------------------------------------- */
 
 /*
- * The node's counters (shared memory, no Redis), then the task counts per
- * state of each running batch among the NGX_OTA_METRICS_BATCHES most
- * recent: one ZREVRANGE, then HGET state + HGETALL counts per batch in one
- * pipeline.  Without Redis the node's counters are still served, with
- * ota_redis_up 0.
+ * The node's counters (shared memory, no Redis), the MQTT bridges'
+ * counters (two HGETALLs: the bridges keep them in Redis, so they are the
+ * same on every node), then the task counts per state of each running
+ * batch among the NGX_OTA_METRICS_BATCHES most recent: one ZREVRANGE,
+ * then HMGET state abort + HGETALL counts per batch in one pipeline; the
+ * paused and aborted ones (docs/rollouts.md) are counted too.  Without
+ * Redis the node's counters are still served, with ota_redis_up 0.
  */
 static ngx_int_t
 ngx_ota_admin_metrics(ngx_http_request_t *r)
@@ -242,8 +255,17 @@ ngx_ota_admin_metrics(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_ota_redis_cmd(call, "ZREVRANGE %s 0 %d", OTA_KEY_BATCHES,
-                           NGX_OTA_METRICS_BATCHES - 1);
+    rc = ngx_ota_redis_cmd(call, "HGETALL %s", OTA_KEY_MQTT_DROPPED);
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGETALL %s", OTA_KEY_MQTT_HANDLED);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "ZREVRANGE %s 0 %d", OTA_KEY_BATCHES,
+                               NGX_OTA_METRICS_BATCHES - 1);
+    }
+
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
         return ngx_ota_admin_metrics_send(m, 0);
@@ -278,13 +300,23 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     /* without Redis the node's counters are still worth serving */
     if (reply == NULL
-        || (call->index == 0 && reply->type == REDIS_REPLY_ERROR))
+        || (call->index <= NGX_OTA_METRICS_MQTT
+            && reply->type == REDIS_REPLY_ERROR))
     {
-        ngx_http_finalize_request(r, ngx_ota_admin_metrics_send(m, 0));
+        if (call->index == NGX_OTA_METRICS_MQTT || reply == NULL) {
+            ngx_http_finalize_request(r, ngx_ota_admin_metrics_send(m, 0));
+        }
         return;
     }
 
-    if (call->index == 0) {
+    if (call->index < NGX_OTA_METRICS_MQTT) {
+        if (ngx_ota_admin_metrics_mqtt(m, call->index, reply) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+        return;
+    }
+
+    if (call->index == NGX_OTA_METRICS_MQTT) {
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
             ngx_http_finalize_request(r, ngx_ota_admin_metrics_send(m, 1));
             return;
@@ -352,7 +384,8 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                 return;
             }
 
-            rc = ngx_ota_redis_cmd(call, "HGET %b state", key.data, key.len);
+            rc = ngx_ota_redis_cmd(call, "HMGET %b state " OTA_R_ABORT,
+                                   key.data, key.len);
 
             if (rc == NGX_OK) {
                 if (ngx_ota_key(r->pool, &key, OTA_KEY_BATCH_COUNTS,
@@ -377,16 +410,28 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    /* replies 1, 2 are batch 0's state and counts, 3, 4 batch 1's, ... */
-    k = (call->index - 1) / 2;
+    /* then batch 0's state and counts, batch 1's, ... */
+    k = (call->index - NGX_OTA_METRICS_MQTT - 1) / 2;
 
     if (k >= m->nids) {
         return;
     }
 
-    if (call->index % 2 == 1) {
-        m->current = (reply->type == REDIS_REPLY_STRING && reply->len == 7
-                      && ngx_strncmp(reply->str, "running", 7) == 0);
+    if ((call->index - NGX_OTA_METRICS_MQTT) % 2 == 1) {
+        m->current = 0;
+
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+            e = reply->element[0];
+
+            if (e->type == REDIS_REPLY_STRING) {
+                m->current = (e->len == 7
+                              && ngx_strncmp(e->str, "running", 7) == 0);
+                m->paused += (e->len == 6
+                              && ngx_strncmp(e->str, "paused", 6) == 0);
+            }
+
+            m->aborted += (reply->element[1]->type == REDIS_REPLY_STRING);
+        }
 
     } else if (m->current) {
         m->running++;
@@ -405,7 +450,7 @@ ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
     }
 
-    if (k == m->nids - 1 && call->index % 2 == 0) {
+    if (k == m->nids - 1 && (call->index - NGX_OTA_METRICS_MQTT) % 2 == 0) {
         ngx_http_finalize_request(r, ngx_ota_admin_metrics_send(m, 1));
     }
 }
@@ -421,7 +466,11 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
     ngx_http_request_t  *r = m->request;
 
     extra = m->buf ? (size_t) (m->pos - m->buf) : 0;
-    size = NGX_OTA_M_COUNT * 160 + 256 + extra;
+    size = NGX_OTA_M_COUNT * 160 + 640 + extra;
+
+    if (redis_up && m->mqtt) {
+        size += m->mqtt_pos - m->mqtt;
+    }
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -447,10 +496,105 @@ ngx_ota_admin_metrics_send(ngx_ota_metrics_t *m, ngx_uint_t redis_up)
                          "ota_batches_running %ui\n",
                          NGX_OTA_METRICS_BATCHES, m->running);
 
+        p = ngx_slprintf(p, end, "# HELP ota_batches_paused Paused batches "
+                         "(by an admin or an error threshold) among the %d "
+                         "most recent.\n"
+                         "# TYPE ota_batches_paused gauge\n"
+                         "ota_batches_paused %ui\n"
+                         "# HELP ota_batches_aborted Batches cancelled by "
+                         "their abort rule among the %d most recent.\n"
+                         "# TYPE ota_batches_aborted gauge\n"
+                         "ota_batches_aborted %ui\n",
+                         NGX_OTA_METRICS_BATCHES, m->paused,
+                         NGX_OTA_METRICS_BATCHES, m->aborted);
+
         if (m->running) {
             p = ngx_cpymem(p, m->buf, extra);
+        }
+
+        if (m->mqtt) {
+            p = ngx_cpymem(p, m->mqtt, m->mqtt_pos - m->mqtt);
         }
     }
 
     return ngx_ota_send_text(r, NGX_HTTP_OK, &type, buf, p - buf);
+}
+
+
+/*
+ * The MQTT bridges' counters (docs/mqtt.md, "Metrics"): reason -> dropped
+ * messages, kind -> handled messages.  Names that are not short words are
+ * left out, so nothing written into Redis can inject a label.
+ */
+/* a string of 1..max lower-case letters and '_' (or digits) */
+static ngx_uint_t
+ngx_ota_admin_word(redisReply *r, size_t max, ngx_uint_t digits)
+{
+    size_t  j;
+    u_char  c;
+
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || (size_t) r->len > max)
+    {
+        return 0;
+    }
+
+    for (j = 0; j < (size_t) r->len; j++) {
+        c = (u_char) r->str[j];
+
+        if (digits ? (c < '0' || c > '9')
+                   : !((c >= 'a' && c <= 'z') || c == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_ota_admin_metrics_mqtt(ngx_ota_metrics_t *m, ngx_uint_t index,
+    redisReply *reply)
+{
+    size_t       i;
+    redisReply  *k, *v;
+    const char  *name, *label;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+        return NGX_OK;
+    }
+
+    if (m->mqtt == NULL) {
+        m->mqtt = ngx_pnalloc(m->request->pool, NGX_OTA_METRICS_MQTT_MAX);
+        if (m->mqtt == NULL) {
+            return NGX_ERROR;
+        }
+        m->mqtt_pos = m->mqtt;
+    }
+
+    name = index == 0 ? "ota_mqtt_dropped_total" : "ota_mqtt_messages_total";
+    label = index == 0 ? "reason" : "kind";
+
+    m->mqtt_pos = ngx_slprintf(m->mqtt_pos, m->mqtt + NGX_OTA_METRICS_MQTT_MAX,
+                               "# HELP %s MQTT messages the bridges %s, by "
+                               "%s.\n# TYPE %s counter\n", name,
+                               index == 0 ? "dropped" : "handled", label,
+                               name);
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (!ngx_ota_admin_word(k, 32, 0) || !ngx_ota_admin_word(v, 20, 1)) {
+            continue;
+        }
+
+        m->mqtt_pos = ngx_slprintf(m->mqtt_pos,
+                                   m->mqtt + NGX_OTA_METRICS_MQTT_MAX,
+                                   "%s{%s=\"%*s\"} %*s\n", name, label,
+                                   (size_t) k->len, k->str,
+                                   (size_t) v->len, v->str);
+    }
+
+    return NGX_OK;
 }

@@ -7,6 +7,8 @@
  * ota_stats.h, so the two never disagree.  Lists are pages (?offset=,
  * ?limit=) read with one pipeline per page; a batch's devices can also be
  * searched by a part of their name (?match=, one bounded ZSCAN step).
+ * A batch's rollout (waves, thresholds, pause reason, abort, start) is
+ * laid out by ota_rollout_json(), as otactl does.
  */
 
 #include "ngx_ota_admin_util.h"
@@ -19,6 +21,7 @@
 #include "ota_keys.h"
 #include "ota_task_columns.h"
 #include "ota_names.h"
+#include "ota_rollout_view.h"
 #include "ota_stats.h"
 
 
@@ -103,11 +106,45 @@ ngx_ota_admin_skipped(json_t *obj, redisReply *hash)
 
 /* ---- batches/<id> -------------------------------------------------------- */
 
+/* the rollout's fields of the record into the view, copied: the reply is
+ * freed before the view is laid out */
+static ngx_int_t
+ngx_ota_admin_rollout_fields(ngx_http_request_t *r, ota_rollout_view_t *v,
+    redisReply *hash)
+{
+    size_t       i;
+    u_char      *p;
+    redisReply  *k, *val;
+
+    for (i = 0; i + 1 < hash->elements; i += 2) {
+        k = hash->element[i];
+        val = hash->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING
+            || !ota_rollout_field(v, k->str, k->len, val->str, val->len))
+        {
+            continue;
+        }
+
+        p = ngx_pnalloc(r->pool, val->len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(p, val->str, val->len);
+        p[val->len] = '\0';
+
+        (void) ota_rollout_field(v, k->str, k->len, (char *) p, val->len);
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id)
 {
     ngx_int_t              rc;
-    ngx_str_t              batch, counts, failures;
+    ngx_str_t              batch, counts, failures, waves;
     ngx_ota_admin_t       *a;
     ngx_ota_redis_call_t  *call;
 
@@ -122,10 +159,18 @@ ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id)
         || ngx_ota_key(r->pool, &counts, OTA_KEY_BATCH_COUNTS, id, NULL,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &failures, OTA_KEY_BATCH_FAILURES, id, NULL,
-                       NULL) == NULL)
+                       NULL) == NULL
+        || ngx_ota_key(r->pool, &waves, OTA_KEY_BATCH_WAVES, id, NULL, NULL)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    a->rollout = ngx_palloc(r->pool, sizeof(ota_rollout_view_t));
+    if (a->rollout == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ota_rollout_view_init(a->rollout);
 
     call = ngx_ota_redis_call(r, ngx_ota_admin_batch_reply, a);
     if (call == NULL) {
@@ -139,6 +184,9 @@ ngx_ota_admin_batch(ngx_http_request_t *r, ngx_str_t *id)
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "HGETALL %b", failures.data,
                                failures.len);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGETALL %b", waves.data, waves.len);
     }
 
     return ngx_ota_admin_wait(r, call, rc);
@@ -173,7 +221,8 @@ ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
 
         if (ngx_ota_admin_fields(a->obj, reply, ngx_ota_batch_fields) != 0
-            || ngx_ota_admin_skipped(a->obj, reply) != 0)
+            || ngx_ota_admin_skipped(a->obj, reply) != 0
+            || ngx_ota_admin_rollout_fields(r, a->rollout, reply) != NGX_OK)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
@@ -183,6 +232,26 @@ ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         if (ngx_ota_admin_batch_stats(a->obj, reply, &a->counts) != 0) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
+        return;
+
+    case 3:
+        for (i = 0; i + 1 < reply->elements; i += 2) {
+            k = reply->element[i];
+            v = reply->element[i + 1];
+            if (k->type == REDIS_REPLY_STRING
+                && v->type == REDIS_REPLY_STRING)
+            {
+                ota_rollout_wave_field(a->rollout, k->str, k->len, v->str,
+                                       v->len);
+            }
+        }
+
+        if (ota_rollout_json(a->rollout, &a->counts, a->obj) != 0) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
         return;
 
     default:
@@ -218,8 +287,6 @@ ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                 continue;
             }
         }
-
-        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
         return;
     }
 }

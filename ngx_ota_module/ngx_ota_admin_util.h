@@ -28,6 +28,7 @@ typedef struct {
     ngx_uint_t             first;       /* index of the first per-item reply */
     ngx_uint_t             items;       /* per-item replies expected */
     off_t                  size;        /* the batch's package size */
+    void                  *rollout;     /* batches/<id>: ota_rollout_view_t */
     unsigned               search:1;    /* batch devices: ?match= */
 } ngx_ota_admin_t;
 

@@ -8,16 +8,30 @@
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:open <module>                 -> batch id
  *   1  HGET     batch:{b}:state <device>   HGET batch:{b}:from <device>
- *      HGETALL  batch:{b}                            (pipelined)
+ *      ZSCORE   batch:{b}:devices <device>  HGETALL batch:{b}  (pipelined)
+ *  (2) MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
+ *                               (a pending task of a batch with a rate)
  *   2  HGETALL  pkg:{p}
  *   3  XADD     events notified   (only while the task is still pending)
  *
  * Tasks are stored by column per batch (ota_keys.h): a device without a
- * state is pending, and the package is the batch's.
+ * state is pending, and the package is the batch's.  A batch with waves
+ * (docs/rollouts.md) offers a pending task only when the device's rank in
+ * the batch is within the open waves (the record's wave_upto); a task
+ * already offered keeps its offer.  A batch with a rate (the record's
+ * "rate": devices newly offered per minute, across every node) charges
+ * each pending device it offers to a sliding minute kept in Redis
+ * (batch:{b}:offers, device -> ms): the device's rank in that minute is
+ * read in the same MULTI that adds it, so of devices asking at once on
+ * any number of nodes only the first "rate" get it; the others are taken
+ * out again and answered 204 with Retry-After (when the oldest offer
+ * leaves the minute).  A device asking again within the minute is not
+ * charged twice (ZADD NX keeps its first time).
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
- * the package and an expiry, which any node verifies without Redis.
+ * the package and an expiry, which any node verifies without Redis; it is
+ * shaped by include/ota_offer.c, which shapes the MQTT upgrade notice too.
  */
 
 #include "ngx_ota_api.h"
@@ -31,24 +45,26 @@
 #include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_names.h"
+#include "ota_offer.h"
 #include "ota_stats.h"
 #include "ota_task.h"
-#include "ota_token.h"
 
 
 typedef struct {
     ngx_ota_api_answer_t  *answer;
-    ngx_pool_t            *pool;
     ngx_str_t              device;
     ngx_str_t              product;
     ngx_str_t              module;
     ngx_str_t              batch;
     ngx_str_t              package;
     ngx_str_t              task_from;
-    ngx_str_t              url_base;     /* ".../packages/<id>" */
-    ngx_str_t              url_query;    /* "?device=..&expires=..&sig.." */
-    time_t                 expires;
     ngx_uint_t             base;         /* replies before HGET open */
+    int64_t                rank;         /* in the batch, 0: none */
+    ngx_int_t              rate;         /* offers per minute, 0: none */
+    ngx_str_t              pkey;         /* the package's key */
+    ngx_str_t              offers;       /* the batch's offers key */
+    int64_t                now;          /* ms, of the rate check */
+    unsigned               limited:1;    /* the rate check was sent */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
 } ngx_ota_upgrade_t;
@@ -66,11 +82,12 @@ static void ngx_ota_upgrade_batch(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
 static void ngx_ota_upgrade_package(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
-static ngx_int_t ngx_ota_upgrade_links(ngx_http_request_t *r,
-    ngx_ota_upgrade_t *u);
-static json_t *ngx_ota_upgrade_url(ngx_ota_upgrade_t *u, const char *file,
-    size_t len);
+static ngx_int_t ngx_ota_upgrade_prefix(ngx_http_request_t *r,
+    ngx_str_t *prefix);
 static void ngx_ota_upgrade_none(ngx_http_request_t *r);
+static void ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs);
+static void ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, redisReply *reply);
 
 
 ngx_int_t
@@ -117,7 +134,6 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
                                   "([A-Za-z0-9_-]{1,64})");
     }
 
-    u->pool = r->pool;
     u->answer = ngx_ota_api_answer(r);
     if (u->answer == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -176,6 +192,7 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
 static void
 ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
+    ngx_uint_t           idx;
     ngx_ota_upgrade_t   *u = call->data;
     ngx_http_request_t  *r = call->request;
 
@@ -201,7 +218,26 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    switch (call->index - u->base) {
+    idx = call->index - u->base;
+
+    /* the rate check's replies come between the batch and the package */
+    if (u->limited && idx >= 5) {
+        if (idx < 10) {
+            if (reply->type != REDIS_REPLY_STATUS) {
+                ngx_ota_api_redis_error(r, reply, "upgrade offer");
+            }
+            return;
+        }
+
+        if (idx == 10) {
+            ngx_ota_upgrade_offer(r, u, call, reply);
+            return;
+        }
+
+        idx -= 6;
+    }
+
+    switch (idx) {
 
     case 0:
         ngx_ota_upgrade_open(r, u, call, reply);
@@ -216,10 +252,15 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
 
     case 3:
-        ngx_ota_upgrade_batch(r, u, call, reply);
+        u->rank = reply->type == REDIS_REPLY_STRING
+                  ? ngx_atoi((u_char *) reply->str, reply->len) : 0;
         return;
 
     case 4:
+        ngx_ota_upgrade_batch(r, u, call, reply);
+        return;
+
+    case 5:
         ngx_ota_upgrade_package(r, u, call, reply);
         return;
 
@@ -241,7 +282,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t  rc;
-    ngx_str_t  state, batch, from, b;
+    ngx_str_t  state, batch, from, devs, b;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -270,7 +311,9 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &u->batch, NULL,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
-                       NULL) == NULL)
+                       NULL) == NULL
+        || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, &u->batch,
+                       NULL, NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -281,6 +324,11 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "HGET %b %b", from.data, from.len,
+                               u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "ZSCORE %b %b", devs.data, devs.len,
                                u->device.data, u->device.len);
     }
 
@@ -347,8 +395,9 @@ static void
 ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t  rc;
-    ngx_str_t  state, key;
+    ngx_int_t      rc, upto;
+    ngx_str_t      state, wave;
+    ngx_time_t    *tp;
 
     if (u->gone) {
         ngx_ota_upgrade_none(r);
@@ -358,9 +407,24 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     if (ngx_ota_hash_get(reply, "state", &state) != NGX_OK
         || state.len != 7 || ngx_strncmp(state.data, "running", 7) != 0)
     {
-        /* paused, cancelled, finished or still being created */
+        /* paused, cancelled, finished, scheduled or still being created */
         ngx_ota_upgrade_none(r);
         return;
+    }
+
+    if (u->pending
+        && ngx_ota_hash_get(reply, OTA_R_WAVE_UPTO, &wave) == NGX_OK)
+    {
+        upto = ngx_atoi(wave.data, wave.len);
+
+        if (upto != NGX_ERROR && (u->rank <= 0 || u->rank > upto)) {
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota upgrade: device \"%V\" of batch \"%V\" has "
+                           "rank %L, waves open up to %i: not yet",
+                           &u->device, &u->batch, u->rank, upto);
+            ngx_ota_upgrade_none(r);
+            return;
+        }
     }
 
     (void) ngx_ota_hash_dup(r->pool, reply, "package", &u->package);
@@ -373,109 +437,155 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (ngx_ota_key(r->pool, &key, OTA_KEY_PACKAGE, &u->package, NULL, NULL)
-        == NULL)
+    if (ngx_ota_key(r->pool, &u->pkey, OTA_KEY_PACKAGE, &u->package, NULL,
+                    NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HGETALL %b", key.data, key.len);
+    if (u->pending && ngx_ota_hash_get(reply, OTA_R_RATE, &wave) == NGX_OK) {
+        u->rate = ngx_atoi(wave.data, wave.len);
+    }
+
+    if (u->rate > 0) {
+        if (ngx_ota_key(r->pool, &u->offers, OTA_KEY_BATCH_OFFERS, &u->batch,
+                        NULL, NULL) == NULL)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        tp = ngx_timeofday();
+        u->now = (int64_t) tp->sec * 1000 + tp->msec;
+        u->limited = 1;
+
+        rc = ngx_ota_redis_cmd(call, "MULTI");
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZREMRANGEBYSCORE %b -inf (%lld",
+                                   u->offers.data, u->offers.len,
+                                   (long long) (u->now - 60000));
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZADD %b NX %lld %b",
+                                   u->offers.data, u->offers.len,
+                                   (long long) u->now, u->device.data,
+                                   u->device.len);
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZRANK %b %b", u->offers.data,
+                                   u->offers.len, u->device.data,
+                                   u->device.len);
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "ZRANGE %b 0 0 WITHSCORES",
+                                   u->offers.data, u->offers.len);
+        }
+        if (rc == NGX_OK) {
+            rc = ngx_ota_redis_cmd(call, "EXEC");
+
+        } else if (rc == NGX_ERROR) {
+            /* the connection must not stay inside a MULTI that other
+             * requests' commands would join */
+            (void) ngx_ota_redis_cmd(call, "DISCARD");
+        }
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data, u->pkey.len);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }
 }
 
 
-/* the answer's "files", first file's size and sign; NGX_ERROR: no memory */
-static ngx_int_t
-ngx_ota_upgrade_files(ngx_ota_upgrade_t *u, redisReply *reply, json_t *out,
-    json_int_t *first_size, ngx_str_t *first_sign)
+/* the rate check's EXEC: the device's place among the minute's offers */
+static void
+ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    size_t        i;
-    json_t       *files, *list, *f, *name, *size, *sign, *o, *url;
-    ngx_str_t     v;
-    json_error_t  err;
+    ngx_int_t    rc, secs;
+    int64_t      oldest;
+    redisReply  *rank, *first;
 
-    list = json_array();
-    if (list == NULL || json_object_set_new(out, "files", list) != 0) {
-        return NGX_ERROR;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+        || reply->element[3]->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_ota_api_redis_error(r, reply, "upgrade offer");
+        return;
     }
 
-    if (ngx_ota_hash_get(reply, "files", &v) != NGX_OK) {
-        return NGX_OK;
+    rank = reply->element[2];
+
+    if (rank->type == REDIS_REPLY_INTEGER && rank->integer < u->rate) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: device \"%V\" offered: %L of %i this "
+                       "minute", &u->device, (int64_t) rank->integer + 1,
+                       u->rate);
+
+        rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data,
+                               u->pkey.len);
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
     }
 
-    files = json_loadb((char *) v.data, v.len, 0, &err);
-    if (files == NULL || !json_is_array(files)) {
-        json_decref(files);
-        return NGX_OK;
-    }
+    /* over the rate: out again, and come back when the oldest offer of
+     * the minute leaves it */
+    first = reply->element[3];
+    oldest = first->elements == 2 && first->element[1]->type
+                                     == REDIS_REPLY_STRING
+             ? ngx_atoi((u_char *) first->element[1]->str,
+                        first->element[1]->len)
+             : NGX_ERROR;
+    secs = oldest == NGX_ERROR ? 60
+           : (ngx_int_t) ((oldest + 60000 - u->now + 999) / 1000);
+    secs = ngx_max(1, ngx_min(secs, 60));
 
-    json_array_foreach(files, i, f) {
-        name = json_object_get(f, "name");
-        size = json_object_get(f, "size");
-        sign = json_object_get(f, "sign");
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: device \"%V\" not offered: %i per minute "
+                   "reached, retry after %i s", &u->device, u->rate, secs);
 
-        if (!json_is_string(name) || !json_is_integer(size)
-            || !ota_name_file(json_string_value(name),
-                              json_string_length(name)))
-        {
-            continue;
-        }
+    (void) ngx_ota_redis_cmd(call, "ZREM %b %b", u->offers.data,
+                             u->offers.len, u->device.data, u->device.len);
 
-        url = ngx_ota_upgrade_url(u, json_string_value(name),
-                                  json_string_length(name));
-
-        o = json_pack("{s:O,s:O,s:o}", "name", name, "size", size,
-                      "url", url);
-        if (o == NULL) {
-            json_decref(files);
-            return NGX_ERROR;
-        }
-
-        if (json_is_string(sign)) {
-            (void) json_object_set(o, "sign", sign);
-        }
-
-        if (json_array_size(list) == 0) {
-            *first_size = json_integer_value(size);
-            if (json_is_string(sign)) {
-                v.data = (u_char *) json_string_value(sign);
-                v.len = json_string_length(sign);
-                first_sign->len = v.len;
-                first_sign->data = ngx_ota_pstrdup0(u->pool, &v);
-                if (first_sign->data == NULL) {
-                    json_decref(files);
-                    return NGX_ERROR;
-                }
-            }
-        }
-
-        if (json_array_append_new(list, o) != 0) {
-            json_decref(files);
-            return NGX_ERROR;
-        }
-    }
-
-    json_decref(files);
-
-    return NGX_OK;
+    ngx_ota_upgrade_later(r, secs);
 }
 
 
+/* a view of a package field; "" when absent */
+static ota_view_t
+ngx_ota_upgrade_field(redisReply *reply, const char *name)
+{
+    ngx_str_t   v;
+    ota_view_t  out;
+
+    if (ngx_ota_hash_get(reply, name, &v) != NGX_OK) {
+        ngx_str_set(&v, "");
+    }
+
+    out.data = (const char *) v.data;
+    out.len = v.len;
+
+    return out;
+}
+
+
+/* the answer is ota_offer_json()'s, as the MQTT bridge's notice is */
 static void
 ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    int64_t       size;
-    json_t       *json, *ext, *extdata, *v;
-    ngx_int_t     rc, md5, diff;
-    ngx_str_t     type, from, method, sign, version, e;
-    json_int_t    first_size;
-    const char   *key;
-    json_error_t  err;
-    ota_event_fields_t  f;
+    ngx_int_t             rc;
+    ngx_str_t             e, prefix;
+    ota_offer_t           o;
+    ota_event_fields_t    f;
+    ngx_ota_loc_conf_t   *olcf;
+    ngx_ota_main_conf_t  *omcf;
 
     if (ngx_ota_hash_get(reply, "id", &e) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -485,108 +595,44 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (ngx_ota_upgrade_links(r, u) != NGX_OK) {
+    if (ngx_ota_upgrade_prefix(r, &prefix) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (ngx_ota_hash_get(reply, "type", &type) != NGX_OK) {
-        ngx_str_set(&type, "full");
-    }
-    if (ngx_ota_hash_get(reply, "sign_method", &method) != NGX_OK) {
-        ngx_str_set(&method, "sha256");
-    }
-    if (ngx_ota_hash_get(reply, "sign", &sign) != NGX_OK) {
-        ngx_str_set(&sign, "");
-    }
-    if (ngx_ota_hash_get(reply, "version", &version) != NGX_OK) {
-        ngx_str_set(&version, "");
-    }
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_ota_module);
 
-    /* a diff applies to one version; a full package to whatever the
-     * device had when the task was made */
-    diff = (type.len == 4 && ngx_strncmp(type.data, "diff", 4) == 0);
+#define ngx_ota_view(v, s)  (v).data = (const char *) (s).data;               \
+                            (v).len = (s).len
 
-    if (diff) {
-        if (ngx_ota_hash_get(reply, "from", &from) != NGX_OK) {
-            ngx_str_set(&from, "");
-        }
-    } else {
-        from = u->task_from;
-    }
+    ngx_memzero(&o, sizeof(ota_offer_t));
+    ngx_ota_view(o.device, u->device);
+    ngx_ota_view(o.batch, u->batch);
+    ngx_ota_view(o.module, u->module);
+    ngx_ota_view(o.task_from, u->task_from);
+    ngx_ota_view(o.package, u->package);
+    ngx_ota_view(o.key, omcf->token_secret);
+    ngx_ota_view(o.prefix, prefix);
 
-    md5 = (method.len == 3 && ngx_strncasecmp(method.data, (u_char *) "md5", 3)
-                              == 0);
-    size = ngx_ota_hash_int(reply, "size", 0);
+#undef ngx_ota_view
 
-    json = json_object();
-    u->answer->json = json;
-    if (json == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    o.version = ngx_ota_upgrade_field(reply, "version");
+    o.type = ngx_ota_upgrade_field(reply, "type");
+    o.pkg_from = ngx_ota_upgrade_field(reply, "from");
+    o.sign_method = ngx_ota_upgrade_field(reply, "sign_method");
+    o.sign = ngx_ota_upgrade_field(reply, "sign");
+    o.files = ngx_ota_upgrade_field(reply, "files");
+    o.ext = ngx_ota_upgrade_field(reply, "ext");
+    o.size = ngx_ota_hash_int(reply, "size", 0);
+    o.expires = (int64_t) (ngx_time() + olcf->link_ttl);
 
-    first_size = (json_int_t) size;
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: offer of package \"%V\" links \"%V\" "
+                   "expire %T", &u->package, &prefix, (time_t) o.expires);
 
-    if (ngx_ota_upgrade_files(u, reply, json, &first_size, &sign) != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = 0;
-
-#define ngx_ota_set(k, value)                                                 \
-    rc |= json_object_set_new(json, k, value)
-#define ngx_ota_sets(k, s)                                                    \
-    ngx_ota_set(k, json_stringn((char *) (s).data, (s).len))
-
-    ngx_ota_sets("batch", u->batch);
-    ngx_ota_sets("package", u->package);
-    ngx_ota_sets("module", u->module);
-    ngx_ota_sets("version", version);
-    ngx_ota_sets("type", type);
-    ngx_ota_sets("from", from);
-    ngx_ota_set("size", json_integer(first_size));
-    ngx_ota_set("total_size", json_integer((json_int_t) size));
-    ngx_ota_set("sign_method", json_string(md5 ? "md5" : "sha256"));
-    ngx_ota_sets("sign", sign);
-    ngx_ota_set("url", ngx_ota_upgrade_url(u, NULL, 0));
-    ngx_ota_set("url_expires", json_integer((json_int_t) u->expires));
-
-    /* the Alibaba Cloud IoT / SagooIOT names of the same things */
-    ngx_ota_set("signMethod", json_string(md5 ? "Md5" : "SHA256"));
-    if (md5) {
-        ngx_ota_sets("md5", sign);
-    }
-    ngx_ota_set("isDiff", json_integer(diff ? 1 : 0));
-
-    extdata = json_object();
-    ngx_ota_set("extData", extdata);
-
-    if (extdata != NULL
-        && ngx_ota_hash_get(reply, "ext", &e) == NGX_OK && e.len)
-    {
-        ext = json_loadb((char *) e.data, e.len, 0, &err);
-        if (json_is_object(ext)) {
-            json_object_foreach(ext, key, v) {
-                rc |= json_object_set(extdata, key, v);
-            }
-        }
-        json_decref(ext);
-    }
-
-    /* set last: the platform's batch id wins over a custom "batch" key */
-    if (extdata != NULL) {
-        rc |= json_object_set_new(extdata, "batch",
-                                  json_stringn((char *) u->batch.data,
-                                               u->batch.len));
-    }
-
-#undef ngx_ota_set
-#undef ngx_ota_sets
-
-    if (rc != 0) {
+    u->answer->json = ota_offer_json(&o, OTA_OFFER_HTTP);
+    if (u->answer->json == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -612,32 +658,21 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
 
 /*
- * url_base = <ota_public_url or scheme://Host><location>packages/<id>
- * url_query = ?device=<d>&expires=<t>&signature=<hex>
- * Names are [A-Za-z0-9_.:-]: nothing in them needs escaping.
+ * The device API's URL, which links start with: <ota_public_url or
+ * scheme://Host><location>.  Names are [A-Za-z0-9_.:-]: nothing in a link
+ * needs escaping.
  */
 static ngx_int_t
-ngx_ota_upgrade_links(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
+ngx_ota_upgrade_prefix(ngx_http_request_t *r, ngx_str_t *prefix)
 {
     u_char                    *p;
-    size_t                     len;
     ngx_str_t                  base, loc, scheme;
     ngx_ota_loc_conf_t        *olcf;
-    ngx_ota_main_conf_t       *omcf;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_core_srv_conf_t  *cscf;
-    char                       sig[OTA_HEX_SHA256_LEN + 1];
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_ota_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    u->expires = ngx_time() + olcf->link_ttl;
-
-    ota_link_sign((char *) omcf->token_secret.data, omcf->token_secret.len,
-                  (char *) u->package.data, u->package.len,
-                  (char *) u->device.data, u->device.len,
-                  (int64_t) u->expires, sig);
 
     ngx_str_null(&scheme);
 
@@ -676,64 +711,42 @@ ngx_ota_upgrade_links(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
         ngx_str_set(&loc, "/ota/v1/");
     }
 
-    len = scheme.len + base.len + loc.len + 1 + sizeof("packages/") - 1
-          + u->package.len;
-
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(r->pool, scheme.len + base.len + loc.len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    u->url_base.data = p;
+    prefix->data = p;
     p = ngx_cpymem(p, scheme.data, scheme.len);
     p = ngx_cpymem(p, base.data, base.len);
     p = ngx_cpymem(p, loc.data, loc.len);
-    if (loc.data[loc.len - 1] != '/') {
-        *p++ = '/';
-    }
-    p = ngx_cpymem(p, "packages/", sizeof("packages/") - 1);
-    p = ngx_cpymem(p, u->package.data, u->package.len);
-    u->url_base.len = p - u->url_base.data;
-
-    len = sizeof("?device=&expires=&signature=") - 1 + u->device.len
-          + NGX_TIME_T_LEN + OTA_HEX_SHA256_LEN;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    u->url_query.data = p;
-    p = ngx_sprintf(p, "?device=%V&expires=%T&signature=%*s", &u->device,
-                    u->expires, (size_t) OTA_HEX_SHA256_LEN, sig);
-    u->url_query.len = p - u->url_query.data;
+    prefix->len = p - prefix->data;
 
     return NGX_OK;
 }
 
 
-/* a JSON string of the link to the package (file NULL) or one file */
-static json_t *
-ngx_ota_upgrade_url(ngx_ota_upgrade_t *u, const char *file, size_t len)
+/* 204 with Retry-After: a task that is not offered yet (rate limit) */
+static void
+ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs)
 {
-    char    *s, *p;
-    size_t   n;
+    u_char           *p;
+    ngx_table_elt_t  *h;
 
-    n = u->url_base.len + (file ? 1 + len : 0) + u->url_query.len;
+    h = ngx_list_push(&r->headers_out.headers);
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
 
-    s = ngx_pnalloc(u->pool, n);
-    if (s == NULL) {
-        return NULL;
+    if (h == NULL || p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    p = (char *) ngx_cpymem(s, u->url_base.data, u->url_base.len);
-    if (file) {
-        *p++ = '/';
-        p = (char *) ngx_cpymem(p, file, len);
-    }
-    ngx_memcpy(p, u->url_query.data, u->url_query.len);
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%i", secs) - p;
 
-    return json_stringn(s, n);
+    ngx_ota_upgrade_none(r);
 }
 
 

@@ -27,15 +27,15 @@ ok(-f $so, 'module built');
     # each mistake: nginx -t fails and says why
     my @bad = (
         [ 'ota_redis redis.example.com:6379;', qr/not an IP address/ ],
-        [ 'ota_redis 127.0.0.1:99999;', qr/invalid redis port/ ],
-        [ 'ota_redis 127.0.0.1;', qr/invalid redis address/ ],
+        [ 'ota_redis 127.0.0.1:99999;', qr/invalid Redis port/ ],
+        [ 'ota_redis 127.0.0.1;', qr/invalid Redis address/ ],
         [ 'ota_redis 127.0.0.1:6379 bogus=1;', qr/invalid parameter/ ],
         [ 'ota_redis 127.0.0.1:6379 db=x;', qr/invalid "db"/ ],
         # the one address syntax (include/ota_addr.h), nginx's rules
         [ 'ota_redis sentinel=127.0.0.1:26379;', qr/needs the master's name/ ],
         [ 'ota_redis sentinel=sentinel.example:26379 master=m;', qr/not an IP address/ ],
         [ 'ota_redis 127.0.0.1:6379 master=m;', qr/goes with a sentinel list/ ],
-        [ 'ota_redis 127.0.0.1:6379 127.0.0.1:6380;', qr/a second redis address/ ],
+        [ 'ota_redis 127.0.0.1:6379 127.0.0.1:6380;', qr/a second Redis address/ ],
     );
     for my $b (@bad) {
         my ($directive, $why) = @$b;

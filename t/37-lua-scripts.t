@@ -14,6 +14,13 @@
 #               task of a question (open, or the last closed one for a
 #               download), dynamic batches
 #   reader.lua  the reader lease
+#   rollouts    (lua/lib/rollout.lua through apply, batch_state,
+#               create_finish, batch_start, cancel_chunk) per-wave counters,
+#               a wave opened once by the success threshold, a replay
+#               changing nothing, the error threshold's pause and its
+#               reason, resume past it, the abort rule with its cancel job,
+#               a scheduled start, a batch's own task timeout, the ramp,
+#               push notices published wave by wave (notify.lua)
 
 use strict;
 use warnings;
@@ -29,7 +36,8 @@ sub H { my $r = R(HGETALL => $_[0]) // []; return { @$r } }
 # ---- the scripts and the wire layout ----------------------------------------
 
 my %src;
-for my $n (qw(apply lookup reader create_chunk)) {
+for my $n (qw(apply lookup reader create_chunk create_finish batch_state
+               batch_start cancel_chunk notify)) {
     my $f = "$OtaTest::BUILD/lua/worker/$n.lua";
     open my $fh, '<', $f or die "$f: $! (build first)\n";
     local $/;
@@ -450,6 +458,148 @@ is(R(HGET => K('OTA_KEY_BATCH', 'cc'), 'cursor'), 'next', '  the cursor stored w
 is(R(HGET => K('OTA_KEY_BATCH_COUNTS', 'cc'), 'pending'), 1, '  one task counted');
 $r = run_script('create_chunk', 'cc', $now, 'end', qw(k1));
 is($r->[2], 1, '  a chunk read again makes nothing twice');
+
+# ---- rollouts --------------------------------------------------------------------
+
+# r1: 10 devices in waves of 2, 3 and 5 (bounds 2,5): the next wave at 100 %
+# succeeded, a pause above 40 % failed
+batch('r1', devices => [map { "w$_" } 1 .. 10]);
+R(HSET => K('OTA_KEY_BATCH', 'r1'), rollout => 1, waves => '2,5',
+  success_threshold => 100, error_threshold => 40, wave_bounds => '2,5',
+  wave => 1, wave_upto => 2);
+sub rb { R(HGET => K('OTA_KEY_BATCH', $_[0]), $_[1]) }
+sub waves { H(K('OTA_KEY_BATCH_WAVES', $_[0])) }
+sub hist { [ map { JSON::PP::decode_json($_)->{event} } @{ R(LRANGE => K('OTA_KEY_BATCH_HISTORY', $_[0]), 0, -1) } ] }
+require JSON::PP;
+$now = 9_000_000;
+($acked, $res) = apply(now => $now, tasks => [
+    { device => 'w1', batch => 'r1', expected => 'pending', new => 'succeeded' },
+    { device => 'w3', batch => 'r1', expected => 'pending', new => 'downloading', covered => 10 },
+]);
+is_deeply($res, {}, 'rollout: moves go as decided');
+is_deeply(waves('r1'), { '1:succeeded' => 1, '2:downloading' => 1 },
+          '  counted per wave by rank (pending is not counted)');
+is(rb('r1', 'wave'), 1, '  1 of 2 succeeded: wave 2 still waiting');
+my @two = ({ device => 'w2', batch => 'r1', expected => 'pending', new => 'succeeded' });
+apply(now => $now + 1, tasks => \@two);
+is(rb('r1', 'wave'), 2, 'the second success opens wave 2');
+is(rb('r1', 'wave_upto'), 5, '  devices of rank <= 5 are offered');
+is(waves('r1')->{'2:opened'}, $now + 1, '  opened at now');
+(undef, $res) = apply(now => $now + 2, tasks => \@two);
+is_deeply([values %$res], ['succeeded'], 'the same event again: the task moved (compare and set)');
+is(rb('r1', 'wave'), 2, '  wave 2 opened once');
+is_deeply(hist('r1'), ['wave'], '  one history line');
+
+apply(now => $now + 3, tasks => [
+    { device => 'w4', batch => 'r1', expected => 'pending', new => 'failed', reason => 'flash_failed' } ]);
+is(rb('r1', 'state'), 'running', '1 of 3 failed in wave 2 (33 % <= 40 %): running');
+apply(now => $now + 4, tasks => [
+    { device => 'w3', batch => 'r1', expected => 'downloading', new => 'failed', reason => 'timeout' } ]);
+is(rb('r1', 'state'), 'paused', '2 of 3 failed (66 % > 40 %): the batch pauses itself');
+is(rb('r1', 'pause_kind'), 'error_threshold', '  kind error_threshold');
+like(rb('r1', 'pause_reason'), qr/wave 2 of 3: 2 of its 3 devices failed \(66\.67 % > 40 %\): flash_failed 1, timeout 1/,
+     '  the reason says which wave, how many, why');
+is(waves('r1')->{'2:downloading'}, 0, '  the wave counters moved with the task');
+$r = run_script('batch_state', 'r1', 'resume', $now + 5);
+is($r->[1], 'running', 'resume: running');
+is(rb('r1', 'wave_ack'), 2, '  the pause of wave 2 is seen');
+ok(!defined rb('r1', 'pause_reason'), '  the pause reason is cleared');
+apply(now => $now + 6, tasks => [
+    { device => 'w5', batch => 'r1', expected => 'pending', new => 'failed', reason => 'timeout' } ]);
+is(rb('r1', 'state'), 'running', '  a third failure of wave 2 does not pause again');
+is_deeply(hist('r1'), [qw(wave pause resume)], '  history: wave, pause, resume');
+run_script('cancel_chunk', 'r1', $now + 7, 0, 100);
+my $wv = waves('r1');
+is_deeply([ @$wv{qw(3:cancelled 2:cancelled 1:cancelled)} ], [5, undef, undef],
+          'cancel_chunk counts the cancelled tasks per wave (only wave 3 was open)');
+
+# a1: the abort rule (50 % of at least 4 finished)
+batch('a1', devices => [map { "x$_" } 1 .. 6]);
+R(HSET => K('OTA_KEY_BATCH', 'a1'), rollout => 1, abort_failure_rate => 50, abort_min => 4);
+my $jobs0 = R(XLEN => K('OTA_STREAM_JOBS'));
+apply(now => $now, tasks => [
+    (map { { device => "x$_", batch => 'a1', expected => 'pending', new => 'failed', reason => 'verify_failed' } } 1 .. 3),
+]);
+is(rb('a1', 'state'), 'running', 'abort rule: 3 finished, below the minimum of 4');
+apply(now => $now + 1, tasks => [
+    { device => 'x4', batch => 'a1', expected => 'pending', new => 'succeeded' } ]);
+is(rb('a1', 'state'), 'cancelled', '  3 of 4 failed (75 % >= 50 %): cancelled');
+like(rb('a1', 'abort'), qr/^abort rule: 3 of 4 finished devices failed \(75\.00 % >= 50 %, at least 4 finished\): verify_failed 3/,
+     '  the reason recorded');
+my $jl = R(XREVRANGE => K('OTA_STREAM_JOBS'), '+', '-', 'COUNT', 1)->[0][1];
+my %jf = @$jl;
+is_deeply([ R(XLEN => K('OTA_STREAM_JOBS')) - $jobs0, @jf{qw(type id)} ], [1, 'batch_cancel', 'a1'],
+          '  a cancel job for its open tasks, in the same step');
+apply(now => $now + 2, tasks => [
+    { device => 'x5', batch => 'a1', expected => 'pending', new => 'failed' } ]);
+is(R(XLEN => K('OTA_STREAM_JOBS')) - $jobs0, 1, '  a later failure aborts nothing again');
+
+# s1: a scheduled start; its own task timeout
+batch('s1', devices => [qw(s1d1 s1d2)], state => 'creating');
+R(HSET => K('OTA_KEY_BATCH', 's1'), start_at => $now + 1000, timeout => 2);
+$r = run_script('create_finish', 's1', $now, '');
+is($r->[0], 'scheduled', 'create_finish: scheduled before its start');
+is(R(ZSCORE => K('OTA_KEY_SCHEDULED'), 's1'), $now + 1000, '  in the schedule');
+is(run_script('batch_start', $now + 999, 100), 0, 'batch_start: nothing due yet');
+is(run_script('batch_start', $now + 1000, 100), 1, '  at its time it starts');
+is(rb('s1', 'state'), 'running', '  running');
+is(rb('s1', 'started'), $now + 1000, '  started recorded');
+is(run_script('batch_start', $now + 2000, 100), 0, '  once');
+apply(now => $now + 3000, timeout => 5000, tasks => [
+    { device => 's1d1', batch => 's1', expected => 'pending', new => 'notified' } ]);
+is(dl('s1', 's1d1'), $now + 3000 + 120000, "the batch's --timeout 2 (minutes) sets the deadline, not the worker's");
+
+# rr: the ramp: 2 per minute, doubled each time 2 succeeded, at most 5
+batch('rr', devices => [map { "y$_" } 1 .. 6], state => 'creating');
+R(HSET => K('OTA_KEY_BATCH', 'rr'), rollout => 1, max_per_minute => 5, ramp => '2,2');
+run_script('create_finish', 'rr', $now, '');
+is(rb('rr', 'rate'), 2, 'ramp: the batch starts at its base rate');
+apply(now => $now, tasks => [
+    { device => 'y1', batch => 'rr', expected => 'pending', new => 'succeeded' } ]);
+is(rb('rr', 'rate'), 2, '  1 succeeded: still 2');
+apply(now => $now, tasks => [
+    { device => 'y2', batch => 'rr', expected => 'pending', new => 'succeeded' } ]);
+is(rb('rr', 'rate'), 4, '  2 succeeded: 4');
+apply(now => $now, tasks => [
+    map { { device => "y$_", batch => 'rr', expected => 'pending', new => 'succeeded' } } 3, 4 ]);
+is(rb('rr', 'rate'), 5, '  4 succeeded: 8, but at most 5');
+
+# pn: an active-push batch with waves: notices go out as the waves open
+batch('pn', devices => [map { "n$_" } 1 .. 5], state => 'creating');
+R(HSET => K('OTA_KEY_BATCH', 'pn'), rollout => 1, push => 1, waves => '2,5',
+  success_threshold => 50);
+R(HSET => K('OTA_KEY_BATCH_STATE', 'pn'), 'n2', 'notified');
+require IO::Socket::INET;
+require IO::Select;
+my $sub = IO::Socket::INET->new(PeerAddr => $t->redis_addr) or die "subscribe: $!";
+binmode $sub;
+print {$sub} "*2\r\n\$10\r\nPSUBSCRIBE\r\n\$11\r\nota:push:n*\r\n";
+OtaTest::_resp_read($sub);
+# the next n notices (the reads are buffered: count, do not select),
+# then nothing more within 0.3 s
+sub notices {
+    my ($n) = @_;
+    my @got;
+    for (1 .. $n) {
+        my $m = eval { local $SIG{ALRM} = sub { die "timeout\n" }; alarm 3;
+                       my $x = OtaTest::_resp_read($sub); alarm 0; $x } or last;
+        push @got, JSON::PP::decode_json($m->[3])->{device};
+    }
+    push @got, 'more' if IO::Select->new($sub)->can_read(0.3);
+    return join ',', sort @got;
+}
+run_script('create_finish', 'pn', $now, '2');
+ok(R(SISMEMBER => K('OTA_KEY_NOTIFY'), 'pn'), 'push with waves: to be notified as wave 1 opens');
+is_deeply(run_script('notify', $now, 100), [1, 0], 'notify: one notice (n2 is no longer pending)');
+is(notices(1), 'n1', '  n1 is told, nobody of wave 2');
+ok(!R(SISMEMBER => K('OTA_KEY_NOTIFY'), 'pn'), '  wave 1 published: the batch leaves ota:notify');
+apply(now => $now, tasks => [
+    { device => 'n1', batch => 'pn', expected => 'pending', new => 'succeeded' } ]);
+is(rb('pn', 'wave'), 2, 'wave 2 opens (the last one)');
+is_deeply(run_script('notify', $now, 2), [2, 1], '  notify: a page of 2 notices, more left');
+is_deeply(run_script('notify', $now, 2), [1, 0], '  then the last one');
+is(notices(3), 'n3,n4,n5', '  the devices of wave 2 are told, once');
+close $sub;
 
 $t->stop;
 done_testing;

@@ -3,14 +3,18 @@
 # site and /etc/ota/worker.conf are configured, nginx and the worker start
 # from the installed paths with the ExecStart lines of their systemd units,
 # one whole device session runs (auth, inform, upgrade, download, progress,
-# inform of the new version) with the admin statistics, then dpkg -r and
-# dpkg -P: only what Debian keeps may stay (conffiles until purge, the
-# package store's data and the system user ota after it).
+# inform of the new version) with the admin statistics; then mosquitto with
+# the installed plugin and the package's broker snippet enabled (in a copy
+# of mosquitto's configuration of our own) and the bridge with the ExecStart
+# line of its unit: a device's MQTT report reaches Redis and the worker.
+# Then dpkg -r and dpkg -P: only what Debian keeps may stay (conffiles until
+# purge, the package store's data and the system user ota after it).
 #
 # Safe beside other suites on the same machine: one run at a time (a lock
 # file), nothing of the system's nginx or Redis is stopped or reloaded
 # (policy-rc.d refuses the nginx-reload trigger's action; our nginx has its
-# own config, pid and ports), the packages are purged whatever happens, and
+# own config, pid and ports; our mosquitto too, and the system's mosquitto
+# configuration is only read), the packages are purged whatever happens, and
 # the test does not run when the packages, /etc/ota or /var/lib/ota were
 # there before it. A held dpkg lock is waited for.
 #
@@ -21,6 +25,7 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use OtaTest;
+use OtaMqtt;
 use Cwd ();
 use Digest::SHA qw(sha256_hex);
 use Fcntl qw(:flock);
@@ -36,13 +41,19 @@ plan skip_all => 'needs dpkg' unless -x '/usr/bin/dpkg' && -x '/usr/sbin/nginx';
 plan skip_all => 'the packaged build is not instrumented'
     if $ENV{OTA_ASAN} || $ENV{OTA_VALGRIND};
 
-my @PKGS = qw(libnginx-mod-http-ota ota-worker ota-tools);
+my @PKGS = qw(libnginx-mod-http-ota ota-worker ota-tools ota-console ota-mqtt);
+my $CONSOLE = '/etc/nginx/snippets/ota-console.conf';
 my $ENABLED = '/etc/nginx/modules-enabled/50-mod-http-ota.conf';
 my $SNIPPET = '/usr/share/nginx/modules-available/mod-http-ota.conf';
 my $CONF    = '/etc/ota/worker.conf';
 my $STORE   = '/var/lib/ota/packages';
 my $UNIT    = '/lib/systemd/system/ota-worker@.service';
 my $WANTS   = '/etc/systemd/system/multi-user.target.wants/ota-worker@t70.service';
+my $MCONF   = '/etc/ota/ota-mqtt.conf';
+my $BROKER  = '/etc/mosquitto/conf.d/ota.conf';
+my $PLUGIN  = '/usr/lib/ota/ota_mqtt_auth.so';
+my $MUNIT   = '/lib/systemd/system/ota-mqtt@.service';
+my $MWANTS  = '/etc/systemd/system/multi-user.target.wants/ota-mqtt@t70.service';
 my $PRC     = '/usr/sbin/policy-rc.d';
 my $lockdir = -d '/run/lock' ? '/run/lock' : '/tmp';
 my $STATE   = '/var/tmp/ota-deb-test.state';   # what to undo after a crash
@@ -59,7 +70,7 @@ sub status {
 }
 
 my $MAIN = $$;                   # a forked child whose exec failed cleans nothing
-my $t;
+my ($t, $m);
 my %state;                       # installed => 1, user_existed => 0|1, ...
 if (-f $STATE) {                 # a run killed before its cleanup
     %state = %{ decode_json(OtaTest::read_file($STATE)) };
@@ -68,7 +79,8 @@ if (-f $STATE) {                 # a run killed before its cleanup
 }
 my @there = grep { status($_) ne 'not-installed' } @PKGS;
 plan skip_all => "already on this machine: @there (the test would remove them)" if @there;
-plan skip_all => "$_ exists (the test would remove it)" for grep { -e } '/etc/ota', '/var/lib/ota';
+plan skip_all => "$_ exists (the test would remove it)"
+    for grep { -e } '/etc/ota', '/var/lib/ota', $BROKER, '/usr/lib/ota';
 
 %state = (user_existed => defined(getpwnam 'ota') ? 1 : 0);
 
@@ -94,6 +106,7 @@ sub cleanup {
         defined $_->{status} or $t->stop_worker(worker => $_) for @{ $t->{workers} };
         $t->stop_redis(kill => 1);
         $t->{stopped} = 1;
+        $m->DESTROY if $m;       # the broker and the bridge
     } else {                     # a killed run's processes, by the pids it wrote
         for my $p (@{ $state{pids} // [] }) {
             my ($pid, $name, $sig) = @$p;
@@ -112,7 +125,7 @@ sub cleanup {
             system("delgroup --system --quiet ota >/dev/null 2>&1");
         }
     }
-    unlink $WANTS if -l $WANTS;
+    -l $_ and unlink $_ for $WANTS, $MWANTS;
     rmdir $_ for @{ $state{made} // [] };
     unlink $PRC if $state{prc};
     unlink $STATE;
@@ -171,8 +184,14 @@ is(OtaTest::read_file($SNIPPET), "load_module modules/ngx_ota_module.so;\n",
    'its load_module snippet in modules-available');
 is(readlink($ENABLED), $SNIPPET, 'linked from modules-enabled');
 ok(-x '/usr/sbin/ota-worker' && -x '/usr/bin/otactl', 'ota-worker and otactl');
-ok(-f '/usr/share/man/man8/ota-worker.8.gz' && -f '/usr/share/man/man1/otactl.1.gz',
-   'their manual pages');
+ok(-x '/usr/sbin/ota-mqtt' && -f $PLUGIN, "ota-mqtt and the broker plugin $PLUGIN");
+ok(-f '/usr/share/ota-console/index.html' && -f '/usr/share/ota-console/js/app.js',
+   'the console in /usr/share/ota-console');
+ok(!-e '/usr/share/ota-console/vendor', 'no copy of Chart.js in it (libjs-chart.js serves it)');
+like(`dpkg-query -W -f='\${Conffiles}' ota-console`, qr{^ \Q$CONSOLE\E }m,
+     "$CONSOLE is a conffile");
+ok(-f '/usr/share/man/man8/ota-worker.8.gz' && -f '/usr/share/man/man1/otactl.1.gz'
+   && -f '/usr/share/man/man8/ota-mqtt.8.gz', 'their manual pages');
 
 my @pw = getpwnam('ota');
 ok(@pw, 'system user ota');
@@ -192,6 +211,14 @@ is(owner($CONF), 'root:ota 0640', "$CONF: root:ota 0640 (may hold the Redis pass
 is(owner('/var/lib/ota'), 'ota:ota 0755', '/var/lib/ota: ota:ota 0755');
 is(owner($STORE), 'ota:ota 2775', "$STORE: ota:ota 2775");
 like(`dpkg-query -W -f='\${Conffiles}' ota-worker`, qr{^ \Q$CONF\E }m, "$CONF is a conffile");
+my $mconffiles = `dpkg-query -W -f='\${Conffiles}' ota-mqtt`;
+like($mconffiles, qr{^ \Q$_\E }m, "$_ is a conffile") for $MCONF, $BROKER;
+is(owner($MCONF), 'root:ota 0640', "$MCONF: root:ota 0640 (the bridge's passwords)");
+is(owner($BROKER), defined(getgrnam 'mosquitto') ? 'root:mosquitto 0640' : 'root:root 0644',
+   "$BROKER: root:mosquitto 0640 when mosquitto is installed (the plugin's passwords)");
+my $snippet = OtaTest::read_file($BROKER);
+like($snippet, qr/^#plugin \Q$PLUGIN\E$/m, 'the broker snippet names the plugin');
+unlike($snippet, qr/^\s*[^#\s]/m, 'every line of it commented out: disabled until configured');
 
 # the stock configuration loads the module, which stays inert without its
 # directives (nginx -t only reads; the system nginx is not touched)
@@ -199,7 +226,8 @@ my $stock = `/usr/sbin/nginx -t 2>&1`;
 is($?, 0, 'nginx -t with the stock /etc/nginx/nginx.conf and the module enabled')
     or diag($stock);
 
-# the admin's `systemctl enable ota-worker@t70` (purge removes the link)
+# the admin's `systemctl enable ota-worker@t70 ota-mqtt@t70` (purge removes
+# the links)
 my @made;                            # directories made for it, removed at the end
 for (my $dir = $WANTS =~ s{/[^/]+$}{}r; !-d $dir; $dir =~ s{/[^/]+$}{}) {
     unshift @made, $dir;
@@ -208,6 +236,7 @@ mkdir $_ for @made;
 $state{made} = [ reverse @made ];
 OtaTest::write_file($STATE, encode_json(\%state));
 symlink $UNIT, $WANTS;
+symlink $MUNIT, $MWANTS;
 
 # ---- configure -----------------------------------------------------------------------------
 
@@ -228,11 +257,18 @@ $t->{port} = OtaTest::free_port();
 
 # /etc/ota/worker.conf: the admin points it at Redis (in place: the
 # owner and mode set by the package stay)
-my $wc = OtaTest::read_file($CONF);
-ok($wc =~ s/^redis\s+127\.0\.0\.1:6379$/redis            ${\ $t->redis_addr}/m,
+# $edit changes $_; what it returns
+sub edit_in_place {
+    my ($path, $edit) = @_;
+    local $_ = OtaTest::read_file($path);
+    my $ok = $edit->();
+    open my $fh, '+<', $path or die "$path: $!\n";
+    truncate $fh, 0; print {$fh} $_; close $fh;
+    return $ok;
+}
+ok(edit_in_place($CONF, sub {
+       s/^redis\s+127\.0\.0\.1:6379$/redis            ${\ $t->redis_addr}/m }),
    'worker.conf: redis 127.0.0.1:6379 by default');
-open my $fh, '+<', $CONF or die "$CONF: $!\n";
-truncate $fh, 0; print {$fh} $wc; close $fh;
 is(owner($CONF), 'root:ota 0640', 'worker.conf edited, owner and mode kept');
 
 # Debian's layout: modules-enabled and a site, in a config of our own
@@ -290,6 +326,8 @@ ok($site =~ s/^ota_token_secret\s+\S+;/ota_token_secret $OtaTest::SECRET;/m,
    'the site: ota_token_secret');
 ok($site =~ s/ota_admin_token\s+\S+;/ota_admin_token $OtaTest::ADMIN_TOKEN;/,
    'the site: ota_admin_token');
+# and adds the console to the OTA server, as its snippet says
+ok($site =~ s/^\}\s*\z/    include $CONSOLE;\n}\n/m, 'the site: include the console snippet');
 OtaTest::write_file("$d/sites-enabled/ota", listen_here($site));
 
 # ---- start the stack as the units would ----------------------------------------------------
@@ -303,22 +341,38 @@ $t->{nginx_up} = 1;
 record($t->nginx_pid, 'nginx', 'QUIT');
 ok($t->wait_nginx_redis, 'its workers reach Redis');
 
-my ($wstart) = unit_lines($UNIT, 'ExecStart');
-my ($user) = map { /^User=(\S+)/ ? $1 : () } split /\n/, OtaTest::read_file($UNIT);
-my ($group) = map { /^Group=(\S+)/ ? $1 : () } split /\n/, OtaTest::read_file($UNIT);
-is("$user:$group", 'ota:ota', 'the unit runs the worker as ota:ota');
+# a template unit's instance t70: "User:Group", the command that runs as
+# them, and its ExecStart (%H, %i substituted), as systemd would run it
 my $host = hostname();
-my @wcmd = map { s/%H/$host/gr =~ s/%i/t70/gr =~ s/%%/%/gr } @$wstart;
+sub unit_cmd {
+    my ($unit) = @_;
+    my ($start) = unit_lines($unit, 'ExecStart');
+    my %u = map { /^(User|Group)=(\S+)/ ? ($1 => $2) : () }
+            split /\n/, OtaTest::read_file($unit);
+    return ("$u{User}:$u{Group}",
+            [ 'setpriv', "--reuid=$u{User}", "--regid=$u{Group}", '--init-groups', '--' ],
+            map { s/%H/$host/gr =~ s/%i/t70/gr =~ s/%%/%/gr } @$start);
+}
+
+# a daemon in the background, its output in $log; its pid
+sub spawn {
+    my ($log, @cmd) = @_;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>>', $log;
+        open STDERR, '>&', \*STDOUT;
+        { exec @cmd }
+        POSIX::_exit(127);
+    }
+    return $pid;
+}
+
+my ($wowner, $as, @wcmd) = unit_cmd($UNIT);
+is($wowner, 'ota:ota', 'the unit runs the worker as ota:ota');
 is($wcmd[0], '/usr/sbin/ota-worker', "ExecStart: @wcmd");
 
 my $wlog = $t->dir . '/worker.log';
-my $wpid = fork // die "fork: $!\n";
-if ($wpid == 0) {
-    open STDOUT, '>>', $wlog;
-    open STDERR, '>&', \*STDOUT;
-    { exec 'setpriv', "--reuid=$user", "--regid=$group", '--init-groups', '--', @wcmd }
-    POSIX::_exit(127);
-}
+my $wpid = spawn($wlog, @$as, @wcmd);
 push @{ $t->{workers} }, { pid => $wpid, log => $wlog, name => "$host-t70" };
 record($wpid, '/usr/sbin/ota-worker', 'TERM');
 my $beat = $t->wait_for(sub { $t->redis(HGET => OtaTest::key('OTA_KEY_WORKERS'), "$host-t70") });
@@ -406,6 +460,103 @@ my $sv = eval { decode_json($out) } // {};
 is_deeply($sv->{modules}[0]{versions}, { '2.0.0' => 1 }, 'otactl stats versions: 2.0.0 on 1 device')
     or diag($out);
 
+# ---- the console, from the installed files ------------------------------------------------
+
+$r = $t->http(GET => '/ota/console/');
+is($r->{status}, 200, 'the console: /ota/console/ 200');
+like($r->{content} // '', qr{<script src="vendor/chart\.min\.js"}, 'its index.html');
+like($r->{headers}{'content-security-policy'} // '', qr/default-src 'self'/,
+     'with its Content-Security-Policy');
+$r = $t->http(GET => '/ota/console/js/app.js');
+is($r->{status}, 200, 'its scripts');
+like($r->{headers}{'content-type'} // '', qr{^application/javascript}, 'as JavaScript');
+$r = $t->http(GET => '/ota/console/vendor/chart.min.js');
+is($r->{status}, 200, 'Chart.js from libjs-chart.js');
+like($r->{content} // '', qr/Chart/, 'the library itself');
+
+# ---- the MQTT channel: mosquitto with the installed plugin, the bridge ------------------
+
+# the bridge as shipped: its secrets are commented out, it refuses to start
+my ($mowner, $bas, @bcmd) = unit_cmd($MUNIT);
+is($mowner, 'ota:ota', 'the unit runs the bridge as ota:ota');
+is($bcmd[0], '/usr/sbin/ota-mqtt', "ExecStart: @bcmd");
+($rc, undef, $err) = $t->run_cmd({}, @$bas, @bcmd);
+is($rc, 2, "the bridge with $MCONF as shipped: refused");
+like($err, qr/--mqtt-password is required/, 'naming the missing password') or diag($err);
+
+$m = OtaMqtt->new($t, no_broker => 1);     # a free port, the device logins
+my $md = $m->dir;
+my $bpw = 'deb-bridge-password-0123456789';
+
+# the admin configures the bridge (in place: the owner and mode stay)
+my $mc = edit_in_place($MCONF, sub {
+    s/^redis .*/redis ${\ $t->redis_addr}/m
+    && s/^mqtt .*/mqtt 127.0.0.1:${\ $m->port}/m
+    && s/^#mqtt_password .*/mqtt_password $bpw/m
+    && s/^#token_secret .*/token_secret $OtaTest::SECRET/m
+    && s{^#public_url .*}{public_url ${\ $t->base}/ota/v1/}m });
+ok($mc, "$MCONF: redis, mqtt, mqtt_password, token_secret, public_url set");
+is(owner($MCONF), 'root:ota 0640', "$MCONF edited, owner and mode kept");
+
+# mosquitto's own configuration, copied with our places (its pid file,
+# persistence and log are the system broker's), including a conf.d of ours
+# with the package's snippet, enabled as its header says
+my $main = OtaTest::read_file('/etc/mosquitto/mosquitto.conf');
+ok($main =~ s{^include_dir /etc/mosquitto/conf\.d$}{include_dir $md/conf.d}m,
+   'mosquitto.conf includes /etc/mosquitto/conf.d');
+$main =~ s/^pid_file .*\n//m;
+$main =~ s{^persistence_location .*}{persistence_location $md/}m;
+$main =~ s{^log_dest file .*}{log_dest file $md/mosquitto.log}m;
+OtaTest::write_file("$md/mosquitto.conf", "$main\nuser root\n");
+mkdir "$md/conf.d";
+(my $enabled = $snippet) =~ s/^#(?=[a-z])//mg;
+$enabled =~ s/^listener 1883$/listener ${\ $m->port} 127.0.0.1/m;
+$enabled =~ s/^plugin_opt_redis .*/plugin_opt_redis ${\ $t->redis_addr}/m;
+OtaTest::write_file("$md/conf.d/ota.conf", $enabled);
+
+# with the shipped placeholder password the broker does not start
+my ($brc, undef, $berr) = $t->run_cmd({}, 'timeout', '10', 'mosquitto', '-c', "$md/mosquitto.conf");
+ok($brc != 0 && $brc != 124, 'mosquitto refuses the snippet with its placeholder password');
+like(OtaTest::read_file("$md/mosquitto.log") . $berr, qr/plugin_opt_bridge_password/,
+     'naming plugin_opt_bridge_password');
+ok($enabled =~ s/^plugin_opt_bridge_password .*/plugin_opt_bridge_password $bpw/m,
+   'the snippet: plugin_opt_bridge_password');
+OtaTest::write_file("$md/conf.d/ota.conf", $enabled);
+
+$m->{broker_pid} = spawn("$md/mosquitto.out", 'mosquitto', '-c', "$md/mosquitto.conf");
+record($m->{broker_pid}, 'mosquitto', 'TERM');
+ok(OtaTest::wait_port($m->port), 'mosquitto listens on ' . $m->port) or diag($m->broker_log);
+like($m->broker_log, qr/\Q$PLUGIN\E/, "with the plugin $PLUGIN");
+
+my $blog = "$md/bridge.log";
+my $bpid = spawn($blog, @$bas, @bcmd);
+push @{ $m->{bridges} }, { pid => $bpid, log => $blog, name => "$host-t70" };
+record($bpid, '/usr/sbin/ota-mqtt', 'TERM');
+ok($t->wait_for(sub { OtaTest::read_file($blog) =~ /subscribed to/ }, 10),
+   'the bridge is connected and subscribed') or diag(OtaTest::read_file($blog));
+($puid) = OtaTest::read_file("/proc/$bpid/status") =~ /^Uid:\s+(\d+)/m;
+is($puid, $uid, 'as the user ota (it read the 0640 config through its group)');
+
+# a second device reports its version over MQTT
+($rc, $out, $err) = otactl(qw(device add deb-0002 --product kettle));
+my ($secret2) = $out =~ /([0-9a-f]{64})/;
+ok($secret2, 'otactl device add deb-0002') or diag($err);
+my $inform = '/ota/device/inform/kettle/deb-0002';
+my $msg = '{"id":"1","params":{"version":"1.0.0","module":"MCU"}}';
+($rc) = $m->pub('deb-0002', 'kettle', 'f' x 64, $inform, $msg);
+isnt($rc, 0, 'a login with a wrong secret: refused by the plugin');
+($rc, undef, $err) = $m->pub('deb-0002', 'kettle', $secret2, $inform, $msg);
+is($rc, 0, 'mosquitto_pub: inform 1.0.0 over MQTT') or diag($err);
+ok($t->wait_for(sub {
+    ($t->redis(HGET => OtaTest::key('OTA_KEY_DEVICE_VERSIONS', 'deb-0002'), 'MCU') // '')
+        eq '1.0.0' }), 'the bridge stored it and the worker recorded the version')
+    or diag(OtaTest::read_file($blog));
+($rc, $out) = otactl(qw(--json stats versions --product kettle --module MCU));
+$sv = eval { decode_json($out) } // {};
+is_deeply($sv->{modules}[0]{versions}, { '1.0.0' => 1, '2.0.0' => 1 },
+          'otactl stats versions: one device by each channel') or diag($out);
+
+$m->stop;                        # the bridge and the broker did not crash
 $t->stop;                        # nginx, the worker, Redis; their logs checked
 
 # ---- remove: conffiles and data stay -------------------------------------------------------
@@ -414,12 +565,16 @@ $t->stop;                        # nginx, the worker, Redis; their logs checked
 is($rc, 0, 'dpkg --remove') or diag($out);
 like(status($_), qr/^(config-files|not-installed)$/, "$_ removed") for @PKGS;
 ok(!-e $_, "$_ gone") for '/usr/lib/nginx/modules/ngx_ota_module.so',
-    '/usr/sbin/ota-worker', '/usr/bin/otactl', $UNIT, $SNIPPET;
+    '/usr/sbin/ota-worker', '/usr/bin/otactl', $UNIT, $SNIPPET,
+    '/usr/sbin/ota-mqtt', $PLUGIN, $MUNIT;
 ok(!-e $ENABLED && !-l $ENABLED, 'not enabled in nginx any more');
 is(readlink("$ENABLED.removed"), $SNIPPET,
    'the link kept as .removed, for a reinstall (as Debian modules)');
 like(OtaTest::read_file($CONF), qr/^redis\s+127\.0\.0\.1:$t->{redis_port}$/m,
      'the edited conffile stays until purge');
+like(OtaTest::read_file($MCONF), qr/^mqtt_password \Q$bpw\E$/m, "so does $MCONF");
+is(OtaTest::read_file($BROKER), $snippet, "and $BROKER");
+ok(-f $CONSOLE && !-e '/usr/share/ota-console', "the console's files gone, $CONSOLE stays");
 ok(-f "$STORE/$pkg/manifest.json", 'the package store keeps its data');
 $stock = `/usr/sbin/nginx -t 2>&1`;
 is($?, 0, 'nginx -t with the stock configuration after the removal') or diag($stock);
@@ -430,9 +585,12 @@ is($?, 0, 'nginx -t with the stock configuration after the removal') or diag($st
 is($rc, 0, 'dpkg --purge') or diag($out);
 is(status($_), 'not-installed', "$_ purged") for @PKGS;
 ok(!-e '/etc/ota', '/etc/ota gone (conffiles purged)');
+ok(!-e $CONSOLE, "$CONSOLE gone (purged)");
+ok(!-e $BROKER && !glob('/etc/mosquitto/conf.d/ota*.conf'), "$BROKER gone (purged)");
+ok(!-e '/usr/lib/ota', '/usr/lib/ota gone');
 ok(!-l "$ENABLED.removed", 'the .removed link gone');
-ok(!-l $WANTS, 'the enablement link of ota-worker@t70 gone');
-is(`dpkg-statoverride --list '/etc/ota/*' '/var/lib/ota*'`, '', 'no stat override left');
+ok(!-l $_, "the enablement link $_ gone") for $WANTS, $MWANTS;
+is(`dpkg-statoverride --list '/etc/ota/*' '/var/lib/ota*' '$BROKER'`, '', 'no stat override left');
 for my $p (@PKGS) {
     my @info = glob("/var/lib/dpkg/info/$p.*");
     is("@info", '', "no dpkg info files of $p");

@@ -18,8 +18,13 @@
  *   ota-fleet --port 8080 --devices devices.txt --product p [--module m]
  *             [--from 1.0.0] --to 2.0.0 [--concurrency 100] [--pieces 4]
  *             [--seed 1] [--host 127.0.0.1] [--timeout 30] [--json]
+ *             [--waiting-ok]
  *
- * devices.txt: one "<device> <secret>" per line.  Exit 0 when every
+ * devices.txt: one "<device> <secret> [fail]" per line; a device marked
+ * "fail" reports progress -4 (flashing failed) after its download instead
+ * of the new version.  --waiting-ok: a device answered 204 by the upgrade
+ * (no task, or not offered yet: a rollout's later wave) ends its session
+ * as "waiting" instead of failed.  Exit 0 when every
  * session succeeded, 1 when any failed (the first failures are printed),
  * 2 on bad arguments.
  */
@@ -73,6 +78,7 @@ static const int  fleet_step_status[ST_COUNT] = { 200, 200, 200, 206, 200, 200 }
 typedef struct {
     char        *device;
     char        *secret;
+    int          fail;                  /* reports a failed install */
 } fleet_dev_t;
 
 typedef struct {
@@ -123,12 +129,14 @@ static struct {
     uint64_t       seed;
     int            timeout;
     int            json;
+    int            waiting_ok;
 
     fleet_dev_t   *devs;
     long           ndevs;
     long           next;                /* next device to start */
     long           ok;
     long           failed;
+    long           waiting;             /* 204 upgrade, --waiting-ok */
     long           requests;
     long long      bytes;
     long           fails[ST_COUNT];
@@ -174,7 +182,7 @@ static int
 fleet_load(const char *file)
 {
     FILE    *f;
-    char     line[1024], dev[256], sec[512];
+    char     line[1024], dev[256], sec[512], mark[16];
     size_t   cap = 0;
 
     f = fopen(file, "r");
@@ -184,7 +192,8 @@ fleet_load(const char *file)
         return -1;
     }
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "%255s %511s", dev, sec) != 2) {
+        mark[0] = '\0';
+        if (sscanf(line, "%255s %511s %15s", dev, sec, mark) < 2) {
             continue;
         }
         if ((size_t) F.ndevs == cap) {
@@ -200,6 +209,7 @@ fleet_load(const char *file)
         }
         F.devs[F.ndevs].device = strdup(dev);
         F.devs[F.ndevs].secret = strdup(sec);
+        F.devs[F.ndevs].fail = strcmp(mark, "fail") == 0;
         if (F.devs[F.ndevs].device == NULL || F.devs[F.ndevs].secret == NULL) {
             fclose(f);
             return -1;
@@ -309,8 +319,10 @@ fleet_send_step(fleet_conn_t *c)
         return;
 
     case ST_PROGRESS:
-        snprintf(body, sizeof(body), "{\"module\":\"%s\",\"step\":100,"
-                 "\"desc\":\"installed\"}", F.module);
+        snprintf(body, sizeof(body), "{\"module\":\"%s\",\"step\":%s,"
+                 "\"desc\":\"%s\"}", F.module,
+                 d->fail ? "-4" : "100", d->fail ? "flashing failed"
+                                                 : "installed");
         fleet_request(c, "POST", "/ota/v1/progress", NULL, body);
         return;
 
@@ -427,6 +439,12 @@ fleet_answer(fleet_conn_t *c)
         fleet_close(c);
     }
 
+    if (c->step == ST_UPGRADE && c->status == 204 && F.waiting_ok) {
+        F.waiting++;
+        fleet_next_device(c);
+        return;
+    }
+
     if (c->status != fleet_step_status[c->step]) {
         fleet_fail(c, c->step == ST_UPGRADE && c->status == 204
                       ? "no task" : "unexpected status");
@@ -448,8 +466,16 @@ fleet_answer(fleet_conn_t *c)
         c->step = ST_INFORM_FROM;
         break;
 
-    case ST_INFORM_FROM:
     case ST_PROGRESS:
+        if (F.devs[c->dev].fail) {
+            F.ok++;                     /* its failure is reported */
+            fleet_next_device(c);
+            return;
+        }
+        c->step++;
+        break;
+
+    case ST_INFORM_FROM:
         c->step++;
         break;
 
@@ -769,7 +795,7 @@ fleet_usage(void)
         "usage: ota-fleet --port PORT --devices FILE --product P --to X.Y.Z\n"
         "                 [--module default] [--from 1.0.0] [--concurrency 100]\n"
         "                 [--pieces 4] [--seed 1] [--host 127.0.0.1]\n"
-        "                 [--timeout 30] [--json]\n"
+        "                 [--timeout 30] [--json] [--waiting-ok]\n"
         "FILE: one \"<device> <secret>\" per line\n");
 }
 
@@ -784,6 +810,7 @@ main(int argc, char **argv)
         { "to", 1, NULL, 't' }, { "concurrency", 1, NULL, 'c' },
         { "pieces", 1, NULL, 'k' }, { "seed", 1, NULL, 's' },
         { "timeout", 1, NULL, 'T' }, { "json", 0, NULL, 'j' },
+        { "waiting-ok", 0, NULL, 'w' },
         { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
     struct epoll_event   evs[256];
@@ -815,6 +842,7 @@ main(int argc, char **argv)
         case 's': F.seed = strtoull(optarg, NULL, 10); break;
         case 'T': F.timeout = atoi(optarg); break;
         case 'j': F.json = 1; break;
+        case 'w': F.waiting_ok = 1; break;
         default: fleet_usage(); return 2;
         }
     }
@@ -876,10 +904,11 @@ main(int argc, char **argv)
     secs = fleet_now() - t0;
 
     if (F.json) {
-        printf("{\"devices\":%ld,\"ok\":%ld,\"failed\":%ld,\"requests\":%ld,"
+        printf("{\"devices\":%ld,\"ok\":%ld,\"failed\":%ld,\"waiting\":%ld,"
+               "\"requests\":%ld,"
                "\"bytes\":%lld,\"seconds\":%.3f,\"sessions_per_s\":%.1f,"
                "\"requests_per_s\":%.1f,\"concurrency\":%d,\"failures\":{",
-               F.ndevs, F.ok, F.failed, F.requests, F.bytes, secs,
+               F.ndevs, F.ok, F.failed, F.waiting, F.requests, F.bytes, secs,
                (double) F.ok / secs, (double) F.requests / secs,
                F.concurrency);
         for (i = 0, n = 0; i < ST_COUNT; i++) {

@@ -1,6 +1,6 @@
 -- batch.lua: helpers of the worker's scripts (after prelude.lua): load a
--- batch with its package, insert one task, variadic commands in slices,
--- the event group's cursor and the reader lease, close a batch whose
+-- batch with its package, insert one task, variadic commands in slices, the event group's cursor and the reader
+-- lease, a batch's history, cancel a batch's record, close a batch whose
 -- tasks are all final.
 --
 -- Each of the worker's scripts is one atomic step: a task moves and its
@@ -37,6 +37,13 @@ local function notice(b, dev)
     from = b.pkg_from, size = tonumber(b.size), sign_method = b.sign_method,
     sign = b.sign, protocol = b.protocol, ext = ext})
 end
+-- a push batch's notice to a device: the long-poll/HTTP channel and the
+-- MQTT bridges' copy, kept until delivered (no bridge: no stream)
+local function push_notice(b, dev, now)
+  call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
+  call('XADD', S_NOTICES, 'NOMKSTREAM', '*', 'device', dev, 'product',
+    b.product, 'module', b.module, 'batch', b.id, 'ts', now)
+end
 -- one task; the caller made sure the device has none in this batch.
 -- cur: the device's version of the module ('' if it never reported).
 -- Tasks are stored by column (ota_keys.h): a new task is its open entry,
@@ -56,7 +63,12 @@ local function insert_task(b, dev, now, cur, fr)
     if cur ~= '' then call('HSET', fmt(K_BFROM, b.id), dev, cur) end
     call('HSET', fmt(K_BCREATED, b.id), dev, now)
   end
-  if b.push == '1' then call('PUBLISH', fmt(K_PUSH, dev), notice(b, dev))
+  -- a batch with waves or a start time offers the upgrade later: its
+  -- notices go out as its waves open (notify.lua), except for a device
+  -- that joins once every wave is open (docs/rollouts.md, "Push")
+  if b.push == '1' and (not (b.waves or b.start_at)
+    or (b.state == 'running' and not b.wave_upto)) then
+    push_notice(b, dev, now)
   end
   return 'ok'
 end
@@ -93,18 +105,52 @@ local function reader_at(me, from)
   local at, ents = group_cursor()
   return at == from, ents
 end
+-- HGETALL as a table
+local function hash(key)
+  local r = call('HGETALL', key)
+  local h = {}
+  for i = 1, #r, 2 do h[r[i]] = r[i + 1] end
+  return h
+end
+-- one line of the batch's history (OTA_KEY_BATCH_HISTORY), bounded
+local function history(bid, now, ev, more)
+  local h = more or {}
+  h.at = tonumber(now)
+  h.event = ev
+  local k = fmt(K_BHIST, bid)
+  call('RPUSH', k, cjson.encode(h))
+  call('LTRIM', k, -OTA_HISTORY_MAX, -1)
+end
+-- the record of a batch that is cancelled (by an admin or an abort rule):
+-- nothing is added behind it; its open tasks go by cancel_chunk.lua
+local function cancel_record(bid, now)
+  local bk = fmt(K_BATCH, bid)
+  local b = call('HMGET', bk, 'type', 'package', 'product')
+  call('HSET', bk, 'state', 'cancelled', 'finished', now)
+  call('SREM', fmt(K_DYNAMIC, b[3]), bid)
+  call('ZREM', K_SCHED, bid)
+  if b[1] == 'verify' then
+    local pk = fmt(K_PKG, b[2])
+    local p = call('HMGET', pk, 'verify_batch', 'verify')
+    if p[1] == bid then
+      call('HSET', pk, 'state', p[2] == '1' and PKG_UNVERIFIED or PKG_READY)
+    end
+  end
+end
+-- true when the batch is finished now
 local function check_finish(bid, now)
   local bk = fmt(K_BATCH, bid)
   local b = call('HMGET', bk, 'state', 'method', 'type', 'package',
     'total')
-  if b[1] ~= 'running' or b[2] == 'dynamic' then return end
+  if b[1] ~= 'running' or b[2] == 'dynamic' then return false end
   local c = call('HMGET', fmt(K_COUNTS, bid), ST_SUCCEEDED, ST_FAILED,
     ST_CANCELLED)
   local succ = tonumber(c[1]) or 0
   local total = tonumber(b[5]) or 0
   if succ + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) < total then
-    return end
+    return false end
   call('HSET', bk, 'state', 'finished', 'finished', now)
+  history(bid, now, 'finish')
   if b[3] == 'verify' then
     local pk = fmt(K_PKG, b[4])
     if call('HGET', pk, 'verify_batch') == bid then
@@ -112,4 +158,5 @@ local function check_finish(bid, now)
         and PKG_VERIFIED or PKG_VERIFY_FAILED)
     end
   end
+  return true
 end

@@ -31,6 +31,11 @@
 -- the caller decides the moved tasks again.  Returns {acked, {n, result,
 -- ...}}: the tasks (n-th of the call) whose result is not "ok".
 --
+-- A batch's own --timeout (minutes, OTA_F_TIMEOUT) replaces the worker's
+-- for its tasks; 0 means its tasks never time out.  A rollout batch
+-- (docs/rollouts.md) also has its tasks counted per wave and its rules
+-- checked (rollout_check) in the same step.
+--
 -- Deadlines are written lazily: once when a task leaves pending, removed
 -- when it ends.  A due deadline whose task moved since is pushed to
 -- updated + timeout by the timeout pass, so a deadline may be early, never
@@ -54,7 +59,7 @@ if cursor then
 end
 -- written as strings: a Lua number is formatted again at every call
 local snow, sdue = ARGV[OTA_APPLY_NOW], tostring(now + tmo)
-local touched, cnt, fails, bcache = {}, {}, {}, {}
+local touched, cnt, fails, bcache, wcnt, rtouch = {}, {}, {}, {}, {}, {}
 local zadd, zrem, res, groups = {}, {}, {}, {}
 local nz, nr = 0, 0
 local function add(tab, bid, k, d)
@@ -76,6 +81,7 @@ for i = task1, #ARGV, OTA_APPLY_TASK_N do
   g[n] = i g.n = n
 end
 local function batch(bid, g)
+  local tmo, sdue = tmo, sdue
   local b = load_batch(bid, bcache)
   if not b then
     for k = 1, g.n do
@@ -86,6 +92,13 @@ local function batch(bid, g)
     end
     return
   end
+  if b.timeout then
+    tmo = tonumber(b.timeout) * 60000
+    sdue = tostring(now + tmo)
+  end
+  -- moves of a batch with waves: device, from, to, reason
+  local waved = (b.wave_bounds or '') ~= ''
+  local mv, nmv = {}, 0
   local devs, covd, tmod, spec, nc, nt, nsp = {}, {}, {}, {}, 0, 0, 0
   for k = 1, g.n do
     local i = g[k]
@@ -124,7 +137,7 @@ local function batch(bid, g)
     local r = 'ok'
     if kind == OTA_APPLY_K_SPEC and not member[dev] then
       r = OTA_APPLY_R_MISSING
-    elseif timeout and not st[k] then
+    elseif kind == OTA_APPLY_K_TIMEOUT and (tmo == 0 or not st[k]) then
       -- deadlines are set when a task leaves pending: none to time out
       nr = nr + 1 zrem[nr] = bid .. ':' .. dev r = OTA_APPLY_R_GONE
     elseif cur ~= exp then r = cur
@@ -142,6 +155,11 @@ local function batch(bid, g)
       nu = nu + 1 U[nu] = dev nu = nu + 1 U[nu] = snow
       local moved = new ~= exp
       if moved then
+        if b.rollout == '1' then rtouch[bid] = true end
+        if waved then
+          mv[nmv + 1] = dev mv[nmv + 2] = exp mv[nmv + 3] = new
+          mv[nmv + 4] = reason nmv = nmv + 4
+        end
         ns = ns + 1 S[ns] = dev ns = ns + 1 S[ns] = new
         add(cnt, bid, exp, -1)
         add(cnt, bid, new, 1)
@@ -176,6 +194,21 @@ local function batch(bid, g)
     end
     res[i] = r
   end
+  if nmv > 0 then
+    -- the wave of each moved task from its rank (one ZMSCORE per batch);
+    -- pending is not counted per wave (the wave's size less the others)
+    local md = {}
+    for n = 1, nmv, 4 do md[#md + 1] = mv[n] end
+    local rk = vcall('ZMSCORE', fmt(K_BDEVS, bid), md)
+    local bnd = wave_bounds(b)
+    for n = 1, #md do
+      local w = wave_of(bnd, tonumber(rk[n]) or 0)
+      local e, t, why = mv[4 * n - 2], mv[4 * n - 1], mv[4 * n]
+      if e ~= ST_PENDING then add(wcnt, bid, w .. ':' .. e, -1) end
+      add(wcnt, bid, w .. ':' .. t, 1)
+      if why ~= '' then add(wcnt, bid, w .. ':r:' .. why, 1) end
+    end
+  end
   hset(fmt(K_BSTATE, bid), S)
   hset(fmt(K_BCOVERED, bid), C)
   hset(fmt(K_BSTEP, bid), P)
@@ -186,16 +219,20 @@ end
 for bid, g in pairs(groups) do batch(bid, g) end
 vcall('ZADD', K_DEADLINES, zadd)
 vcall('ZREM', K_DEADLINES, zrem)
-for bid, h in pairs(cnt) do
-  local ck = fmt(K_COUNTS, bid)
-  for s, d in pairs(h) do
-    if d ~= 0 then call('HINCRBY', ck, s, d) end
+-- the sums of the call, one HINCRBY per (batch, field)
+local function incr(tab, kf)
+  for bid, h in pairs(tab) do
+    local k = fmt(kf, bid)
+    for f, d in pairs(h) do
+      if d ~= 0 then call('HINCRBY', k, f, d) end
+    end
   end
 end
-for bid, h in pairs(fails) do
-  local fk = fmt(K_FAILS, bid)
-  for s, d in pairs(h) do call('HINCRBY', fk, s, d) end
-end
+incr(cnt, K_COUNTS)
+incr(fails, K_FAILS)
+incr(wcnt, K_BWAVES)
+-- the rules first: an abort ends the batch before it could finish
+for bid in pairs(rtouch) do rollout_check(bid, now) end
 for bid in pairs(touched) do check_finish(bid, now) end
 -- only the results other than ok go back (most calls: none)
 local out, no, clean, k = {}, 0, true, 0

@@ -1,7 +1,8 @@
 -- batch_init.lua: creates the batch record in state "creating" unless it
 -- exists; refuses what the package does not allow.
 -- ARGV: id package batch_type name from_version protocol method push now
---       job
+--       job, then the rollout's fields as name value pairs (checked by
+--       include/ota_rollout.c: docs/rollouts.md)
 
 local id, pkg, btype, name, fromv, proto, method, push, now, job =
   unpack(ARGV)
@@ -31,6 +32,7 @@ call('HSET', bk, 'id', id, 'name', name, 'type', btype, 'package', pkg,
   'size', p[9] or '0',
   'total', 0, 'created', now, 'finished', 0, 'cursor', '', 'job', job,
   'skipped_current', 0, 'skipped_busy', 0, 'skipped_version', 0)
+if #ARGV > 10 then call('HSET', bk, unpack(ARGV, 11)) end
 local ck = fmt(K_COUNTS, id)
 for _, s in ipairs(STATES) do call('HSET', ck, s, 0) end
 call('ZADD', K_BATCHES, now, id)

@@ -677,7 +677,7 @@ sub fx_batch {
     my %counts = map { $_ => 0 } qw(pending notified downloading downloaded
                                     installing succeeded failed cancelled);
     my %fail;
-    my $i = 0;
+    my $i = 1;                   # ranks start at 1, as the worker gives them
     for my $d (@devs) {
         my $t = { state => 'pending', covered => 0, from => '',
                   %{ $o{tasks}{$d} // {} } };

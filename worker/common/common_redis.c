@@ -10,6 +10,34 @@
 
 #include <openssl/sha.h>
 
+int  ota_redis_read_timeout_ms = 30000;
+
+int
+ota_redis_addr_set(ota_addr_t *a, const char *v, char *err, size_t errlen,
+    char *warn, size_t warnlen)
+{
+    ota_addr_t  n;
+    char        buf[1200];
+
+    warn[0] = '\0';
+    if (ota_addr_parse(&n, v, err, errlen) != 0) {
+        return -1;
+    }
+    if (n.old_form) {
+        snprintf(warn, warnlen, "redis \"%s\": %s; write \"%s\"", v,
+                 OTA_ADDR_OLD_FORM, ota_addr_str(&n, buf, sizeof(buf)));
+    }
+    if (n.password[0] == '\0') {
+        memcpy(n.password, a->password, sizeof(n.password));
+    }
+    if (n.db == 0) {
+        n.db = a->db;
+    }
+    *a = n;
+    return 0;
+}
+
+
 const char *
 ota_redis_addr_str(const ota_addr_t *a)
 {
@@ -53,8 +81,8 @@ ota_redis_connect(const ota_addr_t *a, int timeout_ms, char *err,
 
     /* the read timeout bounds every command, BLOCK included: callers keep
      * their blocking calls shorter than this */
-    tv.tv_sec = 30;
-    tv.tv_usec = 0;
+    tv.tv_sec = ota_redis_read_timeout_ms / 1000;
+    tv.tv_usec = (ota_redis_read_timeout_ms % 1000) * 1000;
     redisSetTimeout(rc, tv);
 
     if (a->password[0]) {

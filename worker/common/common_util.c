@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,40 @@ ota_log(int level, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     fflush(stderr);
+}
+
+int
+ota_config_int(const char *name, const char *v, long min, long max,
+    int *out, char *err, size_t errlen)
+{
+    char  *end;
+    long   n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < min || n > max) {
+        snprintf(err, errlen, "invalid %s \"%s\" (want %ld..%ld)", name, v,
+                 min, max);
+        return -1;
+    }
+    *out = (int) n;
+    return 0;
+}
+
+int
+ota_log_level_set(const char *v, char *err, size_t errlen)
+{
+    static const char  *lv[] = { "error", "warn", "info", "debug" };
+    int                 i;
+
+    for (i = 0; i < 4; i++) {
+        if (strcmp(v, lv[i]) == 0) {
+            ota_log_level = i;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "invalid log level \"%s\"", v);
+    return -1;
 }
 
 static char *

@@ -45,7 +45,27 @@ typedef int (*ota_config_cb)(void *ctx, const char *key, const char *value,
 int ota_config_load(const char *path, ota_config_cb cb, void *ctx, char *err,
     size_t errlen);
 
+/* a setting's integer in min..max: 0, or -1 with the reason in err */
+int ota_config_int(const char *name, const char *v, long min, long max,
+    int *out, char *err, size_t errlen);
+
+/* "error", "warn", "info" or "debug" into ota_log_level: 0, or -1 */
+int ota_log_level_set(const char *v, char *err, size_t errlen);
+
 /* ---- Redis ------------------------------------------------------------- */
+
+/* The "redis" setting of a program (flag or config file line): v, in the
+ * one address syntax, into *a; a password or db set before (by the
+ * redis_password and redis_db settings) is kept when v names none.  0, or
+ * -1 with the reason in err.  warn gets "" or, for the earlier Sentinel
+ * form, what to write instead. */
+int ota_redis_addr_set(ota_addr_t *a, const char *v, char *err,
+    size_t errlen, char *warn, size_t warnlen);
+
+/* how long a command may wait for its answer on a connection made by
+ * ota_redis_connect() (sentinel queries included); 30 s, the MQTT broker
+ * plugin sets its short timeout here */
+extern int  ota_redis_read_timeout_ms;
 
 /* one attempt: connect (through the sentinels: the master they name, and
  * only if ROLE says it is one), AUTH, SELECT; NULL with a reason in err */

@@ -107,10 +107,12 @@ ota_job_script(ota_worker_t *w, ota_job_t *j, ota_lua_id_t id, ota_cmd_t *c,
 /* ---- checks ------------------------------------------------------------------ */
 
 static int
-ota_job_check(ota_worker_t *w, ota_job_t *j, int *refused)
+ota_job_check(ota_worker_t *w, ota_job_run_t *run, int *refused)
 {
+    ota_job_t     *j = &run->j;
     ota_version_t  v;
     const char    *p, *q;
+    char           err[OTA_ROLLOUT_ERR_MAX];
 
     *refused = 1;
     if (!ota_name_id(j->id, strlen(j->id))) {
@@ -160,6 +162,13 @@ ota_job_check(ota_worker_t *w, ota_job_t *j, int *refused)
     } else if (j->devices[0]) {
         return ota_job_error(w, j, "an upgrade batch takes every device of "
                              "the product, not a list");
+    }
+    /* a job may come from anywhere: the producer's checks again (but a
+     * start time that passed while the job waited starts the batch now) */
+    if (ota_rollout_check(&j->ro, 0, ota_now_ms(), &run->rollout, err,
+                          sizeof(err)) != 0)
+    {
+        return ota_job_error(w, j, "%s", err);
     }
     *refused = 0;
     return OTA_W_OK;
@@ -239,6 +248,13 @@ ota_job_keep(ota_worker_t *w, ota_job_t *j)
 }
 
 /* ---- batch_create --------------------------------------------------------- */
+
+static void
+ota_job_cmd_kv(void *ctx, const char *k, const char *v)
+{
+    ota_cmd_adds(ctx, k);
+    ota_cmd_adds(ctx, v);
+}
 
 /* which set the creation walks: the job's list (verify), else the
  * devices at the source version when one is known, else the product's */
@@ -408,18 +424,34 @@ ota_job_create_chunk(ota_worker_t *w, ota_job_run_t *run)
     return rc;
 }
 
-/* creating -> running, and the job's answer */
+/* creating -> running (or scheduled), and the job's answer; the wave
+ * bounds from the batch's total, which no one changes while it is being
+ * created (dynamic batches take devices once running) */
 static int
 ota_job_create_done(ota_worker_t *w, ota_job_run_t *run)
 {
     ota_job_t   *j = &run->j;
     redisReply  *f;
     ota_cmd_t    c;
-    int          rc;
+    long long    bound[OTA_WAVES_MAX];
+    char         bounds[OTA_WAVES_MAX * 12];
+    int          rc, nb = 0;
+
+    if (run->rollout.waves.n > 0) {
+        f = ota_pipe_cmd(&w->pipe, "HGET " OTA_KEY_BATCH " total", j->id);
+        if (f == NULL) {
+            return OTA_W_RETRY;
+        }
+        nb = ota_waves_bounds(&run->rollout.waves, ota_reply_ll(f, 0),
+                              strcmp(j->method, "dynamic") == 0, bound);
+        freeReplyObject(f);
+    }
+    ota_waves_bounds_format(bound, nb, bounds, sizeof(bounds));
 
     ota_cmd_init(&c);
     ota_cmd_adds(&c, j->id);
     ota_cmd_addll(&c, (long long) ota_now_ms());
+    ota_cmd_adds(&c, bounds);
     f = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_CREATE_FINISH), &c);
     ota_cmd_free(&c);
     if (f == NULL || f->type != REDIS_REPLY_ARRAY || f->elements < 5) {
@@ -450,7 +482,7 @@ ota_job_create(ota_worker_t *w, ota_job_run_t *run)
     int          rc, refused, exists;
 
     run->t0 = ota_now_ms();
-    rc = ota_job_check(w, j, &refused);
+    rc = ota_job_check(w, run, &refused);
     if (refused) {
         return rc;
     }
@@ -486,6 +518,7 @@ ota_job_create(ota_worker_t *w, ota_job_run_t *run)
         ota_cmd_adds(&c, push);
         ota_cmd_addll(&c, (long long) ota_now_ms());
         ota_cmd_adds(&c, j->job);
+        ota_rollout_fields(&run->rollout, ota_job_cmd_kv, &c);
         rc = ota_job_script(w, j, OTA_LUA_BATCH_INIT, &c, &refused);
         if (refused || rc != OTA_W_OK) {
             return rc;
@@ -655,6 +688,15 @@ ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run)
     j->method = ota_job_f(f, OTA_F_METHOD);
     j->push = ota_job_f(f, OTA_F_PUSH);
     j->expires = atoll(ota_job_f(f, OTA_F_EXPIRES));
+    j->ro.waves = ota_job_f(f, OTA_F_WAVES);
+    j->ro.success_threshold = ota_job_f(f, OTA_F_SUCCESS_THRESHOLD);
+    j->ro.error_threshold = ota_job_f(f, OTA_F_ERROR_THRESHOLD);
+    j->ro.max_per_minute = ota_job_f(f, OTA_F_MAX_PER_MINUTE);
+    j->ro.ramp = ota_job_f(f, OTA_F_RAMP);
+    j->ro.abort_failure_rate = ota_job_f(f, OTA_F_ABORT_RATE);
+    j->ro.abort_min = ota_job_f(f, OTA_F_ABORT_MIN);
+    j->ro.start_at = ota_job_f(f, OTA_F_START_AT);
+    j->ro.timeout = ota_job_f(f, OTA_F_TIMEOUT);
     if (j->protocol[0] == '\0') {
         j->protocol = "https";
     }

@@ -12,6 +12,7 @@
 #ifndef WORKER_JOBS_H
 #define WORKER_JOBS_H
 
+#include "ota_rollout.h"
 #include "ota_worker.h"
 
 #define OTA_JOB_MORE    1
@@ -30,6 +31,7 @@ typedef struct {
     const char  *method;
     const char  *push;
     long long    expires;
+    ota_rollout_opts_t  ro;         /* the rollout's fields as given */
 } ota_job_t;
 
 enum { OTA_JOB_CREATE = 0, OTA_JOB_CANCEL };
@@ -48,6 +50,7 @@ typedef struct {
                                        chunk before it */
     long long    made;
     int64_t      t0, last_keep;
+    ota_rollout_t  rollout;         /* checked (ota_job_check) */
     /* cancelling tasks */
     long long    start;
 } ota_job_run_t;

@@ -50,46 +50,20 @@ ota_worker_usage(FILE *f)
 }
 
 static int
-ota_worker_int(const char *name, const char *v, long min, long max,
-    int *out, char *err, size_t errlen)
-{
-    char  *end;
-    long   n;
-
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n < min || n > max) {
-        snprintf(err, errlen, "invalid %s \"%s\" (want %ld..%ld)", name, v,
-                 min, max);
-        return -1;
-    }
-    *out = (int) n;
-    return 0;
-}
-
-static int
 ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
     size_t errlen)
 {
     if (strcmp(k, "redis") == 0) {
-        ota_addr_t  a;
-        char        buf[1200];
+        char  warn[1600];
 
-        if (ota_addr_parse(&a, v, err, errlen) != 0) {
+        if (ota_redis_addr_set(&w->addr, v, err, errlen, warn, sizeof(warn))
+            != 0)
+        {
             return -1;
         }
-        if (a.old_form) {
-            ota_log(OTA_LOG_WARN, "redis \"%s\": %s; write \"%s\"", v,
-                    OTA_ADDR_OLD_FORM, ota_addr_str(&a, buf, sizeof(buf)));
+        if (warn[0]) {
+            ota_log(OTA_LOG_WARN, "%s", warn);
         }
-        /* redis_password and redis_db may have come first */
-        if (a.password[0] == '\0') {
-            memcpy(a.password, w->addr.password, sizeof(a.password));
-        }
-        if (a.db == 0) {
-            a.db = w->addr.db;
-        }
-        w->addr = a;
         return 0;
     }
     if (strcmp(k, "redis_password") == 0) {
@@ -97,7 +71,7 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
         return 0;
     }
     if (strcmp(k, "redis_db") == 0) {
-        return ota_worker_int(k, v, 0, 1000, &w->addr.db, err, errlen);
+        return ota_config_int(k, v, 0, 1000, &w->addr.db, err, errlen);
     }
     if (strcmp(k, "store") == 0) {
         if (strlen(v) >= sizeof(w->store)) {
@@ -116,29 +90,21 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
         return 0;
     }
     if (strcmp(k, "task_timeout") == 0 || strcmp(k, "task-timeout") == 0) {
-        return ota_worker_int("task timeout", v, 0, 30 * 86400,
+        return ota_config_int("task timeout", v, 0, 30 * 86400,
                               &w->task_timeout, err, errlen);
     }
     if (strcmp(k, "claim_idle") == 0 || strcmp(k, "claim-idle") == 0) {
-        return ota_worker_int("claim idle", v, 100, 86400000, &w->claim_idle,
+        return ota_config_int("claim idle", v, 100, 86400000, &w->claim_idle,
                               err, errlen);
     }
     if (strcmp(k, "chunk") == 0) {
-        return ota_worker_int("chunk", v, 1, 3000, &w->chunk, err, errlen);
+        return ota_config_int("chunk", v, 1, 3000, &w->chunk, err, errlen);
     }
     if (strcmp(k, "count") == 0) {
-        return ota_worker_int("count", v, 1, 100000, &w->count, err, errlen);
+        return ota_config_int("count", v, 1, 100000, &w->count, err, errlen);
     }
     if (strcmp(k, "log_level") == 0 || strcmp(k, "log-level") == 0) {
-        static const char *lv[] = { "error", "warn", "info", "debug" };
-        for (int i = 0; i < 4; i++) {
-            if (strcmp(v, lv[i]) == 0) {
-                ota_log_level = i;
-                return 0;
-            }
-        }
-        snprintf(err, errlen, "invalid log level \"%s\"", v);
-        return -1;
+        return ota_log_level_set(v, err, errlen);
     }
     /* the file is shared with otactl: its settings are not ours */
     if (strcmp(k, "package_exts") == 0 || strcmp(k, "package_max_mb") == 0

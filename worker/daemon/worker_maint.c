@@ -107,6 +107,61 @@ ota_maint_claim(ota_worker_t *w, const char *stream, int jobs)
     return rc;
 }
 
+/* Scheduled batches whose --start-at has come start (batch_start.lua: a
+ * batch starts only from state scheduled, so several workers start it
+ * once). */
+static int
+ota_maint_scheduled(ota_worker_t *w)
+{
+    redisReply  *r;
+    ota_cmd_t    c;
+
+    ota_cmd_init(&c);
+    ota_cmd_addll(&c, (long long) ota_now_ms());
+    ota_cmd_addll(&c, 100);
+    r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_BATCH_START), &c);
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return OTA_W_RETRY;
+    }
+    if (r->integer > 0) {
+        ota_log(OTA_LOG_INFO, "%lld scheduled batches started",
+                (long long) r->integer);
+    }
+    freeReplyObject(r);
+    return OTA_W_OK;
+}
+
+/* Upgrade notices of push batches with waves, as their waves open
+ * (notify.lua): pages of OTA_NOTIFY_PAGE while more are left, for at most
+ * 50 ms a tick, so the tick stays short however large a wave is. */
+#define OTA_NOTIFY_PAGE  1000
+
+static int
+ota_maint_notify(ota_worker_t *w)
+{
+    redisReply  *r;
+    ota_cmd_t    c;
+    int64_t      t0 = ota_now_ms();
+    int          more;
+
+    do {
+        ota_cmd_init(&c);
+        ota_cmd_addll(&c, (long long) ota_now_ms());
+        ota_cmd_addll(&c, OTA_NOTIFY_PAGE);
+        r = ota_pipe_script(&w->pipe, ota_lua(OTA_LUA_NOTIFY), &c);
+        ota_cmd_free(&c);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            return OTA_W_RETRY;
+        }
+        more = ota_reply_ll(r->element[1], 0) != 0;
+        freeReplyObject(r);
+    } while (more && !w->stop && ota_now_ms() - t0 < 50);
+    return OTA_W_OK;
+}
+
 /* One page of due deadlines; *more: the page was full.  Deadlines are
  * written once per task and pushed back when they fall due
  * (docs/worker.md), so many can fall due together (a batch notified
@@ -322,11 +377,20 @@ ota_maint_tick(ota_worker_t *w)
         return rc;
     }
 
-    if (w->task_timeout > 0) {
-        rc = ota_maint_timeouts(w);
-        if (rc != OTA_W_OK) {
-            return rc;
-        }
+    /* also with --task-timeout 0: a batch's own --timeout sets deadlines */
+    rc = ota_maint_timeouts(w);
+    if (rc != OTA_W_OK) {
+        return rc;
+    }
+
+    rc = ota_maint_scheduled(w);
+    if (rc != OTA_W_OK) {
+        return rc;
+    }
+
+    rc = ota_maint_notify(w);
+    if (rc != OTA_W_OK) {
+        return rc;
     }
 
     if (now - w->last_trim >= OTA_TRIM_EVERY_MS) {

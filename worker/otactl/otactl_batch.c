@@ -17,6 +17,7 @@
 #include "ota_keys.h"
 #include "ota_task_columns.h"
 #include "ota_names.h"
+#include "ota_rollout_view.h"
 #include "ota_stats.h"
 #include "ota_version.h"
 
@@ -144,6 +145,16 @@ otactl_job(otactl_t *o, ota_jobcmd_t *jc, const char *job, int64_t deadline,
     return OTACTL_OK;
 }
 
+static void
+otactl_jobcmd_kv(void *ctx, const char *k, const char *v)
+{
+    ota_jobcmd_t  *j = ctx;
+
+    if (ota_jobcmd_add_copy(j, k, v) != 0) {
+        j->full = 1;
+    }
+}
+
 static int
 otactl_batch_create(otactl_t *o, int argc, char **argv)
 {
@@ -156,9 +167,21 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
                              { "method", OTACTL_ARG, 0, 0, 0 },
                              { "push", OTACTL_FLAG, 0, 0, 0 },
                              { "wait", OTACTL_ARG, 0, 0, 0 },
+                             { "waves", OTACTL_ARG, 0, 0, 0 },
+                             { "success-threshold", OTACTL_ARG, 0, 0, 0 },
+                             { "error-threshold", OTACTL_ARG, 0, 0, 0 },
+                             { "max-per-minute", OTACTL_ARG, 0, 0, 0 },
+                             { "ramp", OTACTL_ARG, 0, 0, 0 },
+                             { "abort-failure-rate", OTACTL_ARG, 0, 0, 0 },
+                             { "abort-min", OTACTL_ARG, 0, 0, 0 },
+                             { "start-at", OTACTL_ARG, 0, 0, 0 },
+                             { "timeout", OTACTL_ARG, 0, 0, 0 },
                              { NULL, 0, 0, 0, 0 } };
     otactl_pos_t  pos;
     const char   *pkg, *type, *name, *devs, *fromv, *proto, *method;
+    ota_rollout_opts_t  ro;
+    ota_rollout_t       rl;
+    char          err[OTA_ROLLOUT_ERR_MAX];
     char          id[OTA_NAME_MAX + 1], job[33];
     unsigned char rnd[4];
     ota_batch_opts_t  b;
@@ -198,6 +221,20 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
     if (ota_batch_check(&chk, &b) != 0) {
         return otactl_fail("%s", chk.msg);
     }
+    ro.waves = otactl_opt(opts, "waves");
+    ro.success_threshold = otactl_opt(opts, "success-threshold");
+    ro.error_threshold = otactl_opt(opts, "error-threshold");
+    ro.max_per_minute = otactl_opt(opts, "max-per-minute");
+    ro.ramp = otactl_opt(opts, "ramp");
+    ro.abort_failure_rate = otactl_opt(opts, "abort-failure-rate");
+    ro.abort_min = otactl_opt(opts, "abort-min");
+    ro.start_at = otactl_opt(opts, "start-at");
+    ro.timeout = otactl_opt(opts, "timeout");
+    if (ota_rollout_check(&ro, OTA_ROLLOUT_PRODUCER, ota_now_ms(), &rl, err,
+                          sizeof(err)) != 0)
+    {
+        return otactl_fail("%s", err);
+    }
 
     r = otactl_cmd(o, "EXISTS " OTA_KEY_PACKAGE, pkg);
     if (r == NULL) {
@@ -218,6 +255,10 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
         return rc;
     }
     if (ota_jobcmd_batch_create(&jc, &b, id) != 0) {
+        return otactl_fail("too many job fields");
+    }
+    ota_rollout_fields(&rl, otactl_jobcmd_kv, &jc);
+    if (jc.full) {
         return otactl_fail("too many job fields");
     }
     return otactl_job(o, &jc, job, deadline, id, "the batch was not created",
@@ -279,8 +320,9 @@ otactl_batch_op(otactl_t *o, const char *verb, const char *type, int argc,
 static json_t *
 otactl_batch_json(otactl_t *o, const char *id, int *missing)
 {
-    redisReply          *b, *cnt, *fl;
+    redisReply          *b, *cnt, *fl, *wv;
     ota_batch_counts_t   c;
+    ota_rollout_view_t   rv;
     json_t              *j, *jc, *jf, *jsk;
     size_t               i;
     int                  s;
@@ -297,11 +339,19 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
     }
     cnt = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH_COUNTS, id);
     fl = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH_FAILURES, id);
-    if (cnt == NULL || fl == NULL) {
+    wv = otactl_cmd(o, "HGETALL " OTA_KEY_BATCH_WAVES, id);
+    if (cnt == NULL || fl == NULL || wv == NULL) {
         freeReplyObject(b);
         freeReplyObject(cnt);
         freeReplyObject(fl);
+        freeReplyObject(wv);
         return NULL;
+    }
+    ota_rollout_view_init(&rv);
+    for (i = 0; i + 1 < wv->elements; i += 2) {
+        ota_rollout_wave_field(&rv, wv->element[i]->str, wv->element[i]->len,
+                               wv->element[i + 1]->str,
+                               wv->element[i + 1]->len);
     }
 
     memset(&c, 0, sizeof(c));
@@ -310,6 +360,11 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
     for (i = 0; i + 1 < b->elements; i += 2) {
         const char *k = b->element[i]->str, *v = b->element[i + 1]->str;
 
+        if (ota_rollout_field(&rv, k, b->element[i]->len, v,
+                              b->element[i + 1]->len))
+        {
+            continue;
+        }
         if (strcmp(k, "total") == 0) {
             c.total = atoll(v);
         } else if (strncmp(k, "skipped_", 8) == 0) {
@@ -348,10 +403,16 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
     json_object_set_new(j, "completion", otactl_rate_json(ota_completion(&c)));
     json_object_set_new(j, "failures", jf);
     json_object_set_new(j, "skipped", jsk);
+    if (ota_rollout_json(&rv, &c, j) != 0) {
+        json_decref(j);
+        j = NULL;
+        otactl_fail("out of memory");
+    }
 
     freeReplyObject(b);
     freeReplyObject(cnt);
     freeReplyObject(fl);
+    freeReplyObject(wv);
     return j;
 }
 
@@ -473,6 +534,107 @@ done:
     return ja;
 }
 
+/* a percentage field of the JSON (a number or null) as text */
+static const char *
+otactl_pct(json_t *v, char *buf, size_t len)
+{
+    if (!json_is_number(v)) {
+        return NULL;
+    }
+    snprintf(buf, len, "%g %%", json_number_value(v));
+    return buf;
+}
+
+/* the rollout's lines and its waves as a table */
+static void
+otactl_batch_rollout_print(json_t *j)
+{
+    json_t      *w = json_object_get(j, "waves"), *v, *c, *ab;
+    const char  *s;
+    char         p1[32], p2[32], t[32], n[7][24];
+    size_t       i;
+
+    if (json_integer_value(json_object_get(j, "start_at")) > 0) {
+        printf("start at:     %s\n", otactl_time(json_integer_value(
+               json_object_get(j, "start_at")), t, sizeof(t)));
+    }
+    if (json_integer_value(json_object_get(j, "started")) > 0) {
+        printf("started:      %s\n", otactl_time(json_integer_value(
+               json_object_get(j, "started")), t, sizeof(t)));
+    }
+    if (json_is_integer(json_object_get(j, "timeout"))) {
+        printf("task timeout: %lld min\n",
+               (long long) json_integer_value(json_object_get(j, "timeout")));
+    }
+    if (otactl_pct(json_object_get(j, "error_threshold"), p2, sizeof(p2))) {
+        printf("error threshold: more than %s of a wave failed pauses the "
+               "batch\n", p2);
+    }
+    v = json_object_get(j, "rate");
+    if (json_is_object(v)) {
+        c = json_object_get(v, "ramp");
+        printf("rate:         %lld devices newly offered per minute now, at "
+               "most %lld", (long long) json_integer_value(json_object_get(v,
+               "now")), (long long) json_integer_value(json_object_get(v,
+               "max_per_minute")));
+        if (json_is_object(c)) {
+            printf(" (ramp from %lld, x%g each time as many succeeded)",
+                   (long long) json_integer_value(json_object_get(c, "base")),
+                   json_number_value(json_object_get(c, "factor")));
+        }
+        printf("\n");
+    }
+    ab = json_object_get(j, "abort");
+    if (json_is_object(ab)) {
+        printf("abort rule:   %s failed of at least %lld finished\n",
+               otactl_pct(json_object_get(ab, "failure_rate"), p1,
+                          sizeof(p1)),
+               (long long) json_integer_value(json_object_get(ab, "min")));
+        if ((s = json_string_value(json_object_get(ab, "reason"))) != NULL) {
+            printf("aborted:      %s\n", s);
+        }
+    }
+    if ((s = json_string_value(json_object_get(j, "pause_reason"))) != NULL) {
+        printf("paused:       %s\n", s);
+    }
+    if (json_array_size(w) == 0) {
+        return;
+    }
+    printf("waves:        %zu, the next opens at %s succeeded of a wave; "
+           "wave %lld open\n\n", json_array_size(w),
+           otactl_pct(json_object_get(j, "success_threshold"), p1,
+                      sizeof(p1)) ? p1 : "100 %",
+           (long long) json_integer_value(json_object_get(j, "wave")));
+
+    otactl_table_t  tb;
+
+    otactl_table_init(&tb, 9, "WAVE", "DEVICES", "STATE", "PENDING",
+                      "ACTIVE", "SUCCEEDED", "FAILED", "CANCELLED", "OPENED");
+    json_array_foreach(w, i, v) {
+        c = json_object_get(v, "counts");
+#define C(k) ((long long) json_integer_value(json_object_get(c, k)))
+        snprintf(n[0], sizeof(n[0]), "%lld",
+                 (long long) json_integer_value(json_object_get(v, "wave")));
+        snprintf(n[1], sizeof(n[1]), "%lld",
+                 (long long) json_integer_value(json_object_get(v, "devices")));
+        snprintf(n[2], sizeof(n[2]), "%lld", C(OTA_ST_PENDING));
+        snprintf(n[3], sizeof(n[3]), "%lld", C(OTA_ST_NOTIFIED)
+                 + C(OTA_ST_DOWNLOADING) + C(OTA_ST_DOWNLOADED)
+                 + C(OTA_ST_INSTALLING));
+        snprintf(n[4], sizeof(n[4]), "%lld", C(OTA_ST_SUCCEEDED));
+        snprintf(n[5], sizeof(n[5]), "%lld", C(OTA_ST_FAILED));
+        snprintf(n[6], sizeof(n[6]), "%lld", C(OTA_ST_CANCELLED));
+#undef C
+        otactl_table_row(&tb, n[0], n[1],
+            json_string_value(json_object_get(v, "state")), n[2], n[3], n[4],
+            n[5], n[6], json_is_integer(json_object_get(v, "opened"))
+                  ? otactl_time(json_integer_value(json_object_get(v,
+                                "opened")), t, sizeof(t)) : "-");
+    }
+    otactl_table_print(&tb, stdout);
+    otactl_table_free(&tb);
+}
+
 static int
 otactl_batch_show(otactl_t *o, int argc, char **argv)
 {
@@ -556,6 +718,7 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
                "task, %lld at another version\n", N(v, "current"),
                N(v, "busy"), N(v, "version"));
     }
+    otactl_batch_rollout_print(j);
     if (jd != NULL) {
         otactl_table_t  tb;
         char            pr[16];

@@ -187,7 +187,8 @@ export function mount(root, { args, query }, ctx) {
   }
 
   function renderWaves(b) {
-    if (!Array.isArray(b.waves)) { wavesPanel.hidden = true; return; }
+    // a batch without --waves has "waves": [] (docs/rollouts.md)
+    if (!Array.isArray(b.waves) || b.waves.length === 0) { wavesPanel.hidden = true; return; }
     wavesPanel.hidden = false;
     keyedRows(waves.tbody, b.waves, (w) => w.wave,
       (w) => h('tr', {}, h('td', { 'data-cell': 'wave' }), h('td', { class: 'num', 'data-cell': 'devices' }),
