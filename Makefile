@@ -54,9 +54,12 @@ LUA_EMBED   := perl lua/embed.pl --cc '$(CC)' --luac '$(LUAC)' -Iinclude \
                --include ota_keys.h --include ota_fields.h
 LUA_PRELUDE := lua/lib/prelude.lua
 LUA_WORKER  := $(sort $(wildcard lua/worker/*.lua))
-LUA_OTACTL  := $(sort $(wildcard lua/otactl/*.lua))
+# lua/admin/: the writes an admin makes, run alike by otactl and the admin API
+LUA_ADMIN   := $(sort $(wildcard lua/admin/*.lua))
+LUA_OTACTL  := $(LUA_ADMIN) $(sort $(wildcard lua/otactl/*.lua))
 LUA_MODULE  := $(sort $(wildcard lua/module/*.lua))
-MODULE_GEN  := $(GEN)/ngx_ota_lua.c $(GEN)/ngx_ota_lua.h
+MODULE_GEN  := $(GEN)/ngx_ota_lua.c $(GEN)/ngx_ota_lua.h \
+               $(GEN)/ngx_ota_admin_lua.c $(GEN)/ngx_ota_admin_lua.h
 WORKER_GEN  := $(GEN)/worker_lua.c $(GEN)/worker_lua.h
 OTACTL_GEN  := $(GEN)/otactl_lua.c $(GEN)/otactl_lua.h
 
@@ -130,10 +133,15 @@ $(BUILD)/ngx_ota_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRCS) $(MOD_HDRS) \
 	@# a new inode: running nginx processes keep their mapping of the old one
 	cp $(NGX_BUILD)/objs/ngx_ota_module.so $@.tmp && mv -f $@.tmp $@
 
-# the module's scripts: no prelude, no table (config compiles the .c)
-$(MODULE_GEN) &: lua/embed.pl $(LUA_MODULE) $(SHARED_HDRS)
+# the module's scripts (config compiles the .c files): merge.lua alone (the
+# download path's, sent by EVALSHA), lua/admin/ with the prelude as otactl
+# runs them
+$(MODULE_GEN) &: lua/embed.pl $(LUA_MODULE) $(LUA_PRELUDE) $(LUA_ADMIN) \
+                 $(SHARED_HDRS)
 	$(LUA_EMBED) --out $(GEN)/ngx_ota_lua --lua-out $(BUILD)/lua/module \
 	    $(LUA_MODULE)
+	$(LUA_EMBED) --out $(GEN)/ngx_ota_admin_lua --enum NGX_OTA_ADMIN_LUA \
+	    --lua-out $(BUILD)/lua/admin --pre $(LUA_PRELUDE) $(LUA_ADMIN)
 
 $(WORKER_GEN) &: lua/embed.pl $(LUA_PRELUDE) lua/lib/wake.lua lua/lib/batch.lua \
                  lua/lib/rollout.lua $(LUA_WORKER) $(SHARED_HDRS) \

@@ -249,6 +249,11 @@ Read the download progress and the batch statistics:
   OTA_REDIS=$REDIS $BUILD/otactl batch show $batch --devices
   curl -s -H 'Authorization: Bearer $ADMIN' $base/ota/admin/batches/$batch
 
+Write through the admin API (docs/admin-api.md; the token
+demo-viewer-token-change-me only reads), and read the audit trail:
+  curl -s -H 'Authorization: Bearer $ADMIN' -d '{"device":"car-2","product":"$PRODUCT"}' $base/ota/admin/devices
+  curl -s -H 'Authorization: Bearer $ADMIN' $base/ota/admin/audit?limit=5
+
 The web console (sign in with the admin token $ADMIN):
   $base/ota/console/
 

@@ -29,6 +29,13 @@
 #define OTA_F_STEP          "step"          /* -4..100 */
 #define OTA_F_DESC          "desc"
 
+/* ---- batch states (the worker moves them; the admin API reads them) ---- */
+#define OTA_BATCH_CREATING   "creating"
+#define OTA_BATCH_RUNNING    "running"
+#define OTA_BATCH_PAUSED     "paused"
+#define OTA_BATCH_CANCELLED  "cancelled"
+#define OTA_BATCH_FINISHED   "finished"
+
 /* ---- jobs (OTA_STREAM_JOBS) ------------------------------------------- */
 #define OTA_JOB_BATCH_CREATE "batch_create"
 #define OTA_JOB_BATCH_PAUSE  "batch_pause"

@@ -53,6 +53,11 @@
 #define OTA_KEY_PRODUCT_PACKAGES "ota:prod:{%s}:pkgs"
 /* HASH "<module>:<version>" -> package id (one package per module+version) */
 #define OTA_KEY_PRODUCT_PKGVER  "ota:prod:{%s}:pkgver"
+/* STRING the lock of one version of a module while a package of it is
+ * being added (otactl or an upload): "<holder>", with a lease (PX) that
+ * the holder renews; package_add.lua writes the record only for its
+ * holder and deletes it (include/ota_package.h) */
+#define OTA_KEY_PACKAGE_LOCK    "ota:prod:{%s}:pkglock:%s:%s" /* product, module, version */
 /* SET ids of the product's running dynamic batches */
 #define OTA_KEY_PRODUCT_DYNAMIC "ota:prod:{%s}:dynamic"
 /* HASH version -> device count, for one (product, module) */
@@ -127,6 +132,15 @@
 /* ZSET "<batch>:<device>" of in-progress tasks scored by the time (ms)
  * they fail as timed out unless they progress (worker) */
 #define OTA_KEY_TASK_DEADLINES  "ota:deadlines"
+
+/* ---- the platform ------------------------------------------------------ */
+
+/* HASH the platform's settings (include/ota_settings.h): setting name ->
+ * value as stored; a field that is absent has its default */
+#define OTA_KEY_CONFIG          "ota:config"
+/* STREAM every write through the admin API and otactl: who, what, when,
+ * the answer (include/ota_audit.h); capped with MAXLEN ~ */
+#define OTA_STREAM_AUDIT        "ota:audit"
 
 /* ---- streams, groups, replies, channels ------------------------------- */
 

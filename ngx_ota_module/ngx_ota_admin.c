@@ -12,10 +12,17 @@
  *   versions?product=&module=    ngx_ota_admin_package.c
  *   products                     ngx_ota_admin_fleet.c
  *   devices/<device>             ngx_ota_admin_fleet.c
+ *   config                       ngx_ota_admin_config.c
+ *   audit?limit=                 ngx_ota_admin_audit.c
+ *   whoami                       here: the token's name and role, so a
+ *                                console shows only what the token may do
  *   metrics                      here
  *
+ * Writes (POST, PUT) go to ngx_ota_admin_write.c instead.
+ *
  * Everything is read from counters the worker keeps (O(1) per batch) or
- * from bounded pages: no request scans tasks or keys.
+ * from bounded pages: no request scans tasks or keys.  Every token reads
+ * (viewers and operators alike).
  */
 
 #include "ngx_ota_api.h"
@@ -56,6 +63,7 @@ typedef struct {
 } ngx_ota_metrics_t;
 
 
+static ngx_int_t ngx_ota_admin_whoami(ngx_http_request_t *r);
 static ngx_int_t ngx_ota_admin_metrics(ngx_http_request_t *r);
 static void ngx_ota_admin_metrics_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
@@ -71,9 +79,6 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
     u_char     *slash;
     ngx_str_t   rest, id;
 
-#define ngx_ota_is(s, str)  ((s).len == sizeof(str) - 1                      \
-                             && ngx_strncmp((s).data, str, sizeof(str) - 1)  \
-                                == 0)
 
     rest = *path;
 
@@ -82,24 +87,36 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         rest.len--;
     }
 
-    if (ngx_ota_is(rest, "metrics")) {
+    if (ngx_ota_str_is(rest, "metrics")) {
         return ngx_ota_admin_metrics(r);
     }
 
-    if (ngx_ota_is(rest, "batches")) {
+    if (ngx_ota_str_is(rest, "batches")) {
         return ngx_ota_admin_batches(r);
     }
 
-    if (ngx_ota_is(rest, "versions")) {
+    if (ngx_ota_str_is(rest, "versions")) {
         return ngx_ota_admin_versions(r);
     }
 
-    if (ngx_ota_is(rest, "packages")) {
+    if (ngx_ota_str_is(rest, "packages")) {
         return ngx_ota_admin_packages(r);
     }
 
-    if (ngx_ota_is(rest, "products")) {
+    if (ngx_ota_str_is(rest, "products")) {
         return ngx_ota_admin_products(r);
+    }
+
+    if (ngx_ota_str_is(rest, "config")) {
+        return ngx_ota_admin_config_get(r);
+    }
+
+    if (ngx_ota_str_is(rest, "audit")) {
+        return ngx_ota_admin_audit_read(r);
+    }
+
+    if (ngx_ota_str_is(rest, "whoami")) {
+        return ngx_ota_admin_whoami(r);
     }
 
     if (rest.len > 8 && ngx_strncmp(rest.data, "batches/", 8) == 0) {
@@ -112,8 +129,8 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
             rest.len = id.data + id.len - rest.data;
             id.len = slash - id.data;
 
-            if (!ngx_ota_is(rest, "devices")
-                && !ngx_ota_is(rest, "histogram"))
+            if (!ngx_ota_str_is(rest, "devices")
+                && !ngx_ota_str_is(rest, "histogram"))
             {
                 return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                                           "no such admin resource");
@@ -130,7 +147,7 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
             return ngx_ota_admin_batch(r, &id);
         }
 
-        return ngx_ota_is(rest, "devices")
+        return ngx_ota_str_is(rest, "devices")
                ? ngx_ota_admin_batch_devices(r, &id)
                : ngx_ota_admin_batch_histogram(r, &id);
     }
@@ -162,14 +179,44 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_device(r, &id);
     }
 
-#undef ngx_ota_is
 
     return ngx_ota_send_error(r, NGX_HTTP_NOT_FOUND,
                               "no such admin resource: use batches, "
                               "batches/<id>, batches/<id>/devices, "
                               "batches/<id>/histogram, packages, "
                               "packages/<id>, versions, products, "
-                              "devices/<device> or metrics");
+                              "devices/<device>, config, audit, whoami or "
+                              "metrics");
+}
+
+
+/* ---- whoami ------------------------------------------------------------- */
+
+/* {"token": name, "role": "viewer"|"operator", "write": bool}: no Redis */
+static ngx_int_t
+ngx_ota_admin_whoami(ngx_http_request_t *r)
+{
+    json_t                 *j;
+    ngx_int_t               rc;
+    ngx_ota_ctx_t          *ctx;
+    ngx_ota_admin_token_t  *t;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+    t = ctx->admin;
+
+    j = json_pack("{s:s%, s:s, s:b}", "token", t->name.data, t->name.len,
+                  "role", ngx_ota_role_name(t->role),
+                  "write", t->role == NGX_OTA_ROLE_OPERATOR);
+    if (j == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_ota_send_json(r, NGX_HTTP_OK, j);
 }
 
 

@@ -69,10 +69,27 @@ typedef struct {
 } ngx_ota_main_conf_t;
 
 
+/* an admin token (ota_admin_token NAME:TOKEN role=...): viewers read,
+ * operators also write */
+typedef enum {
+    NGX_OTA_ROLE_VIEWER = 1,
+    NGX_OTA_ROLE_OPERATOR
+} ngx_ota_role_e;
+
+typedef struct {
+    ngx_str_t             name;             /* in the audit stream */
+    ngx_str_t             token;
+    ngx_ota_role_e        role;
+} ngx_ota_admin_token_t;
+
+#define ngx_ota_role_name(role)                                              \
+    ((role) == NGX_OTA_ROLE_OPERATOR ? "operator" : "viewer")
+
+
 typedef struct {
     ngx_flag_t            device_api;
     ngx_flag_t            admin_api;
-    ngx_str_t             admin_token;
+    ngx_array_t          *admin_tokens;     /* of ngx_ota_admin_token_t */
 
     ngx_str_t             package_root;
     ngx_msec_t            progress_interval;
@@ -95,6 +112,8 @@ typedef struct {
  * share struct layouts.
  */
 typedef void (*ngx_ota_json_body_pt)(ngx_http_request_t *r, json_t *body);
+typedef ngx_int_t (*ngx_ota_body_refused_pt)(ngx_http_request_t *r,
+    ngx_uint_t status, const char *msg);
 
 typedef struct {
     ngx_ota_json_body_pt  body_handler;     /* ngx_ota_json.c */
@@ -103,6 +122,9 @@ typedef struct {
     void                 *download;         /* ngx_ota_download.c */
     void                 *progress;         /* ngx_ota_progress.c */
     void                 *wait;             /* ngx_ota_wait.c */
+    ngx_ota_body_refused_pt  body_refused;  /* NULL: a plain JSON error */
+    ngx_ota_admin_token_t *admin;           /* the admin token accepted */
+    const char           *admin_action;     /* a write's (OTA_ACT_*) */
 } ngx_ota_ctx_t;
 
 extern ngx_module_t  ngx_ota_module;
@@ -161,6 +183,11 @@ u_char *ngx_ota_pstrdup0(ngx_pool_t *pool, ngx_str_t *s);
 /* the same for a view of a parsed request body (views die with the body) */
 ngx_int_t ngx_ota_view_copy(ngx_pool_t *pool, const ota_view_t *v,
     ngx_str_t *out);
+
+/* 1 when the nginx string s is the literal str */
+#define ngx_ota_str_is(s, str)                                               \
+    ((s).len == sizeof(str) - 1                                              \
+     && ngx_strncmp((s).data, str, sizeof(str) - 1) == 0)
 
 /* current time in ms */
 int64_t ngx_ota_now_ms(void);

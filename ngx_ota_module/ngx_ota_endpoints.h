@@ -21,8 +21,11 @@ ngx_int_t ngx_ota_api_auth(ngx_http_request_t *r);
 ngx_int_t ngx_ota_api_inform(ngx_http_request_t *r);
 ngx_int_t ngx_ota_api_upgrade(ngx_http_request_t *r);
 ngx_int_t ngx_ota_api_progress(ngx_http_request_t *r);
-/* path: the URI below the admin location, without the leading '/' */
+/* path: the URI below the admin location, without the leading '/';
+ * reads (GET, HEAD) and writes (POST, PUT) */
 ngx_int_t ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path);
+ngx_int_t ngx_ota_admin_write_handler(ngx_http_request_t *r,
+    ngx_str_t *path);
 
 
 /* ---- ngx_ota_admin.c dispatches ---------------------------------------- */
@@ -37,5 +40,18 @@ ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_products(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_config_get(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_audit_read(ngx_http_request_t *r);
+
+
+/* ---- ngx_ota_admin_write.c dispatches (operator tokens only) ---------- */
+
+ngx_int_t ngx_ota_admin_devices_add(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_modules_add(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_config_set(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_batch_create(ngx_http_request_t *r);
+/* action: OTA_ACT_BATCH_PAUSE, _RESUME or _CANCEL (include/ota_audit.h) */
+ngx_int_t ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
+    const char *action);
 
 #endif /* NGX_OTA_ENDPOINTS_H */

@@ -56,6 +56,26 @@ ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
 
 
 ngx_int_t
+ngx_ota_method_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_ota_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                              "method not allowed here");
+}
+
+
+ngx_int_t
 ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status, json_t *json)
 {
     char             *s;
@@ -135,15 +155,26 @@ typedef struct {
     size_t                len;
     size_t                size;             /* allocated */
     size_t                limit;
+    unsigned              array:1;          /* an array is good too */
 } ngx_ota_body_t;
 
 
 static void ngx_ota_json_body_start(ngx_http_request_t *r);
+static ngx_int_t ngx_ota_body_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, const char *msg);
 static void ngx_ota_json_body_read(ngx_http_request_t *r);
 
 
 ngx_int_t
 ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
+{
+    return ngx_ota_read_json_body_as(r, handler, 0);
+}
+
+
+ngx_int_t
+ngx_ota_read_json_body_as(ngx_http_request_t *r, ngx_ota_json_body_pt handler,
+    ngx_uint_t array)
 {
     ngx_int_t            rc;
     ngx_ota_ctx_t       *ctx;
@@ -165,6 +196,7 @@ ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
     }
 
     b->limit = (size_t) olcf->body_limit;
+    b->array = array ? 1 : 0;
 
     ctx->body_handler = handler;
     ctx->body = b;
@@ -178,7 +210,7 @@ ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
         if (rc == NGX_HTTP_BAD_REQUEST && !r->connection->error) {
             r->keepalive = 0;
             r->lingering_close = 1;
-            return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_ota_body_refuse(r, NGX_HTTP_BAD_REQUEST,
                                       "malformed request body (chunked "
                                       "encoding)");
         }
@@ -296,7 +328,7 @@ ngx_ota_json_body_read(ngx_http_request_t *r)
             r->keepalive = 0;
             r->lingering_close = 1;
             ngx_http_finalize_request(r,
-                ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                ngx_ota_body_refuse(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                    "request body too large"));
             return;
         }
@@ -313,7 +345,7 @@ ngx_ota_json_body_read(ngx_http_request_t *r)
             if (rc == NGX_HTTP_BAD_REQUEST && !r->connection->error) {
                 r->keepalive = 0;
                 r->lingering_close = 1;
-                rc = ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                rc = ngx_ota_body_refuse(r, NGX_HTTP_BAD_REQUEST,
                                         "malformed request body (chunked "
                                         "encoding)");
             }
@@ -353,7 +385,7 @@ ngx_ota_json_body_ready(ngx_http_request_t *r)
 
     if (b->len == 0) {
         ngx_http_finalize_request(r,
-            ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+            ngx_ota_body_refuse(r, NGX_HTTP_BAD_REQUEST,
                                "empty body: send a JSON object"));
         return;
     }
@@ -361,18 +393,22 @@ ngx_ota_json_body_ready(ngx_http_request_t *r)
     json = json_loadb((const char *) b->data, b->len,
                       JSON_REJECT_DUPLICATES, &err);
 
-    if (json == NULL || !json_is_object(json)) {
+    if (json == NULL || !(json_is_object(json)
+                          || (b->array && json_is_array(json))))
+    {
         if (json == NULL) {
             ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
                          "malformed JSON at line %d column %d: %s%Z",
                          err.line, err.column, err.text);
         } else {
-            ngx_cpystrn((u_char *) msg, (u_char *) "the body must be a JSON "
-                        "object", sizeof(msg));
+            ngx_cpystrn((u_char *) msg, b->array
+                        ? (u_char *) "the body must be a JSON object or array"
+                        : (u_char *) "the body must be a JSON object",
+                        sizeof(msg));
             json_decref(json);
         }
         ngx_http_finalize_request(r,
-            ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST, msg));
+            ngx_ota_body_refuse(r, NGX_HTTP_BAD_REQUEST, msg));
         return;
     }
 
@@ -442,4 +478,22 @@ ngx_ota_bearer_expires(ngx_http_request_t *r, ngx_str_t *device,
         *why = "malformed token";
         return NGX_DECLINED;
     }
+}
+
+
+/* a body refused: through the endpoint's own hook when it has one (the
+ * admin API audits its refusals), else the usual JSON error */
+static ngx_int_t
+ngx_ota_body_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    ngx_ota_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
+    if (ctx != NULL && ctx->body_refused != NULL) {
+        return ctx->body_refused(r, status, msg);
+    }
+
+    return ngx_ota_send_error(r, status, msg);
 }

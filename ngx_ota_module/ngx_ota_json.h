@@ -14,6 +14,10 @@
 ngx_int_t ngx_ota_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg);
 
+/* 405 with "Allow: <allow>" (a static string) */
+ngx_int_t ngx_ota_method_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+
 /* Serialises and sends json (reference is stolen) with status; 429 and
  * 503 answers get Retry-After. */
 ngx_int_t ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status,
@@ -32,6 +36,10 @@ ngx_int_t ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status,
  * handler returns. */
 ngx_int_t ngx_ota_read_json_body(ngx_http_request_t *r,
     ngx_ota_json_body_pt handler);
+
+/* the same; array: a JSON array is accepted as well as an object */
+ngx_int_t ngx_ota_read_json_body_as(ngx_http_request_t *r,
+    ngx_ota_json_body_pt handler, ngx_uint_t array);
 
 /* Bearer token of the request, verified against ota_token_secret.
  * Returns NGX_OK and fills device/product (pointing into the header), or

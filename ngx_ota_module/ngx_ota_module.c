@@ -13,6 +13,7 @@
 #include "ngx_ota_wait.h"
 
 #include "ota_addr.h"
+#include "ota_names.h"
 #include "ota_request.h"
 #include "ota_token.h"
 
@@ -34,6 +35,8 @@ static char *ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_ota_device_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ota_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_ota_device_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_ota_admin_entry(ngx_http_request_t *r);
@@ -70,10 +73,10 @@ static ngx_command_t  ngx_ota_commands[] = {
       NULL },
 
     { ngx_string("ota_admin_token"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ota_admin_token,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_ota_loc_conf_t, admin_token),
+      0,
       NULL },
 
     { ngx_string("ota_package_root"),
@@ -237,13 +240,13 @@ ngx_ota_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     olcf->admin_token = { 0, NULL };
      *     olcf->package_root = { 0, NULL };
      *     olcf->public_url = { 0, NULL };
      */
 
     olcf->device_api = NGX_CONF_UNSET;
     olcf->admin_api = NGX_CONF_UNSET;
+    olcf->admin_tokens = NGX_CONF_UNSET_PTR;
     olcf->progress_interval = NGX_CONF_UNSET_MSEC;
     olcf->progress_pending = NGX_CONF_UNSET_SIZE;
     olcf->token_ttl = NGX_CONF_UNSET;
@@ -266,7 +269,7 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->device_api, prev->device_api, 0);
     ngx_conf_merge_value(conf->admin_api, prev->admin_api, 0);
-    ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
+    ngx_conf_merge_ptr_value(conf->admin_tokens, prev->admin_tokens, NULL);
     ngx_conf_merge_str_value(conf->package_root, prev->package_root,
                              "/var/lib/ota/packages");
     ngx_conf_merge_msec_value(conf->progress_interval,
@@ -293,7 +296,9 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler == ngx_ota_device_handler) {
+    if (clcf->handler == ngx_ota_device_handler
+        || clcf->handler == ngx_ota_admin_entry)
+    {
         if (clcf->client_max_body_size
             && clcf->client_max_body_size < conf->body_limit)
         {
@@ -309,7 +314,7 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->admin_api && conf->admin_token.len == 0) {
+    if (conf->admin_api && conf->admin_tokens == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ota_admin_api\" needs \"ota_admin_token\": "
                            "the admin API is never served without a token");
@@ -569,6 +574,103 @@ ngx_ota_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * ota_admin_token TOKEN | NAME:TOKEN [role=viewer|operator]: repeatable; the
+ * one-word form without a name is the token "admin" and, like a token
+ * without role=, an operator.  Names go into the audit stream, so each is
+ * a short plain name, and no name or token is given twice.
+ */
+static char *
+ngx_ota_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ota_loc_conf_t  *olcf = conf;
+
+    u_char                 *colon;
+    ngx_str_t              *value, arg;
+    ngx_uint_t              i;
+    ngx_ota_admin_token_t  *t, *all;
+
+    value = cf->args->elts;
+    arg = value[1];
+
+    if (olcf->admin_tokens == NGX_CONF_UNSET_PTR) {
+        olcf->admin_tokens = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_ota_admin_token_t));
+        if (olcf->admin_tokens == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    t = ngx_array_push(olcf->admin_tokens);
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    colon = ngx_strlchr(arg.data, arg.data + arg.len, ':');
+
+    if (colon) {
+        t->name.data = arg.data;
+        t->name.len = colon - arg.data;
+        t->token.data = colon + 1;
+        t->token.len = arg.data + arg.len - t->token.data;
+
+        if (!ota_name_id((char *) t->name.data, t->name.len)) {
+            return "has an invalid name before ':' (1-64 of A-Z a-z 0-9 _ -)";
+        }
+
+    } else {
+        ngx_str_set(&t->name, "admin");
+        t->token = arg;
+    }
+
+    if (t->token.len < 8) {
+        return "needs a token of at least 8 characters";
+    }
+
+    for (i = 0; i < t->token.len; i++) {
+        if (t->token.data[i] <= 0x20 || t->token.data[i] >= 0x7f) {
+            return "has a token with a character a bearer header cannot "
+                   "carry";
+        }
+    }
+
+    t->role = NGX_OTA_ROLE_OPERATOR;
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len == 11
+            && ngx_strncmp(value[2].data, "role=viewer", 11) == 0)
+        {
+            t->role = NGX_OTA_ROLE_VIEWER;
+
+        } else if (value[2].len != 13
+                   || ngx_strncmp(value[2].data, "role=operator", 13) != 0)
+        {
+            return "takes \"role=viewer\" or \"role=operator\" after the "
+                   "token";
+        }
+    }
+
+    all = olcf->admin_tokens->elts;
+
+    for (i = 0; i + 1 < olcf->admin_tokens->nelts; i++) {
+        if (all[i].name.len == t->name.len
+            && ngx_strncmp(all[i].name.data, t->name.data, t->name.len) == 0)
+        {
+            return "names a token twice";
+        }
+
+        if (all[i].token.len == t->token.len
+            && ngx_strncmp(all[i].token.data, t->token.data, t->token.len)
+               == 0)
+        {
+            return "gives the same token twice";
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_ota_init_process(ngx_cycle_t *cycle)
 {
@@ -614,26 +716,6 @@ ngx_ota_rel_uri(ngx_http_request_t *r, ngx_str_t *rel)
         rel->data++;
         rel->len--;
     }
-}
-
-
-static ngx_int_t
-ngx_ota_method_not_allowed(ngx_http_request_t *r, const char *allow)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
-
-    return ngx_ota_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                              "method not allowed here");
 }
 
 
@@ -746,8 +828,11 @@ ngx_ota_device_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_ota_admin_entry(ngx_http_request_t *r)
 {
-    ngx_str_t            rel, auth;
-    ngx_ota_loc_conf_t  *olcf;
+    ngx_str_t               rel, auth;
+    ngx_uint_t              i, write;
+    ngx_ota_ctx_t          *ctx;
+    ngx_ota_loc_conf_t     *olcf;
+    ngx_ota_admin_token_t  *t, *found;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
 
@@ -759,26 +844,60 @@ ngx_ota_admin_entry(ngx_http_request_t *r)
     }
 
     auth = r->headers_in.authorization->value;
+    found = NULL;
 
-    if (auth.len < 7 || ngx_strncasecmp(auth.data, (u_char *) "Bearer ", 7)
-                        != 0
-        || auth.len - 7 != olcf->admin_token.len
-        || !ota_ct_equal(auth.data + 7, olcf->admin_token.data,
-                         olcf->admin_token.len))
+    if (auth.len > 7 && ngx_strncasecmp(auth.data, (u_char *) "Bearer ", 7)
+                        == 0)
     {
+        /* every token is compared, in constant time each */
+        t = olcf->admin_tokens->elts;
+
+        for (i = 0; i < olcf->admin_tokens->nelts; i++) {
+            if (auth.len - 7 == t[i].token.len
+                && ota_ct_equal(auth.data + 7, t[i].token.data,
+                                t[i].token.len))
+            {
+                found = &t[i];
+            }
+        }
+    }
+
+    if (found == NULL) {
         ngx_ota_metric_add(NGX_OTA_M_AUTH_FAILURES, 1);
         return ngx_ota_send_error(r, NGX_HTTP_UNAUTHORIZED,
                                   "bad admin token");
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_ota_method_not_allowed(r, "GET, HEAD");
+    write = (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) != 0;
+
+    if (!write && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_ota_method_not_allowed(r, "GET, HEAD, POST, PUT");
     }
+
+    ctx = ngx_ota_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->admin = found;
 
     ngx_ota_rel_uri(r, &rel);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ota admin api: token accepted, \"%V\"", &rel);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin api: token \"%V\" (%s) accepted, \"%V\"",
+                   &found->name, ngx_ota_role_name(found->role), &rel);
+
+    if (write) {
+        if (r->headers_in.content_length_n > olcf->body_limit) {
+            r->keepalive = 0;
+            r->lingering_close = 1;
+            return ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "request body too large (ota_body_max "
+                                      "of the admin location)");
+        }
+
+        return ngx_ota_admin_write_handler(r, &rel);
+    }
 
     return ngx_ota_admin_handler(r, &rel);
 }

@@ -75,6 +75,30 @@ C
                                         '-c', "$p/bad.conf");
     isnt($rc3, 0, 'ota_admin_api without ota_admin_token is refused');
     like($err3, qr/ota_admin_token/, 'and the error says what is missing');
+
+    # ota_admin_token's forms (issue 19): each mistake refused with its reason
+    my $admin = $conf;
+    for my $b ([ 'ota_admin_token short;', qr/at least 8 characters/ ],
+               [ 'ota_admin_token a.b:0123456789;', qr/invalid name before ':'/ ],
+               [ 'ota_admin_token ci:0123456789 role=root;', qr/role=viewer.*role=operator/ ],
+               [ 'ota_admin_token ci:0123456789; ota_admin_token ci:9876543210;',
+                 qr/names a token twice/ ],
+               [ 'ota_admin_token a:0123456789; ota_admin_token b:0123456789;',
+                 qr/same token twice/ ],
+               # a tab inside a quoted token (nginx reads "\t" there)
+               [ q{ota_admin_token "ci:0123\t456789";}, qr/cannot carry/ ]) {
+        my ($directive, $why) = @$b;
+        (my $c = $admin) =~ s/ota_admin_api;/ota_admin_api; $directive/;
+        OtaTest::write_file("$p/bad.conf", $c);
+        my ($rc4, undef, $err4) = $t->run_cmd({}, $nginx, '-t', '-p', "$p/",
+                                               '-c', "$p/bad.conf");
+        isnt($rc4, 0, "refused: $directive");
+        like($err4, $why, "reason given for: $directive");
+    }
+    (my $good = $admin) =~ s/ota_admin_api;/ota_admin_api; ota_admin_token 0123456789; ota_admin_token v:abcdefghij role=viewer; ota_admin_token o:klmnopqrst role=operator;/;
+    OtaTest::write_file("$p/bad.conf", $good);
+    ($rc3, undef, $err3) = $t->run_cmd({}, $nginx, '-t', '-p', "$p/", '-c', "$p/bad.conf");
+    is($rc3, 0, 'three tokens, both roles: accepted') or diag($err3);
     $t->stop;
 }
 

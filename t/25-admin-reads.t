@@ -266,7 +266,7 @@ for my $k (keys %$before) {
 $r = admin('devices/d4', method => 'HEAD');
 is($r->{status}, 200, 'HEAD: 200');
 is($r->{content} // '', '', 'HEAD: no body');
-is(admin('packages', method => 'POST')->{status}, 405, 'POST: 405 (read-only)');
+is(admin('devices/d4', method => 'POST')->{status}, 405, 'POST: 405 (read-only)');
 is($t->http(GET => '/ota/admin/devices/d4')->{status}, 401, 'no token: 401');
 
 $t->stop_redis;

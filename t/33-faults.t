@@ -182,7 +182,7 @@ $t->stop_worker(worker => $_) for grep { !defined $_->{status} } @{ $t->{workers
 my $w = "$OtaTest::BUILD/ota-worker";
 my ($rc, $out, $err) = $t->run_cmd({}, $w, '--redis', 'nonsense');
 is($rc, 2, 'bad --redis: exit 2');
-like($err, qr/invalid Redis address "nonsense"/, 'and says why');
+like($err, qr/invalid Redis address "nonsense"/i, 'and says why');
 ($rc, $out, $err) = $t->run_cmd({}, $w, '--task-timeout', '-5');
 like($err, qr/invalid task timeout/, 'bad --task-timeout refused');
 ($rc, $out, $err) = $t->run_cmd({}, $w, '--chunk', '3001');

@@ -246,6 +246,7 @@ sub nginx_conf {
     my $http = $self->{http_extra} // '';
     my $loc = $self->{loc_extra} // '';
     my $srv = $self->{server_extra} // '';
+    my $admin = $self->{admin_extra} // '';
     my $redis = $self->{ota_redis} // $self->redis_addr;
     # OTA_NGINX_LOG=debug (make test-debug) runs every test with nginx's
     # debug log on, as an operator troubleshooting would
@@ -280,7 +281,7 @@ http {
         listen 127.0.0.1:$self->{port};
         server_name localhost;
         location /ota/v1/ { ota_device_api; $loc }
-        location /ota/admin/ { ota_admin_api; ota_admin_token $self->{admin_token}; }
+        location /ota/admin/ { ota_admin_api; ota_admin_token $self->{admin_token}; $admin }
         location /static/ { alias $self->{store}/; }
         $srv
     }

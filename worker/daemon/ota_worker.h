@@ -38,15 +38,12 @@
 #include <stdint.h>
 
 #include "ota_common.h"
+#include "ota_fields.h"
 #include "worker_cache.h"
 #include "worker_lua.h"
 #include "worker_pipe.h"
 
-#define OTA_BATCH_CREATING   "creating"
-#define OTA_BATCH_RUNNING    "running"
-#define OTA_BATCH_PAUSED     "paused"
-#define OTA_BATCH_CANCELLED  "cancelled"
-#define OTA_BATCH_FINISHED   "finished"
+/* the batch states OTA_BATCH_* are in include/ota_fields.h */
 
 typedef struct {
     ota_addr_t              addr;

@@ -7,6 +7,7 @@
  *   otactl_package.c   package add|show|list, link
  *   otactl_batch.c     batch create|show|list|pause|resume|cancel
  *   otactl_stats.c     stats versions
+ *   otactl_config.c    config show|set (the platform's settings)
  *   otactl_table.c     readable tables, and the --json/table end of lists
  *   otactl_cli.c       options and positionals of a command, refusals
  *   otactl_redis.c     the Redis connection and commands
@@ -25,6 +26,7 @@
 #include <jansson.h>
 
 #include "ota_common.h"
+#include "ota_settings.h"
 
 #define OTACTL_MAX_POS   256
 
@@ -35,8 +37,10 @@ typedef struct {
     const char        *config;
     int                json;
     int                wait;           /* seconds to wait for a worker */
-    char               exts[1024];     /* accepted file extensions */
-    long long          max_bytes;      /* per package file */
+    ota_settings_t     settings;       /* accepted extensions, size limit */
+    unsigned           local;          /* OTA_SET_BIT_* given on this host
+                                          (config file, environment): they
+                                          win over the platform's */
     const char        *token_secret;
     redisContext      *rc;
 } otactl_t;
@@ -119,5 +123,15 @@ int otactl_package(otactl_t *o, int argc, char **argv);
 int otactl_batch(otactl_t *o, int argc, char **argv);
 int otactl_stats(otactl_t *o, int argc, char **argv);
 int otactl_link(otactl_t *o, int argc, char **argv);
+int otactl_config(otactl_t *o, int argc, char **argv);
+
+/* the platform's settings from Redis into o->settings, except those this
+ * host sets itself (o->local); 0, or -1 when Redis failed (printed) */
+int otactl_settings_load(otactl_t *o);
+
+/* appends an entry to the audit stream (token "otactl"): action OTA_ACT_*,
+ * result NULL for ok; a failure is only warned about */
+void otactl_audit(otactl_t *o, const char *action, const char *object,
+    int status, const char *result);
 
 #endif /* OTACTL_H */

@@ -8,6 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
+#include "ota_audit.h"
+#include "ota_batch_create.h"
+#include "ota_check.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_task_columns.h"
@@ -16,7 +21,6 @@
 #include "ota_stats.h"
 #include "ota_version.h"
 
-#define OTACTL_MAX_DEVICES  10000       /* per verify batch on the line */
 
 static int
 otactl_parse_wait(otactl_t *o, const char *w)
@@ -35,41 +39,40 @@ otactl_parse_wait(otactl_t *o, const char *w)
     return 0;
 }
 
-/* XADDs one job and waits for the worker's reply; prints the outcome */
+/* a new job's envelope (include/ota_batch_create.h): its id into job
+ * (33 bytes), expiring when otactl stops waiting (*deadline) */
 static int
-otactl_job(otactl_t *o, ota_cmd_t *fields, const char *batch,
-    const char *what)
+otactl_job_start(otactl_t *o, ota_jobcmd_t *jc, char *job, int64_t *deadline)
 {
-    char         job[33], key[128];
-    ota_cmd_t    c;
-    redisReply  *r, *st;
-    json_t      *j;
-    int64_t      deadline;
-    long long    seen_total = -1;
-    int          rc;
-
     if (ota_random_hex(job, 16) != 0) {
         return otactl_fail("no randomness for the job id");
     }
-    deadline = ota_now_ms() + (int64_t) o->wait * 1000;
-
-    ota_cmd_init(&c);
-    ota_cmd_adds(&c, "XADD");
-    ota_cmd_adds(&c, OTA_STREAM_JOBS);
-    ota_cmd_adds(&c, "*");
-    ota_cmd_adds(&c, OTA_F_JOB);
-    ota_cmd_adds(&c, job);
-    ota_cmd_adds(&c, OTA_F_TS);
-    ota_cmd_addll(&c, (long long) ota_now_ms());
+    *deadline = ota_now_ms() + (int64_t) o->wait * 1000;
     /* a worker that finds the job after otactl gave up must not act on it */
-    ota_cmd_adds(&c, OTA_F_EXPIRES);
-    ota_cmd_addll(&c, (long long) deadline);
-    for (int i = 0; i < fields->argc; i++) {
-        ota_cmd_add(&c, fields->buf + fields->off[i], fields->lens[i]);
+    if (ota_jobcmd_init(jc, job, ota_now_ms(), *deadline) != 0) {
+        return otactl_fail("bad job id");
     }
-    r = otactl_exec(o, &c);
-    ota_cmd_free(&c);
-    if (r == NULL) {
+    return OTACTL_OK;
+}
+
+/* XADDs the job and waits for the worker's reply; prints the outcome */
+static int
+otactl_job(otactl_t *o, ota_jobcmd_t *jc, const char *job, int64_t deadline,
+    const char *batch, const char *what, const char *action)
+{
+    char         key[128];
+    redisReply  *r, *st;
+    json_t      *j;
+    long long    seen_total = -1;
+    int          rc;
+
+    if (otactl_connect(o) != 0) {
+        return OTACTL_FAIL;
+    }
+    r = redisCommandArgv(o->rc, jc->argc, jc->argv, jc->argvlen);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        otactl_fail("Redis: %s", r ? r->str : o->rc->errstr);
+        freeReplyObject(r);
         return OTACTL_FAIL;
     }
     freeReplyObject(r);
@@ -116,9 +119,12 @@ otactl_job(otactl_t *o, ota_cmd_t *fields, const char *batch,
     if (!json_is_true(json_object_get(j, "ok"))) {
         const char *e = json_string_value(json_object_get(j, "error"));
         rc = otactl_fail("%s", e ? e : "the worker refused the job");
+        otactl_audit(o, action, batch, 409, e ? e : "refused");
         json_decref(j);
         return rc;
     }
+    otactl_audit(o, action, batch, strcmp(action, OTA_ACT_BATCH_CREATE) == 0
+                                   ? 201 : 200, NULL);
 
     if (o->json) {
         otactl_print_json(j);
@@ -140,10 +146,13 @@ otactl_job(otactl_t *o, ota_cmd_t *fields, const char *batch,
 }
 
 static void
-otactl_cmd_kv(void *ctx, const char *k, const char *v)
+otactl_jobcmd_kv(void *ctx, const char *k, const char *v)
 {
-    ota_cmd_adds(ctx, k);
-    ota_cmd_adds(ctx, v);
+    ota_jobcmd_t  *j = ctx;
+
+    if (ota_jobcmd_add_copy(j, k, v) != 0) {
+        j->full = 1;
+    }
 }
 
 static int
@@ -173,13 +182,14 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
     ota_rollout_opts_t  ro;
     ota_rollout_t       rl;
     char          err[OTA_ROLLOUT_ERR_MAX];
-    char          id[OTA_NAME_MAX + 1], hex[9], ts[32], fv[OTA_VERSION_STR_MAX];
-    ota_version_t v;
-    ota_cmd_t     f;
+    char          id[OTA_NAME_MAX + 1], job[33];
+    unsigned char rnd[4];
+    ota_batch_opts_t  b;
+    ota_check_t   chk;
+    ota_jobcmd_t  jc;
     redisReply   *r;
-    struct tm     tm;
-    time_t        now;
-    int           rc, n = 0;
+    int64_t       deadline;
+    int           rc;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "batch create")) != 0) {
         return rc;
@@ -198,72 +208,18 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
         return rc;
     }
 
-    if (pkg == NULL || type == NULL || name == NULL) {
-        return otactl_fail("batch create needs --package, --type and --name");
-    }
-    if (!ota_name_id(pkg, strlen(pkg))) {
-        return otactl_fail("invalid package id \"%s\"", pkg);
-    }
-    if (strcmp(type, "verify") != 0 && strcmp(type, "upgrade") != 0) {
-        return otactl_fail("invalid --type \"%s\" (verify or upgrade)", type);
-    }
-    if (name[0] == '\0' || !otactl_text_ok(name, 128)) {
-        return otactl_fail("invalid --name: 1-128 characters, no control "
-                           "characters");
-    }
-    if (proto == NULL) {
-        proto = "https";
-    }
-    if (strcmp(proto, "http") != 0 && strcmp(proto, "https") != 0
-        && strcmp(proto, "mqtt") != 0)
-    {
-        return otactl_fail("invalid --protocol \"%s\" (http, https or mqtt)",
-                           proto);
-    }
-    if (method == NULL) {
-        method = "static";
-    }
-    if (strcmp(method, "static") != 0 && strcmp(method, "dynamic") != 0) {
-        return otactl_fail("invalid --method \"%s\" (static or dynamic)",
-                           method);
-    }
-    fv[0] = '\0';
-    if (fromv != NULL) {
-        if (ota_version_parse_cstr(fromv, &v) != 0) {
-            return otactl_fail("invalid --from-version \"%s\" (want X.Y.Z)",
-                               fromv);
-        }
-        ota_version_format(&v, fv);
-    }
-    if (strcmp(type, "verify") == 0) {
-        const char *p, *q;
-
-        if (devs == NULL || devs[0] == '\0') {
-            return otactl_fail("a verify batch needs --devices d1,d2,...");
-        }
-        if (strcmp(method, "dynamic") == 0) {
-            return otactl_fail("a verify batch has a fixed device list: "
-                               "--method dynamic is for upgrade batches");
-        }
-        for (p = devs; ; p = q + 1) {
-            q = strchr(p, ',');
-            size_t l = q ? (size_t) (q - p) : strlen(p);
-            if (!ota_name_device(p, l)) {
-                return otactl_fail("invalid device name \"%.*s\" in --devices",
-                                   (int) l, p);
-            }
-            if (++n > OTACTL_MAX_DEVICES) {
-                return otactl_fail("at most %d devices in a verify batch",
-                                   OTACTL_MAX_DEVICES);
-            }
-            if (q == NULL) {
-                break;
-            }
-        }
-    } else if (devs != NULL) {
-        return otactl_fail("--devices is for verify batches; an upgrade "
-                           "batch targets every device of the product "
-                           "(narrow it with --from-version)");
+    memset(&b, 0, sizeof(b));
+    b.package = pkg;
+    b.type = type;
+    b.name = name;
+    b.devices = devs;
+    b.from_version = fromv;
+    b.protocol = proto;
+    b.method = method;
+    b.push = otactl_opt(opts, "push") != NULL;
+    ota_check_init(&chk, 0);
+    if (ota_batch_check(&chk, &b) != 0) {
+        return otactl_fail("%s", chk.msg);
     }
     ro.waves = otactl_opt(opts, "waves");
     ro.success_threshold = otactl_opt(opts, "success-threshold");
@@ -290,31 +246,23 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
     }
     freeReplyObject(r);
 
-    now = time(NULL);
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y%m%d%H%M%S", &tm);
-    if (ota_random_hex(hex, 4) != 0) {
+    if (RAND_bytes(rnd, (int) sizeof(rnd)) != 1) {
         return otactl_fail("no randomness for the batch id");
     }
-    snprintf(id, sizeof(id), "b%s-%s", ts, hex);
+    ota_batch_id(id, time(NULL), rnd);
 
-    ota_cmd_init(&f);
-#define F(k, v) ota_cmd_adds(&f, k); ota_cmd_adds(&f, v)
-    F(OTA_F_TYPE, OTA_JOB_BATCH_CREATE);
-    F(OTA_F_ID, id);
-    F(OTA_F_PACKAGE, pkg);
-    F(OTA_F_BTYPE, type);
-    F(OTA_F_NAME, name);
-    F(OTA_F_DEVICES, devs ? devs : "");
-    F(OTA_F_FROM_VERSION, fv);
-    F(OTA_F_PROTOCOL, proto);
-    F(OTA_F_METHOD, method);
-    F(OTA_F_PUSH, otactl_opt(opts, "push") ? "1" : "0");
-#undef F
-    ota_rollout_fields(&rl, otactl_cmd_kv, &f);
-    rc = otactl_job(o, &f, id, "the batch was not created");
-    ota_cmd_free(&f);
-    return rc;
+    if ((rc = otactl_job_start(o, &jc, job, &deadline)) != OTACTL_OK) {
+        return rc;
+    }
+    if (ota_jobcmd_batch_create(&jc, &b, id) != 0) {
+        return otactl_fail("too many job fields");
+    }
+    ota_rollout_fields(&rl, otactl_jobcmd_kv, &jc);
+    if (jc.full) {
+        return otactl_fail("too many job fields");
+    }
+    return otactl_job(o, &jc, job, deadline, id, "the batch was not created",
+                      OTA_ACT_BATCH_CREATE);
 }
 
 static int
@@ -324,10 +272,11 @@ otactl_batch_op(otactl_t *o, const char *verb, const char *type, int argc,
     otactl_opt_t  opts[] = { { "wait", OTACTL_ARG, 0, 0, 0 },
                              { NULL, 0, 0, 0, 0 } };
     otactl_pos_t  pos;
-    ota_cmd_t     f;
+    ota_jobcmd_t  jc;
     redisReply   *r;
     const char   *id;
-    char          what[64];
+    char          what[64], job[33];
+    int64_t       deadline;
     int           rc;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, verb)) != 0) {
@@ -353,15 +302,17 @@ otactl_batch_op(otactl_t *o, const char *verb, const char *type, int argc,
     }
     freeReplyObject(r);
 
-    ota_cmd_init(&f);
-    ota_cmd_adds(&f, OTA_F_TYPE);
-    ota_cmd_adds(&f, type);
-    ota_cmd_adds(&f, OTA_F_ID);
-    ota_cmd_adds(&f, id);
+    if ((rc = otactl_job_start(o, &jc, job, &deadline)) != OTACTL_OK) {
+        return rc;
+    }
+    if (ota_jobcmd_batch_op(&jc, type, id) != 0) {
+        return otactl_fail("too many job fields");
+    }
     snprintf(what, sizeof(what), "batch %s not done", verb);
-    rc = otactl_job(o, &f, id, what);
-    ota_cmd_free(&f);
-    return rc;
+    return otactl_job(o, &jc, job, deadline, id, what,
+                      verb[0] == 'p' ? OTA_ACT_BATCH_PAUSE
+                      : verb[0] == 'r' ? OTA_ACT_BATCH_RESUME
+                      : OTA_ACT_BATCH_CANCEL);
 }
 
 /* ---- reading ----------------------------------------------------------------- */

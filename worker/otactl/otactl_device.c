@@ -7,45 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ota_audit.h"
+#include "ota_check.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_task_columns.h"
 #include "ota_names.h"
 #include "ota_version.h"
-
-#define OTACTL_SECRET_BYTES  32
-
-static char *
-otactl_module_json(const char *alias, const char *desc)
-{
-    json_t  *j;
-    char    *s;
-
-    j = json_pack("{s:s, s:s, s:I}", "alias", alias ? alias : "",
-                  "desc", desc ? desc : "", "created", (json_int_t) time(NULL));
-    if (j == NULL) {
-        return NULL;
-    }
-    s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(j);
-    return s;
-}
-
-static int
-otactl_secret_ok(const char *s)
-{
-    size_t  n = strlen(s);
-
-    if (n < 16 || n > 128) {
-        return 0;
-    }
-    for (; *s; s++) {
-        if (*s <= 0x20 || *s >= 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static int
 otactl_device_add(otactl_t *o, int argc, char **argv)
@@ -55,7 +23,8 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
                              { NULL, 0, 0, 0, 0 } };
     otactl_pos_t  pos;
     const char   *dev, *prod, *secret;
-    char          gen[2 * OTACTL_SECRET_BYTES + 1], now[32], *defmod;
+    char          gen[2 * OTA_SECRET_BYTES + 1], now[32], *defmod;
+    ota_check_t   chk;
     ota_cmd_t     c;
     redisReply   *r;
     int           rc;
@@ -70,40 +39,29 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
     prod = otactl_opt(opts, "product");
     secret = otactl_opt(opts, "secret");
 
-    if (!ota_name_device(dev, strlen(dev))) {
-        return otactl_fail("invalid device name \"%s\" (1-64 of A-Z a-z 0-9 "
-                           "_ - . :, not starting with '.')", dev);
-    }
-    if (prod == NULL) {
-        return otactl_fail("device add needs --product");
-    }
-    if (!ota_name_product(prod, strlen(prod))) {
-        return otactl_fail("invalid product name \"%s\" (1-64 of A-Z a-z 0-9 "
-                           "_ - . :)", prod);
-    }
-    if (secret != NULL && !otactl_secret_ok(secret)) {
-        return otactl_fail("invalid --secret: 16-128 printable characters, "
-                           "no spaces");
+    ota_check_init(&chk, 0);
+    if (ota_check_device(&chk, dev, prod, secret) != 0) {
+        return otactl_fail("%s", chk.msg);
     }
     if (secret == NULL) {
-        if (ota_random_hex(gen, OTACTL_SECRET_BYTES) != 0) {
+        if (ota_random_hex(gen, OTA_SECRET_BYTES) != 0) {
             return otactl_fail("no randomness for the secret");
         }
         secret = gen;
     }
 
-    defmod = otactl_module_json("", "every product has a default module");
+    defmod = ota_module_json("", OTA_MODULE_DEFAULT_DESC, (long long) time(NULL));
     if (defmod == NULL) {
         return otactl_fail("out of memory");
     }
     snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
 
     ota_cmd_init(&c);
+    ota_cmd_adds(&c, now);
+    ota_cmd_adds(&c, defmod);
     ota_cmd_adds(&c, dev);
     ota_cmd_adds(&c, prod);
     ota_cmd_adds(&c, secret);
-    ota_cmd_adds(&c, now);
-    ota_cmd_adds(&c, defmod);
     free(defmod);
 
     r = NULL;
@@ -123,12 +81,14 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
     }
 
     if (strcmp(ota_reply_str(r->element[0]), "exists") == 0) {
-        rc = otactl_fail("device %s already exists (product %s)", dev,
-                         ota_reply_str(r->element[1]));
+        rc = otactl_fail(OTA_MSG_DEVICE_EXISTS, dev,
+                         ota_reply_str(r->element[2]));
         freeReplyObject(r);
+        otactl_audit(o, OTA_ACT_DEVICE_ADD, dev, 409, "exists");
         return rc;
     }
     freeReplyObject(r);
+    otactl_audit(o, OTA_ACT_DEVICE_ADD, dev, 201, NULL);
 
     if (o->json) {
         otactl_print_json(json_pack("{s:s, s:s, s:s}", "device", dev,
@@ -472,7 +432,8 @@ otactl_module_add(otactl_t *o, int argc, char **argv)
                              { NULL, 0, 0, 0, 0 } };
     otactl_pos_t  pos;
     const char   *mod, *prod, *alias, *desc;
-    char         *js, *defmod;
+    char         *js, *defmod, obj[2 * OTA_NAME_MAX + 2];
+    ota_check_t   chk;
     ota_cmd_t     c;
     redisReply   *r;
     int           rc;
@@ -488,27 +449,13 @@ otactl_module_add(otactl_t *o, int argc, char **argv)
     alias = otactl_opt(opts, "alias");
     desc = otactl_opt(opts, "desc");
 
-    if (!ota_name_module(mod, strlen(mod))) {
-        return otactl_fail("invalid module name \"%s\" (1-64 of A-Z a-z 0-9 "
-                           "_ -)", mod);
-    }
-    if (prod == NULL) {
-        return otactl_fail("module add needs --product");
-    }
-    if (!ota_name_product(prod, strlen(prod))) {
-        return otactl_fail("invalid product name \"%s\"", prod);
-    }
-    if (alias != NULL && !otactl_text_ok(alias, 128)) {
-        return otactl_fail("invalid --alias: at most 128 characters, no "
-                           "control characters");
-    }
-    if (desc != NULL && !otactl_text_ok(desc, 1024)) {
-        return otactl_fail("invalid --desc: at most 1024 characters, no "
-                           "control characters");
+    ota_check_init(&chk, 0);
+    if (ota_check_module(&chk, mod, prod, alias, desc) != 0) {
+        return otactl_fail("%s", chk.msg);
     }
 
-    js = otactl_module_json(alias, desc);
-    defmod = otactl_module_json("", "every product has a default module");
+    js = ota_module_json(alias, desc, (long long) time(NULL));
+    defmod = ota_module_json("", OTA_MODULE_DEFAULT_DESC, (long long) time(NULL));
     if (js == NULL || defmod == NULL) {
         free(js);
         free(defmod);
@@ -534,11 +481,13 @@ otactl_module_add(otactl_t *o, int argc, char **argv)
         freeReplyObject(r);
         return OTACTL_FAIL;
     }
+    snprintf(obj, sizeof(obj), "%s/%s", prod, mod);
     if (strcmp(ota_reply_str(r->element[0]), "exists") == 0) {
         freeReplyObject(r);
-        return otactl_fail("module %s already exists in product %s", mod,
-                           prod);
+        otactl_audit(o, OTA_ACT_MODULE_ADD, obj, 409, "exists");
+        return otactl_fail(OTA_MSG_MODULE_EXISTS, mod, prod);
     }
+    otactl_audit(o, OTA_ACT_MODULE_ADD, obj, 201, NULL);
     if (r->elements > 1 && strcmp(ota_reply_str(r->element[1]), "1") == 0
         && !o->json)
     {

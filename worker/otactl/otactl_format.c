@@ -2,6 +2,8 @@
 
 #include "otactl.h"
 
+#include "ota_check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,15 +77,9 @@ otactl_rate_str(double r, char *buf, size_t len)
     return buf;
 }
 
+/* the one rule of the admin API too (include/ota_check.h) */
 int
 otactl_text_ok(const char *s, size_t max)
 {
-    size_t  n = 0;
-
-    for (; *s; s++, n++) {
-        if ((unsigned char) *s < 0x20 || *s == 0x7f) {
-            return 0;
-        }
-    }
-    return n <= max;
+    return ota_text_ok(s, strlen(s), max);
 }

@@ -10,15 +10,13 @@
 
 #include "otactl.h"
 
+#include "ota_check.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define OTACTL_DEFAULT_EXTS \
-    ".bin .dav .tar .gz .zip .gzip .apk .tar.gz .tar.xz .pack"
-#define OTACTL_DEFAULT_MAX_MB  1000
 
 static const char  *otactl_usage_text =
     "usage: otactl [--redis HOST:PORT] [--store DIR] [--json] "
@@ -47,6 +45,8 @@ static const char  *otactl_usage_text =
     "  batch list [--package <id>] [--product <p>]\n"
     "  batch pause|resume|cancel <id> [--wait SECS]\n"
     "  stats versions --product <p> [--module <m>]\n"
+    "  config show                  the platform's settings\n"
+    "  config set package.max_size 2000MB | package.extensions .bin,.zip,...\n"
     "  link --package <id> --device <d> [--expires SECS] [--base URL]\n"
     "          [--secret KEY]        signed download link (OTA_TOKEN_SECRET)\n"
     "\n"
@@ -55,33 +55,19 @@ static const char  *otactl_usage_text =
 
 /* ---- configuration -------------------------------------------------------- */
 
+/* a host's own list (config file, OTA_PACKAGE_EXTS): the platform
+ * setting's check (include/ota_settings.h) */
 static int
 otactl_set_exts(otactl_t *o, const char *v, char *err, size_t errlen)
 {
-    char        buf[1024], *tok, *save;
-    size_t      n = 0;
+    ota_check_t  c;
 
-    if (strlen(v) >= sizeof(buf)) {
-        snprintf(err, errlen, "extension list too long");
+    ota_check_init(&c, 0);
+    if (ota_settings_set(&o->settings, &c, OTA_SET_EXTENSIONS, v) != 0) {
+        snprintf(err, errlen, "%s", c.msg);
         return -1;
     }
-    strcpy(buf, v);
-    o->exts[0] = '\0';
-    for (tok = strtok_r(buf, " ,", &save); tok;
-         tok = strtok_r(NULL, " ,", &save))
-    {
-        if (tok[0] != '.' || tok[1] == '\0' || strchr(tok + 1, '/')) {
-            snprintf(err, errlen, "invalid file extension \"%s\" (want "
-                     "\".bin\" style, space or comma separated)", tok);
-            return -1;
-        }
-        n += snprintf(o->exts + n, sizeof(o->exts) - n, "%s%s",
-                      n ? " " : "", tok);
-    }
-    if (n == 0) {
-        snprintf(err, errlen, "empty extension list");
-        return -1;
-    }
+    o->local |= OTA_SET_BIT_EXTENSIONS;
     return 0;
 }
 
@@ -98,7 +84,8 @@ otactl_set_max_mb(otactl_t *o, const char *v, char *err, size_t errlen)
                  "(want megabytes, 1..1048576)", v);
         return -1;
     }
-    o->max_bytes = mb * 1024 * 1024;
+    o->settings.max_size = mb * 1024 * 1024;
+    o->local |= OTA_SET_BIT_MAX_SIZE;
     return 0;
 }
 
@@ -146,8 +133,7 @@ main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.wait = 30;
-    o.max_bytes = (long long) OTACTL_DEFAULT_MAX_MB * 1024 * 1024;
-    strcpy(o.exts, OTACTL_DEFAULT_EXTS);
+    ota_settings_default(&o.settings);
 
     /* global flags anywhere on the line */
     for (i = 1; i < argc; i++) {
@@ -265,6 +251,8 @@ main(int argc, char **argv)
         rc = otactl_batch(&o, n - 1, rest + 1);
     } else if (strcmp(cmd, "stats") == 0) {
         rc = otactl_stats(&o, n - 1, rest + 1);
+    } else if (strcmp(cmd, "config") == 0) {
+        rc = otactl_config(&o, n - 1, rest + 1);
     } else if (strcmp(cmd, "link") == 0) {
         rc = otactl_link(&o, n - 1, rest + 1);
     } else if (strcmp(cmd, "help") == 0) {

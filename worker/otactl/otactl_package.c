@@ -1,6 +1,8 @@
 /* otactl package add|show|list and link: the package store and its records */
 
 #include "otactl.h"
+
+#include "ota_audit.h"
 #include "otactl_lua.h"
 
 #include <dirent.h>
@@ -352,6 +354,12 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         json_object_set_new(jext, key, json_string(eq + 1));
     }
 
+    /* the platform's extensions and size limit (otactl config) */
+    if (otactl_settings_load(o) != 0) {
+        json_decref(jext);
+        return OTACTL_UNAVAIL;
+    }
+
     for (i = 0; i < pos.npos; i++) {
         const char *p = pos.pos[i], *b = strrchr(p, '/');
 
@@ -388,20 +396,25 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
                                "0-9 _ - ., not starting with '.')",
                                files[i].name);
         }
-        if (!ota_name_ext_ok(files[i].name, strlen(files[i].name), o->exts)) {
+        if (!ota_name_ext_ok(files[i].name, strlen(files[i].name),
+                             o->settings.exts))
+        {
             json_decref(jext);
             return otactl_fail("%s: file type not accepted (accepted: %s)",
-                               files[i].name, o->exts);
+                               files[i].name, o->settings.exts);
         }
         if (st.st_size == 0) {
             json_decref(jext);
             return otactl_fail("%s is empty", p);
         }
-        if (st.st_size > o->max_bytes) {
+        if (st.st_size > o->settings.max_size) {
+            char  lim[64];
+
             json_decref(jext);
-            return otactl_fail("%s is %lld bytes, over the limit of %lld MB",
+            return otactl_fail("%s is %lld bytes, over the limit of %s",
                                p, (long long) st.st_size,
-                               o->max_bytes / (1024 * 1024));
+                               ota_settings_size_str(o->settings.max_size,
+                                                     lim, sizeof(lim)));
         }
         for (k = 0; k < i; k++) {
             if (strcmp(files[k].name, files[i].name) == 0) {
@@ -564,6 +577,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         goto failed;
     }
     freeReplyObject(r);
+    otactl_audit(o, OTA_ACT_PACKAGE_ADD, id, 201, NULL);
 
     if (o->json) {
         otactl_print_json(json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", id,

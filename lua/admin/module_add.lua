@@ -1,4 +1,4 @@
--- module_add.lua (otactl module add): adds a module to a product.
+-- module_add.lua (otactl module add, POST modules): adds a module to a product.
 -- ARGV: product module module_json default_module_json
 -- Returns {'ok', '1' when the product is new} or {'exists'}.
 
