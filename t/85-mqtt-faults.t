@@ -214,14 +214,10 @@ ok(kill(0, $s->{pid}), 'the connected device is still connected');
 ($rc) = $m->pub(undef, undef, undef, "/ota/device/upgrade/$prod/$dev", '{"code":"200"}',
                 bridge_user => 1);
 ok($m->wait_lines($s, 1), 'and still gets its messages');
-my $before_fresh = appended();
 ok($t->wait_for(sub {
     ($m->pub($fresh, $prod, $secret, "/ota/device/inform/$prod/$fresh",
              '{"id":"3","params":{"version":"1.0.0","module":"A"}}'))[0] == 0 }, 10),
    'new logins work again');
-# the broker took it; the bridges are stopped below only once it is stored
-# (else it may wait in a stopped bridge's session, counted by none)
-ok($t->wait_for(sub { appended() > $before_fresh }, 20), 'and its report is stored');
 
 # every report of phases 3 and 4 went to exactly one bridge; the broker's
 # PUBACK to mosquitto_pub comes before its delivery to a bridge, so the
