@@ -51,8 +51,12 @@
 #define OTA_KEY_PRODUCT_MODULES "ota:prod:{%s}:modules"
 /* ZSET package ids of a product scored by creation time */
 #define OTA_KEY_PRODUCT_PACKAGES "ota:prod:{%s}:pkgs"
-/* HASH "<module>:<version>" -> package id (one package per module+version) */
+/* HASH "<module>:<version>" -> package id (one full package per
+ * module+version), "<module>:<from>><version>" -> a diff package's id */
 #define OTA_KEY_PRODUCT_PKGVER  "ota:prod:{%s}:pkgver"
+/* HASH signing policy: require ("1": unsigned packages refused), pubkey
+ * (PEM: the only key accepted, optional), key_id (docs/signing.md) */
+#define OTA_KEY_PRODUCT_SIGNING "ota:prod:{%s}:signing"
 /* SET ids of the product's running dynamic batches */
 #define OTA_KEY_PRODUCT_DYNAMIC "ota:prod:{%s}:dynamic"
 /* HASH version -> device count, for one (product, module) */

@@ -14,6 +14,14 @@
  *   module, extData              extData: the package's custom key/values
  *                                and "batch" (the batch id)
  *   files                        [{"name","size","sign","url"}] each file
+ *   manifest, signature          a signed package's manifest (the exact
+ *                                signed bytes) and Ed25519 signature, both
+ *                                base64 (include/ota_sign.h); absent for
+ *                                an unsigned package
+ *   fallback                     a diff offered for the device's version:
+ *                                the full package it was made from
+ *                                {"package","size","sign","url"[,
+ *                                "manifest","signature"]} (docs/delta.md)
  *
  * OTA_OFFER_HTTP adds the device API's own fields (DESIGN "Device API"):
  * batch, package, type, from, total_size, sign_method, url_expires, and
@@ -40,7 +48,7 @@
 
 #define OTA_OFFER_PREFIX_MAX  1024
 
-typedef struct {
+typedef struct ota_offer_s {
     /* the task */
     ota_view_t   device;
     ota_view_t   batch;
@@ -56,12 +64,19 @@ typedef struct {
     ota_view_t   sign;          /* digest of the first file */
     ota_view_t   files;         /* JSON array text; may be empty */
     ota_view_t   ext;           /* JSON object text; may be empty */
+    ota_view_t   manifest;      /* base64; empty when unsigned */
+    ota_view_t   signature;     /* base64 */
     int64_t      size;          /* bytes of all files */
 
     /* the links */
     ota_view_t   key;           /* server key (ota_token_secret) */
     ota_view_t   prefix;        /* the device API's URL, '/' added if missing */
     int64_t      expires;       /* unix s */
+
+    /* the full package behind an offered diff, or NULL; its package,
+     * sign, files, size, manifest and signature are used, the rest is
+     * this offer's */
+    const struct ota_offer_s  *fallback;
 } ota_offer_t;
 
 /* NULL when out of memory or the prefix is longer than
