@@ -193,62 +193,6 @@ ota_offer_ext(const ota_offer_t *o)
 }
 
 
-/* the full package behind a diff: its first file's size, digest and link,
- * and its signature (the same fields as the offer's own) */
-static json_t *
-ota_offer_fallback(const ota_offer_t *o)
-{
-    ota_offer_t        f;
-    ota_offer_links_t  l;
-    json_t            *out, *files;
-    json_int_t         first_size;
-    ota_view_t         sign;
-    int                rc = 0;
-
-    f = *o;
-    f.package = o->fallback->package;
-    f.sign = o->fallback->sign;
-    f.files = o->fallback->files;
-    f.size = o->fallback->size;
-    f.fallback = NULL;
-
-    if (ota_offer_links(&f, &l) != 0) {
-        return NULL;
-    }
-    first_size = (json_int_t) f.size;
-    sign = f.sign;
-    files = ota_offer_files(&f, &l, &first_size, &sign);
-    out = json_object();
-    if (files == NULL || out == NULL) {
-        json_decref(files);
-        json_decref(out);
-        free(l.buf);
-        return NULL;
-    }
-
-    rc |= json_object_set_new(out, "package",
-                              json_stringn(f.package.data, f.package.len));
-    rc |= json_object_set_new(out, "size", json_integer(first_size));
-    rc |= json_object_set_new(out, "sign", json_stringn(sign.data, sign.len));
-    rc |= json_object_set_new(out, "url", ota_offer_url(&l, NULL, 0));
-    if (o->fallback->manifest.len) {
-        rc |= json_object_set_new(out, "manifest",
-                                  json_stringn(o->fallback->manifest.data,
-                                               o->fallback->manifest.len));
-        rc |= json_object_set_new(out, "signature",
-                                  json_stringn(o->fallback->signature.data,
-                                               o->fallback->signature.len));
-    }
-    json_decref(files);
-    free(l.buf);
-    if (rc != 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
-}
-
-
 json_t *
 ota_offer_json(const ota_offer_t *o, int shape)
 {
@@ -326,10 +270,6 @@ ota_offer_json(const ota_offer_t *o, int shape)
     if (o->manifest.len) {
         ota_setv("manifest", o->manifest);
         ota_setv("signature", o->signature);
-    }
-
-    if (o->fallback != NULL) {
-        ota_set("fallback", ota_offer_fallback(o));
     }
 
 #undef ota_set

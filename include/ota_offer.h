@@ -18,10 +18,6 @@
  *                                signed bytes) and Ed25519 signature, both
  *                                base64 (include/ota_sign.h); absent for
  *                                an unsigned package
- *   fallback                     a diff offered for the device's version:
- *                                the full package it was made from
- *                                {"package","size","sign","url"[,
- *                                "manifest","signature"]} (docs/delta.md)
  *
  * OTA_OFFER_HTTP adds the device API's own fields (DESIGN "Device API"):
  * batch, package, type, from, total_size, sign_method, url_expires, and
@@ -48,7 +44,7 @@
 
 #define OTA_OFFER_PREFIX_MAX  1024
 
-typedef struct ota_offer_s {
+typedef struct {
     /* the task */
     ota_view_t   device;
     ota_view_t   batch;
@@ -72,11 +68,6 @@ typedef struct ota_offer_s {
     ota_view_t   key;           /* server key (ota_token_secret) */
     ota_view_t   prefix;        /* the device API's URL, '/' added if missing */
     int64_t      expires;       /* unix s */
-
-    /* the full package behind an offered diff, or NULL; its package,
-     * sign, files, size, manifest and signature are used, the rest is
-     * this offer's */
-    const struct ota_offer_s  *fallback;
 } ota_offer_t;
 
 /* NULL when out of memory or the prefix is longer than
