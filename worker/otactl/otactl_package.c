@@ -943,10 +943,11 @@ otactl_diff_side(otactl_t *o, const char *id, const char *what,
     }
     files = json_loads(ota_reply_str(r->element[5]), 0, NULL);
     if (json_array_size(files) != 1) {
+        size_t  n = json_array_size(files);
+
         json_decref(files);
         return otactl_fail("package %s (--%s) has %zu files: package diff "
-                           "takes packages of one file", id, what,
-                           json_array_size(files));
+                           "takes packages of one file", id, what, n);
     }
     f = json_array_get(files, 0);
     name = json_string_value(json_object_get(f, "name"));
@@ -1040,6 +1041,34 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         goto done;
     }
 
+    /* what the store would refuse, before the work */
+    {
+        redisReply       *dup;
+        otactl_signed_t   sg;
+
+        dup = otactl_cmd(o, "HGET " OTA_KEY_PRODUCT_PKGVER " %s:%s>%s",
+                         NEW(1), NEW(2), OLD(3), NEW(3));
+        if (dup == NULL) {
+            goto done;
+        }
+        if (dup->type == REDIS_REPLY_STRING) {
+            otactl_fail("product %s module %s already has a diff from %s "
+                        "to %s (package %s)", NEW(1), NEW(2), OLD(3),
+                        NEW(3), dup->str);
+            freeReplyObject(dup);
+            goto done;
+        }
+        freeReplyObject(dup);
+        memset(&sg, 0, sizeof(sg));
+        rc = otactl_sign_policy(o, NEW(1), otactl_opt(opts, "sign-key"),
+                                &sg) == 0 ? OTACTL_OK : OTACTL_FAIL;
+        otactl_signed_free(&sg);
+        if (rc != OTACTL_OK) {
+            goto done;
+        }
+        rc = OTACTL_FAIL;
+    }
+
     /* the delta in a private directory of the store, named after the new
      * file: what the device gets is <file>.zst */
     b = strrchr(newp, '/') + 1;
@@ -1095,10 +1124,12 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         {
             rc = otactl_fail("invalid --name or --desc");
         } else {
-            fprintf(stderr, "otactl: delta of %s from %s: %lld bytes, %.3f "
-                    "of the full file's %lld\n", to, from, dsize,
-                    (double) dsize / (double) nsize, nsize);
             rc = otactl_package_store(o, &sp);
+            if (rc == OTACTL_OK) {
+                fprintf(stderr, "otactl: delta of %s from %s: %lld bytes, "
+                        "%.3f of the full file's %lld\n", to, from, dsize,
+                        (double) dsize / (double) nsize, nsize);
+            }
         }
         json_decref(sp.jext);
     }
