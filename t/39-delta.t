@@ -21,27 +21,9 @@ my $store = $t->store;
 
 sub otactl { $t->otactl(@_) }
 
-sub snapshot {
-    my @parts;
-    for my $k (sort @{ $t->redis('KEYS', '*') }) {
-        my $ty = $t->redis('TYPE', $k);
-        my $v = $ty eq 'hash' ? join(',', sort @{ $t->redis('HGETALL', $k) })
-              : $ty eq 'set'  ? join(',', sort @{ $t->redis('SMEMBERS', $k) })
-              : $ty eq 'zset' ? join(',', @{ $t->redis('ZRANGE', $k, 0, -1) }) : '';
-        push @parts, "$k=$v";
-    }
-    return join("\n", @parts, sort glob("$store/* $store/*/* $store/.*"));
-}
-
 sub refused {
     my ($why, $name, @args) = @_;
-    my $before = snapshot();
-    my ($rc, $out, $err) = otactl(@args);
-    isnt($rc, 0, "refused: $name");
-    like($err, $why, '  with the reason') or diag($err);
-    is(scalar(() = $err =~ /\n/g), 1, '  on one line');
-    is($out, '', '  nothing on stdout');
-    is(snapshot(), $before, '  and nothing changed');
+    $t->otactl_refused($why, $name, \@args);
 }
 
 # an old firmware and a new one that shares most of it: a few changed
