@@ -219,7 +219,14 @@ ok($t->wait_for(sub {
              '{"id":"3","params":{"version":"1.0.0","module":"A"}}'))[0] == 0 }, 10),
    'new logins work again');
 
-# every report of phases 3 and 4 went to exactly one bridge
+# every report of phases 3 and 4 went to exactly one bridge; the broker's
+# PUBACK to mosquitto_pub comes before its delivery to a bridge, so the
+# last inform is waited for in the stream before the bridges stop (they
+# count what they received when they stop)
+ok($t->wait_for(sub {
+    my $last = $t->redis(XREVRANGE => $events, '+', '-', 'COUNT', 20) // [];
+    grep { my %f = @{ $_->[1] }; ($f{device} // '') eq $fresh } @$last;
+}, 10), 'the last inform is stored');
 $m->stop_bridge(bridge => $_) for $b1, $b2again;
 my %shares;
 for my $name (qw(b1 b2 b3)) {
