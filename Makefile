@@ -93,7 +93,8 @@ DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             haproxy libclang-rt-14-dev clang valgrind lua5.1 \
             libjs-chart.js chromium chromium-driver python3-selenium \
             build-essential debhelper dpkg-dev fakeroot lintian adduser \
-            mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
+            mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients \
+            libzstd-dev zstd bsdiff xdelta3
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
@@ -169,7 +170,7 @@ $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
                  $(OTACTL_GEN)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
 	    $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) \
-	    $(LIBS)
+	    $(LIBS) -lzstd
 
 # a fleet of devices running whole sessions against the device API
 # (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)

@@ -110,6 +110,10 @@
 #define OTA_PKG_VERIFY_FAILED "verify_failed"
 #define OTA_PKG_READY         "ready"
 
+/* package record field "diff:<from version>" of a full package: the id of
+ * its diff package from that version (otactl package diff) */
+#define OTA_PKG_DIFF_FIELD    "diff:"
+
 /* ---- package store ------------------------------------------------------
  * <ota_package_root>/<package id>/            one directory per package
  *     manifest.json   {"id","product","module","version","type","from",

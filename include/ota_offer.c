@@ -267,6 +267,11 @@ ota_offer_json(const ota_offer_t *o, int shape)
         ota_set("files", json_incref(files));
     }
 
+    if (o->manifest.len) {
+        ota_setv("manifest", o->manifest);
+        ota_setv("signature", o->signature);
+    }
+
 #undef ota_set
 #undef ota_setv
 

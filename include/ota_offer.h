@@ -14,6 +14,10 @@
  *   module, extData              extData: the package's custom key/values
  *                                and "batch" (the batch id)
  *   files                        [{"name","size","sign","url"}] each file
+ *   manifest, signature          a signed package's manifest (the exact
+ *                                signed bytes) and Ed25519 signature, both
+ *                                base64 (include/ota_sign.h); absent for
+ *                                an unsigned package
  *
  * OTA_OFFER_HTTP adds the device API's own fields (DESIGN "Device API"):
  * batch, package, type, from, total_size, sign_method, url_expires, and
@@ -56,6 +60,8 @@ typedef struct {
     ota_view_t   sign;          /* digest of the first file */
     ota_view_t   files;         /* JSON array text; may be empty */
     ota_view_t   ext;           /* JSON object text; may be empty */
+    ota_view_t   manifest;      /* base64; empty when unsigned */
+    ota_view_t   signature;     /* base64 */
     int64_t      size;          /* bytes of all files */
 
     /* the links */

@@ -16,8 +16,8 @@
 
 
 /* bridge.lua's offer: batch package pending task_from version type
- * pkg_from sign_method sign size files ext */
-#define OTA_OFFER_FIELDS  12
+ * pkg_from sign_method sign size files ext manifest signature */
+#define OTA_OFFER_FIELDS  14
 
 static ota_view_t
 ota_bridge_view(redisReply *r, size_t i)
@@ -67,6 +67,8 @@ ota_bridge_offer_data(ota_bridge_t *b, const ota_bridge_op_t *op,
     o.size = ota_parse_int64(v.data, v.len);
     o.files = ota_bridge_view(r, 10);
     o.ext = ota_bridge_view(r, 11);
+    o.manifest = ota_bridge_view(r, 12);
+    o.signature = ota_bridge_view(r, 13);
     o.key.data = b->token_secret;
     o.key.len = strlen(b->token_secret);
     o.prefix.data = b->public_url;

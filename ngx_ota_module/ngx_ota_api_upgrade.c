@@ -751,6 +751,8 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     o.sign = ngx_ota_upgrade_field(reply, "sign");
     o.files = ngx_ota_upgrade_field(reply, "files");
     o.ext = ngx_ota_upgrade_field(reply, "ext");
+    o.manifest = ngx_ota_upgrade_field(reply, "manifest");
+    o.signature = ngx_ota_upgrade_field(reply, "signature");
     o.size = ngx_ota_hash_int(reply, "size", 0);
     o.expires = (int64_t) (ngx_time() + olcf->link_ttl);
 

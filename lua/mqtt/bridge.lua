@@ -30,7 +30,7 @@
 -- next of the offers that follow the string); one element per operation
 -- cost Redis as much as a command.  An offer is one array: batch package
 -- pending(1/0) task_from version type pkg_from sign_method sign size files
--- ext.
+-- ext manifest signature.
 
 local K_MQTT_DROPPED=OTA_KEY_MQTT_DROPPED
 local F_TYPE, F_TS=OTA_F_TYPE, OTA_F_TS
@@ -87,11 +87,12 @@ local function offer(dev, mod, only_batch, push, version)
   local from = call('HGET', fmt(K_BFROM, bid), dev) or ''
   if version and from ~= '' and version ~= from then return nil end
   local p = call('HMGET', fmt(K_PKG, b[2]), 'id', 'version', 'type', 'from',
-    'sign_method', 'sign', 'size', 'files', 'ext')
+    'sign_method', 'sign', 'size', 'files', 'ext', 'manifest', 'signature')
   if not p[1] then return nil end
   local pending = (not st or st == ST_PENDING) and '1' or '0'
   return {bid, b[2], pending, from, p[2] or '', p[3] or '', p[4] or '',
-    p[5] or '', p[6] or '', p[7] or '0', p[8] or '', p[9] or ''}
+    p[5] or '', p[6] or '', p[7] or '0', p[8] or '', p[9] or '',
+    p[10] or '', p[11] or ''}
 end
 
 local function notified(dev, mod, o)

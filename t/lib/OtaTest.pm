@@ -765,6 +765,40 @@ sub device_token {
     return $r->{status} == 200 ? $r->{json}{token} : undef;
 }
 
+# what an admin command may change, by content (a hash's fields sorted,
+# so a rehash changes nothing): every key but those in skip, and the
+# package store's listing
+sub state_snapshot {
+    my ($self, %o) = @_;
+    my %skip = map { $_ => 1 } @{ $o{skip} // [] };
+    my @parts;
+    for my $k (sort @{ $self->redis('KEYS', '*') // [] }) {
+        next if $skip{$k};
+        my $ty = $self->redis('TYPE', $k);
+        my $v = $ty eq 'hash' ? join(',', sort @{ $self->redis('HGETALL', $k) })
+              : $ty eq 'set'  ? join(',', sort @{ $self->redis('SMEMBERS', $k) })
+              : $ty eq 'zset' ? join(',', @{ $self->redis('ZRANGE', $k, 0, -1) })
+              : $ty eq 'string' ? $self->redis('GET', $k)
+              : $ty eq 'stream' ? $self->redis('XLEN', $k) : '';
+        push @parts, "$k=$v";
+    }
+    my $st = $self->{store};
+    return join("\n", @parts, sort glob("$st/* $st/*/* $st/.*"));
+}
+
+# otactl @args is refused: non-zero exit, one line on stderr matching
+# $why, nothing on stdout, nothing changed (state_snapshot(%o))
+sub otactl_refused {
+    my ($self, $why, $name, $args, %o) = @_;
+    my $before = $self->state_snapshot(%o);
+    my ($rc, $out, $err) = $self->otactl(@$args);
+    Test::More::isnt($rc, 0, "refused: $name");
+    Test::More::like($err, $why, '  with the reason') or Test::More::diag($err);
+    Test::More::is(scalar(() = $err =~ /\n/g), 1, '  on one line');
+    Test::More::is($out, '', '  nothing on stdout');
+    Test::More::is($self->state_snapshot(%o), $before, '  and nothing changed');
+}
+
 # every key of Redis with its DUMP, and the stream lengths: compare two
 # snapshots to prove a request changed nothing
 sub redis_snapshot {

@@ -153,6 +153,26 @@ main(void)
     is_str(str(j, "sign_method"), "sha256", "no method: sha256");
     json_decref(j);
 
+    /* ---- a signed package: manifest and signature in both shapes ---- */
+    o = base_offer();
+    ok((j = ota_offer_json(&o, OTA_OFFER_HTTP)) != NULL
+       && json_object_get(j, "manifest") == NULL
+       && json_object_get(j, "signature") == NULL,
+       "an unsigned package: no manifest, no signature");
+    json_decref(j);
+    o.manifest = V("eyJmb3JtYXQiOiJvdGEtbWFuaWZlc3QtMSJ9");
+    o.signature = V("c2ln");
+    j = ota_offer_json(&o, OTA_OFFER_HTTP);
+    is_str(str(j, "manifest"), "eyJmb3JtYXQiOiJvdGEtbWFuaWZlc3QtMSJ9",
+           "HTTP: the manifest as stored (base64)");
+    is_str(str(j, "signature"), "c2ln", "HTTP: the signature as stored");
+    json_decref(j);
+    j = ota_offer_json(&o, OTA_OFFER_MQTT);
+    is_str(str(j, "manifest"), "eyJmb3JtYXQiOiJvdGEtbWFuaWZlc3QtMSJ9",
+           "MQTT: the manifest too");
+    is_str(str(j, "signature"), "c2ln", "MQTT: the signature too");
+    json_decref(j);
+
     {
         static char  longp[OTA_OFFER_PREFIX_MAX + 2];
 

@@ -108,7 +108,7 @@ ota_worker_set(ota_worker_t *w, const char *k, const char *v, char *err,
     }
     /* the file is shared with otactl: its settings are not ours */
     if (strcmp(k, "package_exts") == 0 || strcmp(k, "package_max_mb") == 0
-        || strcmp(k, "token_secret") == 0)
+        || strcmp(k, "token_secret") == 0 || strcmp(k, "delta_max_ratio") == 0)
     {
         return 0;
     }

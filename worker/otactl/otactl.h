@@ -4,7 +4,9 @@
  *
  *   otactl_main.c      global flags, environment, config file; dispatch
  *   otactl_device.c    device add|show|list, module add|list
- *   otactl_package.c   package add|show|list, link
+ *   otactl_package.c   package add|show|list|diff, link
+ *   otactl_sign.c      key gen, product set, package verify, signing
+ *   otactl_delta.c     deltas with zstd's patch-from (package diff)
  *   otactl_batch.c     batch create|show|list|pause|resume|cancel
  *   otactl_stats.c     stats versions
  *   otactl_config.c    config show|set (the platform's settings)
@@ -25,10 +27,19 @@
 
 #include <jansson.h>
 
+#include <openssl/evp.h>
+
 #include "ota_common.h"
 #include "ota_settings.h"
+#include "ota_sign.h"
+#include "ota_token.h"
 
 #define OTACTL_MAX_POS   256
+#define OTACTL_MAX_FILES  64            /* files of one package */
+
+/* package diff refuses a delta larger than this fraction of the full file
+ * (delta_max_ratio in the config file, --max-ratio) */
+#define OTACTL_DEFAULT_DELTA_RATIO  0.9
 
 typedef struct {
     ota_addr_t         addr;
@@ -41,6 +52,7 @@ typedef struct {
     unsigned           local;          /* OTA_SET_BIT_* given on this host
                                           (config file, environment): they
                                           win over the platform's */
+    double             delta_max_ratio;  /* a delta's size / the full's */
     const char        *token_secret;
     redisContext      *rc;
 } otactl_t;
@@ -115,6 +127,53 @@ void otactl_table_print(otactl_table_t *t, FILE *f);
 void otactl_table_free(otactl_table_t *t);
 int otactl_list_print(otactl_t *o, json_t *ja, otactl_table_t *t);
 
+/* ---- packages ------------------------------------------------------------ */
+
+typedef struct {
+    const char  *path;
+    const char  *name;          /* base name */
+    long long    size;
+    long long    offset;
+    char         sign[OTA_HEX_SHA256_LEN + 1];
+    char         sha256[OTA_HEX_SHA256_LEN + 1];    /* for the manifest */
+} otactl_file_t;
+
+/* a package checked and ready to be stored (otactl_package.c: package
+ * add, package diff) */
+typedef struct {
+    const char     *prod, *mod, *name, *type, *sign, *desc;
+    const char     *ver, *from;         /* canonical; from "" for full */
+    const char     *sign_key;           /* PEM file, or NULL */
+    const char     *base, *target;      /* package diff: the two packages */
+    const EVP_MD   *md;
+    int             verify, follow;
+    json_t         *jext;
+    otactl_file_t  *files;
+    int             nfiles;
+    long long       total;
+} otactl_pkg_spec_t;
+
+/* a package's signature in the making (otactl_sign.c) */
+typedef struct {
+    EVP_PKEY   *key;                    /* the admin's private key */
+    char       *manifest;               /* base64 of the signed bytes */
+    char        signature[OTA_B64_LEN(OTA_SIGN_LEN) + 1];
+    char        key_id[OTA_SIGN_KEYID_LEN + 1];
+} otactl_signed_t;
+
+/* the product's signing policy against the key given (a PEM file, or
+ * NULL): refused with the reason printed (-1), or 0 with sg->key read */
+int otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
+    otactl_signed_t *sg);
+/* signs the manifest of package id (sp's files digested): 0 or -1 */
+int otactl_sign_package(const char *id, const otactl_pkg_spec_t *sp,
+    otactl_signed_t *sg);
+void otactl_signed_free(otactl_signed_t *sg);
+
+/* reads a whole small file (at most max bytes) into *buf (malloc'd,
+ * NUL-terminated): 0, or -1 with the reason printed */
+int otactl_read_small(const char *path, size_t max, char **buf, size_t *len);
+
 /* ---- commands ------------------------------------------------------------ */
 
 int otactl_device(otactl_t *o, int argc, char **argv);
@@ -122,6 +181,15 @@ int otactl_module(otactl_t *o, int argc, char **argv);
 int otactl_package(otactl_t *o, int argc, char **argv);
 int otactl_batch(otactl_t *o, int argc, char **argv);
 int otactl_stats(otactl_t *o, int argc, char **argv);
+int otactl_key(otactl_t *o, int argc, char **argv);
+int otactl_product(otactl_t *o, int argc, char **argv);
+int otactl_package_verify(otactl_t *o, int argc, char **argv);
+
+/* the delta of new against old into out (zstd patch-from, long-distance
+ * matching, level 1..19): 0 with *size its bytes, or -1 with the reason
+ * printed */
+int otactl_delta_make(const char *old, const char *new, const char *out,
+    int level, long long *size);
 int otactl_link(otactl_t *o, int argc, char **argv);
 int otactl_config(otactl_t *o, int argc, char **argv);
 

@@ -31,8 +31,15 @@ static const char  *otactl_usage_text =
     "          --version X.Y.Z [--type full|diff] [--from X.Y.Z]\n"
     "          [--sign md5|sha256] [--verify] [--desc D] [--ext key=value]...\n"
     "          [--follow-symlinks]\n"
+    "          [--sign-key KEY]       Ed25519-signed manifest (docs/signing.md)\n"
+    "  package diff --from <old id> --to <new id> [--name <n>] [--level 1..19]\n"
+    "          [--max-ratio F] [--sign-key KEY]   zstd patch-from (docs/delta.md)\n"
+    "  package verify <id> --pubkey PUB\n"
     "  package show <id>\n"
     "  package list [--product <p>]\n"
+    "  key gen --out DIR                 Ed25519 signing key pair\n"
+    "  product set <p> [--require-signed|--no-require-signed]\n"
+    "          [--pubkey PUB|--no-pubkey]\n"
     "  batch create --package <id> --type verify|upgrade --name <n>\n"
     "          [--devices d1,d2,...] [--from-version X.Y.Z]\n"
     "          [--protocol http|https|mqtt] [--method static|dynamic] [--push]\n"
@@ -90,6 +97,23 @@ otactl_set_max_mb(otactl_t *o, const char *v, char *err, size_t errlen)
 }
 
 static int
+otactl_set_ratio(otactl_t *o, const char *v, char *err, size_t errlen)
+{
+    char    *end;
+    double   f;
+
+    errno = 0;
+    f = strtod(v, &end);
+    if (errno || *end || end == v || !(f > 0 && f <= 1)) {
+        snprintf(err, errlen, "invalid delta size limit \"%s\" (want a "
+                 "fraction of the full file, 0 < F <= 1)", v);
+        return -1;
+    }
+    o->delta_max_ratio = f;
+    return 0;
+}
+
+static int
 otactl_config_cb(void *ctx, const char *k, const char *v, char *err,
     size_t errlen)
 {
@@ -101,6 +125,9 @@ otactl_config_cb(void *ctx, const char *k, const char *v, char *err,
     }
     if (strcmp(k, "package_max_mb") == 0) {
         return otactl_set_max_mb(o, v, err, errlen);
+    }
+    if (strcmp(k, "delta_max_ratio") == 0) {
+        return otactl_set_ratio(o, v, err, errlen);
     }
 
     d = strdup(v);
@@ -134,6 +161,7 @@ main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.wait = 30;
     ota_settings_default(&o.settings);
+    o.delta_max_ratio = OTACTL_DEFAULT_DELTA_RATIO;
 
     /* global flags anywhere on the line */
     for (i = 1; i < argc; i++) {
@@ -253,6 +281,10 @@ main(int argc, char **argv)
         rc = otactl_stats(&o, n - 1, rest + 1);
     } else if (strcmp(cmd, "config") == 0) {
         rc = otactl_config(&o, n - 1, rest + 1);
+    } else if (strcmp(cmd, "key") == 0) {
+        rc = otactl_key(&o, n - 1, rest + 1);
+    } else if (strcmp(cmd, "product") == 0) {
+        rc = otactl_product(&o, n - 1, rest + 1);
     } else if (strcmp(cmd, "link") == 0) {
         rc = otactl_link(&o, n - 1, rest + 1);
     } else if (strcmp(cmd, "help") == 0) {

@@ -25,15 +25,9 @@
 #include "ota_token.h"
 #include "ota_version.h"
 
-#define OTACTL_MAX_FILES  64
 
-typedef struct {
-    const char  *path;
-    const char  *name;          /* base name */
-    long long    size;
-    long long    offset;
-    char         sign[OTA_HEX_SHA256_LEN + 1];
-} otactl_file_t;
+static int otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp);
+static int otactl_package_diff(otactl_t *o, int argc, char **argv);
 
 /* path building: a path too long to fit is refused, never cut */
 static int
@@ -75,12 +69,12 @@ otactl_rmtree(const char *dir)
  * the way; the copy is read-only once in place */
 static int
 otactl_copy(const char *src, const char *dir, const char *name,
-    const EVP_MD *md, long long expect, int follow, char *hex)
+    const EVP_MD *md, long long expect, int follow, char *hex, char *sha)
 {
     char            tmp[4096], dst[4096];
     unsigned char   buf[1 << 16], dg[EVP_MAX_MD_SIZE];
     unsigned int    dl, i;
-    EVP_MD_CTX     *ctx;
+    EVP_MD_CTX     *ctx, *ctx2 = NULL;
     ssize_t         n;
     long long       total = 0;
     int             in, out, rc = -1;
@@ -108,6 +102,14 @@ otactl_copy(const char *src, const char *dir, const char *name,
         return -1;
     }
     ctx = EVP_MD_CTX_new();
+    /* the manifest names each file's sha256 whatever the sign method */
+    if (md != EVP_sha256()) {
+        ctx2 = EVP_MD_CTX_new();
+        if (ctx2 == NULL || EVP_DigestInit_ex(ctx2, EVP_sha256(), NULL) != 1) {
+            otactl_fail("cannot start the digest");
+            goto done;
+        }
+    }
     if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
         otactl_fail("cannot start the digest");
         goto done;
@@ -126,6 +128,9 @@ otactl_copy(const char *src, const char *dir, const char *name,
             break;
         }
         EVP_DigestUpdate(ctx, buf, (size_t) n);
+        if (ctx2 != NULL) {
+            EVP_DigestUpdate(ctx2, buf, (size_t) n);
+        }
         total += n;
         for (ssize_t w = 0; w < n; ) {
             ssize_t k = write(out, buf + w, (size_t) (n - w));
@@ -148,6 +153,14 @@ otactl_copy(const char *src, const char *dir, const char *name,
     for (i = 0; i < dl; i++) {
         sprintf(hex + 2 * i, "%02x", dg[i]);
     }
+    if (ctx2 != NULL) {
+        EVP_DigestFinal_ex(ctx2, dg, &dl);
+        for (i = 0; i < dl; i++) {
+            sprintf(sha + 2 * i, "%02x", dg[i]);
+        }
+    } else {
+        memcpy(sha, hex, OTA_HEX_SHA256_LEN + 1);
+    }
     if (fsync(out) != 0 || fchmod(out, 0444) != 0) {
         otactl_fail("cannot sync %s: %s", tmp, strerror(errno));
         goto done;
@@ -160,6 +173,7 @@ otactl_copy(const char *src, const char *dir, const char *name,
 
 done:
     EVP_MD_CTX_free(ctx);
+    EVP_MD_CTX_free(ctx2);
     close(in);
     close(out);
     if (rc != 0) {
@@ -226,21 +240,19 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
                                { "desc", OTACTL_ARG, 0, 0, 0 },
                                { "ext", OTACTL_MULTI, 0, 0, 0 },
                                { "follow-symlinks", OTACTL_FLAG, 0, 0, 0 },
+                               { "sign-key", OTACTL_ARG, 0, 0, 0 },
                                { NULL, 0, 0, 0, 0 } };
-    otactl_pos_t    pos;
-    otactl_file_t   files[OTACTL_MAX_FILES];
-    otactl_opt_t   *ext;
-    const char     *prod, *mod, *name, *ver, *type, *from, *sign, *desc;
-    ota_version_t   v, fv;
-    struct stat     st;
-    char            vbuf[OTA_VERSION_STR_MAX], fbuf[OTA_VERSION_STR_MAX];
-    char            id[OTA_NAME_MAX + 1], dir[4096], hex[17], now[32];
-    char           *files_js = NULL, *ext_js = NULL;
-    const EVP_MD   *md;
-    json_t         *jext, *jfiles, *man;
-    redisReply     *r;
-    ota_cmd_t       c;
-    long long       total = 0;
+    otactl_pos_t       pos;
+    otactl_file_t      files[OTACTL_MAX_FILES];
+    otactl_pkg_spec_t  sp;
+    otactl_opt_t      *ext;
+    const char        *prod, *mod, *name, *ver, *type, *from, *sign, *desc;
+    ota_version_t      v, fv;
+    struct stat        st;
+    char               vbuf[OTA_VERSION_STR_MAX], fbuf[OTA_VERSION_STR_MAX];
+    const EVP_MD      *md;
+    json_t            *jext;
+    long long          total = 0;
     int             i, k, rc, verify, follow;
     size_t          l;
 
@@ -427,14 +439,63 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         total += st.st_size;
     }
 
+    memset(&sp, 0, sizeof(sp));
+    sp.prod = prod;
+    sp.mod = mod;
+    sp.name = name;
+    sp.type = type;
+    sp.sign = sign;
+    sp.desc = desc;
+    sp.ver = vbuf;
+    sp.from = fbuf;
+    sp.sign_key = otactl_opt(opts, "sign-key");
+    sp.md = md;
+    sp.verify = verify;
+    sp.follow = follow;
+    sp.jext = jext;
+    sp.files = files;
+    sp.nfiles = pos.npos;
+    sp.total = total;
+
+    rc = otactl_package_store(o, &sp);
+    json_decref(jext);
+    return rc;
+}
+
+
+/*
+ * Stores a checked package: the module exists and the version is free
+ * (and for a product that requires signatures, the package is signed with
+ * its key), the files are copied with their digests, the manifest goes
+ * last, then the record.  Nothing stays behind on a failure.
+ */
+static int
+otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
+{
+    const char     *prod = sp->prod, *mod = sp->mod, *type = sp->type;
+    const char     *sign = sp->sign, *vbuf = sp->ver, *fbuf = sp->from;
+    otactl_file_t  *files = sp->files;
+    json_t         *jext = sp->jext;
+    struct stat     st;
+    char            id[OTA_NAME_MAX + 1], dir[4096], hex[17], now[32];
+    char            slot[3 * OTA_NAME_MAX + 8];
+    char           *files_js = NULL, *ext_js = NULL;
+    json_t         *jfiles, *man;
+    otactl_signed_t sg;
+    redisReply     *r;
+    ota_cmd_t       c;
+    long long       total = sp->total;
+    int             i, rc;
+    size_t          l;
+
+    memset(&sg, 0, sizeof(sg));
+
     if (o->store == NULL) {
-        json_decref(jext);
         return otactl_fail("no package store: set --store DIR or OTA_STORE");
     }
     if (stat(o->store, &st) != 0 || !S_ISDIR(st.st_mode)
         || access(o->store, W_OK) != 0)
     {
-        json_decref(jext);
         return otactl_fail("package store %s is not a writable directory",
                            o->store);
     }
@@ -442,35 +503,48 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     /* ---- Redis: the module exists, no duplicate ---- */
     r = otactl_cmd(o, "HEXISTS " OTA_KEY_PRODUCT_MODULES " %s", prod, mod);
     if (r == NULL) {
-        json_decref(jext);
         return OTACTL_FAIL;
     }
     if (r->integer == 0) {
         freeReplyObject(r);
-        json_decref(jext);
         return otactl_fail("no module %s in product %s (otactl module add %s "
                            "--product %s)", mod, prod, mod, prod);
     }
     freeReplyObject(r);
+    /* a full package's slot is its version, a diff's its two versions */
+    if (fbuf[0]) {
+        snprintf(slot, sizeof(slot), "%s>%s", fbuf, vbuf);
+    } else {
+        snprintf(slot, sizeof(slot), "%s", vbuf);
+    }
     r = otactl_cmd(o, "HGET " OTA_KEY_PRODUCT_PKGVER " %s:%s", prod, mod,
-                   vbuf);
+                   slot);
     if (r == NULL) {
-        json_decref(jext);
         return OTACTL_FAIL;
     }
     if (r->type == REDIS_REPLY_STRING) {
-        rc = otactl_fail("product %s module %s already has version %s "
-                         "(package %s)", prod, mod, vbuf, r->str);
+        rc = fbuf[0]
+             ? otactl_fail("product %s module %s already has a diff from %s "
+                           "to %s (package %s)", prod, mod, fbuf, vbuf, r->str)
+             : otactl_fail("product %s module %s already has version %s "
+                           "(package %s)", prod, mod, vbuf, r->str);
         freeReplyObject(r);
-        json_decref(jext);
         return rc;
     }
     freeReplyObject(r);
 
+    /* the product's signing policy, before any file is copied */
+    if (otactl_sign_policy(o, prod, sp->sign_key, &sg) != 0) {
+        return OTACTL_FAIL;
+    }
+
     /* ---- the id: readable when it can be, random otherwise ---- */
     snprintf(id, sizeof(id), "%.64s", "");
-    if (strlen(prod) + strlen(mod) + strlen(vbuf) + 2 <= OTA_NAME_MAX) {
-        snprintf(id, sizeof(id), "%s-%s-%s", prod, mod, vbuf);
+    if (strlen(prod) + strlen(mod) + strlen(vbuf) + strlen(fbuf) + 3
+        <= OTA_NAME_MAX)
+    {
+        snprintf(id, sizeof(id), "%s-%s-%s%s%s", prod, mod, fbuf,
+                 fbuf[0] ? "-" : "", vbuf);
         for (l = 0; id[l]; l++) {
             if (id[l] == '.') {
                 id[l] = '_';
@@ -478,20 +552,19 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         }
     }
     if (otactl_path(dir, sizeof(dir), "%s/%s", o->store, id) != 0) {
-        json_decref(jext);
         return otactl_fail("package store path too long");
     }
     if (id[0] == '\0' || !ota_name_id(id, strlen(id))
         || mkdir(dir, 0755) != 0)
     {
         if (ota_random_hex(hex, 8) != 0) {
-            json_decref(jext);
+            otactl_signed_free(&sg);
             return otactl_fail("no randomness for the package id");
         }
         snprintf(id, sizeof(id), "pkg-%s", hex);
         otactl_path(dir, sizeof(dir), "%s/%s", o->store, id);
         if (mkdir(dir, 0755) != 0) {
-            json_decref(jext);
+            otactl_signed_free(&sg);
             return otactl_fail("cannot create %s: %s", dir, strerror(errno));
         }
     }
@@ -500,16 +573,20 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     /* ---- files, then the manifest last ---- */
     jfiles = json_array();
     man = NULL;
-    for (i = 0; i < pos.npos; i++) {
-        if (otactl_copy(files[i].path, dir, files[i].name, md, files[i].size,
-                        follow,
-                        files[i].sign) != 0)
+    for (i = 0; i < sp->nfiles; i++) {
+        if (otactl_copy(files[i].path, dir, files[i].name, sp->md,
+                        files[i].size, sp->follow, files[i].sign,
+                        files[i].sha256) != 0)
         {
             goto failed;
         }
         json_array_append_new(jfiles, json_pack("{s:s, s:I, s:s, s:I}",
             "name", files[i].name, "size", (json_int_t) files[i].size,
             "sign", files[i].sign, "offset", (json_int_t) files[i].offset));
+    }
+    /* the signed manifest names each file's sha256 (docs/signing.md) */
+    if (sg.key != NULL && otactl_sign_package(id, sp, &sg) != 0) {
+        goto failed;
     }
     man = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O}",
         "id", id, "product", prod, "module", mod, "version", vbuf,
@@ -532,13 +609,16 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     ota_cmd_adds(&c, id);
     ota_cmd_adds(&c, prod);
     ota_cmd_adds(&c, mod);
-    ota_cmd_adds(&c, vbuf);
+    ota_cmd_adds(&c, slot);
     ota_cmd_adds(&c, now);
+    ota_cmd_adds(&c, sp->target ? sp->target : "");
+    ota_cmd_adds(&c, fbuf);
+    ota_cmd_adds(&c, sg.manifest ? "1" : "0");
 #define F(k, val) ota_cmd_adds(&c, k); ota_cmd_adds(&c, val)
     F("id", id);
     F("product", prod);
     F("module", mod);
-    F("name", name);
+    F("name", sp->name);
     F("version", vbuf);
     F("type", type);
     F("from", fbuf);
@@ -547,12 +627,21 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     ota_cmd_adds(&c, "size");
     ota_cmd_addll(&c, total);
     F("files", files_js);
-    F("verify", verify ? "1" : "0");
-    F("state", verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
+    F("verify", sp->verify ? "1" : "0");
+    F("state", sp->verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
     F("verify_batch", "");
-    F("desc", desc ? desc : "");
+    F("desc", sp->desc ? sp->desc : "");
     F("ext", ext_js);
     F("created", now);
+    if (sg.manifest != NULL) {
+        F("manifest", sg.manifest);
+        F("signature", sg.signature);
+        F("sign_key", sg.key_id);
+    }
+    if (sp->base != NULL) {
+        F("base", sp->base);
+        F("target", sp->target);
+    }
 #undef F
     r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_PACKAGE_ADD], &c);
     ota_cmd_free(&c);
@@ -570,6 +659,12 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
                         ota_reply_str(r->element[1]));
         } else if (strcmp(why, "nomodule") == 0) {
             otactl_fail("no module %s in product %s", mod, prod);
+        } else if (strcmp(why, "unsigned") == 0) {
+            otactl_fail("product %s requires signed packages: add it with "
+                        "--sign-key KEY (otactl product set %s "
+                        "--no-require-signed lifts it)", prod, prod);
+        } else if (strcmp(why, "notarget") == 0) {
+            otactl_fail("package %s is gone", sp->target);
         } else {
             otactl_fail("package id %s is taken; try again", id);
         }
@@ -580,28 +675,32 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     otactl_audit(o, OTA_ACT_PACKAGE_ADD, id, 201, NULL);
 
     if (o->json) {
-        otactl_print_json(json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", id,
+        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", id,
             "sign_method", sign, "sign", files[0].sign, "size",
             (json_int_t) total, "state",
-            verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY));
+            sp->verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
+        if (j != NULL && sg.manifest != NULL) {
+            json_object_set_new(j, "sign_key", json_string(sg.key_id));
+        }
+        otactl_print_json(j);
     } else {
         printf("%s\n", id);
     }
+    otactl_signed_free(&sg);
     free(files_js);
     free(ext_js);
     json_decref(man);
     json_decref(jfiles);
-    json_decref(jext);
     return OTACTL_OK;
 
 failed:
     /* nothing stays behind: no record was written, remove the files */
     otactl_rmtree(dir);
+    otactl_signed_free(&sg);
     free(files_js);
     free(ext_js);
     json_decref(man);
     json_decref(jfiles);
-    json_decref(jext);
     return OTACTL_FAIL;
 }
 
@@ -826,11 +925,245 @@ otactl_package_list(otactl_t *o, int argc, char **argv)
     return otactl_list_print(o, ja, &tb);
 }
 
+/* ---- otactl package diff --from <old> --to <new> ------------------------- */
+
+/* a full package of one file: its record's fields (r: HMGET of
+ * OTACTL_DIFF_FIELDS) and the path of its file in the store */
+#define OTACTL_DIFF_FIELDS \
+    "id product module version type files sign_method name ext"
+
+static int
+otactl_diff_side(otactl_t *o, const char *id, const char *what,
+    redisReply **rp, char *path, size_t plen, long long *size)
+{
+    redisReply  *r;
+    json_t      *files, *f;
+    const char  *name;
+
+    if (!ota_name_id(id, strlen(id))) {
+        return otactl_fail("invalid package id \"%s\"", id);
+    }
+    r = otactl_cmd(o, "HMGET " OTA_KEY_PACKAGE " " OTACTL_DIFF_FIELDS, id);
+    if (r == NULL) {
+        return OTACTL_FAIL;
+    }
+    *rp = r;
+    if (r->element[0]->type != REDIS_REPLY_STRING) {
+        return otactl_fail("no package %s (--%s)", id, what);
+    }
+    if (strcmp(ota_reply_str(r->element[4]), "diff") == 0) {
+        return otactl_fail("package %s (--%s) is a diff: deltas are made "
+                           "between full packages", id, what);
+    }
+    files = json_loads(ota_reply_str(r->element[5]), 0, NULL);
+    if (json_array_size(files) != 1) {
+        size_t  n = json_array_size(files);
+
+        json_decref(files);
+        return otactl_fail("package %s (--%s) has %zu files: package diff "
+                           "takes packages of one file", id, what, n);
+    }
+    f = json_array_get(files, 0);
+    name = json_string_value(json_object_get(f, "name"));
+    *size = json_integer_value(json_object_get(f, "size"));
+    if (name == NULL || otactl_path(path, plen, "%s/%s/%s", o->store, id,
+                                    name) != 0)
+    {
+        json_decref(files);
+        return otactl_fail("package %s: no file name in its record", id);
+    }
+    json_decref(files);
+    return OTACTL_OK;
+}
+
+static int
+otactl_package_diff(otactl_t *o, int argc, char **argv)
+{
+    otactl_opt_t       opts[] = { { "from", OTACTL_ARG, 0, 0, 0 },
+                                  { "to", OTACTL_ARG, 0, 0, 0 },
+                                  { "name", OTACTL_ARG, 0, 0, 0 },
+                                  { "desc", OTACTL_ARG, 0, 0, 0 },
+                                  { "level", OTACTL_ARG, 0, 0, 0 },
+                                  { "max-ratio", OTACTL_ARG, 0, 0, 0 },
+                                  { "sign-key", OTACTL_ARG, 0, 0, 0 },
+                                  { NULL, 0, 0, 0, 0 } };
+    otactl_pos_t       pos;
+    otactl_pkg_spec_t  sp;
+    otactl_file_t      file;
+    const char        *from, *to, *lv, *mr, *b;
+    char               oldp[4096], newp[4096], tmp[4096], out[4096];
+    char               fname[160], name[160];
+    redisReply        *ro = NULL, *rn = NULL;
+    ota_version_t      vo, vn;
+    long long          osize, nsize, dsize;
+    double             ratio;
+    char              *end;
+    int                rc, level = 19;
+
+    if ((rc = otactl_parse(argc, argv, opts, &pos, "package diff")) != 0) {
+        return rc;
+    }
+    from = otactl_opt(opts, "from");
+    to = otactl_opt(opts, "to");
+    lv = otactl_opt(opts, "level");
+    mr = otactl_opt(opts, "max-ratio");
+    if (from == NULL || to == NULL || pos.npos != 0) {
+        return otactl_usage("package diff needs --from <old package id> and "
+                            "--to <new package id>");
+    }
+    if (lv != NULL) {
+        level = (int) strtol(lv, &end, 10);
+        if (*end || end == lv || level < 1 || level > 19) {
+            return otactl_fail("invalid --level \"%s\" (1..19)", lv);
+        }
+    }
+    ratio = o->delta_max_ratio;
+    if (mr != NULL) {
+        ratio = strtod(mr, &end);
+        if (*end || end == mr || !(ratio > 0 && ratio <= 1)) {
+            return otactl_fail("invalid --max-ratio \"%s\" (a fraction of the "
+                               "full file, 0 < F <= 1)", mr);
+        }
+    }
+    if (o->store == NULL) {
+        return otactl_fail("no package store: set --store DIR or OTA_STORE");
+    }
+
+    rc = otactl_diff_side(o, from, "from", &ro, oldp, sizeof(oldp), &osize);
+    if (rc == OTACTL_OK) {
+        rc = otactl_diff_side(o, to, "to", &rn, newp, sizeof(newp), &nsize);
+    }
+    if (rc != OTACTL_OK) {
+        goto done;
+    }
+
+#define OLD(i) ota_reply_str(ro->element[i])
+#define NEW(i) ota_reply_str(rn->element[i])
+    rc = OTACTL_FAIL;
+    if (strcmp(OLD(1), NEW(1)) != 0 || strcmp(OLD(2), NEW(2)) != 0) {
+        otactl_fail("packages %s (product %s module %s) and %s (product %s "
+                    "module %s) are not of one module", from, OLD(1), OLD(2),
+                    to, NEW(1), NEW(2));
+        goto done;
+    }
+    if (ota_version_parse_cstr(OLD(3), &vo) != 0
+        || ota_version_parse_cstr(NEW(3), &vn) != 0
+        || ota_version_cmp(&vo, &vn) >= 0)
+    {
+        otactl_fail("--from %s is version %s, not below --to %s's %s", from,
+                    OLD(3), to, NEW(3));
+        goto done;
+    }
+
+    /* what the store would refuse, before the work */
+    {
+        redisReply       *dup;
+        otactl_signed_t   sg;
+
+        dup = otactl_cmd(o, "HGET " OTA_KEY_PRODUCT_PKGVER " %s:%s>%s",
+                         NEW(1), NEW(2), OLD(3), NEW(3));
+        if (dup == NULL) {
+            goto done;
+        }
+        if (dup->type == REDIS_REPLY_STRING) {
+            otactl_fail("product %s module %s already has a diff from %s "
+                        "to %s (package %s)", NEW(1), NEW(2), OLD(3),
+                        NEW(3), dup->str);
+            freeReplyObject(dup);
+            goto done;
+        }
+        freeReplyObject(dup);
+        memset(&sg, 0, sizeof(sg));
+        rc = otactl_sign_policy(o, NEW(1), otactl_opt(opts, "sign-key"),
+                                &sg) == 0 ? OTACTL_OK : OTACTL_FAIL;
+        otactl_signed_free(&sg);
+        if (rc != OTACTL_OK) {
+            goto done;
+        }
+        rc = OTACTL_FAIL;
+    }
+
+    /* the delta in a private directory of the store, named after the new
+     * file: what the device gets is <file>.zst */
+    b = strrchr(newp, '/') + 1;
+    if (snprintf(fname, sizeof(fname), "%s.zst", b) >= (int) sizeof(fname)
+        || !ota_name_file(fname, strlen(fname))
+        || otactl_path(tmp, sizeof(tmp), "%s/.diff-XXXXXX", o->store) != 0
+        || mkdtemp(tmp) == NULL
+        || otactl_path(out, sizeof(out), "%s/%s", tmp, fname) != 0)
+    {
+        otactl_fail("cannot make the delta's file %s.zst in %s", b, o->store);
+        goto done;
+    }
+    rc = otactl_delta_make(oldp, newp, out, level, &dsize) == 0
+         ? OTACTL_OK : OTACTL_FAIL;
+    if (rc == OTACTL_OK && (double) dsize > ratio * (double) nsize) {
+        rc = otactl_fail("the delta of %s from %s is %lld bytes, %.3f of the "
+                         "full file's %lld (limit %.3f: --max-ratio or "
+                         "delta_max_ratio): devices are better served the "
+                         "full package", to, from, dsize,
+                         (double) dsize / (double) nsize, nsize, ratio);
+    }
+    if (rc == OTACTL_OK) {
+        memset(&file, 0, sizeof(file));
+        file.path = out;
+        file.name = fname;
+        file.size = dsize;
+
+        snprintf(name, sizeof(name), "%.100s (diff from %s)",
+                 NEW(7), OLD(3));
+        memset(&sp, 0, sizeof(sp));
+        sp.prod = NEW(1);
+        sp.mod = NEW(2);
+        sp.name = otactl_opt(opts, "name") ? otactl_opt(opts, "name") : name;
+        sp.type = "diff";
+        sp.sign = strcmp(NEW(6), "md5") == 0 ? "md5" : "sha256";
+        sp.md = strcmp(NEW(6), "md5") == 0 ? EVP_md5() : EVP_sha256();
+        sp.desc = otactl_opt(opts, "desc");
+        sp.ver = NEW(3);
+        sp.from = OLD(3);
+        sp.sign_key = otactl_opt(opts, "sign-key");
+        sp.base = from;
+        sp.target = to;
+        sp.jext = json_loads(NEW(8), 0, NULL);
+        if (!json_is_object(sp.jext)) {
+            json_decref(sp.jext);
+            sp.jext = json_object();
+        }
+        sp.files = &file;
+        sp.nfiles = 1;
+        sp.total = dsize;
+        if (sp.name[0] == '\0' || !otactl_text_ok(sp.name, 128)
+            || (sp.desc && !otactl_text_ok(sp.desc, 1024)))
+        {
+            rc = otactl_fail("invalid --name or --desc");
+        } else {
+            rc = otactl_package_store(o, &sp);
+            if (rc == OTACTL_OK) {
+                fprintf(stderr, "otactl: delta of %s from %s: %lld bytes, "
+                        "%.3f of the full file's %lld\n", to, from, dsize,
+                        (double) dsize / (double) nsize, nsize);
+            }
+        }
+        json_decref(sp.jext);
+    }
+    unlink(out);
+    rmdir(tmp);
+#undef OLD
+#undef NEW
+
+done:
+    freeReplyObject(ro);
+    freeReplyObject(rn);
+    return rc;
+}
+
 int
 otactl_package(otactl_t *o, int argc, char **argv)
 {
     if (argc < 1) {
-        return otactl_usage("package needs a verb: add, show, list");
+        return otactl_usage("package needs a verb: add, diff, verify, show, "
+                            "list");
     }
     if (strcmp(argv[0], "add") == 0) {
         return otactl_package_add(o, argc - 1, argv + 1);
@@ -844,8 +1177,14 @@ otactl_package(otactl_t *o, int argc, char **argv)
     if (strcmp(argv[0], "url") == 0) {
         return otactl_link(o, argc - 1, argv + 1);
     }
-    return otactl_usage("unknown verb \"package %s\" (add, show, list, url)",
-                        argv[0]);
+    if (strcmp(argv[0], "verify") == 0) {
+        return otactl_package_verify(o, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "diff") == 0) {
+        return otactl_package_diff(o, argc - 1, argv + 1);
+    }
+    return otactl_usage("unknown verb \"package %s\" (add, diff, verify, "
+                        "show, list, url)", argv[0]);
 }
 
 /* ---- signed download links ------------------------------------------------- */
