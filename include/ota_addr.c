@@ -211,8 +211,10 @@ ota_addr_word(ota_addr_t *a, const char *w, size_t len, char *err,
     }
     rc = ota_hostport(w, len, &a->server);
     if (rc == -2) {
-        return ota_addr_fail(err, errlen, "invalid Redis port in \"%.*s\"",
-                             w, len);
+        /* "invalid Redis address" as otactl, the worker and the bridge
+         * said before; "invalid Redis port" as the module said */
+        return ota_addr_fail(err, errlen, "invalid Redis address \"%.*s\": "
+                             "invalid Redis port (1..65535)", w, len);
     }
     if (rc != 0) {
         return ota_addr_fail(err, errlen, "invalid Redis address \"%.*s\" "
