@@ -125,6 +125,24 @@ ok($m->wait_lines($s, 8), 'asked once its wave opened');
 is(($m->lines($s))[7][1]{data}{version}, '2.0.0', 'its wave open: the offer');
 $t->redis(HDEL => $bk, 'wave_upto');
 
+# a rollout's rate (offers per minute, across nodes and channels): the
+# minute is full when another device took its one place
+my $offers = OtaTest::key('OTA_KEY_BATCH_OFFERS', $batch);
+$t->redis(HSET => $bk, rate => 1);
+$t->redis(ZADD => $offers, int(Time::HiRes::time() * 1000), 'm-other');
+($rc) = $m->pub($dev, $prod, $secret, $get, '{"id":"15","params":{"module":"MCU"}}');
+ok($m->wait_lines($s, 9), 'asked while the minute is full');
+is_deeply(($m->lines($s))[8][1], { id => '15', code => 200, data => {} },
+          'over the rate: data {}');
+is($t->redis(ZSCORE => $offers, $dev), undef, '  and not charged');
+$t->redis(ZREM => $offers, 'm-other');
+($rc) = $m->pub($dev, $prod, $secret, $get, '{"id":"16","params":{"module":"MCU"}}');
+ok($m->wait_lines($s, 10), 'asked once the minute has room');
+is(($m->lines($s))[9][1]{data}{version}, '2.0.0', 'within the rate: the offer');
+ok(defined $t->redis(ZSCORE => $offers, $dev), '  charged to the minute the HTTP answer charges');
+$t->redis(HDEL => $bk, 'rate');
+$t->redis(DEL => $offers);
+
 # ---- a device that missed a push notice gets it when it informs -----------------
 
 $t->redis(HSET => OtaTest::key('OTA_KEY_BATCH', $batch), push => 1);

@@ -73,7 +73,7 @@ local function offer(dev, mod, only_batch, push, version)
   local bid = call('HGET', fmt(K_DEVOPEN, dev), mod)
   if not bid or (only_batch ~= '' and bid ~= only_batch) then return nil end
   local b = call('HMGET', fmt(K_BATCH, bid), 'state', 'package', 'push',
-    'version', OTA_R_WAVE_UPTO)
+    'version', OTA_R_WAVE_UPTO, OTA_R_RATE)
   if b[1] ~= 'running' or (push and b[3] ~= '1') then return nil end
   if version and version == b[4] then return nil end
   local st = call('HGET', fmt(K_BSTATE, bid), dev)
@@ -83,6 +83,19 @@ local function offer(dev, mod, only_batch, push, version)
   if b[5] and (not st or st == ST_PENDING) then
     local rank = tonumber(call('ZSCORE', fmt(K_BDEVS, bid), dev) or '0')
     if rank <= 0 or rank > tonumber(b[5]) then return nil end
+  end
+  -- a rollout's rate: a pending task newly offered is charged to the
+  -- batch's sliding minute, the one the HTTP upgrade answer charges, so
+  -- the limit holds across nodes and channels; over it: later
+  local rate = tonumber(b[6] or '')
+  if rate and rate > 0 and (not st or st == ST_PENDING) then
+    local ok = fmt(OTA_KEY_BATCH_OFFERS, bid)
+    call('ZREMRANGEBYSCORE', ok, '-inf', '(' .. (tonumber(now) - 60000))
+    call('ZADD', ok, 'NX', now, dev)
+    if call('ZRANK', ok, dev) >= rate then
+      call('ZREM', ok, dev)
+      return nil, true
+    end
   end
   local from = call('HGET', fmt(K_BFROM, bid), dev) or ''
   if version and from ~= '' and version ~= from then return nil end
@@ -114,12 +127,14 @@ for i = 2, #ARGV, 6 do
     if o then notified(dev, mod, o) end
     r = 'k'
   elseif kind == 'o' then
-    o = offer(dev, mod, a, false, nil)
+    local later
+    o, later = offer(dev, mod, a, false, nil)
     if not o then
       -- the worker appends notices while it creates the batch's tasks:
-      -- such a notice is handed out once the batch runs
+      -- such a notice is handed out once the batch runs; one over the
+      -- rollout's rate once the minute has room
       local st = call('HGET', fmt(K_BATCH, a), 'state')
-      r = st == 'creating' and 'l' or 'n'
+      r = (later or st == 'creating') and 'l' or 'n'
     end
   else
     local bad = known(dev, prod, mod, trusted)
