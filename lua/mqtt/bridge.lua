@@ -84,9 +84,15 @@ local function offer(dev, mod, only_batch, push, version)
     local rank = tonumber(call('ZSCORE', fmt(K_BDEVS, bid), dev) or '0')
     if rank <= 0 or rank > tonumber(b[5]) then return nil end
   end
-  -- a rollout's rate: a pending task newly offered is charged to the
-  -- batch's sliding minute, the one the HTTP upgrade answer charges, so
-  -- the limit holds across nodes and channels; over it: later
+  local from = call('HGET', fmt(K_BFROM, bid), dev) or ''
+  if version and from ~= '' and version ~= from then return nil end
+  local p = call('HMGET', fmt(K_PKG, b[2]), 'id', 'version', 'type', 'from',
+    'sign_method', 'sign', 'size', 'files', 'ext', 'manifest', 'signature')
+  if not p[1] then return nil end
+  -- a rollout's rate, checked last so that only an offer handed out is
+  -- charged: a pending task newly offered is charged to the batch's
+  -- sliding minute, the one the HTTP upgrade answer charges, so the limit
+  -- holds across nodes and channels; over it: later
   local rate = tonumber(b[6] or '')
   if rate and rate > 0 and (not st or st == ST_PENDING) then
     local ok = fmt(OTA_KEY_BATCH_OFFERS, bid)
@@ -97,11 +103,6 @@ local function offer(dev, mod, only_batch, push, version)
       return nil, true
     end
   end
-  local from = call('HGET', fmt(K_BFROM, bid), dev) or ''
-  if version and from ~= '' and version ~= from then return nil end
-  local p = call('HMGET', fmt(K_PKG, b[2]), 'id', 'version', 'type', 'from',
-    'sign_method', 'sign', 'size', 'files', 'ext', 'manifest', 'signature')
-  if not p[1] then return nil end
   local pending = (not st or st == ST_PENDING) and '1' or '0'
   return {bid, b[2], pending, from, p[2] or '', p[3] or '', p[4] or '',
     p[5] or '', p[6] or '', p[7] or '0', p[8] or '', p[9] or '',
