@@ -5,7 +5,7 @@
 -- field value...  slot: "<version>" for a full package, "<from>><version>"
 -- for a diff; target: for a diff made by package diff, the full package
 -- it leads to, else ''.  The diff index of full packages
--- (OTA_KEY_PACKAGE_DIFFS, from version -> diff id, read by the upgrade
+-- (K_PKGDIFFS, from version -> diff id, read by the upgrade
 -- answers and the worker: docs/delta.md) is kept here for every diff,
 -- made or added by hand: a diff is indexed under the full package of its
 -- module and version when that exists, and a full package added after its
@@ -37,7 +37,7 @@ call('HSET', pv, mod .. ':' .. slot, id)
 local dfrom, dver = string.match(slot, '^(.*)>(.*)$')
 if dfrom then
   local full = call('HGET', pv, mod .. ':' .. dver)
-  if full then call('HSET', fmt(OTA_KEY_PACKAGE_DIFFS, full), dfrom, id) end
+  if full then call('HSET', fmt(K_PKGDIFFS, full), dfrom, id) end
 else
   -- module names and versions hold no glob characters
   local pat, cur = mod .. ':*>' .. slot, '0'
@@ -48,7 +48,7 @@ else
     for i = 1, #r[2], 2 do
       local k = r[2][i]
       local f = string.sub(k, plen, #k - #slot - 1)
-      call('HSET', fmt(OTA_KEY_PACKAGE_DIFFS, id), f, r[2][i + 1])
+      call('HSET', fmt(K_PKGDIFFS, id), f, r[2][i + 1])
     end
   until cur == '0'
 end
