@@ -369,6 +369,10 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
             c.total = atoll(v);
         } else if (strncmp(k, "skipped_", 8) == 0) {
             json_object_set_new(jsk, k + 8, json_integer(atoll(v)));
+        } else if (strcmp(k, OTA_B_BYTES_SAVED) == 0
+                   || strcmp(k, OTA_B_DIFF_SUCCEEDED) == 0)
+        {
+            json_object_set_new(j, k, json_integer(atoll(v)));
         } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0) {
             json_object_set_new(j, k, json_integer(atoll(v)));
         } else if (strcmp(k, "push") == 0) {
@@ -403,6 +407,13 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
     json_object_set_new(j, "completion", otactl_rate_json(ota_completion(&c)));
     json_object_set_new(j, "failures", jf);
     json_object_set_new(j, "skipped", jsk);
+    /* what the diffs saved (docs/delta.md), 0 before any */
+    if (json_object_get(j, OTA_B_BYTES_SAVED) == NULL) {
+        json_object_set_new(j, OTA_B_BYTES_SAVED, json_integer(0));
+    }
+    if (json_object_get(j, OTA_B_DIFF_SUCCEEDED) == NULL) {
+        json_object_set_new(j, OTA_B_DIFF_SUCCEEDED, json_integer(0));
+    }
     if (ota_rollout_json(&rv, &c, j) != 0) {
         json_decref(j);
         j = NULL;
@@ -717,6 +728,10 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
         printf("skipped:      %lld at the target version, %lld with an open "
                "task, %lld at another version\n", N(v, "current"),
                N(v, "busy"), N(v, "version"));
+    }
+    if (N(j, "diff_succeeded") > 0) {
+        printf("deltas:       %lld bytes saved by %lld devices that upgraded "
+               "with a diff\n", N(j, "bytes_saved"), N(j, "diff_succeeded"));
     }
     otactl_batch_rollout_print(j);
     if (jd != NULL) {
