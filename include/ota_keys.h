@@ -121,6 +121,9 @@
  * (the device downloads the diff it was offered); absent: the batch's own
  * package (docs/delta.md) */
 #define OTA_KEY_BATCH_PKG       "ota:batch:{%s}:pkg"
+/* task column: that diff's bytes, what covered is measured against
+ * (progress); absent: the batch's size */
+#define OTA_KEY_BATCH_PSIZE     "ota:batch:{%s}:psize"
 /* HASH a rollout's counters per wave (docs/rollouts.md): "<wave>:<state>"
  * -> tasks of the wave in that state (pending left out: it is the wave's
  * size less the others), "<wave>:r:<reason>" -> its failures by reason,

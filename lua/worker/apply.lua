@@ -5,12 +5,13 @@
 --
 -- ARGV: now, timeout (ms), nack, then nack acknowledgement arguments, then
 -- per task OTA_APPLY_TASK_N values: device batch expected new reason
--- covered step desc kind pkg saved.  pkg: the package covered counts now
+-- covered step desc kind pkg saved psize.  pkg: the package covered counts now
 -- (a diff id, OTA_APPLY_PKG_FULL the batch's again; covered is then
 -- written as it is, even smaller: it counts another package); saved: the
 -- bytes a diff saved a task that succeeds on it (summed into the batch's
 -- OTA_B_BYTES_SAVED, with OTA_B_DIFF_SUCCEEDED, when the move is
--- written).  kind: OTA_APPLY_K_TIMEOUT a due deadline,
+-- written); psize: with a diff id in pkg, its bytes (the column
+-- readers measure covered against).  kind: OTA_APPLY_K_TIMEOUT a due deadline,
 -- OTA_APPLY_K_CACHED a task the worker decided on its cache,
 -- OTA_APPLY_K_SPEC a task assumed pending from its batch alone (checked to
 -- be a member of the batch), OTA_APPLY_K_LOOKED a task a lookup found.
@@ -131,6 +132,7 @@ local function batch(bid, g)
       upds[tmod[n]] = tonumber(v[n] or c[n] or b.created) or 0 end
   end
   local S, C, P, R, D, U, K, KD = {}, {}, {}, {}, {}, {}, {}, {}
+  local KS = {}
   local ns, nc2, np, nrs, nd, nu = 0, 0, 0, 0, 0, 0
   for k = 1, g.n do
     local i = g[k]
@@ -184,7 +186,10 @@ local function batch(bid, g)
       if cov ~= '' and (pkg ~= '' or gt(cov, covs[dev])) then
         nc2 = nc2 + 1 C[nc2] = dev nc2 = nc2 + 1 C[nc2] = cov end
       if pkg == OTA_APPLY_PKG_FULL then KD[#KD + 1] = dev
-      elseif pkg ~= '' then K[#K + 1] = dev K[#K + 1] = pkg end
+      elseif pkg ~= '' then
+        K[#K + 1] = dev K[#K + 1] = pkg
+        KS[#KS + 1] = dev KS[#KS + 1] = ARGV[i + OTA_APPLY_PSIZE]
+      end
       if step ~= '' then np = np + 1 P[np] = dev np = np + 1 P[np] = step
       end
       if desc ~= '' then
@@ -231,7 +236,9 @@ local function batch(bid, g)
   hset(fmt(K_BDESC, bid), D)
   hset(fmt(K_BUPDATED, bid), U)
   hset(fmt(K_BPKG, bid), K)
+  hset(fmt(K_BPSIZE, bid), KS)
   vcall('HDEL', fmt(K_BPKG, bid), KD)
+  vcall('HDEL', fmt(K_BPSIZE, bid), KD)
 end
 for bid, g in pairs(groups) do batch(bid, g) end
 vcall('ZADD', K_DEADLINES, zadd)

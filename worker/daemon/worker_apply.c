@@ -46,7 +46,7 @@ ota_apply_build(ota_evread_t *rd)
     const char  *v[OTA_APPLY_TASK_N];
     size_t       l[OTA_APPLY_TASK_N];
     char         cov[OTA_FMT_LL_MAX], step[OTA_FMT_LL_MAX];
-    char         saved[OTA_FMT_LL_MAX];
+    char         saved[OTA_FMT_LL_MAX], psize[OTA_FMT_LL_MAX];
     long long    sv;
     char         desc[OTA_DESC_MAX + 1];
     ota_cmd_t   *c = &rd->apply;
@@ -73,6 +73,7 @@ ota_apply_build(ota_evread_t *rd)
         v[OTA_APPLY_PKG] = (t->changed & OTA_TASK_PKG) && t->pkg_write
                            ? t->pkg_write : "";
         v[OTA_APPLY_SAVED] = "";
+        v[OTA_APPLY_PSIZE] = "";
         /* kind: a timeout, a task decided on the cache (missing is a
          * conflict then: the device may have another open task), on its
          * batch, or a task a lookup found */
@@ -92,6 +93,10 @@ ota_apply_build(ota_evread_t *rd)
         if (sv > 0) {
             l[OTA_APPLY_SAVED] = ota_fmt_ll(saved, sv);
             v[OTA_APPLY_SAVED] = saved;
+        }
+        if ((t->changed & OTA_TASK_PKG) && t->t.diff) {
+            l[OTA_APPLY_PSIZE] = ota_fmt_ll(psize, t->t.size);
+            v[OTA_APPLY_PSIZE] = psize;
         }
         if (t->changed & OTA_TASK_STEP) {
             l[OTA_APPLY_STEP] = ota_fmt_ll(step, t->t.step);

@@ -111,7 +111,9 @@
                                            the batch's package again */
 #define OTA_APPLY_SAVED         10      /* bytes the diff saved a task that
                                            succeeded on it, or "" */
-#define OTA_APPLY_TASK_N        11
+#define OTA_APPLY_PSIZE         11      /* with a diff id in OTA_APPLY_PKG:
+                                           its bytes */
+#define OTA_APPLY_TASK_N        12
 
 #define OTA_APPLY_PKG_FULL      "-"
 

@@ -509,7 +509,7 @@ otactl_batch_devices(otactl_t *o, const char *id)
             }
         }
         for (i = 0; i < d->elements; i++) {
-            long long   cov;
+            long long   cov, sz;
             double      pr;
             json_t     *jd;
             redisReply *st = c[OTA_TCOL_STATE]->element[i],
@@ -517,19 +517,27 @@ otactl_batch_devices(otactl_t *o, const char *id)
                        *sp = c[OTA_TCOL_STEP]->element[i];
 
             cov = ota_reply_ll(c[OTA_TCOL_COVERED]->element[i], 0);
-            pr = ota_progress_percent(cov, bsize);
+            /* a task on a diff: covered counts the diff's bytes */
+            sz = ota_reply_ll(c[OTA_TCOL_PSIZE]->element[i], bsize);
+            pr = ota_progress_percent(cov, sz);
             jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
                            "device", d->element[i]->str,
                            "state", st->type == REDIS_REPLY_STRING
                                     ? st->str
                                     : ota_task_columns[OTA_TCOL_STATE].dflt,
                            "progress", pr, "covered", (json_int_t) cov,
-                           "size", (json_int_t) bsize);
+                           "size", (json_int_t) sz);
             if (jd != NULL && rs->type == REDIS_REPLY_STRING && rs->len) {
                 json_object_set_new(jd, "reason", json_string(rs->str));
             }
             if (jd != NULL && sp->type == REDIS_REPLY_STRING && sp->len) {
                 json_object_set_new(jd, "step", json_integer(atoi(sp->str)));
+            }
+            if (jd != NULL && c[OTA_TCOL_PKG]->element[i]->type
+                              == REDIS_REPLY_STRING)
+            {
+                json_object_set_new(jd, "package",
+                    json_string(c[OTA_TCOL_PKG]->element[i]->str));
             }
             json_array_append_new(ja, jd);
         }
