@@ -35,7 +35,7 @@ sub admin {
 
 # three firmwares: 1.2.0 is 1.0.0 with a few changes (a good delta), 1.1.0
 # another build (no diff made from it)
-srand(43);
+srand(43);   # (the delta is small: 70 bytes or so, downloaded in three pieces)
 my $v100 = join '', map { chr(int rand 256) } 1 .. 200_000;
 my $v110 = join '', map { chr(int rand 256) } 1 .. 200_000;
 my $v120 = substr($v100, 0, 60_000) . ('new code' x 500) . substr($v100, 60_000);
@@ -73,8 +73,8 @@ ok(!$t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE_DIFFS', $pkg{'1.2.0'}), '1.1
    '  and none from 1.1.0');
 
 # a diff added by hand before its full package: the full one picks it up
-OtaTest::write_file("$dir/hand.zst", 'z' x 500);
-($rc, $out, $err) = otactl('package', 'add', "$dir/hand.zst", qw(--product fl --module MCU
+OtaTest::write_file("$dir/hand.bin", 'z' x 500);
+($rc, $out, $err) = otactl('package', 'add', "$dir/hand.bin", qw(--product fl --module MCU
                            --name hand --version 1.3.0 --type diff --from 1.2.0));
 is($rc, 0, 'a diff 1.2.0 -> 1.3.0 added by hand') or diag($err);
 chomp(my $hand = $out);
@@ -180,7 +180,8 @@ sub task_is {
 }
 
 for my $d (qw(a-1 a-2)) {
-    my $got = pieces($d, $offer{$d}{url}, "$dir/$d.zst", 10_000, 20_000);
+    my $got = pieces($d, $offer{$d}{url}, "$dir/$d.zst", int($dsize / 3),
+                     int(2 * $dsize / 3));
     is(sha256_hex($got), $offer{$d}{sign}, "$d: the diff arrived whole");
     ($rc, undef, $err) = $t->run_cmd({}, 'zstd', '-q', '-f', '-d',
                                      "--patch-from=$dir/fw-1.0.0.bin", "$dir/$d.zst",

@@ -433,6 +433,11 @@ ota_decide(ota_evread_t *rd)
             e->done = 1;                /* bytes of another package */
             continue;
         }
+        if (e->type == OTA_TE_DOWNLOAD && strcmp(t->package, e->package) == 0)
+        {
+            te.diff = t->t.diff;        /* the package it counts */
+            te.size = t->t.size;
+        }
 
         te.type = (ota_task_event_type_t) e->type;
         te.covered = e->covered;
