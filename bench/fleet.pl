@@ -141,10 +141,54 @@ sub settle {
     sleep 0.3;
 }
 
+# the scripts' SHA1s (as Redis names them) -> file names
+my %script;
+{
+    require Digest::SHA;
+    for my $f (glob "$OtaTest::BUILD/lua/*/*.lua") {
+        my ($n) = $f =~ m{lua/(\w+/\w+)\.lua$};
+        $script{ Digest::SHA::sha1_hex(OtaTest::read_file($f)) } = $n;
+    }
+}
+
+# BENCH_PERF=DIR: perf record -g of nginx's workers and redis-server during
+# each run (DIR/<mode>-<process>.data; the figures of such a run are not)
+sub perf_start {
+    my ($mode) = @_;
+    my $out = $ENV{BENCH_PERF} or return [];
+    my @p;
+    for my $w (['nginx', join ',', $t->nginx_workers], ['redis', redis_pid()],
+               ['worker', $t->{workers}[0]{pid}]) {
+        my $pid = fork // die "fork: $!\n";
+        if ($pid == 0) {
+            open STDOUT, '>', '/dev/null';
+            open STDERR, '>', '/dev/null';
+            exec 'perf', 'record', '-g', '-F', 999, '-o', "$out/$mode-$w->[0].data",
+                 '-p', $w->[1];
+            exit 127;
+        }
+        push @p, $pid;
+    }
+    sleep 0.5;
+    return \@p;
+}
+
+sub perf_stop {
+    my ($p) = @_;
+    kill 'INT', @$p;
+    waitpid($_, 0) for @$p;
+}
+
 sub measure {
     my ($mode, $set) = @_;
     settle();
     $t->redis(CONFIG => 'RESETSTAT');
+    if ($ENV{BENCH_STATS}) {           # every command, for the per-script cost
+        $t->redis(CONFIG => 'SET', 'slowlog-log-slower-than', 0);
+        $t->redis(CONFIG => 'SET', 'slowlog-max-len', 1000000);
+    }
+    $t->redis(SLOWLOG => 'RESET');
+    my $perf = perf_start($mode);
     my $s0 = snapshot();
     my $j = $mode eq 'static'
         ? fleet('--mode', 'static', '--devices', $ndev, '--path', $set->{static},
@@ -153,11 +197,24 @@ sub measure {
                 '--to', '2.0.0');
     settle($mode eq 'full' ? $set->{batch} : undef);
     my $s1 = snapshot();
+    perf_stop($perf);
     my %ms = map { $_ => ($s1->{$_} - $s0->{$_}) / $ndev * 1e3 } keys %$s1;
     $ms{client} = $j->{cpu} / $ndev * 1e3;
     $ms{sps} = $j->{sessions_per_s};
     $ms{requests} = $j->{requests} / $ndev;
     $ms{stats} = $t->redis(INFO => 'commandstats');
+    if ($ENV{BENCH_STATS}) {           # us and calls by script (or command)
+        my %by;
+        for my $e (@{ $t->redis(SLOWLOG => 'GET', -1) }) {
+            my ($us, $argv) = ($e->[2], $e->[3]);
+            my $name = lc $argv->[0];
+            $name = $script{ $argv->[1] } // "script $argv->[1]" if $name eq 'evalsha';
+            $by{$name}[0]++;
+            $by{$name}[1] += $us;
+        }
+        $ms{slow} = \%by;
+        $t->redis(CONFIG => 'SET', 'slowlog-log-slower-than', 10000);
+    }
     return \%ms;
 }
 
@@ -253,9 +310,14 @@ if ($ENV{BENCH_STATS}) {
         for my $line (split /\r?\n/, $runs{$mode}[-1]{stats}) {
             push @c, [$1, $2, $3] if $line =~ /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/;
         }
-        print "# $mode, last round, Redis commands per session (calls, us):\n";
+        print "# $mode, last round, Redis commands per session (calls, us; in scripts too):\n";
         printf "#   %-16s %6.2f %8.1f\n", $_->[0], $_->[1] / $ndev, $_->[2] / $ndev
-            for sort { $b->[2] <=> $a->[2] } @c;
+            for grep { $_->[2] / $ndev >= 0.5 } sort { $b->[2] <=> $a->[2] } @c;
+        my $by = $runs{$mode}[-1]{slow};
+        print "# $mode, last round, SLOWLOG by script or command: per session calls, us; us per call\n";
+        printf "#   %-22s %6.2f %8.1f %8.1f\n", $_, $by->{$_}[0] / $ndev, $by->{$_}[1] / $ndev,
+               $by->{$_}[1] / $by->{$_}[0]
+            for grep { $by->{$_}[1] / $ndev >= 0.5 } sort { $by->{$b}[1] <=> $by->{$a}[1] } keys %$by;
     }
 }
 

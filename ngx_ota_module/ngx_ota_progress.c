@@ -629,7 +629,57 @@ ngx_ota_progress_tail_done(void *data, off_t lost)
 }
 
 
-/* the request (or its watched tail) no longer sends: an immediate write */
+/*
+ * Whether the ranges of t that this process holds, confirmed, in flight or
+ * pending, make the whole package: the write that follows completes the
+ * download.
+ */
+static ngx_uint_t
+ngx_ota_track_whole(ngx_ota_track_t *t)
+{
+    off_t              pos, end;
+    size_t             i, k;
+    ngx_uint_t         moved;
+    const ota_cov_t   *sets[3];
+
+    sets[0] = &t->known;
+    sets[1] = &t->inflight;
+    sets[2] = &t->pending;
+
+    for (pos = 0; pos < t->size; /* void */) {
+        moved = 0;
+
+        for (k = 0; k < 3; k++) {
+            for (i = 0; i < sets[k]->n; i++) {
+                if (sets[k]->r[i].start > pos) {
+                    break;              /* sorted: none further holds pos */
+                }
+
+                end = (off_t) sets[k]->r[i].end;
+                if (end > pos) {
+                    pos = end;
+                    moved = 1;
+                }
+            }
+        }
+
+        if (!moved) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * The request (or its watched tail) no longer sends.  A download that now
+ * has the whole package is written at once (its end is what the device
+ * and the admin wait for); a piece that leaves a gap is left to the tick,
+ * so the next pieces of the same device, which come within milliseconds
+ * on a keep-alive connection, go in the same merge: one script call and
+ * one event per session instead of one per piece (bench/fleet.sh).
+ */
 static void
 ngx_ota_progress_release(ngx_ota_track_t *t)
 {
@@ -637,6 +687,16 @@ ngx_ota_progress_release(ngx_ota_track_t *t)
 
     if (ngx_ota_exiting) {
         return;                         /* the exit flush writes it all */
+    }
+
+    if (t->pending.n && !ngx_ota_track_whole(t)) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota progress: device \"%s\" package \"%s\": not "
+                       "whole yet, written by the tick", t->device,
+                       t->package);
+        ngx_ota_arm_tick();
+        ngx_ota_track_release(t);
+        return;
     }
 
     if (t->busy) {
@@ -1005,10 +1065,17 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
 next:
 
-    if (t->pending.n && (t->again || t->refs == 0)) {
+    /* a gap left: the tick writes it, with the pieces still to come */
+    if (t->pending.n
+        && (t->again || (t->refs == 0 && ngx_ota_track_whole(t))))
+    {
         t->again = 0;
         ngx_ota_track_flush(t);
         return;
+    }
+
+    if (t->pending.n) {
+        ngx_ota_arm_tick();
     }
 
     t->again = 0;
