@@ -47,8 +47,6 @@
 
 #define NGX_OTA_FLUSH_MAX   256             /* ranges per script call */
 #define NGX_OTA_KNOWN_MAX   64              /* confirmed ranges remembered */
-#define NGX_OTA_DEFER_MAX   8               /* pending ranges a request's
-                                               end may leave to the tick */
 #define NGX_OTA_IDLE_KEEP   10000           /* ms an idle track is kept */
 #define NGX_OTA_ACK_EVERY   100             /* ms between two questions to
                                                the socket while a download
@@ -675,26 +673,7 @@ ngx_ota_track_whole(ngx_ota_track_t *t)
 }
 
 
-/*
- * Whether a track's pending ranges are written now rather than by the
- * tick: when they complete the package, or when there are many (a client
- * of scattered multipart requests, which waits for nothing to come).
- */
-static ngx_uint_t
-ngx_ota_track_now(ngx_ota_track_t *t)
-{
-    return t->pending.n > NGX_OTA_DEFER_MAX || ngx_ota_track_whole(t);
-}
-
-
-/*
- * The request (or its watched tail) no longer sends.  A download that now
- * has the whole package is written at once (its end is what the device
- * and the admin wait for); a piece that leaves a gap is left to the tick,
- * so the next pieces of the same device, which come within milliseconds
- * on a keep-alive connection, go in the same merge: one script call and
- * one event per session instead of one per piece (bench/fleet.sh).
- */
+/* the request (or its watched tail) no longer sends: an immediate write */
 static void
 ngx_ota_progress_release(ngx_ota_track_t *t)
 {
@@ -702,16 +681,6 @@ ngx_ota_progress_release(ngx_ota_track_t *t)
 
     if (ngx_ota_exiting) {
         return;                         /* the exit flush writes it all */
-    }
-
-    if (t->pending.n && !ngx_ota_track_now(t)) {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
-                       "ota progress: device \"%s\" package \"%s\": not "
-                       "whole yet, written by the tick", t->device,
-                       t->package);
-        ngx_ota_arm_tick();
-        ngx_ota_track_release(t);
-        return;
     }
 
     if (t->busy) {
@@ -965,10 +934,10 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
 
 #undef ngx_ota_arg
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
                    "ota progress: flush of device \"%s\" package \"%s\": "
-                   "the whole package, without the script", t->device,
-                   t->package);
+                   "%uz ranges, the whole package without the script",
+                   t->device, t->package, t->inflight.n);
 
     /* sent in one go: nothing of another call comes between them */
     for (i = 0; i < 4; i++) {
@@ -1257,17 +1226,10 @@ ngx_ota_track_merged(ngx_ota_track_t *t, long long covered, long long added,
 static void
 ngx_ota_track_next(ngx_ota_track_t *t)
 {
-    /* a gap left: the tick writes it, with the pieces still to come */
-    if (t->pending.n
-        && (t->again || (t->refs == 0 && ngx_ota_track_now(t))))
-    {
+    if (t->pending.n && (t->again || t->refs == 0)) {
         t->again = 0;
         ngx_ota_track_flush(t);
         return;
-    }
-
-    if (t->pending.n) {
-        ngx_ota_arm_tick();
     }
 
     t->again = 0;

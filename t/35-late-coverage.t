@@ -88,19 +88,15 @@ if ($spinner == 0) {
 sleep 0.2;
 
 my $last = $size - 1;
+my $cut = $size - 1001;
 
 # one curl --next chain on one keep-alive connection: the two pieces, then
-# the reports (JSON bodies posted to their endpoints).  The first piece is
-# ten parts of the start (multipart): a piece that leaves a gap is written
-# by the tick only when it has a few ranges (docs/download.md, "When"), so
-# these are written at once and keep the track's merge in flight while the
-# second piece, the whole package, ends: its write waits for that answer
-my $parts = join ',', map { ($_ * 2000) . '-' . ($_ * 2000 + 999) } 0 .. 9;
+# the reports (JSON bodies posted to their endpoints)
 sub chain {
     my ($d, @reports) = @_;
     my @auth = ('-H', "Authorization: Bearer $tok{$d}", '-H', 'Content-Type: application/json');
-    my @cmd = ('timeout', '30', 'curl', '-sS', '-f', '-r', $parts, '-o', '/dev/null', $url{$d},
-               '--next', '-sS', '-f', '-r', "0-$last", '-o', '/dev/null', $url{$d});
+    my @cmd = ('timeout', '30', 'curl', '-sS', '-f', '-r', "0-$cut", '-o', '/dev/null', $url{$d},
+               '--next', '-sS', '-f', '-r', ($cut + 1) . "-$last", '-o', '/dev/null', $url{$d});
     while (my ($ep, $body) = splice(@reports, 0, 2)) {
         push @cmd, '--next', '-sS', '-f', @auth, '--data', $body, '-o', '/dev/null',
              $t->base . "/ota/v1/$ep";
