@@ -116,6 +116,16 @@ ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status, json_t *json)
 
 
 ngx_int_t
+ngx_ota_send_json_text(ngx_http_request_t *r, ngx_uint_t status, u_char *data,
+    size_t len)
+{
+    ngx_str_t  type = ngx_string("application/json");
+
+    return ngx_ota_send_text(r, status, &type, data, len);
+}
+
+
+ngx_int_t
 ngx_ota_send_error(ngx_http_request_t *r, ngx_uint_t status, const char *msg)
 {
     json_t           *j;

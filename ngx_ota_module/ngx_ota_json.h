@@ -23,6 +23,11 @@ ngx_int_t ngx_ota_method_not_allowed(ngx_http_request_t *r,
 ngx_int_t ngx_ota_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json);
 
+/* Sends an answer already in JSON text (a hot path's fixed shape, built
+ * without a tree: ngx_ota_api_auth.c, ngx_ota_api_report.c). */
+ngx_int_t ngx_ota_send_json_text(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+
 /* Sends text with content type (for Prometheus metrics). */
 ngx_int_t ngx_ota_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);

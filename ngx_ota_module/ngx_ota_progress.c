@@ -77,6 +77,7 @@ typedef struct {
     unsigned              again:1;          /* a request ended while busy */
     unsigned              need_event:1;     /* an event write was lost */
     unsigned              idle:1;           /* nothing to do: may be freed */
+    unsigned              no_whole:1;       /* whole writes refused: script */
 } ngx_ota_track_t;
 
 
@@ -629,6 +630,49 @@ ngx_ota_progress_tail_done(void *data, off_t lost)
 }
 
 
+/*
+ * Whether the ranges of t that this process holds, confirmed, in flight or
+ * pending, make the whole package: the write that follows completes the
+ * download.
+ */
+static ngx_uint_t
+ngx_ota_track_whole(ngx_ota_track_t *t)
+{
+    off_t              pos, end;
+    size_t             i, k;
+    ngx_uint_t         moved;
+    const ota_cov_t   *sets[3];
+
+    sets[0] = &t->known;
+    sets[1] = &t->inflight;
+    sets[2] = &t->pending;
+
+    for (pos = 0; pos < t->size; /* void */) {
+        moved = 0;
+
+        for (k = 0; k < 3; k++) {
+            for (i = 0; i < sets[k]->n; i++) {
+                if (sets[k]->r[i].start > pos) {
+                    break;              /* sorted: none further holds pos */
+                }
+
+                end = (off_t) sets[k]->r[i].end;
+                if (end > pos) {
+                    pos = end;
+                    moved = 1;
+                }
+            }
+        }
+
+        if (!moved) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* the request (or its watched tail) no longer sends: an immediate write */
 static void
 ngx_ota_progress_release(ngx_ota_track_t *t)
@@ -702,6 +746,11 @@ static void ngx_ota_track_script_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_track_event_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
+static void ngx_ota_track_whole_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+static void ngx_ota_track_merged(ngx_ota_track_t *t, long long covered,
+    long long added, long long dropped);
+static void ngx_ota_track_next(ngx_ota_track_t *t);
 
 
 static const char   *ngx_ota_argv[7 + 2 * NGX_OTA_FLUSH_MAX];
@@ -837,6 +886,103 @@ ngx_ota_track_send(ngx_ota_track_t *t, ngx_uint_t sha)
 }
 
 
+/*
+ * The whole package went out (what is in flight and what Redis confirmed
+ * to this process cover it): whatever the set held, it now is the one
+ * member "0-<size>", so the write needs no script, only
+ *
+ *   MULTI  DEL cov  ZADD cov 0 0-<size>  SET covn <size> GET  EXEC
+ *
+ * (atomic; the old count tells how many bytes were new).  A merge of
+ * another node before or after it leaves the same set.  Chosen for speed:
+ * the script costs Redis several times as much (bench/fleet.sh), and with
+ * the pieces of a session written together this is a session's only write.
+ */
+static ngx_int_t
+ngx_ota_track_send_whole(ngx_ota_track_t *t)
+{
+    int          i, argc[4];
+    char         whole[2 * NGX_INT64_LEN + 2], size[NGX_INT64_LEN + 1];
+    ngx_int_t    rc;
+    const char  *argv[4][6];
+    size_t       argvlen[4][6];
+
+    (void) snprintf(ngx_ota_key1, NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
+                    t->device, t->package);
+    (void) snprintf(ngx_ota_key2, NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
+                    t->device, t->package);
+
+#define ngx_ota_arg(c, k, s, l)  argv[c][k] = (s); argvlen[c][k] = (l)
+
+    ngx_ota_arg(0, 0, "MULTI", 5);
+    argc[0] = 1;
+    ngx_ota_arg(1, 0, "DEL", 3);
+    ngx_ota_arg(1, 1, ngx_ota_key1, strlen(ngx_ota_key1));
+    argc[1] = 2;
+    ngx_ota_arg(2, 0, "ZADD", 4);
+    ngx_ota_arg(2, 1, ngx_ota_key1, strlen(ngx_ota_key1));
+    ngx_ota_arg(2, 2, "0", 1);
+    ngx_ota_arg(2, 3, whole, (size_t) snprintf(whole, sizeof(whole),
+                                               "0-%lld", (long long) t->size));
+    argc[2] = 4;
+    ngx_ota_arg(3, 0, "SET", 3);
+    ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
+    ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
+                                              (long long) t->size));
+    ngx_ota_arg(3, 3, "GET", 3);
+    argc[3] = 4;
+
+#undef ngx_ota_arg
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                   "ota progress: flush of device \"%s\" package \"%s\": "
+                   "%uz ranges, the whole package without the script",
+                   t->device, t->package, t->inflight.n);
+
+    /* sent in one go: nothing of another call comes between them */
+    for (i = 0; i < 4; i++) {
+        rc = ngx_ota_redis_argv_detached(NULL, NULL, argc[i], argv[i],
+                                         argvlen[i]);
+        if (rc != NGX_OK) {
+            if (i > 0) {
+                /* the connection must not stay inside the MULTI */
+                argv[0][0] = "DISCARD";
+                argvlen[0][0] = 7;
+                (void) ngx_ota_redis_argv_detached(NULL, NULL, 1, argv[0],
+                                                   argvlen[0]);
+            }
+            return rc;
+        }
+    }
+
+    argv[0][0] = "EXEC";
+    argvlen[0][0] = 4;
+
+    rc = ngx_ota_redis_argv_detached(ngx_ota_track_whole_reply, t, 1,
+                                     argv[0], argvlen[0]);
+    if (rc != NGX_OK) {
+        argv[0][0] = "DISCARD";
+        argvlen[0][0] = 7;
+        (void) ngx_ota_redis_argv_detached(NULL, NULL, 1, argv[0],
+                                           argvlen[0]);
+        return rc;
+    }
+
+    t->busy = 1;
+
+    return NGX_OK;
+}
+
+
+/* whether known and in flight cover the package (pending is empty) */
+static ngx_uint_t
+ngx_ota_track_sends_whole(ngx_ota_track_t *t)
+{
+    return t->pending.n == 0 && t->inflight.n && !t->no_whole
+           && ngx_ota_track_whole(t);
+}
+
+
 static void
 ngx_ota_track_flush(ngx_ota_track_t *t)
 {
@@ -851,9 +997,64 @@ ngx_ota_track_flush(ngx_ota_track_t *t)
 
     ngx_ota_track_take(t);
 
+    if (ngx_ota_track_sends_whole(t)) {
+        if (ngx_ota_track_send_whole(t) != NGX_OK) {
+            ngx_ota_track_restore(t);
+        }
+        return;
+    }
+
     if (ngx_ota_track_send(t, 1) != NGX_OK) {
         ngx_ota_track_restore(t);
     }
+}
+
+
+/* the EXEC of a whole write: {deleted, added, old count} */
+static void
+ngx_ota_track_whole_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    long long         old;
+    redisReply       *prev;
+    ngx_ota_track_t  *t = call->data;
+
+    if (ngx_ota_exiting) {
+        return;                         /* the exit flush writes it all */
+    }
+
+    t->busy = 0;
+
+    if (reply == NULL) {
+        ngx_ota_track_restore(t);
+        t->need_event = 1;
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || (reply->element[2]->type != REDIS_REPLY_STRING
+            && reply->element[2]->type != REDIS_REPLY_NIL))
+    {
+        /* a Redis without SET ... GET, or a set of another type: the
+         * script from now on, which says what is wrong if anything is */
+        ngx_log_error(NGX_LOG_WARN, ngx_ota_plog, 0,
+                      "ota: whole coverage write for device \"%s\" package "
+                      "\"%s\" refused (%*s): merging by script instead",
+                      t->device, t->package,
+                      reply->type == REDIS_REPLY_ERROR ? (int) reply->len : 0,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        t->no_whole = 1;
+        ngx_ota_track_restore(t);
+        ngx_ota_track_flush(t);
+        return;
+    }
+
+    prev = reply->element[2];
+    old = prev->type == REDIS_REPLY_STRING
+          ? strtoll(prev->str, NULL, 10) : 0;
+
+    ngx_ota_track_merged(t, (long long) t->size,
+                         old < (long long) t->size
+                         ? (long long) t->size - old : 0, 0);
 }
 
 
@@ -958,6 +1159,20 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     added = reply->element[1]->integer;
     dropped = reply->element[2]->integer;
 
+    ngx_ota_track_merged(t, covered, added, dropped);
+    return;
+
+next:
+
+    ngx_ota_track_next(t);
+}
+
+
+/* what a merge answered: remembered, an event when something was added */
+static void
+ngx_ota_track_merged(ngx_ota_track_t *t, long long covered, long long added,
+    long long dropped)
+{
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
                    "ota progress: merged for device \"%s\" package \"%s\": "
                    "%L of the package's bytes covered, %L new, %L ranges "
@@ -1003,8 +1218,14 @@ ngx_ota_track_script_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         ngx_ota_track_event(t, covered);
     }
 
-next:
+    ngx_ota_track_next(t);
+}
 
+
+/* the merge call is over: more to write now, later, or nothing */
+static void
+ngx_ota_track_next(ngx_ota_track_t *t)
+{
     if (t->pending.n && (t->again || t->refs == 0)) {
         t->again = 0;
         ngx_ota_track_flush(t);

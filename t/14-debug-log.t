@@ -40,6 +40,11 @@ for my $i (1 .. 5) {
 }
 my $r = $t->http(GET => $t->signed_link('pk', 'd1'), headers => { Range => 'bytes=0-99' });
 is($r->{status}, 206, 'a range at debug level');
+# a piece of a new device: not the whole package, merged by the script
+$r = $t->http(GET => $t->signed_link('pk', 'd6'), headers => { Range => 'bytes=0-99' });
+is($r->{status}, 206, 'a first piece at debug level');
+ok($t->wait_for(sub { (($t->coverage('d6', 'pk'))[1] // 0) == 100 }, 5),
+   'its progress reached Redis');
 ok($t->wait_for(sub { (($t->coverage('d5', 'pk'))[1] // 0) == $size }, 5),
    'the progress reached Redis');
 sleep 1.2;                                     # a tick fires, then rests
@@ -59,7 +64,9 @@ for my $line (
     [ qr/ota download: signed link of device "d1" accepted/, 'the signed link decision' ],
     [ qr/ota manifest: "pk" (read from the store|from the cache)/, 'the manifest' ],
     [ qr/ota download: file "[^"]+" fd:\d+ size:$size at 0, range "bytes=0-99"/, 'the file and the range' ],
-    [ qr/ota progress: flush of device "d\d" package "pk": \d+ ranges/, 'a progress flush' ],
+    [ qr/ota progress: flush of device "d\d" package "pk": \d+ ranges, merge script/, 'a progress flush' ],
+    [ qr/ota progress: flush of device "d\d" package "pk": \d+ ranges, the whole package without the script/,
+      'a whole download written without the script' ],
     [ qr/ota progress: merged for device "d\d" package "pk": \d+ of the package's bytes covered/, 'its merge' ],
     [ qr/ota progress: download event of device "d\d" package "pk"/, 'its event' ],
     [ qr/ota redis: call \S+ sends EVALSHA \(\d+ bytes\)/, 'a Redis call' ],

@@ -300,5 +300,19 @@ $t->redis('ZADD', 'ota:deadlines', map { (1, "nosuch:dev$_") } 1 .. 1600);
 ok($t->wait_for(sub { $t->redis('ZCARD', 'ota:deadlines') == 0 }, 2.5),
    '1600 due deadlines handled within one or two passes');
 
+# --gather (ms between a read that was not full and the next): bad values
+# stop the worker with the reason and nothing read; 0 reads again at once
+for my $bad ('-1', '1001', 'soon', '') {
+    my ($grc, undef, $gerr) = $t->run_cmd({}, "$OtaTest::BUILD/ota-worker", '--redis',
+                                          $t->redis_addr, '--gather', $bad);
+    is($grc, 2, "ota-worker --gather '$bad' refused, exit 2");
+    like($gerr, qr/invalid gather "\Q$bad\E" \(want 0\.\.1000\)/, '  and says what is wanted');
+}
+$t->stop_worker;
+$t->start_worker('--gather', 0);
+ev(type => 'inform', device => 'd6', product => 'p', module => 'fw', version => '1.0.0', ts => $ts + 20);
+settle();
+is($t->redis('HGET', 'ota:dev:{d6}:ver', 'fw'), '1.0.0', 'a worker with --gather 0 handles events');
+
 $t->stop;
 done_testing;

@@ -18,7 +18,18 @@
  *   ota-fleet --port 8080 --devices devices.txt --product p [--module m]
  *             [--from 1.0.0] --to 2.0.0 [--concurrency 100] [--pieces 4]
  *             [--seed 1] [--host 127.0.0.1] [--timeout 30] [--json]
- *             [--waiting-ok]
+ *             [--waiting-ok] [--mode full|floor]
+ *   ota-fleet --mode static --port 8080 --devices N --path /static/x/fw.bin
+ *             --size BYTES [--sign HEX] [--concurrency 100] [--pieces 4]
+ *             [--seed 1] ...
+ *
+ * --mode (bench/fleet.sh): "full" is the whole session above; "floor" the
+ * five small requests without the download (what a session costs around
+ * its bytes); "static" only the download's pieces, the same ones a full
+ * run of the same seed fetches (they depend on the seed and the device's
+ * place only), from a plain static location, on the same keep-alive
+ * connections, without auth or reports: the baseline of a full run.
+ * --devices is then a count, the file is not read.
  *
  * devices.txt: one "<device> <secret> [fail]" per line; a device marked
  * "fail" reports progress -4 (flashing failed) after its download instead
@@ -44,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,7 +129,17 @@ typedef struct {
 } fleet_conn_t;
 
 
+typedef enum {
+    FLEET_FULL = 0,
+    FLEET_STATIC,
+    FLEET_FLOOR
+} fleet_mode_t;
+
 static struct {
+    fleet_mode_t   mode;
+    const char    *path;                /* static: the file's URL path */
+    long long      size;                /* static: its size */
+    const char    *sign;                /* static: its digest, optional */
     const char    *host;
     int            port;
     const char    *product;
@@ -420,6 +442,56 @@ fleet_fail(fleet_conn_t *c, const char *why)
 }
 
 
+/* 1..pieces contiguous pieces of c->size at random cut points, from the
+ * seed and the device's place only (a static run fetches the same ones) */
+static int
+fleet_pieces(fleet_conn_t *c)
+{
+    uint64_t      rng;
+    int           k, i;
+    unsigned int  n;
+
+    rng = F.seed ^ ((uint64_t) c->dev * 0x9e3779b97f4a7c15ULL);
+    k = 1 + (int) (fleet_rand(&rng) % (uint64_t) F.pieces);
+    if (k > c->size) {
+        k = 1;
+    }
+    c->cut[0] = 0;
+    c->cut[k] = c->size;
+    for (i = 1; i < k; i++) {
+        c->cut[i] = 1 + (long long) (fleet_rand(&rng)
+                                     % (uint64_t) (c->size - 1));
+    }
+    for (i = 1; i < k; i++) {             /* sort, few elements */
+        for (int m = i + 1; m < k; m++) {
+            if (c->cut[m] < c->cut[i]) {
+                long long x = c->cut[i];
+                c->cut[i] = c->cut[m];
+                c->cut[m] = x;
+            }
+        }
+    }
+    for (i = 1, n = 1; i <= k; i++) {     /* no empty piece */
+        if (c->cut[i] > c->cut[n - 1]) {
+            c->cut[n++] = c->cut[i];
+        }
+    }
+    c->npieces = (int) n - 1;
+    c->piece = 0;
+    if (c->md == NULL) {
+        c->md = EVP_MD_CTX_new();
+    }
+    if (c->md == NULL
+        || EVP_DigestInit_ex(c->md, strlen(c->sign) == 32 ? EVP_md5()
+                                                           : EVP_sha256(),
+                             NULL) != 1)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+
 /* the answer of the step is in: check it, go on */
 static void
 fleet_answer(fleet_conn_t *c)
@@ -427,8 +499,6 @@ fleet_answer(fleet_conn_t *c)
     json_t        *j = NULL;
     json_error_t   err;
     const char    *url, *p, *sign;
-    uint64_t       rng;
-    int            k, i;
     unsigned char  dg[EVP_MAX_MD_SIZE];
     unsigned int   dl, n;
     char           hex[2 * EVP_MAX_MD_SIZE + 1];
@@ -503,44 +573,13 @@ fleet_answer(fleet_conn_t *c)
         strcpy(c->sign, sign);
         json_decref(j);
 
-        /* 1..pieces contiguous pieces at random cut points */
-        rng = F.seed ^ ((uint64_t) c->dev * 0x9e3779b97f4a7c15ULL);
-        k = 1 + (int) (fleet_rand(&rng) % (uint64_t) F.pieces);
-        if (k > c->size) {
-            k = 1;
-        }
-        c->cut[0] = 0;
-        c->cut[k] = c->size;
-        for (i = 1; i < k; i++) {
-            c->cut[i] = 1 + (long long) (fleet_rand(&rng)
-                                         % (uint64_t) (c->size - 1));
-        }
-        for (i = 1; i < k; i++) {         /* sort, few elements */
-            for (int m = i + 1; m < k; m++) {
-                if (c->cut[m] < c->cut[i]) {
-                    long long x = c->cut[i];
-                    c->cut[i] = c->cut[m];
-                    c->cut[m] = x;
-                }
-            }
-        }
-        for (i = 1, n = 1; i <= k; i++) {   /* no empty piece */
-            if (c->cut[i] > c->cut[n - 1]) {
-                c->cut[n++] = c->cut[i];
-            }
-        }
-        c->npieces = (int) n - 1;
-        c->piece = 0;
-        if (c->md == NULL) {
-            c->md = EVP_MD_CTX_new();
-        }
-        if (c->md == NULL
-            || EVP_DigestInit_ex(c->md, strlen(c->sign) == 32 ? EVP_md5()
-                                                               : EVP_sha256(),
-                                 NULL) != 1)
-        {
+        if (fleet_pieces(c) != 0) {
             fleet_fail(c, "no digest");
             return;
+        }
+        if (F.mode == FLEET_FLOOR) {
+            c->step = ST_PROGRESS;        /* the floor: no download */
+            break;
         }
         c->step = ST_PIECE;
         break;
@@ -559,8 +598,13 @@ fleet_answer(fleet_conn_t *c)
         for (n = 0; n < dl; n++) {
             sprintf(hex + 2 * n, "%02x", dg[n]);
         }
-        if (strcasecmp(hex, c->sign) != 0) {
+        if (c->sign[0] && strcasecmp(hex, c->sign) != 0) {
             fleet_fail(c, "the download does not match the digest");
+            return;
+        }
+        if (F.mode == FLEET_STATIC) {
+            F.ok++;                         /* the pieces are the session */
+            fleet_next_device(c);
             return;
         }
         c->step = ST_PROGRESS;
@@ -599,6 +643,17 @@ fleet_next_device(fleet_conn_t *c)
         c->dev = F.next++;
         c->step = ST_AUTH;
         c->active = fleet_now();
+
+        if (F.mode == FLEET_STATIC) {
+            c->size = F.size;
+            snprintf(c->path, sizeof(c->path), "%s", F.path);
+            snprintf(c->sign, sizeof(c->sign), "%s", F.sign ? F.sign : "");
+            if (fleet_pieces(c) != 0) {
+                fleet_failed(c, "no digest");
+                continue;
+            }
+            c->step = ST_PIECE;
+        }
 
         if (c->fd >= 0 || fleet_connect(c) == 0) {
             fleet_send_step(c);
@@ -796,6 +851,9 @@ fleet_usage(void)
         "                 [--module default] [--from 1.0.0] [--concurrency 100]\n"
         "                 [--pieces 4] [--seed 1] [--host 127.0.0.1]\n"
         "                 [--timeout 30] [--json] [--waiting-ok]\n"
+        "                 [--mode full|floor]\n"
+        "       ota-fleet --mode static --port PORT --devices N --path /x/f.bin\n"
+        "                 --size BYTES [--sign HEX] [--concurrency 100] ...\n"
         "FILE: one \"<device> <secret>\" per line\n");
 }
 
@@ -810,13 +868,16 @@ main(int argc, char **argv)
         { "to", 1, NULL, 't' }, { "concurrency", 1, NULL, 'c' },
         { "pieces", 1, NULL, 'k' }, { "seed", 1, NULL, 's' },
         { "timeout", 1, NULL, 'T' }, { "json", 0, NULL, 'j' },
-        { "waiting-ok", 0, NULL, 'w' },
+        { "waiting-ok", 0, NULL, 'w' }, { "mode", 1, NULL, 'M' },
+        { "path", 1, NULL, 'u' }, { "size", 1, NULL, 'z' },
+        { "sign", 1, NULL, 'g' },
         { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
     struct epoll_event   evs[256];
     fleet_conn_t        *conns;
     const char          *file = NULL;
-    double               t0, secs, now;
+    double               t0, secs, now, cpu;
+    struct rusage        ru;
     long                 i;
     int                  o, n, running;
 
@@ -843,11 +904,31 @@ main(int argc, char **argv)
         case 'T': F.timeout = atoi(optarg); break;
         case 'j': F.json = 1; break;
         case 'w': F.waiting_ok = 1; break;
+        case 'M':
+            if (strcmp(optarg, "full") == 0) {
+                F.mode = FLEET_FULL;
+            } else if (strcmp(optarg, "static") == 0) {
+                F.mode = FLEET_STATIC;
+            } else if (strcmp(optarg, "floor") == 0) {
+                F.mode = FLEET_FLOOR;
+            } else {
+                fleet_usage();
+                return 2;
+            }
+            break;
+        case 'u': F.path = optarg; break;
+        case 'z': F.size = atoll(optarg); break;
+        case 'g': F.sign = optarg; break;
         default: fleet_usage(); return 2;
         }
     }
-    if (F.port <= 0 || F.port > 65535 || file == NULL || F.product == NULL
-        || F.to == NULL || F.concurrency < 1 || F.pieces < 1
+    if (F.port <= 0 || F.port > 65535 || file == NULL
+        || (F.mode != FLEET_STATIC && (F.product == NULL || F.to == NULL))
+        || (F.mode == FLEET_STATIC
+            && (F.path == NULL || F.path[0] != '/' || F.size <= 0
+                || strlen(F.path) >= sizeof(((fleet_conn_t *) 0)->path)
+                || (F.sign && strlen(F.sign) != 32 && strlen(F.sign) != 64)))
+        || F.concurrency < 1 || F.pieces < 1
         || F.pieces > FLEET_PIECES_MAX || F.timeout < 1)
     {
         fleet_usage();
@@ -860,7 +941,21 @@ main(int argc, char **argv)
         fprintf(stderr, "ota-fleet: --host must be an IPv4 address\n");
         return 2;
     }
-    if (fleet_load(file) != 0) {
+    if (F.mode == FLEET_STATIC) {
+        F.ndevs = atol(file);
+        F.devs = calloc(F.ndevs > 0 ? (size_t) F.ndevs : 1,
+                        sizeof(fleet_dev_t));
+        if (F.devs == NULL) {
+            return 2;
+        }
+        for (i = 0; i < F.ndevs; i++) {
+            F.devs[i].device = strdup("static");
+            F.devs[i].secret = strdup("");
+            if (F.devs[i].device == NULL || F.devs[i].secret == NULL) {
+                return 2;
+            }
+        }
+    } else if (fleet_load(file) != 0) {
         return 2;
     }
     if (F.ndevs == 0) {
@@ -902,15 +997,19 @@ main(int argc, char **argv)
         }
     }
     secs = fleet_now() - t0;
+    getrusage(RUSAGE_SELF, &ru);
+    cpu = (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+          + (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 
     if (F.json) {
         printf("{\"devices\":%ld,\"ok\":%ld,\"failed\":%ld,\"waiting\":%ld,"
                "\"requests\":%ld,"
                "\"bytes\":%lld,\"seconds\":%.3f,\"sessions_per_s\":%.1f,"
-               "\"requests_per_s\":%.1f,\"concurrency\":%d,\"failures\":{",
+               "\"requests_per_s\":%.1f,\"concurrency\":%d,\"cpu\":%.4f,"
+               "\"failures\":{",
                F.ndevs, F.ok, F.failed, F.waiting, F.requests, F.bytes, secs,
                (double) F.ok / secs, (double) F.requests / secs,
-               F.concurrency);
+               F.concurrency, cpu);
         for (i = 0, n = 0; i < ST_COUNT; i++) {
             if (F.fails[i]) {
                 printf("%s\"%s\":%ld", n++ ? "," : "", fleet_step_names[i],

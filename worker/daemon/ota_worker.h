@@ -55,6 +55,9 @@ typedef struct {
     int                     chunk;           /* devices per creation step */
     int                     count;           /* entries per read */
     int                     block;           /* ms a read waits */
+    int                     gather;          /* ms between a read that was
+                                                not full and the next */
+    long                    last_events;     /* events the last read got */
 
     ota_pipe_t              pipe;            /* the connection */
     ota_cache_t             cache;           /* tasks, batches */

@@ -347,6 +347,9 @@ ota_read(ota_worker_t *w, int events_only, int block)
                   pending, &jobs, &evs);
 
     rc = ota_read_entries(w, 1, jobs, NULL, mark, NULL);
+    if (evs != NULL && !events_only) {
+        w->last_events = (long) evs->elements;
+    }
     if (rc == OTA_W_OK && evs != NULL && evs->elements > 0) {
         if (cursor && (last = ota_read_last_id(evs)) != NULL) {
             snprintf(w->rpos, sizeof(w->rpos), "%s", last);

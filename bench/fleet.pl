@@ -1,0 +1,326 @@
+#!/usr/bin/perl
+# Fleet cost (issue 22): what a whole device session costs the node, against
+# the same client fetching the same bytes from plain nginx static, in the
+# same nginx, the same run (bench/README.md, "Fleet").
+#
+# Three modes of build/ota-fleet, each BENCH_ROUNDS times, alternating:
+#
+#   static  the download's 1..4 range pieces of the 1 MiB package from
+#           location /static/ (no auth, no reports), same connections
+#   full    auth, inform, upgrade, the same pieces from the signed link,
+#           progress 100, inform of the new version (a fresh batch)
+#   floor   the five small requests without the download (a fresh batch)
+#
+# CPU per session by process: the nginx worker processes, redis-server and
+# ota-worker from /proc/<pid>/stat before and after (after the worker has
+# drained the events the run wrote), the client from its own getrusage.
+# Calibration in the same run: nginx static 1 MiB (wrk) and
+# redis-benchmark -P 32 -t set on a throwaway server.
+#
+#   perl bench/fleet.pl          (bench/fleet.sh; make bench runs it)
+#   BENCH_DEVICES=4000 BENCH_CONC=200 BENCH_PIECES=4 BENCH_SEED=22
+#   BENCH_ROUNDS=2 BENCH_WORKERS=1 BENCH_SIZE=1048576 BENCH_STATS=1
+#   OTA_BUILD=DIR: the binaries of another build (an older commit)
+#
+# Loopback only; bounded: rounds x 3 runs of BENCH_DEVICES sessions.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use Test::More;                 # the harness reports through it
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use OtaTest;
+
+my $ndev    = $ENV{BENCH_DEVICES} // 4000;
+my $conc    = $ENV{BENCH_CONC}    // 200;
+my $pieces  = $ENV{BENCH_PIECES}  // 4;
+my $seed    = $ENV{BENCH_SEED}    // 22;
+my $rounds  = $ENV{BENCH_ROUNDS}  // 2;
+my $size    = $ENV{BENCH_SIZE}    // 1 << 20;
+my $workers = $ENV{BENCH_WORKERS} // 1;
+my $fleet   = "$OtaTest::BUILD/ota-fleet";
+my $target  = 2.0;
+
+-x $fleet or die "build first: make fleet ($fleet)\n";
+system('which wrk redis-benchmark >/dev/null 2>&1') == 0
+    or die "wrk and redis-benchmark are needed\n";
+
+my $t = OtaTest->new(worker => 1, nginx_workers => $workers,
+                     http_extra => 'access_log off; open_file_cache max=64;'
+                                   . ' open_file_cache_valid 60s;');
+my $dir = $t->dir;
+my $hz = 100;                                   # USER_HZ
+
+sub cpu_of {                                    # seconds, user + system
+    my ($pid) = @_;
+    my $st = eval { OtaTest::read_file("/proc/$pid/stat") } // return 0;
+    my @f = split ' ', ($st =~ /\)\s(.*)/s)[0];
+    return ($f[11] + $f[12]) / $hz;
+}
+
+sub redis_pid {
+    chomp(my $p = OtaTest::read_file("$dir/redis/redis.pid"));
+    return $p;
+}
+
+sub snapshot {
+    my %s = (nginx => 0);
+    $s{nginx} += cpu_of($_) for $t->nginx_workers;
+    $s{redis} = cpu_of(redis_pid());
+    $s{worker} = cpu_of($t->{workers}[0]{pid});
+    return \%s;
+}
+
+# devices of a product, written as otactl device add writes them (one pipe)
+sub devices {
+    my ($product) = @_;
+    my $list = "$dir/$product.txt";
+    my $cmds = "$dir/$product.redis";
+    open my $l, '>', $list or die;
+    open my $c, '>', $cmds or die;
+    my $resp = sub { my $s = '*' . @_ . "\r\n"; $s .= '$' . length($_) . "\r\n$_\r\n" for @_; $s };
+    my $pdev = OtaTest::key('OTA_KEY_PRODUCT_DEVICES', $product);
+    for my $i (1 .. $ndev) {
+        my $d = sprintf '%s-%05d', $product, $i;
+        my $sec = sprintf '%064x', $i * 7919 + length $product;
+        print {$l} "$d $sec\n";
+        print {$c} $resp->('HSET', OtaTest::key('OTA_KEY_DEVICE', $d), 'product', $product,
+                           'secret', $sec, 'created', int time);
+        print {$c} $resp->('SADD', $pdev, $d);
+    }
+    close $l;
+    close $c;
+    my $port = $t->{redis_port};
+    system("redis-cli -p $port --pipe < $cmds > /dev/null") == 0 or die "redis-cli --pipe\n";
+    $t->redis(SADD => OtaTest::key('OTA_KEY_PRODUCTS'), $product);
+    $t->fx_module($product, 'default');
+    return $list;
+}
+
+my $content = join '', map { chr(($_ * 131 + 7) % 251) } 0 .. $size - 1;
+my $bin = "$dir/fw-2.0.0.bin";
+OtaTest::write_file($bin, $content);
+
+# a product with its devices, a package and a running batch of them all
+sub prepare {
+    my ($product) = @_;
+    my $list = devices($product);
+    my ($rc, $out, $err) = $t->otactl('package', 'add', $bin, '--product', $product,
+                                      qw(--module default --name fw --version 2.0.0));
+    die "package add: $err" if $rc;
+    chomp(my $pkg = $out);
+    ($rc, $out, $err) = $t->otactl('batch', 'create', '--package', $pkg,
+                                   qw(--type upgrade --name fleet --wait 120));
+    die "batch create: $err" if $rc;
+    chomp(my $batch = $out);
+    return { product => $product, list => $list, pkg => $pkg, batch => $batch };
+}
+
+sub fleet {
+    my (@args) = @_;
+    my ($rc, $out, $err) = $t->run_cmd({}, 'timeout', '600', $fleet, '--port', $t->port,
+        '--concurrency', $conc, '--pieces', $pieces, '--seed', $seed, '--json', @args);
+    my $j = eval { decode_json($out) } // {};
+    die "ota-fleet failed ($rc): $err$out\n" if $rc || ($j->{ok} // 0) != $ndev;
+    return $j;
+}
+
+sub settle {
+    my ($batch) = @_;
+    $t->wait_for(sub { $t->drained }, 120) or die "the worker did not drain\n";
+    if ($batch) {                      # the last merges land a moment later
+        my $cov = OtaTest::key('OTA_KEY_BATCH_COVERED', $batch);
+        $t->wait_for(sub {
+            my $v = $t->redis(HVALS => $cov) // [];
+            @$v == $ndev && !grep { $_ != $size } @$v;
+        }, 30) or die "not every device covered its package\n";
+        $t->wait_for(sub { $t->drained }, 60);
+    }
+    sleep 0.3;
+}
+
+# the scripts' SHA1s (as Redis names them) -> file names
+my %script;
+{
+    require Digest::SHA;
+    for my $f (glob "$OtaTest::BUILD/lua/*/*.lua") {
+        my ($n) = $f =~ m{lua/(\w+/\w+)\.lua$};
+        $script{ Digest::SHA::sha1_hex(OtaTest::read_file($f)) } = $n;
+    }
+}
+
+# BENCH_PERF=DIR: perf record -g of nginx's workers and redis-server during
+# each run (DIR/<mode>-<process>.data; the figures of such a run are not)
+sub perf_start {
+    my ($mode) = @_;
+    my $out = $ENV{BENCH_PERF} or return [];
+    my @p;
+    for my $w (['nginx', join ',', $t->nginx_workers], ['redis', redis_pid()],
+               ['worker', $t->{workers}[0]{pid}]) {
+        my $pid = fork // die "fork: $!\n";
+        if ($pid == 0) {
+            open STDOUT, '>', '/dev/null';
+            open STDERR, '>', '/dev/null';
+            exec 'perf', 'record', '-g', '-F', 999, '-o', "$out/$mode-$w->[0].data",
+                 '-p', $w->[1];
+            exit 127;
+        }
+        push @p, $pid;
+    }
+    sleep 0.5;
+    return \@p;
+}
+
+sub perf_stop {
+    my ($p) = @_;
+    kill 'INT', @$p;
+    waitpid($_, 0) for @$p;
+}
+
+sub measure {
+    my ($mode, $set) = @_;
+    settle();
+    $t->redis(CONFIG => 'RESETSTAT');
+    if ($ENV{BENCH_STATS}) {           # every command, for the per-script cost
+        $t->redis(CONFIG => 'SET', 'slowlog-log-slower-than', 0);
+        $t->redis(CONFIG => 'SET', 'slowlog-max-len', 1000000);
+    }
+    $t->redis(SLOWLOG => 'RESET');
+    my $perf = perf_start($mode);
+    my $s0 = snapshot();
+    my $j = $mode eq 'static'
+        ? fleet('--mode', 'static', '--devices', $ndev, '--path', $set->{static},
+                '--size', $size, '--sign', $set->{sign})
+        : fleet('--mode', $mode, '--devices', $set->{list}, '--product', $set->{product},
+                '--to', '2.0.0');
+    settle($mode eq 'full' ? $set->{batch} : undef);
+    my $s1 = snapshot();
+    perf_stop($perf);
+    my %ms = map { $_ => ($s1->{$_} - $s0->{$_}) / $ndev * 1e3 } keys %$s1;
+    $ms{client} = $j->{cpu} / $ndev * 1e3;
+    $ms{sps} = $j->{sessions_per_s};
+    $ms{requests} = $j->{requests} / $ndev;
+    $ms{stats} = $t->redis(INFO => 'commandstats');
+    if ($ENV{BENCH_STATS}) {           # us and calls by script (or command)
+        my %by;
+        for my $e (@{ $t->redis(SLOWLOG => 'GET', -1) }) {
+            my ($us, $argv) = ($e->[2], $e->[3]);
+            my $name = lc $argv->[0];
+            $name = $script{ $argv->[1] } // "script $argv->[1]" if $name eq 'evalsha';
+            $by{$name}[0]++;
+            $by{$name}[1] += $us;
+        }
+        $ms{slow} = \%by;
+        $t->redis(CONFIG => 'SET', 'slowlog-log-slower-than', 10000);
+    }
+    return \%ms;
+}
+
+# ---- calibration ------------------------------------------------------------------
+
+my $first = prepare('cal');
+my $m = $t->redis_hash(OtaTest::key('OTA_KEY_PACKAGE', $first->{pkg}));
+my $fname = decode_json($m->{files})->[0]{name};
+my $static = "/static/$first->{pkg}/$fname";
+my $sign = $m->{sign};
+-f "$t->{store}/$first->{pkg}/$fname" or die "no $static in the store\n";
+
+my $wl = "$dir/static.lua";
+OtaTest::write_file($wl, "request = function() return wrk.format(nil, \"$static\") end\n");
+$t->run_cmd({}, 'wrk', '-t1', '-c8', '-d1s', '-s', $wl, $t->base . '/');
+my $c0 = snapshot();
+my ($rc, $out) = $t->run_cmd({}, 'timeout', 60, 'wrk', '-t1', '-c16', '-d3s', '-s', $wl,
+                             $t->base . '/');
+my $c1 = snapshot();
+my ($wrps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+my ($wreq) = $out =~ /(\d+) requests in/;
+my $wcpu = $wreq ? ($c1->{nginx} - $c0->{nginx}) / $wreq * 1e6 : 0;
+
+my $cport = OtaTest::free_port();
+system('redis-server', '--port', $cport, '--bind', '127.0.0.1', '--dir', $dir,
+       '--daemonize', 'yes', '--save', '', '--appendonly', 'no',
+       '--logfile', "$dir/redis-cal.log") == 0 or die "calibration redis\n";
+for (1 .. 50) { last if `redis-cli -p $cport ping 2>/dev/null` =~ /PONG/; sleep 0.1 }
+my $cal = `redis-benchmark -p $cport -P 32 -t set -n 1000000 --csv 2>/dev/null`;
+my ($sets) = $cal =~ /"SET","([\d.]+)"/;
+system("redis-cli -p $cport shutdown nosave >/dev/null 2>&1");
+
+my ($cpu) = grep { /model name/ } split /\n/, OtaTest::read_file('/proc/cpuinfo');
+$cpu =~ s/.*:\s*//;
+printf "# %s; nginx %d worker process(es); %d devices, %d at once, %d B package in 1..%d "
+     . "pieces, seed %d, %d rounds (medians)\n", $cpu // '?', $workers, $ndev, $conc, $size,
+     $pieces, $seed, $rounds;
+printf "calibration: nginx static %d B: %.0f req/s, %.1f us nginx CPU/req (wrk -t1 -c16); "
+     . "redis-benchmark -P 32 -t set: %.0f SET/s\n", $size, $wrps // 0, $wcpu, $sets // 0;
+
+# ---- the runs -----------------------------------------------------------------------
+
+my %runs = (static => [], full => [], floor => []);
+for my $r (1 .. $rounds) {
+    my $full = prepare("fr$r");
+    my $floor = prepare("fl$r");
+    $full->{static} = $static;
+    $full->{sign} = $sign;
+    push @{ $runs{static} }, measure('static', $full);
+    push @{ $runs{full} }, measure('full', $full);
+    push @{ $runs{floor} }, measure('floor', $floor);
+    for my $mode (qw(static full floor)) {
+        my $x = $runs{$mode}[-1];
+        printf "#   round %d %-6s %8.1f sessions/s  nginx %.3f  redis %.3f  worker %.3f  "
+             . "client %.3f ms/session\n", $r, $mode, $x->{sps}, $x->{nginx}, $x->{redis},
+             $x->{worker}, $x->{client};
+    }
+}
+
+sub median { my @s = sort { $a <=> $b } @_; return $s[int(@s / 2)] }
+my %med;
+for my $mode (keys %runs) {
+    for my $k (qw(sps nginx redis worker client requests)) {
+        $med{$mode}{$k} = median(map { $_->{$k} } @{ $runs{$mode} });
+    }
+    $med{$mode}{server} = median(map { $_->{nginx} + $_->{redis} + $_->{worker} }
+                                 @{ $runs{$mode} });
+    $med{$mode}{all} = median(map { $_->{nginx} + $_->{redis} + $_->{worker} + $_->{client} }
+                              @{ $runs{$mode} });
+}
+
+printf "%-7s %11s %9s %9s %9s %9s %9s %9s %8s\n", 'mode', 'sessions/s', 'req/sess',
+       'nginx ms', 'redis ms', 'worker ms', 'client ms', 'node ms', 'all ms';
+for my $mode (qw(static full floor)) {
+    my $x = $med{$mode};
+    printf "%-7s %11.1f %9.2f %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f\n", $mode, $x->{sps},
+           $x->{requests}, $x->{nginx}, $x->{redis}, $x->{worker}, $x->{client},
+           $x->{server}, $x->{all};
+}
+my $ratio = $med{full}{server} / $med{static}{server};
+my $sratio = $med{full}{sps} / $med{static}{sps};
+my $over = $med{full}{server} - $med{static}{server};
+printf "full/static: node CPU per session %.2fx (target <= %.1f), with the client %.2fx; "
+     . "sessions/s %.2f (target >= 0.5)\n", $ratio, $target,
+       $med{full}{all} / $med{static}{all}, $sratio;
+printf "floor: %.3f ms node CPU per session (%.2fx static); full - static = %.3f ms, "
+     . "%.2fx the floor\n", $med{floor}{server}, $med{floor}{server} / $med{static}{server},
+       $over, $med{floor}{server} ? $over / $med{floor}{server} : 0;
+
+if ($ENV{BENCH_STATS}) {
+    for my $mode (qw(full floor)) {
+        my @c;
+        for my $line (split /\r?\n/, $runs{$mode}[-1]{stats}) {
+            push @c, [$1, $2, $3] if $line =~ /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/;
+        }
+        print "# $mode, last round, Redis commands per session (calls, us; in scripts too):\n";
+        printf "#   %-16s %6.2f %8.1f\n", $_->[0], $_->[1] / $ndev, $_->[2] / $ndev
+            for grep { $_->[2] / $ndev >= 0.5 } sort { $b->[2] <=> $a->[2] } @c;
+        my $by = $runs{$mode}[-1]{slow};
+        print "# $mode, last round, SLOWLOG by script or command: per session calls, us; us per call\n";
+        printf "#   %-22s %6.2f %8.1f %8.1f\n", $_, $by->{$_}[0] / $ndev, $by->{$_}[1] / $ndev,
+               $by->{$_}[1] / $by->{$_}[0]
+            for grep { $by->{$_}[1] / $ndev >= 0.5 } sort { $by->{$b}[1] <=> $by->{$a}[1] } keys %$by;
+    }
+}
+
+$t->stop;
+done_testing;
+exit($ratio <= $target && $sratio >= 0.5 ? 0 : 1);
