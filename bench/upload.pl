@@ -148,27 +148,41 @@ sub wrk_lat {
 make_body("$D/lat-body", $LAT_MB, '9.9.9');
 wrk_lat();                                       # warm up
 my @quiet = wrk_lat();
-my $pid = fork // die;
-if (!$pid) {
-    my $n = 0;
-    while (!-e "$D/lat.stop") {
-        # the first is stored, the next ones are refused (409) once their
-        # whole body is parsed, written, digested and synced: the same load
-        system('curl', '-sS', '-o', '/dev/null', '-H', $A, '-H', 'Expect:',
-               '-H', 'Content-Type: multipart/form-data; boundary=BenchBoundary7e3f',
-               '--data-binary', "\@$D/lat-body", $t->base . '/ota/admin/packages');
-        $n++;
+# uploads back to back while wrk runs: to POST packages, or (the same
+# body) to the plain dav location, for what sharing the CPUs alone costs
+sub during {
+    my ($url, @h) = @_;
+    unlink "$D/lat.stop";
+    my $pid = fork // die;
+    if (!$pid) {
+        my $n = 0;
+        while (!-e "$D/lat.stop") {
+            # POST packages: the first is stored, the next ones are refused
+            # (409) once their whole body is parsed, written, digested and
+            # synced: the same load
+            system('curl', '-sS', '-o', '/dev/null', (map { ('-H', $_) } @h),
+                   '-H', 'Expect:',
+                   '-H', 'Content-Type: multipart/form-data; boundary=BenchBoundary7e3f',
+                   '--data-binary', "\@$D/lat-body", @$url);
+            $n++;
+        }
+        OtaTest::write_file("$D/lat.n", $n);
+        POSIX::_exit(0);
     }
-    OtaTest::write_file("$D/lat.n", $n);
-    POSIX::_exit(0);
+    sleep 1;                                      # the upload under way
+    my @l = wrk_lat();
+    OtaTest::write_file("$D/lat.stop", 1);
+    waitpid($pid, 0);
+    return (@l, OtaTest::read_file("$D/lat.n") // '?');
 }
-sleep 1;                                          # the upload under way
-my @busy = wrk_lat();
-OtaTest::write_file("$D/lat.stop", 1);
-waitpid($pid, 0);
+my @busy = during([$t->base . '/ota/admin/packages'], $A);
+my @plainbusy = during(['-X', 'PUT', $t->base . '/plain/lat.bin']);
 printf "download p50/p99 without upload   %6.2f / %6.2f ms  (%.0f req/s, %d conns, 256 KB)\n",
     @quiet, $CONNS;
 printf "download p50/p99 during uploads   %6.2f / %6.2f ms  (%.0f req/s; %s uploads of %d MB meanwhile)\n",
-    @busy, OtaTest::read_file("$D/lat.n") // '?', $LAT_MB;
-printf "ratio p99 during / without        %6.2f\n", $busy[1] / $quiet[1];
+    @busy, $LAT_MB;
+printf "download p50/p99 during dav PUTs  %6.2f / %6.2f ms  (%.0f req/s; %s plain PUTs of the same body)\n",
+    @plainbusy;
+printf "ratio p99 during / without        %6.2f  (during plain PUTs: %.2f)\n",
+    $busy[1] / $quiet[1], $plainbusy[1] / $quiet[1];
 $t->stop;
