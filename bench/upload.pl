@@ -76,13 +76,13 @@ sub make_body {
     return "multipart/form-data; boundary=$bnd";
 }
 
-# curl --data-binary: seconds and status
+# curl -T (streamed from the file, never held): seconds and status
 sub send_body {
     my ($method, $url, $body, $ct, @h) = @_;
     my $t0 = time;
     my ($rc, $out, $err) = $t->run_cmd({}, 'curl', '-sS', '-o', "$D/send.out",
         '-w', '%{http_code}', '-X', $method, '-H', "Content-Type: $ct",
-        '-H', 'Expect:', (map { ('-H', $_) } @h), '--data-binary', "\@$body", $url);
+        '-H', 'Expect:', (map { ('-H', $_) } @h), '-T', $body, $url);
     my $dt = time - $t0;
     die "curl $url: $err\n" if $rc;
     return ($dt, $out);
@@ -163,7 +163,7 @@ sub during {
             system('curl', '-sS', '-o', '/dev/null', (map { ('-H', $_) } @h),
                    '-H', 'Expect:',
                    '-H', 'Content-Type: multipart/form-data; boundary=BenchBoundary7e3f',
-                   '--data-binary', "\@$D/lat-body", @$url);
+                   '-X', 'POST', '-T', "$D/lat-body", @$url);
             $n++;
         }
         OtaTest::write_file("$D/lat.n", $n);
@@ -176,7 +176,7 @@ sub during {
     return (@l, OtaTest::read_file("$D/lat.n") // '?');
 }
 my @busy = during([$t->base . '/ota/admin/packages'], $A);
-my @plainbusy = during(['-X', 'PUT', $t->base . '/plain/lat.bin']);
+my @plainbusy = during(['-X', 'PUT', $t->base . '/plain/lat.bin']);  # -X wins
 printf "download p50/p99 without upload   %6.2f / %6.2f ms  (%.0f req/s, %d conns, 256 KB)\n",
     @quiet, $CONNS;
 printf "download p50/p99 during uploads   %6.2f / %6.2f ms  (%.0f req/s; %s uploads of %d MB meanwhile)\n",
