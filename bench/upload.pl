@@ -186,3 +186,4 @@ printf "download p50/p99 during dav PUTs  %6.2f / %6.2f ms  (%.0f req/s; %s plai
 printf "ratio p99 during / without        %6.2f  (during plain PUTs: %.2f)\n",
     $busy[1] / $quiet[1], $plainbusy[1] / $quiet[1];
 $t->stop;
+Test::More::done_testing();
