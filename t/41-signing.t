@@ -124,7 +124,7 @@ like($out, qr/signed packages required/, '  says so');
 refused(qr/product p-1 requires signed packages: add it with --sign-key/,
         'an unsigned package of a product that requires signatures', @add2);
 
-# the registration script's own check (lua/otactl/package_add.lua as Redis
+# the registration script's own check (lua/admin/package_add.lua as Redis
 # runs it, against redis-server, without otactl's check before it): the
 # product's policy is read in the same atomic step that writes the record,
 # so a policy set between otactl's check and the write still refuses
