@@ -267,7 +267,8 @@ diag("no screenshot in $shots: " . (-d $dir ? 'the directory is there' : 'the te
 my %have = map { m{([^/]+)\.png$}; ($1 => 1) } @png;
 for my $name (qw(signin signin-refused batches batch packages versions device
                  batches-phone batch-phone redis-down create-batch create-refused
-                 batch-actions batch-cancel viewer-batch)) {
+                 batch-actions batch-cancel viewer-batch upload-refused create-phone
+                 packages-phone)) {
     ok($have{$name} && -s "$shots/$name.png" > 5000, "screenshot $name.png");
 }
 my $keep = "$OtaTest::BUILD/console-screenshots";

@@ -26,15 +26,13 @@ function field(id, label, control, help) {
            help ? h('span', { id: id + '-help', class: 'note', text: help }) : null);
 }
 
-// "2026-12-02T05:30" (datetime-local, the browser's time) -> with its zone,
-// as the API parses it ("+01:00")
-function withZone(v) {
+// "2026-12-02T05:30" (datetime-local: the browser's time) -> UTC with its
+// "Z", which the API reads the same whatever the server's time zone
+function utc(v) {
   if (!v) return '';
   const d = new Date(v);
-  if (Number.isNaN(d.getTime())) return v;
-  const off = -d.getTimezoneOffset();
-  const p = (x) => String(Math.floor(Math.abs(x))).padStart(2, '0');
-  return `${v}${off >= 0 ? '+' : '-'}${p(off / 60)}:${p(off % 60)}`;
+  if (Number.isNaN(d.getTime())) return v;           // the API says what is wrong
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export function mount(root, { query }, ctx) {
@@ -133,7 +131,7 @@ export function mount(root, { query }, ctx) {
     body.push = push.checked;
     if (body.type === 'verify') body.devices = devices.value.split(/[\s,]+/).filter(Boolean);
     for (const [k] of ROLLOUT) {
-      const v = k === 'start_at' ? withZone(rollout[k].value) : rollout[k].value;
+      const v = k === 'start_at' ? utc(rollout[k].value) : rollout[k].value;
       put(k, v);
     }
     submit.disabled = true;

@@ -153,9 +153,11 @@ register('packages.toolbar', (slot, _data, ctx) => {
     submit.disabled = true;
     progress.hidden = false;
     setProgress(bar, 0);
+    progress.dataset.sent = '0';
     setText(sent, `0 of ${fmtBytes(total)}`);
     msg.ok(`Uploading ${list.length} file${list.length === 1 ? '' : 's'}…`);
     inFlight = ctx.upload('packages', fd, (n, of) => {
+      progress.dataset.sent = String(n);             // the bytes gone out (the tests read it)
       setProgress(bar, of ? n / of : null);
       setText(sent, `${fmtBytes(Math.min(n, total))} of ${fmtBytes(total)}`);
     });
