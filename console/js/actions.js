@@ -8,7 +8,7 @@
 //
 // Slots: 'batches.toolbar' (create a batch), 'batch.actions' (pause /
 // resume / cancel, refilled when the batch's state changes),
-// 'packages.toolbar' (the upload form), 'package.actions', 'device.actions'.
+// 'packages.toolbar' (the upload form), 'device.actions' (nothing yet).
 // fill() shows nothing unless session.canWrite says the token may write
 // (GET whoami): a viewer token never sees a write control.
 
