@@ -801,7 +801,7 @@ def test_viewer(d):
     for page, ready in pages:
         goto(d, page)
         wait(d, lambda: d.find_elements(By.CSS_SELECTOR, ready), what=page)
-        time.sleep(1.2)                      # a refresh or two
+        time.sleep(0.3)                      # the slots are filled by the refresh waited for
         found = [e.get_attribute('outerHTML')[:100] for e in d.find_elements(By.CSS_SELECTOR, WRITE_CONTROLS)]
         check(found == [], 'viewer: no write control on %s' % page, found)
         if page.startswith('#/batch/'):
