@@ -81,9 +81,6 @@ char *ota_module_json(const char *alias, const char *desc, long long created);
                                  "add %s --product %s)"
 #define OTA_MSG_VERSION_EXISTS   "product %s module %s already has version " \
                                  "%s (package %s)"
-#define OTA_MSG_VERSION_BUSY     "product %s module %s version %s is being "  \
-                                 "added by another upload (%s); try again "   \
-                                 "when it is done"
 #define OTA_MSG_NO_PACKAGE       "no package %s"
 #define OTA_MSG_NO_BATCH         "no batch %s"
 #define OTA_MSG_NO_PRODUCT       "no product %s"
