@@ -57,6 +57,12 @@ $t->{server_extra} = <<"CONF";
         }
 CONF
 $t->start_nginx;
+# nginx's workers run as nobody under root: the store is theirs to write
+# (the upload form's POST packages places the package there)
+if ($> == 0) {
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    chown $uid, $gid, $t->store;
+}
 
 # ---- the fleet ----------------------------------------------------------------------
 
@@ -217,7 +223,7 @@ my %act = (
 );
 
 # Redis without what changes by itself (the worker's heartbeat and lease,
-# the audit trail a refusal is recorded in), as one digest
+# the audit trail a refusal is recorded in), a digest per key
 sub snapshot_sum {
     my $s = $t->redis_snapshot;
     delete $s->{$_} for OtaTest::key('OTA_STREAM_AUDIT'), OtaTest::key('OTA_KEY_WORKERS'),
@@ -227,7 +233,7 @@ sub snapshot_sum {
         my $last = $t->redis(XREVRANGE => $jobs, '+', '-', 'COUNT', 1);
         $s->{$jobs} = $last && @$last ? $last->[0][0] : '';
     }
-    return Digest::SHA::sha1_hex(JSON::PP->new->canonical->encode($s));
+    return { map { ($_ => Digest::SHA::sha1_hex($s->{$_} // '')) } keys %$s };
 }
 
 my ($done, $results) = (0, 0);
