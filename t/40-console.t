@@ -38,8 +38,7 @@ plan skip_all => "the console's browser test needs Debian's chromium, chromium-d
 my $VIEWER = 'console-viewer-token-0123';
 my $t = OtaTest->new(no_nginx => 1, worker => 1,
                      http_extra => 'ota_progress_interval 200ms;',
-                     admin_extra => "ota_admin_token console:$VIEWER role=viewer; "
-                                  . "ota_body_max 1m; client_max_body_size 10m;");
+                     admin_extra => "ota_admin_token console:$VIEWER role=viewer;");
 
 # the console as conf/nginx.conf serves it, from a copy nginx's workers
 # (nobody) can read wherever the checkout lives
