@@ -109,7 +109,8 @@ is(api('DELETE', 'devices')->{status}, 405, 'DELETE: 405');
 is(api('POST', 'metrics')->{status}, 405, 'POST to a read-only resource: 405');
 is(api('GET', 'devices')->{status}, 404, 'GET devices (no list): 404');
 is(api('POST', 'nothing')->{status}, 404, 'POST to nothing: 404');
-is(api('POST', 'packages')->{status}, 501, 'POST packages: not yet (501, said)');
+is(api('POST', 'packages', json => {})->{status}, 415,
+   'POST packages wants multipart/form-data (t/29-admin-upload.t)');
 refused('POST', 'batches', { package => 'p', type => 'upgrade', name => 'n' }, 403,
         qr/viewer/, 'viewer creates a batch', token => $VIEWER);
 is(api('PUT', 'devices', json => {})->{status}, 405, 'PUT devices: 405');
