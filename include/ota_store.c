@@ -139,7 +139,7 @@ ota_store_file_write(ota_store_file_t *f, const void *data, size_t len)
 
 
 int
-ota_store_file_close(ota_store_file_t *f, char *sha, char *md5)
+ota_store_file_digest(ota_store_file_t *f, char *sha, char *md5)
 {
     unsigned char  d[EVP_MAX_MD_SIZE];
     unsigned int   n;
@@ -158,22 +158,42 @@ ota_store_file_close(ota_store_file_t *f, char *sha, char *md5)
             ota_store_hex(d, n, md5);
         }
     }
+    EVP_MD_CTX_free(f->sha);
+    EVP_MD_CTX_free(f->mdc);
+    f->sha = NULL;
+    f->mdc = NULL;
+    return 0;
+}
 
+
+int
+ota_store_file_place(ota_store_file_t *f)
+{
     if (fsync(f->fd) != 0 || fchmod(f->fd, 0444) != 0) {
         ota_store_fail(f->err, sizeof(f->err), "cannot sync %s: %s", f->tmp,
-                 strerror(errno));
+                       strerror(errno));
         ota_store_file_abort(f);
         return -1;
     }
     if (rename(f->tmp, f->dst) != 0) {
         ota_store_fail(f->err, sizeof(f->err), "cannot rename %s: %s", f->tmp,
-                 strerror(errno));
+                       strerror(errno));
         ota_store_file_abort(f);
         return -1;
     }
     f->tmp[0] = '\0';               /* in place: nothing to remove */
     ota_store_file_abort(f);
     return 0;
+}
+
+
+int
+ota_store_file_close(ota_store_file_t *f, char *sha, char *md5)
+{
+    if (ota_store_file_digest(f, sha, md5) != 0) {
+        return -1;
+    }
+    return ota_store_file_place(f);
 }
 
 

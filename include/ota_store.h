@@ -55,6 +55,13 @@ int ota_store_file_write(ota_store_file_t *f, const void *data, size_t len);
  * untouched): 0, or -1 with the reason (the temporary file removed) */
 int ota_store_file_close(ota_store_file_t *f, char *sha, char *md5);
 
+/* the same in two steps, so the slow one may run elsewhere (the module
+ * runs ota_store_file_place() in a thread): the digests, then the sync,
+ * chmod and rename (which close the file); each 0 or -1 with the reason
+ * (the temporary file removed) */
+int ota_store_file_digest(ota_store_file_t *f, char *sha, char *md5);
+int ota_store_file_place(ota_store_file_t *f);
+
 /* closes and removes the temporary file (any state; twice is harmless) */
 void ota_store_file_abort(ota_store_file_t *f);
 

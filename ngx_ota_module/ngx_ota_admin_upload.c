@@ -50,6 +50,10 @@
 #define NGX_OTA_UPLOAD_BUF        (256 * 1024)  /* bytes per write(2) */
 #define NGX_OTA_UPLOAD_SLACK      (1024 * 1024) /* fields and part headers */
 #define NGX_OTA_UPLOAD_FIELD_MAX  2048
+/* bytes parsed and written in one go before the other connections of the
+ * worker process get their turn: a fast client on a fast link would
+ * otherwise keep the socket full and the loop here (for latency) */
+#define NGX_OTA_UPLOAD_SLICE      (1024 * 1024)
 
 
 /* the form's fields; "file" parts are apart */
@@ -97,6 +101,10 @@ typedef struct {
     char                   sha[OTA_PKG_FILES_MAX][65];
     int                    nfiles;
     ota_store_file_t      *out;             /* the file being written */
+    ota_store_file_t      *outs[OTA_PKG_FILES_MAX];  /* digested, open */
+    json_t                *manifest;
+    int                    placed;          /* the thread's outcome */
+    char                   err[OTA_STORE_ERR_MAX];
     u_char                *buf;
     size_t                 blen;
 
@@ -105,11 +113,12 @@ typedef struct {
     char                   slot[OTA_PKG_SLOT_MAX];
     char                  *tmpdir;          /* <store>/.upload-<hex> */
     char                  *dir;             /* <store>/<id> */
+    ngx_str_t              package_root;
 
     ngx_uint_t             status;          /* a callback's refusal */
     ota_check_t            check;
 
-    unsigned               md5_needed:1;    /* sign not known to be sha256 */
+    unsigned               md5_needed:1;    /* sign=md5 came before the files */
     unsigned               tmpdir_made:1;
     unsigned               dir_made:1;
     unsigned               sent:1;          /* the registration is out */
@@ -123,6 +132,12 @@ static void ngx_ota_upload_body_start(ngx_http_request_t *r);
 static void ngx_ota_upload_read(ngx_http_request_t *r);
 static void ngx_ota_upload_complete(ngx_http_request_t *r,
     ngx_ota_upload_t *up);
+static void ngx_ota_upload_place(ngx_ota_upload_t *up);
+static void ngx_ota_upload_placed(ngx_ota_upload_t *up);
+#if (NGX_THREADS)
+static void ngx_ota_upload_place_thread(void *data, ngx_log_t *log);
+static void ngx_ota_upload_placed_event(ngx_event_t *ev);
+#endif
 static void ngx_ota_upload_registered(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_upload_cleanup(void *data);
@@ -133,8 +148,14 @@ static void ngx_ota_upload_cleanup(void *data);
 static void
 ngx_ota_upload_remove(ngx_ota_upload_t *up)
 {
+    int  i;
+
     if (up->out != NULL) {
         ota_store_file_abort(up->out);
+    }
+
+    for (i = 0; i < OTA_PKG_FILES_MAX && up->outs[i] != NULL; i++) {
+        ota_store_file_abort(up->outs[i]);
     }
 
     if (up->tmpdir_made) {
@@ -162,6 +183,11 @@ ngx_ota_upload_cleanup(void *data)
 
     ngx_ota_upload_remove(up);
     ota_package_free(&up->pkg);
+
+    if (up->manifest != NULL) {
+        json_decref(up->manifest);
+        up->manifest = NULL;
+    }
 }
 
 
@@ -239,23 +265,19 @@ ngx_ota_admin_package_upload(ngx_http_request_t *r)
     cln->handler = ngx_ota_upload_cleanup;
 
     up->request = r;
-    up->md5_needed = 1;
     ota_check_init(&up->check, 1);
     ota_package_init(&up->pkg);
 
     up->answer = ngx_ota_api_answer(r);
     up->mp = ngx_palloc(r->pool, sizeof(ota_mp_t));
-    up->out = ngx_pcalloc(r->pool, sizeof(ota_store_file_t));
     up->buf = ngx_palloc(r->pool, NGX_OTA_UPLOAD_BUF);
     up->value = ngx_palloc(r->pool, NGX_OTA_UPLOAD_FIELD_MAX + 1);
 
-    if (up->answer == NULL || up->mp == NULL || up->out == NULL
-        || up->buf == NULL || up->value == NULL)
+    if (up->answer == NULL || up->mp == NULL || up->buf == NULL
+        || up->value == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    up->out->fd = -1;
 
     /* the temporary directory's name: in the store, never a package id */
     up->tmpdir = ngx_pnalloc(r->pool, OTA_STORE_PATH_MAX);
@@ -383,6 +405,12 @@ ngx_ota_upload_begin(void *data, const ota_mp_part_t *part)
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
             }
             up->tmpdir_made = 1;
+        }
+
+        up->out = ngx_palloc(up->request->pool, sizeof(ota_store_file_t));
+        if (up->out == NULL) {
+            (void) ota_check_fail(&up->check, "out of memory");
+            return ngx_ota_upload_fail(up, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
         if (ota_store_file_open(up->out, up->tmpdir, part->filename,
@@ -520,11 +548,17 @@ ngx_ota_upload_end(void *data)
         } else {
             up->field[up->part] = (const char *) v;
 
-            /* files from now on need no md5 when the method is sha256 */
-            if (up->part == NGX_OTA_UF_SIGN
-                && ngx_strcmp(v, "sha256") == 0)
-            {
-                up->md5_needed = 0;
+            /* md5 is computed only when asked for before the files: for
+             * speed, the default sha256 path digests each byte once */
+            if (up->part == NGX_OTA_UF_SIGN && ngx_strcmp(v, "md5") == 0) {
+                if (up->nfiles > 0) {
+                    (void) ota_check_fail(&up->check, "\"sign\" md5 must "
+                                          "come before the \"file\" parts "
+                                          "(the digest is computed as the "
+                                          "bytes arrive)");
+                    return ngx_ota_upload_fail(up, NGX_HTTP_BAD_REQUEST);
+                }
+                up->md5_needed = 1;
             }
         }
 
@@ -545,8 +579,10 @@ ngx_ota_upload_end(void *data)
 
     up->md5[up->nfiles][0] = '\0';
 
-    if (ota_store_file_close(up->out, up->sha[up->nfiles],
-                             up->md5[up->nfiles])
+    /* digested now; synced, made read-only and renamed with the others
+     * once the body is complete (off the event loop: ngx_ota_upload_place) */
+    if (ota_store_file_digest(up->out, up->sha[up->nfiles],
+                              up->md5[up->nfiles])
         != 0)
     {
         ngx_log_error(NGX_LOG_ERR, up->request->connection->log, 0,
@@ -557,9 +593,11 @@ ngx_ota_upload_end(void *data)
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, up->request->connection->log, 0,
-                   "ota admin upload: file \"%s\" of %L bytes stored",
+                   "ota admin upload: file \"%s\" of %L bytes written",
                    f->name, (int64_t) f->size);
 
+    up->outs[up->nfiles] = up->out;
+    up->out = NULL;
     up->nfiles++;
 
     return 0;
@@ -664,6 +702,7 @@ ngx_ota_upload_body_start(ngx_http_request_t *r)
 static void
 ngx_ota_upload_read(ngx_http_request_t *r)
 {
+    off_t               slice;
     size_t              n, used;
     ngx_int_t           rc, prc;
     ngx_buf_t          *buf;
@@ -674,6 +713,7 @@ ngx_ota_upload_read(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
     up = ctx->api;
+    slice = up->received + NGX_OTA_UPLOAD_SLICE;
 
     for ( ;; ) {
 
@@ -731,6 +771,15 @@ ngx_ota_upload_read(ngx_http_request_t *r)
 
         if (!r->reading_body) {
             break;
+        }
+
+        if (up->received >= slice) {
+            /* the rest in the loop's next turn, after the other events */
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota admin upload: %O bytes, yielding",
+                           up->received);
+            ngx_post_event(r->connection->read, &ngx_posted_next_events);
+            return;
         }
 
         rc = ngx_http_read_unbuffered_request_body(r);
@@ -833,21 +882,12 @@ ngx_ota_upload_arg(const char **argv, size_t *argvlen, int *argc,
 static void
 ngx_ota_upload_complete(ngx_http_request_t *r, ngx_ota_upload_t *up)
 {
-    int                         i, k, argc, nf;
-    char                       *files_js, *ext_js, now[NGX_INT64_LEN + 1];
-    char                        err[OTA_STORE_ERR_MAX];
-    u_char                      rnd[8], hex[17];
-    json_t                     *man, *jfiles;
-    ngx_int_t                   rc;
-    ota_package_t              *p = &up->pkg;
-    ngx_ota_loc_conf_t         *olcf;
-    ngx_ota_redis_call_t       *call;
-    ota_package_record_bufs_t   bufs;
-    long long                   off;
-    const char                 *fields[OTA_PKG_RECORD_MAX];
-    const char                 *values[OTA_PKG_RECORD_MAX];
-    const char                 *argv[11 + 2 * OTA_PKG_RECORD_MAX];
-    size_t                      argvlen[11 + 2 * OTA_PKG_RECORD_MAX];
+    int                  i, k, nf;
+    u_char               rnd[8], hex[17];
+    ngx_int_t            rc;
+    ota_package_t       *p = &up->pkg;
+    ngx_ota_loc_conf_t  *olcf;
+    long long            off;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
 
@@ -913,7 +953,7 @@ ngx_ota_upload_complete(ngx_http_request_t *r, ngx_ota_upload_t *up)
         off += up->files[i].size;
 
         if (p->md5 && up->md5[i][0] == '\0') {
-            /* not possible: md5 is computed until sign says sha256 */
+            /* not possible: sign=md5 after a file is refused */
             ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                    "no md5 digest");
             return;
@@ -964,37 +1004,151 @@ ngx_ota_upload_complete(ngx_http_request_t *r, ngx_ota_upload_t *up)
         return;
     }
 
-    /* ---- the manifest last, then the directory takes its place ---- */
-    man = ota_package_manifest(p, up->id, up->files, nf);
-    if (man == NULL) {
+    /* ---- the files synced and in place, the manifest last, then the
+     * directory takes its place: in a thread of nginx's pool when there
+     * is one (fsync waits for the disk), then the record ---- */
+    up->manifest = ota_package_manifest(p, up->id, up->files, nf);
+    if (up->manifest == NULL) {
         ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                "out of memory");
         return;
     }
 
-    rc = ota_store_manifest(up->tmpdir, man, err, sizeof(err));
-    json_decref(man);
+    up->package_root = olcf->package_root;
 
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ota: admin: upload: %s", err);
-        ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "cannot write the package store");
+#if (NGX_THREADS)
+    {
+        ngx_thread_task_t  *task;
+        ngx_thread_pool_t  *tp;
+        static ngx_str_t    name = ngx_string("default");
+
+        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+
+        if (tp != NULL) {
+            task = ngx_thread_task_alloc(r->pool, sizeof(ngx_ota_upload_t *));
+            if (task == NULL) {
+                ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "out of memory");
+                return;
+            }
+
+            *(ngx_ota_upload_t **) task->ctx = up;
+            task->handler = ngx_ota_upload_place_thread;
+            task->event.handler = ngx_ota_upload_placed_event;
+            task->event.data = task->ctx;
+
+            if (ngx_thread_task_post(tp, task) == NGX_OK) {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "ota admin upload: \"%s\" placed in a thread",
+                               up->id);
+                return;
+            }
+        }
+    }
+#endif
+
+    /* no thread pool: here */
+    ngx_ota_upload_place(up);
+    ngx_ota_upload_placed(up);
+}
+
+
+/* what may wait for the disk, in a thread: it touches only up's files,
+ * paths and manifest, which the request holds until the event below */
+static void
+ngx_ota_upload_place(ngx_ota_upload_t *up)
+{
+    int  i;
+
+    up->placed = -1;
+
+    for (i = 0; i < up->nfiles; i++) {
+        if (ota_store_file_place(up->outs[i]) != 0) {
+            ngx_cpystrn((u_char *) up->err, (u_char *) up->outs[i]->err,
+                        sizeof(up->err));
+            return;
+        }
+    }
+
+    if (ota_store_manifest(up->tmpdir, up->manifest, up->err,
+                           sizeof(up->err))
+        != 0)
+    {
         return;
     }
 
-    /* over the empty directory just made: one atomic step */
+    /* over the empty directory made for it: one atomic step */
     if (rename(up->tmpdir, up->dir) != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "ota: admin: upload: rename(\"%s\", \"%s\") failed",
-                      up->tmpdir, up->dir);
+        ngx_snprintf((u_char *) up->err, sizeof(up->err) - 1,
+                     "rename(\"%s\", \"%s\"): %s%Z", up->tmpdir, up->dir,
+                     strerror(errno));
+        return;
+    }
+
+    ota_store_sync_dir((const char *) up->package_root.data);
+    up->placed = 0;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_ota_upload_place_thread(void *data, ngx_log_t *log)
+{
+    ngx_ota_upload_t  *up = *(ngx_ota_upload_t **) data;
+
+    ngx_ota_upload_place(up);
+}
+
+
+static void
+ngx_ota_upload_placed_event(ngx_event_t *ev)
+{
+    ngx_ota_upload_t    *up = *(ngx_ota_upload_t **) ev->data;
+    ngx_connection_t    *c;
+
+    c = up->request->connection;
+
+    ngx_ota_upload_placed(up);
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
+static void
+ngx_ota_upload_placed(ngx_ota_upload_t *up)
+{
+    int                         i, k, argc, nf;
+    char                       *files_js, *ext_js, now[NGX_INT64_LEN + 1];
+    json_t                     *jfiles;
+    ngx_int_t                   rc;
+    ngx_http_request_t         *r = up->request;
+    ota_package_t              *p = &up->pkg;
+    ngx_ota_redis_call_t       *call;
+    ota_package_record_bufs_t   bufs;
+    const char                 *fields[OTA_PKG_RECORD_MAX];
+    const char                 *values[OTA_PKG_RECORD_MAX];
+    const char                 *argv[11 + 2 * OTA_PKG_RECORD_MAX];
+    size_t                      argvlen[11 + 2 * OTA_PKG_RECORD_MAX];
+
+    nf = up->nfiles;
+
+    /* the files are closed (placed or removed) either way */
+    for (i = 0; i < nf; i++) {
+        up->outs[i] = NULL;
+    }
+
+    if (up->placed != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ota: admin: upload: %s", up->err);
         ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                "cannot write the package store");
         return;
     }
 
     up->tmpdir_made = 0;
-    ota_store_sync_dir((const char *) olcf->package_root.data);
 
     /* ---- the record, by otactl's script ---- */
     jfiles = json_array();

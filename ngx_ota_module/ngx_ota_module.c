@@ -315,6 +315,14 @@ ngx_ota_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+#if (NGX_THREADS)
+    /* a package upload syncs its files in a thread of nginx's pool
+     * "default" (thread_pool default ...; in the main context sizes it) */
+    if (conf->admin_api == 1 && ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     if (conf->admin_api && conf->admin_tokens == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ota_admin_api\" needs \"ota_admin_token\": "

@@ -198,10 +198,10 @@ is($r->{json}{sign}, digest_file($f3, 'md5'), 'the md5 digest');
 ok(-f $t->store . "/sedan-ECU-1_2_0-1_3_0/delta.bin", 'the last path component is the name');
 is($r->{json}{state}, 'ready', 'no verify: ready');
 
-# the fields after the file: still checked (sign md5 after the file too)
-$r = upload([['file', "\@$f3"], @BASE, ['version', '1.4.0'], ['sign', 'md5']]);
+# the fields after the file: still checked
+$r = upload([['file', "\@$f3"], @BASE, ['version', '1.4.0'], ['sign', 'sha256']]);
 is($r->{status}, 201, 'fields after the file: 201') or diag($r->{content});
-is($r->{json}{sign}, digest_file($f3, 'md5'), 'md5 though it came after the file');
+is($r->{json}{sign}, digest_file($f3, 'sha256'), 'its digest');
 
 # ---- refusals ------------------------------------------------------------------
 
@@ -248,6 +248,8 @@ refused([@OK, ['from', '1.0.0'], ['file', "\@$small"]], 400, qr/"from" is only f
         'from on a full package');
 refused([@OK, ['sign', 'sha1'], ['file', "\@$small"]], 400, qr/invalid "sign" "sha1"/,
         'a bad sign method');
+refused([@OK, ['file', "\@$small"], ['sign', 'md5']], 400,
+        qr/"sign" md5 must come before the "file" parts/, 'sign=md5 after a file');
 refused([@OK, ['verify', 'maybe'], ['file', "\@$small"]], 400, qr/invalid "verify"/,
         'a bad verify');
 refused([@OK, ['ext', 'novalue'], ['file', "\@$small"]], 400, qr/invalid "ext" "novalue"/,

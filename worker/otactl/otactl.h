@@ -15,7 +15,7 @@
  *   otactl_redis.c     the Redis connection and commands
  *   otactl_format.c    JSON, sizes, times, rates
  *   otactl_lua.c       generated (build/gen/) from lua/lib/prelude.lua and
- *                      lua/otactl/
+ *                      lua/admin/ (shared with the admin API)
  *
  * and below them worker/common/ (ota_common.h) and include/.
  */
