@@ -110,9 +110,11 @@
 #define OTA_PKG_VERIFY_FAILED "verify_failed"
 #define OTA_PKG_READY         "ready"
 
-/* package record field "diff:<from version>" of a full package: the id of
- * its diff package from that version (otactl package diff) */
-#define OTA_PKG_DIFF_FIELD    "diff:"
+/* batch record counters of the deltas (docs/delta.md): bytes saved
+ * (the full package's size less the diff's, for each task that succeeded
+ * on the diff) and the number of such tasks (worker, apply.lua) */
+#define OTA_B_BYTES_SAVED     "bytes_saved"
+#define OTA_B_DIFF_SUCCEEDED  "diff_succeeded"
 
 /* ---- package store ------------------------------------------------------
  * <ota_package_root>/<package id>/            one directory per package

@@ -68,6 +68,12 @@
 
 /* HASH package record: see docs/redis-schema.md */
 #define OTA_KEY_PACKAGE         "ota:pkg:{%s}"
+/* HASH of a full package: from version -> id of the diff package from that
+ * version to it (same product, module and version): the index the upgrade
+ * answers (HTTP and MQTT) and the worker read to offer and count the diff
+ * (docs/delta.md).  Written by package_add.lua, for a diff when its target
+ * exists and for a full package from the diffs already registered */
+#define OTA_KEY_PACKAGE_DIFFS   "ota:pkg:{%s}:diffs"
 /* ZSET every package id scored by creation time */
 #define OTA_KEY_PACKAGES        "ota:pkgs"
 
@@ -106,6 +112,13 @@
 #define OTA_KEY_BATCH_CREATED   "ota:batch:{%s}:created"
 /* ms of the task's last change; default its created */
 #define OTA_KEY_BATCH_UPDATED   "ota:batch:{%s}:updated"
+/* task column: the diff package whose coverage the task's covered counts
+ * (the device downloads the diff it was offered); absent: the batch's own
+ * package (docs/delta.md) */
+#define OTA_KEY_BATCH_PKG       "ota:batch:{%s}:pkg"
+/* task column: that diff's bytes, what covered is measured against
+ * (progress); absent: the batch's size */
+#define OTA_KEY_BATCH_PSIZE     "ota:batch:{%s}:psize"
 /* HASH a rollout's counters per wave (docs/rollouts.md): "<wave>:<state>"
  * -> tasks of the wave in that state (pending left out: it is the wave's
  * size less the others), "<wave>:r:<reason>" -> its failures by reason,

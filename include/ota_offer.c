@@ -193,6 +193,38 @@ ota_offer_ext(const ota_offer_t *o)
 }
 
 
+/* the full package behind a diff: its own fields and links, without what
+ * the offer says once for both (batch, module, extData, url_expires) */
+static json_t *
+ota_offer_fallback(const ota_offer_t *o, int shape)
+{
+    json_t       *fb;
+    ota_offer_t   f;
+
+    f = *o->fallback;
+    f.device = o->device;
+    f.batch = o->batch;
+    f.module = o->module;
+    f.task_from = o->task_from;
+    f.key = o->key;
+    f.prefix = o->prefix;
+    f.expires = o->expires;
+    f.fallback = NULL;
+
+    fb = ota_offer_json(&f, shape);
+    if (fb == NULL) {
+        return NULL;
+    }
+
+    json_object_del(fb, "batch");
+    json_object_del(fb, "module");
+    json_object_del(fb, "extData");
+    json_object_del(fb, "url_expires");
+
+    return fb;
+}
+
+
 json_t *
 ota_offer_json(const ota_offer_t *o, int shape)
 {
@@ -270,6 +302,10 @@ ota_offer_json(const ota_offer_t *o, int shape)
     if (o->manifest.len) {
         ota_setv("manifest", o->manifest);
         ota_setv("signature", o->signature);
+    }
+
+    if (o->fallback != NULL) {
+        ota_set("fallback", ota_offer_fallback(o, shape));
     }
 
 #undef ota_set

@@ -19,6 +19,11 @@
  *                                base64 (include/ota_sign.h); absent for
  *                                an unsigned package
  *
+ * A diff offered in place of the batch's full package (docs/delta.md)
+ * carries the full package as "fallback": the same fields of that
+ * package (its own links, digest, size, manifest and signature), for a
+ * device that cannot apply the diff.
+ *
  * OTA_OFFER_HTTP adds the device API's own fields (DESIGN "Device API"):
  * batch, package, type, from, total_size, sign_method, url_expires, and
  * always lists files.  OTA_OFFER_MQTT lists files only for a package of
@@ -44,7 +49,7 @@
 
 #define OTA_OFFER_PREFIX_MAX  1024
 
-typedef struct {
+typedef struct ota_offer_s {
     /* the task */
     ota_view_t   device;
     ota_view_t   batch;
@@ -68,6 +73,10 @@ typedef struct {
     ota_view_t   key;           /* server key (ota_token_secret) */
     ota_view_t   prefix;        /* the device API's URL, '/' added if missing */
     int64_t      expires;       /* unix s */
+
+    /* a diff offered in place of the full package: the full package's
+     * record (package .. size; the rest is taken from this offer) */
+    const struct ota_offer_s  *fallback;
 } ota_offer_t;
 
 /* NULL when out of memory or the prefix is longer than

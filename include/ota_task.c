@@ -39,13 +39,66 @@ ota_task_move(ota_task_t *t, ota_task_state_t to, const char *reason)
     return OTA_TASK_MOVED;
 }
 
+/* a download of the other package than the one covered counts: 1 when
+ * the task takes it (rc gets what changed), 0 when it is ignored */
 static int
-ota_task_download(ota_task_t *t, long long covered)
+ota_task_switch(ota_task_t *t, const ota_task_event_t *e, int *rc)
 {
-    int  rc = 0;
+    if (ota_task_state_final(t->state) || e->size <= 0) {
+        return 0;
+    }
+
+    if (e->diff) {
+        /* the diff, first: only before any byte of the full package */
+        if (t->covered > 0) {
+            return 0;
+        }
+        if (t->full <= 0) {
+            t->full = t->size;
+        }
+        t->diff = 1;
+        t->size = e->size;
+        *rc |= OTA_TASK_PKG;
+        return 1;
+    }
+
+    /* the device falls back to the full package: covered counts it now */
+    t->diff = 0;
+    t->size = t->full > 0 ? t->full : e->size;
+    t->covered = 0;
+    *rc |= OTA_TASK_PKG | OTA_TASK_COVERED;
+
+    if (t->state == OTA_TS_DOWNLOADED || t->state == OTA_TS_INSTALLING) {
+        t->state = OTA_TS_DOWNLOADING;
+        *rc |= OTA_TASK_MOVED;
+    }
+
+    return 1;
+}
+
+
+long long
+ota_task_saved(const ota_task_t *t)
+{
+    if (t->state != OTA_TS_SUCCEEDED || !t->diff || t->full <= t->size) {
+        return 0;
+    }
+    return t->full - t->size;
+}
+
+
+static int
+ota_task_download(ota_task_t *t, const ota_task_event_t *e)
+{
+    int        rc = 0;
+    long long  covered = e->covered;
 
     if (covered < 0) {
         return -1;
+    }
+
+    if (e->diff != t->diff && !ota_task_switch(t, e, &rc)) {
+        return 0;                 /* bytes of a package it does not count */
     }
     if (t->size > 0 && covered > t->size) {
         covered = t->size;        /* never report more than 100 % */
@@ -131,8 +184,7 @@ ota_task_apply(ota_task_t *t, const ota_task_event_t *e)
         /* final states are final; a later, larger coverage still counts
          * (the last merge may answer after the device's inform): covered
          * grows, the state stays, so no counter moves */
-        return e->type == OTA_TE_DOWNLOAD ? ota_task_download(t, e->covered)
-                                          : 0;
+        return e->type == OTA_TE_DOWNLOAD ? ota_task_download(t, e) : 0;
     }
 
     switch (e->type) {
@@ -142,7 +194,7 @@ ota_task_apply(ota_task_t *t, const ota_task_event_t *e)
                ? ota_task_move(t, OTA_TS_NOTIFIED, NULL) : 0;
 
     case OTA_TE_DOWNLOAD:
-        return ota_task_download(t, e->covered);
+        return ota_task_download(t, e);
 
     case OTA_TE_PROGRESS:
         if (e->step < OTA_STEP_MIN || e->step > OTA_STEP_MAX) {

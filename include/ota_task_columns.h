@@ -17,6 +17,10 @@ typedef enum {
     OTA_TCOL_COVERED,
     OTA_TCOL_STEP,
     OTA_TCOL_REASON,
+    OTA_TCOL_PKG,           /* the diff the device downloads (docs/delta.md) */
+    OTA_TCOL_PSIZE,         /* its bytes: covered is of that size; after
+                               COVERED, so a reader that goes through the
+                               columns in order has covered already */
     OTA_TCOL_VIEW_N,
 
     /* the rest */

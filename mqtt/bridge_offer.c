@@ -16,8 +16,11 @@
 
 
 /* bridge.lua's offer: batch package pending task_from version type
- * pkg_from sign_method sign size files ext manifest signature */
+ * pkg_from sign_method sign size files ext manifest signature; a diff's
+ * then adds its fallback, the full package: package sign_method sign size
+ * files manifest signature version */
 #define OTA_OFFER_FIELDS  14
+#define OTA_OFFER_FALLBACK_FIELDS  8
 
 static ota_view_t
 ota_bridge_view(redisReply *r, size_t i)
@@ -41,9 +44,11 @@ ota_bridge_offer_data(ota_bridge_t *b, const ota_bridge_op_t *op,
     redisReply *r)
 {
     ota_view_t   v;
-    ota_offer_t  o;
+    ota_offer_t  o, fb;
 
-    if (r->elements != OTA_OFFER_FIELDS) {
+    if (r->elements != OTA_OFFER_FIELDS
+        && r->elements != OTA_OFFER_FIELDS + OTA_OFFER_FALLBACK_FIELDS)
+    {
         ota_log(OTA_LOG_ERR, "unexpected offer of %zu fields for device %s",
                 r->elements, op->device);
         return NULL;
@@ -77,6 +82,25 @@ ota_bridge_offer_data(ota_bridge_t *b, const ota_bridge_op_t *op,
 
     if (o.size < 0) {
         o.size = 0;
+    }
+
+    if (r->elements > OTA_OFFER_FIELDS) {
+        memset(&fb, 0, sizeof(fb));
+        fb.package = ota_bridge_view(r, 14);
+        fb.sign_method = ota_bridge_view(r, 15);
+        fb.sign = ota_bridge_view(r, 16);
+        v = ota_bridge_view(r, 17);
+        fb.size = ota_parse_int64(v.data, v.len);
+        fb.files = ota_bridge_view(r, 18);
+        fb.manifest = ota_bridge_view(r, 19);
+        fb.signature = ota_bridge_view(r, 20);
+        fb.version = ota_bridge_view(r, 21);
+        fb.type.data = "full";
+        fb.type.len = 4;
+        if (fb.size < 0) {
+            fb.size = 0;
+        }
+        o.fallback = &fb;
     }
 
     return ota_offer_json(&o, OTA_OFFER_MQTT);

@@ -18,6 +18,7 @@
 #include "ngx_ota_json.h"
 #include "ngx_ota_redis.h"
 
+#include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_task_columns.h"
 #include "ota_names.h"
@@ -63,6 +64,21 @@ static void ngx_ota_admin_batches_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_admin_devices_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
+
+
+/* what the batch's diffs saved (docs/delta.md): "bytes_saved" and
+ * "diff_succeeded", 0 when no task succeeded on a diff */
+static int
+ngx_ota_admin_deltas(json_t *obj, redisReply *hash)
+{
+    int64_t  saved, n;
+
+    saved = ngx_ota_hash_int(hash, OTA_B_BYTES_SAVED, 0);
+    n = ngx_ota_hash_int(hash, OTA_B_DIFF_SUCCEEDED, 0);
+
+    return json_object_set_new(obj, "bytes_saved", json_integer(saved))
+           | json_object_set_new(obj, "diff_succeeded", json_integer(n));
+}
 
 
 /* "skipped": {"current":n,...} from the record's skipped_<why> fields */
@@ -222,6 +238,7 @@ ngx_ota_admin_batch_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
         if (ngx_ota_admin_fields(a->obj, reply, ngx_ota_batch_fields) != 0
             || ngx_ota_admin_skipped(a->obj, reply) != 0
+            || ngx_ota_admin_deltas(a->obj, reply) != 0
             || ngx_ota_admin_rollout_fields(r, a->rollout, reply) != NGX_OK)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

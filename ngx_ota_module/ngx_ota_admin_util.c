@@ -490,6 +490,23 @@ ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
         rc |= json_object_set_new(item, "size", json_integer(size));
         return rc;
 
+    case OTA_TCOL_PSIZE:
+        /* a task on a diff: covered counts the diff's bytes */
+        size = v.len ? ngx_atoof(v.data, v.len) : NGX_ERROR;
+        if (size == NGX_ERROR) {
+            return 0;
+        }
+        covered = json_integer_value(json_object_get(item, "covered"));
+        if (covered > size) {
+            covered = size;
+        }
+        rc |= json_object_set_new(item, "progress",
+                                  json_real(ota_progress_percent(covered,
+                                                                 size)));
+        rc |= json_object_set_new(item, "covered", json_integer(covered));
+        rc |= json_object_set_new(item, name, json_integer(size));
+        return rc;
+
     case OTA_TCOL_STEP:
         if (ngx_ota_admin_step(&v, &step) == NGX_OK) {
             rc = json_object_set_new(item, name, json_integer(step));

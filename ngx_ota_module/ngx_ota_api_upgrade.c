@@ -6,13 +6,23 @@
  * keys live in different hash slots, so no single script):
  *
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
+ *      HGET     dev:{d}:ver <module>                  -> its version
  *      HGET     dev:{d}:open <module>                 -> batch id
- *   1  HGET     batch:{b}:state <device>   HGET batch:{b}:from <device>
+ *   1  HGET     batch:{b}:state|from|covered|pkg <device>
  *      ZSCORE   batch:{b}:devices <device>  HGETALL batch:{b}  (pipelined)
  *  (2) MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
  *                               (a pending task of a batch with a rate)
- *   2  HGETALL  pkg:{p}
- *   3  XADD     events notified   (only while the task is still pending)
+ *   2  HGET     pkg:{p}:diffs <version>  HGETALL pkg:{p}  (pipelined)
+ *  (3) HGETALL  pkg:{diff}    (a diff from the device's version exists)
+ *   4  XADD     events notified   (only while the task is still pending)
+ *
+ * The offer follows the device (docs/delta.md): when the batch's full
+ * package has a diff from the version the device reported (the index
+ * pkg:{p}:diffs, no scan), the diff is offered with the full package as
+ * "fallback", unless the diff is not ready (verified when it must be), or
+ * the task already counts bytes of the full package (the device fell
+ * back, or started before the diff existed).  The extra round trip is
+ * only taken by devices that have a diff.
  *
  * With wait=<s> (0 .. ota_upgrade_wait_max, larger values capped) a
  * request that finds no offer is held by ngx_ota_wait.c instead of
@@ -63,10 +73,17 @@ typedef struct {
     ngx_str_t              batch;
     ngx_str_t              package;
     ngx_str_t              task_from;
+    ngx_str_t              dev_ver;      /* reported, "" when unknown */
+    ngx_str_t              diff;         /* diff package id, or empty */
+    ngx_str_t              dkey;         /* the diff's key */
+    ota_offer_t           *full;         /* the full package's fields,
+                                            copied, while the diff is read */
     ngx_str_t              open_key;     /* the device's open tasks */
+    ngx_str_t              ver_key;      /* the device's versions */
     ngx_str_t              modules_key;  /* the product's modules, or empty
                                             for "default" */
-    ngx_uint_t             base;         /* replies before HGET open */
+    ngx_uint_t             base;         /* replies before HGET open: the
+                                            last is HGET ver */
     int64_t                rank;         /* in the batch, 0: none */
     ngx_int_t              rate;         /* offers per minute, 0: none */
     ngx_str_t              pkey;         /* the package's key */
@@ -75,6 +92,8 @@ typedef struct {
     unsigned               limited:1;    /* the rate check was sent */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
+    unsigned               on_full:1;    /* covered counts the full one */
+    unsigned               diff_asked:1; /* the diff's record was asked */
 } ngx_ota_upgrade_t;
 
 
@@ -90,6 +109,12 @@ static void ngx_ota_upgrade_batch(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
 static void ngx_ota_upgrade_package(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
+static void ngx_ota_upgrade_diff(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
+static ngx_int_t ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call);
+static void ngx_ota_upgrade_answer(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ota_offer_t *o);
 static ngx_int_t ngx_ota_upgrade_prefix(ngx_http_request_t *r,
     ngx_str_t *prefix);
 static void ngx_ota_upgrade_none(ngx_http_request_t *r);
@@ -101,6 +126,21 @@ static ngx_int_t ngx_ota_upgrade_wait_arg(ngx_http_request_t *r,
 static ngx_int_t ngx_ota_upgrade_lookup(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u);
 static void ngx_ota_upgrade_recheck(ngx_http_request_t *r);
+
+
+/* the replies after HGET open (and before it: HEXISTS modules, HGET ver) */
+#define NGX_OTA_UP_OPEN      0
+#define NGX_OTA_UP_STATE     1
+#define NGX_OTA_UP_FROM      2
+#define NGX_OTA_UP_RANK      3
+#define NGX_OTA_UP_COVERED   4
+#define NGX_OTA_UP_PKG       5
+#define NGX_OTA_UP_BATCH     6
+#define NGX_OTA_UP_RATE      7      /* MULTI .. EXEC: 6 replies */
+#define NGX_OTA_UP_RATE_N    6
+#define NGX_OTA_UP_DIFFS     7      /* after the rate check, if any */
+#define NGX_OTA_UP_PACKAGE   8
+#define NGX_OTA_UP_DIFF      9      /* the diff's record, if asked */
 
 
 ngx_int_t
@@ -165,7 +205,10 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
 
     if (ngx_ota_key(r->pool, &u->open_key, OTA_KEY_DEVICE_OPEN, &u->device,
                     NULL, NULL)
-        == NULL)
+        == NULL
+        || ngx_ota_key(r->pool, &u->ver_key, OTA_KEY_DEVICE_VERSIONS,
+                       &u->device, NULL, NULL)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -268,9 +311,14 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
     u->limited = 0;
     u->pending = 0;
     u->gone = 0;
+    u->on_full = 0;
+    u->diff_asked = 0;
+    u->full = NULL;
     ngx_str_null(&u->batch);
     ngx_str_null(&u->package);
     ngx_str_null(&u->task_from);
+    ngx_str_null(&u->dev_ver);
+    ngx_str_null(&u->diff);
 
     call = ngx_ota_redis_call(r, ngx_ota_upgrade_reply, u);
     if (call == NULL) {
@@ -283,6 +331,13 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
         u->base = 1;
         rc = ngx_ota_redis_cmd(call, "HEXISTS %b %b", u->modules_key.data,
                                u->modules_key.len, u->module.data,
+                               u->module.len);
+    }
+
+    if (rc == NGX_OK) {
+        u->base++;
+        rc = ngx_ota_redis_cmd(call, "HGET %b %b", u->ver_key.data,
+                               u->ver_key.len, u->module.data,
                                u->module.len);
     }
 
@@ -332,6 +387,19 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
+    if (call->index + 1 == u->base) {
+        /* the device's reported version of the module (diffs are from it) */
+        if (reply->type == REDIS_REPLY_STRING) {
+            ngx_str_t  v;
+
+            v.data = (u_char *) reply->str;
+            v.len = reply->len;
+            u->dev_ver.data = ngx_ota_pstrdup0(r->pool, &v);
+            u->dev_ver.len = u->dev_ver.data ? v.len : 0;
+        }
+        return;
+    }
+
     if (call->index < u->base) {
         if (reply->type != REDIS_REPLY_INTEGER) {
             ngx_ota_api_redis_error(r, reply, "upgrade module check");
@@ -348,50 +416,80 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     idx = call->index - u->base;
 
     /* the rate check's replies come between the batch and the package */
-    if (u->limited && idx >= 5) {
-        if (idx < 10) {
+    if (u->limited && idx >= NGX_OTA_UP_RATE) {
+        if (idx < NGX_OTA_UP_RATE + NGX_OTA_UP_RATE_N - 1) {
             if (reply->type != REDIS_REPLY_STATUS) {
                 ngx_ota_api_redis_error(r, reply, "upgrade offer");
             }
             return;
         }
 
-        if (idx == 10) {
+        if (idx == NGX_OTA_UP_RATE + NGX_OTA_UP_RATE_N - 1) {
             ngx_ota_upgrade_offer(r, u, call, reply);
             return;
         }
 
-        idx -= 6;
+        idx -= NGX_OTA_UP_RATE_N;
     }
 
     switch (idx) {
 
-    case 0:
+    case NGX_OTA_UP_OPEN:
         ngx_ota_upgrade_open(r, u, call, reply);
         return;
 
-    case 1:
+    case NGX_OTA_UP_STATE:
         ngx_ota_upgrade_task(r, u, reply);
         return;
 
-    case 2:
+    case NGX_OTA_UP_FROM:
         ngx_ota_upgrade_from(r, u, reply);
         return;
 
-    case 3:
+    case NGX_OTA_UP_RANK:
         u->rank = reply->type == REDIS_REPLY_STRING
                   ? ngx_atoi((u_char *) reply->str, reply->len) : 0;
         return;
 
-    case 4:
+    case NGX_OTA_UP_COVERED:
+        /* bytes counted: of the full package unless pkg names a diff */
+        u->on_full = reply->type == REDIS_REPLY_STRING && reply->len
+                     && !(reply->len == 1 && reply->str[0] == '0');
+        return;
+
+    case NGX_OTA_UP_PKG:
+        if (reply->type == REDIS_REPLY_STRING) {
+            u->on_full = 0;
+        }
+        return;
+
+    case NGX_OTA_UP_BATCH:
         ngx_ota_upgrade_batch(r, u, call, reply);
         return;
 
-    case 5:
+    case NGX_OTA_UP_DIFFS:
+        if (reply->type == REDIS_REPLY_STRING && !u->on_full
+            && ota_name_id(reply->str, reply->len))
+        {
+            ngx_str_t  v;
+
+            v.data = (u_char *) reply->str;
+            v.len = reply->len;
+            u->diff.data = ngx_ota_pstrdup0(r->pool, &v);
+            u->diff.len = u->diff.data ? v.len : 0;
+        }
+        return;
+
+    case NGX_OTA_UP_PACKAGE:
         ngx_ota_upgrade_package(r, u, call, reply);
         return;
 
     default:
+        if (u->diff_asked && idx == NGX_OTA_UP_DIFF) {
+            ngx_ota_upgrade_diff(r, u, call, reply);
+            return;
+        }
+
         if (reply->type != REDIS_REPLY_STRING) {
             ngx_ota_api_redis_error(r, reply, "upgrade notified event");
             return;
@@ -409,7 +507,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t  rc;
-    ngx_str_t  state, batch, from, devs, b;
+    ngx_str_t  state, batch, from, devs, cov, pkg, b;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -440,6 +538,10 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
                        NULL) == NULL
         || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, &u->batch,
+                       NULL, NULL) == NULL
+        || ngx_ota_key(r->pool, &cov, OTA_KEY_BATCH_COVERED, &u->batch,
+                       NULL, NULL) == NULL
+        || ngx_ota_key(r->pool, &pkg, OTA_KEY_BATCH_PKG, &u->batch,
                        NULL, NULL) == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -456,6 +558,16 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "ZSCORE %b %b", devs.data, devs.len,
+                               u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGET %b %b", cov.data, cov.len,
+                               u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGET %b %b", pkg.data, pkg.len,
                                u->device.data, u->device.len);
     }
 
@@ -622,10 +734,37 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data, u->pkey.len);
+    rc = ngx_ota_upgrade_packages(u, call);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }
+}
+
+
+/* the diff from the device's version (index) and the full package */
+static ngx_int_t
+ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call)
+{
+    ngx_int_t  rc;
+    ngx_str_t  dk;
+
+    if (ngx_ota_key(call->request->pool, &dk, OTA_KEY_PACKAGE_DIFFS,
+                    &u->package, NULL, NULL)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    /* asked even for an unknown version: the reply numbering stays fixed */
+    rc = ngx_ota_redis_cmd(call, "HGET %b %b", dk.data, dk.len,
+                           u->dev_ver.data ? u->dev_ver.data
+                                           : (u_char *) "",
+                           u->dev_ver.len);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data, u->pkey.len);
 }
 
 
@@ -653,8 +792,7 @@ ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
                        "minute", &u->device, (int64_t) rank->integer + 1,
                        u->rate);
 
-        rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data,
-                               u->pkey.len);
+        rc = ngx_ota_upgrade_packages(u, call);
         if (rc != NGX_OK) {
             ngx_ota_api_send_failed(r, rc);
         }
@@ -702,17 +840,53 @@ ngx_ota_upgrade_field(redisReply *reply, const char *name)
 }
 
 
+/* a package record's fields into o (views into reply) */
+static void
+ngx_ota_upgrade_fields(ota_offer_t *o, redisReply *reply)
+{
+    o->version = ngx_ota_upgrade_field(reply, "version");
+    o->type = ngx_ota_upgrade_field(reply, "type");
+    o->pkg_from = ngx_ota_upgrade_field(reply, "from");
+    o->sign_method = ngx_ota_upgrade_field(reply, "sign_method");
+    o->sign = ngx_ota_upgrade_field(reply, "sign");
+    o->files = ngx_ota_upgrade_field(reply, "files");
+    o->ext = ngx_ota_upgrade_field(reply, "ext");
+    o->manifest = ngx_ota_upgrade_field(reply, "manifest");
+    o->signature = ngx_ota_upgrade_field(reply, "signature");
+    o->size = ngx_ota_hash_int(reply, "size", 0);
+}
+
+
+/* a view copied into the pool (the reply it points into is freed) */
+static ngx_int_t
+ngx_ota_upgrade_keep(ngx_pool_t *pool, ota_view_t *v)
+{
+    u_char  *p;
+
+    if (v->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, v->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, v->data, v->len);
+    v->data = (const char *) p;
+
+    return NGX_OK;
+}
+
+
 /* the answer is ota_offer_json()'s, as the MQTT bridge's notice is */
 static void
 ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t             rc;
-    ngx_str_t             e, prefix;
-    ota_offer_t           o;
-    ota_event_fields_t    f;
-    ngx_ota_loc_conf_t   *olcf;
-    ngx_ota_main_conf_t  *omcf;
+    ngx_int_t     rc;
+    ngx_str_t     e;
+    ota_offer_t   o, *f;
 
     if (ngx_ota_hash_get(reply, "id", &e) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -721,6 +895,118 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         ngx_ota_upgrade_none(r);
         return;
     }
+
+    ngx_memzero(&o, sizeof(ota_offer_t));
+    ngx_ota_upgrade_fields(&o, reply);
+
+    if (u->diff.len == 0
+        || (o.type.len == 4 && ngx_strncmp(o.type.data, "diff", 4) == 0))
+    {
+        ngx_ota_upgrade_answer(r, u, call, &o);
+        return;
+    }
+
+    /* a diff from the device's version: the full package's fields wait
+     * in the pool for the diff's record */
+    f = ngx_palloc(r->pool, sizeof(ota_offer_t));
+    if (f == NULL
+        || ngx_ota_key(r->pool, &u->dkey, OTA_KEY_PACKAGE, &u->diff, NULL,
+                       NULL) == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    *f = o;
+    f->package.data = (const char *) u->package.data;
+    f->package.len = u->package.len;
+
+    if (ngx_ota_upgrade_keep(r->pool, &f->version) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->type) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->pkg_from) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->sign_method) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->sign) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->files) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->ext) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->manifest) != NGX_OK
+        || ngx_ota_upgrade_keep(r->pool, &f->signature) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    u->full = f;
+    u->diff_asked = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: device \"%V\" at %V: diff \"%V\" exists",
+                   &u->device, &u->dev_ver, &u->diff);
+
+    rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->dkey.data, u->dkey.len);
+    if (rc != NGX_OK) {
+        ngx_ota_api_send_failed(r, rc);
+    }
+}
+
+
+#define ngx_ota_view_eq(v, s)                                                 \
+    ((v).len == (s).len && ngx_strncmp((v).data, (s).data, (s).len) == 0)
+
+/* the diff's record: offered when it is a ready diff from the device's
+ * version to the full package's, else the full package alone */
+static void
+ngx_ota_upgrade_diff(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_str_t     id, type, from, ver, mod, state;
+    ota_offer_t   d;
+
+    if (ngx_ota_hash_get(reply, "id", &id) == NGX_OK
+        && ngx_ota_hash_get(reply, "type", &type) == NGX_OK
+        && ngx_ota_hash_get(reply, "from", &from) == NGX_OK
+        && ngx_ota_hash_get(reply, "version", &ver) == NGX_OK
+        && ngx_ota_hash_get(reply, "module", &mod) == NGX_OK
+        && ngx_ota_hash_get(reply, "state", &state) == NGX_OK
+        && type.len == 4 && ngx_strncmp(type.data, "diff", 4) == 0
+        && ngx_ota_view_eq(from, u->dev_ver)
+        && ngx_ota_view_eq(ver, u->full->version)
+        && ngx_ota_view_eq(mod, u->module)
+        && ((state.len == 5 && ngx_strncmp(state.data, "ready", 5) == 0)
+            || (state.len == 8
+                && ngx_strncmp(state.data, "verified", 8) == 0)))
+    {
+        ngx_memzero(&d, sizeof(ota_offer_t));
+        ngx_ota_upgrade_fields(&d, reply);
+        d.fallback = u->full;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: device \"%V\" offered diff \"%V\" of "
+                       "package \"%V\"", &u->device, &u->diff, &u->package);
+
+        u->package = u->diff;
+        ngx_ota_upgrade_answer(r, u, call, &d);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: diff \"%V\" is not to be offered (not a "
+                   "ready diff from %V): the full package",
+                   &u->diff, &u->dev_ver);
+
+    ngx_ota_upgrade_answer(r, u, call, u->full);
+}
+
+
+/* the offer o (its package: u->package) and the notified event */
+static void
+ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, ota_offer_t *o)
+{
+    ngx_int_t             rc;
+    ngx_str_t             prefix;
+    ota_event_fields_t    f;
+    ngx_ota_loc_conf_t   *olcf;
+    ngx_ota_main_conf_t  *omcf;
 
     if (ngx_ota_upgrade_prefix(r, &prefix) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -733,34 +1019,23 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 #define ngx_ota_view(v, s)  (v).data = (const char *) (s).data;               \
                             (v).len = (s).len
 
-    ngx_memzero(&o, sizeof(ota_offer_t));
-    ngx_ota_view(o.device, u->device);
-    ngx_ota_view(o.batch, u->batch);
-    ngx_ota_view(o.module, u->module);
-    ngx_ota_view(o.task_from, u->task_from);
-    ngx_ota_view(o.package, u->package);
-    ngx_ota_view(o.key, omcf->token_secret);
-    ngx_ota_view(o.prefix, prefix);
+    ngx_ota_view(o->device, u->device);
+    ngx_ota_view(o->batch, u->batch);
+    ngx_ota_view(o->module, u->module);
+    ngx_ota_view(o->task_from, u->task_from);
+    ngx_ota_view(o->package, u->package);
+    ngx_ota_view(o->key, omcf->token_secret);
+    ngx_ota_view(o->prefix, prefix);
 
 #undef ngx_ota_view
 
-    o.version = ngx_ota_upgrade_field(reply, "version");
-    o.type = ngx_ota_upgrade_field(reply, "type");
-    o.pkg_from = ngx_ota_upgrade_field(reply, "from");
-    o.sign_method = ngx_ota_upgrade_field(reply, "sign_method");
-    o.sign = ngx_ota_upgrade_field(reply, "sign");
-    o.files = ngx_ota_upgrade_field(reply, "files");
-    o.ext = ngx_ota_upgrade_field(reply, "ext");
-    o.manifest = ngx_ota_upgrade_field(reply, "manifest");
-    o.signature = ngx_ota_upgrade_field(reply, "signature");
-    o.size = ngx_ota_hash_int(reply, "size", 0);
-    o.expires = (int64_t) (ngx_time() + olcf->link_ttl);
+    o->expires = (int64_t) (ngx_time() + olcf->link_ttl);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ota upgrade: offer of package \"%V\" links \"%V\" "
-                   "expire %T", &u->package, &prefix, (time_t) o.expires);
+                   "expire %T", &u->package, &prefix, (time_t) o->expires);
 
-    u->answer->json = ota_offer_json(&o, OTA_OFFER_HTTP);
+    u->answer->json = ota_offer_json(o, OTA_OFFER_HTTP);
     if (u->answer->json == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

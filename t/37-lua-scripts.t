@@ -56,7 +56,7 @@ my %W;
 }
 ok($W{OTA_APPLY_TASK_N} && defined $W{OTA_LOOKUP_T_N}, 'the wire layout is read from worker_wire.h');
 
-my @TASK_FIELDS = qw(DEVICE BATCH EXPECTED NEW REASON COVERED STEP DESC KIND);
+my @TASK_FIELDS = qw(DEVICE BATCH EXPECTED NEW REASON COVERED STEP DESC KIND PKG SAVED PSIZE);
 is(scalar @TASK_FIELDS, $W{OTA_APPLY_TASK_N}, 'a task has the fields the test knows');
 
 sub run_script { my $n = shift; return R('EVAL', $src{$n}, 0, @_) }
@@ -600,6 +600,50 @@ is_deeply(run_script('notify', $now, 2), [2, 1], '  notify: a page of 2 notices,
 is_deeply(run_script('notify', $now, 2), [1, 0], '  then the last one');
 is(notices(3), 'n3,n4,n5', '  the devices of wave 2 are told, once');
 close $sub;
+
+# ---- diffs (docs/delta.md) ---------------------------------------------------------------
+# lookup: a task's diff (pkg, psize columns) and its batch's diffs from the
+# package's index; apply: the package covered counts (pkg, psize written,
+# removed again by a fallback, covered lowered then since it counts another
+# package), the bytes saved counted once with the move to succeeded
+
+batch('gd', devices => [qw(x1 x2 x3)]);
+R(HSET => K('OTA_KEY_PACKAGE', 'pkg-gd-d'), id => 'pkg-gd-d', type => 'diff', size => 200);
+R(HSET => K('OTA_KEY_PACKAGE_DIFFS', 'pkg-gd'), '1.0.0', 'pkg-gd-d');
+apply(now => $now, tasks => [
+    { device => 'x1', batch => 'gd', expected => 'pending', new => 'downloading',
+      covered => 150, pkg => 'pkg-gd-d', psize => 200 },
+    { device => 'x2', batch => 'gd', expected => 'pending', new => 'downloading',
+      covered => 500 } ]);
+is(col('OTA_KEY_BATCH_PKG', 'gd', 'x1'), 'pkg-gd-d', 'apply: the diff the task counts');
+is(col('OTA_KEY_BATCH_PSIZE', 'gd', 'x1'), 200, '  and its size');
+is(col('OTA_KEY_BATCH_COVERED', 'gd', 'x1'), 150, '  covered of the diff');
+ok(!defined col('OTA_KEY_BATCH_PKG', 'gd', 'x2'), '  a task on the full package has none');
+$r = lookup(ask => [ { device => 'x1', module => 'm' }, { device => 'x2', module => 'm' } ]);
+my @lt = map { [ split /\Q$W{OTA_LOOKUP_SEP}\E/, $r->[$W{OTA_LOOKUP_R_TASKS} + $_], -1 ] } 0, 1;
+is($lt[0][$W{OTA_LOOKUP_T_PKG}], 'pkg-gd-d', 'lookup: the task\'s diff');
+is($lt[0][$W{OTA_LOOKUP_T_PKGSIZE}], '200', '  with its size');
+is($lt[1][$W{OTA_LOOKUP_T_PKG}], '', '  none for a task on the full package');
+is($r->[$W{OTA_LOOKUP_R_BATCHES}][$W{OTA_LOOKUP_B_DIFFS}], "pkg-gd-d${\ $W{OTA_LOOKUP_DSEP}}200",
+   '  the batch\'s diffs from the package\'s index, with their sizes');
+apply(now => $now, tasks => [
+    { device => 'x1', batch => 'gd', expected => 'downloading', new => 'downloading',
+      covered => 40, pkg => $W{OTA_APPLY_PKG_FULL} } ]);
+ok(!defined col('OTA_KEY_BATCH_PKG', 'gd', 'x1'), 'apply: a fallback clears the diff');
+ok(!defined col('OTA_KEY_BATCH_PSIZE', 'gd', 'x1'), '  and its size');
+is(col('OTA_KEY_BATCH_COVERED', 'gd', 'x1'), 40, '  covered counts the full package (lower)');
+apply(now => $now, tasks => [
+    { device => 'x1', batch => 'gd', expected => 'downloading', new => 'downloading',
+      covered => 30 } ]);
+is(col('OTA_KEY_BATCH_COVERED', 'gd', 'x1'), 40, '  but never lowered without a change of package');
+my @win = ({ device => 'x3', batch => 'gd', expected => 'pending', new => 'succeeded',
+             saved => 800 });
+apply(now => $now, tasks => \@win);
+is(rb('gd', 'bytes_saved'), 800, 'apply: bytes saved with the move to succeeded');
+is(rb('gd', 'diff_succeeded'), 1, '  one device upgraded with a diff');
+(undef, $res) = apply(now => $now, tasks => \@win);
+is($res->{1}, 'succeeded', '  a replay conflicts');
+is(rb('gd', 'bytes_saved'), 800, '  and counts nothing twice');
 
 $t->stop;
 done_testing;

@@ -123,6 +123,29 @@ is($rc, 0, 'product set --require-signed') or diag($err);
 like($out, qr/signed packages required/, '  says so');
 refused(qr/product p-1 requires signed packages: add it with --sign-key/,
         'an unsigned package of a product that requires signatures', @add2);
+
+# the registration script's own check (lua/otactl/package_add.lua as Redis
+# runs it, against redis-server, without otactl's check before it): the
+# product's policy is read in the same atomic step that writes the record,
+# so a policy set between otactl's check and the write still refuses
+my $pa = OtaTest::read_file("$OtaTest::BUILD/lua/otactl/package_add.lua");
+my $lbefore = $t->state_snapshot(skip => [OtaTest::key('OTA_STREAM_NOTICES')]);
+my @lua = ('lua-x', 'p-1', 'default', '1.9.0', time, '', '', );
+my $lr = $t->redis(EVAL => $pa, 0, @lua, '0', id => 'lua-x', version => '1.9.0', type => 'full');
+is_deeply($lr, ['unsigned'], 'package_add.lua refuses an unsigned package of a require-signed product');
+is($t->state_snapshot(skip => [OtaTest::key('OTA_STREAM_NOTICES')]), $lbefore, '  nothing written');
+$lr = $t->redis(EVAL => $pa, 0, 'lua-y', 'p-1', 'default', '1.0.0>1.9.0', time, '', '1.0.0', '0',
+               id => 'lua-y', version => '1.9.0', type => 'diff');
+is_deeply($lr, ['unsigned'], '  an unsigned diff too');
+is($t->state_snapshot(skip => [OtaTest::key('OTA_STREAM_NOTICES')]), $lbefore, '  nothing written');
+$lr = $t->redis(EVAL => $pa, 0, @lua, '1', id => 'lua-x', version => '1.9.0', type => 'full');
+is_deeply($lr, ['ok'], '  a signed one is registered');
+is($t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'default:1.9.0'), 'lua-x',
+   '  in its slot');
+$t->redis(DEL => OtaTest::key('OTA_KEY_PACKAGE', 'lua-x'));
+$t->redis(HDEL => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'default:1.9.0');
+$t->redis(ZREM => OtaTest::key('OTA_KEY_PACKAGES'), 'lua-x');
+$t->redis(ZREM => OtaTest::key('OTA_KEY_PRODUCT_PACKAGES', 'p-1'), 'lua-x');
 ($rc, $out, $err) = otactl(qw(product set p-1 --pubkey), "$dir/k2/ota-sign.pub");
 is($rc, 0, 'product set --pubkey') or diag($err);
 like($out, qr/only key $kid2/, '  names the key');

@@ -3,7 +3,7 @@
 # zstd command line applies it to the old file and gives the new one byte
 # for byte; it is stored, digested and signed like any package, served by
 # nginx with a signed link, and its target names it for devices at the old
-# version.  Every refusal (a delta not smaller than the configured fraction,
+# version (its diff index).  Every refusal (a delta not smaller than the configured fraction,
 # unknown or unfit packages, the same diff twice) with a one-line reason
 # and nothing changed.
 
@@ -70,7 +70,7 @@ is(length $delta, $rec->{size}, 'its size in the record');
 is($files->[0]{sign}, sha256_hex($delta), 'digested like any package');
 ok(length($delta) < 0.2 * length($new), 'much smaller than the full file ('
    . length($delta) . ' of ' . length($new) . ')');
-is($t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE', $p2), "diff:1.0.0"), $d,
+is($t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE_DIFFS', $p2), "1.0.0"), $d,
    'the target names its diff for devices at 1.0.0');
 ($rc, $out, $err) = otactl('package', 'verify', $d, '--pubkey', "$dir/k/ota-sign.pub");
 is($rc, 0, 'signed: package verify') or diag($err);

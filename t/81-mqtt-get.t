@@ -171,6 +171,53 @@ ok($t->wait_for(sub { $t->redis(XLEN => $events) == $xlen + 1 }), 'the inform of
 Time::HiRes::sleep(0.3);
 is(scalar($m->lines($s2)), 2, 'the target version reported: no further notice');
 
+# ---- the offer follows the device's version (docs/delta.md) ---------------------
+# a full package with a diff from 2.0.0 in its index: a device that
+# reported 2.0.0 is offered the diff with the full package as fallback,
+# one at another version the full package alone, as over HTTP
+
+my ($dev3, $dev4) = ('m-3', 'm-4');
+my $secret3 = $t->fx_device($dev3, $prod);
+my $secret4 = $t->fx_device($dev4, $prod);
+$t->fx_module($prod, 'DSP');
+my $full = $t->fx_package(id => 'meter-DSP-3_0_0', product => $prod, module => 'DSP',
+                          version => '3.0.0', files => [['dsp.bin', 'f' x 4000]]);
+my $dpk = $t->fx_package(id => 'meter-DSP-2_0_0-3_0_0', product => $prod, module => 'DSP',
+                         version => '3.0.0', type => 'diff', from => '2.0.0',
+                         files => [['dsp.bin.zst', 'd' x 300]]);
+$t->redis(HSET => OtaTest::key('OTA_KEY_PACKAGE_DIFFS', $full->{id}), '2.0.0', $dpk->{id});
+$t->redis(HSET => OtaTest::key('OTA_KEY_DEVICE_VERSIONS', $dev3), 'DSP', '2.0.0');
+$t->redis(HSET => OtaTest::key('OTA_KEY_DEVICE_VERSIONS', $dev4), 'DSP', '1.5.0');
+$t->fx_batch(id => 'b-dsp', package => $full, devices => [$dev3, $dev4],
+             tasks => { $dev3 => { from => '2.0.0' }, $dev4 => { from => '1.5.0' } });
+my %got;
+for my $x ([$dev3, $secret3], [$dev4, $secret4]) {
+    my ($dv, $sc) = @$x;
+    my $sx = $m->sub($dv, $prod, $sc, "/sys/$prod/$dv/thing/ota/firmware/get_reply");
+    ($rc) = $m->pub($dv, $prod, $sc, "/sys/$prod/$dv/thing/ota/firmware/get",
+                    '{"id":"d1","params":{"module":"DSP"}}');
+    ok($m->wait_lines($sx, 1), "$dv: firmware/get answered");
+    $got{$dv} = ($m->lines($sx))[0][1]{data} // {};
+}
+$d = $got{$dev3};
+is("$d->{isDiff} $d->{size}", '1 300', 'at 2.0.0: the diff');
+like($d->{url} // '', qr{/packages/\Q$dpk->{id}\E\?device=m-3&}, '  its link');
+is($d->{fallback}{size}, 4000, '  the full package as fallback');
+like($d->{fallback}{url} // '', qr{/packages/\Q$full->{id}\E\?device=m-3&}, '  with its link');
+is($d->{fallback}{sign}, $full->{files}[0]{sign}, '  and its digest');
+%e = map { @{ $_->[1] } } grep { my %f = @{ $_->[1] }; $f{device} eq $dev3 }
+     @{ $t->redis(XRANGE => $events, '-', '+') };
+is($e{package}, $dpk->{id}, '  the notified event names the diff');
+$d = $got{$dev4};
+is("$d->{isDiff} $d->{size}", '0 4000', 'at 1.5.0 (no diff): the full package');
+ok(!exists $d->{fallback}, '  no fallback');
+$t->redis(HSET => OtaTest::key('OTA_KEY_PACKAGE', $dpk->{id}), state => 'verifying');
+my $sy = $m->sub($dev3, $prod, $secret3, "/sys/$prod/$dev3/thing/ota/firmware/get_reply");
+($rc) = $m->pub($dev3, $prod, $secret3, "/sys/$prod/$dev3/thing/ota/firmware/get",
+                '{"id":"d2","params":{"module":"DSP"}}');
+ok($m->wait_lines($sy, 1), 'asked again while the diff is being verified');
+is(($m->lines($sy))[0][1]{data}{isDiff}, 0, '  a diff not ready: the full package');
+
 $m->stop;
 $t->stop;
 done_testing();

@@ -5,8 +5,13 @@
 -- ARGV: id product module slot now target from signed, then the record's
 -- field value...  slot: "<version>" for a full package, "<from>><version>"
 -- for a diff; target: for a diff made by package diff, the full package
--- it leads to (its record then names the diff for devices at from), else
--- ''.  Returns {'ok'}, {'duplicate', id}, {'taken'}, {'nomodule'},
+-- it leads to, else ''.  The diff index of full packages
+-- (K_PKGDIFFS, from version -> diff id, read by the upgrade
+-- answers and the worker: docs/delta.md) is kept here for every diff,
+-- made or added by hand: a diff is indexed under the full package of its
+-- module and version when that exists, and a full package added after its
+-- diffs picks them up from pkgver (HSCAN of the product's packages: an
+-- admin's write, never the request path).  Returns {'ok'}, {'duplicate', id}, {'taken'}, {'nomodule'},
 -- {'unsigned'} or {'notarget'}.
 
 local id, prod, mod, slot, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
@@ -30,7 +35,22 @@ call('HSET', pk, unpack(f))
 call('ZADD', K_PKGS, now, id)
 call('ZADD', fmt(K_PRODPKGS, prod), now, id)
 call('HSET', pv, mod .. ':' .. slot, id)
-if target ~= '' then
-  call('HSET', fmt(K_PKG, target), OTA_PKG_DIFF_FIELD .. from, id)
+local dfrom, dver = string.match(slot, '^(.*)>(.*)$')
+if dfrom then
+  local full = call('HGET', pv, mod .. ':' .. dver)
+  if full then call('HSET', fmt(K_PKGDIFFS, full), dfrom, id) end
+else
+  -- module names and versions hold no glob characters
+  local pat, cur = mod .. ':*>' .. slot, '0'
+  local plen = #mod + 2
+  repeat
+    local r = call('HSCAN', pv, cur, 'MATCH', pat, 'COUNT', 1000)
+    cur = r[1]
+    for i = 1, #r[2], 2 do
+      local k = r[2][i]
+      local f = string.sub(k, plen, #k - #slot - 1)
+      call('HSET', fmt(K_PKGDIFFS, id), f, r[2][i + 1])
+    end
+  until cur == '0'
 end
 return {'ok'}

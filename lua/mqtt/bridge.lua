@@ -30,7 +30,11 @@
 -- next of the offers that follow the string); one element per operation
 -- cost Redis as much as a command.  An offer is one array: batch package
 -- pending(1/0) task_from version type pkg_from sign_method sign size files
--- ext manifest signature.
+-- ext manifest signature; a diff offered in place of the batch's full
+-- package (docs/delta.md: the index K_PKGDIFFS has one from the device's
+-- version, ready, and the task counts no bytes of the full package yet)
+-- adds the full package as its fallback: package sign_method sign size
+-- files manifest signature version.
 
 local K_MQTT_DROPPED=OTA_KEY_MQTT_DROPPED
 local F_TYPE, F_TS=OTA_F_TYPE, OTA_F_TS
@@ -65,6 +69,28 @@ local function event(kind, ...)
   call('XADD', S_EVENTS, '*', F_TYPE, kind, F_TS, now, ...)
 end
 
+local PKG_FIELDS = {'id', 'version', 'type', 'from', 'sign_method', 'sign',
+  'size', 'files', 'ext', 'manifest', 'signature', 'module', 'state'}
+-- the diff to offer in place of the full package p (fields PKG_FIELDS),
+-- as the HTTP upgrade answer chooses it: a ready diff from the device's
+-- version (version: the one it reports now, else the one it reported)
+-- to p's, unless the task already counts bytes of the full package
+local function diff_of(dev, mod, bid, full, p, version)
+  if p[3] == 'diff' then return nil end
+  local ver = version or call('HGET', fmt(K_DEVVER, dev), mod)
+  if not ver then return nil end
+  local did = call('HGET', fmt(K_PKGDIFFS, full), ver)
+  if not did then return nil end
+  local cov = call('HGET', fmt(K_BCOVERED, bid), dev)
+  if cov and cov ~= '0' and not call('HGET', fmt(K_BPKG, bid), dev) then
+    return nil end
+  local d = call('HMGET', fmt(K_PKG, did), unpack(PKG_FIELDS))
+  if d[1] ~= did or d[3] ~= 'diff' or d[4] ~= ver or d[2] ~= p[2]
+    or d[12] ~= mod or (d[13] ~= PKG_READY and d[13] ~= PKG_VERIFIED) then
+    return nil end
+  return d
+end
+
 -- the device's open task of the module, if it is to be offered: its batch
 -- runs (and pushes, for push), its task is not final, and a reported
 -- version is neither the target nor (when known) other than the task's
@@ -86,8 +112,7 @@ local function offer(dev, mod, only_batch, push, version)
   end
   local from = call('HGET', fmt(K_BFROM, bid), dev) or ''
   if version and from ~= '' and version ~= from then return nil end
-  local p = call('HMGET', fmt(K_PKG, b[2]), 'id', 'version', 'type', 'from',
-    'sign_method', 'sign', 'size', 'files', 'ext', 'manifest', 'signature')
+  local p = call('HMGET', fmt(K_PKG, b[2]), unpack(PKG_FIELDS))
   if not p[1] then return nil end
   -- a rollout's rate, checked last so that only an offer handed out is
   -- charged: a pending task newly offered is charged to the batch's
@@ -104,6 +129,13 @@ local function offer(dev, mod, only_batch, push, version)
     end
   end
   local pending = (not st or st == ST_PENDING) and '1' or '0'
+  local d = diff_of(dev, mod, bid, b[2], p, version)
+  if d then
+    return {bid, d[1], pending, from, d[2] or '', d[3] or '', d[4] or '',
+      d[5] or '', d[6] or '', d[7] or '0', d[8] or '', d[9] or '',
+      d[10] or '', d[11] or '', b[2], p[5] or '', p[6] or '', p[7] or '0',
+      p[8] or '', p[10] or '', p[11] or '', p[2] or ''}
+  end
   return {bid, b[2], pending, from, p[2] or '', p[3] or '', p[4] or '',
     p[5] or '', p[6] or '', p[7] or '0', p[8] or '', p[9] or '',
     p[10] or '', p[11] or ''}

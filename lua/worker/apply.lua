@@ -5,7 +5,13 @@
 --
 -- ARGV: now, timeout (ms), nack, then nack acknowledgement arguments, then
 -- per task OTA_APPLY_TASK_N values: device batch expected new reason
--- covered step desc kind.  kind: OTA_APPLY_K_TIMEOUT a due deadline,
+-- covered step desc kind pkg saved psize.  pkg: the package covered counts now
+-- (a diff id, OTA_APPLY_PKG_FULL the batch's again; covered is then
+-- written as it is, even smaller: it counts another package); saved: the
+-- bytes a diff saved a task that succeeds on it (summed into the batch's
+-- OTA_B_BYTES_SAVED, with OTA_B_DIFF_SUCCEEDED, when the move is
+-- written); psize: with a diff id in pkg, its bytes (the column
+-- readers measure covered against).  kind: OTA_APPLY_K_TIMEOUT a due deadline,
 -- OTA_APPLY_K_CACHED a task the worker decided on its cache,
 -- OTA_APPLY_K_SPEC a task assumed pending from its batch alone (checked to
 -- be a member of the batch), OTA_APPLY_K_LOOKED a task a lookup found.
@@ -60,6 +66,7 @@ end
 -- written as strings: a Lua number is formatted again at every call
 local snow, sdue = ARGV[OTA_APPLY_NOW], tostring(now + tmo)
 local touched, cnt, fails, bcache, wcnt, rtouch = {}, {}, {}, {}, {}, {}
+local saved = {}
 local zadd, zrem, res, groups = {}, {}, {}, {}
 local nz, nr = 0, 0
 local function add(tab, bid, k, d)
@@ -124,7 +131,8 @@ local function batch(bid, g)
     for n = 1, nt do
       upds[tmod[n]] = tonumber(v[n] or c[n] or b.created) or 0 end
   end
-  local S, C, P, R, D, U = {}, {}, {}, {}, {}, {}
+  local S, C, P, R, D, U, K, KD = {}, {}, {}, {}, {}, {}, {}, {}
+  local KS = {}
   local ns, nc2, np, nrs, nd, nu = 0, 0, 0, 0, 0, 0
   for k = 1, g.n do
     local i = g[k]
@@ -132,6 +140,7 @@ local function batch(bid, g)
     local new, reason = ARGV[i + OTA_APPLY_NEW], ARGV[i + OTA_APPLY_REASON]
     local cov, step = ARGV[i + OTA_APPLY_COVERED], ARGV[i + OTA_APPLY_STEP]
     local desc, kind = ARGV[i + OTA_APPLY_DESC], ARGV[i + OTA_APPLY_KIND]
+    local pkg = ARGV[i + OTA_APPLY_PKG]
     local timeout = kind == OTA_APPLY_K_TIMEOUT and tmo > 0
     local cur = st[k] or ST_PENDING
     local r = 'ok'
@@ -151,7 +160,8 @@ local function batch(bid, g)
       r = OTA_APPLY_R_FRESH
     -- (a task decided on the worker's cache without a change needs
     -- nothing but the check of its state above)
-    elseif new ~= exp or cov ~= '' or step ~= '' or desc ~= '' then
+    elseif new ~= exp or cov ~= '' or step ~= '' or desc ~= ''
+      or pkg ~= '' then
       nu = nu + 1 U[nu] = dev nu = nu + 1 U[nu] = snow
       local moved = new ~= exp
       if moved then
@@ -163,13 +173,23 @@ local function batch(bid, g)
         ns = ns + 1 S[ns] = dev ns = ns + 1 S[ns] = new
         add(cnt, bid, exp, -1)
         add(cnt, bid, new, 1)
+        local sv = ARGV[i + OTA_APPLY_SAVED]
+        if sv ~= '' and new == ST_SUCCEEDED then
+          add(saved, bid, OTA_B_BYTES_SAVED, tonumber(sv))
+          add(saved, bid, OTA_B_DIFF_SUCCEEDED, 1)
+        end
         if reason ~= '' then
           nrs = nrs + 1 R[nrs] = dev nrs = nrs + 1 R[nrs] = reason
           add(fails, bid, reason, 1)
         end
       end
-      if cov ~= '' and gt(cov, covs[dev]) then
+      if cov ~= '' and (pkg ~= '' or gt(cov, covs[dev])) then
         nc2 = nc2 + 1 C[nc2] = dev nc2 = nc2 + 1 C[nc2] = cov end
+      if pkg == OTA_APPLY_PKG_FULL then KD[#KD + 1] = dev
+      elseif pkg ~= '' then
+        K[#K + 1] = dev K[#K + 1] = pkg
+        KS[#KS + 1] = dev KS[#KS + 1] = ARGV[i + OTA_APPLY_PSIZE]
+      end
       if step ~= '' then np = np + 1 P[np] = dev np = np + 1 P[np] = step
       end
       if desc ~= '' then
@@ -215,6 +235,10 @@ local function batch(bid, g)
   hset(fmt(K_BREASON, bid), R)
   hset(fmt(K_BDESC, bid), D)
   hset(fmt(K_BUPDATED, bid), U)
+  hset(fmt(K_BPKG, bid), K)
+  hset(fmt(K_BPSIZE, bid), KS)
+  vcall('HDEL', fmt(K_BPKG, bid), KD)
+  vcall('HDEL', fmt(K_BPSIZE, bid), KD)
 end
 for bid, g in pairs(groups) do batch(bid, g) end
 vcall('ZADD', K_DEADLINES, zadd)
@@ -231,6 +255,7 @@ end
 incr(cnt, K_COUNTS)
 incr(fails, K_FAILS)
 incr(wcnt, K_BWAVES)
+incr(saved, K_BATCH)
 -- the rules first: an abort ends the batch before it could finish
 for bid in pairs(rtouch) do rollout_check(bid, now) end
 for bid in pairs(touched) do check_finish(bid, now) end

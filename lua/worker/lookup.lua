@@ -20,10 +20,13 @@
 -- Then the task each question is about: the one of the batch named, else
 -- the device's open task of the module; its columns are read with one
 -- HMGET per column and batch for the whole read.  Returns {joined,
--- batches, task...}: batches = {id size version package module, ...} of
--- the batches found, task = "g<SEP>state<SEP>covered<SEP>step<SEP>from"
--- (g: the task's batch in batches, from 1; an empty field is the column's
--- default) or 0 when there is none.
+-- batches, task...}: batches = {id size version package module diffs,
+-- ...} of the batches found (diffs: "<id> <size>" of each diff of the
+-- package, from its index K_PKGDIFFS, joined by OTA_LOOKUP_DSEP), task =
+-- "g<SEP>state<SEP>covered<SEP>step<SEP>from<SEP>pkg<SEP>pkgsize" (g: the
+-- task's batch in batches, from 1; pkg: the diff its covered counts, with
+-- its size; an empty field is the column's default) or 0 when there is
+-- none.
 
 local now, ninf = ARGV[OTA_LOOKUP_NOW], tonumber(ARGV[OTA_LOOKUP_NINFORM])
 -- ARGV index of the first report, of the first question
@@ -126,6 +129,19 @@ for i = ask1, #ARGV, OTA_LOOKUP_ASK_N do
     g.mods[n] = opened and mod or false
   end
 end
+-- a package's bytes, once per call
+local sizes = {}
+local function psize(id)
+  local z = sizes[id]
+  if not z then z = call('HGET', fmt(K_PKG, id), 'size') or '0' sizes[id] = z end
+  return z
+end
+-- the diffs of a full package, for the worker to take their downloads
+local function diffs(pkg)
+  local ids, l = call('HVALS', fmt(K_PKGDIFFS, pkg)), {}
+  for k = 1, #ids do l[k] = ids[k] .. OTA_LOOKUP_DSEP .. psize(ids[k]) end
+  return concat(l, OTA_LOOKUP_DSEP)
+end
 for bid, g in pairs(groups) do
   local b = load_batch(bid, cache)
   if b then
@@ -133,6 +149,7 @@ for bid, g in pairs(groups) do
     local cov = column(fmt(K_BCOVERED, bid), g.devs)
     local stp = column(fmt(K_BSTEP, bid), g.devs)
     local fr = column(fmt(K_BFROM, bid), g.devs)
+    local pk = column(fmt(K_BPKG, bid), g.devs)
     -- no state: pending if the device is in the batch, sure when its
     -- open entry named the batch, else asked of the batch's devices
     local ask, na = {}, 0
@@ -156,6 +173,8 @@ for bid, g in pairs(groups) do
           binfo[nb + (1 + OTA_LOOKUP_B_VERSION)] = b.version or ''
           binfo[nb + (1 + OTA_LOOKUP_B_PACKAGE)] = b.package or ''
           binfo[nb + (1 + OTA_LOOKUP_B_MODULE)] = b.module or ''
+          binfo[nb + (1 + OTA_LOOKUP_B_DIFFS)] = b.pkg_type == 'diff' and ''
+            or diffs(b.package)
           nb = nb + OTA_LOOKUP_B_N
           gi = tostring(nb / OTA_LOOKUP_B_N)
         end
@@ -166,6 +185,8 @@ for bid, g in pairs(groups) do
         row[1 + OTA_LOOKUP_T_COVERED] = cov[n] or ''
         row[1 + OTA_LOOKUP_T_STEP] = stp[n] or ''
         row[1 + OTA_LOOKUP_T_FROM] = fr[n] or ''
+        row[1 + OTA_LOOKUP_T_PKG] = pk[n] or ''
+        row[1 + OTA_LOOKUP_T_PKGSIZE] = pk[n] and psize(pk[n]) or ''
         out[g.at[n]] = concat(row, OTA_LOOKUP_SEP)
       end
     end

@@ -173,6 +173,60 @@ main(void)
     is_str(str(j, "signature"), "c2ln", "MQTT: the signature too");
     json_decref(j);
 
+    /* ---- a diff with the full package as its fallback ------------------ */
+    {
+        ota_offer_t  full = base_offer();
+        json_t      *fb;
+        char         fsig[65];
+
+        full.manifest = V("bWFuLWZ1bGw=");
+        full.signature = V("c2lnLWZ1bGw=");
+        o = base_offer();
+        o.package = V("pkg-d");
+        o.type = V("diff");
+        o.pkg_from = V("1.0.0");
+        o.sign = V("dddd");
+        o.files = V("[{\"name\":\"fw.bin.zst\",\"size\":90,"
+                    "\"sign\":\"dddd\",\"offset\":0}]");
+        o.size = 90;
+        o.fallback = &full;
+        j = ota_offer_json(&o, OTA_OFFER_HTTP);
+        ok(j != NULL, "diff offer built");
+        is_str(str(j, "package"), "pkg-d", "the diff is the offer");
+        is_int(num(j, "isDiff"), 1, "isDiff 1");
+        is_int(num(j, "size"), 90, "the diff's size");
+        fb = json_object_get(j, "fallback");
+        ok(json_is_object(fb), "a fallback object");
+        is_str(str(fb, "package"), "pkg-1", "fallback: the full package");
+        is_str(str(fb, "type"), "full", "fallback type full");
+        is_int(num(fb, "size"), 600, "fallback size");
+        is_str(str(fb, "sign"), "aaaa", "fallback sign");
+        is_str(str(fb, "manifest"), "bWFuLWZ1bGw=", "fallback manifest");
+        is_str(str(fb, "signature"), "c2lnLWZ1bGw=", "fallback signature");
+        ota_link_sign(KEY, sizeof(KEY) - 1, "pkg-1", 5, "dev1", 4,
+                      1767229200, fsig);
+        snprintf(want, sizeof(want), "http://ota.example.com/ota/v1/packages/"
+                 "pkg-1?device=dev1&expires=1767229200&signature=%s", fsig);
+        is_str(str(fb, "url"), want, "fallback url: its own signed link");
+        ok(json_object_get(fb, "extData") == NULL
+           && json_object_get(fb, "batch") == NULL,
+           "fallback: no extData or batch of its own");
+        ok(json_object_get(fb, "fallback") == NULL, "no nested fallback");
+        json_decref(j);
+
+        j = ota_offer_json(&o, OTA_OFFER_MQTT);
+        fb = json_object_get(j, "fallback");
+        is_int(num(fb, "size"), 600, "MQTT: fallback size");
+        is_str(str(fb, "url"), want, "MQTT: fallback url");
+        is_str(str(fb, "signMethod"), "SHA256", "MQTT: fallback signMethod");
+        json_decref(j);
+
+        o = base_offer();
+        ok(json_object_get(j = ota_offer_json(&o, OTA_OFFER_HTTP), "fallback")
+           == NULL, "a full package's offer has no fallback");
+        json_decref(j);
+    }
+
     {
         static char  longp[OTA_OFFER_PREFIX_MAX + 2];
 

@@ -54,6 +54,87 @@ inform(const char *v)
     return e;
 }
 
+/* a download of the diff (size bytes) or, diff 0, of the full package */
+static ota_task_event_t
+dlp(int diff, long long covered, long long size)
+{
+    ota_task_event_t  e = dl(covered);
+
+    e.diff = diff;
+    e.size = size;
+    return e;
+}
+
+static void
+test_diffs(void)
+{
+    ota_task_t        t;
+    ota_task_event_t  e;
+
+    /* the diff offered: taken by a task that counted nothing yet */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    t.full = 1000;
+    e = dlp(1, 60, 200);
+    is_int(ota_task_apply(&t, &e),
+           OTA_TASK_MOVED | OTA_TASK_COVERED | OTA_TASK_PKG,
+           "a diff's first bytes: the task counts the diff");
+    is_int(t.diff, 1, "on the diff");
+    is_int(t.size, 200, "size is the diff's");
+    e = dlp(1, 200, 200);
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED | OTA_TASK_COVERED,
+           "the whole diff: downloaded");
+    is_int(t.state, OTA_TS_DOWNLOADED, "downloaded at 200 of 200");
+    e = inform("2.0.0");
+    is_int(ota_task_apply(&t, &e), OTA_TASK_MOVED, "inform target");
+    is_int((int) ota_task_saved(&t), 800, "saved 1000 - 200");
+    e = dlp(0, 500, 1000);
+    is_int(ota_task_apply(&t, &e), 0, "a final task never changes package");
+    is_int(t.diff, 1, "still on the diff");
+
+    /* the device cannot apply the diff: it downloads the full package */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    t.full = 1000;
+    e = dlp(1, 200, 200);
+    (void) ota_task_apply(&t, &e);
+    e = step(5);
+    (void) ota_task_apply(&t, &e);
+    is_int(t.state, OTA_TS_INSTALLING, "diff whole, a step: installing");
+    e = dlp(0, 100, 1000);
+    is_int(ota_task_apply(&t, &e),
+           OTA_TASK_MOVED | OTA_TASK_COVERED | OTA_TASK_PKG,
+           "the full package's bytes: the fallback");
+    is_int(t.state, OTA_TS_DOWNLOADING, "back to downloading");
+    is_int(t.diff, 0, "on the full package");
+    is_int((int) t.size, 1000, "size is the full package's");
+    is_int((int) t.covered, 100, "covered counts the full package");
+    e = dlp(1, 200, 200);
+    is_int(ota_task_apply(&t, &e), 0, "never back to the diff");
+    e = dlp(0, 999, 1000);
+    (void) ota_task_apply(&t, &e);
+    is_int(t.state, OTA_TS_DOWNLOADING, "999 of 1000: downloading");
+    e = dlp(0, 1000, 1000);
+    (void) ota_task_apply(&t, &e);
+    is_int(t.state, OTA_TS_INSTALLING,
+           "every byte of the full one (a step was reported): installing");
+    e = inform("2.0.0");
+    (void) ota_task_apply(&t, &e);
+    is_int((int) ota_task_saved(&t), 0, "succeeded on the full: no saving");
+
+    /* a diff after bytes of the full package is not taken */
+    t = task(OTA_TS_DOWNLOADING, "1.0.0");
+    t.full = 1000;
+    t.covered = 10;
+    e = dlp(1, 50, 200);
+    is_int(ota_task_apply(&t, &e), 0, "diff bytes after full bytes: ignored");
+    is_int(t.diff, 0, "still on the full package");
+    is_int((int) t.covered, 10, "covered unchanged");
+
+    /* a diff of no size is malformed for the switch */
+    t = task(OTA_TS_NOTIFIED, "1.0.0");
+    e = dlp(1, 50, 0);
+    is_int(ota_task_apply(&t, &e), 0, "a diff without a size: ignored");
+}
+
 int
 main(void)
 {
@@ -288,6 +369,8 @@ main(void)
     is_int(c.n[OTA_TS_SUCCEEDED], 1, "succeeded 1");
     is_int(c.n[OTA_TS_FAILED], 1, "failed 1 (a self move counts nothing)");
     is_int(c.n[OTA_TS_DOWNLOADING], 0, "downloading 0");
+
+    test_diffs();
 
     return done_testing();
 }

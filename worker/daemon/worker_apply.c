@@ -46,6 +46,8 @@ ota_apply_build(ota_evread_t *rd)
     const char  *v[OTA_APPLY_TASK_N];
     size_t       l[OTA_APPLY_TASK_N];
     char         cov[OTA_FMT_LL_MAX], step[OTA_FMT_LL_MAX];
+    char         saved[OTA_FMT_LL_MAX], psize[OTA_FMT_LL_MAX];
+    long long    sv;
     char         desc[OTA_DESC_MAX + 1];
     ota_cmd_t   *c = &rd->apply;
     int          k, f, nw = 0;
@@ -68,6 +70,10 @@ ota_apply_build(ota_evread_t *rd)
         v[OTA_APPLY_COVERED] = "";
         v[OTA_APPLY_STEP] = "";
         v[OTA_APPLY_DESC] = "";
+        v[OTA_APPLY_PKG] = (t->changed & OTA_TASK_PKG) && t->pkg_write
+                           ? t->pkg_write : "";
+        v[OTA_APPLY_SAVED] = "";
+        v[OTA_APPLY_PSIZE] = "";
         /* kind: a timeout, a task decided on the cache (missing is a
          * conflict then: the device may have another open task), on its
          * batch, or a task a lookup found */
@@ -80,6 +86,17 @@ ota_apply_build(ota_evread_t *rd)
         if (t->changed & OTA_TASK_COVERED) {
             l[OTA_APPLY_COVERED] = ota_fmt_ll(cov, t->t.covered);
             v[OTA_APPLY_COVERED] = cov;
+        }
+        /* the bytes a diff saved, with the move to succeeded only: the
+         * script counts them when that move is written (once) */
+        sv = (t->changed & OTA_TASK_MOVED) ? ota_task_saved(&t->t) : 0;
+        if (sv > 0) {
+            l[OTA_APPLY_SAVED] = ota_fmt_ll(saved, sv);
+            v[OTA_APPLY_SAVED] = saved;
+        }
+        if ((t->changed & OTA_TASK_PKG) && t->t.diff) {
+            l[OTA_APPLY_PSIZE] = ota_fmt_ll(psize, t->t.size);
+            v[OTA_APPLY_PSIZE] = psize;
         }
         if (t->changed & OTA_TASK_STEP) {
             l[OTA_APPLY_STEP] = ota_fmt_ll(step, t->t.step);

@@ -19,6 +19,7 @@
 #include "ota_names.h"
 #include "ota_token.h"
 #include "worker_lookup.h"
+#include "worker_wire.h"
 
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -293,6 +294,7 @@ ota_decide_known(ota_evread_t *rd, ota_ev_t *e, int *k)
             t->t = tc->t;
             t->orig = t->t.state;
             t->package = tc->package;
+            t->bpackage = tc->package;      /* only full ones are cached */
             t->module = tc->module;
             t->cached = 1;
             t->tc = tc;
@@ -309,9 +311,11 @@ ota_decide_known(ota_evread_t *rd, ota_ev_t *e, int *k)
     if (created) {
         t->t.state = OTA_TS_PENDING;
         t->t.size = bi->size;
+        t->t.full = bi->size;
         t->t.target = bi->target;
         t->orig = OTA_TS_PENDING;
         t->package = bi->package;
+        t->bpackage = bi->package;
         t->module = bi->module;
         t->spec = 1;
         t->nofrom = 1;
@@ -365,6 +369,39 @@ ota_decide_looked(ota_evread_t *rd, ota_ev_t *e, int *k)
 }
 
 
+/* A download of another package than the one the task's covered counts:
+ * the batch's package (the device falls back from its diff) or a diff of
+ * it (the one the device was offered); te says which, for
+ * ota_task_apply() to decide.  -1: a package that is neither. */
+static int
+ota_decide_other(ota_evread_t *rd, ota_ev_t *e, ota_wt_t *t,
+    ota_task_event_t *te)
+{
+    const char  *diffs;
+    long long    size;
+
+    if (t->t.diff && strcmp(e->package, t->bpackage) == 0) {
+        te->diff = 0;
+        te->size = t->t.full;
+        return 0;
+    }
+    if (t->t.diff) {
+        return -1;                      /* never from one diff to another */
+    }
+
+    /* the batch's diffs: from this event's lookup, else the task's */
+    diffs = e->look >= 0 && rd->look[e->look].res != NULL
+            ? ota_lookup_diffs(rd->look[e->look].res, rd->info) : t->diffs;
+    size = diffs != NULL ? ota_lookup_diff_size(diffs, e->package) : -1;
+    if (size <= 0) {
+        return -1;
+    }
+    te->diff = 1;
+    te->size = size;
+    return 0;
+}
+
+
 void
 ota_decide(ota_evread_t *rd)
 {
@@ -389,12 +426,19 @@ ota_decide(ota_evread_t *rd)
             e->done = 1;
             continue;
         }
-        if (e->type == OTA_TE_DOWNLOAD && strcmp(t->package, e->package)) {
+        memset(&te, 0, sizeof(te));
+        if (e->type == OTA_TE_DOWNLOAD && strcmp(t->package, e->package)
+            && ota_decide_other(rd, e, t, &te) != 0)
+        {
             e->done = 1;                /* bytes of another package */
             continue;
         }
+        if (e->type == OTA_TE_DOWNLOAD && strcmp(t->package, e->package) == 0)
+        {
+            te.diff = t->t.diff;        /* the package it counts */
+            te.size = t->t.size;
+        }
 
-        memset(&te, 0, sizeof(te));
         te.type = (ota_task_event_type_t) e->type;
         te.covered = e->covered;
         te.step = e->step;
@@ -410,6 +454,11 @@ ota_decide(ota_evread_t *rd)
         r = ota_task_apply(&t->t, &te);
         if (r > 0) {
             t->changed |= r;
+            if (r & OTA_TASK_PKG) {
+                /* e->package lives with the read, as the task does */
+                t->package = t->t.diff ? e->package : t->bpackage;
+                t->pkg_write = t->t.diff ? e->package : OTA_APPLY_PKG_FULL;
+            }
         }
         if (r <= 0 && e->type == OTA_TE_TIMEOUT
             && ota_task_state_final(t->t.state))

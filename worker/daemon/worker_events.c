@@ -124,7 +124,10 @@ ota_ev_remember(ota_evread_t *rd)
         put[k].t = &t->t;
         put[k].nofrom = t->nofrom;
         put[k].tc = t->tc;
-        put[k].keep = t->status == 0 && !t->timeout
+        /* a task on a diff is not kept: the cache decides a download
+         * only of the package it holds, and a diff's fallback needs the
+         * batch's diffs, which only a lookup reads (docs/delta.md) */
+        put[k].keep = t->status == 0 && !t->timeout && !t->t.diff
                       && !ota_task_state_final(t->t.state);
     }
     ota_cache_update(&rd->w->cache, put, rd->nt);

@@ -167,15 +167,63 @@ ota_lookup_task(ota_wt_t *t, redisReply *res, redisReply *info)
     t->orig = t->t.state;
     t->t.covered = atoll(f[OTA_LOOKUP_T_COVERED]);
     t->t.size = atoll(ota_lookup_bfield(info, g, OTA_LOOKUP_B_SIZE)->str);
+    t->t.full = t->t.size;
     t->t.has_from = ota_version_parse_cstr(f[OTA_LOOKUP_T_FROM],
                                            &t->t.from) == 0;
     t->package = ota_lookup_bfield(info, g, OTA_LOOKUP_B_PACKAGE)->str;
+    t->bpackage = t->package;
+    t->diffs = ota_lookup_bfield(info, g, OTA_LOOKUP_B_DIFFS)->str;
     t->module = ota_lookup_bfield(info, g, OTA_LOOKUP_B_MODULE)->str;
+    if (f[OTA_LOOKUP_T_PKG][0]) {
+        /* covered counts the diff the device downloads */
+        t->package = f[OTA_LOOKUP_T_PKG];
+        t->t.diff = 1;
+        t->t.size = atoll(f[OTA_LOOKUP_T_PKGSIZE]);
+    }
     if (f[OTA_LOOKUP_T_STEP][0]) {
         t->t.step = atoi(f[OTA_LOOKUP_T_STEP]);
         t->t.has_step = 1;
     }
     return 0;
+}
+
+
+/* the diffs of the batch of an answer's task ("" when there is none) */
+const char *
+ota_lookup_diffs(redisReply *res, redisReply *info)
+{
+    size_t       g = ota_lookup_batch_of(res, info);
+    redisReply  *d;
+
+    if (g == 0) {
+        return "";
+    }
+    d = ota_lookup_bfield(info, g, OTA_LOOKUP_B_DIFFS);
+    return d->type == REDIS_REPLY_STRING ? d->str : "";
+}
+
+
+/* the size of the diff id in a batch's diffs ("<id> <size> ..."), -1 when
+ * the package is not one of them */
+long long
+ota_lookup_diff_size(const char *diffs, const char *id)
+{
+    size_t       n = strlen(id);
+    const char  *p = diffs;
+
+    while (p != NULL && *p) {
+        const char *sp = strchr(p, OTA_LOOKUP_DSEP[0]);
+
+        if (sp == NULL) {
+            return -1;
+        }
+        if ((size_t) (sp - p) == n && strncmp(p, id, n) == 0) {
+            return atoll(sp + 1);
+        }
+        p = strchr(sp + 1, OTA_LOOKUP_DSEP[0]);
+        p = p ? p + 1 : NULL;
+    }
+    return -1;
 }
 
 

@@ -73,7 +73,10 @@ typedef struct {
 typedef struct {
     const char       *device;
     const char       *batch;
-    const char       *package;
+    const char       *package;      /* the one covered counts */
+    const char       *bpackage;     /* the batch's */
+    const char       *diffs;        /* the batch's diffs (lookup), or NULL */
+    const char       *pkg_write;    /* OTA_APPLY_PKG when it changed */
     ota_task_t        t;
     ota_task_state_t  orig;         /* the state it was decided on */
     int               changed;      /* OTA_TASK_* */

@@ -54,7 +54,13 @@
 #define OTA_LOOKUP_B_VERSION    2       /* target version */
 #define OTA_LOOKUP_B_PACKAGE    3
 #define OTA_LOOKUP_B_MODULE     4
-#define OTA_LOOKUP_B_N          5
+#define OTA_LOOKUP_B_DIFFS      5       /* the package's diffs (its index
+                                           OTA_KEY_PACKAGE_DIFFS): "<id>
+                                           <size>" each, joined by
+                                           OTA_LOOKUP_DSEP; "" for none */
+#define OTA_LOOKUP_B_N          6
+
+#define OTA_LOOKUP_DSEP         " "
 
 /* a task: the number 0 when there is none, else one string of
  * OTA_LOOKUP_T_N fields joined by OTA_LOOKUP_SEP (one reply element per
@@ -66,7 +72,10 @@
 #define OTA_LOOKUP_T_COVERED    2
 #define OTA_LOOKUP_T_STEP       3
 #define OTA_LOOKUP_T_FROM       4       /* source version */
-#define OTA_LOOKUP_T_N          5
+#define OTA_LOOKUP_T_PKG        5       /* the diff covered counts, "" for
+                                           the batch's package */
+#define OTA_LOOKUP_T_PKGSIZE    6       /* that diff's bytes */
+#define OTA_LOOKUP_T_N          7
 
 /* ---- apply.lua ----------------------------------------------------------
  * ARGV: now, timeout, nack, then nack acknowledgement arguments, then
@@ -97,7 +106,16 @@
 #define OTA_APPLY_STEP          6       /* new step or "" */
 #define OTA_APPLY_DESC          7       /* "d" + desc, or "" for none */
 #define OTA_APPLY_KIND          8       /* OTA_APPLY_K_* */
-#define OTA_APPLY_TASK_N        9
+#define OTA_APPLY_PKG           9       /* "" unchanged, a diff id: covered
+                                           counts it now, OTA_APPLY_PKG_FULL:
+                                           the batch's package again */
+#define OTA_APPLY_SAVED         10      /* bytes the diff saved a task that
+                                           succeeded on it, or "" */
+#define OTA_APPLY_PSIZE         11      /* with a diff id in OTA_APPLY_PKG:
+                                           its bytes */
+#define OTA_APPLY_TASK_N        12
+
+#define OTA_APPLY_PKG_FULL      "-"
 
 #define OTA_APPLY_DESC_MARK     "d"     /* so an empty desc is not none */
 

@@ -369,6 +369,10 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
             c.total = atoll(v);
         } else if (strncmp(k, "skipped_", 8) == 0) {
             json_object_set_new(jsk, k + 8, json_integer(atoll(v)));
+        } else if (strcmp(k, OTA_B_BYTES_SAVED) == 0
+                   || strcmp(k, OTA_B_DIFF_SUCCEEDED) == 0)
+        {
+            json_object_set_new(j, k, json_integer(atoll(v)));
         } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0) {
             json_object_set_new(j, k, json_integer(atoll(v)));
         } else if (strcmp(k, "push") == 0) {
@@ -403,6 +407,13 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
     json_object_set_new(j, "completion", otactl_rate_json(ota_completion(&c)));
     json_object_set_new(j, "failures", jf);
     json_object_set_new(j, "skipped", jsk);
+    /* what the diffs saved (docs/delta.md), 0 before any */
+    if (json_object_get(j, OTA_B_BYTES_SAVED) == NULL) {
+        json_object_set_new(j, OTA_B_BYTES_SAVED, json_integer(0));
+    }
+    if (json_object_get(j, OTA_B_DIFF_SUCCEEDED) == NULL) {
+        json_object_set_new(j, OTA_B_DIFF_SUCCEEDED, json_integer(0));
+    }
     if (ota_rollout_json(&rv, &c, j) != 0) {
         json_decref(j);
         j = NULL;
@@ -498,7 +509,7 @@ otactl_batch_devices(otactl_t *o, const char *id)
             }
         }
         for (i = 0; i < d->elements; i++) {
-            long long   cov;
+            long long   cov, sz;
             double      pr;
             json_t     *jd;
             redisReply *st = c[OTA_TCOL_STATE]->element[i],
@@ -506,19 +517,27 @@ otactl_batch_devices(otactl_t *o, const char *id)
                        *sp = c[OTA_TCOL_STEP]->element[i];
 
             cov = ota_reply_ll(c[OTA_TCOL_COVERED]->element[i], 0);
-            pr = ota_progress_percent(cov, bsize);
+            /* a task on a diff: covered counts the diff's bytes */
+            sz = ota_reply_ll(c[OTA_TCOL_PSIZE]->element[i], bsize);
+            pr = ota_progress_percent(cov, sz);
             jd = json_pack("{s:s, s:s, s:f, s:I, s:I}",
                            "device", d->element[i]->str,
                            "state", st->type == REDIS_REPLY_STRING
                                     ? st->str
                                     : ota_task_columns[OTA_TCOL_STATE].dflt,
                            "progress", pr, "covered", (json_int_t) cov,
-                           "size", (json_int_t) bsize);
+                           "size", (json_int_t) sz);
             if (jd != NULL && rs->type == REDIS_REPLY_STRING && rs->len) {
                 json_object_set_new(jd, "reason", json_string(rs->str));
             }
             if (jd != NULL && sp->type == REDIS_REPLY_STRING && sp->len) {
                 json_object_set_new(jd, "step", json_integer(atoi(sp->str)));
+            }
+            if (jd != NULL && c[OTA_TCOL_PKG]->element[i]->type
+                              == REDIS_REPLY_STRING)
+            {
+                json_object_set_new(jd, "package",
+                    json_string(c[OTA_TCOL_PKG]->element[i]->str));
             }
             json_array_append_new(ja, jd);
         }
@@ -717,6 +736,10 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
         printf("skipped:      %lld at the target version, %lld with an open "
                "task, %lld at another version\n", N(v, "current"),
                N(v, "busy"), N(v, "version"));
+    }
+    if (N(j, "diff_succeeded") > 0) {
+        printf("deltas:       %lld bytes saved by %lld devices that upgraded "
+               "with a diff\n", N(j, "bytes_saved"), N(j, "diff_succeeded"));
     }
     otactl_batch_rollout_print(j);
     if (jd != NULL) {

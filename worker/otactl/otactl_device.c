@@ -234,7 +234,8 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
                          : ota_task_columns[OTA_TCOL_STATE].dflt,
                 "reason", ota_reply_str(c[OTA_TCOL_REASON]),
                 "covered", (json_int_t) ota_reply_ll(c[OTA_TCOL_COVERED], 0),
-                "size", (json_int_t) ota_reply_ll(t->element[2], 0)));
+                "size", (json_int_t) ota_reply_ll(c[OTA_TCOL_PSIZE],
+                                        ota_reply_ll(t->element[2], 0))));
         }
         freeReplyObject(t);
         for (k = 0; k < OTA_TCOL_VIEW_N; k++) {
