@@ -6,6 +6,10 @@
 # device API; the script then signs in, compares the pages with otactl,
 # watches a change arrive live, and rides out a Redis outage.  Screenshots
 # of each page land in the test directory and in build/console-screenshots/.
+# The write controls (issue 20, second phase): an operator creates a batch
+# with the form (a refused one first), pauses, resumes and cancels it, and
+# uploads a package; a viewer token sees none of them and its forced POST
+# is refused.
 
 use strict;
 use warnings;
@@ -16,6 +20,7 @@ use File::Copy qw(copy);
 use File::Path qw(make_path);
 use IPC::Open2;
 use JSON::PP;
+use Digest::SHA ();
 use Time::HiRes qw(time sleep);
 
 my $PY = '/usr/bin/python3';            # Debian's, where python3-selenium lives
@@ -30,8 +35,10 @@ plan skip_all => "the console's browser test needs Debian's chromium, chromium-d
     . "python3-selenium and libjs-chart.js (make deps installs them); missing: @missing"
     if @missing;
 
+my $VIEWER = 'console-viewer-token-0123';
 my $t = OtaTest->new(no_nginx => 1, worker => 1,
-                     http_extra => 'ota_progress_interval 200ms;');
+                     http_extra => 'ota_progress_interval 200ms;',
+                     admin_extra => "ota_admin_token console:$VIEWER role=viewer;");
 
 # the console as conf/nginx.conf serves it, from a copy nginx's workers
 # (nobody) can read wherever the checkout lives
@@ -49,6 +56,12 @@ $t->{server_extra} = <<"CONF";
         }
 CONF
 $t->start_nginx;
+# nginx's workers run as nobody under root: the store is theirs to write
+# (the upload form's POST packages places the package there)
+if ($> == 0) {
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    chown $uid, $gid, $t->store;
+}
 
 # ---- the fleet ----------------------------------------------------------------------
 
@@ -95,9 +108,11 @@ sub task_is {
 
 sub package_add {
     my ($version, @more) = @_;
-    my $f = "$dir/fw-$version.bin";
+    my $module = 'default';
+    ($module, @more) = @more[1 .. $#more] if @more && $more[0] eq '--module';
+    my $f = "$dir/fw-$module-$version.bin";
     OtaTest::write_file($f, join '', map { chr(($_ * 7 + length $version) % 256) } 1 .. 100_000);
-    my ($rc, $out, $err) = $t->otactl('package', 'add', $f, '--product', $P, '--module', 'default',
+    my ($rc, $out, $err) = $t->otactl('package', 'add', $f, '--product', $P, '--module', $module,
                                       '--name', "thermo firmware $version", '--version', $version,
                                       @more);
     die "package add: $err" if $rc;
@@ -151,12 +166,27 @@ ok(task_is('t07', $b, 'notified'), 't07 notified');
 ok(task_is('t08', $b, 'pending'), 't08 pending');
 ok($t->wait_for(sub { $t->drained }, 15), 'the worker drained its streams');
 
+# for the write controls: a module no batch has touched yet, and its
+# package, which the browser's verify batch runs on (then pauses, resumes
+# and cancels); files for the upload form
+{
+    my ($rc, $out, $err) = $t->otactl('module', 'add', 'aux', '--product', $P);
+    die "module add: $err" if $rc;
+}
+my $paux = package_add('2.0.0', '--module', 'aux', '--verify');
+make_path("$dir/upload");
+my $upfile = "$dir/upload/aux-fw-3.0.0.bin";
+OtaTest::write_file($upfile, join '', map { chr(($_ * 13) % 251) } 1 .. 300_000);
+OtaTest::write_file("$dir/upload/notes.txt", "not firmware\n");
+system('chmod', '-R', 'a+rX', "$dir/upload");
+
 # ---- the browser ----------------------------------------------------------------------
 
 my $shots = "$dir/screenshots";
 make_path($shots);
 my $args = encode_json({ batch => $b, verify => $vb, pkg_verify => $pv, product => $P,
-                         changed => 't08' });
+                         changed => 't08', pkg_aux => $paux, viewer => $VIEWER,
+                         upload => $upfile, upload_bad => "$dir/upload/notes.txt" });
 my $pid = open2(my $from, my $to, $PY, "$OtaTest::ROOT/t/browser/console.py",
                 $t->base, $t->{admin_token}, $shots, $args);
 my $started = time;
@@ -173,6 +203,12 @@ my %act = (
         download('t08', 60_000);
         return { ok => task_is('t08', $b, 'downloading', 60_000) ? 1 : 0 };
     },
+    # a batch's state as Redis holds it (the record the worker writes)
+    'batch-state' => sub {
+        return { state => $t->redis(HGET => OtaTest::key('OTA_KEY_BATCH', $_[0]), 'state') };
+    },
+    # the keys of Redis and their contents, for "nothing changed"
+    'snapshot' => sub { return { sum => snapshot_sum() } },
     'redis-stop'  => sub { $t->stop_redis; return { ok => 1 } },
     # the same Redis again, with its data (appendonly): say so when it is
     # not (its port taken meanwhile, the test directory gone)
@@ -185,6 +221,22 @@ my %act = (
     },
 );
 
+# Redis without what changes by itself (the worker's heartbeat and lease,
+# the audit trail a refusal is recorded in), a digest per key
+sub snapshot_sum {
+    my $s = $t->redis_snapshot;
+    delete $s->{$_} for OtaTest::key('OTA_STREAM_AUDIT'), OtaTest::key('OTA_KEY_WORKERS'),
+                        OtaTest::key('OTA_KEY_EVENTS_READER');
+    # a stream by its entries only: its DUMP holds the consumer groups,
+    # whose consumers' seen-time moves each time the worker polls
+    for my $k (keys %$s) {
+        next unless ($t->redis(TYPE => $k) // '') eq 'stream';
+        my $last = $t->redis(XREVRANGE => $k, '+', '-', 'COUNT', 1);
+        $s->{$k} = 'stream ' . $t->redis(XLEN => $k) . ' ' . ($last && @$last ? $last->[0][0] : '');
+    }
+    return { map { ($_ => Digest::SHA::sha1_hex($s->{$_} // '')) } keys %$s };
+}
+
 my ($done, $results) = (0, 0);
 local $SIG{ALRM} = sub { kill 'TERM', $pid; die "the browser test took over 400 s\n" };
 alarm 400;
@@ -193,6 +245,8 @@ while (my $line = <$from>) {
     if ($line =~ /^(not )?ok (.*)$/) {
         ok(!$1, "browser: $2");
         $results++;
+    } elsif ($line =~ /^skip (.*)$/) {
+        SKIP: { skip "browser: $1", 1 }
     } elsif ($line =~ /^diag (.*)$/) {
         diag($1);
     } elsif ($line =~ /^req (.*)$/) {
@@ -219,7 +273,9 @@ diag("no screenshot in $shots: " . (-d $dir ? 'the directory is there' : 'the te
     unless @png;
 my %have = map { m{([^/]+)\.png$}; ($1 => 1) } @png;
 for my $name (qw(signin signin-refused batches batch packages versions device
-                 batches-phone batch-phone redis-down)) {
+                 batches-phone batch-phone redis-down create-batch create-refused
+                 batch-actions batch-cancel viewer-batch upload-refused create-phone
+                 packages-phone)) {
     ok($have{$name} && -s "$shots/$name.png" > 5000, "screenshot $name.png");
 }
 my $keep = "$OtaTest::BUILD/console-screenshots";

@@ -6,24 +6,34 @@
 //     keeps what it shows, and the same refresh is retried every few
 //     seconds until it works, when the banner goes by itself;
 //   - any other error: a box on the page with the API's message.
+// A write (a form, a button) shows its error next to itself; only a 401
+// leaves the page, for sign-in with the API's message (ctx.authFailed).
+//
+// What the token may do is asked once per sign-in (GET whoami, no Redis
+// involved) before the first page: session.canWrite then decides whether
+// write controls show (js/actions.js); a viewer never sees one.
 //
 // A page module exports mount(root, params, ctx) -> {title, refresh(),
 // live, destroy?()}: it builds its layout once into root, and refresh()
 // (async) reads the API and updates that layout in place.  The shell calls
 // refresh() at once, then every ctx.refreshMs while the page is live.
 
-import { ApiError, session, get } from './api.js';
+import { ApiError, session, get, request, upload, whoami } from './api.js';
 import { h, setText, errorBox } from './dom.js';
 import * as signin from './pages/signin.js';
 import * as batches from './pages/batches.js';
 import * as batch from './pages/batch.js';
+import * as create from './pages/create.js';
 import * as packages from './pages/packages.js';
 import * as versions from './pages/versions.js';
 import * as device from './pages/device.js';
+import './writes/batch.js';           // the write controls, in their slots
+import './writes/upload.js';
 
 const routes = [
   [/^signin$/, signin],
   [/^batches$/, batches],
+  [/^batches\/new$/, create],
   [/^batch\/([^/]+)$/, batch],
   [/^packages$/, packages],
   [/^versions$/, versions],
@@ -40,14 +50,29 @@ const banner = document.querySelector('.banner');
 const nav = document.querySelector('.nav');
 const find = document.querySelector('.find');
 const signoutBtn = document.querySelector('.signout');
+const whoEl = document.querySelector('.who');
 
 let current = null;           // {page, el, timer, gen}
 let generation = 0;
 let signinMessage = '';       // why sign-in is shown (the API's words)
+let flashText = '';           // what a form did, said by the page it opened
 
 const ctx = {
   refreshMs,
   get,
+  // a write: JSON body; errors are the caller's to show beside its form
+  write(method, path, body) { return request(method, path, body === undefined ? {} : { body }); },
+  upload,
+  flash(text) { flashText = String(text || ''); },
+  get canWrite() { return session.canWrite; },
+  get who() { return session.who; },
+  // a 401 from a write: drop the token, back to sign-in with the API's
+  // message (true); any other error is for the form (false)
+  authFailed(e) {
+    if (!(e instanceof ApiError) || e.kind !== 'auth') return false;
+    toSignin(e);
+    return true;
+  },
   go(hash) { if (location.hash === hash) render(); else location.hash = hash; },
   // the query of the current route, written back without a reload (a
   // search box, a page number): the page keeps its DOM and charts
@@ -74,10 +99,23 @@ function parseHash() {
   return { path, query };
 }
 
+function toSignin(e) {
+  session.clear();
+  signinMessage = `The admin API refused the token: ${e.message}`;
+  if (current) current.gone = true;
+  const back = location.hash && !location.hash.startsWith('#/signin') ? location.hash : '';
+  location.hash = '#/signin' + (back ? '?next=' + encodeURIComponent(back) : '');
+}
+
 function setChrome(signedIn, path) {
   nav.hidden = !signedIn;
   find.hidden = !signedIn;
   signoutBtn.hidden = !signedIn;
+  const who = session.who;
+  whoEl.hidden = !signedIn || !who || !who.role;
+  if (!whoEl.hidden) {
+    setText(whoEl, `${who.token || 'token'} · ${who.role === 'operator' ? 'operator' : who.role + ' (read only)'}`);
+  }
   for (const a of nav.querySelectorAll('a')) {
     const on = path === a.dataset.nav || (a.dataset.nav === 'batches' && path.startsWith('batch/'));
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
@@ -118,6 +156,10 @@ function render() {
     history.replaceState(null, '', '#/signin' + (next ? '?next=' + encodeURIComponent(next) : ''));
     return render();
   }
+  if (signedIn && path !== 'signin' && session.who === null) {
+    askWho();
+    return;
+  }
   unmount();
   setChrome(signedIn && path !== 'signin', path);
 
@@ -140,9 +182,36 @@ function render() {
   const page = mod.mount(el, { args: params, query }, ctx);
   document.title = (page.title || 'OTA console') + ' · OTA console';
   current = { page, el, timer: 0, gen: ++generation, errorEl: null };
+  if (flashText) {
+    const note = h('p', { class: 'flash', role: 'status', text: flashText });
+    const head = el.querySelector(':scope > .page-head');
+    if (head) head.after(note); else el.prepend(note);
+    flashText = '';
+  }
   const heading = el.querySelector('h1');
   if (heading) { heading.setAttribute('tabindex', '-1'); heading.focus({ preventScroll: true }); }
   tick(current);
+}
+
+// what the token may do, before the first page after a sign-in or a
+// reload; any answer but a 401 shows the page (read only when unknown)
+let asking = null;
+function askWho() {
+  if (asking) return;
+  unmount();
+  main.replaceChildren(h('p', { class: 'loading', text: 'Loading…' }));
+  asking = whoami().then((who) => {
+    session.who = { token: String(who.token || ''), role: String(who.role || ''), write: who.write === true };
+  }, (e) => {
+    if (e instanceof ApiError && e.kind === 'auth') { asking = null; toSignin(e); return 'gone'; }
+    // unknown (the API away): no write control now, asked again at the
+    // next page opened
+    session.who = { token: '', role: '', write: false, unknown: true };
+    return null;
+  }).then((r) => {
+    asking = null;
+    if (r !== 'gone') render();
+  });
 }
 
 // one refresh of the current page; a refresh asked for while one runs
@@ -176,10 +245,7 @@ function fail(cur, e) {
     e = new ApiError('http', 0, 'the console failed: ' + (e && e.message));
   }
   if (e.kind === 'auth') {
-    session.clear();
-    signinMessage = `The admin API refused the token: ${e.message}`;
-    cur.gone = true;
-    location.hash = '#/signin?next=' + encodeURIComponent(location.hash);
+    toSignin(e);
     return false;
   }
   if (e.kind === 'down') {
@@ -210,5 +276,9 @@ signoutBtn.addEventListener('click', () => {
   location.hash = '#/signin';
 });
 
-window.addEventListener('hashchange', render);
+window.addEventListener('hashchange', () => {
+  // a whoami that failed (not a 401) is asked again on the next page
+  if (session.who && session.who.unknown) session.who = null;
+  render();
+});
 render();

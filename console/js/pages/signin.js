@@ -1,10 +1,9 @@
-// Sign-in: the admin token (nginx's ota_admin_token) is checked with one
-// read of the API before it is kept; a refusal shows the API's message
-// next to the form.  A 503 means the token was accepted (the token is
-// checked before storage is read): signed in, and the banner will say
-// that Redis is away.
+// Sign-in: the admin token (nginx's ota_admin_token) is checked with
+// GET whoami before it is kept (no Redis involved: it works while Redis is
+// away, and says whether the token may write); a refusal shows the API's
+// message next to the form.
 
-import { ApiError, session, request } from '../api.js';
+import { ApiError, session, whoami } from '../api.js';
 import { h, setText } from '../dom.js';
 
 export function mount(root, { query }, ctx) {
@@ -32,19 +31,16 @@ export function mount(root, { query }, ctx) {
     button.disabled = true;
     setText(error, '');
     try {
-      await request('GET', 'batches', { params: { limit: 1 }, token });
-      session.set(token);
+      const who = await whoami(token);
+      session.set(token, { token: String(who.token || ''), role: String(who.role || ''),
+                           write: who.write === true });
     } catch (e) {
-      if (e instanceof ApiError && e.kind === 'down' && e.status) {
-        session.set(token);                       // accepted; storage away
-      } else {
-        button.disabled = false;
-        setText(error, e instanceof ApiError && e.kind === 'auth'
-          ? `The admin API refused the token: ${e.message}`
-          : `Cannot sign in: ${e.message}`);
-        input.select();
-        return;
-      }
+      button.disabled = false;
+      setText(error, e instanceof ApiError && e.kind === 'auth'
+        ? `The admin API refused the token: ${e.message}`
+        : `Cannot sign in: ${e.message}`);
+      input.select();
+      return;
     }
     ctx.signedIn(query.get('next'));
   });
