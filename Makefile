@@ -94,7 +94,7 @@ DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjs-chart.js chromium chromium-driver python3-selenium \
             build-essential debhelper dpkg-dev fakeroot lintian adduser \
             mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients \
-            libzstd-dev zstd bsdiff xdelta3
+            libzstd-dev zstd bsdiff xdelta3 libcurl4-openssl-dev
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
@@ -170,7 +170,7 @@ $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
                  $(OTACTL_GEN)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
 	    $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) \
-	    $(LIBS) -lzstd
+	    $(LIBS) -lzstd -lcurl
 
 # a fleet of devices running whole sessions against the device API
 # (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
