@@ -211,7 +211,10 @@ otactl_api_batch_create(otactl_t *o, ota_batch_opts_t *b,
         json_object_set_new(body, "start_at", json_string(at));
     }
 
-    rc = otactl_api(o, "POST", "batches", body, 0, &j, &st);
+    /* the API waits --wait for the worker and expires the job then, as
+     * direct mode does */
+    snprintf(path, sizeof(path), "batches?wait=%d", o->wait);
+    rc = otactl_api(o, "POST", path, body, 0, &j, &st);
     json_decref(body);
     if (rc != OTACTL_OK) {
         return rc;
@@ -268,7 +271,7 @@ otactl_api_batch_op(otactl_t *o, const char *verb, const char *id)
     char     path[160];
     int      rc;
 
-    snprintf(path, sizeof(path), "batches/%s/%s", id, verb);
+    snprintf(path, sizeof(path), "batches/%s/%s?wait=%d", id, verb, o->wait);
     rc = otactl_api(o, "POST", path, NULL, 0, &j, NULL);
     if (rc != OTACTL_OK) {
         return rc;
