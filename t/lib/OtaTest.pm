@@ -802,7 +802,7 @@ sub state_snapshot {
     my %skip = map { $_ => 1 } @{ $o{skip} // [] };
     # the admin API records every refusal in the audit stream (direct
     # otactl only those Redis saw): a record, not a change
-    $skip{'ota:audit'} = 1 if $ENV{OTA_OTACTL_API};
+    $skip{ key('OTA_STREAM_AUDIT') } = 1 if $ENV{OTA_OTACTL_API};
     my @parts;
     for my $k (sort @{ $self->redis('KEYS', '*') // [] }) {
         next if $skip{$k};

@@ -152,6 +152,10 @@ const char *otactl_time(long long t, char *buf, size_t len);
 json_t *otactl_rate_json(double r);
 const char *otactl_rate_str(double r, char *buf, size_t len);
 
+/* a product's modules (HKEYS: stride 1, HGETALL: stride 2) in the admin
+ * API's order: "default" first, then by name */
+void otactl_sort_modules(redisReply **el, size_t n, size_t stride);
+
 /* free text given by an admin: printable, no control characters */
 int otactl_text_ok(const char *s, size_t max);
 

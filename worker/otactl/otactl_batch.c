@@ -518,7 +518,9 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
             c.total = atoll(v);
         } else if (strncmp(k, "skipped_", 8) == 0) {
             json_object_set_new(jsk, k + 8, json_integer(atoll(v)));
-        } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0) {
+        } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0
+                   || strcmp(k, "size") == 0)
+        {
             json_object_set_new(j, k, json_integer(atoll(v)));
         } else if (strcmp(k, "push") == 0) {
             json_object_set_new(j, k, json_boolean(strcmp(v, "1") == 0));
@@ -950,7 +952,10 @@ otactl_batch_list(otactl_t *o, int argc, char **argv)
                       "TOTAL", "SUCCEEDED", "FAILED", "SUCCESS", "COMPLETION");
     for (i = 0; i < n; i++) {
         if (all != NULL) {
-            j = json_incref(json_array_get(all, n - 1 - i));
+            /* each batch as batch show reads it (the list's items lack
+             * the rollout's fields) */
+            j = otactl_api_batch_json(o, json_string_value(json_object_get(
+                    json_array_get(all, n - 1 - i), "id")), &missing, &rc);
         } else {
             j = otactl_batch_json(o, ids->element[i]->str, &missing);
         }

@@ -918,6 +918,7 @@ otactl_module_list(otactl_t *o, int argc, char **argv)
     if (r == NULL) {
         return OTACTL_FAIL;
     }
+    otactl_sort_modules(r->element, r->elements, 2);
     ja = json_array();
     otactl_table_init(&tb, 4, "MODULE", "ALIAS", "CREATED", "DESCRIPTION");
     for (i = 0; i + 1 < r->elements; i += 2) {

@@ -162,6 +162,7 @@ otactl_stats_versions(otactl_t *o, int argc, char **argv)
     if (mods == NULL) {
         return OTACTL_FAIL;
     }
+    otactl_sort_modules(mods->element, mods->elements, 1);
     if (mods->elements == 0) {
         freeReplyObject(mods);
         return otactl_fail("no product %s", prod);
