@@ -47,6 +47,38 @@ ota_check_fail(ota_check_t *c, const char *fmt, ...)
 }
 
 
+int
+ota_check_fail_api(ota_check_t *c, const char *m)
+{
+    size_t  n = 0, max = sizeof(c->msg) - 1;
+
+    while (*m && n < max) {
+        /* "--name" at a word's start, name of a-z and '-' */
+        if (m[0] == '-' && m[1] == '-' && m[2] >= 'a' && m[2] <= 'z'
+            && (n == 0 || c->msg[n - 1] == ' ' || c->msg[n - 1] == '('))
+        {
+            if (!c->api) {
+                c->msg[n++] = *m++;
+                continue;
+            }
+            m += 2;
+            c->msg[n++] = '"';
+            while (n < max && ((*m >= 'a' && *m <= 'z') || *m == '-')) {
+                c->msg[n++] = *m == '-' ? '_' : *m;
+                m++;
+            }
+            if (n < max) {
+                c->msg[n++] = '"';
+            }
+            continue;
+        }
+        c->msg[n++] = *m++;
+    }
+    c->msg[n] = '\0';
+    return -1;
+}
+
+
 /* the length of the UTF-8 sequence at s (at most n bytes), 0 when it is
  * not one: overlong forms, surrogates and code points past U+10FFFF are
  * refused, as jansson refuses them */

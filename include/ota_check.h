@@ -33,6 +33,11 @@ void ota_check_init(ota_check_t *c, int api);
  * up to four may be used in one message) */
 const char *ota_check_field(ota_check_t *c, const char *name);
 
+/* a reason worded for otactl's options ("--max-per-minute 0 ...") worded
+ * for the API's fields instead ("\"max_per_minute\" 0 ...") into c->msg,
+ * for checks that only speak otactl's words (ota_rollout_check); -1 */
+int ota_check_fail_api(ota_check_t *c, const char *cli_msg);
+
 /* sets c->msg and returns -1 */
 int ota_check_fail(ota_check_t *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -81,9 +86,6 @@ char *ota_module_json(const char *alias, const char *desc, long long created);
                                  "add %s --product %s)"
 #define OTA_MSG_VERSION_EXISTS   "product %s module %s already has version " \
                                  "%s (package %s)"
-#define OTA_MSG_VERSION_BUSY     "product %s module %s version %s is being "  \
-                                 "added by another upload (%s); try again "   \
-                                 "when it is done"
 #define OTA_MSG_NO_PACKAGE       "no package %s"
 #define OTA_MSG_NO_BATCH         "no batch %s"
 #define OTA_MSG_NO_PRODUCT       "no product %s"

@@ -54,11 +54,6 @@
 /* HASH "<module>:<version>" -> package id (one full package per
  * module+version), "<module>:<from>><version>" -> a diff package's id */
 #define OTA_KEY_PRODUCT_PKGVER  "ota:prod:{%s}:pkgver"
-/* STRING the lock of one version of a module while a package of it is
- * being added (otactl or an upload): "<holder>", with a lease (PX) that
- * the holder renews; package_add.lua writes the record only for its
- * holder and deletes it (include/ota_package.h) */
-#define OTA_KEY_PACKAGE_LOCK    "ota:prod:{%s}:pkglock:%s:%s" /* product, module, version */
 /* HASH signing policy: require ("1": unsigned packages refused), pubkey
  * (PEM: the only key accepted, optional), key_id (docs/signing.md) */
 #define OTA_KEY_PRODUCT_SIGNING "ota:prod:{%s}:signing"

@@ -228,13 +228,13 @@ ota_package_id(const ota_package_t *p, char *id)
     size_t  l;
 
     id[0] = '\0';
-    if (strlen(p->product) + strlen(p->module) + strlen(p->vbuf) + 2
-        > OTA_NAME_MAX)
+    if (strlen(p->product) + strlen(p->module) + strlen(p->vbuf)
+        + strlen(p->fbuf) + 3 > OTA_NAME_MAX)
     {
         return;
     }
-    snprintf(id, OTA_NAME_MAX + 1, "%s-%s-%s", p->product, p->module,
-             p->vbuf);
+    snprintf(id, OTA_NAME_MAX + 1, "%s-%s-%s%s%s", p->product, p->module,
+             p->fbuf, p->fbuf[0] ? "-" : "", p->vbuf);
     for (l = 0; id[l]; l++) {
         if (id[l] == '.') {
             id[l] = '_';
@@ -242,6 +242,17 @@ ota_package_id(const ota_package_t *p, char *id)
     }
     if (!ota_name_id(id, strlen(id))) {
         id[0] = '\0';       /* a product name with ':' */
+    }
+}
+
+
+void
+ota_package_slot(const ota_package_t *p, char *slot)
+{
+    if (p->fbuf[0]) {
+        snprintf(slot, OTA_PKG_SLOT_MAX, "%s>%s", p->fbuf, p->vbuf);
+    } else {
+        snprintf(slot, OTA_PKG_SLOT_MAX, "%s", p->vbuf);
     }
 }
 

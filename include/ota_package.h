@@ -8,17 +8,16 @@
  *   1. the fields are checked (ota_package_check), every file's name,
  *      extension and size too (ota_package_check_file_*), against the
  *      platform's settings (ota_settings.h);
- *   2. the version is taken: lua/otactl/package_lock.lua refuses a
- *      version that exists or that another upload holds
- *      (OTA_KEY_PACKAGE_LOCK, a lock with a lease), and checks the module;
- *   3. the directory <store>/<id> is made (ota_package_id(); a random id
- *      when the readable one is taken on disk), each file is written to
- *      <dir>/.<name>.tmp while its digest is computed, synced, made
- *      read-only (0444) and renamed to <name>;
- *   4. manifest.json is written last (temporary name, fsync, rename);
- *   5. lua/otactl/package_add.lua writes the record (the fields of
- *      ota_package_record()) if the lock is still the caller's, and
- *      releases it.  Any refusal from step 3 on removes the directory.
+ *   2. the files are placed as include/ota_store.h says (a temporary name
+ *      while the digests are computed, synced, read-only, renamed), the
+ *      manifest (ota_package_manifest()) last, in <store>/<id>
+ *      (ota_package_id(); a random id when the readable one is taken on
+ *      disk);
+ *   3. lua/admin/package_add.lua writes the record (the fields of
+ *      ota_package_record()) in the package's slot (ota_package_slot()),
+ *      refusing in the same step a version that exists, also one that
+ *      another upload registered meanwhile: the caller then removes its
+ *      directory.  Any refusal from step 2 on removes the directory.
  */
 
 #ifndef OTA_PACKAGE_H
@@ -41,11 +40,6 @@
 
 /* the digest of a file, as hex (sha256 is the longer) */
 #define OTA_PKG_SIGN_MAX    64
-
-/* the lease of the version lock: renewed while an upload moves, so a
- * crashed uploader frees the version within this time */
-#define OTA_PKG_LOCK_TTL_MS     60000
-#define OTA_PKG_LOCK_RENEW_MS   10000
 
 typedef struct {
     /* as given (NULL when absent) */
@@ -95,9 +89,15 @@ int ota_package_check_file_name(ota_check_t *c, const ota_settings_t *s,
 int ota_package_check_file_size(ota_check_t *c, const ota_settings_t *s,
     const char *label, long long size);
 
-/* the readable id "<product>-<module>-<version>" with dots as "_" into
- * id (OTA_NAME_MAX + 1 bytes); "" when that is no valid id (too long) */
+/* the readable id "<product>-<module>-<version>" (a diff:
+ * "<product>-<module>-<from>-<version>") with dots as "_" into id
+ * (OTA_NAME_MAX + 1 bytes); "" when that is no valid id (too long) */
 void ota_package_id(const ota_package_t *p, char *id);
+
+/* the package's slot in OTA_KEY_PRODUCT_PKGVER after "<module>:": its
+ * version, or "<from>><version>" for a diff (OTA_PKG_SLOT_MAX bytes) */
+#define OTA_PKG_SLOT_MAX  (2 * OTA_VERSION_STR_MAX + 2)
+void ota_package_slot(const ota_package_t *p, char *slot);
 
 /* a random id "pkg-<16 hex>" from 8 random bytes (rnd) */
 void ota_package_random_id(const unsigned char *rnd, char *id);

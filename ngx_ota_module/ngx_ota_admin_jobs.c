@@ -3,9 +3,13 @@
  * sends them:
  *
  *   POST batches   {"package","type","name","devices" ("d1,d2" or an
- *                  array),"from_version","protocol","method","push"}: the
- *                  options are checked by ota_batch_check() (otactl batch
- *                  create's check), the package must exist (404); 201 with
+ *                  array),"from_version","protocol","method","push"} and
+ *                  the rollout's {"waves","success_threshold",
+ *                  "error_threshold","max_per_minute","ramp",
+ *                  "abort_failure_rate","abort_min","start_at","timeout"}:
+ *                  the options are checked by ota_batch_check() and
+ *                  ota_rollout_check() (otactl batch create's checks), the
+ *                  package must exist (404); 201 with
  *                  the worker's answer once the batch is created, 202
  *                  {"id","state":"creating"} when a large batch is still
  *                  being created after NGX_OTA_JOB_ACCEPT ms (GET
@@ -40,6 +44,7 @@
 #include "ota_batch_create.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
+#include "ota_rollout.h"
 
 
 #define NGX_OTA_JOB_POLL   100          /* ms between two LPOPs */
@@ -63,6 +68,7 @@ typedef struct {
     ngx_msec_t             wait;        /* ms: ?wait=, 0 when bad */
     ngx_msec_t             accept;      /* create: 202 from then on */
     ota_batch_opts_t       opts;        /* create */
+    ota_rollout_t          rollout;     /* create: checked */
     ngx_ota_api_answer_t  *body;        /* create: its JSON, held */
     unsigned               create:1;    /* POST batches */
     unsigned               queued:1;    /* the job is on the stream */
@@ -250,6 +256,148 @@ ngx_ota_batch_devices(ngx_http_request_t *r, json_t *v, ota_check_t *c,
 }
 
 
+/* the rollout's fields, as otactl's options take them */
+static const char *const  ngx_ota_rollout_names[] = {
+    "waves", "success_threshold", "error_threshold", "max_per_minute",
+    "ramp", "abort_failure_rate", "abort_min", "start_at", "timeout", NULL
+};
+
+
+/* one rollout field as the text its otactl option takes: a string, a
+ * number (a percentage may be 12.5), or for "waves" an array of them
+ * joined by commas; NULL when absent; NGX_ERROR with the reason in c */
+static ngx_int_t
+ngx_ota_rollout_value(ngx_http_request_t *r, const char *name, json_t *v,
+    ota_check_t *c, const char **out)
+{
+    u_char  *p, *last;
+    size_t   i;
+    json_t  *e;
+
+    *out = NULL;
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, OTA_ROLLOUT_TEXT_MAX);
+    if (p == NULL) {
+        (void) ota_check_fail(c, "out of memory");
+        return NGX_ERROR;
+    }
+
+    *out = (const char *) p;
+    last = p + OTA_ROLLOUT_TEXT_MAX - 1;
+
+    if (json_is_array(v) && ngx_strcmp(name, "waves") == 0
+        && json_array_size(v) > 0)
+    {
+        json_array_foreach(v, i, e) {
+            if (i > 0 && p < last) {
+                *p++ = ',';
+            }
+
+            if (json_is_string(e)) {
+                p = ngx_slprintf(p, last, "%s", json_string_value(e));
+
+            } else if (json_is_integer(e)) {
+                p = ngx_slprintf(p, last, "%L",
+                                 (int64_t) json_integer_value(e));
+
+            } else {
+                (void) ota_check_fail(c, "\"waves\"[%d] is not a wave "
+                                      "(\"10%%\" or a device count)",
+                                      (int) i);
+                return NGX_ERROR;
+            }
+        }
+
+        *p = '\0';
+        return NGX_OK;
+    }
+
+    if (json_is_integer(v)) {
+        *ngx_slprintf(p, last, "%L", (int64_t) json_integer_value(v)) = '\0';
+        return NGX_OK;
+    }
+
+    if (json_is_real(v)) {
+        /* a percentage has at most two decimals: more is refused by the
+         * check, so none is rounded away here */
+        (void) snprintf((char *) p, OTA_ROLLOUT_TEXT_MAX, "%.6g",
+                        json_real_value(v));
+        return NGX_OK;
+    }
+
+    (void) ota_check_fail(c, "\"%s\" must be a string or a number", name);
+    return NGX_ERROR;
+}
+
+
+/* the rollout's fields of the body, checked as otactl checks its options,
+ * into job->rollout */
+static ngx_int_t
+ngx_ota_batch_rollout(ngx_http_request_t *r, ngx_ota_job_t *job,
+    json_t *body, ota_check_t *c)
+{
+    ngx_uint_t           i;
+    const char          *v[9];
+    ota_rollout_opts_t   ro;
+    char                 err[OTA_ROLLOUT_ERR_MAX];
+
+    for (i = 0; ngx_ota_rollout_names[i]; i++) {
+        if (ngx_ota_rollout_value(r, ngx_ota_rollout_names[i],
+                                  json_object_get(body,
+                                                  ngx_ota_rollout_names[i]),
+                                  c, &v[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memzero(&ro, sizeof(ota_rollout_opts_t));
+    ro.waves = v[0];
+    ro.success_threshold = v[1];
+    ro.error_threshold = v[2];
+    ro.max_per_minute = v[3];
+    ro.ramp = v[4];
+    ro.abort_failure_rate = v[5];
+    ro.abort_min = v[6];
+    ro.start_at = v[7];
+    ro.timeout = v[8];
+
+    if (ota_rollout_check(&ro, OTA_ROLLOUT_PRODUCER, ngx_ota_now_ms(),
+                          &job->rollout, err, sizeof(err))
+        != 0)
+    {
+        /* otactl's reason, naming the fields as this body does */
+        (void) ota_check_fail_api(c, err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a rollout field into the job (copied: the values are ota_rollout_fields'
+ * own buffers) */
+static void
+ngx_ota_jobcmd_kv(void *ctx, const char *k, const char *v)
+{
+    ota_jobcmd_t  *j = ctx;
+
+    if (ota_jobcmd_add_copy(j, k, v) != 0) {
+        j->full = 1;
+    }
+}
+
+
 static void
 ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
 {
@@ -259,6 +407,7 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
 
     json_t                *copy, *push;
     ngx_int_t              rc;
+    ngx_uint_t             i;
     ngx_str_t              pkg, key;
     const char            *v[6];
     ota_check_t            c;
@@ -303,6 +452,10 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
     (void) json_object_del(copy, "devices");
     (void) json_object_del(copy, "push");
 
+    for (i = 0; ngx_ota_rollout_names[i]; i++) {
+        (void) json_object_del(copy, ngx_ota_rollout_names[i]);
+    }
+
     rc = ota_check_fields(&c, copy, fields, v) == 0 ? NGX_OK : NGX_ERROR;
     json_decref(copy);
 
@@ -330,6 +483,10 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
 
     if (rc == NGX_OK && ota_batch_check(&c, &job->opts) != 0) {
         rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_batch_rollout(r, job, body, &c);
     }
 
     if (rc != NGX_OK) {
@@ -468,6 +625,19 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
+    }
+
+    if (job->create) {
+        /* the rollout's fields as otactl adds them (room for all: the
+         * vector holds OTA_JOBCMD_ARGC_MAX arguments) */
+        ota_rollout_fields(&job->rollout, ngx_ota_jobcmd_kv, &j);
+
+        if (j.full) {
+            ngx_ota_admin_refused(r, job->action, &job->id,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "too many job fields");
+            return;
+        }
     }
 
     job->queued = 1;

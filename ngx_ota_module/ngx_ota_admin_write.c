@@ -6,6 +6,7 @@
  *
  *   POST devices                     ngx_ota_admin_add.c
  *   POST modules                     ngx_ota_admin_add.c
+ *   POST packages (multipart upload) ngx_ota_admin_upload.c
  *   PUT  config                      ngx_ota_admin_config.c
  *   POST batches                     ngx_ota_admin_jobs.c
  *   POST batches/<id>/pause|resume|cancel
@@ -51,7 +52,7 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     ngx_uint_t      what;
     ngx_ota_ctx_t  *ctx;
 
-    enum { DEVICES = 0, MODULES, CONFIG, BATCH_CREATE, BATCH_OP };
+    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, BATCH_OP };
 
 
     rest = *path;
@@ -106,11 +107,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         what = BATCH_CREATE;
 
     } else if (ngx_ota_str_is(rest, "packages")) {
-        /* said plainly, so nobody takes a 404 for a typo */
-        return ngx_ota_write_refuse(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                  "uploading packages through the admin "
-                                  "API is not available yet: use otactl "
-                                  "package add");
+        action = OTA_ACT_PACKAGE_ADD;
+        what = PACKAGES;
 
     } else if (ngx_ota_str_is(rest, "metrics")
                || ngx_ota_str_is(rest, "versions")
@@ -131,7 +129,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     } else {
         return ngx_ota_write_refuse(r, NGX_HTTP_NOT_FOUND,
                                   "no such admin resource to write: use "
-                                  "POST devices, POST modules, PUT config, "
+                                  "POST devices, POST modules, POST "
+                                  "packages, PUT config, "
                                   "POST batches or POST "
                                   "batches/<id>/pause|resume|cancel");
     }
@@ -144,6 +143,13 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
+    if (what == PACKAGES && ctx->admin->role != NGX_OTA_ROLE_OPERATOR) {
+        /* an upload refused before its body: no "100 Continue", so the
+         * client does not send it, and the connection closes after */
+        r->expect_tested = 1;
+        r->keepalive = 0;
+    }
 
     if (ctx->admin->role != NGX_OTA_ROLE_OPERATOR
         || (what == BATCH_OP && !ota_name_id((char *) id.data, id.len)))
@@ -173,6 +179,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_devices_add(r);
     case MODULES:
         return ngx_ota_admin_modules_add(r);
+    case PACKAGES:
+        return ngx_ota_admin_package_upload(r);
     case CONFIG:
         return ngx_ota_admin_config_set(r);
     case BATCH_CREATE:

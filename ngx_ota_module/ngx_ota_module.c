@@ -19,6 +19,7 @@
 
 
 #define NGX_OTA_SECRET_MIN  16
+#define NGX_OTA_NO_BODY_MIN 65536     /* bytes: a body worth not reading */
 
 
 static void *ngx_ota_create_main_conf(ngx_conf_t *cf);
@@ -825,6 +826,21 @@ ngx_ota_device_handler(ngx_http_request_t *r)
 }
 
 
+/* a refused request with a large body coming (an upload): no "100
+ * Continue", so the client does not send it, and no keepalive, so what
+ * it sent anyway is not read */
+static void
+ngx_ota_admin_no_body(ngx_http_request_t *r)
+{
+    if (r->headers_in.content_length_n > NGX_OTA_NO_BODY_MIN
+        || r->headers_in.chunked)
+    {
+        r->expect_tested = 1;
+        r->keepalive = 0;
+    }
+}
+
+
 static ngx_int_t
 ngx_ota_admin_entry(ngx_http_request_t *r)
 {
@@ -838,6 +854,7 @@ ngx_ota_admin_entry(ngx_http_request_t *r)
 
     if (r->headers_in.authorization == NULL) {
         ngx_ota_metric_add(NGX_OTA_M_AUTH_FAILURES, 1);
+        ngx_ota_admin_no_body(r);
         return ngx_ota_send_error(r, NGX_HTTP_UNAUTHORIZED,
                                   "missing \"Authorization: Bearer <admin "
                                   "token>\" header");
@@ -864,6 +881,7 @@ ngx_ota_admin_entry(ngx_http_request_t *r)
 
     if (found == NULL) {
         ngx_ota_metric_add(NGX_OTA_M_AUTH_FAILURES, 1);
+        ngx_ota_admin_no_body(r);
         return ngx_ota_send_error(r, NGX_HTTP_UNAUTHORIZED,
                                   "bad admin token");
     }
@@ -888,7 +906,12 @@ ngx_ota_admin_entry(ngx_http_request_t *r)
                    &found->name, ngx_ota_role_name(found->role), &rel);
 
     if (write) {
-        if (r->headers_in.content_length_n > olcf->body_limit) {
+        /* a package upload has its own limit, the platform's
+         * package.max_size (ngx_ota_admin_upload.c) */
+        if (r->headers_in.content_length_n > olcf->body_limit
+            && !(rel.len >= 8 && ngx_strncmp(rel.data, "packages", 8) == 0
+                 && (rel.len == 8 || rel.data[8] == '/')))
+        {
             r->keepalive = 0;
             r->lingering_close = 1;
             return ngx_ota_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,

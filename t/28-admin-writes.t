@@ -109,7 +109,8 @@ is(api('DELETE', 'devices')->{status}, 405, 'DELETE: 405');
 is(api('POST', 'metrics')->{status}, 405, 'POST to a read-only resource: 405');
 is(api('GET', 'devices')->{status}, 400, 'GET devices without a product: 400');
 is(api('POST', 'nothing')->{status}, 404, 'POST to nothing: 404');
-is(api('POST', 'packages')->{status}, 501, 'POST packages: not yet (501, said)');
+is(api('POST', 'packages', json => {})->{status}, 415,
+   'POST packages wants multipart/form-data (t/29-admin-upload.t)');
 refused('POST', 'batches', { package => 'p', type => 'upgrade', name => 'n' }, 403,
         qr/viewer/, 'viewer creates a batch', token => $VIEWER);
 is(api('PUT', 'devices', json => {})->{status}, 405, 'PUT devices: 405');
@@ -367,7 +368,60 @@ refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
 refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
                              push => 'yes' }, 400, qr/"push" is true or false/, 'push not a boolean');
 refused('POST', 'batches', { package => $pid, type => 'upgrade', name => 'n',
-                             waves => '1%' }, 400, qr/unknown field "waves"/, 'an unknown option');
+                             wave => '1%' }, 400, qr/unknown field "wave"/, 'an unknown option');
+
+# the rollout options: otactl's checks, named as the body names them
+my %U = (package => $pid, type => 'upgrade', name => 'n');
+refused('POST', 'batches', { %U, waves => '10%,5%' }, 400, qr/^"waves" "10%,5%": /,
+        'waves that do not grow');
+refused('POST', 'batches', { %U, waves => '1%,10' }, 400, qr/"waves"/, 'waves of two kinds');
+refused('POST', 'batches', { %U, waves => [] }, 400, qr/"waves"/, 'no waves');
+refused('POST', 'batches', { %U, waves => ['1%', {}] }, 400, qr/"waves"\[1\] is not a wave/,
+        'a wave that is an object');
+refused('POST', 'batches', { %U, success_threshold => 95 }, 400,
+        qr/"success_threshold" decides .*"waves"/, 'a success threshold without waves');
+refused('POST', 'batches', { %U, error_threshold => 'lots' }, 400, qr/"error_threshold"/,
+        'a bad error threshold');
+refused('POST', 'batches', { %U, error_threshold => 12.345 }, 400, qr/"error_threshold"/,
+        'a threshold with three decimals');
+refused('POST', 'batches', { %U, max_per_minute => 0 }, 400, qr/invalid "max_per_minute" "0"/,
+        'a rate of 0');
+refused('POST', 'batches', { %U, ramp => '10,2' }, 400,
+        qr/"ramp" grows the rate up to "max_per_minute": give both/, 'a ramp without a rate');
+refused('POST', 'batches', { %U, max_per_minute => 10, ramp => '20,2' }, 400,
+        qr/"ramp" base 20 is above "max_per_minute" 10/, 'a ramp above its rate');
+refused('POST', 'batches', { %U, abort_failure_rate => 20 }, 400,
+        qr/"abort_failure_rate" P and "abort_min" N/, 'an abort rule half given');
+refused('POST', 'batches', { %U, abort_failure_rate => 20, abort_min => -1 }, 400,
+        qr/invalid "abort_min"/, 'a bad abort minimum');
+refused('POST', 'batches', { %U, start_at => '2001-01-01 00:00' }, 400,
+        qr/"start_at" "2001-01-01 00:00" is in the past/, 'a start in the past');
+refused('POST', 'batches', { %U, start_at => 'tomorrow' }, 400, qr/"start_at" "tomorrow": want/,
+        'a start that is no time');
+refused('POST', 'batches', { %U, timeout => -1 }, 400, qr/invalid "timeout" "-1"/, 'a negative timeout');
+refused('POST', 'batches', { %U, max_per_minute => JSON::PP::true }, 400,
+        qr/"max_per_minute" must be a string or a number/, 'a rate that is a boolean');
+
+# and a batch with them all: the job carries them, the batch record keeps them
+$r = api('POST', 'batches', json => { %U, name => 'canary', waves => ['50%', '100%'],
+         success_threshold => 90, error_threshold => '12.5', max_per_minute => 100,
+         ramp => '10,1.5', abort_failure_rate => 30, abort_min => 5, timeout => 60 });
+is($r->{status}, 201, 'a batch with every rollout option: 201') or diag($r->{content});
+my %rb = @{ $t->redis(HGETALL => OtaTest::key('OTA_KEY_BATCH', $r->{json}{id} // 'x')) // [] };
+is($rb{waves}, '50%,100%', 'its waves');
+is($rb{max_per_minute}, '100', 'its rate');
+is($rb{abort_min}, '5', 'its abort rule');
+my $rv = api('GET', "batches/$r->{json}{id}")->{json} // {};
+is(scalar @{ $rv->{waves} // [] }, 2, 'GET batches/<id>: two waves');
+is_deeply($rv->{rate} && $rv->{rate}{ramp}, { base => 10, factor => 1.5 }, 'and the ramp');
+api('POST', "batches/$r->{json}{id}/cancel");
+
+my $at = time + 3600;
+$r = api('POST', 'batches', json => { %U, name => 'later', start_at => $at * 1000 });
+is($r->{status}, 201, 'a scheduled batch (unix ms)') or diag($r->{content});
+is($r->{json}{state} // api('GET', "batches/$r->{json}{id}")->{json}{state}, 'scheduled',
+   'scheduled');
+api('POST', "batches/$r->{json}{id}/cancel");
 refused('POST', 'batches', { package => 'nope', type => 'upgrade', name => 'n' }, 404,
         qr/no package nope/, 'no such package');
 

@@ -17,7 +17,7 @@
  *                      the API's refusals as otactl's
  *   otactl_format.c    JSON, sizes, times, rates
  *   otactl_lua.c       generated (build/gen/) from lua/lib/prelude.lua and
- *                      lua/otactl/
+ *                      lua/admin/ (shared with the admin API)
  *
  * and below them worker/common/ (ota_common.h) and include/.
  */

@@ -3,6 +3,8 @@
 #include "otactl.h"
 
 #include "ota_audit.h"
+#include "ota_package.h"
+#include "ota_store.h"
 #include "otactl_lua.h"
 
 #include <dirent.h>
@@ -42,49 +44,16 @@ otactl_path(char *buf, size_t len, const char *fmt, ...)
     return (n < 0 || (size_t) n >= len) ? -1 : 0;
 }
 
-static int
-otactl_rmtree(const char *dir)
-{
-    DIR            *d;
-    struct dirent  *e;
-    char            p[4096];
-
-    d = opendir(dir);
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        if (otactl_path(p, sizeof(p), "%s/%s", dir, e->d_name) == 0) {
-            unlink(p);
-        }
-    }
-    closedir(d);
-    return rmdir(dir);
-}
-
-/* copies src to dir/name (through a temp name), computing the digest on
- * the way; the copy is read-only once in place */
+/* copies src to dir/name through the store's one way (include/ota_store.h:
+ * a temp name, the digests computed on the way, read-only once in place) */
 static int
 otactl_copy(const char *src, const char *dir, const char *name,
     const EVP_MD *md, long long expect, int follow, char *hex, char *sha)
 {
-    char            tmp[4096], dst[4096];
-    unsigned char   buf[1 << 16], dg[EVP_MAX_MD_SIZE];
-    unsigned int    dl, i;
-    EVP_MD_CTX     *ctx, *ctx2 = NULL;
-    ssize_t         n;
-    long long       total = 0;
-    int             in, out, rc = -1;
-
-    if (otactl_path(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) != 0
-        || otactl_path(dst, sizeof(dst), "%s/%s", dir, name) != 0)
-    {
-        otactl_fail("path too long in %s", dir);
-        return -1;
-    }
+    unsigned char     buf[1 << 16];
+    ota_store_file_t  f;
+    ssize_t           n;
+    int               in, md5 = md != EVP_sha256();
 
     /* a link is published only when asked for (--follow-symlinks); the
      * check was made before, O_NOFOLLOW closes the window since */
@@ -95,24 +64,10 @@ otactl_copy(const char *src, const char *dir, const char *name,
                       "the file it points to)" : strerror(errno));
         return -1;
     }
-    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (out < 0) {
-        otactl_fail("cannot write %s: %s", tmp, strerror(errno));
+    if (ota_store_file_open(&f, dir, name, md5) != 0) {
+        otactl_fail("%s", f.err);
         close(in);
         return -1;
-    }
-    ctx = EVP_MD_CTX_new();
-    /* the manifest names each file's sha256 whatever the sign method */
-    if (md != EVP_sha256()) {
-        ctx2 = EVP_MD_CTX_new();
-        if (ctx2 == NULL || EVP_DigestInit_ex(ctx2, EVP_sha256(), NULL) != 1) {
-            otactl_fail("cannot start the digest");
-            goto done;
-        }
-    }
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
-        otactl_fail("cannot start the digest");
-        goto done;
     }
 
     for ( ;; ) {
@@ -122,108 +77,37 @@ otactl_copy(const char *src, const char *dir, const char *name,
         }
         if (n < 0) {
             otactl_fail("cannot read %s: %s", src, strerror(errno));
-            goto done;
+            goto failed;
         }
         if (n == 0) {
             break;
         }
-        EVP_DigestUpdate(ctx, buf, (size_t) n);
-        if (ctx2 != NULL) {
-            EVP_DigestUpdate(ctx2, buf, (size_t) n);
-        }
-        total += n;
-        for (ssize_t w = 0; w < n; ) {
-            ssize_t k = write(out, buf + w, (size_t) (n - w));
-            if (k < 0 && errno == EINTR) {
-                continue;
-            }
-            if (k < 0) {
-                otactl_fail("cannot write %s: %s", tmp, strerror(errno));
-                goto done;
-            }
-            w += k;
+        if (ota_store_file_write(&f, buf, (size_t) n) != 0) {
+            otactl_fail("%s", f.err);
+            goto failed;
         }
     }
 
-    if (total != expect) {
+    if (f.size != expect) {
         otactl_fail("%s changed while it was copied; try again", src);
-        goto done;
+        goto failed;
     }
-    EVP_DigestFinal_ex(ctx, dg, &dl);
-    for (i = 0; i < dl; i++) {
-        sprintf(hex + 2 * i, "%02x", dg[i]);
+    /* the manifest names each file's sha256 whatever the sign method */
+    if (ota_store_file_close(&f, sha, md5 ? hex : NULL) != 0) {
+        otactl_fail("%s", f.err);
+        close(in);
+        return -1;
     }
-    if (ctx2 != NULL) {
-        EVP_DigestFinal_ex(ctx2, dg, &dl);
-        for (i = 0; i < dl; i++) {
-            sprintf(sha + 2 * i, "%02x", dg[i]);
-        }
-    } else {
-        memcpy(sha, hex, OTA_HEX_SHA256_LEN + 1);
+    if (!md5) {
+        memcpy(hex, sha, OTA_HEX_SHA256_LEN + 1);
     }
-    if (fsync(out) != 0 || fchmod(out, 0444) != 0) {
-        otactl_fail("cannot sync %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, dst) != 0) {
-        otactl_fail("cannot rename %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    rc = 0;
-
-done:
-    EVP_MD_CTX_free(ctx);
-    EVP_MD_CTX_free(ctx2);
     close(in);
-    close(out);
-    if (rc != 0) {
-        unlink(tmp);
-    }
-    return rc;
-}
+    return 0;
 
-static int
-otactl_write_manifest(const char *dir, json_t *m)
-{
-    char   tmp[4096], dst[4096], *s;
-    int    fd, rc = -1;
-    size_t len;
-
-    if (otactl_path(tmp, sizeof(tmp), "%s/." OTA_MANIFEST_NAME ".tmp", dir)
-        != 0 || otactl_path(dst, sizeof(dst), "%s/" OTA_MANIFEST_NAME, dir)
-        != 0)
-    {
-        otactl_fail("path too long in %s", dir);
-        return -1;
-    }
-    s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s == NULL) {
-        otactl_fail("out of memory");
-        return -1;
-    }
-    len = strlen(s);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0444);
-    if (fd < 0 || write(fd, s, len) != (ssize_t) len || write(fd, "\n", 1) != 1
-        || fsync(fd) != 0)
-    {
-        otactl_fail("cannot write %s: %s", tmp, strerror(errno));
-    } else if (rename(tmp, dst) != 0) {
-        otactl_fail("cannot rename %s: %s", tmp, strerror(errno));
-    } else {
-        rc = 0;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    free(s);
-    if (rc == 0) {
-        fd = open(dir, O_RDONLY | O_DIRECTORY);
-        if (fd >= 0) {
-            fsync(fd);            /* the rename itself must reach the disk */
-            close(fd);
-        }
-    }
-    return rc;
+failed:
+    ota_store_file_abort(&f);
+    close(in);
+    return -1;
 }
 
 static int otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp,
@@ -245,132 +129,49 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
                                { "follow-symlinks", OTACTL_FLAG, 0, 0, 0 },
                                { "sign-key", OTACTL_ARG, 0, 0, 0 },
                                { NULL, 0, 0, 0, 0 } };
-    otactl_pos_t       pos;
-    otactl_file_t      files[OTACTL_MAX_FILES];
-    otactl_pkg_spec_t  sp;
-    otactl_opt_t      *ext;
-    const char        *prod, *mod, *name, *ver, *type, *from, *sign, *desc;
-    ota_version_t      v, fv;
-    struct stat        st;
-    char               vbuf[OTA_VERSION_STR_MAX], fbuf[OTA_VERSION_STR_MAX];
-    const EVP_MD      *md;
-    json_t            *jext;
-    long long          total = 0;
-    int             i, k, rc, verify, follow;
-    size_t          l;
+    otactl_pos_t        pos;
+    otactl_file_t       files[OTACTL_MAX_FILES];
+    ota_package_file_t  pf[OTACTL_MAX_FILES];
+    otactl_pkg_spec_t   sp;
+    otactl_opt_t       *ext;
+    ota_package_t       pkg;
+    ota_check_t         chk;
+    struct stat         st;
+    long long           total = 0;
+    int                 i, rc, follow;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "package add")) != 0) {
         return rc;
     }
-    prod = otactl_opt(opts, "product");
-    mod = otactl_opt(opts, "module");
-    name = otactl_opt(opts, "name");
-    ver = otactl_opt(opts, "version");
-    type = otactl_opt(opts, "type");
-    from = otactl_opt(opts, "from");
-    sign = otactl_opt(opts, "sign");
-    desc = otactl_opt(opts, "desc");
-    verify = otactl_opt(opts, "verify") != NULL;
+    /* ---- the arguments, before touching anything: the checks the admin
+     * API's upload makes too (include/ota_package.h) ---- */
+    ota_check_init(&chk, 0);
+    if (ota_package_check_nfiles(&chk, pos.npos) != 0) {
+        return otactl_fail("%s", chk.msg);
+    }
+    ota_package_init(&pkg);
+    pkg.product = otactl_opt(opts, "product");
+    pkg.module = otactl_opt(opts, "module");
+    pkg.name = otactl_opt(opts, "name");
+    pkg.version = otactl_opt(opts, "version");
+    pkg.type = otactl_opt(opts, "type");
+    pkg.from = otactl_opt(opts, "from");
+    pkg.sign = otactl_opt(opts, "sign");
+    pkg.desc = otactl_opt(opts, "desc");
+    pkg.verify = otactl_opt(opts, "verify") != NULL;
     follow = otactl_opt(opts, "follow-symlinks") != NULL;
     ext = otactl_optp(opts, "ext");
-
-    /* ---- the arguments, before touching anything ---- */
-    if (pos.npos == 0) {
-        return otactl_fail("package add needs at least one file");
+    for (i = 0; i < ext->nvals && i < OTA_PKG_EXT_MAX; i++) {
+        pkg.ext[i] = ext->vals[i];
     }
-    if (pos.npos > OTACTL_MAX_FILES) {
-        return otactl_fail("at most %d files per package", OTACTL_MAX_FILES);
-    }
-    if (prod == NULL || mod == NULL || name == NULL || ver == NULL) {
-        return otactl_fail("package add needs --product, --module, --name "
-                           "and --version");
-    }
-    if (!ota_name_product(prod, strlen(prod))) {
-        return otactl_fail("invalid product name \"%s\"", prod);
-    }
-    if (!ota_name_module(mod, strlen(mod))) {
-        return otactl_fail("invalid module name \"%s\"", mod);
-    }
-    if (name[0] == '\0' || !otactl_text_ok(name, 128)) {
-        return otactl_fail("invalid --name: 1-128 characters, no control "
-                           "characters");
-    }
-    if (ota_version_parse_cstr(ver, &v) != 0) {
-        return otactl_fail("invalid version \"%s\" (want X.Y.Z, each part "
-                           "0..999999, no leading zeros)", ver);
-    }
-    ota_version_format(&v, vbuf);
-    if (type == NULL) {
-        type = "full";
-    }
-    if (strcmp(type, "full") != 0 && strcmp(type, "diff") != 0) {
-        return otactl_fail("invalid --type \"%s\" (full or diff)", type);
-    }
-    if (strcmp(type, "diff") == 0) {
-        if (from == NULL) {
-            return otactl_fail("a diff package needs --from X.Y.Z (the "
-                               "version it applies to)");
-        }
-        if (ota_version_parse_cstr(from, &fv) != 0) {
-            return otactl_fail("invalid --from \"%s\" (want X.Y.Z)", from);
-        }
-        if (ota_version_cmp(&fv, &v) >= 0) {
-            return otactl_fail("--from %s must be lower than --version %s",
-                               from, ver);
-        }
-        ota_version_format(&fv, fbuf);
-    } else {
-        if (from != NULL) {
-            return otactl_fail("--from is only for --type diff packages");
-        }
-        fbuf[0] = '\0';
-    }
-    if (sign == NULL) {
-        sign = "sha256";
-    }
-    if (strcmp(sign, "md5") == 0) {
-        md = EVP_md5();
-    } else if (strcmp(sign, "sha256") == 0) {
-        md = EVP_sha256();
-    } else {
-        return otactl_fail("invalid --sign \"%s\" (md5 or sha256)", sign);
-    }
-    if (desc != NULL && !otactl_text_ok(desc, 1024)) {
-        return otactl_fail("invalid --desc: at most 1024 characters, no "
-                           "control characters");
-    }
-
-    jext = json_object();
-    if (jext == NULL) {
-        return otactl_fail("out of memory");
-    }
-    for (i = 0; i < ext->nvals; i++) {
-        const char *eq = strchr(ext->vals[i], '=');
-        char        key[65];
-
-        l = eq ? (size_t) (eq - ext->vals[i]) : 0;
-        if (eq == NULL || l == 0 || l > 64) {
-            json_decref(jext);
-            return otactl_fail("invalid --ext \"%s\" (want key=value, key "
-                               "1-64 characters)", ext->vals[i]);
-        }
-        memcpy(key, ext->vals[i], l);
-        key[l] = '\0';
-        if (!ota_name_file(key, l) || !otactl_text_ok(eq + 1, 1024)) {
-            json_decref(jext);
-            return otactl_fail("invalid --ext \"%s\" (key of A-Z a-z 0-9 _ "
-                               "- ., value at most 1024 characters)",
-                               ext->vals[i]);
-        }
-        if (json_object_get(jext, key) != NULL) {
-            json_decref(jext);
-            return otactl_fail("--ext %s given twice", key);
-        }
-        json_object_set_new(jext, key, json_string(eq + 1));
+    pkg.next = ext->nvals;
+    if (ota_package_check(&chk, &pkg) != 0) {
+        ota_package_free(&pkg);
+        return otactl_fail("%s", chk.msg);
     }
 
     if (o->api && otactl_opt(opts, "sign-key") != NULL) {
-        json_decref(jext);
+        ota_package_free(&pkg);
         return otactl_api_local_only("package add --sign-key", "the "
             "manifest signed names the package's id and digests, which "
             "the server makes, and the private key stays on this host");
@@ -378,7 +179,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
 
     /* the platform's extensions and size limit (otactl config) */
     if ((rc = otactl_settings_load(o)) != 0) {
-        json_decref(jext);
+        ota_package_free(&pkg);
         return rc > 0 ? rc : OTACTL_UNAVAIL;
     }
 
@@ -390,7 +191,7 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         /* a symbolic link named x.bin may point at any readable file:
          * published only when asked for, like cp -L or tar -h */
         if (lstat(p, &st) != 0) {
-            json_decref(jext);
+            ota_package_free(&pkg);
             return otactl_fail("cannot read %s: %s", p, strerror(errno));
         }
         if (S_ISLNK(st.st_mode) && !follow) {
@@ -398,78 +199,55 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
             ssize_t  tl = readlink(p, target, sizeof(target) - 1);
 
             target[tl > 0 ? tl : 0] = '\0';
-            json_decref(jext);
+            ota_package_free(&pkg);
             return otactl_fail("%s is a symbolic link (to %s): pass "
                                "--follow-symlinks to publish the file it "
                                "points to, or give that file", p,
                                tl > 0 ? target : "?");
         }
         if (S_ISLNK(st.st_mode) && stat(p, &st) != 0) {
-            json_decref(jext);
+            ota_package_free(&pkg);
             return otactl_fail("cannot read %s: %s", p, strerror(errno));
         }
         if (!S_ISREG(st.st_mode)) {
-            json_decref(jext);
+            ota_package_free(&pkg);
             return otactl_fail("%s is not a regular file", p);
         }
-        if (!ota_name_file(files[i].name, strlen(files[i].name))) {
-            json_decref(jext);
-            return otactl_fail("invalid file name \"%s\" (1-128 of A-Z a-z "
-                               "0-9 _ - ., not starting with '.')",
-                               files[i].name);
-        }
-        if (!ota_name_ext_ok(files[i].name, strlen(files[i].name),
-                             o->settings.exts))
+        if (ota_package_check_file_name(&chk, &o->settings, files[i].name,
+                                        pf, i) != 0
+            || ota_package_check_file_size(&chk, &o->settings, p,
+                                           (long long) st.st_size) != 0)
         {
-            json_decref(jext);
-            return otactl_fail("%s: file type not accepted (accepted: %s)",
-                               files[i].name, o->settings.exts);
+            ota_package_free(&pkg);
+            return otactl_fail("%s", chk.msg);
         }
-        if (st.st_size == 0) {
-            json_decref(jext);
-            return otactl_fail("%s is empty", p);
-        }
-        if (st.st_size > o->settings.max_size) {
-            char  lim[64];
-
-            json_decref(jext);
-            return otactl_fail("%s is %lld bytes, over the limit of %s",
-                               p, (long long) st.st_size,
-                               ota_settings_size_str(o->settings.max_size,
-                                                     lim, sizeof(lim)));
-        }
-        for (k = 0; k < i; k++) {
-            if (strcmp(files[k].name, files[i].name) == 0) {
-                json_decref(jext);
-                return otactl_fail("two files named %s", files[i].name);
-            }
-        }
+        snprintf(pf[i].name, sizeof(pf[i].name), "%s", files[i].name);
         files[i].size = st.st_size;
         files[i].offset = total;
         total += st.st_size;
     }
 
     memset(&sp, 0, sizeof(sp));
-    sp.prod = prod;
-    sp.mod = mod;
-    sp.name = name;
-    sp.type = type;
-    sp.sign = sign;
-    sp.desc = desc;
-    sp.ver = vbuf;
-    sp.from = fbuf;
+    sp.prod = pkg.product;
+    sp.mod = pkg.module;
+    sp.name = pkg.name;
+    sp.type = pkg.type;
+    sp.sign = pkg.sign;
+    sp.desc = pkg.desc;
+    sp.ver = pkg.vbuf;
+    sp.from = pkg.fbuf;
     sp.sign_key = otactl_opt(opts, "sign-key");
-    sp.md = md;
-    sp.verify = verify;
+    sp.md = pkg.md5 ? EVP_md5() : EVP_sha256();
+    sp.verify = pkg.verify;
     sp.follow = follow;
-    sp.jext = jext;
+    sp.jext = pkg.ext_json;
     sp.files = files;
     sp.nfiles = pos.npos;
     sp.total = total;
 
     rc = o->api ? otactl_api_package_add(o, &sp, ext)
                 : otactl_package_store(o, &sp);
-    json_decref(jext);
+    ota_package_free(&pkg);
     return rc;
 }
 
@@ -496,11 +274,11 @@ otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp, otactl_opt_t *ext)
     err |= otactl_mime_field(m, "module", sp->mod);
     err |= otactl_mime_field(m, "name", sp->name);
     err |= otactl_mime_field(m, "version", sp->ver);
-    err |= otactl_mime_field(m, "type", sp->type);
-    if (sp->from[0]) {
+    err |= otactl_mime_field(m, "type", sp->type ? sp->type : "full");
+    if (sp->from != NULL && sp->from[0]) {
         err |= otactl_mime_field(m, "from", sp->from);
     }
-    err |= otactl_mime_field(m, "sign", sp->sign);
+    err |= otactl_mime_field(m, "sign", sp->sign ? sp->sign : "sha256");
     err |= otactl_mime_field(m, "verify", sp->verify ? "true" : "false");
     if (sp->desc != NULL) {
         err |= otactl_mime_field(m, "desc", sp->desc);
@@ -554,7 +332,6 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
     ota_cmd_t       c;
     long long       total = sp->total;
     int             i, rc;
-    size_t          l;
 
     memset(&sg, 0, sizeof(sg));
 
@@ -606,18 +383,17 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
         return OTACTL_FAIL;
     }
 
-    /* ---- the id: readable when it can be, random otherwise ---- */
-    snprintf(id, sizeof(id), "%.64s", "");
-    if (strlen(prod) + strlen(mod) + strlen(vbuf) + strlen(fbuf) + 3
-        <= OTA_NAME_MAX)
+    /* ---- the id: readable when it can be, random otherwise (the
+     * upload's rule too: ota_package_id()) ---- */
     {
-        snprintf(id, sizeof(id), "%s-%s-%s%s%s", prod, mod, fbuf,
-                 fbuf[0] ? "-" : "", vbuf);
-        for (l = 0; id[l]; l++) {
-            if (id[l] == '.') {
-                id[l] = '_';
-            }
-        }
+        ota_package_t  idp;
+
+        ota_package_init(&idp);
+        idp.product = prod;
+        idp.module = mod;
+        snprintf(idp.vbuf, sizeof(idp.vbuf), "%s", vbuf);
+        snprintf(idp.fbuf, sizeof(idp.fbuf), "%s", fbuf);
+        ota_package_id(&idp, id);
     }
     if (otactl_path(dir, sizeof(dir), "%s/%s", o->store, id) != 0) {
         return otactl_fail("package store path too long");
@@ -660,8 +436,17 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
         "id", id, "product", prod, "module", mod, "version", vbuf,
         "type", type, "from", fbuf, "sign_method", sign,
         "size", (json_int_t) total, "files", jfiles);
-    if (man == NULL || otactl_write_manifest(dir, man) != 0) {
+    if (man == NULL) {
+        otactl_fail("out of memory");
         goto failed;
+    }
+    {
+        char  err[OTA_STORE_ERR_MAX];
+
+        if (ota_store_manifest(dir, man, err, sizeof(err)) != 0) {
+            otactl_fail("%s", err);
+            goto failed;
+        }
     }
 
     /* ---- the record ---- */
@@ -763,7 +548,7 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
 
 failed:
     /* nothing stays behind: no record was written, remove the files */
-    otactl_rmtree(dir);
+    ota_store_rmtree(dir);
     otactl_signed_free(&sg);
     free(files_js);
     free(ext_js);

@@ -1,4 +1,5 @@
--- package_add.lua (otactl package add, package diff): registers a package;
+-- package_add.lua (otactl package add, package diff, the admin API's POST
+-- packages): registers a package;
 -- refuses a second package in its slot and an id already taken, and an
 -- unsigned package of a product that requires signatures, in one step.
 -- ARGV: id product module slot now target from signed, then the record's
