@@ -468,6 +468,12 @@ sub otactl_api_mode {
     }
     return 0 unless $self->{redis_running} || $self->{nginx_up};
     $self->start_nginx unless $self->{nginx_up};
+    # package add uploads: nginx's workers (nobody under root) write the
+    # store, as an operator sets it up for the admin API's uploads
+    if ($> == 0 && !$self->{store_for_nginx}++) {
+        my (undef, undef, $uid, $gid) = getpwnam('nobody');
+        chown $uid, $gid, $self->{store} if defined $uid;
+    }
     return 1;
 }
 
