@@ -226,6 +226,9 @@ api_refused('package add --sign-key over the API', 2,
             qr/^otactl: package add --sign-key does not work over the admin API/,
             api('package', 'add', $fw, qw(--product sedan --module ECU --name s
                 --version 9.0.0 --sign-key), "$keydir/ota-sign.key"));
+api_refused('product set over the API', 2,
+            qr/^otactl: product set does not work over the admin API: the admin API has no endpoint/,
+            api(qw(product set sedan --require-signed)));
 # a file refused before anything is sent, as direct mode refuses it
 api_refused('package add: an extension not accepted', 1,
             qr/^otactl: fw\.exe: file type not accepted/,

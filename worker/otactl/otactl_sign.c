@@ -331,6 +331,12 @@ otactl_product(otactl_t *o, int argc, char **argv)
     if (!req && !noreq && !pubfile && !nopub) {
         return otactl_usage("product set: nothing to set");
     }
+    if (o->api) {
+        /* no endpoint writes a product's signing policy yet */
+        return otactl_api_local_only("product set", "the admin API has no "
+                                     "endpoint for a product's signing "
+                                     "policy yet");
+    }
 
     r = otactl_cmd(o, "SISMEMBER " OTA_KEY_PRODUCTS " %s", prod);
     if (r == NULL) {
