@@ -508,6 +508,9 @@ main(int argc, char **argv)
     b->known = ota_lcache_new(65536, 60000);
     b->modules = ota_lcache_new(4096, 60000);
 
+    b->on_message = ota_bridge_message;
+    b->on_acked = ota_bridge_sent_acked;
+
     if (ota_bridge_mqtt_init(b) != 0) {
         return 1;
     }

@@ -126,9 +126,11 @@ static void
 ota_bridge_on_message(struct mosquitto *mosq, void *ud,
     const struct mosquitto_message *msg)
 {
+    ota_bridge_t  *b = ud;
+
     (void) mosq;
 
-    ota_bridge_message(ud, msg->topic, msg->payload, msg->payloadlen);
+    b->on_message(b, msg->topic, msg->payload, msg->payloadlen);
 }
 
 
@@ -136,11 +138,13 @@ static void
 ota_bridge_on_publish(struct mosquitto *mosq, void *ud, int mid,
     int reason, const mosquitto_property *props)
 {
+    ota_bridge_t  *b = ud;
+
     (void) mosq;
     (void) props;
 
     /* 0x10 "no matching subscribers" is a success: the device is away */
-    ota_bridge_sent_acked(ud, mid, reason < 0x80);
+    b->on_acked(b, mid, reason < 0x80);
 }
 
 

@@ -12,6 +12,8 @@
  *   bridge_offer.c   an offer from Redis -> the MQTT upgrade notice or
  *                    get_reply (include/ota_offer.c), published
  *   bridge_redis.c   the Redis connection and the round trip of a pass
+ *   bridge_ops.c     below them all: a pass's operations, bridge.lua's
+ *                    letters, drops and their counts
  *   bridge.lua       the script a round trip runs (checks, events, offers)
  *   notices_trim.lua trims what every bridge group has acknowledged
  *
@@ -94,7 +96,7 @@ typedef struct {
     unsigned  pending:1;        /* the task was pending: notified after */
 } ota_bridge_sent_t;
 
-typedef struct {
+typedef struct ota_bridge_s {
     /* options */
     ota_addr_t          addr;
     char                mqtt_host[256];
@@ -117,6 +119,12 @@ typedef struct {
 
     /* the broker */
     struct mosquitto   *mosq;
+    /* what bridge_mqtt.c hands up: a message, a publish the broker
+     * acknowledged (set by bridge_main.c, so the session layer calls no
+     * part above it) */
+    void              (*on_message)(struct ota_bridge_s *b, const char *topic,
+                                    const void *payload, int len);
+    void              (*on_acked)(struct ota_bridge_s *b, int mid, int ok);
     int                 mqtt_up;
     int64_t             mqtt_next_try;  /* ms */
     int                 mqtt_delay;     /* ms, backoff */
@@ -186,9 +194,6 @@ void ota_bridge_message(ota_bridge_t *b, const char *topic,
 void ota_bridge_reports_done(ota_bridge_t *b, redisReply *r);
 void ota_bridge_followups_done(ota_bridge_t *b, redisReply *r);
 int ota_bridge_fast(ota_bridge_t *b, ota_bridge_op_t *op, int64_t now);
-char ota_bridge_letter(redisReply *r, int i);
-void ota_bridge_drop(ota_bridge_t *b, ota_drop_e why, const char *topic,
-    const char *detail);
 
 /* bridge_notice.c */
 void ota_bridge_notice_request(ota_bridge_t *b, int *n, int64_t now);
@@ -214,8 +219,12 @@ void ota_bridge_redis_lost(ota_bridge_t *b, const char *why);
 int ota_bridge_script_ops(ota_bridge_t *b, ota_cmd_t *c,
     ota_bridge_ops_t *ops);
 
+/* bridge_ops.c */
 void ota_bridge_ops_clear(ota_bridge_ops_t *ops);
 ota_bridge_op_t *ota_bridge_ops_add(ota_bridge_ops_t *ops);
+char ota_bridge_letter(redisReply *r, int i);
+void ota_bridge_drop(ota_bridge_t *b, ota_drop_e why, const char *topic,
+    const char *detail);
 
 extern const char  *ota_drop_names[OTA_DROP_COUNT];
 extern const char  *ota_kind_names[OTA_KIND_COUNT];

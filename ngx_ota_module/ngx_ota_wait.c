@@ -15,6 +15,12 @@
  * answers 204 instead of letting nginx drop it.  Any other read event
  * goes to nginx's own handler, which runs ngx_http_test_reading: a client
  * that closed is finalized (499) then and there.
+ *
+ * An HTTP/2 connection with a stream in progress is not idle, so nginx
+ * calls nothing of ours when it shuts down gracefully: while requests
+ * wait, a cancelable timer (one per process, it never delays an exit
+ * itself) looks every NGX_OTA_WAIT_EXIT_WATCH ms whether nginx is exiting
+ * and answers them all then.
  */
 
 #include "ngx_ota_wait.h"
@@ -34,6 +40,9 @@
  * answer timers all run from the moment they are sent).
  */
 #define NGX_OTA_WAIT_CHECKS  1024
+
+/* how often a process with waiting requests looks for a graceful exit */
+#define NGX_OTA_WAIT_EXIT_WATCH  250
 
 
 typedef struct {
@@ -72,6 +81,7 @@ static void ngx_ota_wait_release(ngx_ota_wait_t *w);
 static void ngx_ota_wait_each(ota_wake_t *m, ngx_uint_t wake);
 static void ngx_ota_wait_message(u_char *data, size_t len);
 static void ngx_ota_wait_state(ngx_uint_t subscribed);
+static void ngx_ota_wait_end_all(void);
 
 
 static ngx_rbtree_t          ngx_ota_wait_tree;
@@ -83,6 +93,7 @@ static ngx_uint_t            ngx_ota_wait_ready;    /* init_process ran */
 static ngx_uint_t            ngx_ota_wait_down;     /* lost past the grace */
 static ngx_event_t           ngx_ota_wait_run_ev;   /* posted: run checks */
 static ngx_event_t           ngx_ota_wait_grace_ev;
+static ngx_event_t           ngx_ota_wait_exit_ev;  /* the exit watch */
 static ngx_ota_main_conf_t  *ngx_ota_wait_omcf;
 
 
@@ -225,6 +236,10 @@ ngx_ota_wait_begin(ngx_http_request_t *r, ngx_str_t *device,
     w->timer.data = r->connection;
     w->timer.log = r->connection->log;
     ngx_add_timer(&w->timer, wait);
+
+    if (!ngx_ota_wait_exit_ev.timer_set) {
+        ngx_add_timer(&ngx_ota_wait_exit_ev, NGX_OTA_WAIT_EXIT_WATCH);
+    }
 
     ngx_ota_metric_add(NGX_OTA_M_WAITS, 1);
 
@@ -684,6 +699,44 @@ ngx_ota_wait_state(ngx_uint_t subscribed)
 
 /* ---- process ------------------------------------------------------------ */
 
+/* the exit watch: a graceful exit (reload, quit) answers every request */
+static void
+ngx_ota_wait_exit_watch(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "ota wait: nginx is exiting, every waiting request "
+                       "answers now");
+        ngx_ota_wait_end_all();
+        return;
+    }
+
+    if (!ngx_queue_empty(&ngx_ota_wait_all)) {
+        ngx_add_timer(ev, NGX_OTA_WAIT_EXIT_WATCH);
+    }
+}
+
+
+/* 204 to every waiting request, on a connection that closes after it */
+static void
+ngx_ota_wait_end_all(void)
+{
+    ngx_queue_t       *q;
+    ngx_ota_wait_t    *w;
+    ngx_connection_t  *c;
+
+    while (!ngx_queue_empty(&ngx_ota_wait_all)) {
+        q = ngx_queue_head(&ngx_ota_wait_all);
+        w = ngx_queue_data(q, ngx_ota_wait_t, all);
+        c = w->request->connection;
+
+        w->request->keepalive = 0;
+        ngx_ota_wait_end(w, NGX_HTTP_NO_CONTENT);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
 ngx_int_t
 ngx_ota_wait_init_process(ngx_cycle_t *cycle)
 {
@@ -703,6 +756,9 @@ ngx_ota_wait_init_process(ngx_cycle_t *cycle)
     ngx_ota_event_init(&ngx_ota_wait_grace_ev, ngx_ota_wait_grace,
                        cycle->log);
     ngx_ota_wait_grace_ev.cancelable = 1;     /* never delays an exit */
+    ngx_ota_event_init(&ngx_ota_wait_exit_ev, ngx_ota_wait_exit_watch,
+                       cycle->log);
+    ngx_ota_wait_exit_ev.cancelable = 1;
 
     ngx_ota_wait_ready = 1;
 
@@ -719,10 +775,6 @@ ngx_ota_wait_init_process(ngx_cycle_t *cycle)
 void
 ngx_ota_wait_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_queue_t       *q;
-    ngx_ota_wait_t    *w;
-    ngx_connection_t  *c;
-
     if (!ngx_ota_wait_ready) {
         return;
     }
@@ -731,16 +783,11 @@ ngx_ota_wait_exit_process(ngx_cycle_t *cycle)
 
     /* a fast stop (SIGTERM) closes the connections without a word: every
      * request still waiting gets its 204 first */
-    while (!ngx_queue_empty(&ngx_ota_wait_all)) {
-        q = ngx_queue_head(&ngx_ota_wait_all);
-        w = ngx_queue_data(q, ngx_ota_wait_t, all);
-        c = w->request->connection;
+    ngx_ota_wait_end_all();
 
-        w->request->keepalive = 0;
-        ngx_ota_wait_end(w, NGX_HTTP_NO_CONTENT);
-        ngx_http_run_posted_requests(c);
+    if (ngx_ota_wait_exit_ev.timer_set) {
+        ngx_del_timer(&ngx_ota_wait_exit_ev);
     }
-
     if (ngx_ota_wait_grace_ev.timer_set) {
         ngx_del_timer(&ngx_ota_wait_grace_ev);
     }
