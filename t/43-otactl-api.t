@@ -53,11 +53,14 @@ sub mkfile {
 }
 
 # what a refusal may change: every key but the audit stream (the API
-# records refusals) and the batch's record (the worker's own bookkeeping
-# moves on by itself), and the store
+# records refusals) and the running batch's keys (the worker moves its
+# tasks on by itself), and the store
 my $batch;
 sub state_now {
-    $t->state_snapshot(skip => [ $AUDIT, $batch ? OtaTest::key('OTA_KEY_BATCH', $batch) : () ])
+    my @skip = ($AUDIT);
+    push @skip, grep { index($_, $batch) >= 0 } @{ $t->redis(KEYS => '*') // [] }
+        if $batch;
+    $t->state_snapshot(skip => \@skip);
 }
 
 # refused through the API: exit code, one line matching $why, no stdout,
