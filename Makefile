@@ -8,6 +8,7 @@
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
 #                 (then again with nginx's debug log: make test-debug)
+#   make test-api the otactl tests again with otactl through the admin API
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
 #   make fuzz     libFuzzer targets of t/fuzz, FUZZ_LONG seconds each
@@ -94,7 +95,7 @@ DEB_PKGS := gcc make perl nginx nginx-dev libhiredis-dev libssl-dev \
             libjs-chart.js chromium chromium-driver python3-selenium \
             build-essential debhelper dpkg-dev fakeroot lintian adduser \
             mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients \
-            libzstd-dev zstd bsdiff xdelta3
+            libzstd-dev zstd bsdiff xdelta3 libcurl4-openssl-dev
 
 # re-run nginx's configure when the module's file list changes
 SRC_LIST := $(MOD_SRCS) $(SHARED_SRCS) $(MOD_HDRS) $(SHARED_HDRS)
@@ -102,7 +103,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
 .PHONY: all module worker otactl mqtt fleet unit deps test test-unit test-t \
-        test-ahead test-debug run stop \
+        test-ahead test-debug test-api test-api-short run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
 all: module worker otactl mqtt fleet $(T_HELPERS)
@@ -170,7 +171,7 @@ $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
                  $(OTACTL_GEN)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
 	    $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) \
-	    $(LIBS) -lzstd
+	    $(LIBS) -lzstd -lcurl
 
 # a fleet of devices running whole sessions against the device API
 # (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)
@@ -266,7 +267,7 @@ deps:
 
 test: deps
 	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t test-ahead test-debug
+	$(MAKE) test-unit test-fuzz test-t test-ahead test-api-short test-debug
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
@@ -287,6 +288,21 @@ AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t \
                t/39-rollouts.t
 test-ahead: all
 	OTA_WORKER_ARGS="--count 3" $(PROVE) $(AHEAD_TESTS)
+
+# the otactl tests again with every otactl call through the admin API of
+# the test's nginx (otactl --api, OTA_OTACTL_API=1 in t/lib/OtaTest.pm):
+# the same output and exit codes without Redis or the store; test-api is
+# every file that runs otactl (79 s of prove here), make test runs
+# the short list (t/30, t/31: about 20 s)
+API_TESTS ?= t/23-admin.t t/24-session.t t/26-upgrade-wait.t \
+             t/28-admin-writes.t t/30-otactl.t t/31-batches.t t/32-events.t \
+             t/33-faults.t t/34-large-read.t t/35-late-coverage.t \
+             t/36-fleet.t t/39-rollouts.t t/41-signing.t t/42-delta.t
+API_SHORT ?= t/30-otactl.t t/31-batches.t
+test-api: all
+	OTA_OTACTL_API=1 $(PROVE) $(API_TESTS)
+test-api-short: all
+	OTA_OTACTL_API=1 $(PROVE) $(API_SHORT)
 
 # the whole suite again with nginx at `error_log ... debug` (what an
 # operator turns on to troubleshoot): nginx's debug lines read what the

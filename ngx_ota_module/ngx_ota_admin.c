@@ -11,6 +11,8 @@
  *   packages/<id>                ngx_ota_admin_package.c
  *   versions?product=&module=    ngx_ota_admin_package.c
  *   products                     ngx_ota_admin_fleet.c
+ *   products/<p>                 ngx_ota_admin_fleet.c
+ *   devices?product=&cursor=     ngx_ota_admin_devices.c
  *   devices/<device>             ngx_ota_admin_fleet.c
  *   config                       ngx_ota_admin_config.c
  *   audit?limit=                 ngx_ota_admin_audit.c
@@ -107,6 +109,10 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_products(r);
     }
 
+    if (ngx_ota_str_is(rest, "devices")) {
+        return ngx_ota_admin_devices(r);
+    }
+
     if (ngx_ota_str_is(rest, "config")) {
         return ngx_ota_admin_config_get(r);
     }
@@ -165,6 +171,20 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_package(r, &id);
     }
 
+    if (rest.len > 9 && ngx_strncmp(rest.data, "products/", 9) == 0) {
+        id.data = rest.data + 9;
+        id.len = rest.len - 9;
+
+        if (!ota_name_product((char *) id.data, id.len)) {
+            return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "not a valid product name "
+                                      "([A-Za-z0-9_.:-]{1,64}, not starting "
+                                      "with '.')");
+        }
+
+        return ngx_ota_admin_product(r, &id);
+    }
+
     if (rest.len > 8 && ngx_strncmp(rest.data, "devices/", 8) == 0) {
         id.data = rest.data + 8;
         id.len = rest.len - 8;
@@ -185,6 +205,7 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
                               "batches/<id>, batches/<id>/devices, "
                               "batches/<id>/histogram, packages, "
                               "packages/<id>, versions, products, "
+                              "products/<p>, devices?product=, "
                               "devices/<device>, config, audit, whoami or "
                               "metrics");
 }

@@ -42,6 +42,8 @@ static const ngx_ota_field_t  ngx_ota_batch_fields[] = {
     { "total",        NGX_OTA_FIELD_INT },
     { "created",      NGX_OTA_FIELD_INT },
     { "finished",     NGX_OTA_FIELD_INT },
+    { "size",         NGX_OTA_FIELD_INT },  /* the package's bytes */
+    { "job",          NGX_OTA_FIELD_STR },  /* the job that made it */
     { NULL,           0 }
 };
 

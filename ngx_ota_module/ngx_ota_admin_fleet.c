@@ -1,6 +1,8 @@
 /*
  * ngx_ota_admin_fleet.c: GET <admin>/products (a page of the products,
- * sorted by name, with their modules and device counts) and
+ * sorted by name, with their modules and device counts), GET
+ * <admin>/products/<p> (one of them, as otactl module list and stats
+ * versions ask) and
  * GET <admin>/devices/<device> (its record, current versions, open tasks
  * and its tasks among a window of recent batches).
  *
@@ -101,13 +103,14 @@ ngx_ota_admin_module_str(json_t *info, const char *key)
 }
 
 
-/* "modules": [{"module","alias","desc"}], "default" first, then by name,
+/* "modules": [{"module","alias","desc","created"}], "default" first, then
+ * by name,
  * from the HGETALL of OTA_KEY_PRODUCT_MODULES */
 static int
 ngx_ota_admin_modules(ngx_http_request_t *r, json_t *item, redisReply *hash)
 {
     int                     err;
-    json_t                 *list, *m, *info;
+    json_t                 *list, *m, *info, *v;
     size_t                  i, n;
     json_error_t            jerr;
     ngx_ota_module_pair_t  *mp;
@@ -149,6 +152,10 @@ ngx_ota_admin_modules(ngx_http_request_t *r, json_t *item, redisReply *hash)
                                    ngx_ota_admin_module_str(info, "alias"));
         err |= json_object_set_new(m, "desc",
                                    ngx_ota_admin_module_str(info, "desc"));
+        v = json_is_object(info) ? json_object_get(info, "created") : NULL;
+        err |= json_object_set_new(m, "created", json_is_integer(v)
+                                                 ? json_incref(v)
+                                                 : json_null());
         err |= json_array_append_new(list, m);
 
         json_decref(info);
@@ -192,6 +199,105 @@ ngx_ota_admin_products_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     if (ngx_ota_admin_list_last(call, a)) {
         ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+    }
+}
+
+
+/* ---- products/<p> ---------------------------------------------------------- */
+
+static void ngx_ota_admin_product_reply(ngx_ota_redis_call_t *call,
+    redisReply *reply);
+
+
+/* {"product","modules":[...],"devices"} as an item of products; 404 for a
+ * product that does not exist */
+ngx_int_t
+ngx_ota_admin_product(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_int_t              rc;
+    ngx_str_t              mods, devs;
+    ngx_ota_admin_t       *a;
+    ngx_ota_redis_call_t  *call;
+
+    a = ngx_ota_admin_start(r);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_ota_key(r->pool, &mods, OTA_KEY_PRODUCT_MODULES, id, NULL, NULL)
+        == NULL
+        || ngx_ota_key(r->pool, &devs, OTA_KEY_PRODUCT_DEVICES, id, NULL,
+                       NULL) == NULL
+        || json_object_set_new(a->obj, "product",
+                               json_stringn((char *) id->data, id->len))
+           != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin: product \"%V\"", id);
+
+    call = ngx_ota_redis_call(r, ngx_ota_admin_product_reply, a);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "SISMEMBER %s %b", OTA_KEY_PRODUCTS,
+                           id->data, id->len);
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HGETALL %b", mods.data, mods.len);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "SCARD %b", devs.data, devs.len);
+    }
+
+    return ngx_ota_admin_wait(r, call, rc);
+}
+
+
+static void
+ngx_ota_admin_product_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_ota_admin_t     *a = call->data;
+    ngx_http_request_t  *r = call->request;
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_api_redis_error(r, reply, "admin product");
+        return;
+    }
+
+    switch (call->index) {
+
+    case 0:
+        if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) {
+            ngx_ota_api_finish(r, NGX_HTTP_NOT_FOUND, "no such product");
+        }
+        return;
+
+    case 1:
+        if (ngx_ota_admin_modules(r, a->obj, reply) != 0) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+        return;
+
+    default:
+        if (json_object_set_new(a->obj, "devices",
+                                json_integer(reply->type
+                                             == REDIS_REPLY_INTEGER
+                                             ? reply->integer : 0))
+            != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_ota_api_send_json(a->answer, NGX_HTTP_OK);
+        return;
     }
 }
 
@@ -319,44 +425,6 @@ ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id)
     }
 
     return ngx_ota_admin_wait(r, call, rc);
-}
-
-
-/* module -> value of a device's hash, without the versions' "<m>@ts" */
-static json_t *
-ngx_ota_admin_device_map(redisReply *hash)
-{
-    json_t      *obj;
-    size_t       i;
-    redisReply  *k, *v;
-
-    obj = json_object();
-    if (obj == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements;
-         i += 2)
-    {
-        k = hash->element[i];
-        v = hash->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || !ota_name_module(k->str, k->len))
-        {
-            continue;
-        }
-
-        if (json_object_setn_new(obj, k->str, k->len,
-                                 json_stringn(v->str, v->len))
-            != 0)
-        {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-
-    return obj;
 }
 
 
@@ -601,7 +669,7 @@ ngx_ota_admin_device_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     case NGX_OTA_DEV_VERSIONS:
     case NGX_OTA_DEV_OPEN:
-        j = ngx_ota_admin_device_map(reply);
+        j = ngx_ota_admin_module_map(reply);
 
         if (j == NULL
             || json_object_set_new(a->obj, call->index == NGX_OTA_DEV_OPEN

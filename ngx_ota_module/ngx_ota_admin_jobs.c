@@ -27,7 +27,7 @@
  * Waiting never blocks: the reply list is asked with LPOP on an nginx
  * timer every NGX_OTA_JOB_POLL ms (a BLPOP would hold the worker process's
  * one Redis connection for every other request), for at most
- * NGX_OTA_JOB_WAIT ms, then 503.
+ * NGX_OTA_JOB_WAIT ms (?wait=SECS, 1..3600: otactl --wait), then 503.
  */
 
 #include "ngx_ota_admin_audit.h"
@@ -49,6 +49,9 @@
 
 #define NGX_OTA_JOB_POLL   100          /* ms between two LPOPs */
 #define NGX_OTA_JOB_WAIT   10000        /* ms for a worker to answer */
+#define NGX_OTA_JOB_WAIT_MAX  3600      /* ?wait= seconds at most */
+#define NGX_OTA_JOB_WAIT_BAD                                                  \
+    "\"wait\" must be seconds for the worker to answer, 1..3600"
 #define NGX_OTA_JOB_ACCEPT 2000         /* ms before a batch still being
                                            created is answered 202 */
 
@@ -62,6 +65,7 @@ typedef struct {
     char                   job[33];     /* 16 random bytes in hex */
     char                   reply_key[sizeof(OTA_KEY_JOB_REPLY) + 32];
     ngx_msec_t             deadline;
+    ngx_msec_t             wait;        /* ms: ?wait=, 0 when bad */
     ngx_msec_t             accept;      /* create: 202 from then on */
     ota_batch_opts_t       opts;        /* create */
     ota_rollout_t          rollout;     /* create: checked */
@@ -84,6 +88,7 @@ ngx_ota_job_new(ngx_http_request_t *r, const char *action)
 {
     ngx_ota_ctx_t       *ctx;
     ngx_ota_job_t       *job;
+    ngx_int_t            wait;
     ngx_pool_cleanup_t  *cln;
     u_char               rnd[16];
 
@@ -100,6 +105,16 @@ ngx_ota_job_new(ngx_http_request_t *r, const char *action)
 
     job->request = r;
     job->action = action;
+
+    /* ?wait=SECS: how long the worker is waited for (otactl --wait); the
+     * job expires then, so no worker acts on it later */
+    if (ngx_ota_admin_arg_int(r, "wait", NGX_OTA_JOB_WAIT / 1000,
+                              NGX_OTA_JOB_WAIT_MAX, &wait)
+        == NGX_OK
+        && wait > 0)
+    {
+        job->wait = (ngx_msec_t) wait * 1000;
+    }
 
     job->answer = ngx_ota_api_answer(r);
 
@@ -139,6 +154,11 @@ ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
     job = ngx_ota_job_new(r, action);
     if (job == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (job->wait == 0) {
+        return ngx_ota_admin_refuse(r, action, id, NGX_HTTP_BAD_REQUEST,
+                                    NGX_OTA_JOB_WAIT_BAD);
     }
 
     job->id.len = id->len;
@@ -404,6 +424,13 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
 
     job->create = 1;
 
+    if (job->wait == 0) {
+        json_decref(body);
+        ngx_ota_admin_refused(r, job->action, NULL, NGX_HTTP_BAD_REQUEST,
+                              NGX_OTA_JOB_WAIT_BAD);
+        return;
+    }
+
     job->body = ngx_ota_api_answer(r);
     if (job->body == NULL) {
         json_decref(body);
@@ -556,11 +583,12 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
 
         if (ngx_current_msec >= job->deadline) {
+            ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                         "no ota-worker answered within %M s (is "
+                         "ota-worker running?); the job will not be done "
+                         "later%Z", job->wait / 1000);
             ngx_ota_admin_refused(r, job->action, &job->id,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "no ota-worker answered within 10 s (is "
-                                  "ota-worker running?); the job will not "
-                                  "be done later");
+                                  NGX_HTTP_SERVICE_UNAVAILABLE, msg);
             return;
         }
 
@@ -583,11 +611,11 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    job->deadline = ngx_current_msec + NGX_OTA_JOB_WAIT;
+    job->deadline = ngx_current_msec + job->wait;
     job->accept = ngx_current_msec + NGX_OTA_JOB_ACCEPT;
 
     if (ota_jobcmd_init(&j, job->job, ngx_ota_now_ms(),
-                        ngx_ota_now_ms() + NGX_OTA_JOB_WAIT) != 0
+                        ngx_ota_now_ms() + job->wait) != 0
         || (job->create
             ? ota_jobcmd_batch_create(&j, &job->opts, (char *) job->id.data)
             : ota_jobcmd_batch_op(&j, ota_batch_op_job(job->action

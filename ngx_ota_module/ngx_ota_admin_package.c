@@ -37,6 +37,13 @@ static const ngx_ota_field_t  ngx_ota_package_fields[] = {
     { "desc",         NGX_OTA_FIELD_STR },
     { "ext",          NGX_OTA_FIELD_JSON },
     { "created",      NGX_OTA_FIELD_INT },
+    /* signing (docs/signing.md) and deltas (docs/delta.md): what otactl
+     * package show prints too, and package verify checks */
+    { "sign_key",     NGX_OTA_FIELD_STR },
+    { "manifest",     NGX_OTA_FIELD_STR },
+    { "signature",    NGX_OTA_FIELD_STR },
+    { "base",         NGX_OTA_FIELD_STR },
+    { "target",       NGX_OTA_FIELD_STR },
     { NULL,           0 }
 };
 

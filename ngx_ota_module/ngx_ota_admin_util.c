@@ -11,14 +11,13 @@
 
 #include "ota_fields.h"
 #include "ota_keys.h"
+#include "ota_names.h"
 #include "ota_stats.h"
 #include "ota_task.h"
 #include "ota_task_columns.h"
 
 
 /* pages of lists: ?offset= and ?limit= */
-#define NGX_OTA_PAGE_DEFAULT     100
-#define NGX_OTA_PAGE_MAX         1000
 #define NGX_OTA_OFFSET_MAX       1000000000
 
 
@@ -520,4 +519,42 @@ ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
         }
         return rc;
     }
+}
+
+
+/* module -> value of a device's hash, without the versions' "<m>@ts" */
+json_t *
+ngx_ota_admin_module_map(redisReply *hash)
+{
+    json_t      *obj;
+    size_t       i;
+    redisReply  *k, *v;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements;
+         i += 2)
+    {
+        k = hash->element[i];
+        v = hash->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || !ota_name_module(k->str, k->len))
+        {
+            continue;
+        }
+
+        if (json_object_setn_new(obj, k->str, k->len,
+                                 json_stringn(v->str, v->len))
+            != 0)
+        {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+
+    return obj;
 }

@@ -15,6 +15,11 @@
 #include "ota_task_columns.h"
 
 
+/* a page of a list: ?limit= 1..NGX_OTA_PAGE_MAX */
+#define NGX_OTA_PAGE_DEFAULT     100
+#define NGX_OTA_PAGE_MAX         1000
+
+
 /* state of one admin request; the answer is built as the replies come */
 typedef struct {
     ngx_ota_api_answer_t  *answer;      /* answer->json: the root object */
@@ -132,5 +137,9 @@ int ngx_ota_admin_batch_stats(json_t *obj, redisReply *counts,
  * the package's bytes */
 int ngx_ota_admin_task_value(json_t *item, ngx_uint_t col, redisReply *e,
     off_t size);
+
+/* module -> value of a device's hash (versions, open tasks), without the
+ * versions' "<m>@ts" fields; NULL on no memory */
+json_t *ngx_ota_admin_module_map(redisReply *hash);
 
 #endif /* NGX_OTA_ADMIN_UTIL_H */

@@ -119,7 +119,9 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
                || (rest.len > 9
                    && ngx_strncmp(rest.data, "packages/", 9) == 0)
                || (rest.len > 8
-                   && ngx_strncmp(rest.data, "devices/", 8) == 0))
+                   && ngx_strncmp(rest.data, "devices/", 8) == 0)
+               || (rest.len > 9
+                   && ngx_strncmp(rest.data, "products/", 9) == 0))
     {
         (void) ngx_http_discard_request_body(r);
         return ngx_ota_method_not_allowed(r, "GET, HEAD");

@@ -39,6 +39,8 @@ ngx_int_t ngx_ota_admin_packages(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_package(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_versions(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_products(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_product(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_devices(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_device(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_ota_admin_config_get(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_audit_read(ngx_http_request_t *r);

@@ -13,6 +13,8 @@
  *   otactl_table.c     readable tables, and the --json/table end of lists
  *   otactl_cli.c       options and positionals of a command, refusals
  *   otactl_redis.c     the Redis connection and commands
+ *   otactl_api.c       the admin API (--api URL --token T): HTTP client,
+ *                      the API's refusals as otactl's
  *   otactl_format.c    JSON, sizes, times, rates
  *   otactl_lua.c       generated (build/gen/) from lua/lib/prelude.lua and
  *                      lua/admin/ (shared with the admin API)
@@ -55,6 +57,10 @@ typedef struct {
     double             delta_max_ratio;  /* a delta's size / the full's */
     const char        *token_secret;
     redisContext      *rc;
+    const char        *api;            /* --api / OTA_API: API mode */
+    const char        *token;          /* --token / OTA_ADMIN_TOKEN */
+    char              *api_base;       /* api without trailing slashes */
+    void              *curl;           /* CURL *, kept: keep-alive */
 } otactl_t;
 
 enum { OTACTL_FLAG = 0, OTACTL_ARG, OTACTL_MULTI };
@@ -99,6 +105,42 @@ redisReply *otactl_exec(otactl_t *o, ota_cmd_t *c);
 redisReply *otactl_cmd(otactl_t *o, const char *fmt, ...);
 redisReply *otactl_script(otactl_t *o, ota_script_t *s, ota_cmd_t *args);
 
+/* ---- the admin API (otactl_api.c) --------------------------------------- */
+
+/* a 404 is not printed: *out NULL, *status 404, for the caller to say what
+ * direct mode says ("no batch X") */
+#define OTACTL_API_404  1
+
+typedef struct otactl_mime_s  otactl_mime_t;   /* curl_mime */
+
+/* checks --api and --token, starts the client: OTACTL_OK or the exit code */
+int otactl_api_init(otactl_t *o);
+void otactl_api_done(otactl_t *o);
+
+/* method on <api>/<path> with a JSON body (or NULL): OTACTL_OK with the
+ * answer in *out (the caller's), or the refusal printed as otactl prints
+ * its own and the exit code (1 refused, 3 unreachable or 503) */
+int otactl_api(otactl_t *o, const char *method, const char *path,
+    json_t *body, int flags, json_t **out, long *status);
+int otactl_api_get(otactl_t *o, const char *path, int flags, json_t **out,
+    long *status);
+/* every item of a paged list into *all (a JSON array), at most max (0: all) */
+int otactl_api_all(otactl_t *o, const char *path, const char *list,
+    long long max, json_t **all);
+/* percent-encoded (free with otactl_api_free), NULL on no memory */
+char *otactl_api_esc(otactl_t *o, const char *s);
+void otactl_api_free(void *p);
+
+otactl_mime_t *otactl_mime_new(otactl_t *o);
+int otactl_mime_field(otactl_mime_t *m, const char *name, const char *value);
+int otactl_mime_file(otactl_mime_t *m, const char *path, const char *name);
+int otactl_api_upload(otactl_t *o, const char *path, otactl_mime_t *m,
+    json_t **out, long *status);
+void otactl_mime_free(otactl_mime_t *m);
+
+/* "<cmd> does not work over the admin API: <why>; ...": OTACTL_USAGE */
+int otactl_api_local_only(const char *cmd, const char *why);
+
 /* prints a JSON value on stdout and frees it */
 void otactl_print_json(json_t *v);
 
@@ -109,6 +151,10 @@ const char *otactl_time(long long t, char *buf, size_t len);
 /* JSON value of a rate, null when undefined (< 0) */
 json_t *otactl_rate_json(double r);
 const char *otactl_rate_str(double r, char *buf, size_t len);
+
+/* a product's modules (HKEYS: stride 1, HGETALL: stride 2) in the admin
+ * API's order: "default" first, then by name */
+void otactl_sort_modules(redisReply **el, size_t n, size_t stride);
 
 /* free text given by an admin: printable, no control characters */
 int otactl_text_ok(const char *s, size_t max);

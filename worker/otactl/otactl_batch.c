@@ -55,6 +55,8 @@ otactl_job_start(otactl_t *o, ota_jobcmd_t *jc, char *job, int64_t *deadline)
     return OTACTL_OK;
 }
 
+static int otactl_job_print(otactl_t *o, json_t *j);
+
 /* XADDs the job and waits for the worker's reply; prints the outcome */
 static int
 otactl_job(otactl_t *o, ota_jobcmd_t *jc, const char *job, int64_t deadline,
@@ -126,6 +128,13 @@ otactl_job(otactl_t *o, ota_jobcmd_t *jc, const char *job, int64_t deadline,
     otactl_audit(o, action, batch, strcmp(action, OTA_ACT_BATCH_CREATE) == 0
                                    ? 201 : 200, NULL);
 
+    return otactl_job_print(o, j);
+}
+
+/* the worker's answer to a job done ({"ok":true,"id",...}), freed */
+static int
+otactl_job_print(otactl_t *o, json_t *j)
+{
     if (o->json) {
         otactl_print_json(j);
     } else {
@@ -153,6 +162,139 @@ otactl_jobcmd_kv(void *ctx, const char *k, const char *v)
     if (ota_jobcmd_add_copy(j, k, v) != 0) {
         j->full = 1;
     }
+}
+
+/* ---- over the admin API --------------------------------------------------- */
+
+/* POST batches with the options as given (the API checks them with the
+ * same code); a 202 (a large batch still being created) is followed with
+ * GET batches/<id> as direct mode follows the worker: while it grows */
+static int
+otactl_api_batch_create(otactl_t *o, ota_batch_opts_t *b,
+    ota_rollout_opts_t *ro, ota_rollout_t *rl)
+{
+    json_t      *body, *j, *bj, *sk;
+    long         st;
+    long long    seen = -1;
+    int64_t      deadline;
+    int          rc;
+    char         at[32], path[128];
+    const char  *state;
+
+    body = json_object();
+    if (body == NULL) {
+        return otactl_fail("out of memory");
+    }
+#define SET(k, v) if ((v) != NULL) json_object_set_new(body, k, json_string(v))
+    SET("package", b->package);
+    SET("type", b->type);
+    SET("name", b->name);
+    SET("devices", b->devices);
+    SET("from_version", b->from_version);
+    SET("protocol", b->protocol);
+    SET("method", b->method);
+    SET("waves", ro->waves);
+    SET("success_threshold", ro->success_threshold);
+    SET("error_threshold", ro->error_threshold);
+    SET("max_per_minute", ro->max_per_minute);
+    SET("ramp", ro->ramp);
+    SET("abort_failure_rate", ro->abort_failure_rate);
+    SET("abort_min", ro->abort_min);
+    SET("timeout", ro->timeout);
+#undef SET
+    if (b->push) {
+        json_object_set_new(body, "push", json_true());
+    }
+    if (ro->start_at != NULL) {
+        /* in ms: the time was read in this host's zone, not the server's */
+        snprintf(at, sizeof(at), "%lld", (long long) rl->start_at);
+        json_object_set_new(body, "start_at", json_string(at));
+    }
+
+    /* the API waits --wait for the worker and expires the job then, as
+     * direct mode does */
+    snprintf(path, sizeof(path), "batches?wait=%d", o->wait);
+    rc = otactl_api(o, "POST", path, body, 0, &j, &st);
+    json_decref(body);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    if (st != 202) {
+        return otactl_job_print(o, j);
+    }
+
+    /* still being created: follow it */
+    snprintf(path, sizeof(path), "batches/%s",
+             json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    deadline = ota_now_ms() + (int64_t) o->wait * 1000;
+    for ( ;; ) {
+        rc = otactl_api_get(o, path, 0, &bj, NULL);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        state = json_string_value(json_object_get(bj, "state"));
+        if (state != NULL && strcmp(state, "creating") != 0) {
+            break;
+        }
+        if (json_integer_value(json_object_get(bj, "total")) != seen) {
+            seen = json_integer_value(json_object_get(bj, "total"));
+            deadline = ota_now_ms() + (int64_t) o->wait * 1000;
+        }
+        json_decref(bj);
+        if (ota_now_ms() >= deadline) {
+            fprintf(stderr, "otactl: the batch %s is still being created "
+                    "after %d s; follow it with otactl batch show %s\n",
+                    path + 8, o->wait, path + 8);
+            return OTACTL_UNAVAIL;
+        }
+        usleep(200 * 1000);
+    }
+    sk = json_object_get(bj, "skipped");
+    j = json_pack("{s:b, s:O, s:O, s:O, s:O}", "ok", 1,
+                  "id", json_object_get(bj, "id"),
+                  "state", json_object_get(bj, "state"),
+                  "total", json_object_get(bj, "total"),
+                  "skipped", sk ? sk : json_object_get(bj, "counts"));
+    json_decref(bj);
+    if (j == NULL) {
+        return otactl_fail("out of memory");
+    }
+    return otactl_job_print(o, j);
+}
+
+/* POST batches/<id>/<verb>: the worker's answer, as the job's */
+static int
+otactl_api_batch_op(otactl_t *o, const char *verb, const char *id)
+{
+    json_t  *j;
+    char     path[160];
+    int      rc;
+
+    snprintf(path, sizeof(path), "batches/%s/%s?wait=%d", id, verb, o->wait);
+    rc = otactl_api(o, "POST", path, NULL, 0, &j, NULL);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    return otactl_job_print(o, j);
+}
+
+/* GET batches/<id>: the fields of otactl_batch_json(); *missing on 404 */
+static json_t *
+otactl_api_batch_json(otactl_t *o, const char *id, int *missing, int *rc)
+{
+    json_t  *j;
+    long     st = 0;
+    char     path[128];
+
+    *missing = 0;
+    snprintf(path, sizeof(path), "batches/%s", id);
+    *rc = otactl_api_get(o, path, OTACTL_API_404, &j, &st);
+    if (*rc == OTACTL_OK && j == NULL) {
+        *missing = 1;
+        *rc = OTACTL_FAIL;
+    }
+    return j;
 }
 
 static int
@@ -236,6 +378,10 @@ otactl_batch_create(otactl_t *o, int argc, char **argv)
         return otactl_fail("%s", err);
     }
 
+    if (o->api) {
+        return otactl_api_batch_create(o, &b, &ro, &rl);
+    }
+
     r = otactl_cmd(o, "EXISTS " OTA_KEY_PACKAGE, pkg);
     if (r == NULL) {
         return OTACTL_FAIL;
@@ -291,6 +437,9 @@ otactl_batch_op(otactl_t *o, const char *verb, const char *type, int argc,
     id = pos.pos[0];
     if (!ota_name_id(id, strlen(id))) {
         return otactl_fail("invalid batch id \"%s\"", id);
+    }
+    if (o->api) {
+        return otactl_api_batch_op(o, verb, id);
     }
     r = otactl_cmd(o, "HGET " OTA_KEY_BATCH " state", id);
     if (r == NULL) {
@@ -373,7 +522,9 @@ otactl_batch_json(otactl_t *o, const char *id, int *missing)
                    || strcmp(k, OTA_B_DIFF_SUCCEEDED) == 0)
         {
             json_object_set_new(j, k, json_integer(atoll(v)));
-        } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0) {
+        } else if (strcmp(k, "created") == 0 || strcmp(k, "finished") == 0
+                   || strcmp(k, "size") == 0)
+        {
             json_object_set_new(j, k, json_integer(atoll(v)));
         } else if (strcmp(k, "push") == 0) {
             json_object_set_new(j, k, json_boolean(strcmp(v, "1") == 0));
@@ -676,15 +827,24 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
     if (!ota_name_id(id, strlen(id))) {
         return otactl_fail("invalid batch id \"%s\"", id);
     }
-    j = otactl_batch_json(o, id, &missing);
+    rc = OTACTL_FAIL;
+    j = o->api ? otactl_api_batch_json(o, id, &missing, &rc)
+               : otactl_batch_json(o, id, &missing);
     if (j == NULL) {
-        return missing ? otactl_fail("no batch %s", id) : OTACTL_FAIL;
+        return missing ? otactl_fail("no batch %s", id) : rc;
     }
     if (otactl_opt(opts, "devices")) {
-        jd = otactl_batch_devices(o, id);
+        if (o->api) {
+            char  path[128];
+
+            snprintf(path, sizeof(path), "batches/%s/devices", id);
+            rc = otactl_api_all(o, path, "devices", 0, &jd);
+        } else {
+            jd = otactl_batch_devices(o, id);
+        }
         if (jd == NULL) {
             json_decref(j);
-            return OTACTL_FAIL;
+            return rc;
         }
         json_object_set(j, "devices", jd);
     }
@@ -698,7 +858,7 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
               ? json_string_value(json_object_get(j, n)) : "")
 #define N(o, n) ((long long) json_integer_value(json_object_get(o, n)))
 #define R(n) (json_is_null(json_object_get(j, n)) ? -1.0 \
-              : json_real_value(json_object_get(j, n)))
+              : json_number_value(json_object_get(j, n)))
     printf("batch:        %s (%s)\n", id, S("name"));
     printf("type:         %s, %s, %s%s\n", S("type"), S("method"),
            S("protocol"), json_is_true(json_object_get(j, "push"))
@@ -751,7 +911,7 @@ otactl_batch_show(otactl_t *o, int argc, char **argv)
         json_array_foreach(jd, i, v) {
             /* two decimals, as computed: 99.99 stays below 100 */
             snprintf(pr, sizeof(pr), "%.2f%%",
-                     json_real_value(json_object_get(v, "progress")));
+                     json_number_value(json_object_get(v, "progress")));
             otactl_table_row(&tb, json_string_value(json_object_get(v, "device")),
                 json_string_value(json_object_get(v, "state")), pr,
                 json_string_value(json_object_get(v, "reason")));
@@ -776,8 +936,8 @@ otactl_batch_list(otactl_t *o, int argc, char **argv)
     const char     *pkg, *prod;
     redisReply     *ids;
     otactl_table_t  tb;
-    json_t         *ja, *j;
-    size_t          i;
+    json_t         *ja, *j, *all = NULL;
+    size_t          i, n;
     int             rc, missing;
     char            tot[24], ok[24], fl[24], r1[16], r2[16];
 
@@ -795,22 +955,40 @@ otactl_batch_list(otactl_t *o, int argc, char **argv)
     if (prod != NULL && !ota_name_product(prod, strlen(prod))) {
         return otactl_fail("invalid product name \"%s\"", prod);
     }
-    ids = otactl_cmd(o, "ZRANGE " OTA_KEY_BATCHES " 0 -1");
-    if (ids == NULL) {
-        return OTACTL_FAIL;
+    ids = NULL;
+    if (o->api) {
+        /* the API's pages are newest first; otactl lists oldest first */
+        rc = otactl_api_all(o, "batches", "batches", 0, &all);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        n = json_array_size(all);
+    } else {
+        ids = otactl_cmd(o, "ZRANGE " OTA_KEY_BATCHES " 0 -1");
+        if (ids == NULL) {
+            return OTACTL_FAIL;
+        }
+        n = ids->elements;
     }
     ja = json_array();
     otactl_table_init(&tb, 10, "ID", "NAME", "TYPE", "PACKAGE", "STATE",
                       "TOTAL", "SUCCEEDED", "FAILED", "SUCCESS", "COMPLETION");
-    for (i = 0; i < ids->elements; i++) {
-        j = otactl_batch_json(o, ids->element[i]->str, &missing);
+    for (i = 0; i < n; i++) {
+        if (all != NULL) {
+            /* each batch as batch show reads it (the list's items lack
+             * the rollout's fields) */
+            j = otactl_api_batch_json(o, json_string_value(json_object_get(
+                    json_array_get(all, n - 1 - i), "id")), &missing, &rc);
+        } else {
+            j = otactl_batch_json(o, ids->element[i]->str, &missing);
+        }
         if (j == NULL) {
             continue;
         }
 #define S(n) (json_string_value(json_object_get(j, n)) \
               ? json_string_value(json_object_get(j, n)) : "")
 #define R(n) (json_is_null(json_object_get(j, n)) ? -1.0 \
-              : json_real_value(json_object_get(j, n)))
+              : json_number_value(json_object_get(j, n)))
         if ((pkg && strcmp(S("package"), pkg) != 0)
             || (prod && strcmp(S("product"), prod) != 0))
         {
@@ -831,6 +1009,7 @@ otactl_batch_list(otactl_t *o, int argc, char **argv)
         json_array_append_new(ja, j);
     }
     freeReplyObject(ids);
+    json_decref(all);
     return otactl_list_print(o, ja, &tb);
 }
 #undef N

@@ -12,12 +12,30 @@
 #include "ota_keys.h"
 #include "ota_settings.h"
 
+static int otactl_api_settings(json_t *j, ota_settings_t *s);
+
 int
 otactl_settings_load(otactl_t *o)
 {
     ota_settings_t  s;
     redisReply     *r;
+    json_t         *j;
     size_t          i;
+    int             rc;
+
+    if (o->api) {
+        /* GET config: the platform's values, as the server checks them */
+        rc = otactl_api_get(o, "config", 0, &j, NULL);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        rc = otactl_api_settings(j, &s);
+        json_decref(j);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        goto merge;
+    }
 
     r = otactl_cmd(o, "HGETALL %s", OTA_KEY_CONFIG);
     if (r == NULL) {
@@ -40,6 +58,7 @@ otactl_settings_load(otactl_t *o)
     }
     freeReplyObject(r);
 
+merge:
     /* what this host sets itself (config file, environment) wins */
     if (!(o->local & OTA_SET_BIT_MAX_SIZE)) {
         o->settings.max_size = s.max_size;
@@ -110,6 +129,72 @@ otactl_config_print(otactl_t *o, ota_settings_t *s)
     return OTACTL_OK;
 }
 
+/* GET config (or the answer of PUT config) into s: the settings the API
+ * does not list as defaults were stored */
+static int
+otactl_api_settings(json_t *j, ota_settings_t *s)
+{
+    json_t  *d, *v;
+    size_t   i, k;
+    char     val[OTA_SETTINGS_EXTS_MAX];
+    int      dflt;
+
+    ota_settings_default(s);
+    d = json_object_get(j, "defaults");
+    for (i = 0; i < OTA_SETTINGS_N; i++) {
+        dflt = 0;
+        json_array_foreach(d, k, v) {
+            if (json_is_string(v)
+                && strcmp(json_string_value(v), ota_settings_names[i]) == 0)
+            {
+                dflt = 1;
+            }
+        }
+        v = json_object_get(j, ota_settings_names[i]);
+        if (dflt || v == NULL) {
+            continue;
+        }
+        if (json_is_integer(v)) {
+            snprintf(val, sizeof(val), "%lld",
+                     (long long) json_integer_value(v));
+        } else if (json_is_string(v)) {
+            snprintf(val, sizeof(val), "%s", json_string_value(v));
+        } else {
+            continue;
+        }
+        if (ota_settings_load(s, ota_settings_names[i], val) != 0) {
+            return otactl_fail("unexpected %s from the admin API: %s",
+                               ota_settings_names[i], val);
+        }
+    }
+    return OTACTL_OK;
+}
+
+static int
+otactl_api_config(otactl_t *o, const char *name, const char *value)
+{
+    ota_settings_t   s;
+    json_t          *j, *body = NULL;
+    int              rc;
+
+    if (name != NULL) {
+        body = json_pack("{s:s}", name, value);
+        if (body == NULL) {
+            return otactl_fail("out of memory");
+        }
+        rc = otactl_api(o, "PUT", "config", body, 0, &j, NULL);
+        json_decref(body);
+    } else {
+        rc = otactl_api_get(o, "config", 0, &j, NULL);
+    }
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    rc = otactl_api_settings(j, &s);
+    json_decref(j);
+    return rc != OTACTL_OK ? rc : otactl_config_print(o, &s);
+}
+
 static int
 otactl_config_show(otactl_t *o, int argc, char **argv)
 {
@@ -122,6 +207,9 @@ otactl_config_show(otactl_t *o, int argc, char **argv)
     }
     if (pos.npos != 0) {
         return otactl_usage("config show takes no arguments");
+    }
+    if (o->api) {
+        return otactl_api_config(o, NULL, NULL);
     }
     /* the platform's values, whatever this host overrides */
     o->local = 0;
@@ -154,6 +242,9 @@ otactl_config_set(otactl_t *o, int argc, char **argv)
     ota_settings_default(&s);
     if (ota_settings_set(&s, &c, pos.pos[0], pos.pos[1]) != 0) {
         return otactl_fail("%s", c.msg);
+    }
+    if (o->api) {
+        return otactl_api_config(o, pos.pos[0], pos.pos[1]);
     }
     ota_settings_stored(&s, pos.pos[0], stored, sizeof(stored));
     r = otactl_cmd(o, "HSET %s %s %s", OTA_KEY_CONFIG, pos.pos[0], stored);

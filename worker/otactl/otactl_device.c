@@ -15,6 +15,170 @@
 #include "ota_names.h"
 #include "ota_version.h"
 
+/* device show: the device's most recent tasks */
+#define OTACTL_SHOW_TASKS  10
+
+/* ---- over the admin API --------------------------------------------------- */
+
+static int
+otactl_api_device_add(otactl_t *o, const char *dev, const char *prod,
+    const char *secret)
+{
+    json_t  *body, *j;
+    int      rc;
+
+    body = json_pack("{s:s, s:s, s:s}", "device", dev, "product", prod,
+                     "secret", secret);
+    if (body == NULL) {
+        return otactl_fail("out of memory");
+    }
+    rc = otactl_api(o, "POST", "devices", body, 0, &j, NULL);
+    json_decref(body);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    if (o->json) {
+        otactl_print_json(json_pack("{s:s, s:s, s:s}", "device", dev,
+                                    "product", prod, "secret", secret));
+    } else {
+        printf("%s\n", secret);
+    }
+    json_decref(j);
+    return OTACTL_OK;
+}
+
+/* sorts the tasks newest batch first, as ZREVRANGE of the batches */
+static int
+otactl_api_task_cmp(const void *a, const void *b)
+{
+    json_t      *x = *(json_t *const *) a, *y = *(json_t *const *) b;
+    json_int_t   cx = json_integer_value(json_object_get(x, "created")),
+                 cy = json_integer_value(json_object_get(y, "created"));
+
+    if (cx != cy) {
+        return cx < cy ? 1 : -1;
+    }
+    return -strcmp(json_string_value(json_object_get(x, "batch")),
+                   json_string_value(json_object_get(y, "batch")));
+}
+
+/*
+ * GET devices/<dev>, window after window of batches, into what
+ * otactl_device_show() builds: the device's OTACTL_SHOW_TASKS most recent
+ * tasks.  Each answer also carries the device's open tasks that lie
+ * outside its window, so the tasks are put in order by their batch's
+ * creation and taken once.  NULL with *rc (404: *missing).
+ */
+#define OTACTL_API_WINDOWS  100         /* 100,000 batches at most */
+
+static json_t *
+otactl_api_device_json(otactl_t *o, const char *dev, int *missing, int *rc)
+{
+    json_t      *j, *all = NULL, *page, *t, *seen, *out, **v;
+    char         path[256];
+    char        *esc;
+    long long    offset = 0;
+    size_t       i, n;
+    int          w;
+
+    *missing = 0;
+    esc = otactl_api_esc(o, dev);
+    seen = json_object();
+    all = json_array();
+    if (esc == NULL || seen == NULL || all == NULL) {
+        otactl_api_free(esc);
+        json_decref(seen);
+        json_decref(all);
+        *rc = otactl_fail("out of memory");
+        return NULL;
+    }
+    j = NULL;
+    for (w = 0; w < OTACTL_API_WINDOWS; w++) {
+        snprintf(path, sizeof(path), "devices/%s?offset=%lld&limit=1000",
+                 esc, offset);
+        *rc = otactl_api_get(o, path, OTACTL_API_404, &page, NULL);
+        if (*rc == OTACTL_OK && page == NULL) {
+            *missing = 1;
+            *rc = OTACTL_FAIL;
+        }
+        if (*rc != OTACTL_OK) {
+            json_decref(j);
+            j = NULL;
+            break;
+        }
+        json_array_foreach(json_object_get(page, "tasks"), i, t) {
+            const char *b = json_string_value(json_object_get(t, "batch"));
+
+            if (b != NULL && json_object_get(seen, b) == NULL) {
+                json_object_set_new(seen, b, json_true());
+                json_array_append(all, t);
+            }
+        }
+        t = json_incref(json_object_get(page, "next_offset"));
+        if (j == NULL) {
+            j = page;                   /* the record: from the first */
+        } else {
+            json_decref(page);
+        }
+        if (!json_is_integer(t)) {
+            json_decref(t);
+            break;
+        }
+        offset = json_integer_value(t);
+        json_decref(t);
+    }
+    otactl_api_free(esc);
+    json_decref(seen);
+    if (j == NULL) {
+        json_decref(all);
+        return NULL;
+    }
+
+    n = json_array_size(all);
+    v = calloc(n + 1, sizeof(json_t *));
+    out = json_array();
+    if (v == NULL || out == NULL) {
+        free(v);
+        json_decref(out);
+        json_decref(all);
+        json_decref(j);
+        *rc = otactl_fail("out of memory");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        v[i] = json_array_get(all, i);
+    }
+    qsort(v, n, sizeof(json_t *), otactl_api_task_cmp);
+    for (i = 0; i < n && i < OTACTL_SHOW_TASKS; i++) {
+        const char  *reason = json_string_value(json_object_get(v[i],
+                                                                "reason"));
+        json_array_append_new(out, json_pack(
+            "{s:O, s:O, s:O, s:O, s:s, s:I, s:I}",
+            "batch", json_object_get(v[i], "batch"),
+            "module", json_object_get(v[i], "module"),
+            "version", json_object_get(v[i], "version"),
+            "state", json_object_get(v[i], "state"),
+            "reason", reason ? reason : "",
+            "covered", json_integer_value(json_object_get(v[i], "covered")),
+            "size", json_integer_value(json_object_get(v[i], "size"))));
+    }
+    free(v);
+    json_decref(all);
+
+    t = json_pack("{s:O, s:O, s:O, s:O, s:O, s:o}",
+                  "device", json_object_get(j, "device"),
+                  "product", json_object_get(j, "product"),
+                  "created", json_object_get(j, "created"),
+                  "versions", json_object_get(j, "versions"),
+                  "open", json_object_get(j, "open"),
+                  "tasks", out);
+    json_decref(j);
+    if (t == NULL) {
+        *rc = otactl_fail("unexpected answer from the admin API");
+    }
+    return t;
+}
+
 static int
 otactl_device_add(otactl_t *o, int argc, char **argv)
 {
@@ -48,6 +212,10 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
             return otactl_fail("no randomness for the secret");
         }
         secret = gen;
+    }
+
+    if (o->api) {
+        return otactl_api_device_add(o, dev, prod, secret);
     }
 
     defmod = ota_module_json("", OTA_MODULE_DEFAULT_DESC, (long long) time(NULL));
@@ -103,7 +271,6 @@ otactl_device_add(otactl_t *o, int argc, char **argv)
  * its membership of a batch's devices, so the batches are asked newest
  * first, a page of ZSCOREs per round trip (no per-device history to keep
  * on the worker's path); stops at max.  Returns how many, -1 on error. */
-#define OTACTL_SHOW_TASKS  10
 #define OTACTL_SHOW_PAGE   256
 
 static int
@@ -150,6 +317,8 @@ otactl_device_tasks(otactl_t *o, const char *dev,
     return nb;
 }
 
+static int otactl_device_print(otactl_t *o, json_t *j);
+
 static int
 otactl_device_show(otactl_t *o, int argc, char **argv)
 {
@@ -161,7 +330,6 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
     size_t        i;
     int           rc, nb;
     char          bids[OTACTL_SHOW_TASKS][OTA_NAME_MAX + 1];
-    char          t1[32];
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "device show")) != 0) {
         return rc;
@@ -172,6 +340,16 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
     dev = pos.pos[0];
     if (!ota_name_device(dev, strlen(dev))) {
         return otactl_fail("invalid device name \"%s\"", dev);
+    }
+
+    if (o->api) {
+        int  missing;
+
+        j = otactl_api_device_json(o, dev, &missing, &rc);
+        if (j == NULL) {
+            return missing ? otactl_fail("no device %s", dev) : rc;
+        }
+        return otactl_device_print(o, j);
     }
 
     d = otactl_cmd(o, "HMGET " OTA_KEY_DEVICE " product created", dev);
@@ -250,6 +428,20 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
     json_object_set_new(j, "open", jo);
     json_object_set_new(j, "tasks", jt);
 
+    freeReplyObject(d);
+    freeReplyObject(ver);
+    freeReplyObject(open);
+    return otactl_device_print(o, j);
+}
+
+/* what device show prints of its JSON (direct or over the API), freed */
+static int
+otactl_device_print(otactl_t *o, json_t *j)
+{
+    json_t  *jv = json_object_get(j, "versions"),
+            *jt = json_object_get(j, "tasks");
+    char     t1[32];
+
     if (o->json) {
         otactl_print_json(j);
     } else {
@@ -257,9 +449,11 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         json_t      *v;
         size_t       idx;
 
-        printf("device:   %s\nproduct:  %s\ncreated:  %s\n", dev,
-               ota_reply_str(d->element[0]),
-               otactl_time(ota_reply_ll(d->element[1], 0), t1, sizeof(t1)));
+        printf("device:   %s\nproduct:  %s\ncreated:  %s\n",
+               json_string_value(json_object_get(j, "device")),
+               json_string_value(json_object_get(j, "product")),
+               otactl_time(json_integer_value(json_object_get(j, "created")),
+                           t1, sizeof(t1)));
         printf("versions:");
         if (json_object_size(jv) == 0) {
             printf(" (never reported)");
@@ -287,11 +481,100 @@ otactl_device_show(otactl_t *o, int argc, char **argv)
         }
         json_decref(j);
     }
-
-    freeReplyObject(d);
-    freeReplyObject(ver);
-    freeReplyObject(open);
     return OTACTL_OK;
+}
+
+/* the versions of a device as device list prints them: "m=v m=v" */
+static void
+otactl_versions_str(json_t *jv, char *vs, size_t len)
+{
+    const char  *k;
+    json_t      *v;
+    size_t       n = 0;
+
+    vs[0] = '\0';
+    json_object_foreach(jv, k, v) {
+        n += snprintf(vs + n, n < len ? len - n : 0, "%s%s=%s", n ? " " : "",
+                      k, json_string_value(v));
+    }
+}
+
+/* GET devices?product=&cursor=: one SSCAN step of the product's devices
+ * per request, as direct mode walks them */
+static int
+otactl_api_device_list(otactl_t *o, const char *prod, long long limit)
+{
+    json_t          *prods = NULL, *ja, *page, *d;
+    otactl_table_t   tb;
+    const char      *pn, *cur;
+    char             path[512], cursor[32], vs[512], *esc;
+    long long        shown = 0;
+    size_t           p, i, np;
+    int              rc;
+
+    if (prod == NULL) {
+        rc = otactl_api_all(o, "products", "products", 0, &prods);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        np = json_array_size(prods);
+    } else {
+        np = 1;
+    }
+    ja = json_array();
+    otactl_table_init(&tb, 3, "DEVICE", "PRODUCT", "VERSIONS");
+    for (p = 0; p < np && shown < limit; p++) {
+        pn = prod ? prod : json_string_value(json_object_get(
+                               json_array_get(prods, p), "product"));
+        esc = otactl_api_esc(o, pn);
+        if (esc == NULL) {
+            rc = otactl_fail("out of memory");
+            goto failed;
+        }
+        strcpy(cursor, "0");
+        do {
+            snprintf(path, sizeof(path), "devices?product=%s&cursor=%s&"
+                     "limit=500", esc, cursor);
+            rc = otactl_api_get(o, path, OTACTL_API_404, &page, NULL);
+            if (rc == OTACTL_OK && page == NULL) {
+                rc = otactl_fail("no product %s", pn);
+            }
+            if (rc != OTACTL_OK) {
+                otactl_api_free(esc);
+                goto failed;
+            }
+            cur = json_string_value(json_object_get(page, "cursor"));
+            snprintf(cursor, sizeof(cursor), "%s", cur ? cur : "0");
+            json_array_foreach(json_object_get(page, "devices"), i, d) {
+                if (shown >= limit) {
+                    break;
+                }
+                if (o->json) {
+                    json_array_append_new(ja, json_pack("{s:O, s:s, s:O}",
+                        "device", json_object_get(d, "device"),
+                        "product", pn,
+                        "versions", json_object_get(d, "versions")));
+                } else {
+                    otactl_versions_str(json_object_get(d, "versions"), vs,
+                                        sizeof(vs));
+                    otactl_table_row(&tb, json_string_value(
+                                         json_object_get(d, "device")),
+                                     pn, vs[0] ? vs : "-");
+                }
+                shown++;
+            }
+            json_decref(page);
+        } while (strcmp(cursor, "0") != 0 && shown < limit);
+        otactl_api_free(esc);
+    }
+    json_decref(prods);
+    return otactl_list_print(o, ja, &tb);
+
+failed:
+    json_decref(prods);
+    json_decref(ja);
+    otactl_table_free(&tb);
+    return rc;
 }
 
 static int
@@ -328,6 +611,10 @@ otactl_device_list(otactl_t *o, int argc, char **argv)
             return otactl_fail("invalid --limit \"%s\" (want a positive "
                                "number)", lim);
         }
+    }
+
+    if (o->api) {
+        return otactl_api_device_list(o, prod, limit);
     }
 
     if (prod != NULL) {
@@ -425,6 +712,59 @@ otactl_device(otactl_t *o, int argc, char **argv)
 /* ---- modules --------------------------------------------------------------- */
 
 static int
+otactl_api_module_add(otactl_t *o, const char *mod, const char *prod,
+    const char *alias, const char *desc)
+{
+    json_t  *body, *j;
+    int      rc;
+
+    body = json_pack("{s:s, s:s, s:s, s:s}", "module", mod, "product", prod,
+                     "alias", alias ? alias : "", "desc", desc ? desc : "");
+    if (body == NULL) {
+        return otactl_fail("out of memory");
+    }
+    rc = otactl_api(o, "POST", "modules", body, 0, &j, NULL);
+    json_decref(body);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    if (json_is_true(json_object_get(j, "new_product")) && !o->json) {
+        fprintf(stderr, "otactl: note: new product %s (with module "
+                "\"default\")\n", prod);
+    }
+    json_decref(j);
+    if (o->json) {
+        otactl_print_json(json_pack("{s:s, s:s}", "product", prod,
+                                    "module", mod));
+    } else {
+        printf("%s\n", mod);
+    }
+    return OTACTL_OK;
+}
+
+/* the product's record over the API (GET products/<p>): NULL with *rc,
+ * "no product" said */
+static json_t *
+otactl_api_product(otactl_t *o, const char *prod, int *rc)
+{
+    json_t  *j;
+    char     path[256], *esc;
+
+    esc = otactl_api_esc(o, prod);
+    if (esc == NULL) {
+        *rc = otactl_fail("out of memory");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "products/%s", esc);
+    otactl_api_free(esc);
+    *rc = otactl_api_get(o, path, OTACTL_API_404, &j, NULL);
+    if (*rc == OTACTL_OK && j == NULL) {
+        *rc = otactl_fail("no product %s", prod);
+    }
+    return *rc == OTACTL_OK ? j : NULL;
+}
+
+static int
 otactl_module_add(otactl_t *o, int argc, char **argv)
 {
     otactl_opt_t  opts[] = { { "product", OTACTL_ARG, 0, 0, 0 },
@@ -453,6 +793,10 @@ otactl_module_add(otactl_t *o, int argc, char **argv)
     ota_check_init(&chk, 0);
     if (ota_check_module(&chk, mod, prod, alias, desc) != 0) {
         return otactl_fail("%s", chk.msg);
+    }
+
+    if (o->api) {
+        return otactl_api_module_add(o, mod, prod, alias, desc);
     }
 
     js = ota_module_json(alias, desc, (long long) time(NULL));
@@ -533,6 +877,34 @@ otactl_module_list(otactl_t *o, int argc, char **argv)
     if (!ota_name_product(prod, strlen(prod))) {
         return otactl_fail("invalid product name \"%s\"", prod);
     }
+    if (o->api) {
+        json_t  *jp = otactl_api_product(o, prod, &rc), *m;
+
+        if (jp == NULL) {
+            return rc;
+        }
+        ja = json_array();
+        otactl_table_init(&tb, 4, "MODULE", "ALIAS", "CREATED",
+                          "DESCRIPTION");
+        json_array_foreach(json_object_get(jp, "modules"), i, m) {
+            const char *alias = json_string_value(json_object_get(m, "alias"));
+            const char *desc = json_string_value(json_object_get(m, "desc"));
+            long long created = json_integer_value(json_object_get(m,
+                                                               "created"));
+
+            json_array_append_new(ja, json_pack("{s:O, s:s, s:s, s:I}",
+                "module", json_object_get(m, "module"),
+                "alias", alias ? alias : "", "desc", desc ? desc : "",
+                "created", (json_int_t) created));
+            otactl_table_row(&tb, json_string_value(json_object_get(m,
+                             "module")), alias && *alias ? alias : "-",
+                             otactl_time(created, t1, sizeof(t1)),
+                             desc ? desc : "");
+        }
+        json_decref(jp);
+        return otactl_list_print(o, ja, &tb);
+    }
+
     e = otactl_cmd(o, "SISMEMBER " OTA_KEY_PRODUCTS " %s", prod);
     if (e == NULL) {
         return OTACTL_FAIL;
@@ -547,6 +919,7 @@ otactl_module_list(otactl_t *o, int argc, char **argv)
     if (r == NULL) {
         return OTACTL_FAIL;
     }
+    otactl_sort_modules(r->element, r->elements, 2);
     ja = json_array();
     otactl_table_init(&tb, 4, "MODULE", "ALIAS", "CREATED", "DESCRIPTION");
     for (i = 0; i + 1 < r->elements; i += 2) {

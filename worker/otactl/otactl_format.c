@@ -83,3 +83,39 @@ otactl_text_ok(const char *s, size_t max)
 {
     return ota_text_ok(s, strlen(s), max);
 }
+
+
+/* "default" first, then by name: the order of the admin API's modules */
+static int
+otactl_module_before(const char *a, const char *b)
+{
+    int  da = strcmp(a, "default") == 0, db = strcmp(b, "default") == 0;
+
+    if (da != db) {
+        return da;
+    }
+    return strcmp(a, b) < 0;
+}
+
+void
+otactl_sort_modules(redisReply **el, size_t n, size_t stride)
+{
+    size_t       i, j, k;
+    redisReply  *t;
+
+    /* insertion sort: a product has a handful of modules */
+    for (i = stride; i + stride <= n; i += stride) {
+        for (j = i; j >= stride
+             && el[j]->type == REDIS_REPLY_STRING
+             && el[j - stride]->type == REDIS_REPLY_STRING
+             && otactl_module_before(el[j]->str, el[j - stride]->str);
+             j -= stride)
+        {
+            for (k = 0; k < stride; k++) {
+                t = el[j + k];
+                el[j + k] = el[j - stride + k];
+                el[j - stride + k] = t;
+            }
+        }
+    }
+}

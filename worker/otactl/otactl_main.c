@@ -21,6 +21,8 @@
 static const char  *otactl_usage_text =
     "usage: otactl [--redis HOST:PORT] [--store DIR] [--json] "
     "[--config FILE] COMMAND ...\n"
+    "       otactl --api URL --token TOKEN [--json] COMMAND ...\n"
+    "              (through the admin API: no Redis, no store needed)\n"
     "\n"
     "  device add <device> --product <p> [--secret <s>]\n"
     "  device show <device>\n"
@@ -58,7 +60,8 @@ static const char  *otactl_usage_text =
     "          [--secret KEY]        signed download link (OTA_TOKEN_SECRET)\n"
     "\n"
     "Environment: OTA_REDIS, OTA_STORE, OTA_CONFIG, OTA_PACKAGE_EXTS,\n"
-    "OTA_PACKAGE_MAX_MB, OTA_TOKEN_SECRET.  See docs/otactl.md.\n";
+    "OTA_PACKAGE_MAX_MB, OTA_TOKEN_SECRET, OTA_API, OTA_ADMIN_TOKEN.\n"
+    "See docs/otactl.md.\n";
 
 /* ---- configuration -------------------------------------------------------- */
 
@@ -141,6 +144,10 @@ otactl_config_cb(void *ctx, const char *k, const char *v, char *err,
         if (o->store == NULL) o->store = d; else free(d);
     } else if (strcmp(k, "token_secret") == 0) {
         if (o->token_secret == NULL) o->token_secret = d; else free(d);
+    } else if (strcmp(k, "api") == 0) {
+        if (o->api == NULL) o->api = d; else free(d);
+    } else if (strcmp(k, "admin_token") == 0) {
+        if (o->token == NULL) o->token = d; else free(d);
     } else if (strcmp(k, "redis_password") == 0) {
         snprintf(o->addr.password, sizeof(o->addr.password), "%s", d);
         free(d);
@@ -188,6 +195,16 @@ main(int argc, char **argv)
             dst = &o.store;
         } else if (strcmp(a, "--config") == 0) {
             dst = &o.config;
+        } else if (strcmp(a, "--api") == 0) {
+            dst = &o.api;
+        } else if (strcmp(a, "--token") == 0) {
+            dst = &o.token;
+        } else if (strncmp(a, "--api=", 6) == 0) {
+            o.api = a + 6;
+            continue;
+        } else if (strncmp(a, "--token=", 8) == 0) {
+            o.token = a + 8;
+            continue;
         } else if (strncmp(a, "--redis=", 8) == 0) {
             o.redis = a + 8;
             continue;
@@ -224,6 +241,12 @@ main(int argc, char **argv)
     if (o.config == NULL) {
         o.config = getenv("OTA_CONFIG");
     }
+    if (o.api == NULL) {
+        o.api = getenv("OTA_API");
+    }
+    if (o.token == NULL) {
+        o.token = getenv("OTA_ADMIN_TOKEN");
+    }
     if (o.config != NULL
         && ota_config_load(o.config, otactl_config_cb, &o, err, sizeof(err))
            != 0)
@@ -240,6 +263,16 @@ main(int argc, char **argv)
     {
         return otactl_fail("OTA_PACKAGE_MAX_MB: %s", err);
     }
+
+    /* API mode: every command goes through the admin API, no Redis */
+    if (o.api != NULL && o.api[0] != '\0') {
+        if ((rc = otactl_api_init(&o)) != OTACTL_OK) {
+            otactl_api_done(&o);
+            return rc;
+        }
+        goto dispatch;
+    }
+    o.api = NULL;
 
     /* a password in the address wins over redis_password in the file,
      * OTA_REDIS_PASSWORD over both */
@@ -263,8 +296,11 @@ main(int argc, char **argv)
         snprintf(o.addr.password, sizeof(o.addr.password), "%s", pw);
     }
 
+dispatch:
+
     if (n == 0) {
         fputs(otactl_usage_text, stderr);
+        otactl_api_done(&o);
         return OTACTL_USAGE;
     }
     cmd = rest[0];
@@ -297,6 +333,7 @@ main(int argc, char **argv)
     if (o.rc != NULL) {
         redisFree(o.rc);
     }
+    otactl_api_done(&o);
     otactl_parse_free();
     return rc;
 }

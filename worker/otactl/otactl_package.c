@@ -110,6 +110,9 @@ failed:
     return -1;
 }
 
+static int otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp,
+    otactl_opt_t *ext);
+
 static int
 otactl_package_add(otactl_t *o, int argc, char **argv)
 {
@@ -167,10 +170,17 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         return otactl_fail("%s", chk.msg);
     }
 
-    /* the platform's extensions and size limit (otactl config) */
-    if (otactl_settings_load(o) != 0) {
+    if (o->api && otactl_opt(opts, "sign-key") != NULL) {
         ota_package_free(&pkg);
-        return OTACTL_UNAVAIL;
+        return otactl_api_local_only("package add --sign-key", "the "
+            "manifest signed names the package's id and digests, which "
+            "the server makes, and the private key stays on this host");
+    }
+
+    /* the platform's extensions and size limit (otactl config) */
+    if ((rc = otactl_settings_load(o)) != 0) {
+        ota_package_free(&pkg);
+        return rc > 0 ? rc : OTACTL_UNAVAIL;
     }
 
     for (i = 0; i < pos.npos; i++) {
@@ -235,9 +245,67 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
     sp.nfiles = pos.npos;
     sp.total = total;
 
-    rc = otactl_package_store(o, &sp);
+    rc = o->api ? otactl_api_package_add(o, &sp, ext)
+                : otactl_package_store(o, &sp);
     ota_package_free(&pkg);
     return rc;
+}
+
+
+/*
+ * package add over the admin API: the files checked here as direct mode
+ * checks them (the server checks them again), then POST packages as
+ * multipart/form-data, the fields first and the files after them in
+ * their order, so the server refuses a bad file name before its bytes.
+ * curl reads each file as it sends it: never a whole file in memory.
+ */
+static int
+otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp, otactl_opt_t *ext)
+{
+    otactl_mime_t  *m;
+    json_t         *j;
+    int             i, rc, err = 0;
+
+    m = otactl_mime_new(o);
+    if (m == NULL) {
+        return otactl_fail("out of memory");
+    }
+    err |= otactl_mime_field(m, "product", sp->prod);
+    err |= otactl_mime_field(m, "module", sp->mod);
+    err |= otactl_mime_field(m, "name", sp->name);
+    err |= otactl_mime_field(m, "version", sp->ver);
+    err |= otactl_mime_field(m, "type", sp->type ? sp->type : "full");
+    if (sp->from != NULL && sp->from[0]) {
+        err |= otactl_mime_field(m, "from", sp->from);
+    }
+    err |= otactl_mime_field(m, "sign", sp->sign ? sp->sign : "sha256");
+    err |= otactl_mime_field(m, "verify", sp->verify ? "true" : "false");
+    if (sp->desc != NULL) {
+        err |= otactl_mime_field(m, "desc", sp->desc);
+    }
+    for (i = 0; i < ext->nvals; i++) {
+        err |= otactl_mime_field(m, "ext", ext->vals[i]);
+    }
+    for (i = 0; i < sp->nfiles; i++) {
+        err |= otactl_mime_file(m, sp->files[i].path, sp->files[i].name);
+    }
+    if (err) {
+        otactl_mime_free(m);
+        return otactl_fail("out of memory");
+    }
+
+    rc = otactl_api_upload(o, "packages", m, &j, NULL);
+    otactl_mime_free(m);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    if (o->json) {
+        otactl_print_json(j);
+    } else {
+        printf("%s\n", json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+    }
+    return OTACTL_OK;
 }
 
 
@@ -489,6 +557,28 @@ failed:
     return OTACTL_FAIL;
 }
 
+/* GET packages/<id>: otactl_package_json()'s fields (the API answers the
+ * record's, and "verify_progress" null when it has none: left out, as
+ * direct mode leaves it) */
+static json_t *
+otactl_api_package_json(otactl_t *o, const char *id, int *missing, int *rc)
+{
+    json_t  *j;
+    char     path[128];
+
+    *missing = 0;
+    snprintf(path, sizeof(path), "packages/%s", id);
+    *rc = otactl_api_get(o, path, OTACTL_API_404, &j, NULL);
+    if (*rc == OTACTL_OK && j == NULL) {
+        *missing = 1;
+        *rc = OTACTL_FAIL;
+    }
+    if (j != NULL && json_is_null(json_object_get(j, "verify_progress"))) {
+        json_object_del(j, "verify_progress");
+    }
+    return j;
+}
+
 /* the package record as JSON, with its verify batch's progress */
 static json_t *
 otactl_package_json(otactl_t *o, const char *id, int *missing)
@@ -582,9 +672,11 @@ otactl_package_show(otactl_t *o, int argc, char **argv)
     if (!ota_name_id(id, strlen(id))) {
         return otactl_fail("invalid package id \"%s\"", id);
     }
-    j = otactl_package_json(o, id, &missing);
+    rc = OTACTL_FAIL;
+    j = o->api ? otactl_api_package_json(o, id, &missing, &rc)
+               : otactl_package_json(o, id, &missing);
     if (j == NULL) {
-        return missing ? otactl_fail("no package %s", id) : OTACTL_FAIL;
+        return missing ? otactl_fail("no package %s", id) : rc;
     }
     if (o->json) {
         otactl_print_json(j);
@@ -618,7 +710,7 @@ otactl_package_show(otactl_t *o, int argc, char **argv)
                (long long) json_integer_value(json_object_get(vp, "total")),
                (long long) json_integer_value(json_object_get(c, "failed")),
                otactl_rate_str(json_is_null(json_object_get(vp, "completion"))
-                   ? -1 : json_real_value(json_object_get(vp, "completion")),
+                   ? -1 : json_number_value(json_object_get(vp, "completion")),
                    r1, sizeof(r1)));
     }
     printf("created:      %s\n",
@@ -667,8 +759,8 @@ otactl_package_list(otactl_t *o, int argc, char **argv)
     const char     *prod;
     redisReply     *ids;
     otactl_table_t  tb;
-    json_t         *ja;
-    size_t          i;
+    json_t         *ja, *all = NULL;
+    size_t          i, n;
     int             rc, missing;
     char            b1[32];
 
@@ -682,17 +774,41 @@ otactl_package_list(otactl_t *o, int argc, char **argv)
     if (prod != NULL && !ota_name_product(prod, strlen(prod))) {
         return otactl_fail("invalid product name \"%s\"", prod);
     }
-    ids = prod ? otactl_cmd(o, "ZRANGE " OTA_KEY_PRODUCT_PACKAGES " 0 -1",
-                            prod)
-               : otactl_cmd(o, "ZRANGE " OTA_KEY_PACKAGES " 0 -1");
-    if (ids == NULL) {
-        return OTACTL_FAIL;
+    ids = NULL;
+    if (o->api) {
+        /* the API's pages are newest first; otactl lists oldest first */
+        char  path[128];
+
+        snprintf(path, sizeof(path), "packages%s%s", prod ? "?product=" : "",
+                 prod ? prod : "");
+        rc = otactl_api_all(o, path, "packages", 0, &all);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        n = json_array_size(all);
+    } else {
+        ids = prod ? otactl_cmd(o, "ZRANGE " OTA_KEY_PRODUCT_PACKAGES " 0 -1",
+                                prod)
+                   : otactl_cmd(o, "ZRANGE " OTA_KEY_PACKAGES " 0 -1");
+        if (ids == NULL) {
+            return OTACTL_FAIL;
+        }
+        n = ids->elements;
     }
     ja = json_array();
     otactl_table_init(&tb, 8, "ID", "PRODUCT", "MODULE", "VERSION", "TYPE",
                       "STATE", "SIZE", "NAME");
-    for (i = 0; i < ids->elements; i++) {
-        json_t *j = otactl_package_json(o, ids->element[i]->str, &missing);
+    for (i = 0; i < n; i++) {
+        json_t *j;
+
+        if (all != NULL) {
+            j = json_incref(json_array_get(all, n - 1 - i));
+            if (json_is_null(json_object_get(j, "verify_progress"))) {
+                json_object_del(j, "verify_progress");
+            }
+        } else {
+            j = otactl_package_json(o, ids->element[i]->str, &missing);
+        }
         if (j == NULL) {
             continue;
         }
@@ -707,6 +823,7 @@ otactl_package_list(otactl_t *o, int argc, char **argv)
         json_array_append_new(ja, j);
     }
     freeReplyObject(ids);
+    json_decref(all);
     return otactl_list_print(o, ja, &tb);
 }
 
@@ -809,6 +926,11 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
             return otactl_fail("invalid --max-ratio \"%s\" (a fraction of the "
                                "full file, 0 < F <= 1)", mr);
         }
+    }
+    if (o->api) {
+        return otactl_api_local_only("package diff", "it reads both "
+                                     "packages' files in the store and "
+                                     "writes the delta there");
     }
     if (o->store == NULL) {
         return otactl_fail("no package store: set --store DIR or OTA_STORE");

@@ -331,6 +331,12 @@ otactl_product(otactl_t *o, int argc, char **argv)
     if (!req && !noreq && !pubfile && !nopub) {
         return otactl_usage("product set: nothing to set");
     }
+    if (o->api) {
+        /* no endpoint writes a product's signing policy yet */
+        return otactl_api_local_only("product set", "the admin API has no "
+                                     "endpoint for a product's signing "
+                                     "policy yet");
+    }
 
     r = otactl_cmd(o, "SISMEMBER " OTA_KEY_PRODUCTS " %s", prod);
     if (r == NULL) {
@@ -443,7 +449,7 @@ otactl_sha256_file(const char *path, char *hex)
 
 /* the manifest says what the record says; NULL, or the field that differs */
 static const char *
-otactl_manifest_matches(json_t *m, redisReply *r)
+otactl_manifest_matches(json_t *m, const char **rec)
 {
     static const char  *names[] = { "id", "product", "module", "version",
                                     "type", "from" };
@@ -459,7 +465,7 @@ otactl_manifest_matches(json_t *m, redisReply *r)
     }
     for (i = 0; i < 6; i++) {
         const char *v = json_string_value(json_object_get(m, names[i]));
-        const char *w = ota_reply_str(r->element[i]);
+        const char *w = rec[i];
 
         if (v == NULL || strcmp(v, strcmp(names[i], "type") == 0 && !w[0]
                                    ? "full" : w) != 0)
@@ -467,7 +473,7 @@ otactl_manifest_matches(json_t *m, redisReply *r)
             return names[i];
         }
     }
-    rf = json_loads(ota_reply_str(r->element[6]), 0, NULL);
+    rf = json_loads(rec[6], 0, NULL);
     mf = json_object_get(m, "files");
     if (!json_is_array(rf) || !json_is_array(mf)
         || json_array_size(rf) != json_array_size(mf))
@@ -501,9 +507,14 @@ otactl_package_verify(otactl_t *o, int argc, char **argv)
     char            path[4096];
     unsigned char  *man = NULL, sig[OTA_SIGN_LEN + 3];
     size_t          mlen, slen, i, checked = 0;
+    static const char  *names[] = { "id", "product", "module", "version",
+                                    "type", "from", "files", "manifest",
+                                    "signature", "sign_key" };
     redisReply     *r = NULL;
     EVP_PKEY       *key;
-    json_t         *m = NULL, *f;
+    json_t         *m = NULL, *f, *jr = NULL;
+    char           *files_js = NULL;
+    const char     *rec[10];
     int             rc;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "package verify")) != 0) {
@@ -524,19 +535,51 @@ otactl_package_verify(otactl_t *o, int argc, char **argv)
         return OTACTL_FAIL;
     }
 
-    r = otactl_cmd(o, "HMGET " OTA_KEY_PACKAGE " id product module version "
-                   "type from files manifest signature sign_key", id);
-    if (r == NULL) {
-        EVP_PKEY_free(key);
-        return OTACTL_FAIL;
+    if (o->api) {
+        /* the record over the API (GET packages/<id>); the files are in
+         * the server's store, out of reach: the signature and the
+         * manifest against the record are checked */
+        char  path[128];
+        long  st;
+
+        snprintf(path, sizeof(path), "packages/%s", id);
+        rc = otactl_api_get(o, path, OTACTL_API_404, &jr, &st);
+        if (rc != OTACTL_OK) {
+            EVP_PKEY_free(key);
+            return rc;
+        }
+        rc = OTACTL_FAIL;
+        if (jr == NULL) {
+            otactl_fail("no package %s", id);
+            goto done;
+        }
+        files_js = json_dumps(json_object_get(jr, "files"), JSON_COMPACT);
+        for (i = 0; i < 10; i++) {
+            rec[i] = i == 6 ? (files_js ? files_js : "")
+                     : json_string_value(json_object_get(jr, names[i]));
+            if (rec[i] == NULL) {
+                rec[i] = "";
+            }
+        }
+    } else {
+        r = otactl_cmd(o, "HMGET " OTA_KEY_PACKAGE " id product module "
+                       "version type from files manifest signature sign_key",
+                       id);
+        if (r == NULL) {
+            EVP_PKEY_free(key);
+            return OTACTL_FAIL;
+        }
+        rc = OTACTL_FAIL;
+        if (r->element[0]->type != REDIS_REPLY_STRING) {
+            otactl_fail("no package %s", id);
+            goto done;
+        }
+        for (i = 0; i < 10; i++) {
+            rec[i] = ota_reply_str(r->element[i]);
+        }
     }
-    rc = OTACTL_FAIL;
-    if (r->element[0]->type != REDIS_REPLY_STRING) {
-        otactl_fail("no package %s", id);
-        goto done;
-    }
-    mb = ota_reply_str(r->element[7]);
-    sb = ota_reply_str(r->element[8]);
+    mb = rec[7];
+    sb = rec[8];
     if (mb[0] == '\0') {
         otactl_fail("package %s is not signed", id);
         goto done;
@@ -553,11 +596,11 @@ otactl_package_verify(otactl_t *o, int argc, char **argv)
     if (!ota_sign_verify(key, man, mlen, sig, slen)) {
         otactl_fail("package %s: the signature does not verify with key %s "
                     "(%s; the package names key %s)", id, kid, pubfile,
-                    ota_reply_str(r->element[9]));
+                    rec[9]);
         goto done;
     }
     m = json_loadb((char *) man, mlen, 0, NULL);
-    why = otactl_manifest_matches(m, r);
+    why = otactl_manifest_matches(m, rec);
     if (why != NULL) {
         otactl_fail("package %s: the signed manifest's %s is not the "
                     "package's", id, why);
@@ -565,7 +608,7 @@ otactl_package_verify(otactl_t *o, int argc, char **argv)
     }
 
     /* the files in the store are the ones signed */
-    if (o->store != NULL) {
+    if (o->store != NULL && !o->api) {
         json_array_foreach(json_object_get(m, "files"), i, f) {
             const char *name = json_string_value(json_object_get(f, "name"));
             const char *want = json_string_value(json_object_get(f, "sha256"));
@@ -592,7 +635,10 @@ otactl_package_verify(otactl_t *o, int argc, char **argv)
             (json_int_t) checked));
     } else {
         printf("package %s: signature good (key %s)", id, kid);
-        if (o->store != NULL) {
+        if (o->api) {
+            printf("; the files were not checked (over the admin API: the "
+                   "store is the server's)\n");
+        } else if (o->store != NULL) {
             printf(", %zu file%s in the store match%s it\n", checked,
                    checked == 1 ? "" : "s", checked == 1 ? "es" : "");
         } else {
@@ -603,6 +649,8 @@ otactl_package_verify(otactl_t *o, int argc, char **argv)
 
 done:
     json_decref(m);
+    json_decref(jr);
+    free(files_js);
     free(man);
     freeReplyObject(r);
     EVP_PKEY_free(key);

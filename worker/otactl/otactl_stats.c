@@ -24,6 +24,101 @@ otactl_ver_cmp(const void *a, const void *b)
     return -ota_version_cmp(&x->v, &y->v);      /* newest first */
 }
 
+/*
+ * Over the admin API: the product's modules (GET products/<p>), then
+ * GET versions?product=&module= for each, into the same JSON and table
+ * (the API sorts the versions with the same ota_version_cmp()).
+ */
+static int
+otactl_api_stats_versions(otactl_t *o, const char *prod, const char *mod)
+{
+    otactl_table_t   tb;
+    json_t          *jp, *jout, *jm, *jv, *j, *v;
+    const char      *m;
+    char             path[512], cnt[24], pct[16], *ep, *em;
+    long long        devices, unrep;
+    size_t           i, k;
+    long             st;
+    int              rc, found = 0;
+
+    ep = otactl_api_esc(o, prod);
+    if (ep == NULL) {
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "products/%s", ep);
+    rc = otactl_api_get(o, path, OTACTL_API_404, &jp, &st);
+    if (rc != OTACTL_OK || jp == NULL) {
+        otactl_api_free(ep);
+        return rc != OTACTL_OK ? rc : otactl_fail("no product %s", prod);
+    }
+    devices = json_integer_value(json_object_get(jp, "devices"));
+    jout = json_pack("{s:s, s:I, s:[]}", "product", prod, "devices",
+                     (json_int_t) devices, "modules");
+    otactl_table_init(&tb, 4, "MODULE", "VERSION", "DEVICES", "SHARE");
+    rc = OTACTL_OK;
+    json_array_foreach(json_object_get(jp, "modules"), i, v) {
+        m = json_string_value(json_object_get(v, "module"));
+        if (m == NULL || (mod != NULL && strcmp(m, mod) != 0)) {
+            continue;
+        }
+        found = 1;
+        em = otactl_api_esc(o, m);
+        if (em == NULL) {
+            rc = otactl_fail("out of memory");
+            break;
+        }
+        snprintf(path, sizeof(path), "versions?product=%s&module=%s", ep, em);
+        otactl_api_free(em);
+        rc = otactl_api_get(o, path, 0, &j, NULL);
+        if (rc != OTACTL_OK) {
+            break;
+        }
+        jv = json_object();
+        json_array_foreach(json_object_get(j, "versions"), k, v) {
+            long long n = json_integer_value(json_object_get(v, "devices"));
+            const char *ver = json_string_value(json_object_get(v, "version"));
+
+            if (n <= 0 || ver == NULL) {
+                continue;
+            }
+            json_object_set_new(jv, ver, json_integer(n));
+            snprintf(cnt, sizeof(cnt), "%lld", n);
+            snprintf(pct, sizeof(pct), "%.1f%%",
+                     devices > 0 ? n * 100.0 / devices : 0.0);
+            otactl_table_row(&tb, m, ver, cnt, pct);
+        }
+        unrep = json_integer_value(json_object_get(j, "unreported"));
+        if (unrep > 0) {
+            snprintf(cnt, sizeof(cnt), "%lld", unrep);
+            snprintf(pct, sizeof(pct), "%.1f%%",
+                     devices > 0 ? unrep * 100.0 / devices : 0.0);
+            otactl_table_row(&tb, m, "(not reported)", cnt, pct);
+        }
+        jm = json_pack("{s:s, s:o, s:I}", "module", m, "versions", jv,
+                       "unreported", (json_int_t) (unrep > 0 ? unrep : 0));
+        json_array_append_new(json_object_get(jout, "modules"), jm);
+        json_decref(j);
+    }
+    otactl_api_free(ep);
+    json_decref(jp);
+    if (rc == OTACTL_OK && mod != NULL && !found) {
+        rc = otactl_fail("no module %s in product %s", mod, prod);
+    }
+    if (rc != OTACTL_OK) {
+        json_decref(jout);
+        otactl_table_free(&tb);
+        return rc;
+    }
+    if (o->json) {
+        otactl_print_json(jout);
+    } else {
+        json_decref(jout);
+        otactl_table_print(&tb, stdout);
+    }
+    otactl_table_free(&tb);
+    return OTACTL_OK;
+}
+
 static int
 otactl_stats_versions(otactl_t *o, int argc, char **argv)
 {
@@ -59,10 +154,15 @@ otactl_stats_versions(otactl_t *o, int argc, char **argv)
         return otactl_fail("invalid module name \"%s\"", mod);
     }
 
+    if (o->api) {
+        return otactl_api_stats_versions(o, prod, mod);
+    }
+
     mods = otactl_cmd(o, "HKEYS " OTA_KEY_PRODUCT_MODULES, prod);
     if (mods == NULL) {
         return OTACTL_FAIL;
     }
+    otactl_sort_modules(mods->element, mods->elements, 1);
     if (mods->elements == 0) {
         freeReplyObject(mods);
         return otactl_fail("no product %s", prod);
