@@ -848,7 +848,13 @@ sub redis_snapshot {
     my ($self) = @_;
     my %snap;
     for my $k (@{ $self->redis(KEYS => '*') // [] }) {
-        $snap{$k} = $self->redis(DUMP => $k);
+        # a stream's DUMP holds its consumer groups, whose consumers'
+        # seen-time moves each time a running worker polls: its entries
+        # are what a refusal must leave unchanged
+        $snap{$k} = ($self->redis(TYPE => $k) // '') eq 'stream'
+            ? join("\n", map { join ' ', $_->[0], @{ $_->[1] } }
+                         @{ $self->redis(XRANGE => $k, '-', '+') // [] })
+            : $self->redis(DUMP => $k);
     }
     return \%snap;
 }
