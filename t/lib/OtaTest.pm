@@ -848,12 +848,14 @@ sub redis_snapshot {
     my ($self) = @_;
     my %snap;
     for my $k (@{ $self->redis(KEYS => '*') // [] }) {
-        # a stream's DUMP holds its consumer groups, whose consumers'
-        # seen-time moves each time a running worker polls: its entries
-        # are what a refusal must leave unchanged
+        # a stream by its newest entry: what a refusal must not add to.
+        # Its DUMP holds the consumer groups, whose consumers' seen-time
+        # moves each time a running worker polls, and a running worker
+        # trims what its group has read (XTRIM MINID keeps the newest)
+        my $last;
         $snap{$k} = ($self->redis(TYPE => $k) // '') eq 'stream'
-            ? join("\n", map { join ' ', $_->[0], @{ $_->[1] } }
-                         @{ $self->redis(XRANGE => $k, '-', '+') // [] })
+            ? 'stream ' . (($last = $self->redis(XREVRANGE => $k, '+', '-', 'COUNT', 1))
+                           && @$last ? join(' ', $last->[0][0], @{ $last->[0][1] }) : '')
             : $self->redis(DUMP => $k);
     }
     return \%snap;
