@@ -72,6 +72,10 @@ start() {
     mkdir -p "$RUN/redis" "$RUN/nginx/logs" "$RUN/nginx/tmp" \
              "$RUN/nginx/modules" "$RUN/mosquitto" "$STORE"
     chmod 755 "$RUN" "$RUN/nginx" "$STORE"
+    # uploads (POST packages) are written by nginx's workers, which run as
+    # nobody when the demo is started as root: the store is theirs to
+    # write too (sticky: none removes another's package)
+    if [ "$(id -u)" = 0 ]; then chmod 1777 "$STORE"; fi
     ln -sf "$BUILD/ngx_ota_module.so" "$RUN/nginx/modules/ngx_ota_module.so"
 
     redis-server "$ROOT/conf/redis.conf" --port "$REDIS_PORT" \
@@ -253,6 +257,11 @@ Write through the admin API (docs/admin-api.md; the token
 demo-viewer-token-change-me only reads), and read the audit trail:
   curl -s -H 'Authorization: Bearer $ADMIN' -d '{"device":"car-2","product":"$PRODUCT"}' $base/ota/admin/devices
   curl -s -H 'Authorization: Bearer $ADMIN' $base/ota/admin/audit?limit=5
+Upload a package as a browser form does, then run otactl through the API
+(no Redis access, no store mounted; docs/otactl.md "API mode"):
+  curl -s -H 'Authorization: Bearer $ADMIN' -F product=$PRODUCT -F module=default -F name=fw \\
+       -F version=1.0.2 -F file=@$fw $base/ota/admin/packages
+  $BUILD/otactl --api $base/ota/admin --token $ADMIN package list
 
 The web console (sign in with the admin token $ADMIN):
   $base/ota/console/
