@@ -46,7 +46,7 @@ sub snapshot {
               : $ty eq 'set'  ? join(',', sort @{ $t->redis('SMEMBERS', $k) })
               : $ty eq 'zset' ? join(',', @{ $t->redis('ZRANGE', $k, 0, -1) })
               : $ty eq 'string' ? $t->redis('GET', $k)
-              : $ty eq 'stream' ? $t->redis('XLEN', $k) : '';
+              : $ty eq 'stream' ? $t->stream_newest($k) : '';
         push @parts, "$k=$v";
     }
     my @files = sort map { s/^\Q$store\E//r } glob("$store/* $store/*/* $store/*/.*");

@@ -90,7 +90,7 @@ sub history {
 
 devices('rb', 3);
 my $pb = package_of('rb');
-my $jobs0 = $t->redis(XLEN => 'ota:jobs');
+my $jobs0 = $t->stream_newest('ota:jobs');
 for my $c ([['--waves', '10%,5%'], qr/cumulative/],
            [['--waves', '10%,100'], qr/not both/],
            [['--success-threshold', '90'], qr/needs --waves/],
@@ -104,7 +104,7 @@ for my $c ([['--waves', '10%,5%'], qr/cumulative/],
     my ($rc, $out, $err) = create('--package', $pb, @$args);
     ok($rc != 0 && $err =~ $re, "refused: @$args") or diag("rc $rc: $err");
 }
-is($t->redis(XLEN => 'ota:jobs'), $jobs0, '  no job was queued for any of them');
+is($t->stream_newest('ota:jobs'), $jobs0, '  no job was queued for any of them');
 
 # ---- waves, success and error thresholds, SIGKILL, resume ---------------------------------
 

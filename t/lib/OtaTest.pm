@@ -822,7 +822,7 @@ sub state_snapshot {
               : $ty eq 'set'  ? join(',', sort @{ $self->redis('SMEMBERS', $k) })
               : $ty eq 'zset' ? join(',', @{ $self->redis('ZRANGE', $k, 0, -1) })
               : $ty eq 'string' ? $self->redis('GET', $k)
-              : $ty eq 'stream' ? $self->redis('XLEN', $k) : '';
+              : $ty eq 'stream' ? $self->stream_newest($k) : '';
         push @parts, "$k=$v";
     }
     my $st = $self->{store};
@@ -844,6 +844,15 @@ sub otactl_refused {
 
 # every key of Redis with its DUMP, and the stream lengths: compare two
 # snapshots to prove a request changed nothing
+# a stream by its newest entry (id and fields): what a refusal must not add
+# to.  Not its length: a running worker trims what its group has read
+# (XTRIM MINID), so the length falls by itself between two snapshots
+sub stream_newest {
+    my ($self, $k) = @_;
+    my $last = $self->redis(XREVRANGE => $k, '+', '-', 'COUNT', 1);
+    return $last && @$last ? join(' ', $last->[0][0], @{ $last->[0][1] }) : '';
+}
+
 sub redis_snapshot {
     my ($self) = @_;
     my %snap;
@@ -852,10 +861,8 @@ sub redis_snapshot {
         # Its DUMP holds the consumer groups, whose consumers' seen-time
         # moves each time a running worker polls, and a running worker
         # trims what its group has read (XTRIM MINID keeps the newest)
-        my $last;
         $snap{$k} = ($self->redis(TYPE => $k) // '') eq 'stream'
-            ? 'stream ' . (($last = $self->redis(XREVRANGE => $k, '+', '-', 'COUNT', 1))
-                           && @$last ? join(' ', $last->[0][0], @{ $last->[0][1] }) : '')
+            ? 'stream ' . $self->stream_newest($k)
             : $self->redis(DUMP => $k);
     }
     return \%snap;
