@@ -273,7 +273,10 @@ test-unit: unit
 	prove --exec '' $(UNIT_BINS)
 
 # TEST= narrows the run: make test-t TEST=t/10-download.t
-TEST ?= t/*.t
+# The longest files start first (t/70 builds the packages: two minutes of
+# compiling), so two at a time the run does not end on one of them alone
+SLOW_TESTS := t/70-deb.t t/40-console.t t/13-download-redis-outage.t
+TEST ?= $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard t/*.t)))
 # test files run two at a time: most of a file's time is spent waiting on
 # its servers (a run used 0.3 cores on average), and every file has its
 # own ports and directory; PROVE_JOBS=1 runs them one by one
@@ -310,14 +313,19 @@ test-api-short: all
 # cannot come back (t/14-debug-log.t is the focused test).  The files that
 # start no nginx of the suite's (Redis, the worker, otactl, Lua, the MQTT
 # plugin alone; t/70 runs the installed nginx at its own level) would only
-# run twice: they are left out, which keeps make test short
+# run twice: they are left out, which keeps make test short.  So is t/40:
+# its nginx answers the console's pages and the admin API, whose debug
+# lines t/23, t/25, t/28 and t/29 read; the rest of its minute is the browser
 NO_NGINX_TESTS := t/30-otactl.t t/31-batches.t t/32-events.t t/33-faults.t \
                   t/34-large-read.t t/37-lua-scripts.t t/38-merge-lua.t \
                   t/70-deb.t t/82-mqtt-login.t t/83-mqtt-acl.t \
                   t/86-mqtt-config.t
-DEBUG_TESTS ?= $(filter-out $(NO_NGINX_TESTS),$(wildcard $(TEST)))
+DEBUG_TESTS ?= $(filter-out $(NO_NGINX_TESTS) t/40-console.t,$(wildcard $(TEST)))
+# three at a time: these files wait on their servers (a pass used a quarter
+# of the two cores at -j2)
+DEBUG_JOBS ?= 3
 test-debug: all
-	OTA_NGINX_LOG=debug $(PROVE) $(DEBUG_TESTS)
+	OTA_NGINX_LOG=debug prove -j$(DEBUG_JOBS) -I t/lib $(DEBUG_TESTS)
 
 run: deps
 	$(MAKE) all
