@@ -275,7 +275,7 @@ test-unit: unit
 # TEST= narrows the run: make test-t TEST=t/10-download.t
 # The longest files start first (t/70 builds the packages: two minutes of
 # compiling), so two at a time the run does not end on one of them alone
-SLOW_TESTS := t/70-deb.t t/40-console.t t/13-download-redis-outage.t
+SLOW_TESTS := t/70-deb.t t/13-download-redis-outage.t
 TEST ?= $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard t/*.t)))
 # test files run two at a time: most of a file's time is spent waiting on
 # its servers (a run used 0.3 cores on average), and every file has its
