@@ -814,6 +814,9 @@ sub state_snapshot {
     # the admin API records every refusal in the audit stream (direct
     # otactl only those Redis saw): a record, not a change
     $skip{ key('OTA_STREAM_AUDIT') } = 1 if $ENV{OTA_OTACTL_API};
+    # a running worker's liveness records (its heartbeat time moves by itself)
+    $skip{ key('OTA_KEY_WORKERS') } = 1;
+    $skip{ key('OTA_KEY_EVENTS_READER') } = 1;
     my @parts;
     for my $k (sort @{ $self->redis('KEYS', '*') // [] }) {
         next if $skip{$k};
