@@ -845,8 +845,6 @@ sub otactl_refused {
     Test::More::is($self->state_snapshot(%o), $before, '  and nothing changed');
 }
 
-# every key of Redis with its DUMP, and the stream lengths: compare two
-# snapshots to prove a request changed nothing
 # a stream by its newest entry (id and fields): what a refusal must not add
 # to.  Not its length: a running worker trims what its group has read
 # (XTRIM MINID), so the length falls by itself between two snapshots
@@ -856,6 +854,8 @@ sub stream_newest {
     return $last && @$last ? join(' ', $last->[0][0], @{ $last->[0][1] }) : '';
 }
 
+# every key of Redis with its DUMP, a stream by its newest entry: compare
+# two snapshots to prove a request changed nothing
 sub redis_snapshot {
     my ($self) = @_;
     my %snap;
