@@ -170,6 +170,15 @@ def wait(d, fn, secs=10, what='condition'):
     raise AssertionError('timed out waiting for %s%s' % (what, ': %r' % last if last else ''))
 
 
+def waited(d, fn, secs=10, what='condition'):
+    """wait(), as a truth a check() reports rather than an abort"""
+    try:
+        wait(d, fn, secs=secs, what=what)
+        return True
+    except AssertionError:
+        return False
+
+
 def js(d, script, *args):
     return d.execute_script(script, *args)
 
@@ -624,13 +633,8 @@ def test_batch_actions(d, bid):
     check(redis_state_is(bid, 'paused'), 'pause: Redis shows the batch paused')
     wait(d, lambda: text(d, '.page-head .badge').lower() == 'paused', what='the page to say paused')
     # the badge can follow a refresh a moment before the action's own line
-    ok = False
-    try:
-        wait(d, lambda: 'Paused' in text(d, '#batch-action-status'), what='the action line')
-        ok = True
-    except AssertionError:
-        pass
-    check(ok, 'the page says it paused',
+    check(waited(d, lambda: 'Paused' in text(d, '#batch-action-status'), what='the action line'),
+          'the page says it paused',
           text(d, '#batch-action-status'))
     resume = wait(d, lambda: d.find_element(By.ID, 'batch-resume'), what='the resume button')
     check(not d.find_elements(By.ID, 'batch-pause'), 'a paused batch offers resume (not pause)')
@@ -654,24 +658,13 @@ def test_batch_actions(d, bid):
                what='the confirm button')
     yes.click()
     check(redis_state_is(bid, 'cancelled'), 'cancel: Redis shows the batch cancelled')
-    ok = False
-    try:
-        wait(None, lambda: otactl_json('batch', 'show', bid)['counts']['cancelled'] == 2, secs=15,
-             what='the tasks cancelled')
-        ok = True
-    except AssertionError:
-        pass
-    check(ok, 'and its two tasks cancelled', otactl_json('batch', 'show', bid)['counts'])
+    check(waited(None, lambda: otactl_json('batch', 'show', bid)['counts']['cancelled'] == 2, secs=15,
+                 what='the tasks cancelled'), 'and its two tasks cancelled', otactl_json('batch', 'show', bid)['counts'])
     wait(d, lambda: text(d, '.page-head .badge').lower() == 'cancelled', what='the page to say cancelled')
     wait(d, lambda: not d.find_elements(By.CSS_SELECTOR, '#batch-pause, #batch-cancel-ask'),
          what='no action left')
-    ok = False
-    try:
-        wait(d, lambda: 'Cancelled' in text(d, '#batch-action-status'), what='the action line')
-        ok = True
-    except AssertionError:
-        pass
-    check(ok, 'a cancelled batch offers nothing, says it was cancelled',
+    check(waited(d, lambda: 'Cancelled' in text(d, '#batch-action-status'), what='the action line'),
+          'a cancelled batch offers nothing, says it was cancelled',
           text(d, '#batch-action-status'))
     shot(d, 'batch-cancel')
     status, audit = api('audit?limit=20')
