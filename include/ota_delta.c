@@ -256,6 +256,9 @@ ota_delta_make(const char *oldp, const char *newp, const char *outp,
 
     memset(&old, 0, sizeof(old));
     memset(&new, 0, sizeof(new));
+    if (level < 1 || level > 19) {     /* zstd would clamp it silently */
+        return ota_delta_err(err, elen, "invalid level %d (1..19)", level);
+    }
     if (ota_delta_map(&old, oldp, err, elen) != 0
         || ota_delta_map(&new, newp, err, elen) != 0)
     {
