@@ -468,25 +468,46 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
     ota_cmd_adds(&c, sp->target ? sp->target : "");
     ota_cmd_adds(&c, fbuf);
     ota_cmd_adds(&c, sg.manifest ? "1" : "0");
+    /* the record's fields as the API's upload writes them
+     * (ota_package_record), then what only otactl adds */
+    {
+        ota_package_t              pk;
+        ota_package_file_t        *pf;
+        ota_package_record_bufs_t  bufs;
+        const char                *fk[OTA_PKG_RECORD_MAX];
+        const char                *fv[OTA_PKG_RECORD_MAX];
+        int                        k, nf;
+
+        pf = calloc((size_t) sp->nfiles, sizeof(ota_package_file_t));
+        if (pf == NULL) {
+            ota_cmd_free(&c);
+            otactl_fail("out of memory");
+            goto failed;
+        }
+        ota_package_init(&pk);
+        pk.product = prod;
+        pk.module = mod;
+        pk.name = sp->name;
+        pk.type = type;
+        pk.sign = sign;
+        pk.desc = sp->desc;
+        pk.verify = sp->verify;
+        snprintf(pk.vbuf, sizeof(pk.vbuf), "%s", vbuf);
+        snprintf(pk.fbuf, sizeof(pk.fbuf), "%s", fbuf);
+        for (i = 0; i < sp->nfiles; i++) {
+            pf[i].size = files[i].size;
+            pf[i].offset = files[i].offset;
+            snprintf(pf[i].sign, sizeof(pf[i].sign), "%s", files[i].sign);
+        }
+        nf = ota_package_record(&pk, id, pf, sp->nfiles, files_js, ext_js,
+                                atoll(now), &bufs, fk, fv);
+        for (k = 0; k < nf; k++) {
+            ota_cmd_adds(&c, fk[k]);
+            ota_cmd_adds(&c, fv[k]);
+        }
+        free(pf);
+    }
 #define F(k, val) ota_cmd_adds(&c, k); ota_cmd_adds(&c, val)
-    F("id", id);
-    F("product", prod);
-    F("module", mod);
-    F("name", sp->name);
-    F("version", vbuf);
-    F("type", type);
-    F("from", fbuf);
-    F("sign_method", sign);
-    F("sign", files[0].sign);
-    ota_cmd_adds(&c, "size");
-    ota_cmd_addll(&c, total);
-    F("files", files_js);
-    F("verify", sp->verify ? "1" : "0");
-    F("state", sp->verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
-    F("verify_batch", "");
-    F("desc", sp->desc ? sp->desc : "");
-    F("ext", ext_js);
-    F("created", now);
     if (sg.manifest != NULL) {
         F("manifest", sg.manifest);
         F("signature", sg.signature);
