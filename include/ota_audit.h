@@ -34,6 +34,7 @@
 #define OTA_ACT_DEVICE_ADD    "device.add"
 #define OTA_ACT_MODULE_ADD    "module.add"
 #define OTA_ACT_PACKAGE_ADD   "package.add"
+#define OTA_ACT_PACKAGE_DIFF  "package.diff"
 #define OTA_ACT_BATCH_CREATE  "batch.create"
 #define OTA_ACT_BATCH_PAUSE   "batch.pause"
 #define OTA_ACT_BATCH_RESUME  "batch.resume"

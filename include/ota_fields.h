@@ -41,6 +41,14 @@
 #define OTA_JOB_BATCH_PAUSE  "batch_pause"
 #define OTA_JOB_BATCH_RESUME "batch_resume"
 #define OTA_JOB_BATCH_CANCEL "batch_cancel"
+#define OTA_JOB_PACKAGE_DIFF "package_diff"
+#define OTA_JOB_RUNNING      "running"      /* OTA_KEY_JOB state */
+
+/* package_diff's fields (the new package is OTA_F_ID) */
+#define OTA_F_DIFF_FROM     "from"          /* the old package */
+#define OTA_F_DIFF_LEVEL    "level"
+#define OTA_F_DIFF_RATIO    "max_ratio"
+#define OTA_F_DIFF_DESC     "desc"
 
 #define OTA_F_ID            "id"            /* batch id */
 #define OTA_F_JOB           "job"           /* job id, names OTA_KEY_JOB_REPLY */

@@ -168,6 +168,8 @@
 #define OTA_KEY_EVENTS_READER   "ota:events:reader"
 /* LIST one job's result for otactl to BLPOP; expires after a minute */
 #define OTA_KEY_JOB_REPLY       "ota:reply:%s"              /* job id */
+#define OTA_KEY_JOB             "ota:job:%s"    /* job id: hash, state while
+                                                   a package_diff runs */
 /* pub/sub: upgrade notice for one device (active push batches) */
 #define OTA_CHANNEL_PUSH        "ota:push:%s"               /* device */
 /* pub/sub: a device may have a new offer (an upgrade it can fetch now):

@@ -15,6 +15,11 @@
  *                  being created after NGX_OTA_JOB_ACCEPT ms (GET
  *                  batches/<id> follows it), 409 with the worker's reason
  *                  when it refuses (an unverified package...)
+ *   POST packages/<to>/diffs {"from","level","max_ratio","name","desc"}
+ *                  otactl package diff's checks, then a package_diff job
+ *                  (the worker computes the delta): 201 with the new
+ *                  package, 202 {"job","state":"running"} after
+ *                  NGX_OTA_JOB_ACCEPT ms
  *   POST batches/<id>/pause|resume|cancel
  *                  the batch must exist (404); 200 with the worker's
  *                  answer, or 409 with its reason (a batch already final)
@@ -42,6 +47,7 @@
 
 #include "ota_audit.h"
 #include "ota_batch_create.h"
+#include "ota_delta.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_rollout.h"
@@ -71,6 +77,21 @@ typedef struct {
     ota_rollout_t          rollout;     /* create: checked */
     ngx_ota_api_answer_t  *body;        /* create: its JSON, held */
     unsigned               create:1;    /* POST batches */
+    unsigned               diff:1;      /* POST packages/<id>/diffs */
+    unsigned               follow:1;    /* create or diff: a poll reads
+                                           the state too (202) */
+    ngx_str_t              from;        /* diff: the old package */
+    json_t                *dbody;       /* diff: the body, held */
+    u_char                *prod;        /* diff: both packages' */
+    u_char                *mod;
+    u_char                *fver;        /* diff: the old one's version */
+    u_char                *tver;
+    u_char                *ftype;       /* diff: the old one's type, files */
+    u_char                *ffiles;
+    const char            *dv[5];       /* diff: from level max_ratio name
+                                           desc, in dbody */
+    unsigned               fmissing:1;  /* diff: no old package */
+    unsigned               refused:1;   /* diff: refused by a check */
     unsigned               queued:1;    /* the job is on the stream */
 } ngx_ota_job_t;
 
@@ -80,6 +101,10 @@ static void ngx_ota_job_poll(ngx_event_t *ev);
 static void ngx_ota_job_cleanup(void *data);
 static void ngx_ota_job_answer(ngx_ota_job_t *job, redisReply *reply);
 static void ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body);
+static void ngx_ota_diff_body(ngx_http_request_t *r, json_t *body);
+static void ngx_ota_diff_check(ngx_ota_redis_call_t *call, redisReply *reply);
+static void ngx_ota_diff_check2(ngx_ota_redis_call_t *call,
+    redisReply *reply);
 
 
 /* the state of a job, deleted timer and all with the request */
@@ -423,6 +448,7 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
     }
 
     job->create = 1;
+    job->follow = 1;
 
     if (job->wait == 0) {
         json_decref(body);
@@ -531,6 +557,403 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
 }
 
 
+/* ---- POST packages/<to>/diffs {"from","level","max_ratio","name","desc"}
+ * otactl package diff's checks (include/ota_delta.h) here, the delta
+ * itself in the worker (worker/daemon/worker_diff.c): 400 for a bad body,
+ * 404 for an unknown package, 409 for a pair package diff refuses, a diff
+ * that exists, or a product that requires signed packages (the worker
+ * holds no private key); then a package_diff job, waited for as a batch
+ * create: 201 with the new package, 202 {"job","state":"running"} when
+ * the delta takes longer than NGX_OTA_JOB_ACCEPT ms */
+
+#define NGX_OTA_DIFF_FIELDS "id product module version type files"
+
+ngx_int_t
+ngx_ota_admin_package_diff(ngx_http_request_t *r, ngx_str_t *to)
+{
+    ngx_ota_job_t  *job;
+
+    job = ngx_ota_job_new(r, OTA_ACT_PACKAGE_DIFF);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->diff = 1;
+    job->follow = 1;
+    job->id.len = to->len;
+    job->id.data = ngx_ota_pstrdup0(r->pool, to);
+
+    if (job->id.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_ota_read_json_body(r, ngx_ota_diff_body);
+}
+
+
+/* a number of the body as the text its otactl option takes */
+static ngx_int_t
+ngx_ota_diff_number(json_t *copy, const char *name)
+{
+    char     buf[64];
+    json_t  *v;
+
+    v = json_object_get(copy, name);
+
+    if (json_is_integer(v)) {
+        (void) snprintf(buf, sizeof(buf), "%lld",
+                        (long long) json_integer_value(v));
+
+    } else if (json_is_real(v)) {
+        (void) snprintf(buf, sizeof(buf), "%.6g", json_real_value(v));
+
+    } else {
+        return NGX_OK;
+    }
+
+    return json_object_set_new(copy, name, json_string(buf)) == 0
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_ota_diff_body(ngx_http_request_t *r, json_t *body)
+{
+    static const char *const  fields[] = { "from", "level", "max_ratio",
+                                           "name", "desc", NULL };
+
+    int                    level;
+    double                 ratio;
+    json_t                *copy;
+    ngx_int_t              rc;
+    ota_check_t            c;
+    ngx_ota_ctx_t         *ctx;
+    ngx_ota_job_t         *job;
+    ngx_ota_redis_call_t  *call;
+    char                   err[512];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+    job = ctx->api;
+
+    copy = json_copy(body);
+    json_decref(body);
+
+    if (copy == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    job->dbody = copy;
+
+    if (job->wait == 0) {
+        ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_BAD_REQUEST,
+                              NGX_OTA_JOB_WAIT_BAD);
+        return;
+    }
+
+    if (ngx_ota_diff_number(copy, "level") != NGX_OK
+        || ngx_ota_diff_number(copy, "max_ratio") != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ota_check_init(&c, 1);
+
+    rc = ota_check_fields(&c, copy, fields, job->dv) == 0
+         ? NGX_OK : NGX_ERROR;
+
+    if (rc == NGX_OK && job->dv[0] == NULL) {
+        (void) ota_check_fail(&c, "a diff needs \"from\": the old package");
+        rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && !ota_name_id(job->dv[0], ngx_strlen(job->dv[0]))) {
+        (void) ota_check_fail(&c, "invalid package id \"%s\"", job->dv[0]);
+        rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && job->dv[1] != NULL
+        && ota_delta_level(job->dv[1], &level, err, sizeof(err)) != 0)
+    {
+        (void) ota_check_fail_api(&c, err);
+        rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && job->dv[2] != NULL
+        && ota_delta_ratio(job->dv[2], &ratio, err, sizeof(err)) != 0)
+    {
+        (void) ota_check_fail_api(&c, err);
+        rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK
+        && ((job->dv[3] != NULL
+             && (job->dv[3][0] == '\0'
+                 || !ota_text_ok(job->dv[3], ngx_strlen(job->dv[3]), 128)))
+            || (job->dv[4] != NULL
+                && !ota_text_ok(job->dv[4], ngx_strlen(job->dv[4]),
+                                OTA_DESC_MAX))))
+    {
+        (void) ota_check_fail(&c, "invalid \"name\" or \"desc\"");
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_BAD_REQUEST,
+                              c.msg[0] ? c.msg : "out of memory");
+        return;
+    }
+
+    job->from.data = (u_char *) job->dv[0];
+    job->from.len = ngx_strlen(job->dv[0]);
+
+    call = ngx_ota_redis_call(r, ngx_ota_diff_check, job);
+    if (call == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_ota_redis_cmd(call, "HMGET " OTA_KEY_PACKAGE " "
+                           NGX_OTA_DIFF_FIELDS, job->dv[0]);
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HMGET " OTA_KEY_PACKAGE " "
+                               NGX_OTA_DIFF_FIELDS, (char *) job->id.data);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(call);
+        ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
+    }
+}
+
+
+static u_char *
+ngx_ota_diff_str(ngx_http_request_t *r, redisReply *e)
+{
+    ngx_str_t  s;
+
+    if (e->type != REDIS_REPLY_STRING) {
+        s.data = (u_char *) "";
+        s.len = 0;
+
+    } else {
+        s.data = (u_char *) e->str;
+        s.len = e->len;
+    }
+
+    return ngx_ota_pstrdup0(r->pool, &s);
+}
+
+
+/* the two records: the old one's kept, then both sides checked */
+static void
+ngx_ota_diff_check(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_int_t              rc;
+    ngx_uint_t             i;
+    u_char                *ff[6], *tf[6];
+    ota_delta_side_t       so, sn;
+    ngx_ota_job_t         *job = call->data;
+    ngx_http_request_t    *r = call->request;
+    ngx_ota_redis_call_t  *next;
+    char                   err[512];
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 6)
+    {
+        ngx_ota_admin_redis_error(r, job->action, &job->id, reply);
+        return;
+    }
+
+    if (call->index == 0) {
+        /* the old package's record, kept in the job's strings */
+        job->fmissing = reply->element[0]->type != REDIS_REPLY_STRING;
+
+        for (i = 0; i < 6; i++) {
+            ff[i] = ngx_ota_diff_str(r, reply->element[i]);
+            if (ff[i] == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+
+        job->prod = ff[1];
+        job->mod = ff[2];
+        job->fver = ff[3];
+        job->ftype = ff[4];
+        job->ffiles = ff[5];
+        return;
+    }
+
+    if (reply->element[0]->type != REDIS_REPLY_STRING) {
+        (void) ngx_snprintf((u_char *) err, sizeof(err) - 1,
+                            "no package %V%Z", &job->id);
+        ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_NOT_FOUND,
+                              err);
+        return;
+    }
+
+    if (job->fmissing) {
+        (void) ngx_snprintf((u_char *) err, sizeof(err) - 1,
+                            "no package %V (\"from\")%Z", &job->from);
+        ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_NOT_FOUND,
+                              err);
+        return;
+    }
+
+    for (i = 0; i < 6; i++) {
+        tf[i] = ngx_ota_diff_str(r, reply->element[i]);
+        if (tf[i] == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_memzero(&so, sizeof(ota_delta_side_t));
+    so.id = (char *) job->from.data;
+    so.product = (char *) job->prod;
+    so.module = (char *) job->mod;
+    so.version = (char *) job->fver;
+    so.type = (char *) job->ftype;
+    so.files = (char *) job->ffiles;
+
+    ngx_memzero(&sn, sizeof(ota_delta_side_t));
+    sn.id = (char *) job->id.data;
+    sn.product = (char *) tf[1];
+    sn.module = (char *) tf[2];
+    sn.version = (char *) tf[3];
+    sn.type = (char *) tf[4];
+    sn.files = (char *) tf[5];
+
+    if (ota_delta_side(&so, "from", err, sizeof(err)) != 0
+        || ota_delta_side(&sn, "to", err, sizeof(err)) != 0
+        || ota_delta_pair(&so, &sn, err, sizeof(err)) != 0)
+    {
+        ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_CONFLICT,
+                              err);
+        return;
+    }
+
+    /* the pair is one product and module: the new one's from here */
+    job->prod = tf[1];
+    job->mod = tf[2];
+    job->tver = tf[3];
+
+    /* what the store would refuse, before any work: a diff in the slot,
+     * a product that requires signed packages */
+    next = ngx_ota_redis_call(r, ngx_ota_diff_check2, job);
+    if (next == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_ota_redis_cmd(next, "HGET " OTA_KEY_PRODUCT_PKGVER " %s:%s>%s",
+                           (char *) job->prod, (char *) job->mod,
+                           (char *) job->fver, (char *) job->tver);
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(next, "HGET " OTA_KEY_PRODUCT_SIGNING
+                               " require", (char *) job->prod);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(next);
+        ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
+    }
+}
+
+
+static void
+ngx_ota_diff_check2(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_int_t              rc;
+    ota_jobcmd_t           j;
+    ngx_ota_job_t         *job = call->data;
+    ngx_http_request_t    *r = call->request;
+    ngx_ota_redis_call_t  *next;
+    char                   msg[512];
+
+    if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_ota_admin_redis_error(r, job->action, &job->id, reply);
+        return;
+    }
+
+    if (job->refused) {
+        return;                         /* answered by the first reply */
+    }
+
+    if (call->index == 0) {
+        if (reply->type == REDIS_REPLY_STRING) {
+            job->refused = 1;
+            (void) ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                                "product %s module %s already has a diff "
+                                "from %s to %s (package %*s)%Z",
+                                job->prod, job->mod, job->fver, job->tver,
+                                (size_t) reply->len, reply->str);
+            ngx_ota_admin_refused(r, job->action, &job->id,
+                                  NGX_HTTP_CONFLICT, msg);
+        }
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_STRING && reply->len == 1
+        && reply->str[0] == '1')
+    {
+        (void) ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                            "product %s requires signed packages: the "
+                            "worker holds no private key, so make this "
+                            "delta where the key is (otactl package diff "
+                            "--sign-key FILE, direct mode)%Z", job->prod);
+        ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_CONFLICT,
+                              msg);
+        return;
+    }
+
+    job->deadline = ngx_current_msec + job->wait;
+    job->accept = ngx_current_msec + NGX_OTA_JOB_ACCEPT;
+
+    if (ota_jobcmd_init(&j, job->job, ngx_ota_now_ms(),
+                        ngx_ota_now_ms() + job->wait) != 0
+        || ota_jobcmd_add(&j, OTA_F_TYPE, OTA_JOB_PACKAGE_DIFF) != 0
+        || ota_jobcmd_add(&j, OTA_F_ID, (char *) job->id.data) != 0
+        || ota_jobcmd_add(&j, OTA_F_DIFF_FROM, job->dv[0]) != 0
+        || (job->dv[1]
+            && ota_jobcmd_add(&j, OTA_F_DIFF_LEVEL, job->dv[1]) != 0)
+        || (job->dv[2]
+            && ota_jobcmd_add(&j, OTA_F_DIFF_RATIO, job->dv[2]) != 0)
+        || (job->dv[3] && ota_jobcmd_add(&j, OTA_F_NAME, job->dv[3]) != 0)
+        || (job->dv[4]
+            && ota_jobcmd_add(&j, OTA_F_DIFF_DESC, job->dv[4]) != 0))
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    next = ngx_ota_redis_call(r, ngx_ota_job_reply, job);
+    if (next == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    job->queued = 1;
+
+    rc = ngx_ota_redis_argv(next, j.argc, j.argv, j.argvlen);
+
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(next);
+        ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
+    }
+}
+
+
 static void
 ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
@@ -551,15 +974,36 @@ ngx_ota_job_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
     if (job->queued) {
         /* the XADD's answer, or a poll's: LPOP (and HGET state) */
-        if (call->sent == 1 + job->create && call->index == 0) {
+        if (call->sent == 1 + job->follow && call->index == 0) {
             if (reply->type == REDIS_REPLY_STRING) {
                 ngx_ota_job_answer(job, reply);
                 return;
             }
 
-            if (job->create) {
+            if (job->follow) {
                 return;                 /* the state follows */
             }
+        }
+
+        /* a delta still being computed: the job's id now, 202 */
+        if (job->diff && call->sent == 2 && call->index == 1
+            && reply->type == REDIS_REPLY_STRING
+            && ngx_current_msec >= job->accept
+            && reply->len == sizeof(OTA_JOB_RUNNING) - 1
+            && ngx_strncmp(reply->str, OTA_JOB_RUNNING, reply->len) == 0)
+        {
+            job->answer->json = json_pack("{s:s, s:s, s:s, s:s}", "job",
+                                          job->job, "state", OTA_JOB_RUNNING,
+                                          "from", (char *) job->from.data,
+                                          "to", (char *) job->id.data);
+            if (job->answer->json == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_ota_admin_done(r, job->action, &job->id, NGX_HTTP_ACCEPTED,
+                               job->answer);
+            return;
         }
 
         /* a large batch still being created: its id now, 202 */
@@ -682,6 +1126,10 @@ ngx_ota_job_poll(ngx_event_t *ev)
                                (char *) job->id.data);
     }
 
+    if (rc == NGX_OK && job->diff) {
+        rc = ngx_ota_redis_cmd(call, "HGET " OTA_KEY_JOB " state", job->job);
+    }
+
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
         ngx_ota_admin_send_failed(r, job->action, &job->id, rc);
@@ -720,7 +1168,7 @@ ngx_ota_job_answer(ngx_ota_job_t *job, redisReply *reply)
     job->answer->json = j;
 
     ngx_ota_admin_done(r, job->action, &job->id,
-                       job->create ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+                       job->follow ? NGX_HTTP_CREATED : NGX_HTTP_OK,
                        job->answer);
 }
 
@@ -733,4 +1181,9 @@ ngx_ota_job_cleanup(void *data)
     if (job->timer.timer_set) {
         ngx_del_timer(&job->timer);
     }
+
+    if (job->dbody != NULL) {
+        json_decref(job->dbody);
+    }
+
 }

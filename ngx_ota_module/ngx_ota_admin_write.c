@@ -11,6 +11,7 @@
  *   POST batches                     ngx_ota_admin_jobs.c
  *   POST batches/<id>/pause|resume|cancel
  *                                    ngx_ota_admin_jobs.c
+ *   POST packages/<id>/diffs         ngx_ota_admin_jobs.c
  *
  * Every answer to a write, refusals too, is audited
  * (ngx_ota_admin_audit.c).
@@ -52,7 +53,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     ngx_uint_t      what;
     ngx_ota_ctx_t  *ctx;
 
-    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, BATCH_OP };
+    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, BATCH_OP,
+           PACKAGE_DIFF };
 
 
     rest = *path;
@@ -110,6 +112,14 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         action = OTA_ACT_PACKAGE_ADD;
         what = PACKAGES;
 
+    } else if (rest.len > 9 + 6 && ngx_strncmp(rest.data, "packages/", 9) == 0
+               && ngx_strncmp(rest.data + rest.len - 6, "/diffs", 6) == 0)
+    {
+        id.data = rest.data + 9;
+        id.len = rest.len - 9 - 6;
+        action = OTA_ACT_PACKAGE_DIFF;
+        what = PACKAGE_DIFF;
+
     } else if (ngx_ota_str_is(rest, "metrics")
                || ngx_ota_str_is(rest, "versions")
                || ngx_ota_str_is(rest, "products")
@@ -131,7 +141,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
                                   "no such admin resource to write: use "
                                   "POST devices, POST modules, POST "
                                   "packages, PUT config, "
-                                  "POST batches or POST "
+                                  "POST batches, POST "
+                                  "packages/<id>/diffs or POST "
                                   "batches/<id>/pause|resume|cancel");
     }
 
@@ -152,7 +163,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     }
 
     if (ctx->admin->role != NGX_OTA_ROLE_OPERATOR
-        || (what == BATCH_OP && !ota_name_id((char *) id.data, id.len)))
+        || ((what == BATCH_OP || what == PACKAGE_DIFF)
+            && !ota_name_id((char *) id.data, id.len)))
     {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -185,6 +197,13 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_config_set(r);
     case BATCH_CREATE:
         return ngx_ota_admin_batch_create(r);
+    case PACKAGE_DIFF:
+        if (!ota_name_id((char *) id.data, id.len)) {
+            return ngx_ota_admin_refuse(r, action, NULL, NGX_HTTP_BAD_REQUEST,
+                                        "not a valid package id "
+                                        "([A-Za-z0-9_-]{1,64})");
+        }
+        return ngx_ota_admin_package_diff(r, &id);
     }
 
     if (!ota_name_id((char *) id.data, id.len)) {

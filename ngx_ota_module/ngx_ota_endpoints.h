@@ -54,6 +54,7 @@ ngx_int_t ngx_ota_admin_modules_add(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_package_upload(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_config_set(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_batch_create(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_package_diff(ngx_http_request_t *r, ngx_str_t *to);
 /* action: OTA_ACT_BATCH_PAUSE, _RESUME or _CANCEL (include/ota_audit.h) */
 ngx_int_t ngx_ota_admin_batch_op(ngx_http_request_t *r, ngx_str_t *id,
     const char *action);

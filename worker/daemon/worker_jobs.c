@@ -1,6 +1,6 @@
 /*
  * Admin jobs from otactl: batch_create, batch_pause, batch_resume,
- * batch_cancel.  Each job ends with one JSON reply on its reply list and
+ * batch_cancel (package_diff in worker_diff.c).  Each job ends with one JSON reply on its reply list and
  * its XACK (worker_jobs.h: a job runs in steps).
  *
  * Creating a batch is resumable: the batch record remembers where task
@@ -15,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -33,7 +37,7 @@ ota_job_f(redisReply *f, const char *name)
 }
 
 /* pushes the reply for otactl (if anyone waits) */
-static int
+int
 ota_job_reply(ota_worker_t *w, ota_job_t *j, json_t *v)
 {
     char         key[128], *s;
@@ -64,7 +68,7 @@ ota_job_reply(ota_worker_t *w, ota_job_t *j, json_t *v)
     return ota_pipe_lost(&w->pipe) ? OTA_W_RETRY : OTA_W_OK;
 }
 
-static int
+int
 ota_job_error(ota_worker_t *w, ota_job_t *j, const char *fmt, ...)
 {
     char     msg[512];
@@ -237,7 +241,7 @@ ota_job_verify_devices(ota_worker_t *w, ota_job_t *j, int *refused)
 }
 
 /* keeps our claim on the job fresh so nobody takes it over while we work */
-static void
+void
 ota_job_keep(ota_worker_t *w, ota_job_t *j)
 {
     redisReply  *r;
@@ -688,6 +692,10 @@ ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run)
     j->method = ota_job_f(f, OTA_F_METHOD);
     j->push = ota_job_f(f, OTA_F_PUSH);
     j->expires = atoll(ota_job_f(f, OTA_F_EXPIRES));
+    j->diff_from = ota_job_f(f, OTA_F_DIFF_FROM);
+    j->level = ota_job_f(f, OTA_F_DIFF_LEVEL);
+    j->max_ratio = ota_job_f(f, OTA_F_DIFF_RATIO);
+    j->desc = ota_job_f(f, OTA_F_DIFF_DESC);
     j->ro.waves = ota_job_f(f, OTA_F_WAVES);
     j->ro.success_threshold = ota_job_f(f, OTA_F_SUCCESS_THRESHOLD);
     j->ro.error_threshold = ota_job_f(f, OTA_F_ERROR_THRESHOLD);
@@ -714,6 +722,8 @@ ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run)
         rc = ota_job_state(w, run, "resume");
     } else if (strcmp(j->type, OTA_JOB_BATCH_CANCEL) == 0) {
         rc = ota_job_state(w, run, "cancel");
+    } else if (strcmp(j->type, OTA_JOB_PACKAGE_DIFF) == 0) {
+        rc = ota_diff_start(w, run);
     } else {
         rc = ota_job_error(w, j, "unknown job type \"%s\"", j->type);
     }
@@ -724,6 +734,11 @@ int
 ota_jobs_step(ota_worker_t *w, ota_job_run_t *run)
 {
     int  rc;
+
+    if (run->phase == OTA_JOB_DIFF) {
+        rc = ota_diff_step(w, run);
+        return rc == OTA_JOB_MORE ? rc : ota_job_ack(w, run, rc);
+    }
 
     if (run->phase == OTA_JOB_CANCEL) {
         rc = ota_job_cancel_chunk(w, run);
@@ -754,6 +769,19 @@ ota_jobs_step(ota_worker_t *w, ota_job_run_t *run)
 void
 ota_jobs_end(ota_job_run_t *run)
 {
+    int  i;
+
     freeReplyObject(run->pre);
     run->pre = NULL;
+    if (run->phase == OTA_JOB_DIFF) {
+        for (i = 0; i < 2; i++) {
+            if (run->fd[i] >= 0) {
+                close(run->fd[i]);
+            }
+        }
+        if (run->pid > 0) {             /* not reached: a step waits */
+            kill(run->pid, SIGKILL);
+            waitpid(run->pid, NULL, 0);
+        }
+    }
 }

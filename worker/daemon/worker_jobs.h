@@ -12,6 +12,8 @@
 #ifndef WORKER_JOBS_H
 #define WORKER_JOBS_H
 
+#include <jansson.h>
+
 #include "ota_rollout.h"
 #include "ota_worker.h"
 
@@ -31,10 +33,14 @@ typedef struct {
     const char  *method;
     const char  *push;
     long long    expires;
+    const char  *diff_from;         /* package_diff: the old package */
+    const char  *level;
+    const char  *max_ratio;
+    const char  *desc;
     ota_rollout_opts_t  ro;         /* the rollout's fields as given */
 } ota_job_t;
 
-enum { OTA_JOB_CREATE = 0, OTA_JOB_CANCEL };
+enum { OTA_JOB_CREATE = 0, OTA_JOB_CANCEL, OTA_JOB_DIFF };
 
 /* a job in hand; its strings point into the entry, which must live until
  * the job ends */
@@ -53,9 +59,27 @@ typedef struct {
     ota_rollout_t  rollout;         /* checked (ota_job_check) */
     /* cancelling tasks */
     long long    start;
+    /* package_diff (worker_diff.c): otactl computing it */
+    int          pid;               /* 0: none */
+    int          fd[2];             /* its stdout, stderr */
+    char         out[256];          /* what it printed */
+    char         err[1024];
+    size_t       nout, nerr;
 } ota_job_run_t;
 
 int ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run);
+
+/* for worker_diff.c: a job's reply (v is consumed), a refusal, and the
+ * claim on the job kept fresh */
+int ota_job_reply(ota_worker_t *w, ota_job_t *j, json_t *v);
+int ota_job_error(ota_worker_t *w, ota_job_t *j, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ota_job_keep(ota_worker_t *w, ota_job_t *j);
+
+/* package_diff (worker_diff.c): start answers OTA_JOB_MORE while the
+ * delta is computed, step until it is stored and answered */
+int ota_diff_start(ota_worker_t *w, ota_job_run_t *run);
+int ota_diff_step(ota_worker_t *w, ota_job_run_t *run);
 int ota_jobs_step(ota_worker_t *w, ota_job_run_t *run);
 void ota_jobs_end(ota_job_run_t *run);
 

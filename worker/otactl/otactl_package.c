@@ -992,8 +992,12 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
     b = strrchr(newp, '/') + 1;
     if (snprintf(fname, sizeof(fname), "%s.zst", b) >= (int) sizeof(fname)
         || !ota_name_file(fname, strlen(fname))
-        || otactl_path(tmp, sizeof(tmp), "%s/.diff-XXXXXX", o->store) != 0
-        || mkdtemp(tmp) == NULL
+        || (getenv("OTA_DIFF_DIR") != NULL
+            /* the worker's (worker_diff.c): <store>/.diff-<job> */
+            ? otactl_path(tmp, sizeof(tmp), "%s", getenv("OTA_DIFF_DIR"))
+              != 0 || mkdir(tmp, 0700) != 0
+            : otactl_path(tmp, sizeof(tmp), "%s/.diff-XXXXXX", o->store)
+              != 0 || mkdtemp(tmp) == NULL)
         || otactl_path(out, sizeof(out), "%s/%s", tmp, fname) != 0)
     {
         otactl_fail("cannot make the delta's file %s.zst in %s", b, o->store);
