@@ -18,8 +18,8 @@
  *   POST packages/<to>/diffs {"from","level","max_ratio","name","desc"}
  *                  otactl package diff's checks, then a package_diff job
  *                  (the worker computes the delta): 201 with the new
- *                  package, 202 {"job","state":"running"} after
- *                  NGX_OTA_JOB_ACCEPT ms
+ *                  package, 202 {"job","state":"running"} when the
+ *                  worker is still on it after ?wait=
  *   POST batches/<id>/pause|resume|cancel
  *                  the batch must exist (404); 200 with the worker's
  *                  answer, or 409 with its reason (a batch already final)
@@ -564,7 +564,8 @@ ngx_ota_batch_create_body(ngx_http_request_t *r, json_t *body)
  * that exists, or a product that requires signed packages (the worker
  * holds no private key); then a package_diff job, waited for as a batch
  * create: 201 with the new package, 202 {"job","state":"running"} when
- * the delta takes longer than NGX_OTA_JOB_ACCEPT ms */
+ * the worker is still making it at the end of ?wait= (503 when no worker
+ * took the job by then) */
 
 #define NGX_OTA_DIFF_FIELDS "id product module version type files"
 
@@ -917,8 +918,10 @@ ngx_ota_diff_check2(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
+    /* the admin's whole ?wait= for the delta (no follow-up read, unlike a
+     * batch): 202 at its last poll when the worker is still on it */
     job->deadline = ngx_current_msec + job->wait;
-    job->accept = ngx_current_msec + NGX_OTA_JOB_ACCEPT;
+    job->accept = job->deadline - NGX_OTA_JOB_POLL;
 
     if (ota_jobcmd_init(&j, job->job, ngx_ota_now_ms(),
                         ngx_ota_now_ms() + job->wait) != 0

@@ -222,9 +222,14 @@ mkdir $keydir;
 ($rc, $out, $err) = api(qw(key gen --out), $keydir);
 is($rc, 0, 'key gen works locally in API mode') or diag($err);
 ok(-f "$keydir/ota-sign.key", '  the key is written here');
-api_refused('package diff over the API', 2,
-            qr/^otactl: package diff does not work over the admin API: it reads both packages' files/,
+# package diff works over the API (the worker makes the delta, t/46): its
+# refusals are direct mode's
+api_refused('package diff of a package with itself over the API', 1,
+            qr/^otactl: --from $pkg is version \S+, not below --to ${pkg}'s/,
             api(qw(package diff --from), $pkg, '--to', $pkg));
+api_refused('package diff --sign-key over the API', 2,
+            qr/^otactl: package diff --sign-key does not work over the admin API/,
+            api(qw(package diff --from), $pkg, '--to', $pkg, '--sign-key', "$keydir/ota-sign.key"));
 api_refused('package add --sign-key over the API', 2,
             qr/^otactl: package add --sign-key does not work over the admin API/,
             api('package', 'add', $fw, qw(--product sedan --module ECU --name s

@@ -139,9 +139,31 @@ SKIP: {
 refused("packages/$p2/diffs", { from => $p1 }, 409, qr/already has a diff from 1\.0\.0 to 1\.1\.0/,
         'the same diff twice');
 
+# ---- otactl --api package diff: direct mode's output and exit codes --------------
+
+sub api_otactl {
+    return $t->run_cmd({ OTA_API => $t->base . '/ota/admin', OTA_ADMIN_TOKEN => $OtaTest::ADMIN_TOKEN,
+                         OTA_REDIS => '127.0.0.1:1', OTA_STORE => "$dir/store-not-mounted" },
+                       "$OtaTest::BUILD/otactl", @_);
+}
+
+my ($rc, $out, $err) = api_otactl('package', 'diff', '--from', $p2, '--to', $p3);
+is($rc, 0, 'otactl --api package diff') or diag($err);
+chomp(my $d3 = $out);
+is($d3, $t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'MCU:1.1.0>1.2.0'),
+   '  prints the new package');
+like($err, qr/^otactl: delta of $p3 from $p2: (\d+) bytes, 0\.\d{3} of the full file's 205005\n\z/,
+     '  and says its size as direct mode does');
+($rc, $out, $err) = api_otactl('package', 'diff', '--from', 'nope', '--to', $p3);
+is($rc, 1, 'otactl --api: an unknown package, exit 1');
+like($err, qr/^otactl: no package nope \(--from\)\n\z/, '  in direct mode\'s words');
+($rc, $out, $err) = api_otactl('package', 'diff', '--from', $p2, '--to', $p3, '--sign-key', "$dir/k");
+is($rc, 2, 'otactl --api: --sign-key is refused, exit 2');
+like($err, qr/private key/, '  saying why');
+
 # ---- 202, then the package ------------------------------------------------------
 
-# a file large enough that level 19 takes longer than the 2 s the module waits
+# a file large enough that level 19 takes longer than the 1 s of ?wait=1
 my $big_old = join '', map { pack 'N*', map { int rand 4294967296 } 1 .. 1024 } 1 .. 4096;
 my $big_new = substr($big_old, 0, 4_000_000) . 'x' x 1000 . substr($big_old, 4_000_000);
 OtaTest::write_file("$dir/big-1.bin", $big_old);
@@ -149,9 +171,9 @@ OtaTest::write_file("$dir/big-2.bin", $big_new);
 otactl(qw(module add B --product p-1));
 my $b1 = otactl('package', 'add', "$dir/big-1.bin", qw(--product p-1 --module B --name big --version 1.0.0));
 my $b2 = otactl('package', 'add', "$dir/big-2.bin", qw(--product p-1 --module B --name big --version 1.1.0));
-$r = api("packages/$b2/diffs", json => { from => $b1, level => 19 });
+$r = api("packages/$b2/diffs?wait=1", json => { from => $b1, level => 19 });
 SKIP: {
-    skip 'the delta was quicker than 2 s on this machine', 4 if $r->{status} == 201;
+    skip 'the delta was quicker than 1 s on this machine', 4 if $r->{status} == 201;
     is($r->{status}, 202, '202: the delta takes longer') or diag($r->{content});
     is($r->{json}{state}, 'running', '  running');
     my $job = $r->{json}{job} // '';
@@ -160,6 +182,19 @@ SKIP: {
         ($t->redis(HGET => OtaTest::key('OTA_KEY_JOB', $job), 'state') // '') eq 'done' }, 120),
        'the job finishes');
 }
+# otactl --api --wait 1 on a long delta: exit 3 naming the job
+OtaTest::write_file("$dir/big-3.bin", $big_new . 'three' x 100);
+my $b3 = otactl('package', 'add', "$dir/big-3.bin", qw(--product p-1 --module B --name big --version 1.2.0));
+($rc, $out, $err) = api_otactl('package', 'diff', '--from', $b2, '--to', $b3, '--level', 19,
+                               '--wait', 1);
+SKIP: {
+    skip 'the delta was quicker than 1 s on this machine', 3 if $rc == 0;
+    is($rc, 3, 'otactl --api --wait 1 on a long delta: exit 3');
+    like($err, qr/still being made after 1 s \(job [0-9a-f]{32}\)/, '  naming the job');
+    is($out, '', '  nothing on stdout');
+}
+ok($t->wait_for(sub { $t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'),
+                                'B:1.1.0>1.2.0') }, 120), '  and the worker finishes it');
 my $bd = $t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'B:1.0.0>1.1.0');
 ok($bd, 'the large diff is recorded');
 is(scalar(() = glob("$store/.diff-*")), 0, 'no work files left in the store');

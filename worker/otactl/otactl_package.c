@@ -891,6 +891,80 @@ otactl_diff_side(otactl_t *o, const char *id, const char *what,
     return OTACTL_OK;
 }
 
+/* POST packages/<to>/diffs?wait=: the worker makes the delta (otactl
+ * in direct mode next to the store); the same output and exit codes as
+ * here, or 3 naming the job when it is not done after --wait */
+static int
+otactl_api_package_diff(otactl_t *o, const char *from, const char *to,
+    int level, double ratio, const char *name, const char *desc,
+    const char *sign_key)
+{
+    json_t      *body, *j = NULL;
+    char         path[256], rbuf[32];
+    long         st = 0;
+    long long    dsize, nsize;
+    int          rc;
+
+    if (sign_key != NULL) {
+        return otactl_api_local_only("package diff --sign-key", "the "
+                                     "private key stays where otactl runs, "
+                                     "and the API's worker holds none");
+    }
+    if (!ota_name_id(from, strlen(from))) {
+        return otactl_fail("invalid package id \"%s\"", from);
+    }
+    if (!ota_name_id(to, strlen(to))) {
+        return otactl_fail("invalid package id \"%s\"", to);
+    }
+    snprintf(rbuf, sizeof(rbuf), "%.6g", ratio);
+    body = json_pack("{s:s, s:s}", "from", from, "max_ratio", rbuf);
+    if (body == NULL) {
+        return otactl_fail("out of memory");
+    }
+    if (level > 0) {
+        json_object_set_new(body, "level", json_integer(level));
+    }
+    if (name != NULL) {
+        json_object_set_new(body, "name", json_string(name));
+    }
+    if (desc != NULL) {
+        json_object_set_new(body, "desc", json_string(desc));
+    }
+    snprintf(path, sizeof(path), "packages/%s/diffs?wait=%d", to, o->wait);
+    rc = otactl_api(o, "POST", path, body, OTACTL_API_404, &j, &st);
+    json_decref(body);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    if (st == 404) {
+        /* direct mode's words: which side is missing (--from first) */
+        snprintf(path, sizeof(path), "packages/%s", from);
+        rc = otactl_api_get(o, path, OTACTL_API_404, &j, &st);
+        if (rc != OTACTL_OK) {
+            return rc;
+        }
+        json_decref(j);
+        return st == 404 ? otactl_fail("no package %s (--from)", from)
+                         : otactl_fail("no package %s (--to)", to);
+    }
+    if (st == 202) {
+        fprintf(stderr, "otactl: the delta of %s from %s is still being "
+                "made after %d s (job %s); it is recorded when done: otactl "
+                "package list\n", to, from, o->wait,
+                json_string_value(json_object_get(j, "job")));
+        json_decref(j);
+        return OTACTL_UNAVAIL;
+    }
+    dsize = (long long) json_integer_value(json_object_get(j, "size"));
+    nsize = (long long) json_integer_value(json_object_get(j, "full_size"));
+    printf("%s\n", json_string_value(json_object_get(j, "id")));
+    fprintf(stderr, "otactl: delta of %s from %s: %lld bytes, %.3f of the "
+            "full file's %lld\n", to, from, dsize,
+            nsize > 0 ? (double) dsize / (double) nsize : 0.0, nsize);
+    json_decref(j);
+    return OTACTL_OK;
+}
+
 static int
 otactl_package_diff(otactl_t *o, int argc, char **argv)
 {
@@ -901,6 +975,7 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
                                   { "level", OTACTL_ARG, 0, 0, 0 },
                                   { "max-ratio", OTACTL_ARG, 0, 0, 0 },
                                   { "sign-key", OTACTL_ARG, 0, 0, 0 },
+                                  { "wait", OTACTL_ARG, 0, 0, 0 },
                                   { NULL, 0, 0, 0, 0 } };
     otactl_pos_t       pos;
     otactl_pkg_spec_t  sp;
@@ -933,10 +1008,21 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
     if (mr != NULL && ota_delta_ratio(mr, &ratio, err, sizeof(err)) != 0) {
         return otactl_fail("%s", err);
     }
+    if (otactl_opt(opts, "wait") != NULL) {
+        char  *end;
+        long   v = strtol(otactl_opt(opts, "wait"), &end, 10);
+
+        if (*end || end == otactl_opt(opts, "wait") || v < 1 || v > 3600) {
+            return otactl_fail("invalid --wait \"%s\" (seconds, 1..3600)",
+                               otactl_opt(opts, "wait"));
+        }
+        o->wait = (int) v;
+    }
     if (o->api) {
-        return otactl_api_local_only("package diff", "it reads both "
-                                     "packages' files in the store and "
-                                     "writes the delta there");
+        return otactl_api_package_diff(o, from, to, lv ? level : 0, ratio,
+                                       otactl_opt(opts, "name"),
+                                       otactl_opt(opts, "desc"),
+                                       otactl_opt(opts, "sign-key"));
     }
     if (o->store == NULL) {
         return otactl_fail("no package store: set --store DIR or OTA_STORE");
