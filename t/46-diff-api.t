@@ -199,4 +199,40 @@ my $bd = $t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'B:1.0
 ok($bd, 'the large diff is recorded');
 is(scalar(() = glob("$store/.diff-*")), 0, 'no work files left in the store');
 
+# ---- a worker killed mid-delta: its child dies with it, the job is taken
+# over and made once ---------------------------------------------------------------
+
+OtaTest::write_file("$dir/big-4.bin", $big_new . 'four' x 100);
+my $b4 = otactl('package', 'add', "$dir/big-4.bin", qw(--product p-1 --module B --name big --version 1.3.0));
+my $npk = npkg();
+$r = api("packages/$b4/diffs?wait=1", json => { from => $b3, level => 19 });
+SKIP: {
+    skip 'the delta was quicker than 1 s on this machine', 9 if $r->{status} == 201;
+    is($r->{status}, 202, 'a long delta: 202') or diag($r->{content});
+    my $job = $r->{json}{job} // '';
+    my $jk = OtaTest::key('OTA_KEY_JOB', $job);
+    is($t->redis(HGET => $jk, 'state'), 'running', '  running');
+    ok(-d "$store/.diff-$job", '  in its work directory');
+    my $child = sub {
+        for my $c (glob '/proc/[0-9]*/cmdline') {
+            my $cl = eval { OtaTest::read_file($c) } // next;
+            return 1 if $cl =~ /\0diff\0--from\0\Q$b3\E\0--to\0\Q$b4\E\0/;
+        }
+        return 0;
+    };
+    ok($child->(), '  otactl runs as the worker\'s child');
+    $t->stop_worker(signal => 'KILL');
+    ok($t->wait_for(sub { !$child->() }, 10), 'the worker killed: its child dies with it');
+    is($t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'B:1.2.0>1.3.0'), undef,
+       '  nothing recorded');
+    $t->start_worker('--claim-idle', 500);
+    ok($t->wait_for(sub { ($t->redis(HGET => $jk, 'state') // '') eq 'done' }, 120),
+       'another worker takes the job over and finishes it');
+    my $bd4 = $t->redis(HGET => OtaTest::key('OTA_KEY_PRODUCT_PKGVER', 'p-1'), 'B:1.2.0>1.3.0');
+    is($t->redis(HGET => $jk, 'package'), $bd4, '  the diff recorded');
+    is(npkg(), $npk + 1, '  once');
+}
+ok($t->wait_for(sub { $t->drained }), 'every job acknowledged');
+is(scalar(() = glob("$store/.diff-*")), 0, 'no work files left in the store');
+
 done_testing;
