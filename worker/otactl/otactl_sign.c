@@ -441,7 +441,6 @@ otactl_product(otactl_t *o, int argc, char **argv)
         || r->elements < 3)
     {
         freeReplyObject(r);
-        otactl_audit(o, OTA_ACT_PRODUCT_SET, prod, 404, "no such product");
         return otactl_fail("no product %s (otactl device add ... --product "
                            "%s makes it)", prod, prod);
     }
