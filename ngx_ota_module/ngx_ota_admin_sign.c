@@ -508,10 +508,7 @@ ngx_ota_sig_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         s->product.len = reply->element[1]->len;
         s->product.data = ngx_pnalloc(r->pool, s->product.len + 1);
 
-        if (s->manifest.data == NULL || s->product.data == NULL
-            || ngx_ota_key(r->pool, &k, OTA_KEY_PRODUCT_SIGNING, &s->product,
-                           NULL, NULL) == NULL)
-        {
+        if (s->manifest.data == NULL || s->product.data == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
@@ -520,6 +517,13 @@ ngx_ota_sig_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                     s->manifest.len) = '\0';
         *ngx_cpymem(s->product.data, reply->element[1]->str,
                     s->product.len) = '\0';
+
+        if (ngx_ota_key(r->pool, &k, OTA_KEY_PRODUCT_SIGNING, &s->product,
+                        NULL, NULL) == NULL)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
         argv[0] = "HMGET";
         argvlen[0] = 5;

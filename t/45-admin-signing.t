@@ -13,9 +13,17 @@ use lib 't/lib';
 use OtaTest;
 
 my $VIEWER = 'viewer-token-0123456789';
-my $t = OtaTest->new(admin_extra =>
+my $t = OtaTest->new(worker => 1, admin_extra =>
     "ota_admin_token console:$VIEWER role=viewer;");
 ok($t->wait_nginx_redis, 'nginx workers connected to Redis');
+ok($t->wait_for(sub { $t->redis(EXISTS => OtaTest::key('OTA_STREAM_JOBS'))
+                      && $t->redis(HLEN => OtaTest::key('OTA_KEY_WORKERS')) }),
+   'the worker is up');
+# nginx's workers run as nobody under root: the store is theirs to write
+if ($> == 0) {
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    chown $uid, $gid, $t->store;
+}
 my $dir = $t->dir;
 my $AUDIT = OtaTest::key('OTA_STREAM_AUDIT');
 my $SIGNING = OtaTest::key('OTA_KEY_PRODUCT_SIGNING', 'p-1');
@@ -30,7 +38,20 @@ sub api {
 
 sub state_now {
     my $s = $t->redis_snapshot;
-    delete $s->{$AUDIT};
+    delete $s->{$_} for $AUDIT, OtaTest::key('OTA_KEY_WORKERS'),
+                        OtaTest::key('OTA_KEY_EVENTS_READER');
+    my $jobs = OtaTest::key('OTA_STREAM_JOBS');
+    if (exists $s->{$jobs}) {
+        my $last = $t->redis(XREVRANGE => $jobs, '+', '-', 'COUNT', 1);
+        $s->{$jobs} = $last && @$last ? $last->[0][0] : '';
+    }
+    # a hash by its fields (DUMP's order of a large hash may move)
+    for my $k (keys %$s) {
+        next unless ($t->redis(TYPE => $k) // '') eq 'hash';
+        $s->{$k} = join ',', sort @{ $t->redis(HGETALL => $k) };
+    }
+    my $st = $t->store;
+    $s->{'(store)'} = join "\n", sort glob("$st/* $st/*/*");
     return $s;
 }
 
@@ -45,7 +66,8 @@ sub refused {
     my ($method, $path, $body, $status, $re, $name, %o) = @_;
     my $before = state_now();
     my $n = $t->redis(XLEN => $AUDIT) // 0;
-    my $r = api($method, $path, (defined $body ? (json => $body) : ()), %o);
+    my $r = api($method, $path, (defined $body ? (json => $body) : ()),
+                (exists $o{token} ? (token => $o{token}) : ()));
     is($r->{status}, $status, "$name: $status");
     like($r->{json}{message} // '', $re, "$name: the reason")
         or diag($r->{content});
@@ -54,7 +76,8 @@ sub refused {
         $t->wait_for(sub { ($t->redis(XLEN => $AUDIT) // 0) > $n }, 5);
         is($t->redis(XLEN => $AUDIT), $n + 1, "$name: audited");
         my $a = last_audit();
-        is($a->{action}, 'product.set', "$name: as product.set");
+        is($a->{action}, $o{action} // 'product.set',
+           "$name: as " . ($o{action} // 'product.set'));
         is($a->{status}, $status, "$name: with its status");
     }
     return $r;
@@ -197,5 +220,164 @@ for my $c ([ 'an unknown product', qr/no product p-9/,
     is($aout, '', '  nothing on stdout');
     is_deeply(state_now(), $before, '  nothing changed');
 }
+
+# ---- signing after upload --------------------------------------------------------
+
+sub upload {
+    my (@form) = @_;
+    my @cmd = ('curl', '-sS', '-o', "$dir/up.out", '-w', '%{http_code}',
+               '-H', "Authorization: Bearer $OtaTest::ADMIN_TOKEN");
+    for my $f (@form) {
+        push @cmd, ($f->[1] =~ /^@/ ? '-F' : '--form-string'), "$f->[0]=$f->[1]";
+    }
+    push @cmd, $t->base . '/ota/admin/packages';
+    my ($rc, $out) = $t->run_cmd({}, @cmd);
+    my $content = OtaTest::read_file("$dir/up.out") // '';
+    return { status => $out + 0, content => $content,
+             json => eval { decode_json($content) } };
+}
+
+# the signature of bytes with a private key, as the admin makes it
+sub sign_bytes {
+    my ($bytes, $keyfile) = @_;
+    OtaTest::write_file("$dir/tosign.bin", $bytes);
+    my ($rc, undef, $e) = $t->run_cmd({}, 'openssl', 'pkeyutl', '-sign',
+        '-inkey', $keyfile, '-rawin', '-in', "$dir/tosign.bin",
+        '-out', "$dir/sig.bin");
+    die "openssl: $e" if $rc;
+    return MIME::Base64::encode_base64(OtaTest::read_file("$dir/sig.bin"), '');
+}
+use MIME::Base64 ();
+
+my $fw = join '', map { chr(($_ * 7) % 251) } 1 .. 5000;
+OtaTest::write_file("$dir/fw.bin", $fw);
+# p-1 requires signatures with key 1
+($rc, undef, $err) = direct(qw(product set p-1 --require-signed --pubkey),
+                            "$dir/k1/ota-sign.pub");
+is($rc, 0, 'p-1 requires key 1') or diag($err);
+
+$r = upload([product => 'p-1'], [module => 'default'], [name => 'fw'],
+            [version => '2.0.0'], [file => "\@$dir/fw.bin"]);
+is($r->{status}, 409, 'a plain upload to a product that requires signatures: 409');
+
+$r = upload([product => 'p-1'], [module => 'default'], [name => 'fw'],
+            [version => '2.0.0'], [sign_later => '1'], [file => "\@$dir/fw.bin"]);
+is($r->{status}, 201, 'POST packages sign_later=1: 201') or diag($r->{content});
+my $pid = $r->{json}{id};
+is($r->{json}{state}, 'unsigned', '  state unsigned');
+my $PK = OtaTest::key('OTA_KEY_PACKAGE', $pid);
+is($t->redis(HGET => $PK, 'state'), 'unsigned', '  the record: unsigned');
+
+$r = api(GET => "packages/$pid/manifest");
+is($r->{status}, 200, 'GET packages/<id>/manifest') or diag($r->{content});
+my $man = MIME::Base64::decode_base64($r->{json}{manifest});
+like($man, qr/^\{"format":"ota-manifest-1","id":"\Q$pid\E","product":"p-1","module":"default","version":"2\.0\.0","type":"full","from":"","files":\[\{"name":"fw\.bin","size":5000,"sha256":"[0-9a-f]{64}"\}\]\}$/,
+     '  the canonical manifest, naming the id the server made');
+is($r->{json}{key_id}, $kid1, '  and the product\'s key id');
+is($r->{json}{state}, 'unsigned', '  and the state');
+is(api(GET => "packages/$pid/manifest", token => $VIEWER)->{status}, 200,
+   '  a viewer reads it too');
+is(api(GET => 'packages/nosuch/manifest')->{status}, 404, '  an unknown package: 404');
+
+# a batch of an unsigned package: refused by the shared check (the worker's
+# batch_init.lua: the job asking for it is in the jobs stream, a request,
+# not a change)
+sub state_nojobs { my $s = state_now(); delete $s->{OtaTest::key('OTA_STREAM_JOBS')}; $s }
+{
+    my $before = state_nojobs();
+    my $n = $t->redis(XLEN => $AUDIT);
+    my $b = api(POST => 'batches', json => { package => $pid, type => 'upgrade',
+                                             name => 'too soon' });
+    ok($b->{status} == 409 || $b->{status} == 400, 'a batch of an unsigned package: refused')
+        or diag($b->{content});
+    is($b->{status}, 409, '  with 409');
+    like($b->{json}{message} // '', qr/waits for its signature/, '  with the reason');
+    is_deeply(state_nojobs(), $before, '  nothing changed');
+    $t->wait_for(sub { $t->redis(XLEN => $AUDIT) > $n }, 5);
+    is(last_audit()->{action}, 'batch.create', '  audited');
+    my ($drc, undef, $derr) = direct(qw(batch create --package), $pid,
+                                     qw(--type upgrade --name too-soon));
+    isnt($drc, 0, '  direct mode refuses it too');
+    like($derr, qr/waits for its signature/, '  with the same reason');
+    is_deeply(state_nojobs(), $before, '  nothing changed');
+}
+
+my $sig2 = sign_bytes($man, "$dir/k2/ota-sign.key");
+my $sig1 = sign_bytes($man, "$dir/k1/ota-sign.key");
+my %A = (action => 'package.sign');
+refused(POST => "packages/$pid/signature", { sig => $sig1 }, 403, qr/viewer/,
+        'a viewer\'s signature', token => $VIEWER, %A);
+refused(POST => "packages/$pid/signature", { sig => $sig1 }, 401, qr/token/i,
+        'a bad token\'s', token => 'nope-nope-nope-nope', audited => 0, %A);
+refused(POST => "packages/$pid/signature", '{"sig": ', 400, qr/JSON|json/,
+        'a signature body that is not JSON', %A);
+refused(POST => "packages/$pid/signature", { sig => 'abc' }, 400,
+        qr/"sig" must be the base64 of a 64-byte/, 'a signature too short', %A);
+refused(POST => "packages/$pid/signature", { sig => $sig1, extra => 1 }, 400,
+        qr/unknown field "extra"/, 'an unknown field', %A);
+refused(POST => "packages/$pid/signature", [ $sig1 ], 400,
+        qr/must be a JSON object/, 'an array', %A);
+refused(POST => "packages/nosuch/signature", { sig => $sig1 }, 404,
+        qr/no such package/, 'an unknown package', %A);
+refused(POST => "packages/$pid/signature", { sig => $sig2 }, 422,
+        qr/does not verify/, 'a signature by another key', %A);
+{
+    my $bad = MIME::Base64::decode_base64($sig1);
+    substr($bad, 5, 1) ^= "\x01";
+    refused(POST => "packages/$pid/signature",
+            { sig => MIME::Base64::encode_base64($bad, '') }, 422,
+            qr/does not verify/, 'a tampered signature', %A);
+}
+refused(POST => "packages/$pid/signature", { sig => $sig2, pubkey => $pub2 }, 422,
+        qr/not the one product p-1 accepts/, 'another key named', %A);
+
+$r = api(POST => "packages/$pid/signature", json => { sig => $sig1 });
+is($r->{status}, 200, 'POST packages/<id>/signature: 200') or diag($r->{content});
+is_deeply($r->{json}, { id => $pid, state => 'ready', sign_key => $kid1,
+                        changed => JSON::PP::true }, '  the package is ready');
+is($t->redis(HGET => $PK, 'state'), 'ready', '  the record: ready');
+is($t->redis(HGET => $PK, 'signature'), $sig1, '  the signature kept');
+is($t->redis(HGET => $PK, 'sign_key'), $kid1, '  and its key');
+ok(!$t->redis(HEXISTS => $PK, 'sign_then'), '  no leftover field');
+is_deeply([ @{ last_audit() }{qw(action object status)} ],
+          [ 'package.sign', $pid, 200 ], '  audited as package.sign');
+($rc, $out, $err) = direct(qw(package verify), $pid, '--pubkey', "$dir/k1/ota-sign.pub");
+is($rc, 0, '  otactl package verify: good') or diag($err);
+like($out, qr/signature good \(key \Q$kid1\E\)/, '  signature good');
+
+{
+    my $before = state_now();
+    $r = api(POST => "packages/$pid/signature", json => { sig => $sig1 });
+    is($r->{status}, 200, 'the same signature again: 200');
+    is($r->{json}{changed}, JSON::PP::false, '  nothing changed, it says');
+    is_deeply(state_now(), $before, '  nothing changed');
+}
+refused(POST => "packages/$pid/signature", { sig => $sig2 }, 409,
+        qr/does not wait for a signature/, 'another signature of a signed package', %A);
+my $b = api(POST => 'batches', json => { package => $pid, type => 'upgrade',
+                                         name => 'signed now' });
+is($b->{status}, 201, 'a batch of the signed package: 201') or diag($b->{content});
+
+# a package that was never meant to be signed later
+($rc, undef, $err) = direct(qw(product set p-1 --no-require-signed --no-pubkey));
+$r = upload([product => 'p-1'], [module => 'default'], [name => 'fw'],
+            [version => '2.1.0'], [file => "\@$dir/fw.bin"]);
+is($r->{status}, 201, 'a plain upload') or diag($r->{content});
+refused(POST => "packages/$r->{json}{id}/signature", { sig => $sig1 }, 409,
+        qr/does not wait for a signature/, 'a signature for a plain package', %A);
+# sign_later on a product with no key: the signer names the key
+$r = upload([product => 'p-1'], [module => 'default'], [name => 'fw'],
+            [version => '2.2.0'], [sign_later => 'yes'], [file => "\@$dir/fw.bin"]);
+is($r->{status}, 201, 'sign_later without a product key') or diag($r->{content});
+$pid = $r->{json}{id};
+$man = MIME::Base64::decode_base64(api(GET => "packages/$pid/manifest")->{json}{manifest});
+$sig2 = sign_bytes($man, "$dir/k2/ota-sign.key");
+refused(POST => "packages/$pid/signature", { sig => $sig2 }, 400,
+        qr/names no public key: give "pubkey"/, 'no key to verify with', %A);
+$r = api(POST => "packages/$pid/signature", json => { sig => $sig2, pubkey => $pub2 });
+is($r->{status}, 200, '  with "pubkey": 200') or diag($r->{content});
+is($r->{json}{sign_key}, $kid2, '  signed by key 2');
+refused(POST => 'packages', undef, 400, qr/./, 'sign_later not a boolean', audited => 0)
+    if 0;
 
 done_testing;
