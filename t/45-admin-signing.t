@@ -377,7 +377,70 @@ refused(POST => "packages/$pid/signature", { sig => $sig2 }, 400,
 $r = api(POST => "packages/$pid/signature", json => { sig => $sig2, pubkey => $pub2 });
 is($r->{status}, 200, '  with "pubkey": 200') or diag($r->{content});
 is($r->{json}{sign_key}, $kid2, '  signed by key 2');
-refused(POST => 'packages', undef, 400, qr/./, 'sign_later not a boolean', audited => 0)
-    if 0;
+
+# ---- otactl --api package add --sign-key ---------------------------------------------
+
+($rc, undef, $err) = direct(qw(product set p-1 --require-signed --pubkey),
+                            "$dir/k1/ota-sign.pub");
+my @ADD = ('package', 'add', "$dir/fw.bin", qw(--product p-1 --module default --name fw));
+($arc, $aout, $aerr) = viaapi(@ADD, qw(--version 3.0.0 --sign-key), "$dir/k1/ota-sign.key");
+is($arc, 0, 'otactl --api package add --sign-key') or diag($aerr);
+chomp(my $sid = $aout);
+is($sid, 'p-1-default-3_0_0', '  prints the id');
+my $rec = $t->redis_hash(OtaTest::key('OTA_KEY_PACKAGE', $sid));
+is($rec->{state}, 'ready', '  the package is ready');
+is($rec->{sign_key}, $kid1, '  signed with key 1');
+($rc, $out, $err) = direct(qw(package verify), $sid, '--pubkey', "$dir/k1/ota-sign.pub");
+is($rc, 0, '  otactl package verify: good') or diag($err);
+my @acts = map { { @{ $_->[1] } }->{action} } @{ $t->redis(XREVRANGE => $AUDIT, '+', '-', 'COUNT', 2) };
+is_deeply(\@acts, [ 'package.sign', 'package.add' ], '  audited: package.add, then package.sign');
+
+# --json: what direct mode's --json names
+($arc, $aout, $aerr) = viaapi('--json', @ADD, qw(--version 3.0.1 --sign-key), "$dir/k1/ota-sign.key");
+is($arc, 0, 'otactl --api --json package add --sign-key') or diag($aerr);
+my $js = decode_json($aout);
+is_deeply([ sort keys %$js ], [ sort qw(id sign_method sign size state sign_key) ],
+          '  the fields of direct mode');
+is($js->{state}, 'ready', '  state ready');
+is($js->{sign_key}, $kid1, '  sign_key');
+
+# the wrong key: uploaded, then the signature refused; it says how to go on
+($arc, $aout, $aerr) = viaapi(@ADD, qw(--version 3.1.0 --sign-key), "$dir/k2/ota-sign.key");
+is($arc, 1, 'otactl --api --sign-key with a key the product does not accept: exit 1');
+like($aerr, qr/not the one product p-1 accepts/, '  the reason');
+like($aerr, qr/p-1-default-3_1_0 is uploaded and waits for its signature: run the same command again/,
+     '  and what to do');
+is($t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE', 'p-1-default-3_1_0'), 'state'), 'unsigned',
+   '  the package waits');
+# the rerun (with the right key) finishes it instead of failing
+{
+    my $before = $t->redis(ZCARD => OtaTest::key('OTA_KEY_PACKAGES'));
+    ($arc, $aout, $aerr) = viaapi(@ADD, qw(--version 3.1.0 --sign-key), "$dir/k1/ota-sign.key");
+    is($arc, 0, 'a rerun finishes the package left unsigned') or diag($aerr);
+    is($aout, "p-1-default-3_1_0\n", '  prints its id');
+    is($t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE', 'p-1-default-3_1_0'), 'state'), 'ready',
+       '  the package is ready');
+    is($t->redis(ZCARD => OtaTest::key('OTA_KEY_PACKAGES')), $before, '  no second package');
+}
+# a rerun of a finished command: the version exists (as in direct mode)
+($arc, $aout, $aerr) = viaapi(@ADD, qw(--version 3.1.0 --sign-key), "$dir/k1/ota-sign.key");
+is($arc, 1, 'the same command once more: refused');
+like($aerr, qr/already has version 3\.1\.0/, '  the version exists');
+
+# a package left waiting with other files: its manifest is not signed
+$r = upload([product => 'p-1'], [module => 'default'], [name => 'fw'],
+            [version => '3.2.0'], [sign_later => '1'], [file => "\@$dir/fw.bin"]);
+is($r->{status}, 201, 'an upload left waiting');
+OtaTest::write_file("$dir/other/fw.bin", 'x' x 100) if mkdir "$dir/other";
+{
+    my $before = state_now();
+    ($arc, $aout, $aerr) = viaapi('package', 'add', "$dir/other/fw.bin",
+        qw(--product p-1 --module default --name fw --version 3.2.0 --sign-key),
+        "$dir/k1/ota-sign.key");
+    is($arc, 1, 'a rerun with other files: refused');
+    like($aerr, qr/does not name these files as they are here: not signed/, '  the reason');
+    is($aout, '', '  nothing on stdout');
+    is_deeply(state_now(), $before, '  nothing changed');
+}
 
 done_testing;

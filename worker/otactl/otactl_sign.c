@@ -700,3 +700,87 @@ done:
     EVP_PKEY_free(key);
     return rc;
 }
+
+
+/* ---- package add --sign-key over the admin API -------------------------- */
+
+/*
+ * Signs package id, uploaded with sign_later and waiting in state
+ * unsigned: the manifest is made here from the local files (their sha256)
+ * and the id the server chose, and signed only when it is byte for byte
+ * the one the server serves (GET packages/<id>/manifest), so the key signs
+ * what this host has; then POST packages/<id>/signature.  OTACTL_OK with
+ * the package's state and key id in *out (the caller's), or the exit code
+ * with the reason printed.
+ */
+int
+otactl_api_sign_package(otactl_t *o, otactl_pkg_spec_t *sp, const char *id,
+    json_t **out)
+{
+    json_t          *j, *body;
+    char             path[256], *esc, *pub;
+    const char      *man;
+    otactl_signed_t  sg;
+    int              i, rc;
+
+    *out = NULL;
+    memset(&sg, 0, sizeof(sg));
+
+    sg.key = otactl_key_file(sp->sign_key, 1);
+    if (sg.key == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (ota_sign_key_id(sg.key, sg.key_id) != 0) {
+        otactl_signed_free(&sg);
+        return otactl_fail("%s: not an Ed25519 key", sp->sign_key);
+    }
+    for (i = 0; i < sp->nfiles; i++) {
+        if (otactl_sha256_file(sp->files[i].path, sp->files[i].sha256) != 0) {
+            otactl_signed_free(&sg);
+            return otactl_fail("cannot read %s", sp->files[i].path);
+        }
+    }
+    if (otactl_sign_package(id, sp, &sg) != 0) {
+        otactl_signed_free(&sg);
+        return OTACTL_FAIL;
+    }
+
+    esc = otactl_api_esc(o, id);
+    if (esc == NULL) {
+        otactl_signed_free(&sg);
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s/manifest", esc);
+    rc = otactl_api_get(o, path, 0, &j, NULL);
+    if (rc != OTACTL_OK) {
+        otactl_api_free(esc);
+        otactl_signed_free(&sg);
+        return rc;
+    }
+    man = json_string_value(json_object_get(j, "manifest"));
+    if (man == NULL || strcmp(man, sg.manifest) != 0) {
+        json_decref(j);
+        otactl_api_free(esc);
+        otactl_signed_free(&sg);
+        return otactl_fail("the server's manifest of package %s does not "
+                           "name these files as they are here: not signed "
+                           "(GET packages/%s/manifest)", id, id);
+    }
+    json_decref(j);
+
+    pub = ota_sign_key_to_pem(sg.key, 0);
+    body = pub ? json_pack("{s:s, s:s}", "sig", sg.signature, "pubkey", pub)
+               : NULL;
+    free(pub);
+    if (body == NULL) {
+        otactl_api_free(esc);
+        otactl_signed_free(&sg);
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s/signature", esc);
+    otactl_api_free(esc);
+    rc = otactl_api(o, "POST", path, body, 0, out, NULL);
+    json_decref(body);
+    otactl_signed_free(&sg);
+    return rc;
+}
