@@ -404,12 +404,22 @@ is_deeply([ sort keys %$js ], [ sort qw(id sign_method sign size state sign_key)
 is($js->{state}, 'ready', '  state ready');
 is($js->{sign_key}, $kid1, '  sign_key');
 
-# the wrong key: uploaded, then the signature refused; it says how to go on
-($arc, $aout, $aerr) = viaapi(@ADD, qw(--version 3.1.0 --sign-key), "$dir/k2/ota-sign.key");
-is($arc, 1, 'otactl --api --sign-key with a key the product does not accept: exit 1');
-like($aerr, qr/not the one product p-1 accepts/, '  the reason');
-like($aerr, qr/p-1-default-3_1_0 is uploaded and waits for its signature: run the same command again/,
-     '  and what to do');
+# the wrong key: refused before anything is sent, as direct mode refuses it
+# before any file is copied
+{
+    my $before = state_now();
+    ($arc, $aout, $aerr) = viaapi(@ADD, qw(--version 3.1.0 --sign-key), "$dir/k2/ota-sign.key");
+    my ($drc, $dout, $derr) = direct(@ADD, qw(--version 3.1.0 --sign-key), "$dir/k2/ota-sign.key");
+    is($arc, 1, 'otactl --api --sign-key with a key the product does not accept: exit 1');
+    is($aerr, $derr, '  the reason of direct mode');
+    like($aerr, qr/is key \Q$kid2\E, but product p-1 accepts only key \Q$kid1\E/, '  names both keys');
+    is($drc, $arc, '  direct mode: the same exit code');
+    is_deeply(state_now(), $before, '  nothing changed');
+}
+# a run interrupted after its upload leaves the package waiting
+$r = upload([product => 'p-1'], [module => 'default'], [name => 'fw'],
+            [version => '3.1.0'], [sign_later => '1'], [file => "\@$dir/fw.bin"]);
+is($r->{status}, 201, 'an upload whose signing was interrupted');
 is($t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE', 'p-1-default-3_1_0'), 'state'), 'unsigned',
    '  the package waits');
 # the rerun (with the right key) finishes it instead of failing

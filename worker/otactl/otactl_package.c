@@ -360,6 +360,17 @@ otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp, otactl_opt_t *ext)
     int             i, rc, err = 0;
 
     if (sp->sign_key != NULL) {
+        otactl_signed_t  sg;
+
+        /* the product's policy against the key, before anything is sent
+         * (direct mode checks it before any file is copied) */
+        memset(&sg, 0, sizeof(sg));
+        rc = otactl_sign_policy(o, sp->prod, sp->sign_key, &sg);
+        otactl_signed_free(&sg);
+        if (rc != 0) {
+            return OTACTL_FAIL;
+        }
+
         /* a rerun finishes the package an earlier run left unsigned */
         rc = otactl_api_package_waiting(o, sp, &j);
         if (rc != OTACTL_OK || j != NULL) {

@@ -109,13 +109,43 @@ otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
     redisReply  *r;
     int          require;
     const char  *kid;
+    char         akid[OTA_SIGN_KEYID_LEN + 1];
 
-    r = otactl_cmd(o, "HMGET " OTA_KEY_PRODUCT_SIGNING " require key_id",
-                   prod);
-    if (r == NULL) {
-        return -1;
+    if (o->api) {
+        /* GET products/<p>: its policy as PUT products/<p> wrote it */
+        json_t  *j;
+        char     path[256], *esc;
+        long     st = 0;
+
+        esc = otactl_api_esc(o, prod);
+        if (esc == NULL) {
+            otactl_fail("out of memory");
+            return -1;
+        }
+        snprintf(path, sizeof(path), "products/%s", esc);
+        otactl_api_free(esc);
+        if (otactl_api_get(o, path, OTACTL_API_404, &j, &st) != OTACTL_OK) {
+            return -1;
+        }
+        if (j == NULL) {
+            otactl_fail("no product %s (otactl device add ... --product %s "
+                        "makes it)", prod, prod);
+            return -1;
+        }
+        kid = json_string_value(json_object_get(j, "key_id"));
+        snprintf(akid, sizeof(akid), "%s", kid ? kid : "");
+        require = json_is_true(json_object_get(j, "require_signed"));
+        json_decref(j);
+        r = NULL;
+    } else {
+        r = otactl_cmd(o, "HMGET " OTA_KEY_PRODUCT_SIGNING " require key_id",
+                       prod);
+        if (r == NULL) {
+            return -1;
+        }
+        require = strcmp(ota_reply_str(r->element[0]), "1") == 0;
+        snprintf(akid, sizeof(akid), "%s", ota_reply_str(r->element[1]));
     }
-    require = strcmp(ota_reply_str(r->element[0]), "1") == 0;
 
     if (keyfile == NULL) {
         freeReplyObject(r);
@@ -138,7 +168,7 @@ otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
     }
 
     /* a product that names its key accepts no other */
-    kid = ota_reply_str(r->element[1]);
+    kid = akid;
     if (kid[0] && strcmp(kid, sg->key_id) != 0) {
         otactl_fail("%s is key %s, but product %s accepts only key %s "
                     "(otactl product set %s --pubkey PUB)", keyfile,
