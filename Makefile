@@ -30,7 +30,7 @@ CC        ?= gcc
 OPT       ?= -O2 -g
 WARN      := -Wall -Wextra -Werror
 CPPFLAGS  += -Iinclude -D_GNU_SOURCE
-LIBS      := -lhiredis -ljansson -lssl -lcrypto
+LIBS      := -lhiredis -ljansson -lssl -lcrypto -lzstd
 
 SHARED_SRCS := $(sort $(wildcard include/*.c))
 SHARED_HDRS := $(sort $(wildcard include/*.h))
@@ -171,7 +171,7 @@ $(BUILD)/otactl: $(OTACTL_SRCS) $(SHARED_SRCS) $(OTACTL_HDRS) $(SHARED_HDRS) \
                  $(OTACTL_GEN)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -Iworker/common -Iworker/otactl -I$(GEN) \
 	    $(LDFLAGS) -o $@ $(OTACTL_SRCS) $(GEN)/otactl_lua.c $(SHARED_SRCS) \
-	    $(LIBS) -lzstd -lcurl
+	    $(LIBS) -lcurl
 
 # a fleet of devices running whole sessions against the device API
 # (bench/fleet/ota_fleet.c: t/36-fleet.t and the fleet benchmark)

@@ -6,7 +6,6 @@
  *   otactl_device.c    device add|show|list, module add|list
  *   otactl_package.c   package add|show|list|diff, link
  *   otactl_sign.c      key gen, product set, package verify, signing
- *   otactl_delta.c     deltas with zstd's patch-from (package diff)
  *   otactl_batch.c     batch create|show|list|pause|resume|cancel
  *   otactl_stats.c     stats versions
  *   otactl_config.c    config show|set (the platform's settings)
@@ -236,11 +235,6 @@ int otactl_key(otactl_t *o, int argc, char **argv);
 int otactl_product(otactl_t *o, int argc, char **argv);
 int otactl_package_verify(otactl_t *o, int argc, char **argv);
 
-/* the delta of new against old into out (zstd patch-from, long-distance
- * matching, level 1..19): 0 with *size its bytes, or -1 with the reason
- * printed */
-int otactl_delta_make(const char *old, const char *new, const char *out,
-    int level, long long *size);
 int otactl_link(otactl_t *o, int argc, char **argv);
 int otactl_config(otactl_t *o, int argc, char **argv);
 

@@ -3,6 +3,7 @@
 #include "otactl.h"
 
 #include "ota_audit.h"
+#include "ota_delta.h"
 #include "ota_package.h"
 #include "ota_store.h"
 #include "otactl_lua.h"
@@ -585,25 +586,46 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
     ota_cmd_adds(&c, sp->target ? sp->target : "");
     ota_cmd_adds(&c, fbuf);
     ota_cmd_adds(&c, sg.manifest ? "1" : "0");
+    /* the record's fields as the API's upload writes them
+     * (ota_package_record), then what only otactl adds */
+    {
+        ota_package_t              pk;
+        ota_package_file_t        *pf;
+        ota_package_record_bufs_t  bufs;
+        const char                *fk[OTA_PKG_RECORD_MAX];
+        const char                *fv[OTA_PKG_RECORD_MAX];
+        int                        k, nf;
+
+        pf = calloc((size_t) sp->nfiles, sizeof(ota_package_file_t));
+        if (pf == NULL) {
+            ota_cmd_free(&c);
+            otactl_fail("out of memory");
+            goto failed;
+        }
+        ota_package_init(&pk);
+        pk.product = prod;
+        pk.module = mod;
+        pk.name = sp->name;
+        pk.type = type;
+        pk.sign = sign;
+        pk.desc = sp->desc;
+        pk.verify = sp->verify;
+        snprintf(pk.vbuf, sizeof(pk.vbuf), "%s", vbuf);
+        snprintf(pk.fbuf, sizeof(pk.fbuf), "%s", fbuf);
+        for (i = 0; i < sp->nfiles; i++) {
+            pf[i].size = files[i].size;
+            pf[i].offset = files[i].offset;
+            snprintf(pf[i].sign, sizeof(pf[i].sign), "%s", files[i].sign);
+        }
+        nf = ota_package_record(&pk, id, pf, sp->nfiles, files_js, ext_js,
+                                atoll(now), &bufs, fk, fv);
+        for (k = 0; k < nf; k++) {
+            ota_cmd_adds(&c, fk[k]);
+            ota_cmd_adds(&c, fv[k]);
+        }
+        free(pf);
+    }
 #define F(k, val) ota_cmd_adds(&c, k); ota_cmd_adds(&c, val)
-    F("id", id);
-    F("product", prod);
-    F("module", mod);
-    F("name", sp->name);
-    F("version", vbuf);
-    F("type", type);
-    F("from", fbuf);
-    F("sign_method", sign);
-    F("sign", files[0].sign);
-    ota_cmd_adds(&c, "size");
-    ota_cmd_addll(&c, total);
-    F("files", files_js);
-    F("verify", sp->verify ? "1" : "0");
-    F("state", sp->verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
-    F("verify_batch", "");
-    F("desc", sp->desc ? sp->desc : "");
-    F("ext", ext_js);
-    F("created", now);
     if (sg.manifest != NULL) {
         F("manifest", sg.manifest);
         F("signature", sg.signature);
@@ -948,17 +970,17 @@ otactl_package_list(otactl_t *o, int argc, char **argv)
 /* ---- otactl package diff --from <old> --to <new> ------------------------- */
 
 /* a full package of one file: its record's fields (r: HMGET of
- * OTACTL_DIFF_FIELDS) and the path of its file in the store */
+ * OTACTL_DIFF_FIELDS), the shared checks (include/ota_delta) and the path
+ * of its file in the store */
 #define OTACTL_DIFF_FIELDS \
     "id product module version type files sign_method name ext"
 
 static int
 otactl_diff_side(otactl_t *o, const char *id, const char *what,
-    redisReply **rp, char *path, size_t plen, long long *size)
+    redisReply **rp, ota_delta_side_t *s, char *path, size_t plen)
 {
     redisReply  *r;
-    json_t      *files, *f;
-    const char  *name;
+    char         err[512];
 
     if (!ota_name_id(id, strlen(id))) {
         return otactl_fail("invalid package id \"%s\"", id);
@@ -971,28 +993,19 @@ otactl_diff_side(otactl_t *o, const char *id, const char *what,
     if (r->element[0]->type != REDIS_REPLY_STRING) {
         return otactl_fail("no package %s (--%s)", id, what);
     }
-    if (strcmp(ota_reply_str(r->element[4]), "diff") == 0) {
-        return otactl_fail("package %s (--%s) is a diff: deltas are made "
-                           "between full packages", id, what);
+    memset(s, 0, sizeof(*s));
+    s->id = id;
+    s->product = ota_reply_str(r->element[1]);
+    s->module = ota_reply_str(r->element[2]);
+    s->version = ota_reply_str(r->element[3]);
+    s->type = ota_reply_str(r->element[4]);
+    s->files = ota_reply_str(r->element[5]);
+    if (ota_delta_side(s, what, err, sizeof(err)) != 0) {
+        return otactl_fail("%s", err);
     }
-    files = json_loads(ota_reply_str(r->element[5]), 0, NULL);
-    if (json_array_size(files) != 1) {
-        size_t  n = json_array_size(files);
-
-        json_decref(files);
-        return otactl_fail("package %s (--%s) has %zu files: package diff "
-                           "takes packages of one file", id, what, n);
-    }
-    f = json_array_get(files, 0);
-    name = json_string_value(json_object_get(f, "name"));
-    *size = json_integer_value(json_object_get(f, "size"));
-    if (name == NULL || otactl_path(path, plen, "%s/%s/%s", o->store, id,
-                                    name) != 0)
-    {
-        json_decref(files);
+    if (otactl_path(path, plen, "%s/%s/%s", o->store, id, s->file) != 0) {
         return otactl_fail("package %s: no file name in its record", id);
     }
-    json_decref(files);
     return OTACTL_OK;
 }
 
@@ -1014,11 +1027,11 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
     char               oldp[4096], newp[4096], tmp[4096], out[4096];
     char               fname[160], name[160];
     redisReply        *ro = NULL, *rn = NULL;
-    ota_version_t      vo, vn;
-    long long          osize, nsize, dsize;
+    ota_delta_side_t   so, sn;
+    long long          nsize, dsize;
     double             ratio;
-    char              *end;
-    int                rc, level = 19;
+    char               err[512];
+    int                rc, level = OTA_DELTA_LEVEL_DEFAULT;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "package diff")) != 0) {
         return rc;
@@ -1031,19 +1044,12 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         return otactl_usage("package diff needs --from <old package id> and "
                             "--to <new package id>");
     }
-    if (lv != NULL) {
-        level = (int) strtol(lv, &end, 10);
-        if (*end || end == lv || level < 1 || level > 19) {
-            return otactl_fail("invalid --level \"%s\" (1..19)", lv);
-        }
+    if (lv != NULL && ota_delta_level(lv, &level, err, sizeof(err)) != 0) {
+        return otactl_fail("%s", err);
     }
     ratio = o->delta_max_ratio;
-    if (mr != NULL) {
-        ratio = strtod(mr, &end);
-        if (*end || end == mr || !(ratio > 0 && ratio <= 1)) {
-            return otactl_fail("invalid --max-ratio \"%s\" (a fraction of the "
-                               "full file, 0 < F <= 1)", mr);
-        }
+    if (mr != NULL && ota_delta_ratio(mr, &ratio, err, sizeof(err)) != 0) {
+        return otactl_fail("%s", err);
     }
     if (o->api) {
         return otactl_api_local_only("package diff", "it reads both "
@@ -1054,29 +1060,20 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         return otactl_fail("no package store: set --store DIR or OTA_STORE");
     }
 
-    rc = otactl_diff_side(o, from, "from", &ro, oldp, sizeof(oldp), &osize);
+    rc = otactl_diff_side(o, from, "from", &ro, &so, oldp, sizeof(oldp));
     if (rc == OTACTL_OK) {
-        rc = otactl_diff_side(o, to, "to", &rn, newp, sizeof(newp), &nsize);
+        rc = otactl_diff_side(o, to, "to", &rn, &sn, newp, sizeof(newp));
     }
     if (rc != OTACTL_OK) {
         goto done;
     }
+    nsize = sn.size;
 
 #define OLD(i) ota_reply_str(ro->element[i])
 #define NEW(i) ota_reply_str(rn->element[i])
     rc = OTACTL_FAIL;
-    if (strcmp(OLD(1), NEW(1)) != 0 || strcmp(OLD(2), NEW(2)) != 0) {
-        otactl_fail("packages %s (product %s module %s) and %s (product %s "
-                    "module %s) are not of one module", from, OLD(1), OLD(2),
-                    to, NEW(1), NEW(2));
-        goto done;
-    }
-    if (ota_version_parse_cstr(OLD(3), &vo) != 0
-        || ota_version_parse_cstr(NEW(3), &vn) != 0
-        || ota_version_cmp(&vo, &vn) >= 0)
-    {
-        otactl_fail("--from %s is version %s, not below --to %s's %s", from,
-                    OLD(3), to, NEW(3));
+    if (ota_delta_pair(&so, &sn, err, sizeof(err)) != 0) {
+        otactl_fail("%s", err);
         goto done;
     }
 
@@ -1120,14 +1117,12 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         otactl_fail("cannot make the delta's file %s.zst in %s", b, o->store);
         goto done;
     }
-    rc = otactl_delta_make(oldp, newp, out, level, &dsize) == 0
-         ? OTACTL_OK : OTACTL_FAIL;
-    if (rc == OTACTL_OK && (double) dsize > ratio * (double) nsize) {
-        rc = otactl_fail("the delta of %s from %s is %lld bytes, %.3f of the "
-                         "full file's %lld (limit %.3f: --max-ratio or "
-                         "delta_max_ratio): devices are better served the "
-                         "full package", to, from, dsize,
-                         (double) dsize / (double) nsize, nsize, ratio);
+    rc = ota_delta_make(oldp, newp, out, level, &dsize, err, sizeof(err))
+         == 0 ? OTACTL_OK : otactl_fail("%s", err);
+    if (rc == OTACTL_OK
+        && ota_delta_size_ok(&so, &sn, dsize, ratio, err, sizeof(err)) != 0)
+    {
+        rc = otactl_fail("%s", err);
     }
     if (rc == OTACTL_OK) {
         memset(&file, 0, sizeof(file));
