@@ -1424,9 +1424,9 @@ ngx_ota_upload_registered(ngx_ota_redis_call_t *call, redisReply *reply)
 
     if (e0->len == 8 && ngx_strncmp(e0->str, "unsigned", 8) == 0) {
         ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
-                     "product %s requires signed packages: upload with "
-                     "sign_later=1, then POST packages/<id>/signature "
-                     "(otactl package add --sign-key KEY does both)%Z",
+                     "product %s requires signed packages: add it with "
+                     "--sign-key KEY (otactl package add), or upload with "
+                     "sign_later=1 and POST packages/<id>/signature%Z",
                      p->product);
         ngx_ota_admin_refused(r, OTA_ACT_PACKAGE_ADD, &up->object,
                               NGX_HTTP_CONFLICT, msg);
