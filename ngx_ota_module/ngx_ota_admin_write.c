@@ -8,6 +8,8 @@
  *   POST modules                     ngx_ota_admin_add.c
  *   POST packages (multipart upload) ngx_ota_admin_upload.c
  *   PUT  config                      ngx_ota_admin_config.c
+ *   PUT  products/<p>                ngx_ota_admin_product_set.c
+ *   POST packages/<id>/signature     ngx_ota_admin_sign.c
  *   POST batches                     ngx_ota_admin_jobs.c
  *   POST batches/<id>/pause|resume|cancel
  *                                    ngx_ota_admin_jobs.c
@@ -52,7 +54,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     ngx_uint_t      what;
     ngx_ota_ctx_t  *ctx;
 
-    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, BATCH_OP };
+    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, PRODUCT,
+           SIGNATURE, BATCH_OP };
 
 
     rest = *path;
@@ -79,6 +82,25 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         action = OTA_ACT_CONFIG_SET;
         what = CONFIG;
         put = "GET, HEAD, PUT";
+
+    } else if (rest.len > 9 && ngx_strncmp(rest.data, "products/", 9) == 0
+               && ngx_strlchr(rest.data + 9, rest.data + rest.len, '/')
+                  == NULL)
+    {
+        id.data = rest.data + 9;
+        id.len = rest.len - 9;
+        action = OTA_ACT_PRODUCT_SET;
+        what = PRODUCT;
+        put = "GET, HEAD, PUT";
+
+    } else if (rest.len > 19 && ngx_strncmp(rest.data, "packages/", 9) == 0
+               && ngx_strncmp(rest.data + rest.len - 10, "/signature", 10)
+                  == 0)
+    {
+        id.data = rest.data + 9;
+        id.len = rest.len - 19;
+        action = OTA_ACT_PACKAGE_SIGN;
+        what = SIGNATURE;
 
     } else if (rest.len > 8 && ngx_strncmp(rest.data, "batches/", 8) == 0
                && (slash = ngx_strlchr(rest.data + 8, rest.data + rest.len,
@@ -130,7 +152,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_write_refuse(r, NGX_HTTP_NOT_FOUND,
                                   "no such admin resource to write: use "
                                   "POST devices, POST modules, POST "
-                                  "packages, PUT config, "
+                                  "packages, POST packages/<id>/signature, "
+                                  "PUT config, PUT products/<p>, "
                                   "POST batches or POST "
                                   "batches/<id>/pause|resume|cancel");
     }
@@ -185,6 +208,31 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_admin_config_set(r);
     case BATCH_CREATE:
         return ngx_ota_admin_batch_create(r);
+    case PRODUCT:
+        if (!ota_name_product((char *) id.data, id.len)) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_ota_admin_refuse(r, action, NULL, NGX_HTTP_BAD_REQUEST,
+                                        "not a valid product name "
+                                        "([A-Za-z0-9_.:-]{1,64}, not "
+                                        "starting with '.')");
+        }
+
+        return ngx_ota_admin_product_set(r, &id);
+    case SIGNATURE:
+        if (!ota_name_id((char *) id.data, id.len)) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_ota_admin_refuse(r, action, NULL, NGX_HTTP_BAD_REQUEST,
+                                        "not a valid package id "
+                                        "([A-Za-z0-9_-]{1,64})");
+        }
+
+        return ngx_ota_admin_package_signature(r, &id);
     }
 
     if (!ota_name_id((char *) id.data, id.len)) {

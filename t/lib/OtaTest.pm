@@ -461,13 +461,11 @@ sub otactl_api_mode {
     return 0 unless $ENV{OTA_OTACTL_API};
     return 0 if grep { /^--(redis|store|config|api|token)(=|$)/ } @args;
     # what otactl refuses over the API by design (docs/otactl.md, "API
-    # mode": the store's files, the local private key, product set) stays
-    # direct, and so does package verify (over the API it cannot check the
-    # store's files, t/43 tests that); OTA_OTACTL_API_DIRECT="cmd,..."
-    # adds to the list
-    return 0 if grep { $_ eq '--sign-key' } @args;
+    # mode": the store's files) stays direct, and so does package verify
+    # (over the API it cannot check the store's files, t/43 tests that);
+    # OTA_OTACTL_API_DIRECT="cmd,..." adds to the list
     my $cmd = join ' ', grep { !/^-/ } @args[0 .. ($#args < 2 ? $#args : 2)];
-    for my $d ('package diff', 'package verify', 'product set',
+    for my $d ('package diff', 'package verify',
                split /\s*,\s*/, $ENV{OTA_OTACTL_API_DIRECT} // '') {
         return 0 if length $d && index("$cmd ", "$d ") == 0;
     }
