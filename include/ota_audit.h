@@ -40,6 +40,8 @@
 #define OTA_ACT_BATCH_RESUME  "batch.resume"
 #define OTA_ACT_BATCH_CANCEL  "batch.cancel"
 #define OTA_ACT_CONFIG_SET    "config.set"
+#define OTA_ACT_PRODUCT_SET   "product.set"
+#define OTA_ACT_PACKAGE_SIGN  "package.sign"
 
 typedef struct {
     const char  *data;

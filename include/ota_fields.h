@@ -117,6 +117,8 @@
 #define OTA_PKG_VERIFIED      "verified"
 #define OTA_PKG_VERIFY_FAILED "verify_failed"
 #define OTA_PKG_READY         "ready"
+/* uploaded with sign_later: waits for POST packages/<id>/signature */
+#define OTA_PKG_UNSIGNED      "unsigned"
 
 /* batch record counters of the deltas (docs/delta.md): bytes saved
  * (the full package's size less the diff's, for each task that succeeded

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "ota_names.h"
 
@@ -33,6 +35,115 @@ ota_hmac_sha256_hex(const void *key, size_t key_len, const void *msg,
         out[2 * i + 1] = hex[md[i] & 0xf];
     }
     out[OTA_HEX_SHA256_LEN] = '\0';
+}
+
+/*
+ * HMAC on a kept context: the server key signs and checks every token and
+ * link, and HMAC() hashes the key into its inner and outer pads on every
+ * call.  A few prepared EVP_MAC contexts per thread (the server key and at
+ * most a few others, e.g. a key change in a reload) are re-initialised
+ * with a NULL key, which restores the kept pads (OpenSSL 3 HMAC provider).
+ * Anything that fails falls back to the one-shot HMAC().
+ */
+#define OTA_HMAC_KEPT      4
+#define OTA_HMAC_KEPT_KEY  256
+
+typedef struct {
+    EVP_MAC_CTX    *ctx;
+    size_t          key_len;
+    unsigned long   used;
+    unsigned char   key[OTA_HMAC_KEPT_KEY];
+} ota_hmac_kept_t;
+
+static __thread ota_hmac_kept_t  ota_hmac_kept[OTA_HMAC_KEPT];
+static __thread unsigned long    ota_hmac_tick;
+
+static EVP_MAC_CTX *
+ota_hmac_ctx(const void *key, size_t key_len)
+{
+    static EVP_MAC         *mac;
+    ota_hmac_kept_t        *k, *lru = &ota_hmac_kept[0];
+    OSSL_PARAM              params[2];
+    int                     i;
+
+    if (key_len == 0 || key_len > OTA_HMAC_KEPT_KEY) {
+        return NULL;
+    }
+
+    for (i = 0; i < OTA_HMAC_KEPT; i++) {
+        k = &ota_hmac_kept[i];
+        if (k->ctx != NULL && k->key_len == key_len
+            && memcmp(k->key, key, key_len) == 0)
+        {
+            if (!EVP_MAC_init(k->ctx, NULL, 0, NULL)) {
+                return NULL;
+            }
+            k->used = ++ota_hmac_tick;
+            return k->ctx;
+        }
+        if (k->used < lru->used) {
+            lru = k;
+        }
+    }
+
+    if (mac == NULL) {
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        if (mac == NULL) {
+            return NULL;
+        }
+    }
+
+    k = lru;
+    if (k->ctx == NULL) {
+        k->ctx = EVP_MAC_CTX_new(mac);
+        if (k->ctx == NULL) {
+            return NULL;
+        }
+    }
+    k->key_len = 0;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_init(k->ctx, key, key_len, params)) {
+        return NULL;
+    }
+
+    memcpy(k->key, key, key_len);
+    k->key_len = key_len;
+    k->used = ++ota_hmac_tick;
+    return k->ctx;
+}
+
+static void
+ota_hex32(const unsigned char *md, char *out)
+{
+    static const char  hex[] = "0123456789abcdef";
+    int                i;
+
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xf];
+    }
+    out[OTA_HEX_SHA256_LEN] = '\0';
+}
+
+void
+ota_hmac_sha256_hex_kept(const void *key, size_t key_len, const void *msg,
+    size_t msg_len, char *out)
+{
+    EVP_MAC_CTX    *ctx;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+    size_t          md_len = 0;
+
+    ctx = ota_hmac_ctx(key, key_len);
+    if (ctx == NULL || !EVP_MAC_update(ctx, msg, msg_len)
+        || !EVP_MAC_final(ctx, md, &md_len, sizeof(md)) || md_len != 32)
+    {
+        ota_hmac_sha256_hex(key, key_len, msg, msg_len, out);
+        return;
+    }
+    ota_hex32(md, out);
 }
 
 int
@@ -150,7 +261,7 @@ ota_token_mac(const char *key, size_t key_len, const char *body,
 
     memcpy(msg, "ota-token\n", 10);
     memcpy(msg + 10, body, body_len);
-    ota_hmac_sha256_hex(key, key_len, msg, 10 + body_len, out);
+    ota_hmac_sha256_hex_kept(key, key_len, msg, 10 + body_len, out);
 }
 
 int
@@ -257,7 +368,7 @@ ota_link_sign(const char *key, size_t key_len, const char *package,
         out[OTA_HEX_SHA256_LEN] = '\0';
         return;
     }
-    ota_hmac_sha256_hex(key, key_len, msg, (size_t) n, out);
+    ota_hmac_sha256_hex_kept(key, key_len, msg, (size_t) n, out);
 }
 
 int

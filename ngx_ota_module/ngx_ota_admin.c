@@ -10,6 +10,7 @@
  *   packages                     ngx_ota_admin_package.c
  *   packages/<id>                ngx_ota_admin_package.c
  *   versions?product=&module=    ngx_ota_admin_package.c
+ *   packages/<id>/manifest       ngx_ota_admin_sign.c
  *   products                     ngx_ota_admin_fleet.c
  *   products/<p>                 ngx_ota_admin_fleet.c
  *   devices?product=&cursor=     ngx_ota_admin_devices.c
@@ -161,6 +162,21 @@ ngx_ota_admin_handler(ngx_http_request_t *r, ngx_str_t *path)
     if (rest.len > 9 && ngx_strncmp(rest.data, "packages/", 9) == 0) {
         id.data = rest.data + 9;
         id.len = rest.len - 9;
+
+        /* packages/<id>/manifest (ngx_ota_admin_sign.c) */
+        if (id.len > 9
+            && ngx_strncmp(id.data + id.len - 9, "/manifest", 9) == 0)
+        {
+            id.len -= 9;
+
+            if (!ota_name_id((char *) id.data, id.len)) {
+                return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "not a valid package id "
+                                          "([A-Za-z0-9_-]{1,64})");
+            }
+
+            return ngx_ota_admin_package_manifest(r, &id);
+        }
 
         if (!ota_name_id((char *) id.data, id.len)) {
             return ngx_ota_send_error(r, NGX_HTTP_BAD_REQUEST,

@@ -215,7 +215,7 @@ ngx_int_t
 ngx_ota_admin_product(ngx_http_request_t *r, ngx_str_t *id)
 {
     ngx_int_t              rc;
-    ngx_str_t              mods, devs;
+    ngx_str_t              mods, devs, sign;
     ngx_ota_admin_t       *a;
     ngx_ota_redis_call_t  *call;
 
@@ -227,6 +227,8 @@ ngx_ota_admin_product(ngx_http_request_t *r, ngx_str_t *id)
     if (ngx_ota_key(r->pool, &mods, OTA_KEY_PRODUCT_MODULES, id, NULL, NULL)
         == NULL
         || ngx_ota_key(r->pool, &devs, OTA_KEY_PRODUCT_DEVICES, id, NULL,
+                       NULL) == NULL
+        || ngx_ota_key(r->pool, &sign, OTA_KEY_PRODUCT_SIGNING, id, NULL,
                        NULL) == NULL
         || json_object_set_new(a->obj, "product",
                                json_stringn((char *) id->data, id->len))
@@ -250,6 +252,10 @@ ngx_ota_admin_product(ngx_http_request_t *r, ngx_str_t *id)
     }
     if (rc == NGX_OK) {
         rc = ngx_ota_redis_cmd(call, "SCARD %b", devs.data, devs.len);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_redis_cmd(call, "HMGET %b require key_id", sign.data,
+                               sign.len);
     }
 
     return ngx_ota_admin_wait(r, call, rc);
@@ -285,12 +291,35 @@ ngx_ota_admin_product_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
         return;
 
-    default:
+    case 2:
         if (json_object_set_new(a->obj, "devices",
                                 json_integer(reply->type
                                              == REDIS_REPLY_INTEGER
                                              ? reply->integer : 0))
             != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        return;
+
+    default:
+        /* the signing policy, as otactl product set prints it */
+        if (json_object_set_new(a->obj, "require_signed",
+                                json_boolean(reply->type == REDIS_REPLY_ARRAY
+                                    && reply->elements == 2
+                                    && reply->element[0]->type
+                                       == REDIS_REPLY_STRING
+                                    && reply->element[0]->len == 1
+                                    && reply->element[0]->str[0] == '1'))
+            != 0
+            || json_object_set_new(a->obj, "key_id",
+                   reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+                   && reply->element[1]->type == REDIS_REPLY_STRING
+                   ? json_stringn(reply->element[1]->str,
+                                  reply->element[1]->len)
+                   : json_null())
+               != 0)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;

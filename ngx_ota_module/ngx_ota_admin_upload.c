@@ -40,10 +40,12 @@
 
 #include "ota_audit.h"
 #include "ota_check.h"
+#include "ota_fields.h"
 #include "ota_keys.h"
 #include "ota_multipart.h"
 #include "ota_package.h"
 #include "ota_settings.h"
+#include "ota_sign.h"
 #include "ota_store.h"
 
 
@@ -68,13 +70,14 @@ enum {
     NGX_OTA_UF_VERIFY,
     NGX_OTA_UF_DESC,
     NGX_OTA_UF_EXT,
+    NGX_OTA_UF_SIGN_LATER,
     NGX_OTA_UF_N,
     NGX_OTA_UF_FILE = NGX_OTA_UF_N
 };
 
 static const char *ngx_ota_upload_fields[NGX_OTA_UF_N] = {
     "product", "module", "name", "version", "type", "from", "sign",
-    "verify", "desc", "ext"
+    "verify", "desc", "ext", "sign_later"
 };
 
 
@@ -118,6 +121,8 @@ typedef struct {
     ngx_uint_t             status;          /* a callback's refusal */
     ota_check_t            check;
 
+    int                    sign_later;      /* state unsigned, for
+                                               POST .../signature */
     unsigned               md5_needed:1;    /* sign=md5 came before the files */
     unsigned               tmpdir_made:1;
     unsigned               dir_made:1;
@@ -443,7 +448,8 @@ ngx_ota_upload_begin(void *data, const ota_mp_part_t *part)
     if (i == NGX_OTA_UF_N) {
         (void) ota_check_fail(&up->check, "unknown field \"%.64s\" (product, "
                               "module, name, version, type, from, sign, "
-                              "verify, desc, ext, file)", part->name);
+                              "verify, desc, ext, sign_later, file)",
+                              part->name);
         return ngx_ota_upload_fail(up, NGX_HTTP_BAD_REQUEST);
     }
 
@@ -917,6 +923,18 @@ ngx_ota_upload_complete(ngx_http_request_t *r, ngx_ota_upload_t *up)
         return;
     }
 
+    if (up->field[NGX_OTA_UF_SIGN_LATER] != NULL
+        && ngx_ota_upload_bool(up->field[NGX_OTA_UF_SIGN_LATER],
+                               &up->sign_later)
+           != NGX_OK)
+    {
+        (void) ota_check_fail(&up->check, "invalid \"sign_later\" \"%.32s\" "
+                              "(true or false)",
+                              up->field[NGX_OTA_UF_SIGN_LATER]);
+        ngx_ota_upload_refused(r, up, NGX_HTTP_BAD_REQUEST, up->check.msg);
+        return;
+    }
+
     rc = ota_package_check(&up->check, p);
 
     /* the object of the audit from here on */
@@ -1117,6 +1135,48 @@ ngx_ota_upload_placed_event(ngx_event_t *ev)
 #endif
 
 
+/* the base64 of the canonical manifest (include/ota_sign.h) of the
+ * upload, malloc'd; NULL on no memory */
+static char *
+ngx_ota_upload_manifest_b64(ngx_ota_upload_t *up)
+{
+    int                   i;
+    char                 *bytes, *b64;
+    size_t                len;
+    ota_manifest_t        m;
+    ota_manifest_file_t   mf[OTA_PKG_FILES_MAX];
+    ota_package_t        *p = &up->pkg;
+
+    for (i = 0; i < up->nfiles; i++) {
+        mf[i].name = up->files[i].name;
+        mf[i].size = up->files[i].size;
+        mf[i].sha256 = up->sha[i];
+    }
+
+    m.id = up->id;
+    m.product = p->product;
+    m.module = p->module;
+    m.version = p->vbuf;
+    m.type = p->type ? p->type : (p->fbuf[0] ? "diff" : "full");
+    m.from = p->fbuf;
+    m.files = mf;
+    m.nfiles = up->nfiles;
+
+    bytes = ota_manifest_bytes(&m, &len);
+    if (bytes == NULL) {
+        return NULL;
+    }
+
+    b64 = malloc(OTA_B64_LEN(len) + 1);
+    if (b64 != NULL) {
+        ota_b64_encode(bytes, len, b64);
+    }
+
+    free(bytes);
+    return b64;
+}
+
+
 static void
 ngx_ota_upload_placed(ngx_ota_upload_t *up)
 {
@@ -1130,8 +1190,10 @@ ngx_ota_upload_placed(ngx_ota_upload_t *up)
     ota_package_record_bufs_t   bufs;
     const char                 *fields[OTA_PKG_RECORD_MAX];
     const char                 *values[OTA_PKG_RECORD_MAX];
-    const char                 *argv[11 + 2 * OTA_PKG_RECORD_MAX];
-    size_t                      argvlen[11 + 2 * OTA_PKG_RECORD_MAX];
+    const char                 *argv[15 + 2 * OTA_PKG_RECORD_MAX];
+    size_t                      argvlen[15 + 2 * OTA_PKG_RECORD_MAX];
+    char                       *man_b64;
+    const char                 *then;
 
     nf = up->nfiles;
 
@@ -1182,6 +1244,34 @@ ngx_ota_upload_placed(ngx_ota_upload_t *up)
     k = ota_package_record(p, up->id, up->files, nf, files_js, ext_js,
                            (long long) ngx_time(), &bufs, fields, values);
 
+    /* sign_later: the manifest to sign (docs/signing.md) in the record,
+     * the state unsigned until POST packages/<id>/signature */
+    man_b64 = NULL;
+    then = NULL;
+
+    if (up->sign_later) {
+        man_b64 = ngx_ota_upload_manifest_b64(up);
+
+        for (i = 0; i < k; i++) {
+            if (ngx_strcmp(fields[i], "state") == 0) {
+                then = values[i];
+                values[i] = OTA_PKG_UNSIGNED;
+            }
+        }
+
+        if (man_b64 == NULL || then == NULL
+            || json_object_set_new(up->answer->json, "state",
+                                   json_string(OTA_PKG_UNSIGNED)) != 0)
+        {
+            free(man_b64);
+            free(files_js);
+            free(ext_js);
+            ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                   "out of memory");
+            return;
+        }
+    }
+
     *ngx_sprintf((u_char *) now, "%T", ngx_time()) = '\0';
 
     /* EVAL <script> 0 id product module slot now target from signed,
@@ -1197,11 +1287,19 @@ ngx_ota_upload_placed(ngx_ota_upload_t *up)
     ngx_ota_upload_arg(argv, argvlen, &argc, now);
     ngx_ota_upload_arg(argv, argvlen, &argc, "");
     ngx_ota_upload_arg(argv, argvlen, &argc, p->fbuf);
-    ngx_ota_upload_arg(argv, argvlen, &argc, "0");   /* not signed */
+    /* not signed, or to be signed later */
+    ngx_ota_upload_arg(argv, argvlen, &argc, up->sign_later ? "later" : "0");
 
     for (i = 0; i < k; i++) {
         ngx_ota_upload_arg(argv, argvlen, &argc, fields[i]);
         ngx_ota_upload_arg(argv, argvlen, &argc, values[i]);
+    }
+
+    if (up->sign_later) {
+        ngx_ota_upload_arg(argv, argvlen, &argc, "manifest");
+        ngx_ota_upload_arg(argv, argvlen, &argc, man_b64);
+        ngx_ota_upload_arg(argv, argvlen, &argc, "sign_then");
+        ngx_ota_upload_arg(argv, argvlen, &argc, then);
     }
 
     /* the object is the package from here on */
@@ -1210,6 +1308,7 @@ ngx_ota_upload_placed(ngx_ota_upload_t *up)
 
     call = ngx_ota_redis_call(r, ngx_ota_upload_registered, up);
     if (call == NULL) {
+        free(man_b64);
         free(files_js);
         free(ext_js);
         ngx_ota_upload_refused(r, up, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -1220,6 +1319,7 @@ ngx_ota_upload_placed(ngx_ota_upload_t *up)
     /* hiredis copies the vector into its output buffer at once */
     rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
 
+    free(man_b64);
     free(files_js);
     free(ext_js);
 
@@ -1324,9 +1424,9 @@ ngx_ota_upload_registered(ngx_ota_redis_call_t *call, redisReply *reply)
 
     if (e0->len == 8 && ngx_strncmp(e0->str, "unsigned", 8) == 0) {
         ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
-                     "product %s requires signed packages, and an upload "
-                     "cannot be signed (the private key stays with the "
-                     "admin): use otactl package add --sign-key KEY%Z",
+                     "product %s requires signed packages: add it with "
+                     "--sign-key KEY (otactl package add), or upload with "
+                     "sign_later=1 and POST packages/<id>/signature%Z",
                      p->product);
         ngx_ota_admin_refused(r, OTA_ACT_PACKAGE_ADD, &up->object,
                               NGX_HTTP_CONFLICT, msg);

@@ -8,10 +8,12 @@
  *   POST modules                     ngx_ota_admin_add.c
  *   POST packages (multipart upload) ngx_ota_admin_upload.c
  *   PUT  config                      ngx_ota_admin_config.c
+ *   PUT  products/<p>                ngx_ota_admin_product_set.c
+ *   POST packages/<id>/signature     ngx_ota_admin_sign.c
+ *   POST packages/<id>/diffs         ngx_ota_admin_jobs.c
  *   POST batches                     ngx_ota_admin_jobs.c
  *   POST batches/<id>/pause|resume|cancel
  *                                    ngx_ota_admin_jobs.c
- *   POST packages/<id>/diffs         ngx_ota_admin_jobs.c
  *
  * Every answer to a write, refusals too, is audited
  * (ngx_ota_admin_audit.c).
@@ -53,8 +55,8 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
     ngx_uint_t      what;
     ngx_ota_ctx_t  *ctx;
 
-    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, BATCH_OP,
-           PACKAGE_DIFF };
+    enum { DEVICES = 0, MODULES, PACKAGES, CONFIG, BATCH_CREATE, PRODUCT,
+           SIGNATURE, PACKAGE_DIFF, BATCH_OP };
 
 
     rest = *path;
@@ -81,6 +83,33 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         action = OTA_ACT_CONFIG_SET;
         what = CONFIG;
         put = "GET, HEAD, PUT";
+
+    } else if (rest.len > 9 && ngx_strncmp(rest.data, "products/", 9) == 0
+               && ngx_strlchr(rest.data + 9, rest.data + rest.len, '/')
+                  == NULL)
+    {
+        id.data = rest.data + 9;
+        id.len = rest.len - 9;
+        action = OTA_ACT_PRODUCT_SET;
+        what = PRODUCT;
+        put = "GET, HEAD, PUT";
+
+    } else if (rest.len > 19 && ngx_strncmp(rest.data, "packages/", 9) == 0
+               && ngx_strncmp(rest.data + rest.len - 10, "/signature", 10)
+                  == 0)
+    {
+        id.data = rest.data + 9;
+        id.len = rest.len - 19;
+        action = OTA_ACT_PACKAGE_SIGN;
+        what = SIGNATURE;
+
+    } else if (rest.len > 9 + 6 && ngx_strncmp(rest.data, "packages/", 9) == 0
+               && ngx_strncmp(rest.data + rest.len - 6, "/diffs", 6) == 0)
+    {
+        id.data = rest.data + 9;
+        id.len = rest.len - 9 - 6;
+        action = OTA_ACT_PACKAGE_DIFF;
+        what = PACKAGE_DIFF;
 
     } else if (rest.len > 8 && ngx_strncmp(rest.data, "batches/", 8) == 0
                && (slash = ngx_strlchr(rest.data + 8, rest.data + rest.len,
@@ -112,14 +141,6 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         action = OTA_ACT_PACKAGE_ADD;
         what = PACKAGES;
 
-    } else if (rest.len > 9 + 6 && ngx_strncmp(rest.data, "packages/", 9) == 0
-               && ngx_strncmp(rest.data + rest.len - 6, "/diffs", 6) == 0)
-    {
-        id.data = rest.data + 9;
-        id.len = rest.len - 9 - 6;
-        action = OTA_ACT_PACKAGE_DIFF;
-        what = PACKAGE_DIFF;
-
     } else if (ngx_ota_str_is(rest, "metrics")
                || ngx_ota_str_is(rest, "versions")
                || ngx_ota_str_is(rest, "products")
@@ -140,9 +161,10 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_ota_write_refuse(r, NGX_HTTP_NOT_FOUND,
                                   "no such admin resource to write: use "
                                   "POST devices, POST modules, POST "
-                                  "packages, PUT config, "
-                                  "POST batches, POST "
-                                  "packages/<id>/diffs or POST "
+                                  "packages, POST packages/<id>/signature, "
+                                  "POST packages/<id>/diffs, "
+                                  "PUT config, PUT products/<p>, "
+                                  "POST batches or POST "
                                   "batches/<id>/pause|resume|cancel");
     }
 
@@ -204,6 +226,31 @@ ngx_ota_admin_write_handler(ngx_http_request_t *r, ngx_str_t *path)
                                         "([A-Za-z0-9_-]{1,64})");
         }
         return ngx_ota_admin_package_diff(r, &id);
+    case PRODUCT:
+        if (!ota_name_product((char *) id.data, id.len)) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_ota_admin_refuse(r, action, NULL, NGX_HTTP_BAD_REQUEST,
+                                        "not a valid product name "
+                                        "([A-Za-z0-9_.:-]{1,64}, not "
+                                        "starting with '.')");
+        }
+
+        return ngx_ota_admin_product_set(r, &id);
+    case SIGNATURE:
+        if (!ota_name_id((char *) id.data, id.len)) {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_ota_admin_refuse(r, action, NULL, NGX_HTTP_BAD_REQUEST,
+                                        "not a valid package id "
+                                        "([A-Za-z0-9_-]{1,64})");
+        }
+
+        return ngx_ota_admin_package_signature(r, &id);
     }
 
     if (!ota_name_id((char *) id.data, id.len)) {

@@ -50,6 +50,11 @@ ngx_int_t ngx_ota_admin_audit_read(ngx_http_request_t *r);
 
 ngx_int_t ngx_ota_admin_devices_add(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_modules_add(ngx_http_request_t *r);
+ngx_int_t ngx_ota_admin_product_set(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_ota_admin_package_manifest(ngx_http_request_t *r,
+    ngx_str_t *id);
+ngx_int_t ngx_ota_admin_package_signature(ngx_http_request_t *r,
+    ngx_str_t *id);
 /* multipart/form-data, streamed to the store (ngx_ota_admin_upload.c) */
 ngx_int_t ngx_ota_admin_package_upload(ngx_http_request_t *r);
 ngx_int_t ngx_ota_admin_config_set(ngx_http_request_t *r);

@@ -147,6 +147,13 @@ static size_t             ngx_ota_budget = 1024 * 1024;
 static size_t             ngx_ota_used;         /* bookkeeping bytes */
 static ngx_uint_t         ngx_ota_warned;
 static ngx_uint_t         ngx_ota_exiting;
+
+/* the Redis answered SET ... GET with a syntax error (before 6.2): whole
+ * writes use GETSET; OTA_TEST_NO_SET_GET=1 in the worker's environment
+ * (nginx "env") sends an option such a Redis refuses, so that tests take
+ * the same path (t/48-whole-fallback.t) */
+static ngx_uint_t         ngx_ota_no_set_get;
+static ngx_int_t          ngx_ota_test_no_set_get = -1;
 static ngx_log_t         *ngx_ota_plog;
 
 
@@ -925,12 +932,31 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
     ngx_ota_arg(2, 3, whole, (size_t) snprintf(whole, sizeof(whole),
                                                "0-%lld", (long long) t->size));
     argc[2] = 4;
-    ngx_ota_arg(3, 0, "SET", 3);
-    ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
-    ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
-                                              (long long) t->size));
-    ngx_ota_arg(3, 3, "GET", 3);
-    argc[3] = 4;
+    if (ngx_ota_test_no_set_get == -1) {
+        const char  *e = getenv("OTA_TEST_NO_SET_GET");
+
+        ngx_ota_test_no_set_get = e != NULL && e[0] == '1';
+    }
+
+    if (ngx_ota_no_set_get) {
+        ngx_ota_arg(3, 0, "GETSET", 6);
+        ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
+        ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
+                                                  (long long) t->size));
+        argc[3] = 3;
+
+    } else {
+        ngx_ota_arg(3, 0, "SET", 3);
+        ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
+        ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
+                                                  (long long) t->size));
+        if (ngx_ota_test_no_set_get) {
+            ngx_ota_arg(3, 3, "NOSETGET", 8);
+        } else {
+            ngx_ota_arg(3, 3, "GET", 3);
+        }
+        argc[3] = 4;
+    }
 
 #undef ngx_ota_arg
 
@@ -1027,6 +1053,33 @@ ngx_ota_track_whole_reply(ngx_ota_redis_call_t *call, redisReply *reply)
     if (reply == NULL) {
         ngx_ota_track_restore(t);
         t->need_event = 1;
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3
+        && !ngx_ota_no_set_get
+        && reply->element[0]->type == REDIS_REPLY_INTEGER
+        && reply->element[1]->type == REDIS_REPLY_INTEGER
+        && reply->element[2]->type == REDIS_REPLY_ERROR
+        && reply->element[2]->len >= 16
+        && ngx_strncasecmp((u_char *) reply->element[2]->str,
+                           (u_char *) "ERR syntax error", 16) == 0)
+    {
+        /*
+         * A Redis before 6.2: the EXEC ran the DEL and the ZADD (the set
+         * is "0-<size>" now) and refused the SET ... GET, so the count is
+         * as it was.  The same write again with GETSET sets the count and
+         * answers the old one: exact.  (Handing these ranges to the script
+         * instead counted nothing: they are inside the whole member.)
+         * Between the two a merge of another node adds nothing to the
+         * whole set and leaves the count as it was.
+         */
+        ngx_log_error(NGX_LOG_NOTICE, ngx_ota_plog, 0,
+                      "ota: SET ... GET refused by Redis (before 6.2?): "
+                      "whole coverage writes use GETSET");
+        ngx_ota_no_set_get = 1;
+        ngx_ota_track_restore(t);
+        ngx_ota_track_flush(t);
         return;
     }
 

@@ -230,13 +230,15 @@ api_refused('package diff of a package with itself over the API', 1,
 api_refused('package diff --sign-key over the API', 2,
             qr/^otactl: package diff --sign-key does not work over the admin API/,
             api(qw(package diff --from), $pkg, '--to', $pkg, '--sign-key', "$keydir/ota-sign.key"));
-api_refused('package add --sign-key over the API', 2,
-            qr/^otactl: package add --sign-key does not work over the admin API/,
+# package add --sign-key and product set go through the API (t/45 signs
+# and sets there); what they refuse is refused as direct mode refuses it
+api_refused('package add --sign-key over the API: a public key to sign with', 1,
+            qr/^otactl: .*ota-sign\.pub/,
             api('package', 'add', $fw, qw(--product sedan --module ECU --name s
-                --version 9.0.0 --sign-key), "$keydir/ota-sign.key"));
-api_refused('product set over the API', 2,
-            qr/^otactl: product set does not work over the admin API: the admin API has no endpoint/,
-            api(qw(product set sedan --require-signed)));
+                --version 9.0.0 --sign-key), "$keydir/ota-sign.pub"));
+api_refused('product set over the API: an unknown product', 1,
+            qr/^otactl: no product nosuch \(otactl device add/,
+            api(qw(product set nosuch --require-signed)));
 # a file refused before anything is sent, as direct mode refuses it
 api_refused('package add: an extension not accepted', 1,
             qr/^otactl: fw\.exe: file type not accepted/,

@@ -24,7 +24,9 @@ if have then return {'duplicate', have} end
 if call('EXISTS', pk) == 1 then return {'taken'} end
 if call('HEXISTS', fmt(K_PRODMOD, prod), mod) == 0 then
   return {'nomodule'} end
-if signed ~= '1'
+-- signed: '1' signed, '0' not, 'later' (POST packages sign_later: state
+-- unsigned until package_sign.lua) waits for its signature
+if signed == '0'
    and call('HGET', fmt(OTA_KEY_PRODUCT_SIGNING, prod), 'require') == '1' then
   return {'unsigned'} end
 if target ~= '' and call('EXISTS', fmt(K_PKG, target)) == 0 then

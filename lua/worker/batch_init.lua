@@ -13,6 +13,11 @@ local pk = fmt(K_PKG, pkg)
 local p = call('HMGET', pk, 'product', 'module', 'version', 'type', 'from',
   'verify', 'state', 'verify_batch', 'size')
 if not p[1] then return {'error', 'no package ' .. pkg} end
+if p[7] == PKG_UNSIGNED then
+  return {'error', 'package ' .. pkg .. ' waits for its signature (uploaded '
+    .. 'with sign_later): POST packages/' .. pkg .. '/signature, or run '
+    .. 'otactl package add ... --sign-key KEY again'}
+end
 if btype == 'upgrade' and p[6] == '1' and p[7] ~= PKG_VERIFIED then
   return {'error', 'package ' .. pkg .. ' must be verified first: create a '
     .. 'verify batch and let it succeed on all its devices (package state: '

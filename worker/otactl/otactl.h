@@ -214,6 +214,11 @@ int otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
 int otactl_sign_package(const char *id, const otactl_pkg_spec_t *sp,
     otactl_signed_t *sg);
 void otactl_signed_free(otactl_signed_t *sg);
+/* over the API: signs package id (uploaded with sign_later) with
+ * sp->sign_key, the manifest checked against the local files first:
+ * OTACTL_OK with POST .../signature's answer in *out, or the exit code */
+int otactl_api_sign_package(otactl_t *o, otactl_pkg_spec_t *sp,
+    const char *id, json_t **out);
 
 /* reads a whole small file (at most max bytes) into *buf (malloc'd,
  * NUL-terminated): 0, or -1 with the reason printed */

@@ -171,13 +171,6 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
         return otactl_fail("%s", chk.msg);
     }
 
-    if (o->api && otactl_opt(opts, "sign-key") != NULL) {
-        ota_package_free(&pkg);
-        return otactl_api_local_only("package add --sign-key", "the "
-            "manifest signed names the package's id and digests, which "
-            "the server makes, and the private key stays on this host");
-    }
-
     /* the platform's extensions and size limit (otactl config) */
     if ((rc = otactl_settings_load(o)) != 0) {
         ota_package_free(&pkg);
@@ -253,6 +246,106 @@ otactl_package_add(otactl_t *o, int argc, char **argv)
 }
 
 
+static int
+otactl_json_is(json_t *j, const char *k, const char *want)
+{
+    const char  *v = json_string_value(json_object_get(j, k));
+
+    return v != NULL ? strcmp(v, want) == 0 : want[0] == '\0';
+}
+
+
+/*
+ * package add --sign-key over the API, after the upload (sign_later) or
+ * on a rerun: signs the package of j (its "id"; j is taken) and prints
+ * what direct mode prints.  A failure leaves the package waiting, and says
+ * that the same command finishes it.
+ */
+static int
+otactl_api_package_signed(otactl_t *o, otactl_pkg_spec_t *sp, json_t *j)
+{
+    json_t      *s;
+    const char  *id;
+    char         idb[OTA_NAME_MAX + 1];
+    int          rc;
+
+    id = json_string_value(json_object_get(j, "id"));
+    snprintf(idb, sizeof(idb), "%s", id ? id : "");
+    rc = otactl_api_sign_package(o, sp, idb, &s);
+    if (rc != OTACTL_OK) {
+        fprintf(stderr, "otactl: package %s is uploaded and waits for its "
+                "signature: run the same command again to finish it\n", idb);
+        json_decref(j);
+        return rc;
+    }
+    if (o->json) {
+        json_t *out = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:O?}",
+            "id", idb,
+            "sign_method", json_object_get(j, "sign_method"),
+            "sign", json_object_get(j, "sign"),
+            "size", json_object_get(j, "size"),
+            "state", json_object_get(s, "state"),
+            "sign_key", json_object_get(s, "sign_key"));
+        otactl_print_json(out);
+    } else {
+        printf("%s\n", idb);
+    }
+    json_decref(s);
+    json_decref(j);
+    return OTACTL_OK;
+}
+
+
+/*
+ * The package an earlier package add --sign-key left waiting for its
+ * signature: the readable id of sp (the server's first choice, as
+ * ota_package_id() makes it), when it names this product, module and
+ * version(s) and is unsigned.  OTACTL_OK with *j its record or NULL.
+ */
+static int
+otactl_api_package_waiting(otactl_t *o, otactl_pkg_spec_t *sp, json_t **j)
+{
+    ota_package_t  idp;
+    char           id[OTA_NAME_MAX + 1], path[256], *esc;
+    long           st;
+    int            rc;
+    const char    *v;
+
+    *j = NULL;
+    ota_package_init(&idp);
+    idp.product = sp->prod;
+    idp.module = sp->mod;
+    snprintf(idp.vbuf, sizeof(idp.vbuf), "%s", sp->ver);
+    snprintf(idp.fbuf, sizeof(idp.fbuf), "%s", sp->from ? sp->from : "");
+    ota_package_id(&idp, id);
+    if (id[0] == '\0') {
+        return OTACTL_OK;
+    }
+    esc = otactl_api_esc(o, id);
+    if (esc == NULL) {
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s", esc);
+    otactl_api_free(esc);
+    st = 0;
+    rc = otactl_api_get(o, path, OTACTL_API_404, j, &st);
+    if (rc != OTACTL_OK || *j == NULL) {
+        return rc;
+    }
+    v = json_string_value(json_object_get(*j, "state"));
+    if (v == NULL || strcmp(v, OTA_PKG_UNSIGNED) != 0
+        || !otactl_json_is(*j, "product", sp->prod)
+        || !otactl_json_is(*j, "module", sp->mod)
+        || !otactl_json_is(*j, "version", sp->ver)
+        || !otactl_json_is(*j, "from", sp->from ? sp->from : ""))
+    {
+        json_decref(*j);
+        *j = NULL;
+    }
+    return OTACTL_OK;
+}
+
+
 /*
  * package add over the admin API: the files checked here as direct mode
  * checks them (the server checks them again), then POST packages as
@@ -266,6 +359,25 @@ otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp, otactl_opt_t *ext)
     otactl_mime_t  *m;
     json_t         *j;
     int             i, rc, err = 0;
+
+    if (sp->sign_key != NULL) {
+        otactl_signed_t  sg;
+
+        /* the product's policy against the key, before anything is sent
+         * (direct mode checks it before any file is copied) */
+        memset(&sg, 0, sizeof(sg));
+        rc = otactl_sign_policy(o, sp->prod, sp->sign_key, &sg);
+        otactl_signed_free(&sg);
+        if (rc != 0) {
+            return OTACTL_FAIL;
+        }
+
+        /* a rerun finishes the package an earlier run left unsigned */
+        rc = otactl_api_package_waiting(o, sp, &j);
+        if (rc != OTACTL_OK || j != NULL) {
+            return rc != OTACTL_OK ? rc : otactl_api_package_signed(o, sp, j);
+        }
+    }
 
     m = otactl_mime_new(o);
     if (m == NULL) {
@@ -287,6 +399,9 @@ otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp, otactl_opt_t *ext)
     for (i = 0; i < ext->nvals; i++) {
         err |= otactl_mime_field(m, "ext", ext->vals[i]);
     }
+    if (sp->sign_key != NULL) {
+        err |= otactl_mime_field(m, "sign_later", "1");
+    }
     for (i = 0; i < sp->nfiles; i++) {
         err |= otactl_mime_file(m, sp->files[i].path, sp->files[i].name);
     }
@@ -299,6 +414,9 @@ otactl_api_package_add(otactl_t *o, otactl_pkg_spec_t *sp, otactl_opt_t *ext)
     otactl_mime_free(m);
     if (rc != OTACTL_OK) {
         return rc;
+    }
+    if (sp->sign_key != NULL) {
+        return otactl_api_package_signed(o, sp, j);
     }
     if (o->json) {
         otactl_print_json(j);

@@ -6,6 +6,7 @@
  */
 
 #include "otactl.h"
+#include "otactl_lua.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ota_audit.h"
 #include "ota_keys.h"
 #include "ota_names.h"
 
@@ -107,13 +109,43 @@ otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
     redisReply  *r;
     int          require;
     const char  *kid;
+    char         akid[OTA_SIGN_KEYID_LEN + 1];
 
-    r = otactl_cmd(o, "HMGET " OTA_KEY_PRODUCT_SIGNING " require key_id",
-                   prod);
-    if (r == NULL) {
-        return -1;
+    if (o->api) {
+        /* GET products/<p>: its policy as PUT products/<p> wrote it */
+        json_t  *j;
+        char     path[256], *esc;
+        long     st = 0;
+
+        esc = otactl_api_esc(o, prod);
+        if (esc == NULL) {
+            otactl_fail("out of memory");
+            return -1;
+        }
+        snprintf(path, sizeof(path), "products/%s", esc);
+        otactl_api_free(esc);
+        if (otactl_api_get(o, path, OTACTL_API_404, &j, &st) != OTACTL_OK) {
+            return -1;
+        }
+        if (j == NULL) {
+            otactl_fail("no product %s (otactl device add ... --product %s "
+                        "makes it)", prod, prod);
+            return -1;
+        }
+        kid = json_string_value(json_object_get(j, "key_id"));
+        snprintf(akid, sizeof(akid), "%s", kid ? kid : "");
+        require = json_is_true(json_object_get(j, "require_signed"));
+        json_decref(j);
+        r = NULL;
+    } else {
+        r = otactl_cmd(o, "HMGET " OTA_KEY_PRODUCT_SIGNING " require key_id",
+                       prod);
+        if (r == NULL) {
+            return -1;
+        }
+        require = strcmp(ota_reply_str(r->element[0]), "1") == 0;
+        snprintf(akid, sizeof(akid), "%s", ota_reply_str(r->element[1]));
     }
-    require = strcmp(ota_reply_str(r->element[0]), "1") == 0;
 
     if (keyfile == NULL) {
         freeReplyObject(r);
@@ -136,7 +168,7 @@ otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
     }
 
     /* a product that names its key accepts no other */
-    kid = ota_reply_str(r->element[1]);
+    kid = akid;
     if (kid[0] && strcmp(kid, sg->key_id) != 0) {
         otactl_fail("%s is key %s, but product %s accepts only key %s "
                     "(otactl product set %s --pubkey PUB)", keyfile,
@@ -286,6 +318,68 @@ done:
 }
 
 
+/* what product set prints, direct or over the API */
+static void
+otactl_product_print(otactl_t *o, const char *prod, int req, const char *kid)
+{
+    if (o->json) {
+        otactl_print_json(json_pack("{s:s, s:b, s:s?}", "product", prod,
+            "require_signed", req, "key_id", kid[0] ? kid : NULL));
+    } else {
+        printf("product %s: %s, %s%s\n", prod,
+               req ? "signed packages required" : "unsigned packages accepted",
+               kid[0] ? "only key " : "any signing key", kid);
+    }
+}
+
+
+/* PUT products/<p> {"require_signed"?, "pubkey"? (PEM, or null)} */
+static int
+otactl_api_product_set(otactl_t *o, const char *prod, int req, int noreq,
+    const char *pem, int nopub)
+{
+    json_t  *body, *j;
+    char     path[256], *esc;
+    long     st;
+    int      rc;
+
+    body = json_object();
+    if (body == NULL
+        || ((req || noreq)
+            && json_object_set_new(body, "require_signed",
+                                   json_boolean(req)) != 0)
+        || (pem && json_object_set_new(body, "pubkey", json_string(pem))
+                   != 0)
+        || (nopub && json_object_set_new(body, "pubkey", json_null()) != 0)
+        || (esc = otactl_api_esc(o, prod)) == NULL)
+    {
+        json_decref(body);
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "products/%s", esc);
+    otactl_api_free(esc);
+
+    j = NULL;
+    st = 0;
+    rc = otactl_api(o, "PUT", path, body, OTACTL_API_404, &j, &st);
+    json_decref(body);
+    if (rc != OTACTL_OK) {
+        return rc;
+    }
+    if (j == NULL) {
+        return otactl_fail("no product %s (otactl device add ... --product "
+                           "%s makes it)", prod, prod);
+    }
+    otactl_product_print(o, prod,
+                         json_is_true(json_object_get(j, "require_signed")),
+                         json_string_value(json_object_get(j, "key_id"))
+                         ? json_string_value(json_object_get(j, "key_id"))
+                         : "");
+    json_decref(j);
+    return OTACTL_OK;
+}
+
+
 /* ---- otactl product set <p> ----------------------------------------------- */
 
 int
@@ -301,6 +395,7 @@ otactl_product(otactl_t *o, int argc, char **argv)
     char          kid[OTA_SIGN_KEYID_LEN + 1], *pem = NULL;
     size_t        len;
     int           rc, req, noreq, nopub;
+    ota_cmd_t     c;
     redisReply   *r;
     EVP_PKEY     *key;
 
@@ -331,24 +426,6 @@ otactl_product(otactl_t *o, int argc, char **argv)
     if (!req && !noreq && !pubfile && !nopub) {
         return otactl_usage("product set: nothing to set");
     }
-    if (o->api) {
-        /* no endpoint writes a product's signing policy yet */
-        return otactl_api_local_only("product set", "the admin API has no "
-                                     "endpoint for a product's signing "
-                                     "policy yet");
-    }
-
-    r = otactl_cmd(o, "SISMEMBER " OTA_KEY_PRODUCTS " %s", prod);
-    if (r == NULL) {
-        return OTACTL_FAIL;
-    }
-    rc = r->integer;
-    freeReplyObject(r);
-    if (rc == 0) {
-        return otactl_fail("no product %s (otactl device add ... --product "
-                           "%s makes it)", prod, prod);
-    }
-
     if (pubfile != NULL) {
         key = otactl_key_file(pubfile, 0);
         if (key == NULL) {
@@ -361,49 +438,46 @@ otactl_product(otactl_t *o, int argc, char **argv)
         {
             return otactl_fail("%s: cannot read the key", pubfile);
         }
-        r = otactl_cmd(o, "HSET " OTA_KEY_PRODUCT_SIGNING " pubkey %s "
-                       "key_id %s", prod, pem, kid);
-        free(pem);
-        if (r == NULL) {
-            return OTACTL_FAIL;
-        }
-        freeReplyObject(r);
-    }
-    if (nopub) {
-        r = otactl_cmd(o, "HDEL " OTA_KEY_PRODUCT_SIGNING " pubkey key_id",
-                       prod);
-        if (r == NULL) {
-            return OTACTL_FAIL;
-        }
-        freeReplyObject(r);
-    }
-    if (req || noreq) {
-        r = otactl_cmd(o, "HSET " OTA_KEY_PRODUCT_SIGNING " require %s", prod,
-                       req ? "1" : "0");
-        if (r == NULL) {
-            return OTACTL_FAIL;
-        }
-        freeReplyObject(r);
     }
 
-    r = otactl_cmd(o, "HMGET " OTA_KEY_PRODUCT_SIGNING " require key_id",
-                   prod);
-    if (r == NULL) {
+    if (o->api) {
+        rc = otactl_api_product_set(o, prod, req, noreq, pem, nopub);
+        free(pem);
+        return rc;
+    }
+
+    /* lua/admin/product_set.lua, as PUT products/<p> runs it */
+    ota_cmd_init(&c);
+    ota_cmd_adds(&c, prod);
+    ota_cmd_adds(&c, req ? "1" : noreq ? "0" : "");
+    ota_cmd_adds(&c, pem ? "set" : nopub ? "del" : "");
+    ota_cmd_adds(&c, pem ? pem : "");
+    ota_cmd_adds(&c, pem ? kid : "");
+    free(pem);
+
+    r = NULL;
+    if (otactl_connect(o) == 0) {
+        r = otactl_script(o, &otactl_lua_scripts[OTACTL_LUA_PRODUCT_SET], &c);
+    }
+    ota_cmd_free(&c);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        if (r != NULL) {
+            otactl_fail("Redis refused: %s", ota_reply_str(r));
+        }
+        freeReplyObject(r);
         return OTACTL_FAIL;
     }
-    req = strcmp(ota_reply_str(r->element[0]), "1") == 0;
-    if (o->json) {
-        otactl_print_json(json_pack("{s:s, s:b, s:s?}", "product", prod,
-            "require_signed", req, "key_id",
-            ota_reply_str(r->element[1])[0] ? ota_reply_str(r->element[1])
-                                            : NULL));
-    } else {
-        printf("product %s: %s, %s%s\n", prod,
-               req ? "signed packages required" : "unsigned packages accepted",
-               ota_reply_str(r->element[1])[0] ? "only key "
-                                               : "any signing key",
-               ota_reply_str(r->element[1]));
+    if (strcmp(ota_reply_str(r->element[0]), "noproduct") == 0
+        || r->elements < 3)
+    {
+        freeReplyObject(r);
+        return otactl_fail("no product %s (otactl device add ... --product "
+                           "%s makes it)", prod, prod);
     }
+    otactl_audit(o, OTA_ACT_PRODUCT_SET, prod, 200, NULL);
+    otactl_product_print(o, prod,
+                         strcmp(ota_reply_str(r->element[1]), "1") == 0,
+                         ota_reply_str(r->element[2]));
     freeReplyObject(r);
     return OTACTL_OK;
 }
@@ -654,5 +728,89 @@ done:
     free(man);
     freeReplyObject(r);
     EVP_PKEY_free(key);
+    return rc;
+}
+
+
+/* ---- package add --sign-key over the admin API -------------------------- */
+
+/*
+ * Signs package id, uploaded with sign_later and waiting in state
+ * unsigned: the manifest is made here from the local files (their sha256)
+ * and the id the server chose, and signed only when it is byte for byte
+ * the one the server serves (GET packages/<id>/manifest), so the key signs
+ * what this host has; then POST packages/<id>/signature.  OTACTL_OK with
+ * the package's state and key id in *out (the caller's), or the exit code
+ * with the reason printed.
+ */
+int
+otactl_api_sign_package(otactl_t *o, otactl_pkg_spec_t *sp, const char *id,
+    json_t **out)
+{
+    json_t          *j, *body;
+    char             path[256], *esc, *pub;
+    const char      *man;
+    otactl_signed_t  sg;
+    int              i, rc;
+
+    *out = NULL;
+    memset(&sg, 0, sizeof(sg));
+
+    sg.key = otactl_key_file(sp->sign_key, 1);
+    if (sg.key == NULL) {
+        return OTACTL_FAIL;
+    }
+    if (ota_sign_key_id(sg.key, sg.key_id) != 0) {
+        otactl_signed_free(&sg);
+        return otactl_fail("%s: not an Ed25519 key", sp->sign_key);
+    }
+    for (i = 0; i < sp->nfiles; i++) {
+        if (otactl_sha256_file(sp->files[i].path, sp->files[i].sha256) != 0) {
+            otactl_signed_free(&sg);
+            return otactl_fail("cannot read %s", sp->files[i].path);
+        }
+    }
+    if (otactl_sign_package(id, sp, &sg) != 0) {
+        otactl_signed_free(&sg);
+        return OTACTL_FAIL;
+    }
+
+    esc = otactl_api_esc(o, id);
+    if (esc == NULL) {
+        otactl_signed_free(&sg);
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s/manifest", esc);
+    rc = otactl_api_get(o, path, 0, &j, NULL);
+    if (rc != OTACTL_OK) {
+        otactl_api_free(esc);
+        otactl_signed_free(&sg);
+        return rc;
+    }
+    man = json_string_value(json_object_get(j, "manifest"));
+    if (man == NULL || strcmp(man, sg.manifest) != 0) {
+        json_decref(j);
+        otactl_api_free(esc);
+        otactl_signed_free(&sg);
+        return otactl_fail("the server's manifest of package %s does not "
+                           "name these files as they are here: not signed "
+                           "(GET packages/%s/manifest)", id, id);
+    }
+    json_decref(j);
+
+    pub = ota_sign_key_to_pem(sg.key, 0);
+    body = pub ? json_pack("{s:s, s:s}", "sig", sg.signature, "pubkey", pub)
+               : NULL;
+    free(pub);
+    if (body == NULL) {
+        otactl_api_free(esc);
+        otactl_signed_free(&sg);
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s/signature", esc);
+    otactl_api_free(esc);
+    rc = otactl_api(o, "POST", path, body, 0, out, NULL);
+    json_decref(body);
+    otactl_signed_free(&sg);
     return rc;
 }
