@@ -49,6 +49,7 @@
 #define OTA_F_DIFF_LEVEL    "level"
 #define OTA_F_DIFF_RATIO    "max_ratio"
 #define OTA_F_DIFF_DESC     "desc"
+#define OTA_F_SIGN_LATER    "sign_later"    /* "1": state unsigned */
 
 #define OTA_F_ID            "id"            /* batch id */
 #define OTA_F_JOB           "job"           /* job id, names OTA_KEY_JOB_REPLY */

@@ -15,8 +15,11 @@
  *                  being created after NGX_OTA_JOB_ACCEPT ms (GET
  *                  batches/<id> follows it), 409 with the worker's reason
  *                  when it refuses (an unverified package...)
- *   POST packages/<to>/diffs {"from","level","max_ratio","name","desc"}
- *                  otactl package diff's checks, then a package_diff job
+ *   POST packages/<to>/diffs {"from","level","max_ratio","name","desc",
+ *                  "sign_later"} otactl package diff's checks, then a
+ *                  package_diff job (sign_later true: recorded in state
+ *                  unsigned with its manifest, which a product that
+ *                  requires signatures needs)
  *                  (the worker computes the delta): 201 with the new
  *                  package, 202 {"job","state":"running"} when the
  *                  worker is still on it after ?wait=
@@ -91,6 +94,7 @@ typedef struct {
     const char            *dv[5];       /* diff: from level max_ratio name
                                            desc, in dbody */
     unsigned               fmissing:1;  /* diff: no old package */
+    unsigned               sign_later:1; /* diff: state unsigned */
     unsigned               refused:1;   /* diff: refused by a check */
     unsigned               queued:1;    /* the job is on the stream */
 } ngx_ota_job_t;
@@ -660,9 +664,26 @@ ngx_ota_diff_body(ngx_http_request_t *r, json_t *body)
     }
 
     ota_check_init(&c, 1);
+    rc = NGX_OK;
 
-    rc = ota_check_fields(&c, copy, fields, job->dv) == 0
-         ? NGX_OK : NGX_ERROR;
+    /* sign_later, the one boolean: taken out before the text fields */
+    if (json_object_get(copy, "sign_later") != NULL) {
+        if (!json_is_boolean(json_object_get(copy, "sign_later"))) {
+            (void) ota_check_fail(&c, "invalid \"sign_later\" (true or "
+                                  "false)");
+            rc = NGX_ERROR;
+
+        } else {
+            job->sign_later = json_is_true(json_object_get(copy,
+                                                           "sign_later"));
+            (void) json_object_del(copy, "sign_later");
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ota_check_fields(&c, copy, fields, job->dv) == 0
+             ? NGX_OK : NGX_ERROR;
+    }
 
     if (rc == NGX_OK && job->dv[0] == NULL) {
         (void) ota_check_fail(&c, "a diff needs \"from\": the old package");
@@ -905,14 +926,17 @@ ngx_ota_diff_check2(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_STRING && reply->len == 1
+    if (!job->sign_later
+        && reply->type == REDIS_REPLY_STRING && reply->len == 1
         && reply->str[0] == '1')
     {
         (void) ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
                             "product %s requires signed packages: the "
-                            "worker holds no private key, so make this "
-                            "delta where the key is (otactl package diff "
-                            "--sign-key FILE, direct mode)%Z", job->prod);
+                            "worker holds no private key, so ask with "
+                            "\"sign_later\": true and sign its manifest "
+                            "(POST packages/<id>/signature; otactl --api "
+                            "package diff --sign-key FILE does both)%Z",
+                            job->prod);
         ngx_ota_admin_refused(r, job->action, &job->id, NGX_HTTP_CONFLICT,
                               msg);
         return;
@@ -934,7 +958,9 @@ ngx_ota_diff_check2(ngx_ota_redis_call_t *call, redisReply *reply)
             && ota_jobcmd_add(&j, OTA_F_DIFF_RATIO, job->dv[2]) != 0)
         || (job->dv[3] && ota_jobcmd_add(&j, OTA_F_NAME, job->dv[3]) != 0)
         || (job->dv[4]
-            && ota_jobcmd_add(&j, OTA_F_DIFF_DESC, job->dv[4]) != 0))
+            && ota_jobcmd_add(&j, OTA_F_DIFF_DESC, job->dv[4]) != 0)
+        || (job->sign_later
+            && ota_jobcmd_add(&j, OTA_F_SIGN_LATER, "1") != 0))
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

@@ -227,9 +227,9 @@ ok(-f "$keydir/ota-sign.key", '  the key is written here');
 api_refused('package diff of a package with itself over the API', 1,
             qr/^otactl: --from $pkg is version \S+, not below --to ${pkg}'s/,
             api(qw(package diff --from), $pkg, '--to', $pkg));
-api_refused('package diff --sign-key over the API', 2,
-            qr/^otactl: package diff --sign-key does not work over the admin API/,
-            api(qw(package diff --from), $pkg, '--to', $pkg, '--sign-key', "$keydir/ota-sign.key"));
+api_refused('package diff --sign-key over the API: a public key to sign with', 1,
+            qr/^otactl: .*ota-sign\.pub/,
+            api(qw(package diff --from), $pkg, '--to', $pkg, '--sign-key', "$keydir/ota-sign.pub"));
 # package add --sign-key and product set go through the API (t/45 signs
 # and sets there); what they refuse is refused as direct mode refuses it
 api_refused('package add --sign-key over the API: a public key to sign with', 1,

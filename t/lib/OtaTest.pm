@@ -462,11 +462,9 @@ sub otactl_api_mode {
     return 0 if grep { /^--(redis|store|config|api|token)(=|$)/ } @args;
     # what otactl refuses over the API by design (docs/otactl.md, "API
     # mode": the store's files) stays direct, and so does package verify
-    # (over the API it cannot check the store's files, t/43 tests that)
-    # and package diff --sign-key (the worker makes API deltas and holds
-    # no key); OTA_OTACTL_API_DIRECT="cmd,..." adds to the list
+    # (over the API it cannot check the store's files, t/43 tests that);
+    # OTA_OTACTL_API_DIRECT="cmd,..." adds to the list
     my $cmd = join ' ', grep { !/^-/ } @args[0 .. ($#args < 2 ? $#args : 2)];
-    return 0 if index("$cmd ", 'package diff ') == 0 && grep { $_ eq '--sign-key' } @args;
     for my $d ('package verify',
                split /\s*,\s*/, $ENV{OTA_OTACTL_API_DIRECT} // '') {
         return 0 if length $d && index("$cmd ", "$d ") == 0;

@@ -236,6 +236,13 @@ ota_diff_spawn(ota_worker_t *w, ota_job_run_t *run)
             setenv("OTA_REDIS_PASSWORD", w->addr.password, 1);
         }
         setenv("OTA_DIFF_DIR", dir, 1);
+        /* recorded in state unsigned with its manifest, signed later
+         * where the key is (POST packages/<id>/signature) */
+        if (strcmp(j->sign_later, "1") == 0) {
+            setenv("OTA_DIFF_SIGN_LATER", "1", 1);
+        } else {
+            unsetenv("OTA_DIFF_SIGN_LATER");
+        }
         execv(otactl, (char *const *) argv);
         fprintf(stderr, "otactl: the worker cannot run %s: %s\n", otactl,
                 strerror(errno));

@@ -696,6 +696,7 @@ ota_jobs_start(ota_worker_t *w, redisReply *entry, ota_job_run_t *run)
     j->level = ota_job_f(f, OTA_F_DIFF_LEVEL);
     j->max_ratio = ota_job_f(f, OTA_F_DIFF_RATIO);
     j->desc = ota_job_f(f, OTA_F_DIFF_DESC);
+    j->sign_later = ota_job_f(f, OTA_F_SIGN_LATER);
     j->ro.waves = ota_job_f(f, OTA_F_WAVES);
     j->ro.success_threshold = ota_job_f(f, OTA_F_SUCCESS_THRESHOLD);
     j->ro.error_threshold = ota_job_f(f, OTA_F_ERROR_THRESHOLD);

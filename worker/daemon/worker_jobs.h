@@ -37,6 +37,7 @@ typedef struct {
     const char  *level;
     const char  *max_ratio;
     const char  *desc;
+    const char  *sign_later;        /* "1": recorded unsigned */
     ota_rollout_opts_t  ro;         /* the rollout's fields as given */
 } ota_job_t;
 

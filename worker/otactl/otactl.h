@@ -189,6 +189,8 @@ typedef struct {
     const char     *prod, *mod, *name, *type, *sign, *desc;
     const char     *ver, *from;         /* canonical; from "" for full */
     const char     *sign_key;           /* PEM file, or NULL */
+    int             sign_later;         /* state unsigned with its manifest
+                                         * (the worker's package diff) */
     const char     *base, *target;      /* package diff: the two packages */
     const EVP_MD   *md;
     int             verify, follow;
@@ -210,7 +212,8 @@ typedef struct {
  * NULL): refused with the reason printed (-1), or 0 with sg->key read */
 int otactl_sign_policy(otactl_t *o, const char *prod, const char *keyfile,
     otactl_signed_t *sg);
-/* signs the manifest of package id (sp's files digested): 0 or -1 */
+/* signs the manifest of package id (sp's files digested): 0 or -1; with
+ * no sg->key only sg->manifest is made (sign_later) */
 int otactl_sign_package(const char *id, const otactl_pkg_spec_t *sp,
     otactl_signed_t *sg);
 void otactl_signed_free(otactl_signed_t *sg);

@@ -497,8 +497,11 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
     }
     freeReplyObject(r);
 
-    /* the product's signing policy, before any file is copied */
-    if (otactl_sign_policy(o, prod, sp->sign_key, &sg) != 0) {
+    /* the product's signing policy, before any file is copied (a package
+     * to be signed later waits in state unsigned instead) */
+    if (!sp->sign_later
+        && otactl_sign_policy(o, prod, sp->sign_key, &sg) != 0)
+    {
         return OTACTL_FAIL;
     }
 
@@ -548,7 +551,9 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
             "sign", files[i].sign, "offset", (json_int_t) files[i].offset));
     }
     /* the signed manifest names each file's sha256 (docs/signing.md) */
-    if (sg.key != NULL && otactl_sign_package(id, sp, &sg) != 0) {
+    if ((sg.key != NULL || sp->sign_later)
+        && otactl_sign_package(id, sp, &sg) != 0)
+    {
         goto failed;
     }
     man = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O}",
@@ -585,7 +590,7 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
     ota_cmd_adds(&c, now);
     ota_cmd_adds(&c, sp->target ? sp->target : "");
     ota_cmd_adds(&c, fbuf);
-    ota_cmd_adds(&c, sg.manifest ? "1" : "0");
+    ota_cmd_adds(&c, sp->sign_later ? "later" : sg.manifest ? "1" : "0");
     /* the record's fields as the API's upload writes them
      * (ota_package_record), then what only otactl adds */
     {
@@ -621,12 +626,19 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
                                 atoll(now), &bufs, fk, fv);
         for (k = 0; k < nf; k++) {
             ota_cmd_adds(&c, fk[k]);
+            /* sign_later: unsigned, then the state it would have had */
+            if (sp->sign_later && strcmp(fk[k], "state") == 0) {
+                ota_cmd_adds(&c, OTA_PKG_UNSIGNED);
+                ota_cmd_adds(&c, "sign_then");
+            }
             ota_cmd_adds(&c, fv[k]);
         }
         free(pf);
     }
 #define F(k, val) ota_cmd_adds(&c, k); ota_cmd_adds(&c, val)
-    if (sg.manifest != NULL) {
+    if (sg.manifest != NULL && sp->sign_later) {
+        F("manifest", sg.manifest);
+    } else if (sg.manifest != NULL) {
         F("manifest", sg.manifest);
         F("signature", sg.signature);
         F("sign_key", sg.key_id);
@@ -670,9 +682,9 @@ otactl_package_store(otactl_t *o, otactl_pkg_spec_t *sp)
     if (o->json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", id,
             "sign_method", sign, "sign", files[0].sign, "size",
-            (json_int_t) total, "state",
-            sp->verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
-        if (j != NULL && sg.manifest != NULL) {
+            (json_int_t) total, "state", sp->sign_later ? OTA_PKG_UNSIGNED
+            : sp->verify ? OTA_PKG_UNVERIFIED : OTA_PKG_READY);
+        if (j != NULL && sg.manifest != NULL && !sp->sign_later) {
             json_object_set_new(j, "sign_key", json_string(sg.key_id));
         }
         otactl_print_json(j);
@@ -1009,6 +1021,117 @@ otactl_diff_side(otactl_t *o, const char *id, const char *what,
     return OTACTL_OK;
 }
 
+/*
+ * package diff --sign-key over the API: the diff the worker recorded in
+ * state unsigned (sign_later) is signed here, where the key is.  This
+ * host has no copy of the delta, so what is checked is what the manifest
+ * names: the diff's id, both packages' product, module and versions, type
+ * diff and one file named after the new package's file; its bytes are
+ * signed as served (GET packages/<id>/manifest), then POST
+ * packages/<id>/signature.  OTACTL_OK, or the exit code with the reason.
+ */
+static int
+otactl_api_diff_sign(otactl_t *o, const char *id, json_t *fj, json_t *tj,
+    otactl_signed_t *sg)
+{
+    json_t         *j, *m, *files, *out = NULL, *body;
+    char            path[256], fname[200], *pub, *esc;
+    const char     *b64, *tf;
+    unsigned char  *bytes, sig[OTA_SIGN_LEN];
+    size_t          len, blen;
+    int             rc, ok;
+
+    esc = otactl_api_esc(o, id);
+    if (esc == NULL) {
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s/manifest", esc);
+    rc = otactl_api_get(o, path, 0, &j, NULL);
+    if (rc != OTACTL_OK) {
+        otactl_api_free(esc);
+        return rc;
+    }
+    b64 = json_string_value(json_object_get(j, "manifest"));
+    len = b64 ? strlen(b64) : 0;
+    bytes = malloc(3 * (len / 4) + 1);
+    m = NULL;
+    if (bytes != NULL && b64 != NULL
+        && ota_b64_decode(b64, len, bytes, &blen) == 0)
+    {
+        m = json_loadb((const char *) bytes, blen, 0, NULL);
+    }
+    json_decref(j);
+
+    tf = json_string_value(json_object_get(
+             json_array_get(json_object_get(tj, "files"), 0), "name"));
+    snprintf(fname, sizeof(fname), "%s.zst", tf ? tf : "");
+    files = json_object_get(m, "files");
+    ok = m != NULL
+         && otactl_json_is(m, "format", OTA_SIGN_FORMAT)
+         && otactl_json_is(m, "id", id)
+         && otactl_json_is(m, "type", "diff")
+         && otactl_json_is(m, "product",
+                json_string_value(json_object_get(tj, "product")))
+         && otactl_json_is(m, "module",
+                json_string_value(json_object_get(tj, "module")))
+         && otactl_json_is(m, "version",
+                json_string_value(json_object_get(tj, "version")))
+         && otactl_json_is(m, "from",
+                json_string_value(json_object_get(fj, "version")))
+         && json_array_size(files) == 1
+         && otactl_json_is(json_array_get(files, 0), "name", fname);
+    json_decref(m);
+    if (!ok) {
+        free(bytes);
+        otactl_api_free(esc);
+        return otactl_fail("the server's manifest of package %s does not "
+                           "name this diff of %s from %s: not signed (GET "
+                           "packages/%s/manifest)", id,
+                           json_string_value(json_object_get(tj, "id")),
+                           json_string_value(json_object_get(fj, "id")), id);
+    }
+    if (ota_sign(sg->key, bytes, blen, sig) != 0) {
+        free(bytes);
+        otactl_api_free(esc);
+        return otactl_fail("cannot sign the manifest of %s", id);
+    }
+    free(bytes);
+    ota_b64_encode(sig, sizeof(sig), sg->signature);
+
+    pub = ota_sign_key_to_pem(sg->key, 0);
+    body = pub ? json_pack("{s:s, s:s}", "sig", sg->signature, "pubkey", pub)
+               : NULL;
+    free(pub);
+    if (body == NULL) {
+        otactl_api_free(esc);
+        return otactl_fail("out of memory");
+    }
+    snprintf(path, sizeof(path), "packages/%s/signature", esc);
+    otactl_api_free(esc);
+    rc = otactl_api(o, "POST", path, body, 0, &out, NULL);
+    json_decref(body);
+    json_decref(out);
+    return rc;
+}
+
+/* GET packages/<id> for package diff --sign-key: *j the record, or the
+ * direct mode's words for a missing one */
+static int
+otactl_api_diff_get(otactl_t *o, const char *id, const char *side,
+    json_t **j)
+{
+    char  path[256];
+    long  st = 0;
+    int   rc;
+
+    snprintf(path, sizeof(path), "packages/%s", id);
+    rc = otactl_api_get(o, path, OTACTL_API_404, j, &st);
+    if (rc == OTACTL_OK && *j == NULL) {
+        return otactl_fail("no package %s (--%s)", id, side);
+    }
+    return rc;
+}
+
 /* POST packages/<to>/diffs?wait=: the worker makes the delta (otactl
  * in direct mode next to the store); the same output and exit codes as
  * here, or 3 naming the job when it is not done after --wait */
@@ -1020,19 +1143,59 @@ otactl_api_package_diff(otactl_t *o, const char *from, const char *to,
     json_t      *body, *j = NULL;
     char         path[256], rbuf[32];
     long         st = 0;
-    long long    dsize, nsize;
+    long long    dsize = 0, nsize = 0;
     int          rc;
 
-    if (sign_key != NULL) {
-        return otactl_api_local_only("package diff --sign-key", "the "
-                                     "private key stays where otactl runs, "
-                                     "and the API's worker holds none");
-    }
+    json_t           *fj = NULL, *tj = NULL;
+    otactl_signed_t   sg;
+    const char       *did;
+    char              didb[OTA_NAME_MAX + 1];
+
+    memset(&sg, 0, sizeof(sg));
     if (!ota_name_id(from, strlen(from))) {
         return otactl_fail("invalid package id \"%s\"", from);
     }
     if (!ota_name_id(to, strlen(to))) {
         return otactl_fail("invalid package id \"%s\"", to);
+    }
+    if (sign_key != NULL) {
+        /* the worker makes it in state unsigned (sign_later), this host
+         * signs it: both packages and the product's policy against the
+         * key first, as direct mode checks them before the work */
+        rc = otactl_api_diff_get(o, from, "from", &fj);
+        if (rc == OTACTL_OK) {
+            rc = otactl_api_diff_get(o, to, "to", &tj);
+        }
+        if (rc == OTACTL_OK
+            && otactl_sign_policy(o, json_string_value(json_object_get(tj,
+                                  "product")), sign_key, &sg) != 0)
+        {
+            rc = OTACTL_FAIL;
+        }
+        if (rc == OTACTL_OK) {
+            /* a rerun finishes the diff an earlier run left unsigned */
+            otactl_pkg_spec_t  wsp;
+
+            memset(&wsp, 0, sizeof(wsp));
+            wsp.prod = json_string_value(json_object_get(tj, "product"));
+            wsp.mod = json_string_value(json_object_get(tj, "module"));
+            wsp.ver = json_string_value(json_object_get(tj, "version"));
+            wsp.from = json_string_value(json_object_get(fj, "version"));
+            if (wsp.prod == NULL || wsp.mod == NULL || wsp.ver == NULL
+                || wsp.from == NULL)
+            {
+                rc = otactl_fail("the server's records of %s and %s lack "
+                                 "product, module or version", from, to);
+            } else {
+                rc = otactl_api_package_waiting(o, &wsp, &j);
+            }
+        }
+        if (rc != OTACTL_OK) {
+            goto signed_done;
+        }
+        if (j != NULL) {
+            goto sign;
+        }
     }
     snprintf(rbuf, sizeof(rbuf), "%.6g", ratio);
     body = json_pack("{s:s, s:s}", "from", from, "max_ratio", rbuf);
@@ -1048,11 +1211,21 @@ otactl_api_package_diff(otactl_t *o, const char *from, const char *to,
     if (desc != NULL) {
         json_object_set_new(body, "desc", json_string(desc));
     }
+    if (sign_key != NULL) {
+        json_object_set_new(body, "sign_later", json_true());
+    }
     snprintf(path, sizeof(path), "packages/%s/diffs?wait=%d", to, o->wait);
     rc = otactl_api(o, "POST", path, body, OTACTL_API_404, &j, &st);
     json_decref(body);
     if (rc != OTACTL_OK) {
-        return rc;
+        goto signed_done;
+    }
+    if (st == 404 && sign_key != NULL) {
+        /* gone since the look-up above */
+        json_decref(j);
+        j = NULL;
+        rc = otactl_fail("no package %s (--from) or %s (--to)", from, to);
+        goto signed_done;
     }
     if (st == 404) {
         /* direct mode's words: which side is missing (--from first) */
@@ -1070,17 +1243,48 @@ otactl_api_package_diff(otactl_t *o, const char *from, const char *to,
                 "made after %d s (job %s); it is recorded when done: otactl "
                 "package list\n", to, from, o->wait,
                 json_string_value(json_object_get(j, "job")));
+        if (sign_key != NULL) {
+            fprintf(stderr, "otactl: once recorded it waits for its "
+                    "signature: run the same command again to sign it\n");
+        }
         json_decref(j);
-        return OTACTL_UNAVAIL;
+        rc = OTACTL_UNAVAIL;
+        goto signed_done;
     }
     dsize = (long long) json_integer_value(json_object_get(j, "size"));
     nsize = (long long) json_integer_value(json_object_get(j, "full_size"));
+
+sign:
+    if (sign_key != NULL) {
+        did = json_string_value(json_object_get(j, "id"));
+        snprintf(didb, sizeof(didb), "%s", did ? did : "");
+        /* a rerun's j is the diff's record: the sizes from the records */
+        if (json_object_get(j, "full_size") == NULL) {
+            dsize = (long long) json_integer_value(json_object_get(j,
+                                                                   "size"));
+            nsize = (long long) json_integer_value(json_object_get(tj,
+                                                                   "size"));
+        }
+        rc = otactl_api_diff_sign(o, didb, fj, tj, &sg);
+        if (rc != OTACTL_OK) {
+            fprintf(stderr, "otactl: diff %s is made and waits for its "
+                    "signature: run the same command again to finish it\n",
+                    didb);
+            goto signed_done;
+        }
+    }
     printf("%s\n", json_string_value(json_object_get(j, "id")));
     fprintf(stderr, "otactl: delta of %s from %s: %lld bytes, %.3f of the "
             "full file's %lld\n", to, from, dsize,
             nsize > 0 ? (double) dsize / (double) nsize : 0.0, nsize);
+    rc = OTACTL_OK;
+
+signed_done:
     json_decref(j);
-    return OTACTL_OK;
+    json_decref(fj);
+    json_decref(tj);
+    otactl_signed_free(&sg);
+    return rc;
 }
 
 static int
@@ -1106,7 +1310,7 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
     long long          nsize, dsize;
     double             ratio;
     char               err[512];
-    int                rc, level = OTA_DELTA_LEVEL_DEFAULT;
+    int                rc, level = OTA_DELTA_LEVEL_DEFAULT, sign_later;
 
     if ((rc = otactl_parse(argc, argv, opts, &pos, "package diff")) != 0) {
         return rc;
@@ -1145,6 +1349,14 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
     if (o->store == NULL) {
         return otactl_fail("no package store: set --store DIR or OTA_STORE");
     }
+    /* the worker's diff for POST packages/<to>/diffs with sign_later
+     * (worker_diff.c): state unsigned with its manifest */
+    sign_later = getenv("OTA_DIFF_SIGN_LATER") != NULL
+                 && strcmp(getenv("OTA_DIFF_SIGN_LATER"), "1") == 0;
+    if (sign_later && otactl_opt(opts, "sign-key") != NULL) {
+        return otactl_usage("--sign-key and OTA_DIFF_SIGN_LATER exclude "
+                            "each other");
+    }
 
     rc = otactl_diff_side(o, from, "from", &ro, &so, oldp, sizeof(oldp));
     if (rc == OTACTL_OK) {
@@ -1182,8 +1394,9 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         }
         freeReplyObject(dup);
         memset(&sg, 0, sizeof(sg));
-        rc = otactl_sign_policy(o, NEW(1), otactl_opt(opts, "sign-key"),
-                                &sg) == 0 ? OTACTL_OK : OTACTL_FAIL;
+        rc = sign_later ? OTACTL_OK
+             : otactl_sign_policy(o, NEW(1), otactl_opt(opts, "sign-key"),
+                                  &sg) == 0 ? OTACTL_OK : OTACTL_FAIL;
         otactl_signed_free(&sg);
         if (rc != OTACTL_OK) {
             goto done;
@@ -1233,6 +1446,7 @@ otactl_package_diff(otactl_t *o, int argc, char **argv)
         sp.ver = NEW(3);
         sp.from = OLD(3);
         sp.sign_key = otactl_opt(opts, "sign-key");
+        sp.sign_later = sign_later;
         sp.base = from;
         sp.target = to;
         sp.jext = json_loads(NEW(8), 0, NULL);
