@@ -190,5 +190,24 @@ is($t->redis(HGET => OtaTest::key('OTA_KEY_PACKAGE', $d13), 'state'), 'ready', '
 is($arc, 1, '  a second run: exit 1');
 like($aerr, qr/already has a diff from 1\.1\.0 to 1\.3\.0/, '  the slot is taken');
 
+# --json: direct mode's fields
+my %p4;
+for my $p ('p-s', 'p-t') {
+    $p4{$p} = otactl('package', 'add', "$dir/fw-1.bin", '--product', $p, qw(--module MCU --name fw
+                     --version 1.4.0 --sign-key), "$dir/k1/ota-sign.key");
+}
+($arc, $aout, $aerr) = viaapi('--json', 'package', 'diff', '--from', $s3, '--to', $p4{'p-s'},
+                              '--max-ratio', 1, '--sign-key', "$dir/k1/ota-sign.key");
+is($arc, 0, 'otactl --api --json package diff --sign-key') or diag($aerr);
+($drc, $dout, $derr) = direct('--json', 'package', 'diff', '--from', $pk{'p-t'}[3], '--to', $p4{'p-t'},
+                              '--max-ratio', 1, '--sign-key', "$dir/k1/ota-sign.key");
+is($drc, 0, '  direct mode on the twin') or diag($derr);
+($norm = $aout) =~ s/p-s/p-t/g;
+is_deeply(decode_json($norm), decode_json($dout), '  the same JSON as direct mode (but for the product)')
+    or diag("$aout\n$dout");
+is(decode_json($aout)->{state}, 'ready', '  state ready');
+is(join(',', sort keys %{ decode_json($aout) }), 'id,sign,sign_key,sign_method,size,state',
+   '  with its fields');
+
 ok($t->wait_for(sub { $t->drained }), 'every job acked');
 done_testing;

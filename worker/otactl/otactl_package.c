@@ -1273,7 +1273,27 @@ sign:
             goto signed_done;
         }
     }
-    printf("%s\n", json_string_value(json_object_get(j, "id")));
+    if (o->json) {
+        /* direct mode's fields, from the record (GET packages/<id>) */
+        json_t  *rec = NULL;
+
+        snprintf(path, sizeof(path), "packages/%s",
+                 json_string_value(json_object_get(j, "id")));
+        rc = otactl_api_get(o, path, 0, &rec, NULL);
+        if (rc != OTACTL_OK) {
+            goto signed_done;
+        }
+        otactl_print_json(json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O*}",
+            "id", json_object_get(j, "id"),
+            "sign_method", json_object_get(rec, "sign_method"),
+            "sign", json_object_get(rec, "sign"),
+            "size", json_object_get(rec, "size"),
+            "state", json_object_get(rec, "state"),
+            "sign_key", json_object_get(rec, "sign_key")));
+        json_decref(rec);
+    } else {
+        printf("%s\n", json_string_value(json_object_get(j, "id")));
+    }
     fprintf(stderr, "otactl: delta of %s from %s: %lld bytes, %.3f of the "
             "full file's %lld\n", to, from, dsize,
             nsize > 0 ? (double) dsize / (double) nsize : 0.0, nsize);
