@@ -104,35 +104,6 @@ ngx_ota_add_arg(const char **argv, size_t *argvlen, int *argc, const char *s)
 }
 
 
-/* sends argv (EVAL <script> 0 ...) on a new call; answers a failed send */
-static void
-ngx_ota_add_send(ngx_http_request_t *r, ngx_ota_add_t *add, int argc,
-    const char **argv, size_t *argvlen)
-{
-    ngx_int_t              rc;
-    ngx_ota_redis_call_t  *call;
-
-    call = ngx_ota_redis_call(r, ngx_ota_add_reply, add);
-    if (call == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
-
-    if (rc != NGX_OK) {
-        ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_send_failed(r, add->action, &add->object, rc);
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ota admin api: %s \"%V\" sent", add->action,
-                   &add->object);
-
-    /* the body handler holds the request (ngx_http_read_client_request_body)
-     * until the reply handler finalizes it */
-}
 
 
 /* ---- POST devices ------------------------------------------------------- */
@@ -292,7 +263,9 @@ ngx_ota_devices_body(ngx_http_request_t *r, json_t *body)
     ngx_ota_add_arg(argv, argvlen, &head, defmod);
 
     /* hiredis copies the vector at once: defmod may go */
-    ngx_ota_add_send(r, add, argc, argv, argvlen);
+    /* the body handler holds the request until the reply finalizes it */
+    (void) ngx_ota_admin_send_argv(r, ngx_ota_add_reply, add, add->action,
+                                   &add->object, argc, argv, argvlen);
     free(defmod);
 }
 
@@ -378,7 +351,9 @@ ngx_ota_modules_body(ngx_http_request_t *r, json_t *body)
     ngx_ota_add_arg(argv, argvlen, &argc, js);
     ngx_ota_add_arg(argv, argvlen, &argc, defmod);
 
-    ngx_ota_add_send(r, add, argc, argv, argvlen);
+    /* the body handler holds the request until the reply finalizes it */
+    (void) ngx_ota_admin_send_argv(r, ngx_ota_add_reply, add, add->action,
+                                   &add->object, argc, argv, argvlen);
 
     free(js);
     free(defmod);

@@ -217,6 +217,35 @@ ngx_ota_admin_send_failed(ngx_http_request_t *r, const char *action,
 }
 
 
+ngx_int_t
+ngx_ota_admin_send_argv(ngx_http_request_t *r,
+    ngx_ota_redis_handler_pt handler, void *data, const char *action,
+    ngx_str_t *object, int argc, const char **argv, size_t *argvlen)
+{
+    ngx_int_t              rc;
+    ngx_ota_redis_call_t  *call;
+
+    call = ngx_ota_redis_call(r, handler, data);
+    if (call == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
+
+    if (rc != NGX_OK) {
+        ngx_ota_redis_call_abort(call);
+        ngx_ota_admin_send_failed(r, action, object, rc);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota admin api: %s \"%V\" sent", action, object);
+
+    return NGX_OK;
+}
+
+
 void
 ngx_ota_admin_redis_error(ngx_http_request_t *r, const char *action,
     ngx_str_t *object, redisReply *reply)

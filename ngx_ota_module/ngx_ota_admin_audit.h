@@ -44,6 +44,13 @@ void ngx_ota_admin_send_failed(ngx_http_request_t *r, const char *action,
 void ngx_ota_admin_redis_error(ngx_http_request_t *r, const char *action,
     ngx_str_t *object, redisReply *reply);
 
+/* A write's one command vector (EVAL <script> 0 ...) on a new call whose
+ * reply goes to handler: NGX_OK when sent; otherwise the request has been
+ * answered (a failed send audited as above) and NGX_ERROR returned. */
+ngx_int_t ngx_ota_admin_send_argv(ngx_http_request_t *r,
+    ngx_ota_redis_handler_pt handler, void *data, const char *action,
+    ngx_str_t *object, int argc, const char **argv, size_t *argvlen);
+
 /* ngx_ota_ctx_t's body_refused hook for a write (ctx->admin_action): a
  * body that is malformed or too large is audited too */
 ngx_int_t ngx_ota_admin_body_refused(ngx_http_request_t *r,

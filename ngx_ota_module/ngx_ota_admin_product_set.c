@@ -83,11 +83,9 @@ ngx_ota_prodset_body(ngx_http_request_t *r, json_t *body)
     size_t                 argvlen[8];
     json_t                *req, *pub, *v;
     EVP_PKEY              *key;
-    ngx_int_t              rc;
     const char            *argv[8], *name, *pem, *pubmode;
     ngx_ota_ctx_t         *ctx;
     ngx_ota_prodset_t     *ps;
-    ngx_ota_redis_call_t  *call;
 
     ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
     ps = ctx->api;
@@ -189,22 +187,9 @@ ngx_ota_prodset_body(ngx_http_request_t *r, json_t *body)
 
 #undef ngx_ota_ps_arg
 
-    call = ngx_ota_redis_call(r, ngx_ota_prodset_reply, ps);
-    if (call == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
-
-    if (rc != NGX_OK) {
-        ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_send_failed(r, OTA_ACT_PRODUCT_SET, &ps->product, rc);
-        return;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ota admin api: product.set \"%V\" sent", &ps->product);
+    (void) ngx_ota_admin_send_argv(r, ngx_ota_prodset_reply, ps,
+                                   OTA_ACT_PRODUCT_SET, &ps->product, argc,
+                                   argv, argvlen);
 }
 
 

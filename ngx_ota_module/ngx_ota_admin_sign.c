@@ -229,28 +229,6 @@ ngx_ota_sig_refused(ngx_http_request_t *r, ngx_ota_sig_t *s,
 
 
 static void
-ngx_ota_sig_send(ngx_http_request_t *r, ngx_ota_sig_t *s, int argc,
-    const char **argv, size_t *argvlen)
-{
-    ngx_int_t              rc;
-    ngx_ota_redis_call_t  *call;
-
-    call = ngx_ota_redis_call(r, ngx_ota_sig_reply, s);
-    if (call == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
-
-    if (rc != NGX_OK) {
-        ngx_ota_redis_call_abort(call);
-        ngx_ota_admin_send_failed(r, OTA_ACT_PACKAGE_SIGN, &s->id, rc);
-    }
-}
-
-
-static void
 ngx_ota_sig_body(ngx_http_request_t *r, json_t *body)
 {
     size_t          n, argvlen[7];
@@ -337,7 +315,9 @@ ngx_ota_sig_body(ngx_http_request_t *r, json_t *body)
     argvlen[6] = 8;
 
     s->step = 0;
-    ngx_ota_sig_send(r, s, 7, argv, argvlen);
+    (void) ngx_ota_admin_send_argv(r, ngx_ota_sig_reply, s,
+                                   OTA_ACT_PACKAGE_SIGN, &s->id, 7, argv,
+                                   argvlen);
 }
 
 
@@ -535,7 +515,9 @@ ngx_ota_sig_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         argvlen[3] = 6;
 
         s->step = 1;
-        ngx_ota_sig_send(r, s, 4, argv, argvlen);
+        (void) ngx_ota_admin_send_argv(r, ngx_ota_sig_reply, s,
+                                       OTA_ACT_PACKAGE_SIGN, &s->id, 4, argv,
+                                       argvlen);
         return;
 
     case 1:
@@ -581,7 +563,9 @@ ngx_ota_sig_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         }
 
         s->step = 2;
-        ngx_ota_sig_send(r, s, 7, argv, argvlen);
+        (void) ngx_ota_admin_send_argv(r, ngx_ota_sig_reply, s,
+                                       OTA_ACT_PACKAGE_SIGN, &s->id, 7, argv,
+                                       argvlen);
         return;
     }
 
