@@ -262,6 +262,8 @@ Upload a package as a browser form does, then run otactl through the API
   curl -s -H 'Authorization: Bearer $ADMIN' -F product=$PRODUCT -F module=default -F name=fw \\
        -F version=1.0.2 -F file=@$fw $base/ota/admin/packages
   $BUILD/otactl --api $base/ota/admin --token $ADMIN package list
+Make a delta of the two on the server (the worker makes it; docs/delta.md):
+  $BUILD/otactl --api $base/ota/admin --token $ADMIN package diff --from $pkg --to <the upload's id> --wait 30
 
 The web console (sign in with the admin token $ADMIN):
   $base/ota/console/
