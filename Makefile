@@ -205,6 +205,9 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 
 unit: $(UNIT_BINS)
 
+# the jflat/jansson comparison both use
+$(BUILD)/unit/test_jflat $(BUILD)/fuzz/fuzz_jflat: t/unit/jflat_diff.h
+
 # libFuzzer targets: t/fuzz/fuzz_<name>.c with the shared plain C, under
 # ASan and UBSan; corpora grow in build/fuzz/corpus-<name>
 $(BUILD)/fuzz/%: t/fuzz/%.c $(SHARED_SRCS) $(SHARED_HDRS)

@@ -2,11 +2,14 @@
  * ota_request.c: checks of the device API's request bodies (ota_request.h).
  * The messages are the ones the device sees in the 400 answer; the tests
  * (t/20-auth.t, t/21-report.t, t/unit/test_request.c) assert them.
+ *
+ * The checks read the body through ota_req_obj_t, a jansson object or an
+ * object of an ota_jflat_t (the module's fast path, made for speed: no
+ * tree): one set of rules for both, so a body reads the same either way.
  */
 
 #include "ota_request.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "ota_names.h"
@@ -20,24 +23,104 @@ typedef enum {
 } ota_req_str_e;
 
 
-/* a string member as a view into the JSON */
-static ota_req_str_e
-ota_req_str(json_t *obj, const char *name, ota_view_t *out)
+typedef enum {
+    OTA_REQ_V_ABSENT = 0,
+    OTA_REQ_V_NULL,
+    OTA_REQ_V_STRING,
+    OTA_REQ_V_INT,
+    OTA_REQ_V_OBJECT,
+    OTA_REQ_V_OTHER                     /* bool, real, array */
+} ota_req_kind_e;
+
+
+typedef struct {
+    ota_req_kind_e   kind;
+    ota_view_t       s;                 /* OTA_REQ_V_STRING */
+    long long        i;                 /* OTA_REQ_V_INT */
+    ota_req_obj_t    obj;               /* OTA_REQ_V_OBJECT */
+} ota_req_val_t;
+
+
+/* member name of o, whichever representation */
+static void
+ota_req_get(const ota_req_obj_t *o, const char *name, ota_req_val_t *v)
 {
-    json_t  *v;
+    json_t                 *m;
+    const ota_jf_member_t  *f;
 
-    v = json_object_get(obj, name);
+    memset(v, 0, sizeof(ota_req_val_t));
 
-    if (v == NULL || json_is_null(v)) {
+    if (o->flat != NULL) {
+        f = ota_jflat_get(o->flat, o->at, name);
+        if (f == NULL) {
+            v->kind = OTA_REQ_V_ABSENT;
+            return;
+        }
+
+        switch (f->type) {
+        case OTA_JF_NULL:
+            v->kind = OTA_REQ_V_NULL;
+            break;
+        case OTA_JF_STRING:
+            v->kind = OTA_REQ_V_STRING;
+            v->s.data = f->str;
+            v->s.len = f->len;
+            break;
+        case OTA_JF_INT:
+            v->kind = OTA_REQ_V_INT;
+            v->i = f->i;
+            break;
+        case OTA_JF_OBJECT:
+            v->kind = OTA_REQ_V_OBJECT;
+            v->obj.flat = o->flat;
+            v->obj.at = ota_jflat_index(o->flat, f);
+            break;
+        default:
+            v->kind = OTA_REQ_V_OTHER;
+            break;
+        }
+        return;
+    }
+
+    m = json_object_get(o->json, name);
+
+    if (m == NULL) {
+        v->kind = OTA_REQ_V_ABSENT;
+    } else if (json_is_null(m)) {
+        v->kind = OTA_REQ_V_NULL;
+    } else if (json_is_string(m)) {
+        v->kind = OTA_REQ_V_STRING;
+        v->s.data = json_string_value(m);
+        v->s.len = json_string_length(m);
+    } else if (json_is_integer(m)) {
+        v->kind = OTA_REQ_V_INT;
+        v->i = (long long) json_integer_value(m);
+    } else if (json_is_object(m)) {
+        v->kind = OTA_REQ_V_OBJECT;
+        v->obj.json = m;
+    } else {
+        v->kind = OTA_REQ_V_OTHER;
+    }
+}
+
+
+/* a string member as a view into the body */
+static ota_req_str_e
+ota_req_str(const ota_req_obj_t *obj, const char *name, ota_view_t *out)
+{
+    ota_req_val_t  v;
+
+    ota_req_get(obj, name, &v);
+
+    if (v.kind == OTA_REQ_V_ABSENT || v.kind == OTA_REQ_V_NULL) {
         return OTA_REQ_STR_ABSENT;
     }
 
-    if (!json_is_string(v)) {
+    if (v.kind != OTA_REQ_V_STRING) {
         return OTA_REQ_STR_WRONG;
     }
 
-    out->data = json_string_value(v);
-    out->len = json_string_length(v);
+    *out = v.s;
 
     return OTA_REQ_STR_OK;
 }
@@ -45,7 +128,7 @@ ota_req_str(json_t *obj, const char *name, ota_view_t *out)
 
 /* a required string member: NULL, or the message for its absence or type */
 static const char *
-ota_req_need(json_t *obj, const char *name, ota_view_t *out,
+ota_req_need(const ota_req_obj_t *obj, const char *name, ota_view_t *out,
     const char *missing, const char *wrong)
 {
     switch (ota_req_str(obj, name, out)) {
@@ -59,18 +142,19 @@ ota_req_need(json_t *obj, const char *name, ota_view_t *out,
 }
 
 
-const char *
-ota_request_auth(json_t *body, ota_auth_req_t *a)
+/* v in decimal, as "%lld" would print it (no printf: speed) */
+static size_t
+ota_req_ll(char *buf, long long v)
 {
-    int          n;
-    json_t      *ts;
-    const char  *err;
+    return (size_t) (ota_jflat_ll(buf, v) - buf);
+}
 
-    memset(a, 0, sizeof(ota_auth_req_t));
 
-    if (!json_is_object(body)) {
-        return "the body must be a JSON object";
-    }
+static const char *
+ota_request_auth_obj(const ota_req_obj_t *body, ota_auth_req_t *a)
+{
+    const char     *err;
+    ota_req_val_t   ts;
 
     err = ota_req_need(body, "product", &a->product,
                        "\"product\": missing field",
@@ -90,25 +174,19 @@ ota_request_auth(json_t *body, ota_auth_req_t *a)
     }
 
     /* the sign covers the timestamp as the device wrote it */
-    ts = json_object_get(body, "timestamp");
+    ota_req_get(body, "timestamp", &ts);
 
-    if (ts == NULL || json_is_null(ts)) {
+    if (ts.kind == OTA_REQ_V_ABSENT || ts.kind == OTA_REQ_V_NULL) {
         return "\"timestamp\": missing field";
     }
 
-    if (json_is_integer(ts)) {
-        n = snprintf(a->ts_buf, sizeof(a->ts_buf), "%lld",
-                     (long long) json_integer_value(ts));
-        if (n < 0 || (size_t) n >= sizeof(a->ts_buf)) {
-            return "\"timestamp\": must be milliseconds since the epoch, "
-                   "digits only";
-        }
+    if (ts.kind == OTA_REQ_V_INT) {
+        /* as "%lld" prints it: what the device signed */
         a->ts.data = a->ts_buf;
-        a->ts.len = (size_t) n;
+        a->ts.len = ota_req_ll(a->ts_buf, ts.i);
 
-    } else if (json_is_string(ts)) {
-        a->ts.data = json_string_value(ts);
-        a->ts.len = json_string_length(ts);
+    } else if (ts.kind == OTA_REQ_V_STRING) {
+        a->ts = ts.s;
 
     } else {
         return "\"timestamp\": must be an integer (ms) or a string of digits";
@@ -154,35 +232,29 @@ ota_utf8_chars(const char *s, size_t len)
 /* "params", "id" and "module", common to both reports; *src gets the object
  * holding the report's fields (the body, or its "params") */
 static const char *
-ota_request_report(json_t *body, ota_report_req_t *rep, json_t **src)
+ota_request_report(const ota_req_obj_t *body, ota_report_req_t *rep,
+    ota_req_obj_t *src)
 {
-    json_t  *params, *id;
+    ota_req_val_t  params, id;
 
-    memset(rep, 0, sizeof(ota_report_req_t));
+    *src = *body;
 
-    if (!json_is_object(body)) {
-        return "the body must be a JSON object";
-    }
-
-    *src = body;
-
-    params = json_object_get(body, "params");
-    if (params != NULL) {
+    ota_req_get(body, "params", &params);
+    if (params.kind != OTA_REQ_V_ABSENT) {
         /* "params": null is refused too, as the module always did */
-        if (!json_is_object(params)) {
+        if (params.kind != OTA_REQ_V_OBJECT) {
             return "\"params\" must be an object";
         }
-        *src = params;
+        *src = params.obj;
     }
 
-    id = json_object_get(body, "id");
-    if (id != NULL && !json_is_null(id)) {
-        if (json_is_string(id)) {
-            rep->id.data = json_string_value(id);
-            rep->id.len = json_string_length(id);
+    ota_req_get(body, "id", &id);
+    if (id.kind != OTA_REQ_V_ABSENT && id.kind != OTA_REQ_V_NULL) {
+        if (id.kind == OTA_REQ_V_STRING) {
+            rep->id = id.s;
 
-        } else if (json_is_integer(id)) {
-            rep->id_int = json_integer_value(id);
+        } else if (id.kind == OTA_REQ_V_INT) {
+            rep->id_int = (json_int_t) id.i;
             rep->id_is_int = 1;
 
         } else {
@@ -192,7 +264,7 @@ ota_request_report(json_t *body, ota_report_req_t *rep, json_t **src)
         rep->has_id = 1;
     }
 
-    switch (ota_req_str(*src, "module", &rep->module)) {
+    switch (ota_req_str(src, "module", &rep->module)) {
     case OTA_REQ_STR_ABSENT:
         rep->module.data = "default";
         rep->module.len = sizeof("default") - 1;
@@ -211,27 +283,27 @@ ota_request_report(json_t *body, ota_report_req_t *rep, json_t **src)
 }
 
 
-const char *
-ota_request_target(json_t *body, ota_report_req_t *rep)
+static const char *
+ota_request_target_obj(const ota_req_obj_t *body, ota_report_req_t *rep)
 {
-    json_t  *src;
+    ota_req_obj_t  src;
 
     return ota_request_report(body, rep, &src);
 }
 
 
-const char *
-ota_request_inform(json_t *body, ota_report_req_t *rep)
+static const char *
+ota_request_inform_obj(const ota_req_obj_t *body, ota_report_req_t *rep)
 {
-    json_t      *src;
-    const char  *err;
+    const char     *err;
+    ota_req_obj_t   src;
 
     err = ota_request_report(body, rep, &src);
     if (err != NULL) {
         return err;
     }
 
-    err = ota_req_need(src, "version", &rep->version,
+    err = ota_req_need(&src, "version", &rep->version,
                        "\"version\" is missing",
                        "\"version\" must be a string");
     if (err != NULL) {
@@ -250,26 +322,26 @@ ota_request_inform(json_t *body, ota_report_req_t *rep)
 
 /* "step": an integer, or a string of one: optional '-' then 1..3 digits */
 static const char *
-ota_request_step(json_t *src, int *step)
+ota_request_step(const ota_req_obj_t *src, int *step)
 {
-    int          sign;
-    size_t       i, len;
-    json_t      *v;
-    json_int_t   n;
-    const char  *s;
+    int             sign;
+    size_t          i, len;
+    long long       n;
+    const char     *s;
+    ota_req_val_t   v;
 
-    v = json_object_get(src, "step");
+    ota_req_get(src, "step", &v);
 
-    if (v == NULL || json_is_null(v)) {
+    if (v.kind == OTA_REQ_V_ABSENT || v.kind == OTA_REQ_V_NULL) {
         return "\"step\" is missing";
     }
 
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
+    if (v.kind == OTA_REQ_V_INT) {
+        n = v.i;
 
-    } else if (json_is_string(v)) {
-        s = json_string_value(v);
-        len = json_string_length(v);
+    } else if (v.kind == OTA_REQ_V_STRING) {
+        s = v.s.data;
+        len = v.s.len;
 
         sign = 1;
         if (len > 1 && s[0] == '-') {
@@ -306,23 +378,23 @@ ota_request_step(json_t *src, int *step)
 }
 
 
-const char *
-ota_request_progress(json_t *body, ota_report_req_t *rep)
+static const char *
+ota_request_progress_obj(const ota_req_obj_t *body, ota_report_req_t *rep)
 {
-    json_t      *src;
-    const char  *err;
+    const char     *err;
+    ota_req_obj_t   src;
 
     err = ota_request_report(body, rep, &src);
     if (err != NULL) {
         return err;
     }
 
-    err = ota_request_step(src, &rep->step);
+    err = ota_request_step(&src, &rep->step);
     if (err != NULL) {
         return err;
     }
 
-    switch (ota_req_str(src, "desc", &rep->desc)) {
+    switch (ota_req_str(&src, "desc", &rep->desc)) {
     case OTA_REQ_STR_ABSENT:
         rep->desc.data = "";
         rep->desc.len = 0;
@@ -333,7 +405,8 @@ ota_request_progress(json_t *body, ota_report_req_t *rep)
         break;
     }
 
-    /* characters, not bytes: jansson has checked the UTF-8 already */
+    /* characters, not bytes: the UTF-8 is checked already (jansson, or
+     * ota_jflat as jansson does) */
     rep->desc_chars = ota_utf8_chars(rep->desc.data, rep->desc.len);
 
     if (rep->desc_chars > OTA_REQ_DESC_MAX) {
@@ -341,4 +414,131 @@ ota_request_progress(json_t *body, ota_report_req_t *rep)
     }
 
     return NULL;
+}
+
+
+/*
+ * The entries: a jansson body (the MQTT bridge, the fallback of the
+ * module), or the top object of a flat one (the module's fast path).
+ */
+
+static void
+ota_req_obj_json(ota_req_obj_t *o, json_t *body)
+{
+    o->json = body;
+    o->flat = NULL;
+    o->at = -1;
+}
+
+
+static void
+ota_req_obj_flat(ota_req_obj_t *o, const ota_jflat_t *body)
+{
+    o->json = NULL;
+    o->flat = body;
+    o->at = -1;
+}
+
+
+const char *
+ota_request_auth(json_t *body, ota_auth_req_t *a)
+{
+    ota_req_obj_t  o;
+
+    memset(a, 0, sizeof(ota_auth_req_t));
+
+    if (!json_is_object(body)) {
+        return "the body must be a JSON object";
+    }
+
+    ota_req_obj_json(&o, body);
+
+    return ota_request_auth_obj(&o, a);
+}
+
+
+const char *
+ota_request_auth_flat(const ota_jflat_t *body, ota_auth_req_t *a)
+{
+    ota_req_obj_t  o;
+
+    memset(a, 0, sizeof(ota_auth_req_t));
+    ota_req_obj_flat(&o, body);
+
+    return ota_request_auth_obj(&o, a);
+}
+
+
+const char *
+ota_request_inform(json_t *body, ota_report_req_t *rep)
+{
+    ota_req_obj_t  o;
+
+    memset(rep, 0, sizeof(ota_report_req_t));
+
+    if (!json_is_object(body)) {
+        return "the body must be a JSON object";
+    }
+
+    ota_req_obj_json(&o, body);
+
+    return ota_request_inform_obj(&o, rep);
+}
+
+
+const char *
+ota_request_inform_flat(const ota_jflat_t *body, ota_report_req_t *rep)
+{
+    ota_req_obj_t  o;
+
+    memset(rep, 0, sizeof(ota_report_req_t));
+    ota_req_obj_flat(&o, body);
+
+    return ota_request_inform_obj(&o, rep);
+}
+
+
+const char *
+ota_request_progress(json_t *body, ota_report_req_t *rep)
+{
+    ota_req_obj_t  o;
+
+    memset(rep, 0, sizeof(ota_report_req_t));
+
+    if (!json_is_object(body)) {
+        return "the body must be a JSON object";
+    }
+
+    ota_req_obj_json(&o, body);
+
+    return ota_request_progress_obj(&o, rep);
+}
+
+
+const char *
+ota_request_progress_flat(const ota_jflat_t *body, ota_report_req_t *rep)
+{
+    ota_req_obj_t  o;
+
+    memset(rep, 0, sizeof(ota_report_req_t));
+    ota_req_obj_flat(&o, body);
+
+    return ota_request_progress_obj(&o, rep);
+}
+
+
+const char *
+ota_request_target(json_t *body, ota_report_req_t *rep)
+{
+    ota_req_obj_t  o;
+
+    memset(rep, 0, sizeof(ota_report_req_t));
+
+    if (!json_is_object(body)) {
+        return "the body must be a JSON object";
+    }
+
+    ota_req_obj_json(&o, body);
+
+    return ota_request_target_obj(&o, rep);
 }

@@ -1,7 +1,9 @@
 /*
  * ota_request.h: the JSON bodies of the device API's POST requests
- * (auth, inform, progress), checked without nginx.  Plain C on jansson,
- * shared by the module, the unit tests and the fuzz targets.
+ * (auth, inform, progress), checked without nginx.  Plain C, on a jansson
+ * tree or on a flat body read by ota_jflat (the module's fast path: the same
+ * rules, the same messages), shared by the module, the MQTT bridge, the
+ * unit tests and the fuzz targets.
  *
  *   auth      {"product","device","timestamp" (ms, number or digits),"sign"}
  *   inform    {"module","version"}  or  {"id","params":{"version","module"}}
@@ -13,7 +15,8 @@
  * accepted, or the message of the 400 answer (a static string).  Results
  * are views into the JSON (valid while it lives), into static strings
  * ("default", "") or, for a numeric timestamp, into the result struct
- * itself: callers copy what they keep before json_decref().
+ * itself: callers copy what they keep before json_decref().  The _flat
+ * entries read an ota_jflat_t (views into its input and scratch buffer).
  */
 
 #ifndef OTA_REQUEST_H
@@ -24,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "ota_jflat.h"
 #include "ota_version.h"
 
 #define OTA_REQ_DESC_MAX    128         /* characters (code points) */
@@ -59,12 +63,26 @@ typedef struct {
     unsigned       id_is_int:1;
 } ota_report_req_t;
 
+/* an object of a request body: a jansson object (json), or the object at
+ * index at of a flat body (flat; at -1: its top object) */
+typedef struct {
+    json_t             *json;
+    const ota_jflat_t  *flat;
+    int                 at;
+} ota_req_obj_t;
+
 /* body must outlive the views; a is zeroed first */
 const char *ota_request_auth(json_t *body, ota_auth_req_t *a);
+const char *ota_request_auth_flat(const ota_jflat_t *body,
+    ota_auth_req_t *a);
 
 /* rep is zeroed first */
 const char *ota_request_inform(json_t *body, ota_report_req_t *rep);
 const char *ota_request_progress(json_t *body, ota_report_req_t *rep);
+const char *ota_request_inform_flat(const ota_jflat_t *body,
+    ota_report_req_t *rep);
+const char *ota_request_progress_flat(const ota_jflat_t *body,
+    ota_report_req_t *rep);
 
 /* a request that names only a module, in either shape ({"module"} or
  * {"id","params":{"module"}}): "id" and "module" of rep (MQTT firmware/get) */
