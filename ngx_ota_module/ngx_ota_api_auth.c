@@ -34,6 +34,9 @@ typedef struct {
 
 
 static void ngx_ota_auth_body(ngx_http_request_t *r, json_t *body);
+static void ngx_ota_auth_flat(ngx_http_request_t *r, const ota_jflat_t *body);
+static void ngx_ota_auth_checked(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    ota_auth_req_t *req);
 static void ngx_ota_auth_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_auth_device(ngx_http_request_t *r, ngx_ota_auth_t *a,
@@ -47,25 +50,62 @@ static void ngx_ota_auth_refuse(ngx_http_request_t *r, ngx_ota_auth_t *a,
 ngx_int_t
 ngx_ota_api_auth(ngx_http_request_t *r)
 {
-    return ngx_ota_read_json_body(r, ngx_ota_auth_body);
+    return ngx_ota_read_flat_body(r, ngx_ota_auth_flat, ngx_ota_auth_body);
+}
+
+
+/* the usual body, read flat (ngx_ota_read_flat_body): no tree, and no
+ * copies (the views are in the request's pool already) but the timestamp
+ * of a number, printed in req */
+static void
+ngx_ota_auth_flat(ngx_http_request_t *r, const ota_jflat_t *body)
+{
+    const char      *err;
+    ngx_str_t        ts;
+    ota_auth_req_t   req;
+    ngx_ota_auth_t  *a;
+
+    err = ota_request_auth_flat(body, &req);
+    if (err != NULL) {
+        ngx_ota_api_finish(r, NGX_HTTP_BAD_REQUEST, err);
+        return;
+    }
+
+    a = ngx_palloc(r->pool, sizeof(ngx_ota_auth_t));
+    if (a == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    a->product.data = (u_char *) req.product.data;
+    a->product.len = req.product.len;
+    a->device.data = (u_char *) req.device.data;
+    a->device.len = req.device.len;
+    a->sign.data = (u_char *) req.sign.data;
+    a->sign.len = req.sign.len;
+
+    if (req.ts.data == req.ts_buf) {
+        if (ngx_ota_view_copy(r->pool, &req.ts, &ts) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        a->ts = ts;
+
+    } else {
+        a->ts.data = (u_char *) req.ts.data;
+        a->ts.len = req.ts.len;
+    }
+
+    ngx_ota_auth_checked(r, a, &req);
 }
 
 
 static void
 ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
 {
-    int64_t                now, window;
-    ngx_int_t              rc;
-    ngx_str_t              key;
-    const char            *err;
-    ota_auth_req_t         req;
-    ngx_ota_ctx_t         *ctx;
-    ngx_ota_auth_t        *a;
-    ngx_ota_loc_conf_t    *olcf;
-    ngx_ota_redis_call_t  *call;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+    const char      *err;
+    ota_auth_req_t   req;
+    ngx_ota_auth_t  *a;
 
     err = ota_request_auth(body, &req);
     if (err != NULL) {
@@ -89,12 +129,34 @@ ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
     }
 
     json_decref(body);
+
+    ngx_ota_auth_checked(r, a, &req);
+}
+
+
+/* a body of the right shape, its fields in a: the clock, then Redis */
+static void
+ngx_ota_auth_checked(ngx_http_request_t *r, ngx_ota_auth_t *a,
+    ota_auth_req_t *req)
+{
+    int64_t                now, window;
+    size_t                 argvlen[4];
+    ngx_int_t              rc;
+    ngx_str_t              key;
+    const char            *argv[4];
+    ngx_ota_ctx_t         *ctx;
+    ngx_ota_loc_conf_t    *olcf;
+    ngx_ota_redis_call_t  *call;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
     ctx->api = a;
 
     now = ngx_ota_now_ms();
     window = (int64_t) olcf->auth_window * 1000;
 
-    if (req.ts_ms < now - window || req.ts_ms > now + window) {
+    if (req->ts_ms < now - window || req->ts_ms > now + window) {
         ngx_ota_auth_refuse(r, a, "timestamp outside the auth window");
         return;
     }
@@ -112,8 +174,18 @@ ngx_ota_auth_body(ngx_http_request_t *r, json_t *body)
         return;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HMGET %b product secret",
-                           key.data, key.len);
+    /* an argument vector, not a format: hiredis parses no format and
+     * builds no sds per argument (speed) */
+    argv[0] = "HMGET";
+    argvlen[0] = sizeof("HMGET") - 1;
+    argv[1] = (const char *) key.data;
+    argvlen[1] = key.len;
+    argv[2] = "product";
+    argvlen[2] = sizeof("product") - 1;
+    argv[3] = "secret";
+    argvlen[3] = sizeof("secret") - 1;
+
+    rc = ngx_ota_redis_argv(call, 4, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
         ngx_ota_api_send_failed(r, rc);
@@ -152,10 +224,14 @@ static void
 ngx_ota_auth_device(ngx_http_request_t *r, ngx_ota_auth_t *a,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
+    u_char              *ex;
+    size_t               argvlen[6];
     ngx_int_t            rc;
     ngx_str_t            key;
+    const char          *argv[6];
     redisReply          *product, *secret;
     ngx_ota_loc_conf_t  *olcf;
+    u_char               exbuf[NGX_TIME_T_LEN];
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         ngx_ota_api_redis_error(r, reply, "auth");
@@ -200,8 +276,24 @@ ngx_ota_auth_device(ngx_http_request_t *r, ngx_ota_auth_t *a,
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
 
-    rc = ngx_ota_redis_cmd(call, "SET %b 1 NX EX %d", key.data, key.len,
-                           (int) (2 * olcf->auth_window));
+    /* argv, the seconds by ngx_sprintf: hiredis's "%d" goes through
+     * vsnprintf (speed) */
+    ex = ngx_sprintf(exbuf, "%T", 2 * olcf->auth_window);
+
+    argv[0] = "SET";
+    argvlen[0] = sizeof("SET") - 1;
+    argv[1] = (const char *) key.data;
+    argvlen[1] = key.len;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = "NX";
+    argvlen[3] = 2;
+    argv[4] = "EX";
+    argvlen[4] = 2;
+    argv[5] = (const char *) exbuf;
+    argvlen[5] = ex - exbuf;
+
+    rc = ngx_ota_redis_argv(call, 6, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }

@@ -6,6 +6,7 @@
 #include "ngx_ota_json.h"
 #include "ngx_ota_core.h"
 
+#include "ota_jflat.h"
 #include "ota_token.h"
 
 
@@ -165,10 +166,14 @@ typedef struct {
     size_t                len;
     size_t                size;             /* allocated */
     size_t                limit;
+    ngx_ota_flat_body_pt  flat;             /* read flat first: speed */
     unsigned              array:1;          /* an array is good too */
 } ngx_ota_body_t;
 
 
+static ngx_int_t ngx_ota_read_body(ngx_http_request_t *r,
+    ngx_ota_json_body_pt handler, ngx_ota_flat_body_pt flat,
+    ngx_uint_t array);
 static void ngx_ota_json_body_start(ngx_http_request_t *r);
 static ngx_int_t ngx_ota_body_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
@@ -183,8 +188,24 @@ ngx_ota_read_json_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler)
 
 
 ngx_int_t
+ngx_ota_read_flat_body(ngx_http_request_t *r, ngx_ota_flat_body_pt flat,
+    ngx_ota_json_body_pt handler)
+{
+    return ngx_ota_read_body(r, handler, flat, 0);
+}
+
+
+ngx_int_t
 ngx_ota_read_json_body_as(ngx_http_request_t *r, ngx_ota_json_body_pt handler,
     ngx_uint_t array)
+{
+    return ngx_ota_read_body(r, handler, NULL, array);
+}
+
+
+static ngx_int_t
+ngx_ota_read_body(ngx_http_request_t *r, ngx_ota_json_body_pt handler,
+    ngx_ota_flat_body_pt flat, ngx_uint_t array)
 {
     ngx_int_t            rc;
     ngx_ota_ctx_t       *ctx;
@@ -206,6 +227,7 @@ ngx_ota_read_json_body_as(ngx_http_request_t *r, ngx_ota_json_body_pt handler,
     }
 
     b->limit = (size_t) olcf->body_limit;
+    b->flat = flat;
     b->array = array ? 1 : 0;
 
     ctx->body_handler = handler;
@@ -384,7 +406,9 @@ ngx_ota_json_body_read(ngx_http_request_t *r)
 static void
 ngx_ota_json_body_ready(ngx_http_request_t *r)
 {
+    char            *scratch;
     json_t          *json;
+    ota_jflat_t      flat;
     json_error_t     err;
     ngx_ota_ctx_t   *ctx;
     ngx_ota_body_t  *b;
@@ -398,6 +422,35 @@ ngx_ota_json_body_ready(ngx_http_request_t *r)
             ngx_ota_body_refuse(r, NGX_HTTP_BAD_REQUEST,
                                "empty body: send a JSON object"));
         return;
+    }
+
+    /*
+     * Made for speed: a flat object (the device reports, auth) is read
+     * without a jansson tree (no malloc per node, no hash table per
+     * object); its strings are views into the body or into scratch, both
+     * in the pool.  Anything else, a malformed body included, is read by
+     * jansson below as before, so every refusal keeps its message.
+     */
+    if (b->flat != NULL) {
+        scratch = ngx_pnalloc(r->pool, b->len);
+        if (scratch == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ota_jflat_parse(&flat, (const char *) b->data, b->len, scratch,
+                            b->len)
+            == OTA_JF_OK)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota: request body read flat, %d members of "
+                           "%uz bytes", flat.n, b->len);
+            b->flat(r, &flat);
+            return;
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota: request body not flat: read by jansson");
     }
 
     json = json_loadb((const char *) b->data, b->len,

@@ -8,6 +8,14 @@
 
 #include "ngx_ota_core.h"
 
+#include "ota_jflat.h"
+
+
+/* the handler of a flat body (ngx_ota_read_flat_body): body lives during
+ * the call only, its views (into the request's pool) with the request */
+typedef void (*ngx_ota_flat_body_pt)(ngx_http_request_t *r,
+    const ota_jflat_t *body);
+
 
 /* Sends {"code":status,"message":msg}; adds Retry-After for 429 and 503.
  * Returns what the content handler should return. */
@@ -45,6 +53,13 @@ ngx_int_t ngx_ota_read_json_body(ngx_http_request_t *r,
 /* the same; array: a JSON array is accepted as well as an object */
 ngx_int_t ngx_ota_read_json_body_as(ngx_http_request_t *r,
     ngx_ota_json_body_pt handler, ngx_uint_t array);
+
+/* The same for the small device bodies (auth, inform, progress): a flat
+ * object (include/ota_jflat.h) goes to flat(r, body) without a jansson
+ * tree, any other body (nested, or to be refused: the same 400 and text as
+ * ngx_ota_read_json_body) to handler as above. */
+ngx_int_t ngx_ota_read_flat_body(ngx_http_request_t *r,
+    ngx_ota_flat_body_pt flat, ngx_ota_json_body_pt handler);
 
 /* Bearer token of the request, verified against ota_token_secret.
  * Returns NGX_OK and fills device/product (pointing into the header), or
