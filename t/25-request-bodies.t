@@ -152,6 +152,82 @@ like($resp, qr{^HTTP/1\.1 413}, 'refused mid-body: 413');
 my $n = () = $resp =~ m{HTTP/1\.1 \d{3}}g;
 is($n, 1, 'and nothing after it: the rest of the body is not read as a request');
 
+# ---- the flat reader (include/ota_jflat.c) and jansson behind it -------------------------
+# auth, inform and progress read a flat body without a jansson tree; what it
+# does not cover (an array, deeper objects) and every malformed body go to
+# jansson as before: the same 400 with jansson's text, nothing changed.
+
+sub post_raw {
+    my ($path, $body, $tok) = @_;
+    return $t->http(POST => $path, body => $body,
+                    headers => { 'Content-Type' => 'application/json',
+                                 ($tok ? (Authorization => "Bearer $tok") : ()) });
+}
+
+my $events = OtaTest::key('OTA_STREAM_EVENTS');
+sub last_event {
+    my $e = $t->redis(XREVRANGE => $events, '+', '-', 'COUNT', 1);
+    return ($e && @$e) ? { @{ $e->[0][1] } } : {};
+}
+
+my @refused = (
+    [ 'auth', '{"product":', 'malformed JSON at line 1 column 11: unexpected token near end of file' ],
+    [ 'auth', '{"a":1} x', "malformed JSON at line 1 column 9: end of file expected near 'x'" ],
+    [ 'auth', '{"a":1,"a":2}', "malformed JSON at line 1 column 10: duplicate object key near '\"a\"'" ],
+    [ 'auth', '{"device":"d","\u0064evice":"e"}', 'malformed JSON at line 1 column 27: duplicate object key near \'"\u0064evice"\'' ],
+    [ 'auth', '{"a":"\u0000"}', 'malformed JSON at line 1 column 13: \u0000 is not allowed without JSON_ALLOW_NUL near \'"\u0000"\'' ],
+    [ 'auth', '{"a":"\uD800"}', "malformed JSON at line 1 column 13: invalid Unicode '\\uD800' near '\"\\uD800\"'" ],
+    [ 'auth', qq({"a":"\xff"}), "malformed JSON at line 1 column 6: unable to decode byte 0xff near '\"'" ],
+    [ 'auth', '{"a":1,}', "malformed JSON at line 1 column 8: string or '}' expected near '}'" ],
+    [ 'auth', '{"a":01}', "malformed JSON at line 1 column 6: invalid token near '0'" ],
+    [ 'auth', '{"a":1e999}', "malformed JSON at line 1 column 10: real number overflow near '1e999'" ],
+    [ 'auth', '{"product":{"a":1},"device":"bd-1","timestamp":"1","sign":"00"}', '"product": must be a string' ],
+    [ 'auth', '{"product":"bp","device":"bd-1","timestamp":1.5,"sign":"00"}',
+      '"timestamp": must be an integer (ms) or a string of digits' ],
+    [ 'inform', '{"params":{"version":"1.0.0","module":{"x":1}}}', '"module" must be a string' ],
+    [ 'inform', '{"params":[1]}', '"params" must be an object' ],
+    [ 'inform', '{"params":null,"version":"1.0.0"}', '"params" must be an object' ],
+    [ 'inform', '{"id":true,"version":"1.0.0"}', '"id" must be a string or an integer' ],
+    [ 'progress', '{"step":"1e2"}', '"step" must be an integer or a string of one' ],
+    [ 'progress', '{"step":5,"desc":"' . ('\u00e9' x 129) . '"}', '"desc" is longer than 128 characters' ],
+);
+for my $c (@refused) {
+    my ($ep, $body, $msg) = @$c;
+    my $before = $t->redis_snapshot;
+    my $r = post_raw("/ota/v1/$ep", $body, $ep eq 'auth' ? undef : $token);
+    is($r->{status}, 400, "$ep $body: 400");
+    is($r->{json}{message} // '', $msg, "$ep: the reason as before");
+    is_deeply($t->redis_snapshot, $before, "$ep: nothing changed");
+}
+
+# escapes everywhere in an auth body: decoded before the sign is checked
+{
+    my $ts = int(time * 1000) + 5;
+    my $sign = OtaTest::auth_sign($secret, 'bd-1', 'bp', $ts);
+    my $r = post_raw('/ota/v1/auth', qq({ "\\u0070roduct" : "b\\u0070", "device":"bd\\u002d1",\n)
+                     . qq( "timestamp":$ts, "sign":"$sign", "x":null, "y":[1,{"z":2}] }));
+    is($r->{status}, 200, 'auth with escapes, a number timestamp and an array member: 200');
+    ok($r->{json}{token}, 'a token');
+}
+
+# a string id with what JSON must escape: echoed as jansson wrote it
+my $r2 = post_raw('/ota/v1/inform',
+                  '{"id":"q\"b\\\\s/\u00e9\t\u0001\ud83d\ude00","params":{"version":"1.0.3"}}', $token);
+is($r2->{status}, 200, 'Alibaba inform with an escaped string id: 200');
+is($r2->{content}, qq({"code":200,"message":"ok","id":"q\\"b\\\\s/\xc3\xa9\\t\\u0001\xf0\x9f\x98\x80"}),
+   'the id quoted as json_dumps quotes it');
+is(last_event()->{version}, '1.0.3', 'the version from params');
+
+$r2 = post_raw('/ota/v1/inform', '{"id":-9223372036854775808,"version":"1.0.4","tags":["a"]}', $token);
+is($r2->{status}, 200, 'inform with an array member (jansson reads it): 200');
+is($r2->{content}, '{"code":200,"message":"ok","id":-9223372036854775808}', 'the integer id');
+is(last_event()->{version}, '1.0.4', 'its event');
+
+$r2 = post_raw('/ota/v1/progress', '{"step":"-02","desc":"caf\u00e9 \/ \"ok\""}', $token);
+is($r2->{status}, 200, 'progress with escapes in desc: 200');
+my $pe = last_event();
+is("$pe->{step} $pe->{desc}", qq(-2 caf\xc3\xa9 / "ok"), 'the event has step -2 and the decoded desc');
+
 # ---- client_max_body_size smaller than ota_body_max --------------------------------------
 
 # a second and third node on the same Redis: wait until their worker
