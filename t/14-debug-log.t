@@ -72,6 +72,7 @@ for my $line (
     [ qr/ota redis: call \S+ sends EVALSHA \(\d+ bytes\)/, 'a Redis call' ],
     [ qr/ota redis: call \S+ reply 0: array of 3/, 'its reply' ],
     [ qr/ota device api: "auth"/, 'the device API dispatch' ],
+    [ qr/ota: request body read flat, 4 members of \d+ bytes/, 'the auth body read without a tree' ],
     [ qr/ota auth: device "dbg-1" of product "pdbg" accepted/, 'the auth decision' ],
     [ qr/ota bearer: token of device "dbg-1", product "pdbg" accepted/, 'the bearer decision' ],
 ) {
