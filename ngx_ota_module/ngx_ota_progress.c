@@ -14,11 +14,13 @@
  *   416 send no body, so they add nothing.
  * - ranges go into a per-process "track" per (device, package): a range set
  *   (ota_cov.h) of what Redis does not have yet.  One tick per process
- *   (ota_progress_interval) and the end of every request flush tracks: one
- *   EVALSHA of a merge script per track, then one XADD of a download event
- *   with the covered count the script returned.  A track has at most one
- *   script call in flight, so a busy download costs two commands per tick
- *   however many write events or parallel segments it has.
+ *   (ota_progress_interval) flushes every track, and the end of a request
+ *   flushes its track at once when it matters (its first piece, the whole
+ *   package, a connection closing: ngx_ota_track_now): one EVALSHA of a
+ *   merge script per track (or the whole write), then one XADD of a
+ *   download event with the covered count Redis returned.  A track has at
+ *   most one call in flight, so a busy download costs two commands per
+ *   tick however many write events or parallel segments it has.
  * - merging is idempotent, so a write whose answer was lost is simply sent
  *   again: Redis away means the track keeps its ranges (bounded by
  *   ota_progress_buffer bytes of bookkeeping per process) and writes them
@@ -47,6 +49,8 @@
 
 #define NGX_OTA_FLUSH_MAX   256             /* ranges per script call */
 #define NGX_OTA_KNOWN_MAX   64              /* confirmed ranges remembered */
+#define NGX_OTA_HOLD_MAX    8               /* pending ranges a request's
+                                               end may leave to the tick */
 #define NGX_OTA_IDLE_KEEP   10000           /* ms an idle track is kept */
 #define NGX_OTA_ACK_EVERY   100             /* ms between two questions to
                                                the socket while a download
@@ -78,6 +82,11 @@ typedef struct {
     unsigned              need_event:1;     /* an event write was lost */
     unsigned              idle:1;           /* nothing to do: may be freed */
     unsigned              no_whole:1;       /* whole writes refused: script */
+    unsigned              written:1;        /* a write was sent: the first
+                                               piece's event is out */
+    unsigned              last:1;           /* a connection of it closed:
+                                               nothing may follow soon */
+    unsigned              due:1;            /* the tick came while busy */
 } ngx_ota_track_t;
 
 
@@ -95,6 +104,9 @@ typedef struct {
     ngx_msec_t            asked;            /* the socket, last time */
     unsigned              done:1;
     unsigned              broken:1;         /* segments lost: not counted */
+    unsigned              keepalive:1;      /* r->keepalive once the header
+                                               went out (nginx clears it
+                                               before the pool's cleanup) */
 } ngx_ota_prog_req_t;
 
 
@@ -250,6 +262,8 @@ ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (p->done || p->request != r) {
         return ngx_http_next_body_filter(r, in);
     }
+
+    p->keepalive = r->keepalive;
 
     /* before the write filter advances the buffers' positions */
     for (cl = in; cl; cl = cl->next) {
@@ -631,6 +645,7 @@ ngx_ota_progress_tail_done(void *data, off_t lost)
 
     if (lost > 0) {
         ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, lost);
+        t->last = 1;                    /* the device is gone */
     }
 
     ngx_ota_progress_release(t);
@@ -680,7 +695,40 @@ ngx_ota_track_whole(ngx_ota_track_t *t)
 }
 
 
-/* the request (or its watched tail) no longer sends: an immediate write */
+/*
+ * Whether a track's pending ranges are written when a request of it ends
+ * (or when its call in flight answers) rather than by the tick.  Now:
+ *
+ * - the first piece of a track: its event tells the worker at once that
+ *   the device downloads (task "downloading"), and its merge in flight
+ *   orders the completing write after it, as before;
+ * - the ranges complete the package: the download's end is what the
+ *   device's next reports and the admin wait for;
+ * - a connection of the track closed (Connection: close, HTTP/1.0, the
+ *   client gone, nginx exiting): nothing of it is likely to follow soon;
+ * - the tick came while the track's call was in flight;
+ * - many ranges (a client of scattered parts) or a budget half used: the
+ *   bookkeeping stays as small as when every end was written.
+ *
+ * Otherwise (a piece in between, on a kept-alive connection) the ranges
+ * wait for the tick, at most ota_progress_interval: the device's next
+ * piece, milliseconds later, usually completes the package and its whole
+ * write carries them.  Chosen for speed: a fleet session's in-between
+ * pieces cost no merge script and no event (bench/README.md, "Fleet
+ * cost").
+ */
+static ngx_uint_t
+ngx_ota_track_now(ngx_ota_track_t *t)
+{
+    return !t->written || t->last || t->due
+           || t->pending.n > NGX_OTA_HOLD_MAX
+           || ngx_ota_used > ngx_ota_budget / 2
+           || ngx_ota_track_whole(t);
+}
+
+
+/* the request (or its watched tail) no longer sends: a write now, or the
+ * ranges left to the tick */
 static void
 ngx_ota_progress_release(ngx_ota_track_t *t)
 {
@@ -695,7 +743,38 @@ ngx_ota_progress_release(ngx_ota_track_t *t)
         return;
     }
 
+    if (t->pending.n && !ngx_ota_track_now(t)) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota progress: device \"%s\" package \"%s\": a piece "
+                       "in between, left to the tick", t->device, t->package);
+        ngx_ota_arm_tick();
+        ngx_ota_track_release(t);
+        return;
+    }
+
     ngx_ota_track_flush(t);
+}
+
+
+/* whether nothing more of the request's connection can follow soon: it
+ * closes after this request, or the client went away */
+static ngx_uint_t
+ngx_ota_progress_closing(ngx_ota_prog_req_t *p)
+{
+    ngx_http_request_t  *r = p->request;
+    ngx_connection_t    *c = r->connection;
+
+    if (c->error || c->timedout || c->close || ngx_exiting || ngx_terminate) {
+        return 1;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return 0;                       /* the connection's other streams */
+    }
+#endif
+
+    return !p->keepalive;
 }
 
 
@@ -712,6 +791,10 @@ ngx_ota_progress_cleanup(void *data)
     if (!p->done) {
         ngx_ota_progress_account(p);
         p->done = 1;
+    }
+
+    if (ngx_ota_progress_closing(p)) {
+        t->last = 1;                    /* written when released */
     }
 
     if (p->written) {
@@ -887,6 +970,7 @@ ngx_ota_track_send(ngx_ota_track_t *t, ngx_uint_t sha)
                                      ngx_ota_argv, ngx_ota_argvlen);
     if (rc == NGX_OK) {
         t->busy = 1;
+        t->written = 1;
     }
 
     return rc;
@@ -995,6 +1079,7 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
     }
 
     t->busy = 1;
+    t->written = 1;
 
     return NGX_OK;
 }
@@ -1013,6 +1098,9 @@ static void
 ngx_ota_track_flush(ngx_ota_track_t *t)
 {
     if (t->busy) {
+        if (t->pending.n) {
+            t->due = 1;                 /* written when the call answers */
+        }
         return;
     }
 
@@ -1020,6 +1108,9 @@ ngx_ota_track_flush(ngx_ota_track_t *t)
         ngx_ota_track_release(t);
         return;
     }
+
+    t->last = 0;
+    t->due = 0;
 
     ngx_ota_track_take(t);
 
@@ -1275,14 +1366,22 @@ ngx_ota_track_merged(ngx_ota_track_t *t, long long covered, long long added,
 }
 
 
-/* the merge call is over: more to write now, later, or nothing */
+/* the merge call is over: more to write now, later (the tick), or
+ * nothing */
 static void
 ngx_ota_track_next(ngx_ota_track_t *t)
 {
-    if (t->pending.n && (t->again || t->refs == 0)) {
-        t->again = 0;
-        ngx_ota_track_flush(t);
-        return;
+    if (t->pending.n && (t->again || t->refs == 0 || t->due)) {
+        if (ngx_ota_track_now(t)) {
+            t->again = 0;
+            ngx_ota_track_flush(t);
+            return;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                       "ota progress: device \"%s\" package \"%s\": a piece "
+                       "in between, left to the tick", t->device, t->package);
+        ngx_ota_arm_tick();
     }
 
     t->again = 0;
