@@ -14,13 +14,14 @@
  *   416 send no body, so they add nothing.
  * - ranges go into a per-process "track" per (device, package): a range set
  *   (ota_cov.h) of what Redis does not have yet.  One tick per process
- *   (ota_progress_interval) flushes every track, and the end of a request
+ *   (twice per ota_progress_interval) flushes every track whose ranges
+ *   were pending at the tick before, and the end of a request
  *   flushes its track at once when it matters (its first piece, the whole
  *   package, a connection closing: ngx_ota_track_now): one EVALSHA of a
  *   merge script per track (or the whole write), then one XADD of a
  *   download event with the covered count Redis returned.  A track has at
  *   most one call in flight, so a busy download costs two commands per
- *   tick however many write events or parallel segments it has.
+ *   interval however many write events or parallel segments it has.
  * - merging is idempotent, so a write whose answer was lost is simply sent
  *   again: Redis away means the track keeps its ranges (bounded by
  *   ota_progress_buffer bytes of bookkeeping per process) and writes them
@@ -729,22 +730,23 @@ ngx_ota_track_whole(ngx_ota_track_t *t)
  * - a connection of the track closed (Connection: close, HTTP/1.0, the
  *   client gone, nginx exiting): nothing of it is likely to follow soon;
  * - the tick came while the track's call was in flight;
- * - many ranges (a client of scattered parts) or a budget half used: the
- *   bookkeeping stays as small as when every end was written.
+ * - many ranges (a client of scattered parts, which waits for nothing).
  *
  * Otherwise (a piece in between, on a kept-alive connection) the ranges
  * wait for the tick, at most ota_progress_interval: the device's next
  * piece, milliseconds later, usually completes the package and its whole
  * write carries them.  Chosen for speed: a fleet session's in-between
  * pieces cost no merge script and no event (bench/README.md, "Fleet
- * cost").
+ * cost").  Holding costs no more of ota_progress_buffer than writing: a
+ * written range is remembered as confirmed (known), in the same budget.
+ * (A clause "the budget half used" wrote every piece at once whenever the
+ * idle tracks kept for 10 s filled half of it: a fleet's usual state.)
  */
 static ngx_uint_t
 ngx_ota_track_now(ngx_ota_track_t *t)
 {
     return !t->written || t->last || t->due
            || t->pending.n > NGX_OTA_HOLD_MAX
-           || ngx_ota_used > ngx_ota_budget / 2
            || ngx_ota_track_whole(t);
 }
 
