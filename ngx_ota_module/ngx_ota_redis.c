@@ -59,6 +59,7 @@ static ngx_ota_main_conf_t    *ngx_ota_omcf;
 static ngx_log_t              *ngx_ota_log;
 static ngx_uint_t              ngx_ota_exiting;
 static ngx_ota_redis_ready_pt  ngx_ota_ready_handler;
+static ngx_connection_t       *ngx_ota_redis_writing;
 
 /* made for speed: commands are written here in RESP (ota_resp.c: no
  * printf, no malloc per command; hiredis copies them into its output
@@ -99,13 +100,36 @@ ngx_ota_redis_del_read(void *privdata)
 }
 
 
+/*
+ * Made for speed: a loopback Redis socket nearly always has room, so the
+ * commands queued during an event loop iteration are written at its end by
+ * the posted write event (one write for all of them), not by a write event
+ * added to epoll for each batch and deleted after it (two epoll_ctl per
+ * batch).  Only output left by a write (EAGAIN, a short write) and the
+ * non-blocking connect wait for epoll's write event.
+ */
 static void
 ngx_ota_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
+    ngx_connection_t   *c = privdata;
+    redisAsyncContext  *ac = c->data;
 
-    if (!c->write->active) {
+    if (c->write->active) {
+        return;                     /* epoll tells when there is room */
+    }
+
+    if (!(ac->c.flags & REDIS_CONNECTED) || ngx_ota_redis_writing == c) {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->write->log, 0,
+                       "ota redis: fd:%d %s, waiting for the socket",
+                       c->fd, (ac->c.flags & REDIS_CONNECTED)
+                              ? "has output left" : "connects");
+
         (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+        return;
+    }
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
     }
 }
 
@@ -169,7 +193,10 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
+    /* output left by this write waits for epoll (add_write) */
+    ngx_ota_redis_writing = c;
     redisAsyncHandleWrite(c->data);
+    ngx_ota_redis_writing = NULL;
 }
 
 
