@@ -796,6 +796,12 @@ ngx_ota_redis_exit_process(ngx_cycle_t *cycle)
         ngx_ota_redis_buf = NULL;
         ngx_ota_redis_buf_size = 0;
     }
+
+    if (ngx_ota_arena != NULL && ngx_ota_arena_reader == NULL) {
+        ngx_ota_arena_free(NULL);
+        ngx_free(ngx_ota_arena);
+        ngx_ota_arena = NULL;
+    }
 }
 
 
