@@ -227,6 +227,9 @@ sub measure {
     $ms{sps} = $j->{sessions_per_s};
     $ms{requests} = $j->{requests} / $ndev;
     $ms{stats} = $t->redis(INFO => 'commandstats');
+    # Redis's read events (nginx's writes, the worker's, ...) per session
+    my ($reads) = $t->redis(INFO => 'stats') =~ /total_reads_processed:(\d+)/;
+    $ms{reads} = ($reads // 0) / $ndev;
     if ($ENV{BENCH_STATS}) {           # us and calls by script (or command)
         my %by;
         for my $e (@{ $t->redis(SLOWLOG => 'GET', -1) }) {
@@ -292,9 +295,10 @@ for my $r (1 .. $rounds) {
     push @{ $runs{floor} }, measure('floor', $floor);
     for my $mode (qw(static full floor)) {
         my $x = $runs{$mode}[-1];
-        printf "#   round %d %-6s %8.1f sessions/s  nginx %.3f (user %.3f)  redis %.3f  "
-             . "worker %.3f  client %.3f ms/session\n", $r, $mode, $x->{sps}, $x->{nginx},
-             $x->{nginx_user}, $x->{redis}, $x->{worker}, $x->{client};
+        printf "#   round %d %-6s %8.1f sessions/s  nginx %.3f (user %.3f)  redis %.3f "
+             . "(%.1f reads)  worker %.3f  client %.3f ms/session\n", $r, $mode, $x->{sps},
+             $x->{nginx}, $x->{nginx_user}, $x->{redis}, $x->{reads}, $x->{worker},
+             $x->{client};
     }
 }
 
