@@ -54,9 +54,11 @@ my $dir = $t->dir;
 my $hz = 100;                                   # USER_HZ
 
 sub cpu_of {                                    # seconds, user + system
-    my ($pid) = @_;
+    my ($pid, $which) = @_;                     # $which: 'user' or 'sys' only
     my $st = eval { OtaTest::read_file("/proc/$pid/stat") } // return 0;
     my @f = split ' ', ($st =~ /\)\s(.*)/s)[0];
+    return $f[11] / $hz if ($which // '') eq 'user';
+    return $f[12] / $hz if ($which // '') eq 'sys';
     return ($f[11] + $f[12]) / $hz;
 }
 
@@ -66,8 +68,9 @@ sub redis_pid {
 }
 
 sub snapshot {
-    my %s = (nginx => 0);
+    my %s = (nginx => 0, nginx_user => 0);
     $s{nginx} += cpu_of($_) for $t->nginx_workers;
+    $s{nginx_user} += cpu_of($_, 'user') for $t->nginx_workers;
     $s{redis} = cpu_of(redis_pid());
     $s{worker} = cpu_of($t->{workers}[0]{pid});
     return \%s;
@@ -163,7 +166,9 @@ sub perf_start {
         if ($pid == 0) {
             open STDOUT, '>', '/dev/null';
             open STDERR, '>', '/dev/null';
-            exec 'perf', 'record', '-g', '-F', 999, '-o', "$out/$mode-$w->[0].data",
+            # BENCH_PERF_CG=dwarf: callers through DWARF (large files)
+            my @cg = $ENV{BENCH_PERF_CG} ? ('--call-graph', $ENV{BENCH_PERF_CG}) : ('-g');
+            exec 'perf', 'record', @cg, '-F', 999, '-o', "$out/$mode-$w->[0].data",
                  '-p', $w->[1];
             exit 127;
         }
@@ -171,6 +176,23 @@ sub perf_start {
     }
     sleep 0.5;
     return \@p;
+}
+
+# BENCH_STRACE=DIR: strace -c -f of nginx's workers during each run
+# (DIR/<mode>-nginx.strace: syscalls per session; the run's CPU figures are not)
+sub strace_start {
+    my ($mode) = @_;
+    my $out = $ENV{BENCH_STRACE} or return;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec 'strace', '-c', '-f', '-o', "$out/$mode-nginx.strace",
+             map { ('-p', $_) } $t->nginx_workers;
+        exit 127;
+    }
+    sleep 0.5;
+    return $pid;
 }
 
 sub perf_stop {
@@ -189,6 +211,7 @@ sub measure {
     }
     $t->redis(SLOWLOG => 'RESET');
     my $perf = perf_start($mode);
+    my $strace = strace_start($mode);
     my $s0 = snapshot();
     my $j = $mode eq 'static'
         ? fleet('--mode', 'static', '--devices', $ndev, '--path', $set->{static},
@@ -198,11 +221,15 @@ sub measure {
     settle($mode eq 'full' ? $set->{batch} : undef);
     my $s1 = snapshot();
     perf_stop($perf);
+    perf_stop([$strace]) if $strace;
     my %ms = map { $_ => ($s1->{$_} - $s0->{$_}) / $ndev * 1e3 } keys %$s1;
     $ms{client} = $j->{cpu} / $ndev * 1e3;
     $ms{sps} = $j->{sessions_per_s};
     $ms{requests} = $j->{requests} / $ndev;
     $ms{stats} = $t->redis(INFO => 'commandstats');
+    # Redis's read events (nginx's writes, the worker's, ...) per session
+    my ($reads) = $t->redis(INFO => 'stats') =~ /total_reads_processed:(\d+)/;
+    $ms{reads} = ($reads // 0) / $ndev;
     if ($ENV{BENCH_STATS}) {           # us and calls by script (or command)
         my %by;
         for my $e (@{ $t->redis(SLOWLOG => 'GET', -1) }) {
@@ -268,9 +295,10 @@ for my $r (1 .. $rounds) {
     push @{ $runs{floor} }, measure('floor', $floor);
     for my $mode (qw(static full floor)) {
         my $x = $runs{$mode}[-1];
-        printf "#   round %d %-6s %8.1f sessions/s  nginx %.3f  redis %.3f  worker %.3f  "
-             . "client %.3f ms/session\n", $r, $mode, $x->{sps}, $x->{nginx}, $x->{redis},
-             $x->{worker}, $x->{client};
+        printf "#   round %d %-6s %8.1f sessions/s  nginx %.3f (user %.3f)  redis %.3f "
+             . "(%.1f reads)  worker %.3f  client %.3f ms/session\n", $r, $mode, $x->{sps},
+             $x->{nginx}, $x->{nginx_user}, $x->{redis}, $x->{reads}, $x->{worker},
+             $x->{client};
     }
 }
 

@@ -2,19 +2,36 @@
  * ngx_ota_api_upgrade.c: GET /ota/v1/upgrade?module=<m> (Bearer token).
  *
  * The device's open task for the module, 204 when there is none, 404 for a
- * module the product does not have.  Four steps, each one round trip (the
- * keys live in different hash slots, so no single script):
+ * module the product does not have.  Three steps for most answers, each
+ * one round trip (the keys live in different hash slots, so no single
+ * script):
  *
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:ver <module>                  -> its version
  *      HGET     dev:{d}:open <module>                 -> batch id
  *   1  HGET     batch:{b}:state|from|covered|pkg <device>
- *      ZSCORE   batch:{b}:devices <device>  HGETALL batch:{b}  (pipelined)
- *  (2) MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
- *                               (a pending task of a batch with a rate)
- *   2  HGET     pkg:{p}:diffs <version>  HGETALL pkg:{p}  (pipelined)
- *  (3) HGETALL  pkg:{diff}    (a diff from the device's version exists)
- *   4  XADD     events notified   (only while the task is still pending)
+ *      ZSCORE   batch:{b}:devices <device>
+ *      HMGET    batch:{b} state wave_upto rate package
+ *      HGET     pkg:{p}:diffs <version>   HMGET pkg:{p} <offer fields>
+ *               (p: the batch's package as this process last saw it)
+ *  (1) HGET pkg:{p}:diffs, HMGET pkg:{p}   (first sight of the batch, or
+ *                               its record names another package: again)
+ *      MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
+ *                               (a pending task of a batch with a rate,
+ *                                pipelined after the package's reads)
+ *  (2) HMGET    pkg:{diff}    (a diff from the device's version exists)
+ *   3  XADD     events notified   (only while the task is still pending)
+ *
+ * Made for speed (issue 22: the upgrade was the slowest request of a
+ * session): the package is read with the batch (a per-process hint of
+ * the batch's package, checked against the batch record in the same
+ * step: a wrong or missing hint costs the old extra round trip, never a
+ * wrong answer), the batch and packages by HMGET of the fields used
+ * rather than HGETALL, and the answer is text: the package's part is
+ * compiled once per process by include/ota_offer_text.c (no JSON parse of
+ * files and ext, no JSON tree per answer) and kept while the record's
+ * fields read for this very answer are the bytes it was compiled from,
+ * so a changed or removed package is never answered from the cache.
  *
  * The offer follows the device (docs/delta.md): when the batch's full
  * package has a diff from the version the device reported (the index
@@ -44,8 +61,9 @@
  *
  * The answer carries the design's fields and the Alibaba/SagooIOT names
  * (signMethod, md5, isDiff, extData) and signed links bound to the device,
- * the package and an expiry, which any node verifies without Redis; it is
- * shaped by include/ota_offer.c, which shapes the MQTT upgrade notice too.
+ * the package and an expiry, which any node verifies without Redis; its
+ * text is byte for byte ota_offer_json()'s (include/ota_offer.c, which
+ * shapes the MQTT upgrade notice too; t/unit/test_offer_text.c).
  */
 
 #include "ngx_ota_api.h"
@@ -59,44 +77,101 @@
 #include "ota_event.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
+#include "ota_lcache.h"
 #include "ota_names.h"
 #include "ota_offer.h"
+#include "ota_offer_text.h"
 #include "ota_stats.h"
 #include "ota_task.h"
 
 
+/* what each reply of a step is (u->kind, by the command's place) */
+enum {
+    NGX_OTA_UP_IGNORE = 0,          /* a hint that proved wrong */
+    NGX_OTA_UP_MODULES,
+    NGX_OTA_UP_VER,
+    NGX_OTA_UP_OPEN,
+    NGX_OTA_UP_STATE,
+    NGX_OTA_UP_FROM,
+    NGX_OTA_UP_RANK,
+    NGX_OTA_UP_COVERED,
+    NGX_OTA_UP_PKG,
+    NGX_OTA_UP_BATCH,
+    NGX_OTA_UP_DIFFS,
+    NGX_OTA_UP_PACKAGE,
+    NGX_OTA_UP_RATE_QUEUED,         /* MULTI and the 4 queued commands */
+    NGX_OTA_UP_RATE,                /* EXEC */
+    NGX_OTA_UP_DIFF,
+    NGX_OTA_UP_EVENT
+};
+
+#define NGX_OTA_UP_CMDS_MAX  32
+
+/* the package fields read (HMGET), in this order */
+#define NGX_OTA_UP_PKG_FIELDS                                                 \
+    "id type from version module state sign_method sign size files ext "     \
+    "manifest signature"
+
+enum {
+    NGX_OTA_UPF_ID = 0, NGX_OTA_UPF_TYPE, NGX_OTA_UPF_FROM,
+    NGX_OTA_UPF_VERSION, NGX_OTA_UPF_MODULE, NGX_OTA_UPF_STATE,
+    NGX_OTA_UPF_SIGN_METHOD, NGX_OTA_UPF_SIGN, NGX_OTA_UPF_SIZE,
+    NGX_OTA_UPF_FILES, NGX_OTA_UPF_EXT, NGX_OTA_UPF_MANIFEST,
+    NGX_OTA_UPF_SIGNATURE, NGX_OTA_UPF_N
+};
+
+/* compiled packages and batch -> package hints, per process: bounded */
+#define NGX_OTA_UP_PACKAGES  128
+#define NGX_OTA_UP_HINTS     1024
+#define NGX_OTA_UP_HINT_TTL  600000     /* ms; checked on every use anyway */
+
+
 typedef struct {
-    ngx_ota_api_answer_t  *answer;
     ngx_str_t              device;
     ngx_str_t              product;
     ngx_str_t              module;
     ngx_str_t              batch;
     ngx_str_t              package;
+    ngx_str_t              hint;         /* the package asked with the batch */
     ngx_str_t              task_from;
     ngx_str_t              dev_ver;      /* reported, "" when unknown */
     ngx_str_t              diff;         /* diff package id, or empty */
-    ngx_str_t              dkey;         /* the diff's key */
-    ota_offer_t           *full;         /* the full package's fields,
-                                            copied, while the diff is read */
+    ngx_str_t              full_id;      /* the batch's package */
     ngx_str_t              open_key;     /* the device's open tasks */
     ngx_str_t              ver_key;      /* the device's versions */
     ngx_str_t              modules_key;  /* the product's modules, or empty
                                             for "default" */
-    ngx_uint_t             base;         /* replies before HGET open: the
-                                            last is HGET ver */
+    ngx_ota_redis_call_t  *call;         /* this round's */
+    u_char                 kind[NGX_OTA_UP_CMDS_MAX];
+    ngx_uint_t             hint_at;      /* the hinted reads' first place */
+    ota_offer_pkg_t       *pkg;          /* the batch's package, compiled */
+    ota_offer_pkg_t       *dpkg;         /* the diff's */
+    u_char                *text;         /* the answer */
+    size_t                 text_len;
     int64_t                rank;         /* in the batch, 0: none */
     ngx_int_t              rate;         /* offers per minute, 0: none */
-    ngx_str_t              pkey;         /* the package's key */
     ngx_str_t              offers;       /* the batch's offers key */
     int64_t                now;          /* ms, of the rate check */
     unsigned               limited:1;    /* the rate check was sent */
     unsigned               pending:1;    /* task still pending: notify */
     unsigned               gone:1;       /* task or batch not open: 204 */
     unsigned               on_full:1;    /* covered counts the full one */
-    unsigned               diff_asked:1; /* the diff's record was asked */
+    unsigned               hinted:1;     /* the package asked with the batch */
+    unsigned               missing:1;    /* the package has no record */
+    unsigned               failed:1;     /* it could not be shaped */
+    unsigned               decided:1;    /* no offer: later replies of the
+                                            round are not looked at */
 } ngx_ota_upgrade_t;
 
 
+static ota_offer_cache_t  *ngx_ota_upgrade_packages_cache;
+static ota_lcache_t       *ngx_ota_upgrade_hints;
+
+
+static void ngx_ota_upgrade_cleanup(void *data);
+static void ngx_ota_upgrade_release(ngx_ota_upgrade_t *u);
+static ngx_int_t ngx_ota_upgrade_sent(ngx_ota_upgrade_t *u, ngx_uint_t kind,
+    ngx_int_t rc);
 static void ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call,
     redisReply *reply);
 static void ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
@@ -109,12 +184,16 @@ static void ngx_ota_upgrade_batch(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
 static void ngx_ota_upgrade_package(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
+static void ngx_ota_upgrade_step(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call);
 static void ngx_ota_upgrade_diff(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
 static ngx_int_t ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u,
-    ngx_ota_redis_call_t *call);
+    ngx_ota_redis_call_t *call, ngx_str_t *package);
 static void ngx_ota_upgrade_answer(ngx_http_request_t *r,
-    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ota_offer_t *o);
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ota_offer_pkg_t *p,
+    ota_offer_pkg_t *fb);
+static void ngx_ota_upgrade_send(ngx_http_request_t *r, ngx_ota_upgrade_t *u);
 static ngx_int_t ngx_ota_upgrade_prefix(ngx_http_request_t *r,
     ngx_str_t *prefix);
 static void ngx_ota_upgrade_none(ngx_http_request_t *r);
@@ -128,21 +207,6 @@ static ngx_int_t ngx_ota_upgrade_lookup(ngx_http_request_t *r,
 static void ngx_ota_upgrade_recheck(ngx_http_request_t *r);
 
 
-/* the replies after HGET open (and before it: HEXISTS modules, HGET ver) */
-#define NGX_OTA_UP_OPEN      0
-#define NGX_OTA_UP_STATE     1
-#define NGX_OTA_UP_FROM      2
-#define NGX_OTA_UP_RANK      3
-#define NGX_OTA_UP_COVERED   4
-#define NGX_OTA_UP_PKG       5
-#define NGX_OTA_UP_BATCH     6
-#define NGX_OTA_UP_RATE      7      /* MULTI .. EXEC: 6 replies */
-#define NGX_OTA_UP_RATE_N    6
-#define NGX_OTA_UP_DIFFS     7      /* after the rate check, if any */
-#define NGX_OTA_UP_PACKAGE   8
-#define NGX_OTA_UP_DIFF      9      /* the diff's record, if asked */
-
-
 ngx_int_t
 ngx_ota_api_upgrade(ngx_http_request_t *r)
 {
@@ -152,6 +216,7 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
     ngx_msec_t          wait;
     const char         *why;
     ngx_ota_ctx_t      *ctx;
+    ngx_pool_cleanup_t *cln;
     ngx_ota_upgrade_t  *u;
 
     ngx_ota_metric_add(NGX_OTA_M_API_REQUESTS, 1);
@@ -166,6 +231,24 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx->api = u;
+
+    /* the compiled packages this request holds */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    cln->handler = ngx_ota_upgrade_cleanup;
+    cln->data = u;
+
+    /* once per process; without memory each answer is compiled for itself */
+    if (ngx_ota_upgrade_packages_cache == NULL) {
+        ngx_ota_upgrade_packages_cache =
+                                 ota_offer_cache_new(NGX_OTA_UP_PACKAGES);
+    }
+    if (ngx_ota_upgrade_hints == NULL) {
+        ngx_ota_upgrade_hints = ota_lcache_new(NGX_OTA_UP_HINTS,
+                                               NGX_OTA_UP_HINT_TTL);
+    }
 
     if (ngx_ota_bearer_expires(r, &u->device, &u->product, &token_expires,
                                &why)
@@ -196,11 +279,6 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
                                   "\"wait\" must be a whole number of "
                                   "seconds (larger than "
                                   "ota_upgrade_wait_max is capped)");
-    }
-
-    u->answer = ngx_ota_api_answer(r);
-    if (u->answer == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_ota_key(r->pool, &u->open_key, OTA_KEY_DEVICE_OPEN, &u->device,
@@ -297,6 +375,44 @@ ngx_ota_upgrade_wait_arg(ngx_http_request_t *r, ngx_msec_t *wait)
 }
 
 
+static void
+ngx_ota_upgrade_release(ngx_ota_upgrade_t *u)
+{
+    ota_offer_pkg_release(u->pkg);
+    ota_offer_pkg_release(u->dpkg);
+    u->pkg = NULL;
+    u->dpkg = NULL;
+}
+
+
+static void
+ngx_ota_upgrade_cleanup(void *data)
+{
+    ngx_ota_upgrade_release(data);
+}
+
+
+/* rc of a command of this round just queued: notes what its reply is */
+static ngx_int_t
+ngx_ota_upgrade_sent(ngx_ota_upgrade_t *u, ngx_uint_t kind, ngx_int_t rc)
+{
+    ngx_uint_t  i;
+
+    if (rc == NGX_OK) {
+        i = u->call->sent - 1;
+        if (i >= NGX_OTA_UP_CMDS_MAX) {
+            return NGX_ERROR;       /* never: at most 22 per round */
+        }
+        u->kind[i] = (u_char) kind;
+    }
+
+    return rc;
+}
+
+#define ngx_ota_upgrade_cmd(u, kind, ...)                                     \
+    ngx_ota_upgrade_sent(u, kind, ngx_ota_redis_cmd((u)->call, __VA_ARGS__))
+
+
 /* the first step: sends HEXISTS modules (unless "default") and HGET open */
 static ngx_int_t
 ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
@@ -305,46 +421,53 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
     ngx_ota_redis_call_t  *call;
 
     /* a woken request checks again from the start */
-    u->base = 0;
+    ngx_ota_upgrade_release(u);
+    ngx_memzero(u->kind, sizeof(u->kind));
     u->rank = 0;
     u->rate = 0;
     u->limited = 0;
     u->pending = 0;
     u->gone = 0;
     u->on_full = 0;
-    u->diff_asked = 0;
-    u->full = NULL;
+    u->hinted = 0;
+    u->missing = 0;
+    u->failed = 0;
+    u->decided = 0;
+    u->text = NULL;
     ngx_str_null(&u->batch);
     ngx_str_null(&u->package);
+    ngx_str_null(&u->hint);
     ngx_str_null(&u->task_from);
     ngx_str_null(&u->dev_ver);
     ngx_str_null(&u->diff);
+    ngx_str_null(&u->full_id);
 
     call = ngx_ota_redis_call(r, ngx_ota_upgrade_reply, u);
     if (call == NULL) {
         return NGX_ERROR;
     }
 
+    /* replies of an earlier round still coming are not this one's */
+    u->call = call;
+
     rc = NGX_OK;
 
     if (u->modules_key.len) {
-        u->base = 1;
-        rc = ngx_ota_redis_cmd(call, "HEXISTS %b %b", u->modules_key.data,
-                               u->modules_key.len, u->module.data,
-                               u->module.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_MODULES, "HEXISTS %b %b",
+                                 u->modules_key.data, u->modules_key.len,
+                                 u->module.data, u->module.len);
     }
 
     if (rc == NGX_OK) {
-        u->base++;
-        rc = ngx_ota_redis_cmd(call, "HGET %b %b", u->ver_key.data,
-                               u->ver_key.len, u->module.data,
-                               u->module.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_VER, "HGET %b %b",
+                                 u->ver_key.data, u->ver_key.len,
+                                 u->module.data, u->module.len);
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "HGET %b %b", u->open_key.data,
-                               u->open_key.len, u->module.data,
-                               u->module.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_OPEN, "HGET %b %b",
+                                 u->open_key.data, u->open_key.len,
+                                 u->module.data, u->module.len);
     }
 
     if (rc != NGX_OK) {
@@ -355,30 +478,25 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
 }
 
 
-/* a waiting request was woken (ngx_ota_wait.c) */
-static void
-ngx_ota_upgrade_recheck(ngx_http_request_t *r)
-{
-    ngx_int_t       rc;
-    ngx_ota_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
-
-    rc = ngx_ota_upgrade_lookup(r, ctx->api);
-    if (rc != NGX_OK) {
-        ngx_ota_api_send_failed(r, rc);
-    }
-}
-
-
 static void
 ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_uint_t           idx;
+    ngx_uint_t           kind;
     ngx_ota_upgrade_t   *u = call->data;
     ngx_http_request_t  *r = call->request;
 
     if (ngx_ota_api_answered(call)) {
+        return;
+    }
+
+    if (call != u->call || u->decided) {
+        return;                     /* an earlier round, or no offer */
+    }
+
+    kind = call->index < NGX_OTA_UP_CMDS_MAX ? u->kind[call->index]
+                                             : NGX_OTA_UP_IGNORE;
+
+    if (kind == NGX_OTA_UP_IGNORE) {
         return;
     }
 
@@ -387,20 +505,9 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         return;
     }
 
-    if (call->index + 1 == u->base) {
-        /* the device's reported version of the module (diffs are from it) */
-        if (reply->type == REDIS_REPLY_STRING) {
-            ngx_str_t  v;
+    switch (kind) {
 
-            v.data = (u_char *) reply->str;
-            v.len = reply->len;
-            u->dev_ver.data = ngx_ota_pstrdup0(r->pool, &v);
-            u->dev_ver.len = u->dev_ver.data ? v.len : 0;
-        }
-        return;
-    }
-
-    if (call->index < u->base) {
+    case NGX_OTA_UP_MODULES:
         if (reply->type != REDIS_REPLY_INTEGER) {
             ngx_ota_api_redis_error(r, reply, "upgrade module check");
             return;
@@ -411,28 +518,18 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
                                "unknown module for this product");
         }
         return;
-    }
 
-    idx = call->index - u->base;
+    case NGX_OTA_UP_VER:
+        /* the device's reported version of the module (diffs are from it) */
+        if (reply->type == REDIS_REPLY_STRING) {
+            ngx_str_t  v;
 
-    /* the rate check's replies come between the batch and the package */
-    if (u->limited && idx >= NGX_OTA_UP_RATE) {
-        if (idx < NGX_OTA_UP_RATE + NGX_OTA_UP_RATE_N - 1) {
-            if (reply->type != REDIS_REPLY_STATUS) {
-                ngx_ota_api_redis_error(r, reply, "upgrade offer");
-            }
-            return;
+            v.data = (u_char *) reply->str;
+            v.len = reply->len;
+            u->dev_ver.data = ngx_ota_pstrdup0(r->pool, &v);
+            u->dev_ver.len = u->dev_ver.data ? v.len : 0;
         }
-
-        if (idx == NGX_OTA_UP_RATE + NGX_OTA_UP_RATE_N - 1) {
-            ngx_ota_upgrade_offer(r, u, call, reply);
-            return;
-        }
-
-        idx -= NGX_OTA_UP_RATE_N;
-    }
-
-    switch (idx) {
+        return;
 
     case NGX_OTA_UP_OPEN:
         ngx_ota_upgrade_open(r, u, call, reply);
@@ -484,19 +581,28 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         ngx_ota_upgrade_package(r, u, call, reply);
         return;
 
-    default:
-        if (u->diff_asked && idx == NGX_OTA_UP_DIFF) {
-            ngx_ota_upgrade_diff(r, u, call, reply);
-            return;
+    case NGX_OTA_UP_RATE_QUEUED:
+        if (reply->type != REDIS_REPLY_STATUS) {
+            ngx_ota_api_redis_error(r, reply, "upgrade offer");
         }
+        return;
 
+    case NGX_OTA_UP_RATE:
+        ngx_ota_upgrade_offer(r, u, call, reply);
+        return;
+
+    case NGX_OTA_UP_DIFF:
+        ngx_ota_upgrade_diff(r, u, call, reply);
+        return;
+
+    default: /* NGX_OTA_UP_EVENT */
         if (reply->type != REDIS_REPLY_STRING) {
             ngx_ota_api_redis_error(r, reply, "upgrade notified event");
             return;
         }
 
         ngx_ota_metric_add(NGX_OTA_M_EVENTS, 1);
-        ngx_ota_api_send_json(u->answer, NGX_HTTP_OK);
+        ngx_ota_upgrade_send(r, u);
         return;
     }
 }
@@ -506,8 +612,9 @@ static void
 ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t  rc;
-    ngx_str_t  state, batch, from, devs, cov, pkg, b;
+    ngx_int_t    rc;
+    ngx_str_t    state, batch, from, devs, cov, pkg, b;
+    const char  *hint;
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -548,31 +655,67 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    rc = ngx_ota_redis_cmd(call, "HGET %b %b", state.data, state.len,
-                           u->device.data, u->device.len);
+    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_STATE, "HGET %b %b",
+                             state.data, state.len,
+                             u->device.data, u->device.len);
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "HGET %b %b", from.data, from.len,
-                               u->device.data, u->device.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_FROM, "HGET %b %b",
+                                 from.data, from.len,
+                                 u->device.data, u->device.len);
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "ZSCORE %b %b", devs.data, devs.len,
-                               u->device.data, u->device.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RANK, "ZSCORE %b %b",
+                                 devs.data, devs.len,
+                                 u->device.data, u->device.len);
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "HGET %b %b", cov.data, cov.len,
-                               u->device.data, u->device.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_COVERED, "HGET %b %b",
+                                 cov.data, cov.len,
+                                 u->device.data, u->device.len);
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "HGET %b %b", pkg.data, pkg.len,
-                               u->device.data, u->device.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_PKG, "HGET %b %b",
+                                 pkg.data, pkg.len,
+                                 u->device.data, u->device.len);
     }
 
+    /* the fields used, not the whole record: made for speed */
     if (rc == NGX_OK) {
-        rc = ngx_ota_redis_cmd(call, "HGETALL %b", batch.data, batch.len);
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_BATCH,
+                                 "HMGET %b state " OTA_R_WAVE_UPTO " "
+                                 OTA_R_RATE " package",
+                                 batch.data, batch.len);
+    }
+
+    /*
+     * Made for speed: the batch's package as this process saw it last is
+     * read in this same step, saving a round trip; the batch's reply says
+     * whether it still is (a batch's package is set once, at its
+     * creation), else those replies are ignored and the right one read.
+     */
+    hint = ota_lcache_get(ngx_ota_upgrade_hints, (char *) u->batch.data,
+                          u->batch.len, (int64_t) ngx_ota_now_ms());
+
+    if (rc == NGX_OK && hint != NULL) {
+        b.data = (u_char *) hint;
+        b.len = ngx_strlen(hint);
+
+        u->hint.data = ngx_ota_pstrdup0(r->pool, &b);
+        u->hint.len = b.len;
+
+        if (u->hint.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        u->hint_at = call->sent;
+        u->hinted = 1;
+
+        rc = ngx_ota_upgrade_packages(u, call, &u->hint);
     }
 
     if (rc != NGX_OK) {
@@ -630,12 +773,29 @@ ngx_ota_upgrade_from(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 }
 
 
+/* element i of an HMGET reply, NGX_DECLINED when absent */
+static ngx_int_t
+ngx_ota_upgrade_elem(redisReply *reply, size_t i, ngx_str_t *v)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || i >= reply->elements
+        || reply->element[i]->type != REDIS_REPLY_STRING)
+    {
+        return NGX_DECLINED;
+    }
+
+    v->data = (u_char *) reply->element[i]->str;
+    v->len = reply->element[i]->len;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t      rc, upto;
-    ngx_str_t      state, wave;
+    ngx_str_t      state, wave, pkg;
     ngx_time_t    *tp;
 
     if (u->gone) {
@@ -643,7 +803,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (ngx_ota_hash_get(reply, "state", &state) != NGX_OK
+    if (ngx_ota_upgrade_elem(reply, 0, &state) != NGX_OK
         || state.len != 7 || ngx_strncmp(state.data, "running", 7) != 0)
     {
         /* paused, cancelled, finished, scheduled or still being created */
@@ -651,9 +811,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (u->pending
-        && ngx_ota_hash_get(reply, OTA_R_WAVE_UPTO, &wave) == NGX_OK)
-    {
+    if (u->pending && ngx_ota_upgrade_elem(reply, 1, &wave) == NGX_OK) {
         upto = ngx_atoi(wave.data, wave.len);
 
         if (upto != NGX_ERROR && (u->rank <= 0 || u->rank > upto)) {
@@ -666,9 +824,9 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         }
     }
 
-    (void) ngx_ota_hash_dup(r->pool, reply, "package", &u->package);
-
-    if (!ota_name_id((char *) u->package.data, u->package.len)) {
+    if (ngx_ota_upgrade_elem(reply, 3, &pkg) != NGX_OK
+        || !ota_name_id((char *) pkg.data, pkg.len))
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ota: upgrade: task of device \"%V\" in batch \"%V\" "
                       "names no valid package", &u->device, &u->batch);
@@ -676,65 +834,101 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (ngx_ota_key(r->pool, &u->pkey, OTA_KEY_PACKAGE, &u->package, NULL,
-                    NULL) == NULL)
-    {
+    u->package.data = ngx_ota_pstrdup0(r->pool, &pkg);
+    u->package.len = pkg.len;
+
+    if (u->package.data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (u->pending && ngx_ota_hash_get(reply, OTA_R_RATE, &wave) == NGX_OK) {
+    u->full_id = u->package;
+
+    if (u->hinted && u->hint.len == pkg.len
+        && ngx_strncmp(u->hint.data, pkg.data, pkg.len) == 0)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: batch \"%V\": package \"%V\" read with "
+                       "it", &u->batch, &u->package);
+        rc = NGX_OK;
+
+    } else {
+        if (u->hinted) {
+            /* the hinted reads answer for another package */
+            u->kind[u->hint_at] = NGX_OTA_UP_IGNORE;
+            u->kind[u->hint_at + 1] = NGX_OTA_UP_IGNORE;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: batch \"%V\": package \"%V\" read now",
+                       &u->batch, &u->package);
+
+        ota_lcache_put(ngx_ota_upgrade_hints, (char *) u->batch.data,
+                       u->batch.len, (char *) u->package.data,
+                       (int64_t) ngx_ota_now_ms());
+
+        rc = ngx_ota_upgrade_packages(u, call, &u->package);
+    }
+
+    if (rc == NGX_OK && u->pending
+        && ngx_ota_upgrade_elem(reply, 2, &wave) == NGX_OK)
+    {
         u->rate = ngx_atoi(wave.data, wave.len);
     }
 
-    if (u->rate > 0) {
-        if (ngx_ota_key(r->pool, &u->offers, OTA_KEY_BATCH_OFFERS, &u->batch,
-                        NULL, NULL) == NULL)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        tp = ngx_timeofday();
-        u->now = (int64_t) tp->sec * 1000 + tp->msec;
-        u->limited = 1;
-
-        rc = ngx_ota_redis_cmd(call, "MULTI");
-        if (rc == NGX_OK) {
-            rc = ngx_ota_redis_cmd(call, "ZREMRANGEBYSCORE %b -inf (%lld",
-                                   u->offers.data, u->offers.len,
-                                   (long long) (u->now - 60000));
-        }
-        if (rc == NGX_OK) {
-            rc = ngx_ota_redis_cmd(call, "ZADD %b NX %lld %b",
-                                   u->offers.data, u->offers.len,
-                                   (long long) u->now, u->device.data,
-                                   u->device.len);
-        }
-        if (rc == NGX_OK) {
-            rc = ngx_ota_redis_cmd(call, "ZRANK %b %b", u->offers.data,
-                                   u->offers.len, u->device.data,
-                                   u->device.len);
-        }
-        if (rc == NGX_OK) {
-            rc = ngx_ota_redis_cmd(call, "ZRANGE %b 0 0 WITHSCORES",
-                                   u->offers.data, u->offers.len);
-        }
-        if (rc == NGX_OK) {
-            rc = ngx_ota_redis_cmd(call, "EXEC");
-
-        } else if (rc == NGX_ERROR) {
-            /* the connection must not stay inside a MULTI that other
-             * requests' commands would join */
-            (void) ngx_ota_redis_cmd(call, "DISCARD");
-        }
+    if (rc != NGX_OK || u->rate <= 0) {
         if (rc != NGX_OK) {
             ngx_ota_api_send_failed(r, rc);
         }
         return;
     }
 
-    rc = ngx_ota_upgrade_packages(u, call);
+    /* the rate check, after the package's reads (made for speed: in the
+     * same round trip) */
+
+    if (ngx_ota_key(r->pool, &u->offers, OTA_KEY_BATCH_OFFERS, &u->batch,
+                    NULL, NULL) == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    tp = ngx_timeofday();
+    u->now = (int64_t) tp->sec * 1000 + tp->msec;
+    u->limited = 1;
+
+    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RATE_QUEUED, "MULTI");
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RATE_QUEUED,
+                                 "ZREMRANGEBYSCORE %b -inf (%lld",
+                                 u->offers.data, u->offers.len,
+                                 (long long) (u->now - 60000));
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RATE_QUEUED,
+                                 "ZADD %b NX %lld %b",
+                                 u->offers.data, u->offers.len,
+                                 (long long) u->now, u->device.data,
+                                 u->device.len);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RATE_QUEUED, "ZRANK %b %b",
+                                 u->offers.data, u->offers.len,
+                                 u->device.data, u->device.len);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RATE_QUEUED,
+                                 "ZRANGE %b 0 0 WITHSCORES",
+                                 u->offers.data, u->offers.len);
+    }
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RATE, "EXEC");
+
+    } else if (rc == NGX_ERROR) {
+        /* the connection must not stay inside a MULTI that other
+         * requests' commands would join */
+        (void) ngx_ota_redis_cmd(call, "DISCARD");
+    }
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }
@@ -743,28 +937,34 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
 /* the diff from the device's version (index) and the full package */
 static ngx_int_t
-ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call)
+ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call,
+    ngx_str_t *package)
 {
     ngx_int_t  rc;
-    ngx_str_t  dk;
+    ngx_str_t  dk, pk;
 
     if (ngx_ota_key(call->request->pool, &dk, OTA_KEY_PACKAGE_DIFFS,
-                    &u->package, NULL, NULL)
-        == NULL)
+                    package, NULL, NULL) == NULL
+        || ngx_ota_key(call->request->pool, &pk, OTA_KEY_PACKAGE, package,
+                       NULL, NULL) == NULL)
     {
         return NGX_ERROR;
     }
 
     /* asked even for an unknown version: the reply numbering stays fixed */
-    rc = ngx_ota_redis_cmd(call, "HGET %b %b", dk.data, dk.len,
-                           u->dev_ver.data ? u->dev_ver.data
-                                           : (u_char *) "",
-                           u->dev_ver.len);
+    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_DIFFS, "HGET %b %b",
+                             dk.data, dk.len,
+                             u->dev_ver.data ? u->dev_ver.data
+                                             : (u_char *) "",
+                             u->dev_ver.len);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    return ngx_ota_redis_cmd(call, "HGETALL %b", u->pkey.data, u->pkey.len);
+    /* the fields of the answer, not the whole record: made for speed */
+    return ngx_ota_upgrade_cmd(u, NGX_OTA_UP_PACKAGE,
+                               "HMGET %b " NGX_OTA_UP_PKG_FIELDS,
+                               pk.data, pk.len);
 }
 
 
@@ -773,7 +973,7 @@ static void
 ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t    rc, secs;
+    ngx_int_t    secs;
     int64_t      oldest;
     redisReply  *rank, *first;
 
@@ -792,10 +992,8 @@ ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
                        "minute", &u->device, (int64_t) rank->integer + 1,
                        u->rate);
 
-        rc = ngx_ota_upgrade_packages(u, call);
-        if (rc != NGX_OK) {
-            ngx_ota_api_send_failed(r, rc);
-        }
+        /* the package's replies came before */
+        ngx_ota_upgrade_step(r, u, call);
         return;
     }
 
@@ -822,14 +1020,14 @@ ngx_ota_upgrade_offer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 }
 
 
-/* a view of a package field; "" when absent */
+/* a view of element i of an HMGET reply; "" when absent */
 static ota_view_t
-ngx_ota_upgrade_field(redisReply *reply, const char *name)
+ngx_ota_upgrade_field(redisReply *reply, size_t i)
 {
     ngx_str_t   v;
     ota_view_t  out;
 
-    if (ngx_ota_hash_get(reply, name, &v) != NGX_OK) {
+    if (ngx_ota_upgrade_elem(reply, i, &v) != NGX_OK) {
         ngx_str_set(&v, "");
     }
 
@@ -840,55 +1038,92 @@ ngx_ota_upgrade_field(redisReply *reply, const char *name)
 }
 
 
-/* a package record's fields into o (views into reply) */
-static void
-ngx_ota_upgrade_fields(ota_offer_t *o, redisReply *reply)
+/* a package record's fields (NGX_OTA_UP_PKG_FIELDS) compiled, or from the
+ * cache when they are the same bytes */
+static ota_offer_pkg_t *
+ngx_ota_upgrade_compiled(ngx_http_request_t *r, ngx_str_t *id,
+    redisReply *reply)
 {
-    o->version = ngx_ota_upgrade_field(reply, "version");
-    o->type = ngx_ota_upgrade_field(reply, "type");
-    o->pkg_from = ngx_ota_upgrade_field(reply, "from");
-    o->sign_method = ngx_ota_upgrade_field(reply, "sign_method");
-    o->sign = ngx_ota_upgrade_field(reply, "sign");
-    o->files = ngx_ota_upgrade_field(reply, "files");
-    o->ext = ngx_ota_upgrade_field(reply, "ext");
-    o->manifest = ngx_ota_upgrade_field(reply, "manifest");
-    o->signature = ngx_ota_upgrade_field(reply, "signature");
-    o->size = ngx_ota_hash_int(reply, "size", 0);
+    int               hit;
+    off_t             n;
+    size_t            kept;
+    uint64_t          gets, hits;
+    ngx_str_t         v;
+    ota_offer_t       o;
+    ota_offer_pkg_t  *p;
+
+    ngx_memzero(&o, sizeof(ota_offer_t));
+
+    o.package.data = (const char *) id->data;
+    o.package.len = id->len;
+    o.version = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_VERSION);
+    o.type = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_TYPE);
+    o.pkg_from = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_FROM);
+    o.sign_method = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_SIGN_METHOD);
+    o.sign = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_SIGN);
+    o.files = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_FILES);
+    o.ext = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_EXT);
+    o.manifest = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_MANIFEST);
+    o.signature = ngx_ota_upgrade_field(reply, NGX_OTA_UPF_SIGNATURE);
+
+    /* as ngx_ota_hash_int(): absent, empty or not a number is 0 */
+    o.size = 0;
+    if (ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_SIZE, &v) == NGX_OK
+        && v.len)
+    {
+        n = ngx_atoof(v.data, v.len);
+        o.size = n == NGX_ERROR ? 0 : (int64_t) n;
+    }
+
+    p = ota_offer_cache_get(ngx_ota_upgrade_packages_cache, &o, &hit);
+
+    ota_offer_cache_stats(ngx_ota_upgrade_packages_cache, &gets, &hits,
+                          &kept);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: package \"%V\" %s (%uL of %uL from the "
+                   "cache, %uz kept)", id,
+                   p == NULL ? "cannot be shaped"
+                             : hit ? "as compiled before" : "compiled",
+                   hits, gets, kept);
+
+    return p;
 }
 
 
-/* a view copied into the pool (the reply it points into is freed) */
-static ngx_int_t
-ngx_ota_upgrade_keep(ngx_pool_t *pool, ota_view_t *v)
-{
-    u_char  *p;
-
-    if (v->len == 0) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(pool, v->len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, v->data, v->len);
-    v->data = (const char *) p;
-
-    return NGX_OK;
-}
-
-
-/* the answer is ota_offer_json()'s, as the MQTT bridge's notice is */
+/* the batch's package: its record compiled; decided on in _step */
 static void
 ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_int_t     rc;
-    ngx_str_t     e;
-    ota_offer_t   o, *f;
+    ngx_str_t  id;
 
-    if (ngx_ota_hash_get(reply, "id", &e) != NGX_OK) {
+    if (ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_ID, &id) != NGX_OK) {
+        u->missing = 1;
+
+    } else {
+        u->pkg = ngx_ota_upgrade_compiled(r, &u->package, reply);
+        u->failed = (u->pkg == NULL);
+    }
+
+    if (!u->limited) {
+        ngx_ota_upgrade_step(r, u, call);
+    }
+
+    /* else the rate check's EXEC comes next */
+}
+
+
+/* the package is known (and the rate check, if any, let it be offered) */
+static void
+ngx_ota_upgrade_step(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call)
+{
+    ngx_int_t           rc;
+    ngx_str_t           dkey;
+    const ota_offer_t  *f;
+
+    if (u->missing) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ota: upgrade: package \"%V\" of batch \"%V\" does "
                       "not exist", &u->package, &u->batch);
@@ -896,53 +1131,35 @@ ngx_ota_upgrade_package(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    ngx_memzero(&o, sizeof(ota_offer_t));
-    ngx_ota_upgrade_fields(&o, reply);
+    if (u->failed) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    f = ota_offer_pkg_fields(u->pkg);
 
     if (u->diff.len == 0
-        || (o.type.len == 4 && ngx_strncmp(o.type.data, "diff", 4) == 0))
+        || (f->type.len == 4 && ngx_strncmp(f->type.data, "diff", 4) == 0))
     {
-        ngx_ota_upgrade_answer(r, u, call, &o);
+        ngx_ota_upgrade_answer(r, u, call, u->pkg, NULL);
         return;
     }
 
-    /* a diff from the device's version: the full package's fields wait
-     * in the pool for the diff's record */
-    f = ngx_palloc(r->pool, sizeof(ota_offer_t));
-    if (f == NULL
-        || ngx_ota_key(r->pool, &u->dkey, OTA_KEY_PACKAGE, &u->diff, NULL,
-                       NULL) == NULL)
+    /* a diff from the device's version: its record */
+    if (ngx_ota_key(r->pool, &dkey, OTA_KEY_PACKAGE, &u->diff, NULL, NULL)
+        == NULL)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    *f = o;
-    f->package.data = (const char *) u->package.data;
-    f->package.len = u->package.len;
-
-    if (ngx_ota_upgrade_keep(r->pool, &f->version) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->type) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->pkg_from) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->sign_method) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->sign) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->files) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->ext) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->manifest) != NGX_OK
-        || ngx_ota_upgrade_keep(r->pool, &f->signature) != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    u->full = f;
-    u->diff_asked = 1;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ota upgrade: device \"%V\" at %V: diff \"%V\" exists",
                    &u->device, &u->dev_ver, &u->diff);
 
-    rc = ngx_ota_redis_cmd(call, "HGETALL %b", u->dkey.data, u->dkey.len);
+    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_DIFF,
+                             "HMGET %b " NGX_OTA_UP_PKG_FIELDS,
+                             dkey.data, dkey.len);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }
@@ -958,33 +1175,37 @@ static void
 ngx_ota_upgrade_diff(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
-    ngx_str_t     id, type, from, ver, mod, state;
-    ota_offer_t   d;
+    ngx_str_t           id, type, from, ver, mod, state;
+    const ota_offer_t  *f;
 
-    if (ngx_ota_hash_get(reply, "id", &id) == NGX_OK
-        && ngx_ota_hash_get(reply, "type", &type) == NGX_OK
-        && ngx_ota_hash_get(reply, "from", &from) == NGX_OK
-        && ngx_ota_hash_get(reply, "version", &ver) == NGX_OK
-        && ngx_ota_hash_get(reply, "module", &mod) == NGX_OK
-        && ngx_ota_hash_get(reply, "state", &state) == NGX_OK
+    f = ota_offer_pkg_fields(u->pkg);
+
+    if (ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_ID, &id) == NGX_OK
+        && ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_TYPE, &type) == NGX_OK
+        && ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_FROM, &from) == NGX_OK
+        && ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_VERSION, &ver) == NGX_OK
+        && ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_MODULE, &mod) == NGX_OK
+        && ngx_ota_upgrade_elem(reply, NGX_OTA_UPF_STATE, &state) == NGX_OK
         && type.len == 4 && ngx_strncmp(type.data, "diff", 4) == 0
         && ngx_ota_view_eq(from, u->dev_ver)
-        && ngx_ota_view_eq(ver, u->full->version)
+        && ngx_ota_view_eq(ver, f->version)
         && ngx_ota_view_eq(mod, u->module)
         && ((state.len == 5 && ngx_strncmp(state.data, "ready", 5) == 0)
             || (state.len == 8
                 && ngx_strncmp(state.data, "verified", 8) == 0)))
     {
-        ngx_memzero(&d, sizeof(ota_offer_t));
-        ngx_ota_upgrade_fields(&d, reply);
-        d.fallback = u->full;
+        u->dpkg = ngx_ota_upgrade_compiled(r, &u->diff, reply);
+        if (u->dpkg == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ota upgrade: device \"%V\" offered diff \"%V\" of "
                        "package \"%V\"", &u->device, &u->diff, &u->package);
 
         u->package = u->diff;
-        ngx_ota_upgrade_answer(r, u, call, &d);
+        ngx_ota_upgrade_answer(r, u, call, u->dpkg, u->pkg);
         return;
     }
 
@@ -993,17 +1214,26 @@ ngx_ota_upgrade_diff(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
                    "ready diff from %V): the full package",
                    &u->diff, &u->dev_ver);
 
-    ngx_ota_upgrade_answer(r, u, call, u->full);
+    ngx_ota_upgrade_answer(r, u, call, u->pkg, NULL);
 }
 
 
-/* the offer o (its package: u->package) and the notified event */
+static void *
+ngx_ota_upgrade_alloc(void *pool, size_t size)
+{
+    return ngx_pnalloc(pool, size);
+}
+
+
+/* the offer of p (its package: u->package; fb its fallback or NULL) and
+ * the notified event */
 static void
 ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
-    ngx_ota_redis_call_t *call, ota_offer_t *o)
+    ngx_ota_redis_call_t *call, ota_offer_pkg_t *p, ota_offer_pkg_t *fb)
 {
     ngx_int_t             rc;
     ngx_str_t             prefix;
+    ota_offer_t           o;
     ota_event_fields_t    f;
     ngx_ota_loc_conf_t   *olcf;
     ngx_ota_main_conf_t  *omcf;
@@ -1016,33 +1246,37 @@ ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_ota_module);
 
+    ngx_memzero(&o, sizeof(ota_offer_t));
+
 #define ngx_ota_view(v, s)  (v).data = (const char *) (s).data;               \
                             (v).len = (s).len
 
-    ngx_ota_view(o->device, u->device);
-    ngx_ota_view(o->batch, u->batch);
-    ngx_ota_view(o->module, u->module);
-    ngx_ota_view(o->task_from, u->task_from);
-    ngx_ota_view(o->package, u->package);
-    ngx_ota_view(o->key, omcf->token_secret);
-    ngx_ota_view(o->prefix, prefix);
+    ngx_ota_view(o.device, u->device);
+    ngx_ota_view(o.batch, u->batch);
+    ngx_ota_view(o.module, u->module);
+    ngx_ota_view(o.task_from, u->task_from);
+    ngx_ota_view(o.key, omcf->token_secret);
+    ngx_ota_view(o.prefix, prefix);
 
 #undef ngx_ota_view
 
-    o->expires = (int64_t) (ngx_time() + olcf->link_ttl);
+    o.expires = (int64_t) (ngx_time() + olcf->link_ttl);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ota upgrade: offer of package \"%V\" links \"%V\" "
-                   "expire %T", &u->package, &prefix, (time_t) o->expires);
+                   "expire %T", &u->package, &prefix, (time_t) o.expires);
 
-    u->answer->json = ota_offer_json(o, OTA_OFFER_HTTP);
-    if (u->answer->json == NULL) {
+    /* the package's compiled text and this answer's parts, concatenated:
+     * no JSON tree (made for speed) */
+    u->text = (u_char *) ota_offer_text(p, fb, &o, ngx_ota_upgrade_alloc,
+                                        r->pool, &u->text_len);
+    if (u->text == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     if (!u->pending) {
-        ngx_ota_api_send_json(u->answer, NGX_HTTP_OK);
+        ngx_ota_upgrade_send(r, u);
         return;
     }
 
@@ -1054,7 +1288,39 @@ ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     f.batch = ngx_ota_event_str(&u->batch);
     f.package = ngx_ota_event_str(&u->package);
 
-    rc = ngx_ota_api_event(call, &f);
+    rc = ngx_ota_upgrade_sent(u, NGX_OTA_UP_EVENT, ngx_ota_api_event(call, &f));
+    if (rc != NGX_OK) {
+        ngx_ota_api_send_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_ota_upgrade_send(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
+{
+    ngx_int_t  rc;
+
+    if (u->text == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_ota_send_json_text(r, NGX_HTTP_OK, u->text, u->text_len);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* a waiting request was woken (ngx_ota_wait.c) */
+static void
+ngx_ota_upgrade_recheck(ngx_http_request_t *r)
+{
+    ngx_int_t       rc;
+    ngx_ota_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+
+    rc = ngx_ota_upgrade_lookup(r, ctx->api);
     if (rc != NGX_OK) {
         ngx_ota_api_send_failed(r, rc);
     }
@@ -1159,6 +1425,14 @@ ngx_ota_upgrade_later(ngx_http_request_t *r, ngx_int_t secs)
 static void
 ngx_ota_upgrade_none(ngx_http_request_t *r)
 {
+    ngx_ota_ctx_t      *ctx;
+    ngx_ota_upgrade_t  *u;
+
+    /* the round's replies still coming (hinted reads) are not looked at */
+    ctx = ngx_http_get_module_ctx(r, ngx_ota_module);
+    u = ctx->api;
+    u->decided = 1;
+
     if (ngx_ota_wait_none(r) == NGX_OK) {
         return;
     }

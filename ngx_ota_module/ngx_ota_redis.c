@@ -18,11 +18,21 @@
 #include "ngx_ota_core.h"
 #include "ngx_ota_metrics.h"
 
+#include "ota_resp.h"
+
 #include <hiredis/async.h>
 
 
 #define NGX_OTA_REDIS_BACKOFF_MIN  100
 #define NGX_OTA_REDIS_BACKOFF_MAX  5000
+
+/* ngx_ota_redis_cmd(): most arguments and integers taken without hiredis */
+#define NGX_OTA_REDIS_ARGS         32
+#define NGX_OTA_REDIS_NUMS         8
+/* calls kept for reuse */
+#define NGX_OTA_REDIS_FREE_MAX     256
+/* commands up to this size are formatted in the process's buffer */
+#define NGX_OTA_REDIS_BUF_MAX      65536
 
 
 typedef enum {
@@ -37,6 +47,8 @@ static void ngx_ota_redis_schedule(void);
 static void ngx_ota_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata);
 static void ngx_ota_redis_call_free(ngx_ota_redis_call_t *call);
+static void ngx_ota_arena_use(redisAsyncContext *ac);
+static void ngx_ota_arena_unuse(redisAsyncContext *ac);
 #if (NGX_DEBUG)
 static ngx_log_t *ngx_ota_call_log(ngx_ota_redis_call_t *call);
 static void ngx_ota_redis_cmd_name(char *cmd, int len, ngx_str_t *name);
@@ -51,6 +63,16 @@ static ngx_ota_main_conf_t    *ngx_ota_omcf;
 static ngx_log_t              *ngx_ota_log;
 static ngx_uint_t              ngx_ota_exiting;
 static ngx_ota_redis_ready_pt  ngx_ota_ready_handler;
+static ngx_connection_t       *ngx_ota_redis_writing;
+static ngx_ota_redis_call_t   *ngx_ota_redis_free;     /* via ->data */
+static ngx_uint_t              ngx_ota_redis_nfree;
+
+/* made for speed: commands are written here in RESP (ota_resp.c: no
+ * printf, no malloc per command; hiredis copies them into its output
+ * buffer), which took the formatting's cost from ~32 to ~8 us per device
+ * session (bench/README.md, "Fleet cost") */
+static char                   *ngx_ota_redis_buf;
+static size_t                  ngx_ota_redis_buf_size;
 
 /* Sentinel: which sentinel to ask next, the master it named */
 static ngx_uint_t              ngx_ota_discovering;
@@ -84,13 +106,36 @@ ngx_ota_redis_del_read(void *privdata)
 }
 
 
+/*
+ * Made for speed: a loopback Redis socket nearly always has room, so the
+ * commands queued during an event loop iteration are written at its end by
+ * the posted write event (one write for all of them), not by a write event
+ * added to epoll for each batch and deleted after it (two epoll_ctl per
+ * batch).  Only output left by a write (EAGAIN, a short write) and the
+ * non-blocking connect wait for epoll's write event.
+ */
 static void
 ngx_ota_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
+    ngx_connection_t   *c = privdata;
+    redisAsyncContext  *ac = c->data;
 
-    if (!c->write->active) {
+    if (c->write->active) {
+        return;                     /* epoll tells when there is room */
+    }
+
+    if (!(ac->c.flags & REDIS_CONNECTED) || ngx_ota_redis_writing == c) {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->write->log, 0,
+                       "ota redis: fd:%d %s, waiting for the socket",
+                       c->fd, (ac->c.flags & REDIS_CONNECTED)
+                              ? "has output left" : "connects");
+
         (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+        return;
+    }
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
     }
 }
 
@@ -128,6 +173,9 @@ ngx_ota_redis_unwrap(ngx_connection_t *c)
 static void
 ngx_ota_redis_cleanup(void *privdata)
 {
+    ngx_connection_t  *c = privdata;
+
+    ngx_ota_arena_unuse(c->data);
     ngx_ota_redis_unwrap(privdata);
 
     ngx_ota_ac = NULL;
@@ -154,7 +202,224 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
+    /* output left by this write waits for epoll (add_write) */
+    ngx_ota_redis_writing = c;
     redisAsyncHandleWrite(c->data);
+    ngx_ota_redis_writing = NULL;
+}
+
+
+/* ---- replies in one block ------------------------------------------------ */
+
+/*
+ * Made for speed: the replies of the process's connection are built in a
+ * block of memory kept for them, not in two mallocs per object (a six
+ * field HMGET is 14 mallocs and 14 frees with hiredis's functions).
+ * hiredis frees a reply right after its callback and starts the next one
+ * only then, so freeing a reply (or the one it was building when the
+ * context goes) is emptying the block.  A reply larger than the block goes
+ * on in chunks of their own, freed with it.
+ */
+
+#define NGX_OTA_ARENA_SIZE   16384
+
+typedef struct ngx_ota_arena_s  ngx_ota_arena_t;
+
+struct ngx_ota_arena_s {
+    ngx_ota_arena_t      *next;         /* chunks after the kept block */
+    size_t                size;
+    size_t                used;
+    u_char                data[1];
+};
+
+static ngx_ota_arena_t          *ngx_ota_arena;        /* the kept block */
+static ngx_ota_arena_t          *ngx_ota_arena_cur;    /* where to carve */
+static redisReader              *ngx_ota_arena_reader; /* its one user */
+
+
+static void *
+ngx_ota_arena_alloc(size_t n)
+{
+    size_t            size;
+    ngx_ota_arena_t  *a = ngx_ota_arena_cur;
+
+    n = ngx_align(n, 16);
+
+    if (a->used + n > a->size) {
+        size = ngx_max(n, NGX_OTA_ARENA_SIZE * 4);
+
+        a = ngx_alloc(offsetof(ngx_ota_arena_t, data) + size, ngx_ota_log);
+        if (a == NULL) {
+            return NULL;                /* hiredis: out of memory */
+        }
+
+        a->size = size;
+        a->used = 0;
+        a->next = ngx_ota_arena->next;
+        ngx_ota_arena->next = a;
+        ngx_ota_arena_cur = a;
+    }
+
+    a->used += n;
+
+    return a->data + a->used - n;
+}
+
+
+static void
+ngx_ota_arena_free(void *obj)
+{
+    ngx_ota_arena_t  *a, *next;
+
+    for (a = ngx_ota_arena->next; a != NULL; a = next) {
+        next = a->next;
+        ngx_free(a);
+    }
+
+    ngx_ota_arena->next = NULL;
+    ngx_ota_arena->used = 0;
+    ngx_ota_arena_cur = ngx_ota_arena;
+}
+
+
+static redisReply *
+ngx_ota_arena_obj(const redisReadTask *task, int type)
+{
+    redisReply  *r, *parent;
+
+    r = ngx_ota_arena_alloc(sizeof(redisReply));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(r, sizeof(redisReply));
+    r->type = type;
+
+    if (task->parent != NULL) {
+        parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+
+    return r;
+}
+
+
+static void *
+ngx_ota_arena_string(const redisReadTask *task, char *str, size_t len)
+{
+    char        *p;
+    redisReply  *r;
+
+    p = ngx_ota_arena_alloc(len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    r = ngx_ota_arena_obj(task, task->type);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, str, len);
+    p[len] = '\0';
+    r->str = p;
+    r->len = len;
+
+    return r;
+}
+
+
+static void *
+ngx_ota_arena_array(const redisReadTask *task, int elements)
+{
+    void        *el = NULL;
+    redisReply  *r;
+
+    if (elements > 0) {
+        el = ngx_ota_arena_alloc((size_t) elements * sizeof(redisReply *));
+        if (el == NULL) {
+            return NULL;
+        }
+        ngx_memzero(el, (size_t) elements * sizeof(redisReply *));
+    }
+
+    r = ngx_ota_arena_obj(task, REDIS_REPLY_ARRAY);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->elements = elements > 0 ? (size_t) elements : 0;
+    r->element = el;
+
+    return r;
+}
+
+
+static void *
+ngx_ota_arena_integer(const redisReadTask *task, long long value)
+{
+    redisReply  *r;
+
+    r = ngx_ota_arena_obj(task, REDIS_REPLY_INTEGER);
+    if (r != NULL) {
+        r->integer = value;
+    }
+
+    return r;
+}
+
+
+static void *
+ngx_ota_arena_nil(const redisReadTask *task)
+{
+    return ngx_ota_arena_obj(task, REDIS_REPLY_NIL);
+}
+
+
+static redisReplyObjectFunctions  ngx_ota_arena_fns = {
+    ngx_ota_arena_string,
+    ngx_ota_arena_array,
+    ngx_ota_arena_integer,
+    ngx_ota_arena_nil,
+    ngx_ota_arena_free
+};
+
+
+/* the process's connection builds its replies in the block (one context
+ * at a time: another keeps hiredis's functions) */
+static void
+ngx_ota_arena_use(redisAsyncContext *ac)
+{
+    if (ngx_ota_arena_reader != NULL) {
+        return;
+    }
+
+    if (ngx_ota_arena == NULL) {
+        ngx_ota_arena = ngx_alloc(offsetof(ngx_ota_arena_t, data)
+                                  + NGX_OTA_ARENA_SIZE, ngx_ota_log);
+        if (ngx_ota_arena == NULL) {
+            return;                     /* hiredis's functions, then */
+        }
+
+        ngx_ota_arena->size = NGX_OTA_ARENA_SIZE;
+        ngx_ota_arena->next = NULL;
+    }
+
+    ngx_ota_arena_free(NULL);
+
+    ac->c.reader->fn = &ngx_ota_arena_fns;
+    ngx_ota_arena_reader = ac->c.reader;
+}
+
+
+/* the context is being freed: its reader frees what it was building after
+ * this (into the block: emptied), then nothing uses the block */
+static void
+ngx_ota_arena_unuse(redisAsyncContext *ac)
+{
+    if (ac != NULL && ngx_ota_arena_reader == ac->c.reader) {
+        ngx_ota_arena_reader = NULL;
+    }
 }
 
 
@@ -316,6 +581,8 @@ ngx_ota_redis_attach(redisAsyncContext *ac, const char *where)
 
     (void) redisAsyncSetConnectCallback(ac, ngx_ota_redis_on_connect);
     (void) redisAsyncSetDisconnectCallback(ac, ngx_ota_redis_on_disconnect);
+
+    ngx_ota_arena_use(ac);
 
     ngx_ota_ac = ac;
 
@@ -503,6 +770,8 @@ ngx_ota_redis_init_process(ngx_cycle_t *cycle)
 void
 ngx_ota_redis_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_ota_redis_call_t  *call;
+
     ngx_ota_exiting = 1;
 
     if (ngx_ota_reconnect_ev.timer_set) {
@@ -513,6 +782,25 @@ ngx_ota_redis_exit_process(ngx_cycle_t *cycle)
         /* pending calls get a NULL reply; hiredis closes the fd */
         redisAsyncFree(ngx_ota_ac);
         ngx_ota_ac = NULL;
+    }
+
+    while (ngx_ota_redis_free) {
+        call = ngx_ota_redis_free;
+        ngx_ota_redis_free = call->data;
+        ngx_free(call);
+    }
+    ngx_ota_redis_nfree = 0;
+
+    if (ngx_ota_redis_buf) {
+        ngx_free(ngx_ota_redis_buf);
+        ngx_ota_redis_buf = NULL;
+        ngx_ota_redis_buf_size = 0;
+    }
+
+    if (ngx_ota_arena != NULL && ngx_ota_arena_reader == NULL) {
+        ngx_ota_arena_free(NULL);
+        ngx_free(ngx_ota_arena);
+        ngx_ota_arena = NULL;
     }
 }
 
@@ -606,6 +894,16 @@ ngx_ota_redis_call_free(ngx_ota_redis_call_t *call)
     if (call->timer.timer_set) {
         ngx_del_timer(&call->timer);
     }
+
+    /* made for speed: kept for the next call (a malloc and a free less
+     * for each of the ~10 calls of a device session) */
+    if (ngx_ota_redis_nfree < NGX_OTA_REDIS_FREE_MAX) {
+        call->data = ngx_ota_redis_free;
+        ngx_ota_redis_free = call;
+        ngx_ota_redis_nfree++;
+        return;
+    }
+
     ngx_free(call);
 }
 
@@ -615,9 +913,17 @@ ngx_ota_redis_call_alloc(ngx_ota_redis_handler_pt handler, void *data)
 {
     ngx_ota_redis_call_t  *call;
 
-    call = ngx_calloc(sizeof(ngx_ota_redis_call_t), ngx_ota_log);
-    if (call == NULL) {
-        return NULL;
+    if (ngx_ota_redis_free != NULL) {
+        call = ngx_ota_redis_free;
+        ngx_ota_redis_free = call->data;
+        ngx_ota_redis_nfree--;
+        ngx_memzero(call, sizeof(ngx_ota_redis_call_t));
+
+    } else {
+        call = ngx_calloc(sizeof(ngx_ota_redis_call_t), ngx_ota_log);
+        if (call == NULL) {
+            return NULL;
+        }
     }
 
     call->handler = handler;
@@ -785,30 +1091,24 @@ ngx_ota_redis_cmd_name(char *cmd, int len, ngx_str_t *name)
 #endif
 
 
-/* takes a command formatted by hiredis (freed here) */
+/* queues a formatted command (the caller frees it) */
 static ngx_int_t
-ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, int len)
+ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, size_t len)
 {
     int        rc;
 #if (NGX_DEBUG)
-    u_char     namebuf[32];
     ngx_str_t  name;
 #endif
 
-    if (len < 0) {
-        return NGX_ERROR;
-    }
-
 #if (NGX_DEBUG)
-    /* copied: the command is freed below */
-    ngx_ota_redis_cmd_name(cmd, len, &name);
-    name.len = ngx_min(name.len, sizeof(namebuf));
-    name.data = ngx_cpymem(namebuf, name.data, name.len) - name.len;
+    ngx_str_set(&name, "?");
+    if (ngx_ota_call_log(call)->log_level & NGX_LOG_DEBUG_HTTP) {
+        ngx_ota_redis_cmd_name(cmd, (int) len, &name);
+    }
 #endif
 
     rc = redisAsyncFormattedCommand(ngx_ota_ac, ngx_ota_redis_reply, call,
-                                    cmd, (size_t) len);
-    free(cmd);
+                                    cmd, len);
 
     if (rc != REDIS_OK) {
         ngx_ota_metric_add(NGX_OTA_M_REDIS_ERRORS, 1);
@@ -819,7 +1119,7 @@ ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, int len)
     call->pending++;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ota_call_log(call), 0,
-                   "ota redis: call %p sends %V (%d bytes), %ui pending",
+                   "ota redis: call %p sends %V (%uz bytes), %ui pending",
                    call, &name, len, call->pending);
 
     if (!call->timer.timer_set) {
@@ -830,13 +1130,57 @@ ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, int len)
 }
 
 
+/* formats argv in RESP in the process's buffer (a large command in a
+ * buffer of its own) and queues it */
+static ngx_int_t
+ngx_ota_redis_send_argv(ngx_ota_redis_call_t *call, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    char       *cmd;
+    size_t      len, size;
+    ngx_int_t   rc;
+
+    len = ota_resp_len(argc, argv, argvlen);
+
+    if (len >= NGX_OTA_REDIS_BUF_MAX) {
+        cmd = ngx_alloc(len + 1, ngx_ota_log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ota_resp_write(cmd, argc, argv, argvlen);
+        rc = ngx_ota_redis_send(call, cmd, len);
+        ngx_free(cmd);
+
+        return rc;
+    }
+
+    if (len >= ngx_ota_redis_buf_size) {
+        size = ngx_max(len + 1, 4096);
+
+        cmd = ngx_alloc(size, ngx_ota_log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_ota_redis_buf) {
+            ngx_free(ngx_ota_redis_buf);
+        }
+
+        ngx_ota_redis_buf = cmd;
+        ngx_ota_redis_buf_size = size;
+    }
+
+    (void) ota_resp_write(ngx_ota_redis_buf, argc, argv, argvlen);
+
+    return ngx_ota_redis_send(call, ngx_ota_redis_buf, len);
+}
+
+
 ngx_int_t
 ngx_ota_redis_argv(ngx_ota_redis_call_t *call, int argc, const char **argv,
     const size_t *argvlen)
 {
-    char  *cmd;
-    int    len;
-
     if (call->done) {
         return NGX_ERROR;
     }
@@ -844,18 +1188,20 @@ ngx_ota_redis_argv(ngx_ota_redis_call_t *call, int argc, const char **argv,
         return NGX_DECLINED;
     }
 
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-
-    return ngx_ota_redis_send(call, cmd, len);
+    return ngx_ota_redis_send_argv(call, argc, argv, argvlen);
 }
 
 
 ngx_int_t
 ngx_ota_redis_cmd(ngx_ota_redis_call_t *call, const char *fmt, ...)
 {
-    char     *cmd;
-    int       len;
-    va_list   ap;
+    int           argc, len;
+    char         *cmd;
+    char          nums[NGX_OTA_REDIS_NUMS][OTA_RESP_NUM_LEN];
+    size_t        argvlen[NGX_OTA_REDIS_ARGS];
+    va_list       ap;
+    ngx_int_t     rc;
+    const char   *argv[NGX_OTA_REDIS_ARGS];
 
     if (call->done) {
         return NGX_ERROR;
@@ -865,10 +1211,26 @@ ngx_ota_redis_cmd(ngx_ota_redis_call_t *call, const char *fmt, ...)
     }
 
     va_start(ap, fmt);
+
+    /* the formats the module uses are split here, the rest by hiredis */
+    argc = ota_resp_vargs(fmt, ap, NGX_OTA_REDIS_ARGS, argv, argvlen, nums,
+                          NGX_OTA_REDIS_NUMS);
+    if (argc >= 0) {
+        va_end(ap);
+        return ngx_ota_redis_send_argv(call, argc, argv, argvlen);
+    }
+
     len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
 
-    return ngx_ota_redis_send(call, cmd, len);
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ota_redis_send(call, cmd, (size_t) len);
+    free(cmd);
+
+    return rc;
 }
 
 
@@ -890,7 +1252,7 @@ ngx_ota_redis_argv_detached(ngx_ota_redis_handler_pt handler, void *data,
 
     rc = ngx_ota_redis_argv(call, argc, argv, argvlen);
     if (rc != NGX_OK) {
-        ngx_free(call);
+        ngx_ota_redis_call_free(call);
     }
 
     return rc;
