@@ -88,6 +88,22 @@ ota_offer_url(ota_offer_links_t *l, const char *file, size_t len)
 }
 
 
+/* one entry of a package record's "files": a valid name and an integer
+ * size, or it is left out (of the HTTP answer, its text form and the MQTT
+ * notice alike); sign is NULL or any JSON value */
+int
+ota_offer_file(json_t *f, json_t **name, json_t **size, json_t **sign)
+{
+    *name = json_object_get(f, "name");
+    *size = json_object_get(f, "size");
+    *sign = json_object_get(f, "sign");
+
+    return json_is_string(*name) && json_is_integer(*size)
+           && ota_name_file(json_string_value(*name),
+                            json_string_length(*name));
+}
+
+
 /* the package's files with their links; *first_size and *first_sign get
  * the first valid file's (left alone when there is none) */
 static json_t *
@@ -111,14 +127,7 @@ ota_offer_files(const ota_offer_t *o, ota_offer_links_t *l,
     }
 
     json_array_foreach(files, i, f) {
-        name = json_object_get(f, "name");
-        size = json_object_get(f, "size");
-        sign = json_object_get(f, "sign");
-
-        if (!json_is_string(name) || !json_is_integer(size)
-            || !ota_name_file(json_string_value(name),
-                              json_string_length(name)))
-        {
+        if (!ota_offer_file(f, &name, &size, &sign)) {
             continue;
         }
 

@@ -83,4 +83,8 @@ typedef struct ota_offer_s {
  * OTA_OFFER_PREFIX_MAX; the caller owns the object */
 json_t *ota_offer_json(const ota_offer_t *o, int shape);
 
+/* 1 when an entry of a record's "files" is offered (a valid file name and
+ * an integer size), its members set (NULL when absent) */
+int ota_offer_file(json_t *f, json_t **name, json_t **size, json_t **sign);
+
 #endif /* OTA_OFFER_H */

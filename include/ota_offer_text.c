@@ -412,14 +412,7 @@ ota_ot_files(ota_ot_build_t *b, const ota_offer_t *o, json_t *files,
     n = 0;
 
     json_array_foreach(files, i, f) {
-        name = json_object_get(f, "name");
-        size = json_object_get(f, "size");
-        sign = json_object_get(f, "sign");
-
-        if (!json_is_string(name) || !json_is_integer(size)
-            || !ota_name_file(json_string_value(name),
-                              json_string_length(name)))
-        {
+        if (!ota_offer_file(f, &name, &size, &sign)) {
             continue;
         }
 
