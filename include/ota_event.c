@@ -1,6 +1,7 @@
 /* ota_event.c: device events as XADD argument vectors (ota_event.h) */
 
 #include "ota_event.h"
+#include "ota_dec.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -84,36 +85,17 @@ ota_event_arg(ota_event_t *e, const char *s, size_t len)
 }
 
 
-/* v in decimal, as "%lld" prints it: by hand, not snprintf, as every
- * event has two or three numbers (speed) */
+/* v in decimal, as "%lld" prints it: not snprintf, as every event has two
+ * or three numbers (speed) */
 static void
 ota_event_num(ota_event_t *e, int k, long long v)
 {
-    char                *p, tmp[20];
-    size_t               n;
-    unsigned long long   u;
+    char  *end;
 
-    p = e->num[k];
+    end = ota_dec_ll(e->num[k], v);
+    *end = '\0';
 
-    if (v < 0) {
-        *p++ = '-';
-        u = (unsigned long long) -(v + 1) + 1;
-    } else {
-        u = (unsigned long long) v;
-    }
-
-    n = 0;
-    do {
-        tmp[n++] = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    while (n) {
-        *p++ = tmp[--n];
-    }
-    *p = '\0';
-
-    ota_event_arg(e, e->num[k], (size_t) (p - e->num[k]));
+    ota_event_arg(e, e->num[k], (size_t) (end - e->num[k]));
 }
 
 

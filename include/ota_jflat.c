@@ -635,31 +635,3 @@ ota_jflat_quote(char *out, const char *s, size_t len)
 
     return out;
 }
-
-
-char *
-ota_jflat_ll(char *out, long long v)
-{
-    char                 tmp[20];
-    size_t               n;
-    unsigned long long   u;
-
-    if (v < 0) {
-        *out++ = '-';
-        u = (unsigned long long) -(v + 1) + 1;
-    } else {
-        u = (unsigned long long) v;
-    }
-
-    n = 0;
-    do {
-        tmp[n++] = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    while (n) {
-        *out++ = tmp[--n];
-    }
-
-    return out;
-}

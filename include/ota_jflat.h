@@ -89,8 +89,4 @@ const ota_jf_member_t *ota_jflat_get(const ota_jflat_t *j, int parent,
 size_t ota_jflat_quoted_len(const char *s, size_t len);
 char *ota_jflat_quote(char *out, const char *s, size_t len);
 
-/* v in decimal at out (at least 20 bytes), no NUL; returns the end (no
- * printf on the hot path) */
-char *ota_jflat_ll(char *out, long long v);
-
 #endif /* OTA_JFLAT_H */

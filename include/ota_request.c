@@ -9,6 +9,7 @@
  */
 
 #include "ota_request.h"
+#include "ota_dec.h"
 
 #include <string.h>
 
@@ -146,7 +147,7 @@ ota_req_need(const ota_req_obj_t *obj, const char *name, ota_view_t *out,
 static size_t
 ota_req_ll(char *buf, long long v)
 {
-    return (size_t) (ota_jflat_ll(buf, v) - buf);
+    return (size_t) (ota_dec_ll(buf, v) - buf);
 }
 
 

@@ -5,6 +5,7 @@
 
 #include "tap.h"
 #include "jflat_diff.h"
+#include "ota_dec.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -334,7 +335,7 @@ test_ll(void)
         v = i < 9 ? edge[i]
                   : (long long) (((uint64_t) rnd(1u << 31) << 33)
                                  ^ rnd(1u << 31)) >> rnd(60);
-        e = ota_jflat_ll(a, v);
+        e = ota_dec_ll(a, v);
         *e = '\0';
         snprintf(b, sizeof(b), "%lld", v);
         if (strcmp(a, b) != 0) {
