@@ -1552,7 +1552,7 @@ void
 ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
 {
     int                   argc, n, port;
-    ngx_uint_t            sent;
+    ngx_uint_t            sent, drained;
     const char           *host, *path;
     redisReply           *reply;
     redisContext         *rc;
@@ -1575,6 +1575,10 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* what the connection still has queued goes out first: then an event
+     * in flight has left for Redis and is not sent twice */
+    drained = (ngx_ota_redis_drain() == NGX_OK);
+
     n = 0;
     for (q = ngx_queue_head(&ngx_ota_track_list);
          q != ngx_queue_sentinel(&ngx_ota_track_list);
@@ -1582,16 +1586,16 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
     {
         t = ngx_queue_data(q, ngx_ota_track_t, queue);
 
-        /* in flight may not have left hiredis's buffer: merging is
-         * idempotent, so send it again */
+        /* ranges in flight are merged again (idempotent: bytes Redis has
+         * add nothing and make no event) */
         t->pending.limit = 0;
         if (ota_cov_merge(&t->pending, &t->inflight, NULL) == OTA_COV_OK) {
             ota_cov_clear(&t->inflight);
         }
 
-        /* so may an event: sent again (the worker takes the greatest
-         * count, a second copy changes nothing) */
-        if (t->xadds) {
+        /* an event that may not have left (the connection could not be
+         * drained) is sent again: the worker takes the greatest count */
+        if (t->xadds && !drained) {
             t->need_event = 1;
         }
 

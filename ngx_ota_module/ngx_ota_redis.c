@@ -21,6 +21,7 @@
 #include "ota_resp.h"
 
 #include <hiredis/async.h>
+#include <poll.h>
 
 
 #define NGX_OTA_REDIS_BACKOFF_MIN  100
@@ -764,6 +765,44 @@ ngx_ota_redis_init_process(ngx_cycle_t *cycle)
     ngx_ota_redis_connect();
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ota_redis_drain(void)
+{
+    int            done;
+    ngx_uint_t     i;
+    struct pollfd  pfd;
+
+    if (ngx_ota_ac == NULL || !(ngx_ota_ac->c.flags & REDIS_CONNECTED)
+        || ngx_ota_ac->c.err)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the event loop is over: a short wait for room is fine here */
+    for (i = 0; i < 4; i++) {
+        done = 0;
+
+        if (redisBufferWrite(&ngx_ota_ac->c, &done) == REDIS_ERR) {
+            return NGX_ERROR;
+        }
+
+        if (done) {
+            ngx_log_debug0(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                           "ota redis: exit, every queued command written");
+            return NGX_OK;
+        }
+
+        pfd.fd = ngx_ota_ac->c.fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+
+        (void) poll(&pfd, 1, 50);
+    }
+
+    return NGX_ERROR;
 }
 
 

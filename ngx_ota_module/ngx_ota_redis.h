@@ -88,6 +88,11 @@ ngx_int_t ngx_ota_redis_argv_detached(ngx_ota_redis_handler_pt handler,
  * known).  For the blocking last flush at worker exit. */
 void ngx_ota_redis_target(const char **host, int *port, const char **path);
 
+/* At worker exit, before that flush: writes what the connection still has
+ * queued (the posted write may not have run), waiting at most about
+ * 200 ms.  NGX_OK when every command queued has left for Redis. */
+ngx_int_t ngx_ota_redis_drain(void);
+
 /* Called whenever the connection becomes ready (after a reconnect too),
  * so the progress writer can flush what it kept while Redis was away. */
 typedef void (*ngx_ota_redis_ready_pt)(void);
