@@ -18,6 +18,7 @@
 #include "ngx_ota_core.h"
 #include "ngx_ota_metrics.h"
 
+#include "ota_reply.h"
 #include "ota_resp.h"
 
 #include <hiredis/async.h>
@@ -283,105 +284,23 @@ ngx_ota_arena_free(void *obj)
 }
 
 
-static redisReply *
-ngx_ota_arena_obj(const redisReadTask *task, int type)
-{
-    redisReply  *r, *parent;
-
-    r = ngx_ota_arena_alloc(sizeof(redisReply));
-    if (r == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(r, sizeof(redisReply));
-    r->type = type;
-
-    if (task->parent != NULL) {
-        parent = task->parent->obj;
-        parent->element[task->idx] = r;
-    }
-
-    return r;
-}
-
-
+/* the reply functions are include/ota_reply.c's (the worker's arena uses
+ * them too); they carve from the block through this */
 static void *
-ngx_ota_arena_string(const redisReadTask *task, char *str, size_t len)
+ngx_ota_arena_carve(void *data, size_t n)
 {
-    char        *p;
-    redisReply  *r;
-
-    p = ngx_ota_arena_alloc(len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    r = ngx_ota_arena_obj(task, task->type);
-    if (r == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, str, len);
-    p[len] = '\0';
-    r->str = p;
-    r->len = len;
-
-    return r;
+    return ngx_ota_arena_alloc(n);
 }
 
 
-static void *
-ngx_ota_arena_array(const redisReadTask *task, int elements)
-{
-    void        *el = NULL;
-    redisReply  *r;
-
-    if (elements > 0) {
-        el = ngx_ota_arena_alloc((size_t) elements * sizeof(redisReply *));
-        if (el == NULL) {
-            return NULL;
-        }
-        ngx_memzero(el, (size_t) elements * sizeof(redisReply *));
-    }
-
-    r = ngx_ota_arena_obj(task, REDIS_REPLY_ARRAY);
-    if (r == NULL) {
-        return NULL;
-    }
-
-    r->elements = elements > 0 ? (size_t) elements : 0;
-    r->element = el;
-
-    return r;
-}
-
-
-static void *
-ngx_ota_arena_integer(const redisReadTask *task, long long value)
-{
-    redisReply  *r;
-
-    r = ngx_ota_arena_obj(task, REDIS_REPLY_INTEGER);
-    if (r != NULL) {
-        r->integer = value;
-    }
-
-    return r;
-}
-
-
-static void *
-ngx_ota_arena_nil(const redisReadTask *task)
-{
-    return ngx_ota_arena_obj(task, REDIS_REPLY_NIL);
-}
+static ota_reply_carver_t  ngx_ota_arena_carver = { ngx_ota_arena_carve, NULL };
 
 
 static redisReplyObjectFunctions  ngx_ota_arena_fns = {
-    ngx_ota_arena_string,
-    ngx_ota_arena_array,
-    ngx_ota_arena_integer,
-    ngx_ota_arena_nil,
+    ota_reply_string,
+    ota_reply_array,
+    ota_reply_integer,
+    ota_reply_nil,
     ngx_ota_arena_free
 };
 
@@ -409,6 +328,7 @@ ngx_ota_arena_use(redisAsyncContext *ac)
     ngx_ota_arena_free(NULL);
 
     ac->c.reader->fn = &ngx_ota_arena_fns;
+    ac->c.reader->privdata = &ngx_ota_arena_carver;
     ngx_ota_arena_reader = ac->c.reader;
 }
 

@@ -8,6 +8,7 @@
  */
 
 #include "ota_common.h"
+#include "ota_reply.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,85 +94,12 @@ ota_arena_free(ota_arena_t *a)
 
 /* ---- hiredis reply functions ------------------------------------------- */
 
-static ota_arena_t  *ota_arena_cur;    /* the arena of the read under way */
-
+/* the objects are include/ota_reply.c's (the module's reply block uses
+ * them too), carved from the arena of the read under way */
 static void *
-ota_arena_obj(const redisReadTask *task, int type)
+ota_arena_carve(void *data, size_t n)
 {
-    redisReply  *r, *parent;
-
-    r = ota_arena_alloc(ota_arena_cur, sizeof(redisReply));
-    if (r == NULL) {
-        return NULL;
-    }
-    memset(r, 0, sizeof(*r));
-    r->type = type;
-    if (task->parent != NULL) {
-        parent = task->parent->obj;
-        parent->element[task->idx] = r;
-    }
-    return r;
-}
-
-static void *
-ota_arena_string(const redisReadTask *task, char *str, size_t len)
-{
-    redisReply  *r;
-    char        *s;
-
-    s = ota_arena_alloc(ota_arena_cur, len + 1);
-    if (s == NULL) {
-        return NULL;
-    }
-    r = ota_arena_obj(task, task->type);
-    if (r == NULL) {
-        return NULL;
-    }
-    memcpy(s, str, len);
-    s[len] = '\0';
-    r->str = s;
-    r->len = len;
-    return r;
-}
-
-static void *
-ota_arena_array(const redisReadTask *task, int elements)
-{
-    redisReply  *r;
-    void        *el = NULL;
-
-    if (elements > 0) {
-        el = ota_arena_alloc(ota_arena_cur,
-                             (size_t) elements * sizeof(redisReply *));
-        if (el == NULL) {
-            return NULL;
-        }
-        memset(el, 0, (size_t) elements * sizeof(redisReply *));
-    }
-    r = ota_arena_obj(task, REDIS_REPLY_ARRAY);
-    if (r == NULL) {
-        return NULL;
-    }
-    r->elements = elements > 0 ? (size_t) elements : 0;
-    r->element = el;
-    return r;
-}
-
-static void *
-ota_arena_integer(const redisReadTask *task, long long value)
-{
-    redisReply  *r = ota_arena_obj(task, REDIS_REPLY_INTEGER);
-
-    if (r != NULL) {
-        r->integer = value;
-    }
-    return r;
-}
-
-static void *
-ota_arena_nil(const redisReadTask *task)
-{
-    return ota_arena_obj(task, REDIS_REPLY_NIL);
+    return ota_arena_alloc(data, n);
 }
 
 static void
@@ -181,7 +109,7 @@ ota_arena_nofree(void *obj)
 }
 
 static redisReplyObjectFunctions  ota_arena_fns = {
-    ota_arena_string, ota_arena_array, ota_arena_integer, ota_arena_nil,
+    ota_reply_string, ota_reply_array, ota_reply_integer, ota_reply_nil,
     ota_arena_nofree
 };
 
@@ -189,19 +117,20 @@ redisReply *
 ota_arena_reply(redisContext *rc, ota_arena_t *a)
 {
     redisReplyObjectFunctions  *fn = rc->reader->fn;
-    ota_arena_t                *prev = ota_arena_cur;
+    void                       *prev = rc->reader->privdata;
     void                       *r = NULL;
     int                         rv;
+    ota_reply_carver_t          carver = { ota_arena_carve, a };
 
     rc->reader->fn = &ota_arena_fns;
-    ota_arena_cur = a;
+    rc->reader->privdata = &carver;
     rv = redisGetReply(rc, &r);
     if (rv != REDIS_OK && rc->reader->reply != NULL) {
         /* cut short (the connection broke): the objects are the arena's,
          * and the context must not free them when it is freed */
         rc->reader->reply = NULL;
     }
-    ota_arena_cur = prev;
+    rc->reader->privdata = prev;
     rc->reader->fn = fn;
     return rv == REDIS_OK ? r : NULL;
 }
