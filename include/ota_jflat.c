@@ -7,6 +7,7 @@
  */
 
 #include "ota_jflat.h"
+#include "ota_jesc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -575,62 +576,21 @@ ota_jflat_get(const ota_jflat_t *j, int parent, const char *name)
 size_t
 ota_jflat_quoted_len(const char *s, size_t len)
 {
-    size_t         i, n;
-    unsigned char  ch;
+    size_t  n;
 
-    n = 2;
-    for (i = 0; i < len; i++) {
-        ch = (unsigned char) s[i];
-        if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f'
-            || ch == '\n' || ch == '\r' || ch == '\t')
-        {
-            n += 2;
-        } else if (ch < 0x20) {
-            n += 6;
-        } else {
-            n++;
-        }
-    }
+    n = ota_json_esc_len(s, len);
 
-    return n;
+    /* not UTF-8 (a reader's strings always are): room for the worst case,
+     * every byte as \u00XX, which ota_json_esc never exceeds */
+    return n == (size_t) -1 ? 6 * len + 2 : n + 2;
 }
 
 
 char *
 ota_jflat_quote(char *out, const char *s, size_t len)
 {
-    size_t         i;
-    unsigned char  ch;
-    static const char  hex[] = "0123456789ABCDEF";
-
     *out++ = '"';
-
-    for (i = 0; i < len; i++) {
-        ch = (unsigned char) s[i];
-
-        switch (ch) {
-        case '"':  *out++ = '\\'; *out++ = '"';  continue;
-        case '\\': *out++ = '\\'; *out++ = '\\'; continue;
-        case '\b': *out++ = '\\'; *out++ = 'b';  continue;
-        case '\f': *out++ = '\\'; *out++ = 'f';  continue;
-        case '\n': *out++ = '\\'; *out++ = 'n';  continue;
-        case '\r': *out++ = '\\'; *out++ = 'r';  continue;
-        case '\t': *out++ = '\\'; *out++ = 't';  continue;
-        default:
-            break;
-        }
-
-        if (ch < 0x20) {
-            memcpy(out, "\\u00", 4);
-            out[4] = hex[ch >> 4];
-            out[5] = hex[ch & 0xf];
-            out += 6;
-            continue;
-        }
-
-        *out++ = (char) ch;
-    }
-
+    out = ota_json_esc(out, s, len);
     *out++ = '"';
 
     return out;

@@ -40,13 +40,6 @@ typedef struct ota_offer_cache_s  ota_offer_cache_t;
 /* a compiled package bigger than this is used once and not kept */
 #define OTA_OFFER_TEXT_KEEP_MAX  (64 * 1024)
 
-/* jansson's string escaping (no JSON_ESCAPE_SLASH, no JSON_ENSURE_ASCII):
- * the length of s escaped, without quotes, or (size_t) -1 when s is not
- * UTF-8 as jansson checks it (json_stringn would refuse it) */
-size_t ota_json_esc_len(const char *s, size_t len);
-/* writes s escaped (s checked by ota_json_esc_len); returns the end */
-char *ota_json_esc(char *out, const char *s, size_t len);
-
 /* room for about entries packages (rounded up to sets of 4); NULL without
  * memory */
 ota_offer_cache_t *ota_offer_cache_new(size_t entries);

@@ -5,6 +5,7 @@
 #include "tap.h"
 #include "ota_offer.h"
 #include "ota_offer_text.h"
+#include "ota_jesc.h"
 #include "ota_token.h"
 
 #include <stdio.h>
