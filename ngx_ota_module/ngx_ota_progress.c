@@ -16,8 +16,8 @@
  *   (ota_cov.h) of what Redis does not have yet.  One tick per process
  *   (twice per ota_progress_interval) flushes every track whose ranges
  *   were pending at the tick before, and the end of a request
- *   flushes its track at once when it matters (its first piece, the whole
- *   package, a connection closing: ngx_ota_track_now): one EVALSHA of a
+ *   flushes its track at once when it matters (the whole package, a
+ *   connection closing: ngx_ota_track_now): one EVALSHA of a
  *   merge script per track (or the whole write), then one XADD of a
  *   download event with the covered count Redis returned.  A track has at
  *   most one call in flight, so a busy download costs two commands per
@@ -84,8 +84,6 @@ typedef struct {
     unsigned              need_event:1;     /* an event write was lost */
     unsigned              idle:1;           /* nothing to do: may be freed */
     unsigned              no_whole:1;       /* whole writes refused: script */
-    unsigned              written:1;        /* a write was sent: the first
-                                               piece's event is out */
     unsigned              last:1;           /* a connection of it closed:
                                                nothing may follow soon */
     unsigned              due:1;            /* the tick came while busy */
@@ -722,9 +720,6 @@ ngx_ota_track_whole(ngx_ota_track_t *t)
  * Whether a track's pending ranges are written when a request of it ends
  * (or when its call in flight answers) rather than by the tick.  Now:
  *
- * - the first piece of a track: its event tells the worker at once that
- *   the device downloads (task "downloading"), and its merge in flight
- *   orders the completing write after it, as before;
  * - the ranges complete the package: the download's end is what the
  *   device's next reports and the admin wait for;
  * - a connection of the track closed (Connection: close, HTTP/1.0, the
@@ -732,12 +727,14 @@ ngx_ota_track_whole(ngx_ota_track_t *t)
  * - the tick came while the track's call was in flight;
  * - many ranges (a client of scattered parts, which waits for nothing).
  *
- * Otherwise (a piece in between, on a kept-alive connection) the ranges
- * wait for the tick, at most ota_progress_interval: the device's next
- * piece, milliseconds later, usually completes the package and its whole
- * write carries them.  Chosen for speed: a fleet session's in-between
- * pieces cost no merge script and no event (bench/README.md, "Fleet
- * cost").  Holding costs no more of ota_progress_buffer than writing: a
+ * Otherwise (a piece that leaves the package incomplete, on a kept-alive
+ * connection; the first piece too) the ranges wait for the tick, at most
+ * ota_progress_interval: the device's next piece, milliseconds later,
+ * usually completes the package and its whole write carries them.  Chosen
+ * for speed: a fleet session's pieces before the last cost no merge script
+ * and no event (bench/README.md, "Fleet cost").  So a task shows
+ * "downloading" at most one interval after its first byte, not at once
+ * (docs/download.md, "When").  Holding costs no more of ota_progress_buffer than writing: a
  * written range is remembered as confirmed (known), in the same budget.
  * (A clause "the budget half used" wrote every piece at once whenever the
  * idle tracks kept for 10 s filled half of it: a fleet's usual state.)
@@ -745,7 +742,7 @@ ngx_ota_track_whole(ngx_ota_track_t *t)
 static ngx_uint_t
 ngx_ota_track_now(ngx_ota_track_t *t)
 {
-    return !t->written || t->last || t->due
+    return t->last || t->due
            || t->pending.n > NGX_OTA_HOLD_MAX
            || ngx_ota_track_whole(t);
 }
@@ -997,7 +994,6 @@ ngx_ota_track_send(ngx_ota_track_t *t, ngx_uint_t sha)
                                      ngx_ota_argv, ngx_ota_argvlen);
     if (rc == NGX_OK) {
         t->busy = 1;
-        t->written = 1;
     }
 
     return rc;
@@ -1106,7 +1102,6 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
     }
 
     t->busy = 1;
-    t->written = 1;
 
     return NGX_OK;
 }
