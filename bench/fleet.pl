@@ -21,6 +21,7 @@
 #   BENCH_DEVICES=4000 BENCH_CONC=200 BENCH_PIECES=4 BENCH_SEED=22
 #   BENCH_ROUNDS=2 BENCH_WORKERS=1 BENCH_SIZE=1048576 BENCH_STATS=1
 #   OTA_BUILD=DIR: the binaries of another build (an older commit)
+#   BENCH_LOG=debug: nginx's error_log level (OTA_KEEP=1 keeps the log)
 #
 # Loopback only; bounded: rounds x 3 runs of BENCH_DEVICES sessions.
 
@@ -48,6 +49,7 @@ system('which wrk redis-benchmark >/dev/null 2>&1') == 0
     or die "wrk and redis-benchmark are needed\n";
 
 my $t = OtaTest->new(worker => 1, nginx_workers => $workers,
+                     $ENV{BENCH_LOG} ? (log_level => $ENV{BENCH_LOG}) : (),
                      http_extra => 'access_log off; open_file_cache max=64;'
                                    . ' open_file_cache_valid 60s;');
 my $dir = $t->dir;

@@ -773,6 +773,13 @@ ngx_ota_progress_release(ngx_ota_track_t *t)
         return;
     }
 
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
+                   "ota progress: device \"%s\" package \"%s\": written now "
+                   "(closing %ui, tick %ui, ranges %uz, whole %ui)",
+                   t->device, t->package, (ngx_uint_t) t->last,
+                   (ngx_uint_t) t->due, t->pending.n,
+                   t->pending.n ? ngx_ota_track_whole(t) : 0);
+
     ngx_ota_track_flush(t);
 }
 
