@@ -22,6 +22,10 @@
 #   BENCH_ROUNDS=2 BENCH_WORKERS=1 BENCH_SIZE=1048576 BENCH_STATS=1
 #   OTA_BUILD=DIR: the binaries of another build (an older commit)
 #   BENCH_LOG=debug: nginx's error_log level (OTA_KEEP=1 keeps the log)
+#   BENCH_PERF=DIR [BENCH_PERF_CG=dwarf] [BENCH_PERF_FREQ=999] [BENCH_PERF_ALL=1: and
+#   the whole machine, DIR/<mode>-all.data], BENCH_STRACE=DIR,
+#   BENCH_NSTAT=1: TCP counters per session (/proc/net/snmp, netstat; they are
+#   the network namespace's: run it in one of its own, `unshare -n`, lo up)
 #
 # Loopback only; bounded: rounds x 3 runs of BENCH_DEVICES sessions.
 
@@ -140,7 +144,13 @@ sub settle {
         $t->wait_for(sub {
             my $v = $t->redis(HVALS => $cov) // [];
             @$v == $ndev && !grep { $_ != $size } @$v;
-        }, 30) or die "not every device covered its package\n";
+        }, 30) or do {
+            my %h = @{ $t->redis(HGETALL => $cov) // [] };
+            my @short = grep { $h{$_} != $size } sort keys %h;
+            die sprintf "not every device covered its package: %d of %d listed, %d short "
+                . "(%s)\n", scalar keys %h, $ndev, scalar @short,
+                join ', ', map { "$_ $h{$_}" } @short[0 .. ($#short < 4 ? $#short : 4)];
+        };
         $t->wait_for(sub { $t->drained }, 60);
     }
     sleep 0.3;
@@ -170,8 +180,19 @@ sub perf_start {
             open STDERR, '>', '/dev/null';
             # BENCH_PERF_CG=dwarf: callers through DWARF (large files)
             my @cg = $ENV{BENCH_PERF_CG} ? ('--call-graph', $ENV{BENCH_PERF_CG}) : ('-g');
-            exec 'perf', 'record', @cg, '-F', 999, '-o', "$out/$mode-$w->[0].data",
+            exec 'perf', 'record', @cg, '-F', $ENV{BENCH_PERF_FREQ} // 999, '-o', "$out/$mode-$w->[0].data",
                  '-p', $w->[1];
+            exit 127;
+        }
+        push @p, $pid;
+    }
+    if ($ENV{BENCH_PERF_ALL}) {        # the whole machine too: softirq work lands on
+        my $pid = fork // die "fork: $!\n";   # whatever runs, the idle task included
+        if ($pid == 0) {
+            open STDOUT, '>', '/dev/null';
+            open STDERR, '>', '/dev/null';
+            exec 'perf', 'record', '-g', '-a', '-F', $ENV{BENCH_PERF_FREQ} // 999,
+                 '-o', "$out/$mode-all.data";
             exit 127;
         }
         push @p, $pid;
@@ -203,6 +224,22 @@ sub perf_stop {
     waitpid($_, 0) for @$p;
 }
 
+# BENCH_NSTAT=1: the namespace's TCP/IP counters (Tcp: of /proc/net/snmp, TcpExt:
+# of /proc/net/netstat), to tell segments, ACKs and pacing of one mode from another
+sub nstat {
+    my %c;
+    for my $f ('/proc/net/snmp', '/proc/net/netstat') {
+        my @l = split /\n/, OtaTest::read_file($f);
+        while (@l >= 2) {
+            my ($h, $v) = (shift @l, shift @l);
+            my ($p, @k) = split ' ', $h;
+            my (undef, @n) = split ' ', $v;
+            $c{"$p$k[$_]"} = $n[$_] for 0 .. $#k;
+        }
+    }
+    return \%c;
+}
+
 sub measure {
     my ($mode, $set) = @_;
     settle();
@@ -214,6 +251,7 @@ sub measure {
     $t->redis(SLOWLOG => 'RESET');
     my $perf = perf_start($mode);
     my $strace = strace_start($mode);
+    my $n0 = $ENV{BENCH_NSTAT} ? nstat() : undef;
     my $s0 = snapshot();
     my $j = $mode eq 'static'
         ? fleet('--mode', 'static', '--devices', $ndev, '--path', $set->{static},
@@ -225,6 +263,10 @@ sub measure {
     perf_stop($perf);
     perf_stop([$strace]) if $strace;
     my %ms = map { $_ => ($s1->{$_} - $s0->{$_}) / $ndev * 1e3 } keys %$s1;
+    if ($n0) {
+        my $n1 = nstat();
+        $ms{nstat} = { map { $_ => ($n1->{$_} - $n0->{$_}) / $ndev } keys %$n1 };
+    }
     $ms{client} = $j->{cpu} / $ndev * 1e3;
     $ms{sps} = $j->{sessions_per_s};
     $ms{requests} = $j->{requests} / $ndev;
@@ -348,6 +390,17 @@ if ($ENV{BENCH_STATS}) {
         printf "#   %-22s %6.2f %8.1f %8.1f\n", $_, $by->{$_}[0] / $ndev, $by->{$_}[1] / $ndev,
                $by->{$_}[1] / $by->{$_}[0]
             for grep { $by->{$_}[1] / $ndev >= 0.5 } sort { $by->{$b}[1] <=> $by->{$a}[1] } keys %$by;
+    }
+}
+
+if ($ENV{BENCH_NSTAT}) {               # counters that moved, per session, last round
+    my @m = qw(static full floor);
+    my %k = map { %{ $runs{$_}[-1]{nstat} } } @m;
+    print "# TCP counters per session, last round: static full floor\n";
+    for my $k (sort keys %k) {
+        my @v = map { $runs{$_}[-1]{nstat}{$k} // 0 } @m;
+        next unless grep { abs($_) >= 0.05 } @v;
+        printf "#   %-30s %9.2f %9.2f %9.2f\n", $k, @v;
     }
 }
 

@@ -152,6 +152,20 @@ ota_event_encode(ota_event_t *e, const ota_event_fields_t *f)
             ota_event_arg(e, v.data, v.len);
         }
     }
+    /* a download with the notified event folded in: both fields or
+     * neither */
+    if (rc == 0 && f->notified > 0
+        && strcmp(ota_event_types[t].type, OTA_EV_DOWNLOAD) == 0)
+    {
+        if (f->batch.data == NULL || f->batch.len == 0) {
+            rc = -1;
+        } else {
+            ota_event_arg(e, OTA_F_BATCH, sizeof(OTA_F_BATCH) - 1);
+            ota_event_arg(e, f->batch.data, f->batch.len);
+            ota_event_arg(e, OTA_F_NOTIFIED, sizeof(OTA_F_NOTIFIED) - 1);
+            ota_event_num(e, 4, (long long) f->notified);
+        }
+    }
     if (rc != 0) {
         e->argc = 0;
     }

@@ -9,10 +9,14 @@
  *
  * Which fields each type carries:
  *
- *   download   device package module covered size
+ *   download   device package module covered size [batch notified]
  *   inform     device product module version
  *   progress   device product module step desc
  *   notified   device module batch package
+ *
+ * A download event may carry the device's notified event folded in
+ * (docs/download.md, "The notified event"): batch and notified (the ms
+ * the upgrade answer was given), written only when notified > 0.
  *
  * No allocation: the vector points into the fields given (they must live
  * until the command is sent) and into the ota_event_t's own buffer for the
@@ -37,22 +41,24 @@ typedef struct {
     ota_event_str_t   product;      /* inform, progress */
     ota_event_str_t   module;
     ota_event_str_t   package;      /* download, notified */
-    ota_event_str_t   batch;        /* notified */
+    ota_event_str_t   batch;        /* notified; download with notified */
     ota_event_str_t   version;      /* inform */
     ota_event_str_t   desc;         /* progress; may be empty */
     long long         covered;      /* download: bytes covered, absolute */
     long long         size;         /* download: the package's bytes */
     int               step;         /* progress: -4..100 */
+    int64_t           notified;     /* download: > 0, the notified event of
+                                       batch folded in (its ts, ms) */
 } ota_event_fields_t;
 
-/* XADD <stream> * type T ts TS and at most five fields */
-#define OTA_EVENT_ARGC_MAX  17
+/* XADD <stream> * type T ts TS and at most seven fields */
+#define OTA_EVENT_ARGC_MAX  21
 
 typedef struct {
     int           argc;
     const char   *argv[OTA_EVENT_ARGC_MAX];
     size_t        argvlen[OTA_EVENT_ARGC_MAX];
-    char          num[4][24];       /* ts, covered, size, step */
+    char          num[5][24];       /* ts, covered, size, step, notified */
 } ota_event_t;
 
 /* 0, or -1 for an unknown type or a missing required field (device,

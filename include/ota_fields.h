@@ -13,7 +13,8 @@
 #define OTA_F_TS            "ts"            /* producer's clock, ms */
 
 /* ---- events (OTA_STREAM_EVENTS) --------------------------------------- */
-#define OTA_EV_DOWNLOAD     "download"      /* device package module covered size */
+#define OTA_EV_DOWNLOAD     "download"      /* device package module covered size
+                                               [batch notified] */
 #define OTA_EV_INFORM       "inform"        /* device product module version */
 #define OTA_EV_PROGRESS     "progress"      /* device product module step desc */
 #define OTA_EV_NOTIFIED     "notified"      /* device module batch package */
@@ -28,6 +29,9 @@
 #define OTA_F_SIZE          "size"          /* bytes in the package (all files) */
 #define OTA_F_STEP          "step"          /* -4..100 */
 #define OTA_F_DESC          "desc"
+#define OTA_F_NOTIFIED      "notified"      /* download: ms the upgrade answer
+                                               handed out the task of batch:
+                                               its notified event folded in */
 
 /* ---- batch states (the worker moves them; the admin API reads them) ---- */
 #define OTA_BATCH_CREATING   "creating"

@@ -43,6 +43,10 @@ ngx_int_t ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
     ngx_uint_t nsegs, off_t skip, off_t len, ngx_ota_ack_pt acked,
     ngx_ota_ack_done_pt finished, void *data);
 
+/* Registers the post-read phase handler that checks a connection's tails
+ * when its next request arrives (postconfiguration). */
+ngx_int_t ngx_ota_ack_postconf(ngx_conf_t *cf);
+
 void ngx_ota_ack_init_process(ngx_cycle_t *cycle);
 void ngx_ota_ack_exit_process(ngx_cycle_t *cycle);
 

@@ -20,7 +20,11 @@
  *                               (a pending task of a batch with a rate,
  *                                pipelined after the package's reads)
  *  (2) HMGET    pkg:{diff}    (a diff from the device's version exists)
- *   3  XADD     events notified   (only while the task is still pending)
+ *   3  XADD     events notified   (only while the task is still pending,
+ *                                  and only when it cannot be held: the
+ *                                  answer holds it in the process, to be
+ *                                  folded into the first download event,
+ *                                  ngx_ota_notified.c)
  *
  * Made for speed (issue 22: the upgrade was the slowest request of a
  * session): the package is read with the batch (a per-process hint of
@@ -71,6 +75,7 @@
 #include "ngx_ota_endpoints.h"
 #include "ngx_ota_json.h"
 #include "ngx_ota_metrics.h"
+#include "ngx_ota_notified.h"
 #include "ngx_ota_redis.h"
 #include "ngx_ota_wait.h"
 
@@ -1275,7 +1280,13 @@ ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (!u->pending) {
+    /* the notified event held (written within one progress interval, or
+     * with the device's first download event): the answer goes now */
+    if (!u->pending
+        || ngx_ota_notified_hold(r, &u->device, &u->module, &u->batch,
+                                 &u->package)
+           == NGX_OK)
+    {
         ngx_ota_upgrade_send(r, u);
         return;
     }

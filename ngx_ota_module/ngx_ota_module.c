@@ -8,6 +8,7 @@
 #include "ngx_ota_endpoints.h"
 #include "ngx_ota_json.h"
 #include "ngx_ota_metrics.h"
+#include "ngx_ota_notified.h"
 #include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
 #include "ngx_ota_wait.h"
@@ -698,6 +699,9 @@ ngx_ota_exit_process(ngx_cycle_t *cycle)
 {
     /* waiting requests get their answer while their calls can still end */
     ngx_ota_wait_exit_process(cycle);
+    /* held notified events before the progress: a device's notified
+     * reaches the stream before its last download event */
+    ngx_ota_notified_exit_process(cycle);
     /* progress first: it may still hand buffered ranges to hiredis */
     ngx_ota_progress_exit_process(cycle);
     ngx_ota_redis_exit_process(cycle);

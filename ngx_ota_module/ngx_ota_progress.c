@@ -34,6 +34,7 @@
 #include "ngx_ota_ack.h"
 #include "ngx_ota_core.h"
 #include "ngx_ota_metrics.h"
+#include "ngx_ota_notified.h"
 #include "ngx_ota_package.h"
 #include "ngx_ota_redis.h"
 
@@ -179,7 +180,8 @@ ngx_ota_progress_filter_postconf(ngx_conf_t *cf)
     ngx_http_top_body_filter = ngx_ota_progress_body_filter;
     ngx_ota_filter_installed = 1;
 
-    return NGX_OK;
+    /* a connection's next request checks its responses' tails */
+    return ngx_ota_ack_postconf(cf);
 }
 
 
@@ -326,6 +328,25 @@ ngx_ota_arm_tick(void)
 }
 
 
+/* the tick for the held notified events (ngx_ota_notified.c) */
+void
+ngx_ota_progress_arm(ngx_msec_t interval)
+{
+    if (interval && (ngx_ota_interval == 0 || interval < ngx_ota_interval)) {
+        ngx_ota_interval = interval;
+    }
+
+    ngx_ota_arm_tick();
+}
+
+
+ngx_uint_t
+ngx_ota_progress_ticks(void)
+{
+    return ngx_ota_ticks;
+}
+
+
 static ngx_ota_track_t *
 ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
 {
@@ -390,6 +411,48 @@ ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
     ngx_ota_track_charge(t);
 
     return t;
+}
+
+
+/* 1 when the track of (device, package) is about to write a download
+ * event, which then carries the device's held notified event: its merge
+ * is in flight, or its pending ranges are written now (due at the next
+ * tick otherwise: half an interval early, so the notified event stays
+ * within one interval and is still folded) */
+ngx_uint_t
+ngx_ota_progress_carry(const char *device, const char *package)
+{
+    u_char           *p;
+    size_t            dlen, plen;
+    ngx_str_t         key;
+    ngx_ota_track_t  *t;
+    u_char            buf[2 * OTA_NAME_MAX + 2];
+
+    dlen = ngx_strlen(device);
+    plen = ngx_strlen(package);
+
+    if (dlen > OTA_NAME_MAX || plen > OTA_NAME_MAX || ngx_ota_exiting) {
+        return 0;
+    }
+
+    p = ngx_cpymem(buf, device, dlen);
+    *p++ = '\n';
+    p = ngx_cpymem(p, package, plen);
+
+    key.data = buf;
+    key.len = p - buf;
+
+    t = (ngx_ota_track_t *) ngx_str_rbtree_lookup(&ngx_ota_tracks, &key,
+                                ngx_crc32_short(key.data, key.len));
+    if (t == NULL) {
+        return 0;
+    }
+
+    if (!t->busy && t->pending.n) {
+        ngx_ota_track_flush(t);
+    }
+
+    return t->busy;
 }
 
 
@@ -1231,10 +1294,11 @@ ngx_ota_track_whole_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 }
 
 
-/* the download event of a track: covered bytes now (ota_event.h) */
+/* the download event of a track: covered bytes now (ota_event.h), with
+ * the notified event n folded in when not NULL */
 static ngx_int_t
 ngx_ota_track_event_args(ngx_ota_track_t *t, long long covered,
-    ota_event_t *e)
+    ngx_ota_notified_t *n, ota_event_t *e)
 {
     ngx_time_t          *tp;
     ota_event_fields_t   f;
@@ -1250,20 +1314,48 @@ ngx_ota_track_event_args(ngx_ota_track_t *t, long long covered,
     f.covered = covered;
     f.size = (long long) t->size;
 
+    if (n != NULL) {
+        f.batch = ota_event_cstr(n->batch);
+        f.notified = n->ts;
+    }
+
     return ota_event_encode(e, &f) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the reply of a download event that carries a notified event */
+static void
+ngx_ota_track_folded_reply(ngx_ota_redis_call_t *call, redisReply *reply)
+{
+    ngx_ota_notified_t  *n = call->data;
+
+    /* the track first: a written n is freed */
+    call->data = n->track;
+
+    ngx_ota_notified_sent(n, reply != NULL
+                             && reply->type != REDIS_REPLY_ERROR);
+
+    ngx_ota_track_event_reply(call, reply);
 }
 
 
 static void
 ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
 {
-    ota_event_t  e;
+    ota_event_t          e;
+    ngx_ota_notified_t  *n;
 
     t->need_event = 0;
 
-    if (ngx_ota_track_event_args(t, covered, &e) == NGX_OK
-        && ngx_ota_redis_argv_detached(ngx_ota_track_event_reply, t, e.argc,
-                                       e.argv, e.argvlen)
+    /* the device's notified event, when this process holds it, rides
+     * along (ngx_ota_notified.c): one event less per session */
+    n = ngx_ota_notified_take(t->device, t->package, t->module, t);
+
+    if (ngx_ota_track_event_args(t, covered, n, &e) == NGX_OK
+        && ngx_ota_redis_argv_detached(n ? ngx_ota_track_folded_reply
+                                         : ngx_ota_track_event_reply,
+                                       n ? (void *) n : (void *) t,
+                                       e.argc, e.argv, e.argvlen)
            == NGX_OK)
     {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_ota_plog, 0,
@@ -1274,6 +1366,9 @@ ngx_ota_track_event(ngx_ota_track_t *t, long long covered)
 
     } else {
         t->need_event = 1;
+        if (n != NULL) {
+            ngx_ota_notified_sent(n, 0);
+        }
     }
 }
 
@@ -1508,7 +1603,11 @@ ngx_ota_progress_tick(ngx_event_t *ev)
         }
     }
 
-    if (!ngx_queue_empty(&ngx_ota_track_list)) {
+    /* after the tracks: a notified event whose track's merge was just
+     * sent rides that merge's event */
+    if (ngx_ota_notified_tick(ngx_ota_ticks)
+        || !ngx_queue_empty(&ngx_ota_track_list))
+    {
         ngx_ota_arm_tick();
     }
 }
@@ -1553,15 +1652,12 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 void
 ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
 {
-    int                   argc, n, port;
+    int                   argc, n;
     ngx_uint_t            sent, drained;
-    const char           *host, *path;
     redisReply           *reply;
     redisContext         *rc;
     ngx_queue_t          *q;
-    struct timeval        tv;
     ngx_ota_track_t      *t;
-    ngx_ota_main_conf_t  *omcf;
 
     ngx_ota_exiting = 1;
 
@@ -1610,53 +1706,13 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ota_module);
-    if (omcf == NULL || omcf->redis.len == 0) {
-        return;
-    }
-
-    tv.tv_sec = 0;
-    tv.tv_usec = 300000;
-
-    /* the async connection's target: the Sentinel-named master too */
-    ngx_ota_redis_target(&host, &port, &path);
-
-    if (path) {
-        rc = redisConnectUnixWithTimeout(path, tv);
-    } else if (host) {
-        rc = redisConnectWithTimeout(host, port, tv);
-    } else {
-        rc = NULL;
-    }
-
-    if (rc == NULL || rc->err) {
+    rc = ngx_ota_redis_blocking(cycle);
+    if (rc == NULL) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "ota: exiting with the progress of %d downloads not "
-                      "written: redis %V: %s", n, &omcf->redis,
-                      rc ? rc->errstr : "no memory");
+                      "written", n);
         ngx_ota_metric_add(NGX_OTA_M_PROGRESS_DROPPED, n);
-        if (rc) {
-            redisFree(rc);
-        }
         return;
-    }
-
-    tv.tv_usec = 500000;
-    (void) redisSetTimeout(rc, tv);
-
-    if (omcf->redis_password.len) {
-        reply = redisCommand(rc, "AUTH %b", omcf->redis_password.data,
-                             omcf->redis_password.len);
-        if (reply) {
-            freeReplyObject(reply);
-        }
-    }
-
-    if (omcf->redis_db > 0) {
-        reply = redisCommand(rc, "SELECT %d", (int) omcf->redis_db);
-        if (reply) {
-            freeReplyObject(reply);
-        }
     }
 
     sent = 0;
@@ -1688,7 +1744,8 @@ ngx_ota_progress_exit_process(ngx_cycle_t *cycle)
                 freeReplyObject(reply);
                 reply = NULL;
 
-                if (ngx_ota_track_event_args(t, covered, &e) == NGX_OK) {
+                if (ngx_ota_track_event_args(t, covered, NULL, &e) == NGX_OK)
+                {
                     reply = redisCommandArgv(rc, e.argc, e.argv, e.argvlen);
                     sent++;
                 }

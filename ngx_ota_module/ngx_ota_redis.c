@@ -798,6 +798,67 @@ ngx_ota_redis_target(const char **host, int *port, const char **path)
 }
 
 
+redisContext *
+ngx_ota_redis_blocking(ngx_cycle_t *cycle)
+{
+    int                   port;
+    const char           *host, *path;
+    redisReply           *reply;
+    redisContext         *rc;
+    struct timeval        tv;
+    ngx_ota_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ota_module);
+    if (omcf == NULL || omcf->redis.len == 0) {
+        return NULL;
+    }
+
+    tv.tv_sec = 0;
+    tv.tv_usec = 300000;
+
+    /* the async connection's target: the Sentinel-named master too */
+    ngx_ota_redis_target(&host, &port, &path);
+
+    if (path) {
+        rc = redisConnectUnixWithTimeout(path, tv);
+    } else if (host) {
+        rc = redisConnectWithTimeout(host, port, tv);
+    } else {
+        rc = NULL;
+    }
+
+    if (rc == NULL || rc->err) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ota: redis %V at exit: %s", &omcf->redis,
+                      rc ? rc->errstr : "no address or no memory");
+        if (rc) {
+            redisFree(rc);
+        }
+        return NULL;
+    }
+
+    tv.tv_usec = 500000;
+    (void) redisSetTimeout(rc, tv);
+
+    if (omcf->redis_password.len) {
+        reply = redisCommand(rc, "AUTH %b", omcf->redis_password.data,
+                             omcf->redis_password.len);
+        if (reply) {
+            freeReplyObject(reply);
+        }
+    }
+
+    if (omcf->redis_db > 0) {
+        reply = redisCommand(rc, "SELECT %d", (int) omcf->redis_db);
+        if (reply) {
+            freeReplyObject(reply);
+        }
+    }
+
+    return rc;
+}
+
+
 void
 ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler)
 {

@@ -88,6 +88,11 @@ ngx_int_t ngx_ota_redis_argv_detached(ngx_ota_redis_handler_pt handler,
  * known).  For the blocking last flush at worker exit. */
 void ngx_ota_redis_target(const char **host, int *port, const char **path);
 
+/* At worker exit: a blocking connection to that target (300 ms to
+ * connect, 500 ms per command), authenticated and on the configured db;
+ * NULL (logged) when there is none.  The caller frees it. */
+redisContext *ngx_ota_redis_blocking(ngx_cycle_t *cycle);
+
 /* At worker exit, before that flush: writes what the connection still has
  * queued (the posted write may not have run), waiting at most about
  * 200 ms.  NGX_OK when every command queued has left for Redis. */

@@ -11,7 +11,9 @@ use Digest::SHA qw(sha256_hex);
 use Digest::MD5 qw(md5_hex);
 use Time::HiRes qw(time);
 
-my $t = OtaTest->new(http_extra => 'ota_link_ttl 900s;');
+# the notified event is held in the process for up to one progress
+# interval (docs/download.md, "The notified event"): a short one
+my $t = OtaTest->new(http_extra => 'ota_link_ttl 900s; ota_progress_interval 200ms;');
 my $events = OtaTest::key('OTA_STREAM_EVENTS');
 
 my %sec = map { $_ => $t->fx_device($_, 'prodA') } qw(d1 d2 d3 d4 d5);
@@ -43,6 +45,10 @@ sub upgrade {
 }
 
 sub xlen { $t->redis(XLEN => $events) }
+
+# longer than the hold of a notified event (one interval, 200 ms): what
+# the process holds is in the stream after it
+sub settle { select(undef, undef, undef, 0.5) }
 
 # ---- the answer ----------------------------------------------------------------------
 
@@ -79,7 +85,9 @@ is($j->{isDiff}, 0, 'isDiff 0');
 is_deeply($j->{extData}, { key1 => 'value1', batch => 'b1' },
           'extData: custom key/values, the batch id wins');
 
-# the notified event
+# the notified event, within one interval
+ok($t->wait_for(sub { xlen() > $n0 }, 5), 'the notified event comes');
+settle();
 is(xlen(), $n0 + 1, 'one event appended');
 my $e = $t->redis(XREVRANGE => $events, '+', '-', 'COUNT', 1)->[0][1];
 my %e = @$e;
@@ -117,11 +125,13 @@ is_deeply($j->{extData}, { batch => 'b2' }, 'extData with the batch id');
 
 # ---- no event once the task left pending ------------------------------------------------
 
+settle();
 $n0 = xlen();
 $r = upgrade('d2');
 is($r->{status}, 200, 'downloading task: still answered (a resume needs the link)');
 is($r->{json}{from}, '1.0.0', 'from: the task\'s source version');
 is($r->{json}{module}, 'default', 'module defaults to default');
+settle();
 is(xlen(), $n0, 'no notified event for a task past pending');
 
 # ---- 204 ------------------------------------------------------------------------------
@@ -134,6 +144,7 @@ for my $c ([ 'succeeded task (not open)', 'd3', '' ],
     $r = upgrade($dev, $q);
     is($r->{status}, 204, "$name: 204");
     is($r->{content} // '', '', "$name: no body");
+    settle();
     is(xlen(), $n0, "$name: no event");
 }
 
@@ -148,7 +159,9 @@ $r = upgrade('d4', '?module=MCU');
 is($r->{status}, 200, 'pending task (no state entry): answered');
 is("$r->{json}{batch} $r->{json}{package} $r->{json}{from}", 'b2 prodA-MCU-2_0_0 1.0.1',
    'from the batch and the diff package');
-is(xlen(), $n0 + 1, 'and notified');
+ok($t->wait_for(sub { xlen() > $n0 }, 5), 'and notified');
+settle();
+is(xlen(), $n0 + 1, '  once');
 $t->redis(HSET => OtaTest::key('OTA_KEY_BATCH_FROM', 'b1'), 'd1', '0.9.0');
 $r = upgrade('d1');
 is("$r->{status} $r->{json}{batch} $r->{json}{from}", '200 b1 0.9.0',
@@ -162,6 +175,8 @@ $t->redis(HSET => OtaTest::key('OTA_KEY_DEVICE_OPEN', 'd4'), 'MCU', 'no/such');
 is(upgrade('d4', '?module=MCU')->{status}, 204, 'bad batch id in the open hash: 204');
 
 # ---- refusals ---------------------------------------------------------------------------
+
+settle();                       # the answers' notified events are written
 
 my @bad = (
     [ 'unknown module', sub { upgrade('d1', '?module=WIFI') }, 404 ],

@@ -115,6 +115,9 @@ is($u->{sign}, sha256_hex($fw), 'sign = SHA-256 of the file');
 is($u->{signMethod}, 'SHA256', 'signMethod');
 is($u->{extData}{region}, 'eu', 'custom data');
 is($u->{extData}{batch}, $batch, 'batch in extData');
+# held up to one progress interval (docs/download.md, "The notified event")
+ok($t->wait_for(sub { $t->redis(XLEN => $events) > $n_events }, 5), 'the notified event comes');
+select(undef, undef, undef, 0.4);
 is($t->redis(XLEN => $events), $n_events + 1, 'a notified event');
 
 if ($worker) {

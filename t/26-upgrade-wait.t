@@ -183,8 +183,11 @@ is($w->json('w0001') && $w->json('w0001')->{package}, $mcu, 'the offer');
 $w->pump(0.3);
 ok(!defined $w->status('w0003'), 'a device waiting on another module still waits');
 ok(!defined $w->status('w1001'), 'a device of another product still waits');
-ok($t->wait_for(sub { $t->drained }, 10), 'the worker took the notified events');
 my $b = $t->redis(HGET => OtaTest::key('OTA_KEY_DEVICE_OPEN', 'w0001'), 'MCU');
+# the notified events are held up to one progress interval (docs/download.md)
+ok($t->wait_for(sub { $t->task('w0001', $b)->{state} eq 'notified'
+                      && $t->task('w0002', $b)->{state} eq 'notified' && $t->drained }, 10),
+   'the worker took the notified events');
 is($t->task('w0001', $b)->{state}, 'notified', 'an answered wait notifies its task');
 is($t->task('w0005', $b)->{state}, 'pending', 'a device that did not ask is not');
 $t0 = time;

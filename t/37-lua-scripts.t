@@ -190,6 +190,34 @@ is(R(HGET => K('OTA_KEY_BATCH_FAILURES', 'b1'), 'download_failed'), 1, '  and co
 ok(!R(HEXISTS => K('OTA_KEY_DEVICE_OPEN', 'd2'), 'm'), '  a final task leaves the open entry');
 ok(!defined dl('b1', 'd2'), '  a task final from pending never had a deadline');
 
+# a batch of more tasks than a listpack holds: its task columns are hash
+# tables from their first write (made for speed: a listpack is searched
+# field by field), and the field that made Redis convert them is gone in
+# the same step
+batch('big', devices => [map { "g$_" } 1 .. 200]);
+($acked, $res) = apply(now => $now, tasks => [
+    { device => 'g1', batch => 'big', expected => 'pending', new => 'notified' },
+    { device => 'g2', batch => 'big', expected => 'pending', new => 'downloading',
+      covered => '10', step => '5', desc => "$W{OTA_APPLY_DESC_MARK}x" },
+]);
+is_deeply($res, {}, 'a batch of 200 tasks: its first moves go as decided');
+for my $c (qw(STATE COVERED STEP DESC UPDATED)) {
+    is(R(OBJECT => 'ENCODING', K("OTA_KEY_BATCH_$c", 'big')), 'hashtable',
+       "  its $c column is a hash table from its first write");
+}
+is_deeply([sort @{ R(HKEYS => K('OTA_KEY_BATCH_STATE', 'big')) }], [qw(g1 g2)],
+          '  holding the tasks written and nothing else');
+is_deeply([sort @{ R(HKEYS => K('OTA_KEY_BATCH_UPDATED', 'big')) }], [qw(g1 g2)],
+          '  (the updated column too)');
+apply(now => $now + 1, tasks => [
+    { device => 'g1', batch => 'big', expected => 'notified', new => 'downloading',
+      covered => '7' },
+]);
+is_deeply(H(K('OTA_KEY_BATCH_COVERED', 'big')), { g1 => 7, g2 => 10 },
+          '  a later write adds its field only');
+is(R(OBJECT => 'ENCODING', K('OTA_KEY_BATCH_STATE', 'b1')), 'listpack',
+   "  a small batch's column is left as Redis makes it");
+
 # ---- apply: timeouts ------------------------------------------------------------
 
 # fresh: the task moved less than the timeout ago: a new deadline

@@ -9,6 +9,11 @@
 -- scripts check that the task is still in the state C read (compare and
 -- set) so two workers, or a replayed entry, can never count twice.
 
+-- Made for speed: a key of one device or task is the halves of its
+-- format around the %s joined with the name (one concatenation, where
+-- string.format parses the format again at every call); the event
+-- scripts split the formats they use per device once per call
+local function key_parts(f) return string.match(f, '^(.-)%%s(.*)$') end
 local function load_batch(bid, cache)
   if cache and cache[bid] ~= nil then return cache[bid] end
   local r = call('HGETALL', fmt(K_BATCH, bid))
@@ -80,6 +85,13 @@ end
 -- replies of the slices joined
 local function vcall(cmd, key, list)
   local out, n = {}, #list
+  if n == 0 then return out end
+  if n <= 4000 then
+    -- one slice (made for speed: its reply as it is, not copied)
+    local r = call(cmd, key, unpack(list, 1, n))
+    if type(r) == 'table' then return r end
+    return out
+  end
   for i = 1, n, 4000 do
     local r = call(cmd, key, unpack(list, i, math.min(i + 3999, n)))
     if type(r) == 'table' then
@@ -91,6 +103,32 @@ end
 local function column(key, devs) return vcall('HMGET', key, devs) end
 -- variadic HSET of {field, value, ...}
 local function hset(key, kv) vcall('HSET', key, kv) end
+-- Made for speed: a task column (one hash per batch and column, a field
+-- per device) of a batch of more tasks than a listpack holds
+-- (hash-max-listpack-entries, 128 by default) is a hash table from its
+-- first write.  Redis starts every hash as a listpack, searched field by
+-- field: while a column filled up to 128 devices every HMGET and HSET of
+-- a read scanned it (a quarter of Redis's instructions in the first
+-- 2000 sessions of a batch: bench/README.md, "The worker's scripts per
+-- event").  A value longer than hash-max-listpack-value makes Redis
+-- convert the hash before it writes; that field (COLUMN_PAD, no device
+-- name: none starts with a dot) is deleted in the same step, so no reader
+-- ever sees it, and a hash table stays one.  One OBJECT ENCODING per
+-- column and call.  big: the batch has more than COLUMN_LISTPACK tasks.
+local COLUMN_PAD, COLUMN_LISTPACK = '.pad', 128
+local COLUMN_PAD_VALUE = string.rep('-', 512)
+local function column_set(key, kv, big)
+  local n = #kv
+  if n == 0 then return end
+  if big and call('OBJECT', 'ENCODING', key) ~= 'hashtable' then
+    kv[n + 1] = COLUMN_PAD kv[n + 2] = COLUMN_PAD_VALUE
+    vcall('HSET', key, kv)
+    call('HDEL', key, COLUMN_PAD)
+    kv[n + 1] = nil kv[n + 2] = nil
+    return
+  end
+  vcall('HSET', key, kv)
+end
 -- the event group's last-delivered id and entries-read (false: none)
 local function group_cursor()
   for _, g in ipairs(call('XINFO', 'GROUPS', S_EVENTS)) do

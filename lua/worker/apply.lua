@@ -51,6 +51,8 @@
 -- (Lua converts a string twice), covered compared as decimal strings,
 -- arrays filled through counters.
 
+-- made for speed: a local, not a global looked up at every use
+local ARGV = ARGV
 local now = tonumber(ARGV[OTA_APPLY_NOW])
 local tmo = tonumber(ARGV[OTA_APPLY_TIMEOUT])
 local nack = tonumber(ARGV[OTA_APPLY_NACK])
@@ -63,6 +65,8 @@ if cursor then
   ok, ents = reader_at(ARGV[ack1 + OTA_ACK_READER], ARGV[ack1 + OTA_ACK_FROM])
   if not ok then return {OTA_APPLY_LOST, {}} end
 end
+local DEVOPEN1, DEVOPEN2 = key_parts(K_DEVOPEN)
+local DEVLAST1, DEVLAST2 = key_parts(K_DEVLAST)
 -- written as strings: a Lua number is formatted again at every call
 local snow, sdue = ARGV[OTA_APPLY_NOW], tostring(now + tmo)
 local touched, cnt, fails, bcache, wcnt, rtouch = {}, {}, {}, {}, {}, {}
@@ -132,6 +136,7 @@ local function batch(bid, g)
       upds[tmod[n]] = tonumber(v[n] or c[n] or b.created) or 0 end
   end
   local S, C, P, R, D, U, K, KD = {}, {}, {}, {}, {}, {}, {}, {}
+  local bc
   local KS = {}
   local ns, nc2, np, nrs, nd, nu = 0, 0, 0, 0, 0, 0
   for k = 1, g.n do
@@ -171,8 +176,10 @@ local function batch(bid, g)
           mv[nmv + 4] = reason nmv = nmv + 4
         end
         ns = ns + 1 S[ns] = dev ns = ns + 1 S[ns] = new
-        add(cnt, bid, exp, -1)
-        add(cnt, bid, new, 1)
+        -- the batch's counts, summed in place (made for speed)
+        if not bc then bc = {} cnt[bid] = bc end
+        bc[exp] = (bc[exp] or 0) - 1
+        bc[new] = (bc[new] or 0) + 1
         local sv = ARGV[i + OTA_APPLY_SAVED]
         if sv ~= '' and new == ST_SUCCEEDED then
           add(saved, bid, OTA_B_BYTES_SAVED, tonumber(sv))
@@ -198,11 +205,11 @@ local function batch(bid, g)
       end
       if FINAL[new] then
         if moved then
-          local ok = fmt(K_DEVOPEN, dev)
+          local ok = DEVOPEN1 .. dev .. DEVOPEN2
           if call('HGET', ok, b.module) == bid then
             call('HDEL', ok, b.module) end
           -- a later download event still finds the task (lookup)
-          call('HSET', fmt(K_DEVLAST, dev), b.module, bid)
+          call('HSET', DEVLAST1 .. dev .. DEVLAST2, b.module, bid)
           if exp ~= ST_PENDING then
             nr = nr + 1 zrem[nr] = bid .. ':' .. dev end
           touched[bid] = true
@@ -229,14 +236,15 @@ local function batch(bid, g)
       if why ~= '' then add(wcnt, bid, w .. ':r:' .. why, 1) end
     end
   end
-  hset(fmt(K_BSTATE, bid), S)
-  hset(fmt(K_BCOVERED, bid), C)
-  hset(fmt(K_BSTEP, bid), P)
-  hset(fmt(K_BREASON, bid), R)
-  hset(fmt(K_BDESC, bid), D)
-  hset(fmt(K_BUPDATED, bid), U)
-  hset(fmt(K_BPKG, bid), K)
-  hset(fmt(K_BPSIZE, bid), KS)
+  local big = (tonumber(b.total) or 0) > COLUMN_LISTPACK
+  column_set(fmt(K_BSTATE, bid), S, big)
+  column_set(fmt(K_BCOVERED, bid), C, big)
+  column_set(fmt(K_BSTEP, bid), P, big)
+  column_set(fmt(K_BREASON, bid), R, big)
+  column_set(fmt(K_BDESC, bid), D, big)
+  column_set(fmt(K_BUPDATED, bid), U, big)
+  column_set(fmt(K_BPKG, bid), K, big)
+  column_set(fmt(K_BPSIZE, bid), KS, big)
   vcall('HDEL', fmt(K_BPKG, bid), KD)
   vcall('HDEL', fmt(K_BPSIZE, bid), KD)
 end

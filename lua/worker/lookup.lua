@@ -28,11 +28,16 @@
 -- its size; an empty field is the column's default) or 0 when there is
 -- none.
 
+-- made for speed: a local, not a global looked up at every use
+local ARGV = ARGV
 local now, ninf = ARGV[OTA_LOOKUP_NOW], tonumber(ARGV[OTA_LOOKUP_NINFORM])
 -- ARGV index of the first report, of the first question
 local inf1 = OTA_LOOKUP_HEAD + 1
 local ask1 = inf1 + ninf * OTA_LOOKUP_INFORM_N
 local concat = table.concat
+local DEVVER1, DEVVER2 = key_parts(K_DEVVER)
+local DEVOPEN1, DEVOPEN2 = key_parts(K_DEVOPEN)
+local DEVLAST1, DEVLAST2 = key_parts(K_DEVLAST)
 local cache, dyn, acc = {}, {}, {}
 local joined = 0
 -- what the reports of one (product, module) change, keyed by plain
@@ -56,7 +61,7 @@ for i = inf1, ask1 - 1, OTA_LOOKUP_INFORM_N do
   local sts = ARGV[i + OTA_LOOKUP_I_TS]
   local ts = tonumber(sts) or 0
   local m = pm(prod, mod)
-  local vk = fmt(K_DEVVER, dev)
+  local vk = DEVVER1 .. dev .. DEVVER2
   local cur = call('HMGET', vk, mod, m.ts)
   local old, last = cur[1], tonumber(cur[2] or '-1') or -1
   if ts >= last then
@@ -65,7 +70,7 @@ for i = inf1, ask1 - 1, OTA_LOOKUP_INFORM_N do
       member(m, ver, dev, true)
       if ts > last then call('HSET', vk, m.ts, sts, mod, ver)
       else call('HSET', vk, mod, ver) end
-    elseif ts > last then call('HSET', vk, m.ts, ARGV[i + 4]) end
+    elseif ts > last then call('HSET', vk, m.ts, sts) end
     if dyn[prod] == nil then dyn[prod] = call('SMEMBERS', fmt(K_DYNAMIC, prod))
     end
     for _, bid in ipairs(dyn[prod]) do
@@ -116,10 +121,10 @@ for i = ask1, #ARGV, OTA_LOOKUP_ASK_N do
   local opened = bid == OTA_LOOKUP_Q_OPEN or bid == OTA_LOOKUP_Q_OPEN_OR_LAST
   if opened then
     local late = bid == OTA_LOOKUP_Q_OPEN_OR_LAST
-    bid = call('HGET', fmt(K_DEVOPEN, dev), mod)
+    bid = call('HGET', DEVOPEN1 .. dev .. DEVOPEN2, mod)
     -- a download after the task closed: the last closed task of the
     -- module takes the larger coverage (its state does not move)
-    if not bid and late then bid = call('HGET', fmt(K_DEVLAST, dev), mod) end
+    if not bid and late then bid = call('HGET', DEVLAST1 .. dev .. DEVLAST2, mod) end
   end
   if bid then
     local g = groups[bid]

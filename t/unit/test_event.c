@@ -42,6 +42,22 @@ main(void)
            "1700000000123 device dev-1 package pkg module MCU covered 500 "
            "size 1000", "  its fields, ts in ms, nothing else");
 
+    /* the notified event folded in: batch and its ts, only when set */
+    f.batch = ota_event_cstr("b7");
+    ok(ota_event_encode(&e, &f) == 0 && e.argc == 17,
+       "download: a batch alone adds nothing");
+    f.notified = 1700000000100LL;
+    ok(ota_event_encode(&e, &f) == 0 && e.argc == 21, "download + notified");
+    is_str(joined(&e), "XADD " OTA_STREAM_EVENTS " * type download ts "
+           "1700000000123 device dev-1 package pkg module MCU covered 500 "
+           "size 1000 batch b7 notified 1700000000100",
+           "  batch and the notified ts after the download's fields");
+    f.batch.len = 0;
+    ok(ota_event_encode(&e, &f) == -1 && e.argc == 0,
+       "  notified without its batch is refused");
+    f.batch.data = NULL;
+    f.notified = 0;
+
     memset(&f, 0, sizeof(f));
     f.type = OTA_EV_INFORM;
     f.ts = 5;

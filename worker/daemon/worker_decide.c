@@ -74,6 +74,13 @@ ota_decide_parse(redisReply *entry, ota_ev_t *e)
         if (e->covered < 0) {
             return -1;
         }
+        /* the task's notified event folded in by the module (docs/
+         * download.md, "The notified event"); a bad batch only loses the
+         * fold, not the download */
+        if (ota_entry_field(f, OTA_F_NOTIFIED) != NULL) {
+            v = ota_entry_field(f, OTA_F_BATCH);
+            e->nbatch = ota_decide_name_ok(v, ota_name_id) ? v : NULL;
+        }
         e->type = OTA_TE_DOWNLOAD;
         return 0;
     }
@@ -427,6 +434,17 @@ ota_decide(ota_evread_t *rd)
             continue;
         }
         memset(&te, 0, sizeof(te));
+        if (e->nbatch != NULL && strcmp(e->nbatch, t->batch) == 0) {
+            /* notified folded into the download: applied first, as the
+             * separate event was, so the task passes notified once and
+             * even a download it ignores still notifies it (another
+             * batch's task: the event's notified had nothing to move) */
+            te.type = OTA_TE_NOTIFIED;
+            r = ota_task_apply(&t->t, &te);
+            if (r > 0) {
+                t->changed |= r;
+            }
+        }
         if (e->type == OTA_TE_DOWNLOAD && strcmp(t->package, e->package)
             && ota_decide_other(rd, e, t, &te) != 0)
         {

@@ -46,6 +46,8 @@ typedef struct {
     const char       *module;
     const char       *package;
     const char       *batch;
+    const char       *nbatch;       /* download: its notified event of
+                                       this batch folded in */
     const char       *version;
     const char       *desc;
     const char       *ts;
