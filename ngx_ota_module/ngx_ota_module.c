@@ -206,6 +206,7 @@ ngx_ota_create_main_conf(ngx_conf_t *cf)
 
     omcf->redis_db = NGX_CONF_UNSET;
     omcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    omcf->redis_gather = NGX_CONF_UNSET_MSEC;
 
     ngx_ota_uses_device_api = 0;
 
@@ -220,6 +221,7 @@ ngx_ota_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(omcf->redis_db, 0);
     ngx_conf_init_msec_value(omcf->redis_timeout, 2000);
+    ngx_conf_init_msec_value(omcf->redis_gather, 1);
 
     if (ngx_ota_metrics_zone(cf, omcf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -419,12 +421,14 @@ ngx_ota_addr_host(ngx_conf_t *cf, ota_hostport_t *hp, ngx_ota_addr_t *addr)
 
 
 /*
- * ota_redis ADDRESS [password=P] [db=N] [timeout=2s], ADDRESS one of
+ * ota_redis ADDRESS [password=P] [db=N] [timeout=2s] [gather=1ms], ADDRESS
+ * one of
  * IP:port, [IPv6]:port, localhost:port, unix:/path,
  * sentinel=IP:port[,IP:port...] master=NAME: the one address syntax of
  * include/ota_addr.h (ota-worker and otactl read the same words), except
  * that host names are refused here (hiredis would resolve them with
- * blocking DNS inside the event loop) and timeout= is the module's own.
+ * blocking DNS inside the event loop) and timeout= and gather= are the
+ * module's own.
  * With Sentinel the module asks the sentinels for the master's address and
  * asks again after every lost connection, so a failover is followed.
  */
@@ -459,6 +463,18 @@ ngx_ota_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 || omcf->redis_timeout == 0)
             {
                 return "has an invalid \"timeout\" value";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "gather=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+            omcf->redis_gather = ngx_parse_time(&s, 0);
+            if (omcf->redis_gather == (ngx_msec_t) NGX_ERROR
+                || omcf->redis_gather > 100)
+            {
+                return "has an invalid \"gather\" value (0 to 100ms)";
             }
             continue;
         }

@@ -110,8 +110,9 @@ ngx_ota_redis_del_read(void *privdata)
 
 /*
  * Made for speed: a loopback Redis socket nearly always has room, so the
- * commands queued during an event loop iteration are written at its end by
- * the posted write event (one write for all of them), not by a write event
+ * commands queued during the gather time (or, with gather=0, an event loop
+ * iteration) are written when it ends by the write event's timer (or the
+ * posted write event): one write for all of them, not by a write event
  * added to epoll for each batch and deleted after it (two epoll_ctl per
  * batch).  Only output left by a write (EAGAIN, a short write) and the
  * non-blocking connect wait for epoll's write event.
@@ -136,9 +137,29 @@ ngx_ota_redis_add_write(void *privdata)
         return;
     }
 
-    if (!c->write->posted) {
-        ngx_post_event(c->write, &ngx_posted_events);
+    if (c->write->posted || c->write->timer_set) {
+        return;                     /* a write is coming */
     }
+
+    /*
+     * Made for speed: with ota_redis gather= the commands of the next
+     * milliseconds go out together.  Redis pays for each read of a client
+     * (a wake-up, the read, the reply's write, the AOF write) about as
+     * much as for the small commands in it, and a node busy with downloads
+     * ran short loop iterations that sent its commands a few at a time.
+     */
+    if (ngx_ota_omcf->redis_gather && !ngx_ota_exiting && !ngx_exiting
+        && !ngx_terminate)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->write->log, 0,
+                       "ota redis: fd:%d commands gathered for %Mms",
+                       c->fd, ngx_ota_omcf->redis_gather);
+
+        ngx_add_timer(c->write, ngx_ota_omcf->redis_gather);
+        return;
+    }
+
+    ngx_post_event(c->write, &ngx_posted_events);
 }
 
 
@@ -164,6 +185,9 @@ ngx_ota_redis_unwrap(ngx_connection_t *c)
     }
     if (c->write->posted) {
         ngx_delete_posted_event(c->write);
+    }
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
     }
 
     c->fd = (ngx_socket_t) -1;
@@ -203,6 +227,8 @@ static void
 ngx_ota_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
+
+    ev->timedout = 0;               /* the gather's timer (add_write) */
 
     /* output left by this write waits for epoll (add_write) */
     ngx_ota_redis_writing = c;

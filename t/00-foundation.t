@@ -31,6 +31,8 @@ ok(-f $so, 'module built');
         [ 'ota_redis 127.0.0.1;', qr/invalid Redis address/ ],
         [ 'ota_redis 127.0.0.1:6379 bogus=1;', qr/invalid parameter/ ],
         [ 'ota_redis 127.0.0.1:6379 db=x;', qr/invalid "db"/ ],
+        [ 'ota_redis 127.0.0.1:6379 gather=101ms;', qr/invalid "gather" value \(0 to 100ms\)/ ],
+        [ 'ota_redis 127.0.0.1:6379 gather=soon;', qr/invalid "gather" value/ ],
         # the one address syntax (include/ota_addr.h), nginx's rules
         [ 'ota_redis sentinel=127.0.0.1:26379;', qr/needs the master's name/ ],
         [ 'ota_redis sentinel=sentinel.example:26379 master=m;', qr/not an IP address/ ],

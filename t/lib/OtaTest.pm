@@ -248,6 +248,8 @@ sub nginx_conf {
     my $srv = $self->{server_extra} // '';
     my $admin = $self->{admin_extra} // '';
     my $redis = $self->{ota_redis} // $self->redis_addr;
+    # OTA_REDIS_EXTRA="gather=0": words added to ota_redis (benches)
+    $redis .= " $ENV{OTA_REDIS_EXTRA}" if $ENV{OTA_REDIS_EXTRA};
     # OTA_NGINX_LOG=debug (make test-debug) runs every test with nginx's
     # debug log on, as an operator troubleshooting would
     my $level = $self->{log_level} // $ENV{OTA_NGINX_LOG} // 'info';
