@@ -66,8 +66,10 @@ ok($t->wait_for(sub { covn('an-read') == $size }, 5),
 my @seen = checks();
 my @mine = @seen[$before .. $#seen];
 # (a timer check that comes between the client's last read and its next
-# request may end one of them first)
-cmp_ok(scalar(grep { $_ == 0 } @mine), '>=', 2,
+# request may end some of them first: on a loaded machine this client,
+# reading 100 KB through a 16 KB buffer, can be slower than the timer for
+# two of the three; without the next-request check there is none at all)
+cmp_ok(scalar(grep { $_ == 0 } @mine), '>=', 1,
        'the tails of the first pieces ended at the next request, all acknowledged')
     or diag("checks: @mine");
 close $s;
