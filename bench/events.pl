@@ -76,14 +76,7 @@ for my $round (1 .. $rounds) {
     pipe_in($cmds);
     $t->redis(SADD => OtaTest::key('OTA_KEY_PRODUCTS'), $product);
     $t->fx_module($product, 'default');
-    my ($rc, $out, $err) = $t->otactl('package', 'add', $bin, '--product', $product,
-                                      qw(--module default --name fw --version 2.0.0));
-    die "package add: $err" if $rc;
-    chomp(my $pkg = $out);
-    ($rc, $out, $err) = $t->otactl('batch', 'create', '--package', $pkg,
-                                   qw(--type upgrade --name ev --wait 120));
-    die "batch create: $err" if $rc;
-    chomp(my $batch = $out);
+    my ($pkg, $batch) = $t->otactl_release($bin, $product, 'ev');
     $t->wait_for(sub { $t->drained }, 60) or die "not drained\n";
     $t->stop_worker(forget => 1);
 

@@ -116,14 +116,7 @@ OtaTest::write_file($bin, $content);
 sub prepare {
     my ($product) = @_;
     my $list = devices($product);
-    my ($rc, $out, $err) = $t->otactl('package', 'add', $bin, '--product', $product,
-                                      qw(--module default --name fw --version 2.0.0));
-    die "package add: $err" if $rc;
-    chomp(my $pkg = $out);
-    ($rc, $out, $err) = $t->otactl('batch', 'create', '--package', $pkg,
-                                   qw(--type upgrade --name fleet --wait 120));
-    die "batch create: $err" if $rc;
-    chomp(my $batch = $out);
+    my ($pkg, $batch) = $t->otactl_release($bin, $product, 'fleet');
     return { product => $product, list => $list, pkg => $pkg, batch => $batch };
 }
 

@@ -452,6 +452,22 @@ sub otactl {
     return $self->run_cmd($self->otactl_env(@args), "$BUILD/otactl", @args);
 }
 
+# a package of file $bin (version 2.0.0, module default) and a running
+# upgrade batch of it for every device of $product, through otactl as an
+# operator would; returns (package id, batch id), dies with otactl's reason
+sub otactl_release {
+    my ($self, $bin, $product, $name) = @_;
+    my ($rc, $out, $err) = $self->otactl('package', 'add', $bin, '--product', $product,
+                                         qw(--module default --name fw --version 2.0.0));
+    die "package add: $err" if $rc;
+    chomp(my $pkg = $out);
+    ($rc, $out, $err) = $self->otactl('batch', 'create', '--package', $pkg,
+                                      '--type', 'upgrade', '--name', $name, '--wait', 120);
+    die "batch create: $err" if $rc;
+    chomp(my $batch = $out);
+    return ($pkg, $batch);
+}
+
 # OTA_OTACTL_API=1 (make test-api) runs every otactl call through the admin
 # API of the test's nginx with its token, as an admin without Redis access
 # or the store would: Redis and the store are named as unreachable, so a
