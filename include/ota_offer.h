@@ -74,6 +74,11 @@ typedef struct ota_offer_s {
     ota_view_t   prefix;        /* the device API's URL, '/' added if missing */
     int64_t      expires;       /* unix s */
 
+    /* when set, ota_offer_text() writes the links' signatures here (65
+     * bytes each: the module remembers them, ngx_ota_creds.c) */
+    char        *link_sig;      /* the offered package's */
+    char        *fallback_sig;  /* the fallback's, when there is one */
+
     /* a diff offered in place of the full package: the full package's
      * record (package .. size; the rest is taken from this offer) */
     const struct ota_offer_s  *fallback;

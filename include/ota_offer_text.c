@@ -825,13 +825,18 @@ ota_offer_cache_stats(const ota_offer_cache_t *c, uint64_t *gets,
 
 /* the escaped query of the links to package id (ota_offer_links()) */
 static size_t
-ota_ot_query(const ota_offer_t *o, const ota_view_t *id, char *q, size_t room)
+ota_ot_query(const ota_offer_t *o, const ota_view_t *id, char *q, size_t room,
+    char *out)
 {
     int   n;
     char  sig[OTA_HEX_SHA256_LEN + 1];
 
     ota_link_sign(o->key.data, o->key.len, id->data, id->len,
                   o->device.data, o->device.len, o->expires, sig);
+
+    if (out != NULL) {
+        memcpy(out, sig, sizeof(sig));
+    }
 
     n = snprintf(q, room, "?device=%.*s&expires=%lld&signature=%s",
                  (int) o->device.len, o->device.data,
@@ -888,8 +893,10 @@ ota_offer_text(const ota_offer_pkg_t *p, const ota_offer_pkg_t *fb,
         uses[i] = t->uses[i] + (ft != NULL ? ft->uses[i] : 0);
     }
 
-    qn = ota_ot_query(o, &p->f.package, q, sizeof(q));
-    fqn = ft != NULL ? ota_ot_query(o, &fb->f.package, fq, sizeof(fq)) : 0;
+    qn = ota_ot_query(o, &p->f.package, q, sizeof(q), o->link_sig);
+    fqn = ft != NULL ? ota_ot_query(o, &fb->f.package, fq, sizeof(fq),
+                                    o->fallback_sig)
+                     : 0;
     if (qn == (size_t) -1 || fqn == (size_t) -1) {
         return NULL;
     }

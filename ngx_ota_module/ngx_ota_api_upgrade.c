@@ -72,6 +72,7 @@
 
 #include "ngx_ota_api.h"
 #include "ngx_ota_core.h"
+#include "ngx_ota_creds.h"
 #include "ngx_ota_endpoints.h"
 #include "ngx_ota_json.h"
 #include "ngx_ota_metrics.h"
@@ -1232,6 +1233,24 @@ ngx_ota_upgrade_alloc(void *pool, size_t size)
 
 /* the offer of p (its package: u->package; fb its fallback or NULL) and
  * the notified event */
+/* a link of the answer, remembered as genuine (sig: "" when unsigned) */
+static void
+ngx_ota_upgrade_links(ngx_str_t *device, const ota_view_t *package,
+    int64_t expires, char *sig)
+{
+    ngx_str_t  id;
+
+    if (ngx_strlen(sig) != OTA_HEX_SHA256_LEN) {
+        return;
+    }
+
+    id.data = (u_char *) package->data;
+    id.len = package->len;
+
+    ngx_ota_creds_link_put(&id, device, expires, (u_char *) sig);
+}
+
+
 static void
 ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, ota_offer_pkg_t *p, ota_offer_pkg_t *fb)
@@ -1242,6 +1261,8 @@ ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ota_event_fields_t    f;
     ngx_ota_loc_conf_t   *olcf;
     ngx_ota_main_conf_t  *omcf;
+    char                  sig[OTA_HEX_SHA256_LEN + 1];
+    char                  fsig[OTA_HEX_SHA256_LEN + 1];
 
     if (ngx_ota_upgrade_prefix(r, &prefix) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1267,6 +1288,11 @@ ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     o.expires = (int64_t) (ngx_time() + olcf->link_ttl);
 
+    sig[0] = '\0';
+    fsig[0] = '\0';
+    o.link_sig = sig;
+    o.fallback_sig = fsig;
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ota upgrade: offer of package \"%V\" links \"%V\" "
                    "expire %T", &u->package, &prefix, (time_t) o.expires);
@@ -1278,6 +1304,15 @@ ngx_ota_upgrade_answer(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     if (u->text == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
+    }
+
+    /* the device downloads from this process, most likely: its links are
+     * known there and need no HMAC (ngx_ota_creds.c; made for speed) */
+    ngx_ota_upgrade_links(&u->device, &ota_offer_pkg_fields(p)->package,
+                          o.expires, sig);
+    if (fb != NULL) {
+        ngx_ota_upgrade_links(&u->device, &ota_offer_pkg_fields(fb)->package,
+                              o.expires, fsig);
     }
 
     /* the notified event held (written within one progress interval, or

@@ -25,6 +25,7 @@
  *   ngx_ota_redis_sub.c the process's one Redis subscription
  *   ngx_ota_redis.c     non-blocking hiredis on nginx events
  *   ngx_ota_metrics.c   shared-memory counters for the metrics endpoint
+ *   ngx_ota_creds.c     tokens and signed links known genuine, per process
  *   ngx_ota_core.c      this header's helpers
  *   ngx_ota_lua.c       generated (build/gen/) from lua/module/
  *

@@ -13,6 +13,7 @@
  */
 
 #include "ngx_ota_core.h"
+#include "ngx_ota_creds.h"
 #include "ngx_ota_endpoints.h"
 #include "ngx_ota_json.h"
 #include "ngx_ota_metrics.h"
@@ -24,28 +25,6 @@
 #include "ota_keys.h"
 #include "ota_names.h"
 #include "ota_token.h"
-
-
-/*
- * Signed links verified by this process: a device fetching a package in
- * many ranges (aria2c, resumes, segmented clients) presents the same link
- * again and again, and an HMAC costs more than the rest of the request's
- * own work.  Direct-mapped by the signature's first hex digits; a hit needs
- * the same package, device and expiry and a signature equal in constant
- * time; expiry is checked on every hit.
- */
-#define NGX_OTA_LINK_CACHE    256
-
-typedef struct {
-    int64_t               expires;
-    u_char                sig[OTA_HEX_SHA256_LEN];  /* lower case */
-    u_char                id_len;
-    u_char                dev_len;
-    u_char                id[OTA_NAME_MAX];
-    u_char                dev[OTA_NAME_MAX];
-} ngx_ota_link_entry_t;
-
-static ngx_ota_link_entry_t  ngx_ota_links[NGX_OTA_LINK_CACHE];
 
 
 typedef struct {
@@ -225,11 +204,9 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
 {
     u_char                *dst, *src, sig[OTA_HEX_SHA256_LEN];
     int64_t                exp;
-    ngx_int_t              h;
     ngx_str_t              dev, expires, signature;
-    ngx_uint_t             i, same;
+    ngx_uint_t             i, known;
     ngx_ota_main_conf_t   *omcf;
-    ngx_ota_link_entry_t  *entry;
 
     if (ngx_http_arg(r, (u_char *) "device", 6, &dev) != NGX_OK
         || ngx_http_arg(r, (u_char *) "expires", 7, &expires) != NGX_OK
@@ -263,32 +240,24 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
 
     omcf = ngx_http_get_module_main_conf(r, ngx_ota_module);
 
-    entry = NULL;
+    known = 0;
     exp = ota_parse_int64((char *) expires.data, expires.len);
 
-    if (signature.len == OTA_HEX_SHA256_LEN && exp >= (int64_t) ngx_time()) {
+    /* a link this process signed (the upgrade answer) or verified before
+     * needs no HMAC (ngx_ota_creds.c); expiry is checked on every request */
+    if (signature.len == OTA_HEX_SHA256_LEN && exp > (int64_t) ngx_time()) {
         for (i = 0; i < OTA_HEX_SHA256_LEN; i++) {
             sig[i] = ngx_tolower(signature.data[i]);
         }
 
-        h = ngx_hextoi(sig, 2);
-        if (h != NGX_ERROR) {
-            entry = &ngx_ota_links[h % NGX_OTA_LINK_CACHE];
+        known = 1;
 
-            /* the signature comparison runs whatever the rest says */
-            same = ota_ct_equal(sig, entry->sig, OTA_HEX_SHA256_LEN);
-
-            if (same && entry->expires == exp
-                && entry->id_len == id->len && entry->dev_len == dev.len
-                && ngx_memcmp(entry->id, id->data, id->len) == 0
-                && ngx_memcmp(entry->dev, dev.data, dev.len) == 0)
-            {
-                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "ota download: signed link of device \"%V\" "
-                               "accepted (verified before)", &dev);
-                *device = dev;
-                return NGX_OK;
-            }
+        if (ngx_ota_creds_link(id, &dev, exp, sig)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota download: signed link of device \"%V\" "
+                           "accepted (known to this process)", &dev);
+            *device = dev;
+            return NGX_OK;
         }
     }
 
@@ -300,13 +269,8 @@ ngx_ota_download_link(ngx_http_request_t *r, ngx_str_t *id,
                             (int64_t) ngx_time()))
     {
     case OTA_TOKEN_OK:
-        if (entry != NULL && id->len <= OTA_NAME_MAX) {
-            entry->expires = exp;
-            ngx_memcpy(entry->sig, sig, OTA_HEX_SHA256_LEN);
-            entry->id_len = (u_char) id->len;
-            entry->dev_len = (u_char) dev.len;
-            ngx_memcpy(entry->id, id->data, id->len);
-            ngx_memcpy(entry->dev, dev.data, dev.len);
+        if (known) {
+            ngx_ota_creds_link_put(id, &dev, exp, sig);
         }
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

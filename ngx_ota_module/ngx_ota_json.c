@@ -5,6 +5,7 @@
 
 #include "ngx_ota_json.h"
 #include "ngx_ota_core.h"
+#include "ngx_ota_creds.h"
 
 #include "ota_jflat.h"
 #include "ota_token.h"
@@ -493,7 +494,9 @@ ngx_int_t
 ngx_ota_bearer_expires(ngx_http_request_t *r, ngx_str_t *device,
     ngx_str_t *product, time_t *expires, const char **why)
 {
+    int                   rc;
     ngx_str_t             auth;
+    ngx_uint_t            known;
     ota_token_t           t;
     ngx_ota_main_conf_t  *omcf;
 
@@ -514,19 +517,35 @@ ngx_ota_bearer_expires(ngx_http_request_t *r, ngx_str_t *device,
         return NGX_DECLINED;
     }
 
-    switch (ota_token_verify((char *) omcf->token_secret.data,
-                             omcf->token_secret.len, (char *) auth.data + 7,
-                             auth.len - 7, (int64_t) ngx_time(), &t))
-    {
+    /* a token this process made or verified needs no HMAC
+     * (ngx_ota_creds.c); its expiry is checked all the same */
+    if (ngx_ota_creds_token(auth.data + 7, auth.len - 7, &t)) {
+        rc = t.expires <= (int64_t) ngx_time() ? OTA_TOKEN_EXPIRED
+                                                : OTA_TOKEN_OK;
+        known = 1;
+
+    } else {
+        rc = ota_token_verify((char *) omcf->token_secret.data,
+                              omcf->token_secret.len, (char *) auth.data + 7,
+                              auth.len - 7, (int64_t) ngx_time(), &t);
+        known = 0;
+    }
+
+    switch (rc) {
     case OTA_TOKEN_OK:
+        if (!known) {
+            ngx_ota_creds_token_put(auth.data + 7, auth.len - 7, &t);
+        }
+
         device->data = (u_char *) t.device;
         device->len = t.device_len;
         product->data = (u_char *) t.product;
         product->len = t.product_len;
         *expires = (time_t) t.expires;
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ota bearer: token of device \"%V\", product "
-                       "\"%V\" accepted", device, product);
+                       "\"%V\" accepted%s", device, product,
+                       known ? " (known to this process)" : "");
         return NGX_OK;
 
     case OTA_TOKEN_EXPIRED:

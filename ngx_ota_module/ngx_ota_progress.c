@@ -61,8 +61,12 @@
 #define NGX_OTA_KEY_MAX     (sizeof(OTA_KEY_COVERAGE) + 2 * OTA_NAME_MAX)
 
 
-typedef struct {
-    ngx_str_node_t        sn;               /* "<device>\n<package>" */
+typedef struct ngx_ota_track_s  ngx_ota_track_t;
+
+struct ngx_ota_track_s {
+    ngx_str_node_t        sn;               /* "<device>\n<package>", its
+                                               crc32 in sn.node.key */
+    ngx_ota_track_t      *hnext;            /* the hash bucket's next */
     ngx_queue_t           queue;
 
     char                 *device;           /* NUL-terminated */
@@ -88,7 +92,7 @@ typedef struct {
     unsigned              last:1;           /* a connection of it closed:
                                                nothing may follow soon */
     unsigned              due:1;            /* the tick came while busy */
-} ngx_ota_track_t;
+};
 
 
 typedef struct {
@@ -151,8 +155,14 @@ ngx_module_t  ngx_ota_progress_filter_module = {
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
 static ngx_uint_t                      ngx_ota_filter_installed;
 
-static ngx_rbtree_t       ngx_ota_tracks;
-static ngx_rbtree_node_t  ngx_ota_tracks_sentinel;
+/* the tracks by (device, package): a chained hash table that doubles as
+ * it fills; a fleet keeps thousands of idle tracks for NGX_OTA_IDLE_KEEP,
+ * and a lookup per piece in a tree of them was a cache miss per level
+ * (made for speed: bench/README.md, "nginx's user space in a session") */
+static ngx_ota_track_t  **ngx_ota_tracks;
+static ngx_uint_t         ngx_ota_tracks_mask;
+static ngx_uint_t         ngx_ota_ntracks;
+static ngx_ota_track_t   *ngx_ota_tracks_one;
 static ngx_queue_t        ngx_ota_track_list;
 static ngx_event_t        ngx_ota_tick;
 static ngx_msec_t         ngx_ota_interval;     /* smallest seen */
@@ -348,6 +358,92 @@ ngx_ota_progress_ticks(void)
 
 
 static ngx_ota_track_t *
+ngx_ota_track_find(ngx_str_t *key, uint32_t hash)
+{
+    ngx_ota_track_t  *t;
+
+    if (ngx_ota_tracks == NULL) {
+        return NULL;
+    }
+
+    for (t = ngx_ota_tracks[hash & ngx_ota_tracks_mask]; t; t = t->hnext) {
+        if (t->sn.node.key == hash && t->sn.str.len == key->len
+            && ngx_memcmp(t->sn.str.data, key->data, key->len) == 0)
+        {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a table of at least as many buckets as tracks; when it cannot grow the
+ * chains just get longer */
+static void
+ngx_ota_track_link(ngx_ota_track_t *t, ngx_log_t *log)
+{
+    ngx_uint_t         i, n, mask;
+    ngx_ota_track_t  **tab, *u, *next;
+
+    if (ngx_ota_tracks == NULL || ngx_ota_ntracks > ngx_ota_tracks_mask) {
+        n = ngx_ota_tracks == NULL ? 1024 : 2 * (ngx_ota_tracks_mask + 1);
+
+        tab = ngx_calloc(n * sizeof(ngx_ota_track_t *), log);
+
+        if (tab != NULL) {
+            mask = n - 1;
+
+            if (ngx_ota_tracks != NULL) {
+                for (i = 0; i <= ngx_ota_tracks_mask; i++) {
+                    for (u = ngx_ota_tracks[i]; u; u = next) {
+                        next = u->hnext;
+                        u->hnext = tab[u->sn.node.key & mask];
+                        tab[u->sn.node.key & mask] = u;
+                    }
+                }
+
+                if (ngx_ota_tracks != &ngx_ota_tracks_one) {
+                    ngx_free(ngx_ota_tracks);
+                }
+            }
+
+            ngx_ota_tracks = tab;
+            ngx_ota_tracks_mask = mask;
+
+        } else if (ngx_ota_tracks == NULL) {
+            /* no memory for a table: one bucket */
+            ngx_ota_tracks = &ngx_ota_tracks_one;
+            ngx_ota_tracks_mask = 0;
+        }
+    }
+
+    i = t->sn.node.key & ngx_ota_tracks_mask;
+    t->hnext = ngx_ota_tracks[i];
+    ngx_ota_tracks[i] = t;
+    ngx_ota_ntracks++;
+}
+
+
+static void
+ngx_ota_track_unlink(ngx_ota_track_t *t)
+{
+    ngx_ota_track_t  **pp;
+
+    for (pp = &ngx_ota_tracks[t->sn.node.key & ngx_ota_tracks_mask];
+         *pp;
+         pp = &(*pp)->hnext)
+    {
+        if (*pp == t) {
+            *pp = t->hnext;
+            ngx_ota_ntracks--;
+            return;
+        }
+    }
+}
+
+
+static ngx_ota_track_t *
 ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
 {
     u_char           *p;
@@ -369,7 +465,7 @@ ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
     key.len = p - buf;
     hash = ngx_crc32_short(key.data, key.len);
 
-    t = (ngx_ota_track_t *) ngx_str_rbtree_lookup(&ngx_ota_tracks, &key, hash);
+    t = ngx_ota_track_find(&key, hash);
     if (t != NULL) {
         return t;
     }
@@ -405,7 +501,7 @@ ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
     t->size = pkg->size;
 
     t->sn.node.key = hash;
-    ngx_rbtree_insert(&ngx_ota_tracks, &t->sn.node);
+    ngx_ota_track_link(t, log);
     ngx_queue_insert_tail(&ngx_ota_track_list, &t->queue);
 
     ngx_ota_track_charge(t);
@@ -442,8 +538,7 @@ ngx_ota_progress_carry(const char *device, const char *package)
     key.data = buf;
     key.len = p - buf;
 
-    t = (ngx_ota_track_t *) ngx_str_rbtree_lookup(&ngx_ota_tracks, &key,
-                                ngx_crc32_short(key.data, key.len));
+    t = ngx_ota_track_find(&key, ngx_crc32_short(key.data, key.len));
     if (t == NULL) {
         return 0;
     }
@@ -487,7 +582,7 @@ ngx_ota_track_release(ngx_ota_track_t *t)
 static void
 ngx_ota_track_free(ngx_ota_track_t *t)
 {
-    ngx_rbtree_delete(&ngx_ota_tracks, &t->sn.node);
+    ngx_ota_track_unlink(t);
     ngx_queue_remove(&t->queue);
 
     ngx_ota_used -= t->charged;
@@ -1627,8 +1722,10 @@ ngx_ota_progress_ready(void)
 ngx_int_t
 ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 {
-    ngx_rbtree_init(&ngx_ota_tracks, &ngx_ota_tracks_sentinel,
-                    ngx_str_rbtree_insert_value);
+    ngx_ota_tracks = NULL;
+    ngx_ota_tracks_mask = 0;
+    ngx_ota_ntracks = 0;
+    ngx_ota_tracks_one = NULL;
     ngx_queue_init(&ngx_ota_track_list);
 
     ngx_ota_plog = cycle->log;
