@@ -203,6 +203,10 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -It/unit -o $@ $< $(SHARED_SRCS) $(LIBS)
 
+# the reader's wait is the worker's own rule, plain C in a header there
+$(BUILD)/unit/test_gather: CPPFLAGS += -Iworker/daemon
+$(BUILD)/unit/test_gather: worker/daemon/worker_gather.h
+
 unit: $(UNIT_BINS)
 
 # the jflat/jansson comparison both use

@@ -24,6 +24,8 @@
 #   BENCH_LOG=debug: nginx's error_log level (OTA_KEEP=1 keeps the log)
 #   BENCH_PERF=DIR [BENCH_PERF_CG=dwarf] [BENCH_PERF_FREQ=999] [BENCH_PERF_ALL=1: and
 #   the whole machine, DIR/<mode>-all.data], BENCH_STRACE=DIR,
+#   BENCH_LAG=1: the age of the oldest unread event, sampled every 20 ms
+#   (how late the statistics are; the sampling's own Redis calls count in the CPU)
 #   BENCH_NSTAT=1: TCP counters per session (/proc/net/snmp, netstat; they are
 #   the network namespace's: run it in one of its own, `unshare -n`, lo up)
 #
@@ -36,6 +38,7 @@ use lib "$FindBin::Bin/../t/lib";
 use Test::More;                 # the harness reports through it
 use JSON::PP;
 use Time::HiRes qw(time sleep);
+use POSIX ();
 use OtaTest;
 
 my $ndev    = $ENV{BENCH_DEVICES} // 4000;
@@ -217,6 +220,48 @@ sub perf_stop {
     waitpid($_, 0) for @$p;
 }
 
+# BENCH_LAG=1: how long events wait for the worker during each run: every
+# 20 ms the age of the oldest entry of ota:events after the group's cursor
+# (0 when there is none), i.e. how late the statistics are then.  A child
+# process on its own connection; its samples come back through a file.
+sub lag_start {
+    my ($mode) = @_;
+    $ENV{BENCH_LAG} or return;
+    my $file = "$dir/lag-$mode.txt";
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        delete $t->{redis_sock};         # the parent's connection is not ours
+        open my $o, '>', $file or POSIX::_exit(1);
+        my $stop = 0;
+        local $SIG{TERM} = sub { $stop = 1 };
+        while (!$stop) {
+            my $age = eval {
+                my ($g) = grep { my %h = @$_; $h{name} eq 'ota-workers' }
+                          @{ $t->redis(XINFO => 'GROUPS', 'ota:events') };
+                my %g = @$g;
+                my $next = $t->redis(XRANGE => 'ota:events', "($g{'last-delivered-id'}", '+',
+                                     'COUNT', 1);
+                @$next ? time * 1e3 - ($next->[0][0] =~ /^(\d+)/)[0] : 0;
+            };
+            printf {$o} "%.1f\n", $age if defined $age;
+            sleep 0.02;
+        }
+        close $o;
+        POSIX::_exit(0);                 # not the harness's END: its servers are the parent's
+    }
+    return [$pid, $file];
+}
+
+sub lag_stop {
+    my ($l) = @_;
+    $l or return;
+    kill 'TERM', $l->[0];
+    waitpid($l->[0], 0);
+    my @s = sort { $a <=> $b } split /\n/, eval { OtaTest::read_file($l->[1]) } // '';
+    return [0, 0, 0] unless @s;
+    return [$s[int(@s / 2)], $s[int(@s * 0.95)], $s[-1]];
+}
+
 # BENCH_NSTAT=1: the namespace's TCP/IP counters (Tcp: of /proc/net/snmp, TcpExt:
 # of /proc/net/netstat), to tell segments, ACKs and pacing of one mode from another
 sub nstat {
@@ -245,6 +290,7 @@ sub measure {
     my $perf = perf_start($mode);
     my $strace = strace_start($mode);
     my $n0 = $ENV{BENCH_NSTAT} ? nstat() : undef;
+    my $lag = lag_start($mode);
     my $s0 = snapshot();
     my $j = $mode eq 'static'
         ? fleet('--mode', 'static', '--devices', $ndev, '--path', $set->{static},
@@ -252,10 +298,12 @@ sub measure {
         : fleet('--mode', $mode, '--devices', $set->{list}, '--product', $set->{product},
                 '--to', '2.0.0');
     settle($mode eq 'full' ? $set->{batch} : undef);
+    my $lagged = lag_stop($lag);
     my $s1 = snapshot();
     perf_stop($perf);
     perf_stop([$strace]) if $strace;
     my %ms = map { $_ => ($s1->{$_} - $s0->{$_}) / $ndev * 1e3 } keys %$s1;
+    $ms{lag} = $lagged if $lagged;
     if ($n0) {
         my $n1 = nstat();
         $ms{nstat} = { map { $_ => ($n1->{$_} - $n0->{$_}) / $ndev } keys %$n1 };
@@ -336,6 +384,8 @@ for my $r (1 .. $rounds) {
              . "(%.1f reads)  worker %.3f  client %.3f ms/session\n", $r, $mode, $x->{sps},
              $x->{nginx}, $x->{nginx_user}, $x->{redis}, $x->{reads}, $x->{worker},
              $x->{client};
+        printf "#   round %d %-6s event lag (oldest unread, every 20 ms): median %.0f, p95 %.0f, "
+             . "max %.0f ms\n", $r, $mode, @{ $x->{lag} } if $x->{lag} && $mode ne 'static';
     }
 }
 

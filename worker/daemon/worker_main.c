@@ -26,6 +26,7 @@
 
 #include "ota_fields.h"
 #include "ota_keys.h"
+#include "worker_gather.h"
 
 static ota_worker_t  *ota_the_worker;
 
@@ -251,7 +252,8 @@ main(int argc, char **argv)
     ota_worker_t       w;
     struct sigaction   sa;
     char               err[512];
-    int                rc;
+    int                rc, wait;
+    int64_t            read_at, last_read_at = 0;
 
     memset(&w, 0, sizeof(w));
     /* every stream read allocates and frees tens of thousands of small
@@ -266,7 +268,7 @@ main(int argc, char **argv)
     w.chunk = 1000;
     w.count = 1000;
     w.block = 1000;
-    w.gather = 20;
+    w.gather = 100;
     strcpy(w.jobs_seen, "0-0");
     ota_log_name = "ota-worker";
     ota_the_worker = &w;
@@ -317,23 +319,27 @@ main(int argc, char **argv)
         }
 
         w.last_events = 0;
+        read_at = ota_now_ms();
         rc = ota_read_streams(&w, w.block);
         if (rc != OTA_W_OK && !ota_pipe_lost(&w.pipe)) {
             /* a handler could not finish: its entries stay pending and are
              * read again; do not spin on them */
             usleep(100000);
 
-        } else if (w.gather > 0 && w.last_events > 0
-                   && w.last_events < w.count && !ota_pipe_held(&w.pipe))
+        } else if (!ota_pipe_held(&w.pipe)
+                   && (wait = ota_gather_wait(w.gather, w.count,
+                                              w.last_events,
+                                              read_at - last_read_at)) > 0)
         {
-            /* a read that was not full: let the next gather a while.  Each
-             * read costs Redis its two scripts' fixed part (about 0.1-0.2
-             * ms), so a fleet trickling a few thousand events a second in
-             * reads of a handful paid that per handful (bench/fleet.sh);
-             * an event waits at most this long more, and the first event
-             * after a quiet spell not at all (the blocked read returns) */
-            usleep((useconds_t) w.gather * 1000);
+            /* a read that was not full: let the next gather a while, at
+             * most until a full read is likely waiting (worker_gather.h).
+             * Each read costs Redis its two scripts' fixed part, and a
+             * session's events in one read are one lookup and one write
+             * (bench/fleet.sh); the first event after a quiet spell is not
+             * held (the blocked read returns with it) */
+            usleep((useconds_t) wait * 1000);
         }
+        last_read_at = read_at;
     }
 
     if (!ota_pipe_lost(&w.pipe)) {
