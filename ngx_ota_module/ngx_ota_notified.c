@@ -25,7 +25,6 @@
 
 #include "ngx_ota_notified.h"
 #include "ngx_ota_metrics.h"
-#include "ngx_ota_progress.h"
 #include "ngx_ota_redis.h"
 
 #include "ota_event.h"
@@ -45,6 +44,14 @@ static ngx_queue_t        ngx_ota_notified_queue;
 static ngx_uint_t         ngx_ota_notified_n;       /* entries, any state */
 static ngx_uint_t         ngx_ota_notified_ready;   /* tree initialised */
 static ngx_uint_t         ngx_ota_notified_exiting;
+static const ngx_ota_notified_tick_t  *ngx_ota_notified_tk;
+
+
+void
+ngx_ota_notified_init_process(const ngx_ota_notified_tick_t *tick)
+{
+    ngx_ota_notified_tk = tick;
+}
 
 
 static void
@@ -103,9 +110,9 @@ ngx_ota_notified_again(ngx_ota_notified_t *n)
 {
     n->track = NULL;
     n->held = 1;
-    n->tick = ngx_ota_progress_ticks() - 2;
+    n->tick = ngx_ota_notified_tk->ticks() - 2;
     ngx_queue_insert_head(&ngx_ota_notified_queue, &n->queue);
-    ngx_ota_progress_arm(0);
+    ngx_ota_notified_tk->arm(0);
 }
 
 
@@ -128,7 +135,8 @@ ngx_ota_notified_hold(ngx_http_request_t *r, ngx_str_t *device,
     ngx_ota_notified_t  *n;
     ngx_ota_loc_conf_t  *olcf;
 
-    if (ngx_ota_notified_exiting || ngx_exiting || ngx_terminate
+    if (ngx_ota_notified_tk == NULL
+        || ngx_ota_notified_exiting || ngx_exiting || ngx_terminate
         || ngx_ota_notified_n >= NGX_OTA_NOTIFIED_MAX
         || device->len > OTA_NAME_MAX || package->len > OTA_NAME_MAX)
     {
@@ -179,8 +187,8 @@ ngx_ota_notified_hold(ngx_http_request_t *r, ngx_str_t *device,
 
     /* the tick of the progress writes, at this location's interval */
     olcf = ngx_http_get_module_loc_conf(r, ngx_ota_module);
-    ngx_ota_progress_arm(olcf->progress_interval);
-    n->tick = ngx_ota_progress_ticks();
+    ngx_ota_notified_tk->arm(olcf->progress_interval);
+    n->tick = ngx_ota_notified_tk->ticks();
 
     n->sn.node.key = ngx_crc32_short(n->sn.str.data, n->sn.str.len);
     ngx_rbtree_insert(&ngx_ota_notified_tree, &n->sn.node);
@@ -308,7 +316,7 @@ ngx_ota_notified_tick(ngx_uint_t ticks)
         /* the track's merge answers within a round trip and its event
          * takes this one (a merge that adds nothing leaves it to the
          * next tick) */
-        if (ngx_ota_progress_carry(n->device, n->package)) {
+        if (ngx_ota_notified_tk->carry(n->device, n->package)) {
             continue;
         }
 

@@ -30,6 +30,23 @@ struct ngx_ota_notified_s {
 
 
 /*
+ * What the held events need of the progress tick, which lies above this
+ * file: ngx_ota_progress.c hands it over at process start, so the two
+ * files do not include each other.  arm takes an interval seen (0: none;
+ * the smallest wins) and arms the tick; ticks counts them; carry says
+ * whether this process's track of (device, package) is about to write a
+ * download event (its merge is in flight, or its pending ranges are
+ * written at once for it).
+ */
+typedef struct {
+    void                (*arm)(ngx_msec_t interval);
+    ngx_uint_t          (*ticks)(void);
+    ngx_uint_t          (*carry)(const char *device, const char *package);
+} ngx_ota_notified_tick_t;
+
+void ngx_ota_notified_init_process(const ngx_ota_notified_tick_t *tick);
+
+/*
  * The notified event of an upgrade answer (r: its interval), held instead
  * of written.  NGX_OK: held (or one is held for the task already); the
  * caller answers at once.  NGX_DECLINED: the caller writes the event

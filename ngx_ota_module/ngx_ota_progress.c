@@ -122,6 +122,15 @@ static ngx_uint_t ngx_ota_track_complete(ngx_ota_track_t *t);
 static void ngx_ota_progress_account(ngx_ota_prog_req_t *p);
 static void ngx_ota_progress_release(ngx_ota_track_t *t);
 static void ngx_ota_progress_cleanup(void *data);
+static void ngx_ota_progress_arm(ngx_msec_t interval);
+static ngx_uint_t ngx_ota_progress_ticks(void);
+static ngx_uint_t ngx_ota_progress_carry(const char *device,
+    const char *package);
+
+/* the tick, as the held notified events use it (ngx_ota_notified.h) */
+static const ngx_ota_notified_tick_t  ngx_ota_progress_notified_tick = {
+    ngx_ota_progress_arm, ngx_ota_progress_ticks, ngx_ota_progress_carry
+};
 static void ngx_ota_track_flush(ngx_ota_track_t *t);
 static void ngx_ota_track_release(ngx_ota_track_t *t);
 static void ngx_ota_progress_tick(ngx_event_t *ev);
@@ -339,7 +348,7 @@ ngx_ota_arm_tick(void)
 
 
 /* the tick for the held notified events (ngx_ota_notified.c) */
-void
+static void
 ngx_ota_progress_arm(ngx_msec_t interval)
 {
     if (interval && (ngx_ota_interval == 0 || interval < ngx_ota_interval)) {
@@ -350,7 +359,7 @@ ngx_ota_progress_arm(ngx_msec_t interval)
 }
 
 
-ngx_uint_t
+static ngx_uint_t
 ngx_ota_progress_ticks(void)
 {
     return ngx_ota_ticks;
@@ -515,7 +524,7 @@ ngx_ota_track_get(ngx_log_t *log, ngx_str_t *device, ngx_ota_pkg_t *pkg)
  * is in flight, or its pending ranges are written now (due at the next
  * tick otherwise: half an interval early, so the notified event stays
  * within one interval and is still folded) */
-ngx_uint_t
+static ngx_uint_t
 ngx_ota_progress_carry(const char *device, const char *package)
 {
     u_char           *p;
@@ -1734,6 +1743,7 @@ ngx_ota_progress_init_process(ngx_cycle_t *cycle)
 
     ngx_ota_event_init(&ngx_ota_tick, ngx_ota_progress_tick, cycle->log);
     ngx_ota_ack_init_process(cycle);
+    ngx_ota_notified_init_process(&ngx_ota_progress_notified_tick);
 
     ngx_ota_redis_on_ready(ngx_ota_progress_ready);
 

@@ -18,15 +18,6 @@
 void ngx_ota_progress_start(ngx_http_request_t *r, ngx_str_t *device,
     ngx_ota_pkg_t *pkg, ngx_ota_pkg_file_t *file);
 
-/* The progress tick for the held notified events (ngx_ota_notified.c):
- * arm takes an interval seen (0: none; the smallest wins) and arms the
- * tick; ticks counts them; carry says whether this process's track of
- * (device, package) is about to write a download event (its merge is in
- * flight, or its pending ranges are written at once for it). */
-void ngx_ota_progress_arm(ngx_msec_t interval);
-ngx_uint_t ngx_ota_progress_ticks(void);
-ngx_uint_t ngx_ota_progress_carry(const char *device, const char *package);
-
 /* its per-process state, and the body filter */
 ngx_int_t ngx_ota_progress_init_process(ngx_cycle_t *cycle);
 void ngx_ota_progress_exit_process(ngx_cycle_t *cycle);

@@ -21,7 +21,7 @@
  * job no worker started.
  */
 
-#include "worker_jobs.h"
+#include "worker_diff.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -11,6 +11,7 @@
  */
 
 #include "worker_jobs.h"
+#include "worker_diff.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,53 +35,6 @@ ota_job_f(redisReply *f, const char *name)
     const char  *v = ota_entry_field(f, name);
 
     return v ? v : "";
-}
-
-/* pushes the reply for otactl (if anyone waits) */
-int
-ota_job_reply(ota_worker_t *w, ota_job_t *j, json_t *v)
-{
-    char         key[128], *s;
-    redisReply  *r;
-
-    if (v == NULL) {
-        return OTA_W_RETRY;
-    }
-    if (j->job[0] == '\0' || !ota_name_id(j->job, strlen(j->job))) {
-        json_decref(v);
-        return OTA_W_OK;
-    }
-    s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(v);
-    if (s == NULL) {
-        return OTA_W_RETRY;
-    }
-    snprintf(key, sizeof(key), OTA_KEY_JOB_REPLY, j->job);
-    if (ota_pipe_append(&w->pipe, "RPUSH %s %s", key, s) == 0
-        && ota_pipe_append(&w->pipe, "EXPIRE %s 60", key) == 0)
-    {
-        r = ota_pipe_reply(&w->pipe);
-        freeReplyObject(r);
-        r = ota_pipe_reply(&w->pipe);
-        freeReplyObject(r);
-    }
-    free(s);
-    return ota_pipe_lost(&w->pipe) ? OTA_W_RETRY : OTA_W_OK;
-}
-
-int
-ota_job_error(ota_worker_t *w, ota_job_t *j, const char *fmt, ...)
-{
-    char     msg[512];
-    va_list  ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ota_log(OTA_LOG_INFO, "job %s (%s %s) refused: %s", j->entry_id, j->type,
-            j->id, msg);
-    return ota_job_reply(w, j, json_pack("{s:b, s:s, s:s}", "ok", 0,
-                                         "error", msg, "id", j->id));
 }
 
 /* runs a script that answers {status, ...} or {"error", reason} and frees
@@ -238,17 +192,6 @@ ota_job_verify_devices(ota_worker_t *w, ota_job_t *j, int *refused)
         freeReplyObject(r);
     }
     return rc;
-}
-
-/* keeps our claim on the job fresh so nobody takes it over while we work */
-void
-ota_job_keep(ota_worker_t *w, ota_job_t *j)
-{
-    redisReply  *r;
-
-    r = ota_pipe_cmd(&w->pipe, "XCLAIM " OTA_STREAM_JOBS " " OTA_GROUP
-                     " %s 0 %s JUSTID", w->consumer, j->entry_id);
-    freeReplyObject(r);
 }
 
 /* ---- batch_create --------------------------------------------------------- */
