@@ -19,6 +19,9 @@
  *                       events)
  *   ngx_ota_download.c  GET /ota/v1/packages/<id>: auth, files, ranges
  *   ngx_ota_progress.c  exact byte coverage of downloads into Redis
+ *   ngx_ota_notified.c  the upgrade answer's notified event, held for the
+ *                       first download event (the progress tick handed
+ *                       over at process start: ngx_ota_notified.h)
  *   ngx_ota_ack.c       which bytes the client acknowledged
  *   ngx_ota_package.c   package manifests, cached per process
  *   ngx_ota_json.c      JSON answers, request bodies, bearer tokens

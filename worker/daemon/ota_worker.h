@@ -17,6 +17,9 @@
  *                     stopped consumer's entries, timeouts, trimming
  *   worker_jobs.c     admin jobs: batch create, pause, resume, cancel
  *                     (worker_jobs.h)
+ *   worker_diff.c     package_diff jobs (worker_diff.h)
+ *   worker_job.c      a job in hand: its reply, refusal, claim kept
+ *                     fresh (worker_job.h)
  *   worker_events.c   a read of events, or a page of due deadlines, to
  *                     its effect and acknowledgement (worker_round.h:
  *                     worker_decide.c, worker_lookup.c, worker_apply.c)
