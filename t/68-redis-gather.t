@@ -65,7 +65,9 @@ for my $gather (qw(0 100ms)) {
 }
 
 cmp_ok($seen{0}, '>=', $N, "gather=0: each login's commands in reads of their own ($seen{0})");
-cmp_ok($seen{'100ms'}, '<=', $N / 4,
+# (about 3: a write per 100 ms window, the logins' second commands in the
+# next; half of N leaves room for a loaded machine that spreads them out)
+cmp_ok($seen{'100ms'}, '<=', $N / 2,
        "gather=100ms: the logins' commands shared a few reads ($seen{'100ms'})");
 
 done_testing;
