@@ -24,7 +24,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 use Test::More;
-use Digest::SHA qw(sha1_hex);
 use Time::HiRes qw(time sleep);
 use OtaTest;
 
@@ -37,11 +36,6 @@ my $size   = 1 << 20;
 
 my $t = OtaTest->new(no_nginx => 1);
 my $dir = $t->dir;
-my %script;
-for my $f (glob "$OtaTest::BUILD/lua/*/*.lua") {
-    my ($n) = $f =~ m{lua/\w+/(\w+)\.lua$};
-    $script{ sha1_hex(OtaTest::read_file($f)) } = $n;
-}
 my $resp = sub { my $s = '*' . @_ . "\r\n"; $s .= '$' . length($_) . "\r\n$_\r\n" for @_; $s };
 my $port = $t->{redis_port};
 sub pipe_in {
@@ -151,13 +145,7 @@ for my $round (1 .. $rounds) {
     my $wcpu = ($wf[11] + $wf[12]) / 100;
     my %by;
     if ($stats) {
-        for my $e (@{ $t->redis(SLOWLOG => 'GET', -1) }) {
-            my ($us, $argv) = ($e->[2], $e->[3]);
-            my $name = lc $argv->[0];
-            $name = $script{ $argv->[1] } // "script $argv->[1]" if $name eq 'evalsha';
-            $by{$name}[0]++;
-            $by{$name}[1] += $us;
-        }
+        %by = %{ $t->slowlog_by_script };
         $t->redis(CONFIG => 'SET', 'slowlog-log-slower-than', 10000);
     }
     my $bad = 0;
@@ -178,8 +166,8 @@ for my $round (1 .. $rounds) {
         . "(%.2f us/event), worker %.1f us/session%s; %s\n",
         $round, $nev, $r{events}, $secs, $r{redis}, $r{redis} / $r{events}, $r{worker},
         $stats ? sprintf(', lookup.lua %.1f us (%.3f calls), apply.lua %.1f us (%.3f calls)',
-                         $r{'lookup.us'} // 0, $r{'lookup.calls'} // 0,
-                         $r{'apply.us'} // 0, $r{'apply.calls'} // 0) : '',
+                         $r{'worker/lookup.us'} // 0, $r{'worker/lookup.calls'} // 0,
+                         $r{'worker/apply.us'} // 0, $r{'worker/apply.calls'} // 0) : '',
         $bad ? "$bad WRONG" : 'every task succeeded, covered == size';
     if ($stats && $ENV{BENCH_VERBOSE}) {
         for my $n (sort { $by{$b}[1] <=> $by{$a}[1] } keys %by) {

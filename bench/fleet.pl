@@ -153,14 +153,6 @@ sub settle {
 }
 
 # the scripts' SHA1s (as Redis names them) -> file names
-my %script;
-{
-    require Digest::SHA;
-    for my $f (glob "$OtaTest::BUILD/lua/*/*.lua") {
-        my ($n) = $f =~ m{lua/(\w+/\w+)\.lua$};
-        $script{ Digest::SHA::sha1_hex(OtaTest::read_file($f)) } = $n;
-    }
-}
 
 # BENCH_PERF=DIR: perf record -g of nginx's workers and redis-server during
 # each run (DIR/<mode>-<process>.data; the figures of such a run are not)
@@ -316,15 +308,7 @@ sub measure {
     my ($reads) = $t->redis(INFO => 'stats') =~ /total_reads_processed:(\d+)/;
     $ms{reads} = ($reads // 0) / $ndev;
     if ($ENV{BENCH_STATS}) {           # us and calls by script (or command)
-        my %by;
-        for my $e (@{ $t->redis(SLOWLOG => 'GET', -1) }) {
-            my ($us, $argv) = ($e->[2], $e->[3]);
-            my $name = lc $argv->[0];
-            $name = $script{ $argv->[1] } // "script $argv->[1]" if $name eq 'evalsha';
-            $by{$name}[0]++;
-            $by{$name}[1] += $us;
-        }
-        $ms{slow} = \%by;
+        $ms{slow} = $t->slowlog_by_script;
         $t->redis(CONFIG => 'SET', 'slowlog-log-slower-than', 10000);
     }
     return \%ms;

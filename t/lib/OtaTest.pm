@@ -452,6 +452,30 @@ sub otactl {
     return $self->run_cmd($self->otactl_env(@args), "$BUILD/otactl", @args);
 }
 
+# Redis's SLOWLOG summed by script (benches, with slowlog-log-slower-than
+# 0): { name => [calls, us] }, a script named by its file under lua/
+# ("worker/apply"), any other command by its name in lower case
+sub slowlog_by_script {
+    my ($self) = @_;
+    unless ($self->{script_names}) {
+        require Digest::SHA;
+        for my $f (glob "$BUILD/lua/*/*.lua") {
+            my ($n) = $f =~ m{lua/(\w+/\w+)\.lua$};
+            $self->{script_names}{ Digest::SHA::sha1_hex(read_file($f)) } = $n;
+        }
+    }
+    my %by;
+    for my $e (@{ $self->redis(SLOWLOG => 'GET', -1) }) {
+        my ($us, $argv) = ($e->[2], $e->[3]);
+        my $name = lc $argv->[0];
+        $name = $self->{script_names}{ $argv->[1] } // "script $argv->[1]"
+            if $name eq 'evalsha';
+        $by{$name}[0]++;
+        $by{$name}[1] += $us;
+    }
+    return \%by;
+}
+
 # a package of file $bin (version 2.0.0, module default) and a running
 # upgrade batch of it for every device of $product, through otactl as an
 # operator would; returns (package id, batch id), dies with otactl's reason
