@@ -64,7 +64,7 @@ typedef struct {
     ngx_str_t             redis_password;
     ngx_int_t             redis_db;
     ngx_msec_t            redis_timeout;    /* answer timeout of one call */
-    ngx_msec_t            redis_gather;     /* commands held this long */
+    ngx_msec_t            redis_gather;     /* commands held up to this long */
     ngx_array_t          *redis_sentinels;  /* of ngx_ota_addr_t, or NULL */
     ngx_str_t             redis_master;     /* Sentinel master name */
 

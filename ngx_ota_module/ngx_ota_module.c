@@ -221,7 +221,7 @@ ngx_ota_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(omcf->redis_db, 0);
     ngx_conf_init_msec_value(omcf->redis_timeout, 2000);
-    ngx_conf_init_msec_value(omcf->redis_gather, 1);
+    ngx_conf_init_msec_value(omcf->redis_gather, 5);
 
     if (ngx_ota_metrics_zone(cf, omcf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -421,7 +421,7 @@ ngx_ota_addr_host(ngx_conf_t *cf, ota_hostport_t *hp, ngx_ota_addr_t *addr)
 
 
 /*
- * ota_redis ADDRESS [password=P] [db=N] [timeout=2s] [gather=1ms], ADDRESS
+ * ota_redis ADDRESS [password=P] [db=N] [timeout=2s] [gather=5ms], ADDRESS
  * one of
  * IP:port, [IPv6]:port, localhost:port, unix:/path,
  * sentinel=IP:port[,IP:port...] master=NAME: the one address syntax of

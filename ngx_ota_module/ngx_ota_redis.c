@@ -35,6 +35,9 @@
 #define NGX_OTA_REDIS_FREE_MAX     256
 /* commands up to this size are formatted in the process's buffer */
 #define NGX_OTA_REDIS_BUF_MAX      65536
+/* commands per ms from which a write waits the whole gather time (about
+ * 300 device sessions a second); below, in proportion */
+#define NGX_OTA_REDIS_RATE_FULL    8
 
 
 typedef enum {
@@ -66,6 +69,11 @@ static ngx_log_t              *ngx_ota_log;
 static ngx_uint_t              ngx_ota_exiting;
 static ngx_ota_redis_ready_pt  ngx_ota_ready_handler;
 static ngx_connection_t       *ngx_ota_redis_writing;
+
+/* the rate of commands, for the gather's hold (add_write) */
+static ngx_uint_t              ngx_ota_redis_queued;   /* since the write */
+static ngx_msec_t              ngx_ota_redis_wrote;    /* the last write */
+static ngx_uint_t              ngx_ota_redis_rate;     /* per ms x 16 */
 static ngx_ota_redis_call_t   *ngx_ota_redis_free;     /* via ->data */
 static ngx_uint_t              ngx_ota_redis_nfree;
 
@@ -122,6 +130,11 @@ ngx_ota_redis_add_write(void *privdata)
 {
     ngx_connection_t   *c = privdata;
     redisAsyncContext  *ac = c->data;
+    ngx_msec_t          hold;
+
+    if (ac == ngx_ota_ac) {
+        ngx_ota_redis_queued++;     /* hiredis calls this for each command */
+    }
 
     if (c->write->active) {
         return;                     /* epoll tells when there is room */
@@ -147,19 +160,60 @@ ngx_ota_redis_add_write(void *privdata)
      * (a wake-up, the read, the reply's write, the AOF write) about as
      * much as for the small commands in it, and a node busy with downloads
      * ran short loop iterations that sent its commands a few at a time.
+     * The hold grows with the process's rate of commands: the whole
+     * gather time from NGX_OTA_REDIS_RATE_FULL commands per ms, nothing
+     * for a process that is nearly idle, whose requests then wait for no
+     * timer (and whose few writes cost Redis nothing worth saving), nor
+     * for one whose connection was quiet for four gather times.
      */
-    if (ngx_ota_omcf->redis_gather && !ngx_ota_exiting && !ngx_exiting
-        && !ngx_terminate)
-    {
-        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->write->log, 0,
-                       "ota redis: fd:%d commands gathered for %Mms",
-                       c->fd, ngx_ota_omcf->redis_gather);
+    hold = ngx_ota_omcf->redis_gather;
 
-        ngx_add_timer(c->write, ngx_ota_omcf->redis_gather);
+    if (ngx_current_msec - ngx_ota_redis_wrote >= 4 * hold) {
+        ngx_ota_redis_rate = 0;     /* quiet for a while: the load is gone */
+    }
+
+    if (ngx_ota_redis_rate < NGX_OTA_REDIS_RATE_FULL * 16) {
+        hold = hold * ngx_ota_redis_rate / (NGX_OTA_REDIS_RATE_FULL * 16);
+    }
+
+    if (hold && !ngx_ota_exiting && !ngx_exiting && !ngx_terminate) {
+        ngx_log_debug3(NGX_LOG_DEBUG_EVENT, c->write->log, 0,
+                       "ota redis: fd:%d commands gathered for %Mms "
+                       "(%ui per 16 ms)", c->fd, hold, ngx_ota_redis_rate);
+
+        ngx_add_timer(c->write, hold);
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->write->log, 0,
+                   "ota redis: fd:%d commands written at once "
+                   "(%ui per 16 ms)", c->fd, ngx_ota_redis_rate);
+
     ngx_post_event(c->write, &ngx_posted_events);
+}
+
+
+/*
+ * The rate of commands the gather's hold follows: the commands of this
+ * write over the time since the one before, averaged over about four
+ * writes (per ms x 16, so that a rate below one a ms still counts).
+ */
+static void
+ngx_ota_redis_wrote_now(void)
+{
+    ngx_msec_t  elapsed;
+    ngx_uint_t  sample;
+
+    elapsed = ngx_current_msec - ngx_ota_redis_wrote;
+    if (elapsed == 0) {
+        elapsed = 1;
+    }
+
+    sample = ngx_ota_redis_queued * 16 / elapsed;
+
+    ngx_ota_redis_rate = (ngx_ota_redis_rate * 3 + sample) / 4;
+    ngx_ota_redis_queued = 0;
+    ngx_ota_redis_wrote = ngx_current_msec;
 }
 
 
@@ -229,6 +283,10 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
     ngx_connection_t  *c = ev->data;
 
     ev->timedout = 0;               /* the gather's timer (add_write) */
+
+    if (c->data == ngx_ota_ac) {
+        ngx_ota_redis_wrote_now();
+    }
 
     /* output left by this write waits for epoll (add_write) */
     ngx_ota_redis_writing = c;

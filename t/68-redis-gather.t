@@ -1,10 +1,15 @@
-# ota_redis gather= (ngx_ota_redis.c): a worker process holds its Redis
-# commands for the gather time and writes them together, so the requests of
-# a fleet share Redis's reads.  20 device logins 10 ms apart: with
-# gather=100ms their commands reach Redis in a few reads, with gather=0
-# each login's commands in reads of their own; every login is answered
-# either way, and a gather that is not a time of 0 to 100ms is refused
-# (t/00-foundation.t).
+# ota_redis gather= (ngx_ota_redis.c): a busy worker process holds its
+# Redis commands up to the gather time and writes them together, so the
+# requests of a fleet share Redis's reads; the hold follows the process's
+# rate of commands, so a process that is nearly idle writes at once.
+#
+# - busy: 20 devices log in 8 times each, as fast as they are answered;
+#   with gather=100ms their commands reach Redis in far fewer reads than
+#   with gather=0 (each event loop iteration's commands in reads of their
+#   own), and every login is answered either way;
+# - idle: one login after a quiet spell, gather=100ms: both of its
+#   commands are written at once (the debug log says so), none is held.
+# A gather that is not a time of 0 to 100ms is refused (t/00-foundation.t).
 
 use strict;
 use warnings;
@@ -14,7 +19,8 @@ use OtaTest;
 use Time::HiRes qw(sleep time);
 use POSIX qw(_exit);
 
-my $N = 20;
+my $DEVICES = 20;
+my $LOGINS = 8;
 
 sub reads {
     my ($t) = @_;
@@ -22,23 +28,34 @@ sub reads {
     return $n;
 }
 
-# the logins, one child each, started 10 ms apart; returns (answered 200,
-# Redis reads they caused)
+sub login {
+    my ($t, $dev, $secret, $ts) = @_;
+    my $r = $t->http(POST => '/ota/v1/auth', json => {
+        product => 'pr', device => $dev, timestamp => "$ts",
+        sign => OtaTest::auth_sign($secret, $dev, 'pr', $ts) });
+    return $r->{status};
+}
+
+# every device logs in LOGINS times in a row, all devices at once; returns
+# (logins answered 200, Redis reads they caused)
 sub logins {
-    my ($t, $secret) = @_;
+    my ($t, $secrets) = @_;
     my $before = reads($t);
-    my $t0 = time;
+    my $t0 = time + 0.2;
     my @pids;
-    for my $i (0 .. $N - 1) {
+    for my $d (1 .. $DEVICES) {
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
-            my $wait = $t0 + $i * 0.01 - time;
+            my $wait = $t0 - time;
             sleep $wait if $wait > 0;
-            my $ts = int(time * 1000);
-            my $r = $t->http(POST => '/ota/v1/auth', json => {
-                product => 'pr', device => 'd1', timestamp => "$ts",
-                sign => OtaTest::auth_sign($secret, 'd1', 'pr', $ts) });
-            _exit($r->{status} == 200 ? 0 : 1);
+            my ($ok, $last) = (0, 0);
+            for (1 .. $LOGINS) {
+                my $ts = int(time * 1000);
+                $ts = $last + 1 if $ts <= $last;     # each a fresh nonce
+                $last = $ts;
+                $ok++ if login($t, "d$d", $secrets->{"d$d"}, $ts) == 200;
+            }
+            _exit($ok == $LOGINS ? 0 : 1);
         }
         push @pids, $pid;
     }
@@ -55,19 +72,34 @@ for my $gather (qw(0 100ms)) {
     $t->{ota_redis} = $t->redis_addr . " gather=$gather";
     $t->start_nginx;
     ok($t->wait_nginx_redis, "gather=$gather: nginx connected to Redis");
-    my $secret = $t->fx_device('d1', 'pr');
-    my ($ok, $reads) = logins($t, $secret);
-    is($ok, $N, "gather=$gather: every login answered 200");
+    my %secrets = map { ("d$_" => $t->fx_device("d$_", 'pr')) } 1 .. $DEVICES;
+    my ($ok, $reads) = logins($t, \%secrets);
+    is($ok, $DEVICES, "gather=$gather: every device's $LOGINS logins answered 200");
     $seen{$gather} = $reads;
-    note("gather=$gather: $reads Redis reads for $N logins");
+    note("gather=$gather: $reads Redis reads for " . $DEVICES * $LOGINS . " logins");
+
+    if ($gather ne '0') {
+        like($t->error_log, qr/commands gathered for [1-9]\d*ms/,
+             "gather=$gather: the busy process held its commands");
+
+        # idle: a quiet spell of more than four gather times, then one login
+        sleep 0.5;
+        my $log = length $t->error_log;
+        is(login($t, 'd1', $secrets{d1}, int(time * 1000) + 1000), 200,
+           'idle: a lone login answered 200');
+        my $new = substr($t->error_log, $log);
+        my $at_once = () = $new =~ /commands written at once/g;
+        cmp_ok($at_once, '>=', 2, "idle: its two commands written at once ($at_once)");
+        unlike($new, qr/commands gathered for/, 'idle: none of them held');
+    }
     unlike($t->error_log, qr/\[(alert|emerg|crit)\]/, "gather=$gather: no alert");
     $t->stop;
 }
 
-cmp_ok($seen{0}, '>=', $N, "gather=0: each login's commands in reads of their own ($seen{0})");
-# (about 3: a write per 100 ms window, the logins' second commands in the
-# next; half of N leaves room for a loaded machine that spreads them out)
-cmp_ok($seen{'100ms'}, '<=', $N / 2,
-       "gather=100ms: the logins' commands shared a few reads ($seen{'100ms'})");
+# (about a tenth measured: the busy process's holds grow to tens of ms; a
+# third leaves room for a loaded machine that spreads the logins out)
+cmp_ok($seen{'100ms'}, '<=', $seen{0} / 3,
+       "gather=100ms: the logins' commands shared reads ($seen{'100ms'} against "
+       . "$seen{0} with gather=0)");
 
 done_testing;
