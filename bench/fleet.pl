@@ -24,6 +24,7 @@
 #   BENCH_LOG=debug: nginx's error_log level (OTA_KEEP=1 keeps the log)
 #   BENCH_PERF=DIR [BENCH_PERF_CG=dwarf] [BENCH_PERF_FREQ=999] [BENCH_PERF_ALL=1: and
 #   the whole machine, DIR/<mode>-all.data], BENCH_STRACE=DIR,
+#   BENCH_UNIX=1: nginx's Redis connection on a unix socket
 #   BENCH_LAG=1: the age of the oldest unread event, sampled every 20 ms
 #   (how late the statistics are; the sampling's own Redis calls count in the CPU)
 #   BENCH_NSTAT=1: TCP counters per session (/proc/net/snmp, netstat; they are
@@ -55,10 +56,19 @@ my $target  = 2.0;
 system('which wrk redis-benchmark >/dev/null 2>&1') == 0
     or die "wrk and redis-benchmark are needed\n";
 
-my $t = OtaTest->new(worker => 1, nginx_workers => $workers,
+# BENCH_UNIX=1: nginx reaches Redis on a unix socket (a node with its own
+# Redis; the worker stays on TCP)
+my $sock = "/tmp/ota-fleet-$$.sock";
+my @unix = $ENV{BENCH_UNIX}
+    ? (redis_args => ['--unixsocket', $sock, '--unixsocketperm', '777'],
+       ota_redis => "unix:$sock")
+    : ();
+my $t = OtaTest->new(worker => 1, nginx_workers => $workers, @unix,
                      $ENV{BENCH_LOG} ? (log_level => $ENV{BENCH_LOG}) : (),
                      http_extra => 'access_log off; open_file_cache max=64;'
                                    . ' open_file_cache_valid 60s;');
+$t->wait_nginx_redis or die "nginx did not reach Redis on $sock\n" if $ENV{BENCH_UNIX};
+END { unlink $sock if $ENV{BENCH_UNIX} }
 my $dir = $t->dir;
 my $hz = 100;                                   # USER_HZ
 
