@@ -59,7 +59,9 @@
 
 struct ngx_ota_ack_tail_s {
     ngx_queue_t           queue;            /* every tail of the process */
-    ngx_event_t           timer;
+    ngx_queue_t           fresh;            /* in the first check's FIFO */
+    ngx_msec_t            due;              /* ... until then */
+    ngx_event_t           timer;            /* the checks after the first */
     ngx_msec_t            wait;             /* backoff */
     ngx_msec_t            moved;            /* when bytes were last acked */
 
@@ -81,15 +83,32 @@ struct ngx_ota_ack_tail_s {
     ngx_ota_ack_done_pt   finished;
     void                 *data;
 
+    unsigned              in_fresh:1;
+
     ngx_ota_seg_t         segs[1];          /* nsegs of them */
 };
 
 
 static void ngx_ota_ack_timer(ngx_event_t *ev);
+static void ngx_ota_ack_fresh_timer(ngx_event_t *ev);
+static ngx_int_t ngx_ota_ack_del_conn(ngx_connection_t *c, ngx_uint_t flags);
 
 
 static ngx_queue_t   ngx_ota_ack_tails;
 static ngx_log_t    *ngx_ota_ack_log;
+
+/* made for speed: every fresh tail waits NGX_OTA_ACK_FIRST ms for its first
+ * check, so they wait in one FIFO under one process timer instead of an
+ * rbtree insert and delete each (most end at their connection's next
+ * request before it fires) */
+static ngx_queue_t   ngx_ota_ack_fresh;
+static ngx_event_t   ngx_ota_ack_fresh_ev;
+
+/* the event module's del_conn, which ngx_close_connection() calls right
+ * before it closes the socket: NULL when there is none to hook (the tails
+ * then take a duplicate of the descriptor each, as they go) */
+static ngx_int_t   (*ngx_ota_ack_orig_del_conn)(ngx_connection_t *c,
+    ngx_uint_t flags);
 
 /* live tails by the connection's fd, for the next request's check */
 static ngx_ota_ack_tail_t  **ngx_ota_ack_by_fd;
@@ -206,6 +225,10 @@ ngx_ota_ack_hand(ngx_ota_ack_tail_t *t, off_t unacked)
 static void
 ngx_ota_ack_end(ngx_ota_ack_tail_t *t)
 {
+    if (t->in_fresh) {
+        ngx_queue_remove(&t->fresh);
+    }
+
     if (t->timer.timer_set) {
         ngx_del_timer(&t->timer);
     }
@@ -280,6 +303,108 @@ ngx_ota_ack_timer(ngx_event_t *ev)
                                 - offsetof(ngx_ota_ack_tail_t, timer));
 
     ngx_ota_ack_check(t, 0);
+}
+
+
+/* the first checks of the tails whose NGX_OTA_ACK_FIRST ms are over; the
+ * tails that go on wait on timers of their own from then on (backoff) */
+static void
+ngx_ota_ack_fresh_timer(ngx_event_t *ev)
+{
+    ngx_queue_t         *q;
+    ngx_msec_int_t       left;
+    ngx_ota_ack_tail_t  *t;
+
+    while (!ngx_queue_empty(&ngx_ota_ack_fresh)) {
+        q = ngx_queue_head(&ngx_ota_ack_fresh);
+        t = ngx_queue_data(q, ngx_ota_ack_tail_t, fresh);
+
+        left = (ngx_msec_int_t) (t->due - ngx_current_msec);
+        if (left > 0) {
+            ngx_add_timer(ev, (ngx_msec_t) left);
+            return;
+        }
+
+        ngx_queue_remove(q);
+        t->in_fresh = 0;
+
+        ngx_ota_ack_check(t, 0);
+    }
+}
+
+
+/*
+ * nginx is about to close connection c (ngx_close_connection() calls the
+ * event module's del_conn right before close()).  Its tails are asked once
+ * more while the socket is still nginx's: one that is all acknowledged ends
+ * here; one that is not gets a duplicate of the descriptor now, so the
+ * socket outlives the close() until the tail is known.  Made for speed: a
+ * dup and its close only for a tail still in flight when its connection
+ * closes, not one per piece (a device's pieces are nearly all ended by its
+ * next request).
+ */
+static void
+ngx_ota_ack_closing(ngx_connection_t *c)
+{
+    off_t                unacked;
+    ngx_ota_ack_tail_t  *t, *next;
+
+    unacked = -2;
+
+    for (t = ngx_ota_ack_by_fd[c->fd]; t; t = next) {
+        next = t->fd_next;
+
+        if (t->c != c || t->number != c->number || t->cfd != c->fd) {
+            continue;                   /* an earlier connection's fd */
+        }
+
+        if (unacked == -2) {
+            unacked = ngx_ota_ack_outq(c->fd);
+        }
+
+        if (unacked >= 0) {
+            if (t->len - ngx_min(unacked, t->len) > t->done) {
+                t->moved = ngx_current_msec;
+            }
+
+            ngx_ota_ack_hand(t, unacked);
+
+            if (t->done == t->len) {
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                               "ota: tail of %O bytes acknowledged when "
+                               "socket %d closes", t->len, c->fd);
+                ngx_ota_ack_end(t);
+                continue;
+            }
+        }
+
+        if (t->fd == (ngx_socket_t) -1) {
+            t->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+
+            /* without one the next check ends the tail: what was
+             * acknowledged by now is all it gets */
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, c->log,
+                           t->fd == (ngx_socket_t) -1 ? ngx_socket_errno : 0,
+                           "ota: socket %d closes with %O of a tail of %O "
+                           "bytes unacknowledged: watched on %d",
+                           c->fd, t->len - t->done, t->len, t->fd);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_ota_ack_del_conn(ngx_connection_t *c, ngx_uint_t flags)
+{
+    if ((flags & NGX_CLOSE_EVENT) && ngx_ota_ack_listed
+        && c->fd != (ngx_socket_t) -1
+        && (ngx_uint_t) c->fd < ngx_ota_ack_nfd
+        && ngx_ota_ack_by_fd[c->fd] != NULL)
+    {
+        ngx_ota_ack_closing(c);
+    }
+
+    return ngx_ota_ack_orig_del_conn(c, flags);
 }
 
 
@@ -468,16 +593,6 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
     t->wait = NGX_OTA_ACK_FIRST;
     t->moved = ngx_current_msec;
 
-    /* a descriptor of our own: the socket outlives nginx's close() until
-     * the tail is known (without one, the tail is known while nginx keeps
-     * the connection) */
-    t->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
-
-    if (t->fd == (ngx_socket_t) -1) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, ngx_socket_errno,
-                       "ota: no duplicate of socket %d for a tail", c->fd);
-    }
-
     ngx_ota_event_init(&t->timer, ngx_ota_ack_timer, ngx_ota_ack_log
                                                      ? ngx_ota_ack_log
                                                      : ngx_cycle->log);
@@ -486,11 +601,37 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
 
     ngx_ota_ack_list(t);
 
-    ngx_add_timer(&t->timer, t->wait);
+    /* a descriptor of our own, so the socket outlives nginx's close()
+     * until the tail is known: taken when the connection closes
+     * (ngx_ota_ack_closing) if the tail is listed under its fd and the
+     * close can be hooked, else now (without one, the tail is known while
+     * nginx keeps the connection) */
+    t->fd = (ngx_socket_t) -1;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    if (t->fd_prev == NULL || ngx_ota_ack_orig_del_conn == NULL || c->shared)
+    {
+        t->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+
+        if (t->fd == (ngx_socket_t) -1) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, ngx_socket_errno,
+                           "ota: no duplicate of socket %d for a tail",
+                           c->fd);
+        }
+    }
+
+    /* the first check: in the FIFO of fresh tails, all of which wait as
+     * long (ngx_ota_ack_fresh_timer) */
+    t->due = ngx_current_msec + t->wait;
+    t->in_fresh = 1;
+    ngx_queue_insert_tail(&ngx_ota_ack_fresh, &t->fresh);
+
+    if (!ngx_ota_ack_fresh_ev.timer_set) {
+        ngx_add_timer(&ngx_ota_ack_fresh_ev, t->wait);
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ota: watching a tail of %O bytes in %ui segments on "
-                   "socket %d", t->len, t->nsegs, t->fd);
+                   "socket %d, duplicate %d", t->len, t->nsegs, c->fd, t->fd);
 
     return NGX_OK;
 }
@@ -501,6 +642,19 @@ ngx_ota_ack_init_process(ngx_cycle_t *cycle)
 {
     ngx_ota_ack_log = cycle->log;
     ngx_queue_init(&ngx_ota_ack_tails);
+    ngx_queue_init(&ngx_ota_ack_fresh);
+
+    ngx_ota_event_init(&ngx_ota_ack_fresh_ev, ngx_ota_ack_fresh_timer,
+                       cycle->log);
+
+    /* the event module is set up by now (ngx_event_core_module's
+     * init_process runs before this module's) */
+    if (ngx_event_actions.del_conn != NULL
+        && ngx_event_actions.del_conn != ngx_ota_ack_del_conn)
+    {
+        ngx_ota_ack_orig_del_conn = ngx_event_actions.del_conn;
+        ngx_event_actions.del_conn = ngx_ota_ack_del_conn;
+    }
 }
 
 
@@ -519,6 +673,10 @@ ngx_ota_ack_exit_process(ngx_cycle_t *cycle)
         t = ngx_queue_data(ngx_queue_head(&ngx_ota_ack_tails),
                            ngx_ota_ack_tail_t, queue);
         ngx_ota_ack_check(t, 1);
+    }
+
+    if (ngx_ota_ack_fresh_ev.timer_set) {
+        ngx_del_timer(&ngx_ota_ack_fresh_ev);
     }
 
     if (ngx_ota_ack_by_fd) {
