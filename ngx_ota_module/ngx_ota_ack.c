@@ -15,8 +15,13 @@
  *   queue is the connection's, shared by its streams: the same rule, just
  *   as safe.
  * - when a request ends its last bytes are usually still in flight: that
- *   "tail" is watched on a duplicate of the socket's descriptor, checked on
- *   a timer with backoff (5 ms, 10 ms, ... 1 s), so it is learnt even when
+ *   "tail" (all the body the owner has not accounted: the request's end
+ *   does not ask the socket, the tail's first check does) is watched on
+ *   the connection's socket, checked on a timer with backoff (5 ms, 10 ms,
+ *   ... 1 s; 100 ms, 200 ms, ... on a connection kept alive, whose next
+ *   request or close asks first; the first checks of the fresh tails in
+ *   one FIFO per kind under one process timer, since all of a kind wait as
+ *   long), so it is learnt even when
  *   nginx closes the connection right after (the client's FIN carries its
  *   last acknowledgements; a Connection: close response drains after
  *   close()).  What is acknowledged is handed to the owner as delivered.
@@ -27,9 +32,17 @@
  *   draining a large socket buffer keeps its tail watched however long it
  *   takes: giving up on bytes it did receive would leave it short of 100 %
  *   for good, since it never asks for them again.
- * - the duplicate is why a socket nginx closed stays open a little longer:
- *   until the next check after nginx's close().  If it cannot be made, the
- *   tail is watched on the connection itself while the connection lives.
+ * - the connection's close: ngx_close_connection() calls the event
+ *   module's del_conn right before close(), and this file hooks it
+ *   (ngx_ota_ack_closing).  The tails of the closing connection are asked
+ *   once more; one all acknowledged ends there, one still in flight gets a
+ *   duplicate of the descriptor, so the socket outlives nginx's close()
+ *   until the next check after it.  Made for speed: a dup and its close
+ *   only for a tail in flight at the close, not one per piece.  Without a
+ *   hook (no del_conn), or for a tail not listed under its fd, the
+ *   duplicate is taken when the tail starts, as before.  If it cannot be
+ *   made, the tail is watched on the connection itself while the
+ *   connection lives.
  * - the next request on the same connection checks its tails at once
  *   (ngx_ota_ack_next_request, a post-read phase handler): a client that
  *   reads a response before it sends its next request has acknowledged it
@@ -52,7 +65,12 @@
 
 
 #define NGX_OTA_ACK_FIRST   5               /* ms to the first check */
+#define NGX_OTA_ACK_KEPT    100             /* ... of a tail on a connection
+                                               kept alive (its next request
+                                               or its close asks first) */
 #define NGX_OTA_ACK_LAST    1000            /* longest wait between checks */
+#define NGX_OTA_ACK_SEGS    4               /* segments of a kept tail */
+#define NGX_OTA_ACK_KEEP    256             /* tails kept for reuse */
 #define NGX_OTA_ACK_STALL   60000           /* ms without progress, once
                                                nginx closed the connection */
 
@@ -84,6 +102,7 @@ struct ngx_ota_ack_tail_s {
     void                 *data;
 
     unsigned              in_fresh:1;
+    unsigned              reusable:1;       /* NGX_OTA_ACK_SEGS segments */
 
     ngx_ota_seg_t         segs[1];          /* nsegs of them */
 };
@@ -97,12 +116,23 @@ static ngx_int_t ngx_ota_ack_del_conn(ngx_connection_t *c, ngx_uint_t flags);
 static ngx_queue_t   ngx_ota_ack_tails;
 static ngx_log_t    *ngx_ota_ack_log;
 
-/* made for speed: every fresh tail waits NGX_OTA_ACK_FIRST ms for its first
- * check, so they wait in one FIFO under one process timer instead of an
- * rbtree insert and delete each (most end at their connection's next
- * request before it fires) */
-static ngx_queue_t   ngx_ota_ack_fresh;
-static ngx_event_t   ngx_ota_ack_fresh_ev;
+/* made for speed: every fresh tail of a kind waits as long for its first
+ * check (NGX_OTA_ACK_FIRST, NGX_OTA_ACK_KEPT), so they wait in one FIFO per
+ * kind under one process timer instead of an rbtree insert and delete each
+ * (most end at their connection's next request before it fires) */
+typedef struct {
+    ngx_queue_t           tails;            /* by due time */
+    ngx_event_t           ev;
+    ngx_msec_t            wait;
+} ngx_ota_ack_fifo_t;
+
+static ngx_ota_ack_fifo_t  ngx_ota_ack_fresh[2];   /* [1]: kept alive */
+
+/* made for speed: tails of a few segments (a range, a piece of a
+ * multipart answer) are kept for the next one, a malloc and a free less
+ * per piece; the list goes through fd_next */
+static ngx_ota_ack_tail_t  *ngx_ota_ack_free;
+static ngx_uint_t           ngx_ota_ack_nfree;
 
 /* the event module's del_conn, which ngx_close_connection() calls right
  * before it closes the socket: NULL when there is none to hook (the tails
@@ -252,6 +282,14 @@ ngx_ota_ack_end(ngx_ota_ack_tail_t *t)
                    t->len, t->done, t->len - t->done);
 
     t->finished(t->data, t->len - t->done);
+
+    if (t->reusable && ngx_ota_ack_nfree < NGX_OTA_ACK_KEEP) {
+        t->fd_next = ngx_ota_ack_free;
+        ngx_ota_ack_free = t;
+        ngx_ota_ack_nfree++;
+        return;
+    }
+
     ngx_free(t);
 }
 
@@ -313,10 +351,15 @@ ngx_ota_ack_fresh_timer(ngx_event_t *ev)
 {
     ngx_queue_t         *q;
     ngx_msec_int_t       left;
+    ngx_ota_ack_fifo_t  *f;
     ngx_ota_ack_tail_t  *t;
 
-    while (!ngx_queue_empty(&ngx_ota_ack_fresh)) {
-        q = ngx_queue_head(&ngx_ota_ack_fresh);
+    /* ev->data is the stand-in connection (ngx_ota_event_init) */
+    f = (ngx_ota_ack_fifo_t *) ((u_char *) ev
+                                - offsetof(ngx_ota_ack_fifo_t, ev));
+
+    while (!ngx_queue_empty(&f->tails)) {
+        q = ngx_queue_head(&f->tails);
         t = ngx_queue_data(q, ngx_ota_ack_tail_t, fresh);
 
         left = (ngx_msec_int_t) (t->due - ngx_current_msec);
@@ -546,12 +589,13 @@ ngx_ota_ack_postconf(ngx_conf_t *cf)
 
 ngx_int_t
 ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
-    ngx_uint_t nsegs, off_t skip, off_t len, ngx_ota_ack_pt acked,
-    ngx_ota_ack_done_pt finished, void *data)
+    ngx_uint_t nsegs, off_t skip, off_t len, ngx_uint_t kept,
+    ngx_ota_ack_pt acked, ngx_ota_ack_done_pt finished, void *data)
 {
     off_t                 left;
-    ngx_uint_t            k;
+    ngx_uint_t            k, hooked;
     ngx_connection_t     *c;
+    ngx_ota_ack_fifo_t   *f;
     ngx_ota_ack_tail_t   *t;
 
     c = ngx_ota_ack_connection(r);
@@ -566,13 +610,32 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
         skip -= segs[k].len;
     }
 
-    t = ngx_alloc(sizeof(ngx_ota_ack_tail_t)
-                  + (nsegs - k) * sizeof(ngx_ota_seg_t), c->log);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
+    if (nsegs - k <= NGX_OTA_ACK_SEGS) {
+        if (ngx_ota_ack_free) {
+            t = ngx_ota_ack_free;
+            ngx_ota_ack_free = t->fd_next;
+            ngx_ota_ack_nfree--;
 
-    ngx_memzero(t, sizeof(ngx_ota_ack_tail_t));
+        } else {
+            t = ngx_alloc(sizeof(ngx_ota_ack_tail_t)
+                          + NGX_OTA_ACK_SEGS * sizeof(ngx_ota_seg_t), c->log);
+            if (t == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_memzero(t, sizeof(ngx_ota_ack_tail_t));
+        t->reusable = 1;
+
+    } else {
+        t = ngx_alloc(sizeof(ngx_ota_ack_tail_t)
+                      + (nsegs - k) * sizeof(ngx_ota_seg_t), c->log);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(t, sizeof(ngx_ota_ack_tail_t));
+    }
 
     for (left = len; k < nsegs && left > 0; k++) {
         t->segs[t->nsegs].start = segs[k].start >= 0 ? segs[k].start + skip
@@ -590,7 +653,6 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
     t->acked = acked;
     t->finished = finished;
     t->data = data;
-    t->wait = NGX_OTA_ACK_FIRST;
     t->moved = ngx_current_msec;
 
     ngx_ota_event_init(&t->timer, ngx_ota_ack_timer, ngx_ota_ack_log
@@ -608,8 +670,10 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
      * nginx keeps the connection) */
     t->fd = (ngx_socket_t) -1;
 
-    if (t->fd_prev == NULL || ngx_ota_ack_orig_del_conn == NULL || c->shared)
-    {
+    hooked = t->fd_prev != NULL && ngx_ota_ack_orig_del_conn != NULL
+             && !c->shared;
+
+    if (!hooked) {
         t->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 
         if (t->fd == (ngx_socket_t) -1) {
@@ -619,14 +683,25 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
         }
     }
 
-    /* the first check: in the FIFO of fresh tails, all of which wait as
-     * long (ngx_ota_ack_fresh_timer) */
+    /*
+     * The first check: in the FIFO of fresh tails of its kind, all of which
+     * wait as long (ngx_ota_ack_fresh_timer).  Made for speed: a tail on a
+     * connection kept alive, whose close is hooked, waits NGX_OTA_ACK_KEPT
+     * ms: its next request (a device's next piece or report, a few ms
+     * later) or nginx's close of the connection asks before that, so the
+     * timer's question, a SIOCOUTQ on a socket gone cold, is nearly never
+     * asked; a device that stays idle is credited 100 ms after the
+     * request's end, the pace of a running download's checks.
+     */
+    f = &ngx_ota_ack_fresh[kept && hooked];
+
+    t->wait = f->wait;
     t->due = ngx_current_msec + t->wait;
     t->in_fresh = 1;
-    ngx_queue_insert_tail(&ngx_ota_ack_fresh, &t->fresh);
+    ngx_queue_insert_tail(&f->tails, &t->fresh);
 
-    if (!ngx_ota_ack_fresh_ev.timer_set) {
-        ngx_add_timer(&ngx_ota_ack_fresh_ev, t->wait);
+    if (!f->ev.timer_set) {
+        ngx_add_timer(&f->ev, t->wait);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -640,12 +715,17 @@ ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
 void
 ngx_ota_ack_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t  i;
+
     ngx_ota_ack_log = cycle->log;
     ngx_queue_init(&ngx_ota_ack_tails);
-    ngx_queue_init(&ngx_ota_ack_fresh);
 
-    ngx_ota_event_init(&ngx_ota_ack_fresh_ev, ngx_ota_ack_fresh_timer,
-                       cycle->log);
+    for (i = 0; i < 2; i++) {
+        ngx_queue_init(&ngx_ota_ack_fresh[i].tails);
+        ngx_ota_event_init(&ngx_ota_ack_fresh[i].ev, ngx_ota_ack_fresh_timer,
+                           cycle->log);
+        ngx_ota_ack_fresh[i].wait = i ? NGX_OTA_ACK_KEPT : NGX_OTA_ACK_FIRST;
+    }
 
     /* the event module is set up by now (ngx_event_core_module's
      * init_process runs before this module's) */
@@ -663,6 +743,7 @@ ngx_ota_ack_init_process(ngx_cycle_t *cycle)
 void
 ngx_ota_ack_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t           i;
     ngx_ota_ack_tail_t  *t;
 
     if (ngx_ota_ack_log == NULL) {
@@ -675,8 +756,10 @@ ngx_ota_ack_exit_process(ngx_cycle_t *cycle)
         ngx_ota_ack_check(t, 1);
     }
 
-    if (ngx_ota_ack_fresh_ev.timer_set) {
-        ngx_del_timer(&ngx_ota_ack_fresh_ev);
+    for (i = 0; i < 2; i++) {
+        if (ngx_ota_ack_fresh[i].ev.timer_set) {
+            ngx_del_timer(&ngx_ota_ack_fresh[i].ev);
+        }
     }
 
     if (ngx_ota_ack_by_fd) {
@@ -684,4 +767,12 @@ ngx_ota_ack_exit_process(ngx_cycle_t *cycle)
         ngx_ota_ack_by_fd = NULL;
         ngx_ota_ack_nfd = 0;
     }
+
+    while (ngx_ota_ack_free) {
+        t = ngx_ota_ack_free;
+        ngx_ota_ack_free = t->fd_next;
+        ngx_free(t);
+    }
+
+    ngx_ota_ack_nfree = 0;
 }

@@ -991,6 +991,7 @@ ngx_ota_progress_cleanup(void *data)
     ngx_ota_prog_req_t  *p = data;
 
     off_t             tail;
+    ngx_uint_t        closing;
     ngx_ota_track_t  *t = p->track;
 
     /*
@@ -1006,7 +1007,9 @@ ngx_ota_progress_cleanup(void *data)
         p->done = 1;
     }
 
-    if (ngx_ota_progress_closing(p)) {
+    closing = ngx_ota_progress_closing(p);
+
+    if (closing) {
         t->last = 1;                    /* written when released */
     }
 
@@ -1024,7 +1027,8 @@ ngx_ota_progress_cleanup(void *data)
         } else if (ngx_ota_ack_watch(p->request,
                                      (ngx_ota_seg_t *) p->segs.elts + p->seg,
                                      p->segs.nelts - p->seg, p->seg_done,
-                                     tail, ngx_ota_progress_tail_acked,
+                                     tail, !closing,
+                                     ngx_ota_progress_tail_acked,
                                      ngx_ota_progress_tail_done, t)
                    == NGX_OK)
         {
