@@ -296,7 +296,7 @@ ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     /* while the download runs, what was delivered is asked of the socket
      * a few times a second (progress is written once a second at most);
-     * the end of the request asks once more */
+     * after the request, its tail's checks ask (ngx_ota_ack.c) */
     if (ngx_current_msec - p->asked >= NGX_OTA_ACK_EVERY) {
         p->asked = ngx_current_msec;
         ngx_ota_progress_account(p);
@@ -780,7 +780,8 @@ ngx_ota_progress_take(ngx_ota_prog_req_t *p, off_t delta)
 
 
 /*
- * Counts the body bytes the client acknowledged since the last call: of
+ * Counts the body bytes the client acknowledged since the last call (while
+ * the download runs; at its end only when no tail can be watched): of
  * what the kernel took (c->sent), all but the socket's unacknowledged
  * queue (ngx_ota_ack.c).  The queue holds the last bytes written, so the
  * rest of the body was delivered; bytes in it that are not this body's (a
