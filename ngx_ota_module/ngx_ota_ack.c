@@ -344,8 +344,8 @@ ngx_ota_ack_timer(ngx_event_t *ev)
 }
 
 
-/* the first checks of the tails whose NGX_OTA_ACK_FIRST ms are over; the
- * tails that go on wait on timers of their own from then on (backoff) */
+/* the first checks of a FIFO's tails whose first wait is over; the tails
+ * that go on wait on timers of their own from then on (backoff) */
 static void
 ngx_ota_ack_fresh_timer(ngx_event_t *ev)
 {

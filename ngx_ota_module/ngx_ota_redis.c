@@ -15,8 +15,9 @@
  *   time after its call's first send, so the queue is in deadline order;
  *   the timer is set for the oldest and, when it fires, looks at the
  *   oldest still waiting: past its deadline, the connection is reset, else
- *   the timer is set again for it.  A call timing out behind calls already
- *   answered times out as late as it did with a timer of its own;
+ *   the timer is set again for it.  So a call behind calls answered
+ *   already times out exactly when a timer of its own would have fired
+ *   (t/69-redis-call-deadline.t);
  * - with Sentinel, each new connection first asks a sentinel where the
  *   master is and checks ROLE on it; a lost connection or a READONLY answer
  *   (the master was demoted) asks again, so a failover is followed.
