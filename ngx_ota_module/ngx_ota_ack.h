@@ -32,16 +32,18 @@ off_t ngx_ota_ack_unacked(ngx_connection_t *c);
 ngx_connection_t *ngx_ota_ack_connection(ngx_http_request_t *r);
 
 /*
- * r ends with len body bytes written but not acknowledged: the bytes from
- * skip bytes into segs (nsegs of them).  Watches them on the connection
- * until they are acknowledged or the connection ends: acked() for each
- * delivered file stretch, in order, then finished() once.  NGX_OK, or
- * NGX_DECLINED / NGX_ERROR when they cannot be watched (the caller counts
- * them lost); the callbacks are not called then.
+ * r ends with len body bytes written but not known to be acknowledged: the
+ * bytes from skip bytes into segs (nsegs of them).  Watches them on the
+ * connection until they are acknowledged or the connection ends: acked()
+ * for each delivered file stretch, in order, then finished() once.  kept:
+ * the connection is kept alive after r (its first check may wait longer).
+ * NGX_OK, or NGX_DECLINED / NGX_ERROR when they cannot be watched (the
+ * caller asks the socket itself and counts the rest lost); the callbacks
+ * are not called then.
  */
 ngx_int_t ngx_ota_ack_watch(ngx_http_request_t *r, ngx_ota_seg_t *segs,
-    ngx_uint_t nsegs, off_t skip, off_t len, ngx_ota_ack_pt acked,
-    ngx_ota_ack_done_pt finished, void *data);
+    ngx_uint_t nsegs, off_t skip, off_t len, ngx_uint_t kept,
+    ngx_ota_ack_pt acked, ngx_ota_ack_done_pt finished, void *data);
 
 /* Registers the post-read phase handler that checks a connection's tails
  * when its next request arrives (postconfiguration). */

@@ -296,7 +296,7 @@ ngx_ota_progress_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     /* while the download runs, what was delivered is asked of the socket
      * a few times a second (progress is written once a second at most);
-     * the end of the request asks once more */
+     * after the request, its tail's checks ask (ngx_ota_ack.c) */
     if (ngx_current_msec - p->asked >= NGX_OTA_ACK_EVERY) {
         p->asked = ngx_current_msec;
         ngx_ota_progress_account(p);
@@ -780,16 +780,17 @@ ngx_ota_progress_take(ngx_ota_prog_req_t *p, off_t delta)
 
 
 /*
- * Counts the body bytes the client acknowledged since the last call: of
+ * Counts the body bytes the client acknowledged since the last call (while
+ * the download runs; at its end only when no tail can be watched): of
  * what the kernel took (c->sent), all but the socket's unacknowledged
  * queue (ngx_ota_ack.c).  The queue holds the last bytes written, so the
  * rest of the body was delivered; bytes in it that are not this body's (a
  * header) only make the count smaller for a while.
  */
 static void
-ngx_ota_progress_account(ngx_ota_prog_req_t *p)
+ngx_ota_progress_written(ngx_ota_prog_req_t *p)
 {
-    off_t                written, acked, unacked;
+    off_t                written;
     ngx_http_request_t  *r = p->request;
 
     written = r->connection->sent - p->sent0 - (off_t) r->header_size;
@@ -797,6 +798,16 @@ ngx_ota_progress_account(ngx_ota_prog_req_t *p)
     if (written > p->written) {
         p->written = written;
     }
+}
+
+
+static void
+ngx_ota_progress_account(ngx_ota_prog_req_t *p)
+{
+    off_t                acked, unacked;
+    ngx_http_request_t  *r = p->request;
+
+    ngx_ota_progress_written(p);
 
     if (p->written <= p->accounted) {
         return;
@@ -981,14 +992,25 @@ ngx_ota_progress_cleanup(void *data)
     ngx_ota_prog_req_t  *p = data;
 
     off_t             tail;
+    ngx_uint_t        closing;
     ngx_ota_track_t  *t = p->track;
 
+    /*
+     * Made for speed: the socket is not asked here.  What of the body is
+     * not accounted yet becomes the tail, whose first check (the
+     * connection's next request, its close, or the timer) asks anyway: one
+     * SIOCOUTQ per piece instead of two.  The socket is asked here only
+     * when the tail cannot be watched (what it says is acknowledged then is
+     * all the request gets).
+     */
     if (!p->done) {
-        ngx_ota_progress_account(p);
+        ngx_ota_progress_written(p);
         p->done = 1;
     }
 
-    if (ngx_ota_progress_closing(p)) {
+    closing = ngx_ota_progress_closing(p);
+
+    if (closing) {
         t->last = 1;                    /* written when released */
     }
 
@@ -1006,7 +1028,8 @@ ngx_ota_progress_cleanup(void *data)
         } else if (ngx_ota_ack_watch(p->request,
                                      (ngx_ota_seg_t *) p->segs.elts + p->seg,
                                      p->segs.nelts - p->seg, p->seg_done,
-                                     tail, ngx_ota_progress_tail_acked,
+                                     tail, !closing,
+                                     ngx_ota_progress_tail_acked,
                                      ngx_ota_progress_tail_done, t)
                    == NGX_OK)
         {
@@ -1015,9 +1038,17 @@ ngx_ota_progress_cleanup(void *data)
             return;
 
         } else {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, p->request->connection->log,
-                           0, "ota: %O bytes never acknowledged", tail);
-            ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, tail);
+            /* not watched: what the socket says now is all there is */
+            ngx_ota_progress_account(p);
+
+            tail = p->written - p->accounted;
+
+            if (tail > 0) {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                               p->request->connection->log, 0,
+                               "ota: %O bytes never acknowledged", tail);
+                ngx_ota_metric_add(NGX_OTA_M_UNACKED_BYTES, tail);
+            }
         }
     }
 

@@ -7,8 +7,17 @@
  *   is never left in the socket waiting for an edge that will not come;
  * - hiredis owns the fd: it closes it after calling our cleanup hook, so
  *   cleanup only detaches the nginx connection (no second close);
- * - hiredis 0.14 has no async timeouts: every call carries an nginx timer
- *   and a timeout resets the connection (a hung Redis then fails fast);
+ * - hiredis 0.14 has no async timeouts: every call waiting for a reply
+ *   has a deadline and a timeout resets the connection (a hung Redis then
+ *   fails fast).  Made for speed: the deadlines wait in one queue under
+ *   one process timer, not in an rbtree timer per call (an insert and a
+ *   delete for each of a session's ~10 calls).  Every deadline is the same
+ *   time after its call's first send, so the queue is in deadline order;
+ *   the timer is set for the oldest and, when it fires, looks at the
+ *   oldest still waiting: past its deadline, the connection is reset, else
+ *   the timer is set again for it.  So a call behind calls answered
+ *   already times out exactly when a timer of its own would have fired
+ *   (t/69-redis-call-deadline.t);
  * - with Sentinel, each new connection first asks a sentinel where the
  *   master is and checks ROLE on it; a lost connection or a READONLY answer
  *   (the master was demoted) asks again, so a failover is followed.
@@ -52,6 +61,7 @@ static void ngx_ota_redis_schedule(void);
 static void ngx_ota_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata);
 static void ngx_ota_redis_call_free(ngx_ota_redis_call_t *call);
+static void ngx_ota_redis_call_timeout(ngx_event_t *ev);
 static void ngx_ota_arena_use(redisAsyncContext *ac);
 static void ngx_ota_arena_unuse(redisAsyncContext *ac);
 #if (NGX_DEBUG)
@@ -74,6 +84,8 @@ static ngx_connection_t       *ngx_ota_redis_writing;
 static ngx_uint_t              ngx_ota_redis_queued;   /* since the write */
 static ngx_msec_t              ngx_ota_redis_wrote;    /* the last write */
 static ngx_uint_t              ngx_ota_redis_rate;     /* per ms x 16 */
+static ngx_queue_t             ngx_ota_redis_armed;    /* by deadline */
+static ngx_event_t             ngx_ota_redis_deadline_ev;
 static ngx_ota_redis_call_t   *ngx_ota_redis_free;     /* via ->data */
 static ngx_uint_t              ngx_ota_redis_nfree;
 
@@ -756,6 +768,8 @@ ngx_ota_redis_init_process(ngx_cycle_t *cycle)
 {
     ngx_ota_omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ota_module);
 
+    ngx_queue_init(&ngx_ota_redis_armed);
+
     if (ngx_ota_omcf == NULL || ngx_ota_omcf->redis.len == 0) {
         return NGX_OK;                     /* no ota_redis: nothing to do */
     }
@@ -765,6 +779,8 @@ ngx_ota_redis_init_process(ngx_cycle_t *cycle)
 
     ngx_ota_event_init(&ngx_ota_reconnect_ev,
                        ngx_ota_redis_reconnect_handler, cycle->log);
+    ngx_ota_event_init(&ngx_ota_redis_deadline_ev,
+                       ngx_ota_redis_call_timeout, cycle->log);
 
     ngx_ota_redis_connect();
 
@@ -819,6 +835,10 @@ ngx_ota_redis_exit_process(ngx_cycle_t *cycle)
 
     if (ngx_ota_reconnect_ev.timer_set) {
         ngx_del_timer(&ngx_ota_reconnect_ev);
+    }
+
+    if (ngx_ota_redis_deadline_ev.timer_set) {
+        ngx_del_timer(&ngx_ota_redis_deadline_ev);
     }
 
     if (ngx_ota_ac != NULL) {
@@ -952,14 +972,59 @@ ngx_ota_redis_on_ready(ngx_ota_redis_ready_pt handler)
 
 /* ---- calls ---------------------------------------------------------------- */
 
+/* the call waits for a reply from now on: its deadline, in the queue */
+static void
+ngx_ota_redis_arm(ngx_ota_redis_call_t *call)
+{
+    call->deadline = ngx_current_msec + ngx_ota_omcf->redis_timeout;
+    call->is_armed = 1;
+    ngx_queue_insert_tail(&ngx_ota_redis_armed, &call->armed);
+
+    /* set: for an earlier deadline, which comes first */
+    if (!ngx_ota_redis_deadline_ev.timer_set) {
+        ngx_add_timer(&ngx_ota_redis_deadline_ev,
+                      ngx_ota_omcf->redis_timeout);
+    }
+}
+
+
+/* no reply owed: out of the queue (the timer stays; made for speed) */
+static void
+ngx_ota_redis_disarm(ngx_ota_redis_call_t *call)
+{
+    if (call->is_armed) {
+        ngx_queue_remove(&call->armed);
+        call->is_armed = 0;
+    }
+}
+
+
 static void
 ngx_ota_redis_call_timeout(ngx_event_t *ev)
 {
+    ngx_msec_int_t         left;
     ngx_ota_redis_call_t  *call;
 
-    /* ev->data is the stand-in connection (ngx_ota_event_init) */
-    call = (ngx_ota_redis_call_t *)
-               ((u_char *) ev - offsetof(ngx_ota_redis_call_t, timer));
+    if (ngx_queue_empty(&ngx_ota_redis_armed)) {
+        return;                     /* every call answered in time */
+    }
+
+    call = ngx_queue_data(ngx_queue_head(&ngx_ota_redis_armed),
+                          ngx_ota_redis_call_t, armed);
+
+    left = (ngx_msec_int_t) (call->deadline - ngx_current_msec);
+
+    if (left > 0) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ota_log, 0,
+                       "ota redis: call %p waits, %M ms to its deadline",
+                       call, (ngx_msec_t) left);
+        ngx_add_timer(ev, (ngx_msec_t) left);
+        return;
+    }
+
+    /* not looked at again: a connection that cannot be reset (none)
+     * does not make the timer fire at once for it again */
+    ngx_ota_redis_disarm(call);
 
     call->timedout = 1;
 
@@ -974,6 +1039,15 @@ ngx_ota_redis_call_timeout(ngx_event_t *ev)
         ngx_ota_ac = NULL;
         ngx_ota_state = NGX_OTA_REDIS_IDLE;
         ngx_ota_redis_schedule();
+    }
+
+    /* the calls of the connection got their NULL replies: none is left,
+     * unless one waits on no connection */
+    if (!ngx_queue_empty(&ngx_ota_redis_armed) && !ev->timer_set) {
+        call = ngx_queue_data(ngx_queue_head(&ngx_ota_redis_armed),
+                              ngx_ota_redis_call_t, armed);
+        left = (ngx_msec_int_t) (call->deadline - ngx_current_msec);
+        ngx_add_timer(ev, left > 0 ? (ngx_msec_t) left : 1);
     }
 }
 
@@ -995,9 +1069,7 @@ ngx_ota_redis_request_cleanup(void *data)
 static void
 ngx_ota_redis_call_free(ngx_ota_redis_call_t *call)
 {
-    if (call->timer.timer_set) {
-        ngx_del_timer(&call->timer);
-    }
+    ngx_ota_redis_disarm(call);
 
     /* made for speed: kept for the next call (a malloc and a free less
      * for each of the ~10 calls of a device session) */
@@ -1032,7 +1104,6 @@ ngx_ota_redis_call_alloc(ngx_ota_redis_handler_pt handler, void *data)
 
     call->handler = handler;
     call->data = data;
-    ngx_ota_event_init(&call->timer, ngx_ota_redis_call_timeout, ngx_ota_log);
 
     return call;
 }
@@ -1047,7 +1118,7 @@ ngx_ota_redis_call(ngx_http_request_t *r, ngx_ota_redis_handler_pt handler,
 
     if (ngx_ota_log == NULL) {
         /* the process's log: a connection's log dies with the connection,
-         * and the call's timer may outlive it */
+         * and the call may outlive it */
         ngx_ota_log = ngx_cycle->log;
     }
 
@@ -1104,8 +1175,8 @@ ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
                               : (long long) reply->len),
                    call->done ? ", for a request answered already" : "");
 
-    if (call->pending == 0 && call->timer.timer_set) {
-        ngx_del_timer(&call->timer);
+    if (call->pending == 0) {
+        ngx_ota_redis_disarm(call);
     }
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
@@ -1226,8 +1297,8 @@ ngx_ota_redis_send(ngx_ota_redis_call_t *call, char *cmd, size_t len)
                    "ota redis: call %p sends %V (%uz bytes), %ui pending",
                    call, &name, len, call->pending);
 
-    if (!call->timer.timer_set) {
-        ngx_add_timer(&call->timer, ngx_ota_omcf->redis_timeout);
+    if (!call->is_armed) {
+        ngx_ota_redis_arm(call);
     }
 
     return NGX_OK;

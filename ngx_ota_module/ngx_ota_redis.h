@@ -9,8 +9,10 @@
  * - A call made for a request survives the request: if the request is
  *   finalised while replies are pending, the handler is not called and the
  *   call is freed when its last reply (or the disconnect) arrives.
- * - Each call has an nginx timer (ota_redis_timeout): when it fires the
- *   handler gets reply == NULL once and later replies are dropped.
+ * - A call with replies outstanding has a deadline (ota_redis_timeout
+ *   after the first of them was sent): when it passes, the connection is
+ *   reset, the handler gets reply == NULL once and later replies are
+ *   dropped.  The deadlines share one process timer (ngx_ota_redis.c).
  */
 
 #ifndef NGX_OTA_REDIS_H
@@ -42,11 +44,13 @@ struct ngx_ota_redis_call_s {
     ngx_uint_t                  index;      /* which reply: 0, 1, ... */
     ngx_uint_t                  sent;       /* commands sent for this call */
     ngx_uint_t                  pending;    /* replies outstanding */
-    ngx_event_t                 timer;
+    ngx_queue_t                 armed;      /* calls waiting, by deadline */
+    ngx_msec_t                  deadline;
     ngx_uint_t                  received;   /* replies seen */
     unsigned                    done:1;     /* handler will not be called */
     unsigned                    timedout:1;
     unsigned                    in_handler:1;
+    unsigned                    is_armed:1; /* in the deadlines' queue */
 };
 
 
