@@ -133,7 +133,8 @@ enum {
 #define NGX_OTA_UP_HINTS     1024
 #define NGX_OTA_UP_HINT_TTL  600000     /* ms; checked on every use anyway */
 
-/* (module, product) -> "<batch> <package> <0|1: the package had diffs>" */
+/* (module, product) -> "<batch> <package> <d> <w>": d 1 when the package
+ * had diffs, w 1 when the batch had waves */
 #define NGX_OTA_UP_OPENS     1024
 
 
@@ -178,6 +179,9 @@ typedef struct {
     unsigned               open_hinted:1; /* the batch asked with the open
                                              task (step 0) */
     unsigned               hint_diffs:1; /* the hinted package had diffs */
+    unsigned               hint_waves:1; /* the hinted batch had waves */
+    unsigned               no_rank:1;    /* ZSCORE not asked (no waves) */
+    unsigned               waves:1;      /* the batch has waves (record) */
     unsigned               columns:1;    /* covered and pkg were asked */
     unsigned               diffs_late:1; /* diffs asked by HLEN only */
     unsigned               missing:1;    /* the package has no record */
@@ -221,6 +225,8 @@ static ngx_int_t ngx_ota_upgrade_columns(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ngx_str_t *b);
 static void ngx_ota_upgrade_remember(ngx_ota_upgrade_t *u,
     ngx_str_t *package, ngx_uint_t diffs);
+static ngx_int_t ngx_ota_upgrade_step1(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call);
 static ngx_int_t ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, ngx_str_t *package, ngx_uint_t count);
 static void ngx_ota_upgrade_answer(ngx_http_request_t *r,
@@ -479,6 +485,9 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
     u->hinted = 0;
     u->open_hinted = 0;
     u->hint_diffs = 0;
+    u->hint_waves = 0;
+    u->no_rank = 0;
+    u->waves = 0;
     u->columns = 0;
     u->diffs_late = 0;
     u->diffs_n = -1;
@@ -563,10 +572,10 @@ ngx_ota_upgrade_hinted(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return NGX_OK;
     }
 
-    /* "<batch> <package> <0|1>", as ngx_ota_upgrade_remember() puts it */
+    /* "<batch> <package> <d> <w>", as ngx_ota_upgrade_remember() puts it */
     sp = ngx_strchr(v, ' ');
     sp2 = sp ? ngx_strchr(sp + 1, ' ') : NULL;
-    if (sp2 == NULL) {
+    if (sp2 == NULL || sp2[1] == '\0' || sp2[2] != ' ') {
         return NGX_OK;
     }
 
@@ -590,14 +599,20 @@ ngx_ota_upgrade_hinted(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     u->hint.data = u->hint_batch.data + bl + 1;
     u->hint.len = pl;
     u->hint_diffs = (sp2[1] == '1');
+    u->hint_waves = (sp2[3] == '1');
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ota upgrade: batch \"%V\" and package \"%V\" asked "
-                   "with the open task (diffs: %d)", &u->hint_batch,
-                   &u->hint, (int) u->hint_diffs);
+                   "with the open task (diffs: %d, waves: %d)",
+                   &u->hint_batch, &u->hint, (int) u->hint_diffs,
+                   (int) u->hint_waves);
 
     u->open_at = call->sent;
     u->open_hinted = 1;
+
+    /* made for speed: the device's rank only for a batch with waves; a
+     * batch found with waves after all is read again (step 1) */
+    u->no_rank = !u->hint_waves;
 
     rc = ngx_ota_upgrade_batch_reads(r, u, call, &u->hint_batch,
                                      u->hint_diffs);
@@ -645,7 +660,7 @@ ngx_ota_upgrade_batch_reads(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
                                  u->device.data, u->device.len);
     }
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK && !u->no_rank) {
         rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RANK, "ZSCORE %b %b",
                                  devs.data, devs.len,
                                  u->device.data, u->device.len);
@@ -712,12 +727,12 @@ ngx_ota_upgrade_remember(ngx_ota_upgrade_t *u, ngx_str_t *package,
     int64_t      now;
     const char  *v;
 
-    if (u->batch.len + package->len + 4 > OTA_LCACHE_VALUE_MAX) {
+    if (u->batch.len + package->len + 6 > OTA_LCACHE_VALUE_MAX) {
         return;
     }
 
-    p = ngx_sprintf(buf, "%V %V %c", &u->batch, package,
-                    diffs ? '1' : '0');
+    p = ngx_sprintf(buf, "%V %V %c %c", &u->batch, package,
+                    diffs ? '1' : '0', u->waves ? '1' : '0');
     *p = '\0';
 
     now = (int64_t) ngx_ota_now_ms();
@@ -884,7 +899,6 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_int_t    rc;
     ngx_uint_t   i;
     ngx_str_t    b;
-    const char  *hint;
 
     if (u->open_hinted) {
         if (reply->type == REDIS_REPLY_STRING
@@ -947,6 +961,24 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
+    rc = ngx_ota_upgrade_step1(r, u, call);
+    if (rc != NGX_OK) {
+        ngx_ota_api_send_failed(r, rc);
+    }
+}
+
+
+/* step 1 for u->batch, all of its reads */
+static ngx_int_t
+ngx_ota_upgrade_step1(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call)
+{
+    ngx_int_t    rc;
+    ngx_str_t    b;
+    const char  *hint;
+
+    u->no_rank = 0;
+
     rc = ngx_ota_upgrade_batch_reads(r, u, call, &u->batch, 1);
 
     /*
@@ -966,8 +998,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         u->hint.len = b.len;
 
         if (u->hint.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         u->hint_at = call->sent;
@@ -976,9 +1007,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         rc = ngx_ota_upgrade_packages(u, call, &u->hint, 0);
     }
 
-    if (rc != NGX_OK) {
-        ngx_ota_api_send_failed(r, rc);
-    }
+    return rc;
 }
 
 
@@ -1054,6 +1083,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 {
     ngx_int_t      rc, upto;
     ngx_str_t      state, wave, pkg;
+    ngx_uint_t     i, confirmed;
     ngx_time_t    *tp;
 
     if (u->gone) {
@@ -1069,7 +1099,51 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (u->pending && ngx_ota_upgrade_elem(reply, 1, &wave) == NGX_OK) {
+    u->waves = (ngx_ota_upgrade_elem(reply, 1, &wave) == NGX_OK);
+
+    if (u->pending && u->no_rank && u->waves
+        && ngx_atoi(wave.data, wave.len) != NGX_ERROR)
+    {
+        /* the batch has waves after all: its rank is needed, so step 1
+         * again with it, as without the hint (this round's later replies
+         * are not this one's) */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: batch \"%V\" has waves: read again "
+                       "with the device's rank", &u->batch);
+
+        /* remembered now: a device outside the waves answers 204 before
+         * the package is looked at, the next one must ask the rank */
+        if (ngx_ota_upgrade_elem(reply, 3, &pkg) == NGX_OK
+            && ota_name_id((char *) pkg.data, pkg.len))
+        {
+            ngx_ota_upgrade_remember(u, &pkg, u->hint_diffs);
+        }
+
+        for (i = call->index + 1; i < call->sent && i < NGX_OTA_UP_CMDS_MAX;
+             i++)
+        {
+            u->kind[i] = NGX_OTA_UP_IGNORE;
+        }
+
+        u->open_hinted = 0;
+        u->hinted = 0;
+        u->columns = 0;
+        u->diffs_late = 0;
+        u->diffs_n = -1;
+        u->pending = 0;
+        u->on_full = 0;
+        u->rank = 0;
+        ngx_str_null(&u->hint);
+        ngx_str_null(&u->task_from);
+
+        rc = ngx_ota_upgrade_step1(r, u, call);
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
+    }
+
+    if (u->pending && u->waves) {
         upto = ngx_atoi(wave.data, wave.len);
 
         if (upto != NGX_ERROR && (u->rank <= 0 || u->rank > upto)) {
@@ -1102,12 +1176,14 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     u->full_id = u->package;
 
-    if (!u->open_hinted || !u->hinted || u->hint.len != pkg.len
-        || ngx_strncmp(u->hint.data, pkg.data, pkg.len) != 0)
-    {
+    confirmed = u->open_hinted && u->hinted && u->hint.len == pkg.len
+                && ngx_strncmp(u->hint.data, pkg.data, pkg.len) == 0;
+
+    if (!confirmed || u->waves != u->hint_waves) {
         /* the next request of (module, product) asks this one with its
          * step 0; whether the package has diffs is learnt then */
-        ngx_ota_upgrade_remember(u, &u->package, 0);
+        ngx_ota_upgrade_remember(u, &u->package,
+                                 confirmed ? u->hint_diffs : 0);
     }
 
     if (u->hinted && u->hint.len == pkg.len

@@ -87,12 +87,17 @@ is(offer('a2'), 204, 'bA paused: 204 at once');
 $t->redis(HSET => $bk, state => 'running');
 is(offer('a2'), 'bA pH-a', 'resumed: the offer again');
 $t->redis(HSET => $bk, wave_upto => 1);
+my $redo = qr/batch "bA" has waves: read again with the device's rank/;
 is(offer('a2'), 204, 'waves open to rank 1: a2 (rank 2, pending) waits');
+is(log_count($redo), 1, '  the hint said no waves: read again with the rank');
+is(offer('a3'), 204, '  a3 (rank 3) waits');
 is(offer('a1'), 'bA pH-a', '  a1 (rank 1) is offered');
+is(log_count($redo), 1, '  both with the rank asked at once (waves remembered)');
 $t->redis(HSET => $bk, wave_upto => 2);
 is(offer('a2'), 'bA pH-a', 'waves open to rank 2: a2 is offered');
 $t->redis(HDEL => $bk, 'wave_upto');
-ok(log_count($asked) >= $n + 5, '  all with the hinted reads');
+ok(log_count($asked) >= $n + 6, '  all with the hinted reads');
+is(offer('a4'), 'bA pH-a', 'no waves again: a4 is offered');
 
 # ---- a diff added after the process saw the package without any ------------------
 
