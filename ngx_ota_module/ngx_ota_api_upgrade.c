@@ -2,20 +2,33 @@
  * ngx_ota_api_upgrade.c: GET /ota/v1/upgrade?module=<m> (Bearer token).
  *
  * The device's open task for the module, 204 when there is none, 404 for a
- * module the product does not have.  Three steps for most answers, each
- * one round trip (the keys live in different hash slots, so no single
- * script):
+ * module the product does not have.  One round trip for most answers (the
+ * keys live in different hash slots, so no single script: pipelines):
  *
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:ver <module>                  -> its version
  *      HGET     dev:{d}:open <module>                 -> batch id
- *   1  HGET     batch:{b}:state|from|covered|pkg <device>
+ *      and, for the batch b this process saw last open for (module,
+ *      product), with its package p (the "open hint"):
+ *      HGET     batch:{b}:state|from <device>
+ *      ZSCORE   batch:{b}:devices <device>   (when b had waves last time)
+ *      HGET     batch:{b}:covered|pkg <device> (when p had diffs last time)
+ *      HMGET    batch:{b} state wave_upto rate package
+ *      HLEN     pkg:{p}:diffs     HMGET pkg:{p} <offer fields>
+ *   1  only when the open task names another batch (the hinted replies are
+ *      ignored; none: 204, and the hint is dropped), or there was no hint:
+ *      HGET     batch:{b}:state|from|covered|pkg <device>
  *      ZSCORE   batch:{b}:devices <device>
  *      HMGET    batch:{b} state wave_upto rate package
  *      HGET     pkg:{p}:diffs <version>   HMGET pkg:{p} <offer fields>
  *               (p: the batch's package as this process last saw it)
+ *      also when step 0's batch record has waves but ZSCORE was not
+ *      asked (a pending task: its rank decides)
  *  (1) HGET pkg:{p}:diffs, HMGET pkg:{p}   (first sight of the batch, or
- *                               its record names another package: again)
+ *                               its record names another package: again,
+ *                               with covered and pkg if not asked yet)
+ *      HGET covered|pkg, HGET pkg:{p}:diffs <version>  (step 0's HLEN
+ *                               said the package has diffs)
  *      MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
  *                               (a pending task of a batch with a rate,
  *                                pipelined after the package's reads)
@@ -26,11 +39,20 @@
  *                                  folded into the first download event,
  *                                  ngx_ota_notified.c)
  *
+ * The hints only choose which keys are read: every reply an answer is made
+ * of (task columns, batch record, diff index, package record) is read for
+ * that answer, in the same pipeline as the open task or after it, so a
+ * wrong hint costs at most the old extra round trip, never a wrong answer
+ * (t/53-upgrade-one-trip.t): covered and pkg matter only with a diff, the
+ * rank only with waves, and HLEN 0 means no diff from any version.
+ *
  * Made for speed (issue 22: the upgrade was the slowest request of a
- * session): the package is read with the batch (a per-process hint of
- * the batch's package, checked against the batch record in the same
- * step: a wrong or missing hint costs the old extra round trip, never a
- * wrong answer), the batch and packages by HMGET of the fields used
+ * session): the batch and its package are read with the open task (the
+ * open hint above: 2 round trips -> 1 for most answers, 3 -> 2 with a
+ * rate),
+ * the package with the batch otherwise (a per-process hint of the
+ * batch's package, checked against the batch record in the same step),
+ * the batch and packages by HMGET of the fields used
  * rather than HGETALL, and the answer is text: the package's part is
  * compiled once per process by include/ota_offer_text.c (no JSON parse of
  * files and ext, no JSON tree per answer) and kept while the record's
