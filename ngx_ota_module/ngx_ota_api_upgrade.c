@@ -2,20 +2,33 @@
  * ngx_ota_api_upgrade.c: GET /ota/v1/upgrade?module=<m> (Bearer token).
  *
  * The device's open task for the module, 204 when there is none, 404 for a
- * module the product does not have.  Three steps for most answers, each
- * one round trip (the keys live in different hash slots, so no single
- * script):
+ * module the product does not have.  One round trip for most answers (the
+ * keys live in different hash slots, so no single script: pipelines):
  *
  *   0  HEXISTS  prod:{p}:modules <module>  (not for "default", pipelined)
  *      HGET     dev:{d}:ver <module>                  -> its version
  *      HGET     dev:{d}:open <module>                 -> batch id
- *   1  HGET     batch:{b}:state|from|covered|pkg <device>
+ *      and, for the batch b this process saw last open for (module,
+ *      product), with its package p (the "open hint"):
+ *      HGET     batch:{b}:state|from <device>
+ *      ZSCORE   batch:{b}:devices <device>   (when b had waves last time)
+ *      HGET     batch:{b}:covered|pkg <device> (when p had diffs last time)
+ *      HMGET    batch:{b} state wave_upto rate package
+ *      HLEN     pkg:{p}:diffs     HMGET pkg:{p} <offer fields>
+ *   1  only when the open task names another batch (the hinted replies are
+ *      ignored; none: 204, and the hint is dropped), or there was no hint:
+ *      HGET     batch:{b}:state|from|covered|pkg <device>
  *      ZSCORE   batch:{b}:devices <device>
  *      HMGET    batch:{b} state wave_upto rate package
  *      HGET     pkg:{p}:diffs <version>   HMGET pkg:{p} <offer fields>
  *               (p: the batch's package as this process last saw it)
+ *      also when step 0's batch record has waves but ZSCORE was not
+ *      asked (a pending task: its rank decides)
  *  (1) HGET pkg:{p}:diffs, HMGET pkg:{p}   (first sight of the batch, or
- *                               its record names another package: again)
+ *                               its record names another package: again,
+ *                               with covered and pkg if not asked yet)
+ *      HGET covered|pkg, HGET pkg:{p}:diffs <version>  (step 0's HLEN
+ *                               said the package has diffs)
  *      MULTI ZREMRANGEBYSCORE ZADD NX ZRANK ZRANGE EXEC  batch:{b}:offers
  *                               (a pending task of a batch with a rate,
  *                                pipelined after the package's reads)
@@ -26,11 +39,20 @@
  *                                  folded into the first download event,
  *                                  ngx_ota_notified.c)
  *
+ * The hints only choose which keys are read: every reply an answer is made
+ * of (task columns, batch record, diff index, package record) is read for
+ * that answer, in the same pipeline as the open task or after it, so a
+ * wrong hint costs at most the old extra round trip, never a wrong answer
+ * (t/53-upgrade-one-trip.t): covered and pkg matter only with a diff, the
+ * rank only with waves, and HLEN 0 means no diff from any version.
+ *
  * Made for speed (issue 22: the upgrade was the slowest request of a
- * session): the package is read with the batch (a per-process hint of
- * the batch's package, checked against the batch record in the same
- * step: a wrong or missing hint costs the old extra round trip, never a
- * wrong answer), the batch and packages by HMGET of the fields used
+ * session): the batch and its package are read with the open task (the
+ * open hint above: 2 round trips -> 1 for most answers, 3 -> 2 with a
+ * rate),
+ * the package with the batch otherwise (a per-process hint of the
+ * batch's package, checked against the batch record in the same step),
+ * the batch and packages by HMGET of the fields used
  * rather than HGETALL, and the answer is text: the package's part is
  * compiled once per process by include/ota_offer_text.c (no JSON parse of
  * files and ext, no JSON tree per answer) and kept while the record's
@@ -104,6 +126,8 @@ enum {
     NGX_OTA_UP_PKG,
     NGX_OTA_UP_BATCH,
     NGX_OTA_UP_DIFFS,
+    NGX_OTA_UP_DIFFS_LEN,           /* HLEN: the package has diffs at all */
+    NGX_OTA_UP_DIFFS_LATE,          /* HGET diffs <version> after HLEN */
     NGX_OTA_UP_PACKAGE,
     NGX_OTA_UP_RATE_QUEUED,         /* MULTI and the 4 queued commands */
     NGX_OTA_UP_RATE,                /* EXEC */
@@ -111,7 +135,7 @@ enum {
     NGX_OTA_UP_EVENT
 };
 
-#define NGX_OTA_UP_CMDS_MAX  32
+#define NGX_OTA_UP_CMDS_MAX  40      /* at most 29 per request */
 
 /* the package fields read (HMGET), in this order */
 #define NGX_OTA_UP_PKG_FIELDS                                                 \
@@ -131,6 +155,10 @@ enum {
 #define NGX_OTA_UP_HINTS     1024
 #define NGX_OTA_UP_HINT_TTL  600000     /* ms; checked on every use anyway */
 
+/* (module, product) -> "<batch> <package> <d> <w>": d 1 when the package
+ * had diffs, w 1 when the batch had waves */
+#define NGX_OTA_UP_OPENS     1024
+
 
 typedef struct {
     ngx_str_t              device;
@@ -147,9 +175,16 @@ typedef struct {
     ngx_str_t              ver_key;      /* the device's versions */
     ngx_str_t              modules_key;  /* the product's modules, or empty
                                             for "default" */
+    ngx_str_t              open_hint;    /* "<module>@<product>": the open
+                                            batch last seen, its name */
+    ngx_str_t              hint_batch;   /* the batch asked with the open
+                                            task, or empty */
     ngx_ota_redis_call_t  *call;         /* this round's */
     u_char                 kind[NGX_OTA_UP_CMDS_MAX];
     ngx_uint_t             hint_at;      /* the hinted reads' first place */
+    ngx_uint_t             open_at;      /* the hinted batch's reads' */
+    ngx_uint_t             open_n;       /* and how many */
+    ngx_int_t              diffs_n;      /* HLEN of the diffs, -1: unread */
     ota_offer_pkg_t       *pkg;          /* the batch's package, compiled */
     ota_offer_pkg_t       *dpkg;         /* the diff's */
     u_char                *text;         /* the answer */
@@ -163,6 +198,14 @@ typedef struct {
     unsigned               gone:1;       /* task or batch not open: 204 */
     unsigned               on_full:1;    /* covered counts the full one */
     unsigned               hinted:1;     /* the package asked with the batch */
+    unsigned               open_hinted:1; /* the batch asked with the open
+                                             task (step 0) */
+    unsigned               hint_diffs:1; /* the hinted package had diffs */
+    unsigned               hint_waves:1; /* the hinted batch had waves */
+    unsigned               no_rank:1;    /* ZSCORE not asked (no waves) */
+    unsigned               waves:1;      /* the batch has waves (record) */
+    unsigned               columns:1;    /* covered and pkg were asked */
+    unsigned               diffs_late:1; /* diffs asked by HLEN only */
     unsigned               missing:1;    /* the package has no record */
     unsigned               failed:1;     /* it could not be shaped */
     unsigned               decided:1;    /* no offer: later replies of the
@@ -172,6 +215,7 @@ typedef struct {
 
 static ota_offer_cache_t  *ngx_ota_upgrade_packages_cache;
 static ota_lcache_t       *ngx_ota_upgrade_hints;
+static ota_lcache_t       *ngx_ota_upgrade_opens;
 
 
 static void ngx_ota_upgrade_cleanup(void *data);
@@ -194,8 +238,19 @@ static void ngx_ota_upgrade_step(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call);
 static void ngx_ota_upgrade_diff(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, redisReply *reply);
+static ngx_int_t ngx_ota_upgrade_hinted(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call);
+static ngx_int_t ngx_ota_upgrade_batch_reads(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ngx_str_t *b,
+    ngx_uint_t columns);
+static ngx_int_t ngx_ota_upgrade_columns(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ngx_str_t *b);
+static void ngx_ota_upgrade_remember(ngx_ota_upgrade_t *u,
+    ngx_str_t *package, ngx_uint_t diffs);
+static ngx_int_t ngx_ota_upgrade_step1(ngx_http_request_t *r,
+    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call);
 static ngx_int_t ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u,
-    ngx_ota_redis_call_t *call, ngx_str_t *package);
+    ngx_ota_redis_call_t *call, ngx_str_t *package, ngx_uint_t count);
 static void ngx_ota_upgrade_answer(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ota_offer_pkg_t *p,
     ota_offer_pkg_t *fb);
@@ -255,6 +310,10 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
         ngx_ota_upgrade_hints = ota_lcache_new(NGX_OTA_UP_HINTS,
                                                NGX_OTA_UP_HINT_TTL);
     }
+    if (ngx_ota_upgrade_opens == NULL) {
+        ngx_ota_upgrade_opens = ota_lcache_new(NGX_OTA_UP_OPENS,
+                                               NGX_OTA_UP_HINT_TTL);
+    }
 
     if (ngx_ota_bearer_expires(r, &u->device, &u->product, &token_expires,
                                &why)
@@ -296,6 +355,16 @@ ngx_ota_api_upgrade(ngx_http_request_t *r)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* the name of the open batch hint (lengths checked: at most 129) */
+    u->open_hint.data = ngx_pnalloc(r->pool,
+                                    u->module.len + 1 + u->product.len);
+    if (u->open_hint.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    u->open_hint.len = ngx_sprintf(u->open_hint.data, "%V@%V", &u->module,
+                                   &u->product)
+                       - u->open_hint.data;
 
     /* "default" exists in every product: no need to ask */
     if (!(u->module.len == 7
@@ -407,7 +476,7 @@ ngx_ota_upgrade_sent(ngx_ota_upgrade_t *u, ngx_uint_t kind, ngx_int_t rc)
     if (rc == NGX_OK) {
         i = u->call->sent - 1;
         if (i >= NGX_OTA_UP_CMDS_MAX) {
-            return NGX_ERROR;       /* never: at most 22 per round */
+            return NGX_ERROR;       /* never: at most 29 per request */
         }
         u->kind[i] = (u_char) kind;
     }
@@ -436,6 +505,16 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
     u->gone = 0;
     u->on_full = 0;
     u->hinted = 0;
+    u->open_hinted = 0;
+    u->hint_diffs = 0;
+    u->hint_waves = 0;
+    u->no_rank = 0;
+    u->waves = 0;
+    u->columns = 0;
+    u->diffs_late = 0;
+    u->diffs_n = -1;
+    u->open_at = 0;
+    u->open_n = 0;
     u->missing = 0;
     u->failed = 0;
     u->decided = 0;
@@ -443,6 +522,7 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
     ngx_str_null(&u->batch);
     ngx_str_null(&u->package);
     ngx_str_null(&u->hint);
+    ngx_str_null(&u->hint_batch);
     ngx_str_null(&u->task_from);
     ngx_str_null(&u->dev_ver);
     ngx_str_null(&u->diff);
@@ -476,11 +556,217 @@ ngx_ota_upgrade_lookup(ngx_http_request_t *r, ngx_ota_upgrade_t *u)
                                  u->module.data, u->module.len);
     }
 
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_hinted(r, u, call);
+    }
+
     if (rc != NGX_OK) {
         ngx_ota_redis_call_abort(call);
     }
 
     return rc;
+}
+
+
+/*
+ * Made for speed: in a rollout the devices of a product's module asking
+ * at once mostly have the same open batch, so the reads of step 1 for the
+ * batch this process saw last for (module, product) go with step 0; the
+ * open task's reply says whether it is the device's batch, else those
+ * replies are ignored and step 1 runs as before (a wrong hint costs the
+ * old round trip, never a wrong answer: every reply the answer is made of
+ * is read for it).  The diff index is asked by HLEN (the device's version
+ * is not known yet): when it is not empty, HGET of the version follows
+ * (with covered and pkg, which matter only then, unless the package had
+ * diffs last time: then they go now).
+ */
+static ngx_int_t
+ngx_ota_upgrade_hinted(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call)
+{
+    size_t       bl, pl;
+    ngx_int_t    rc;
+    const char  *v, *sp, *sp2;
+
+    v = ota_lcache_get(ngx_ota_upgrade_opens, (char *) u->open_hint.data,
+                       u->open_hint.len, (int64_t) ngx_ota_now_ms());
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    /* "<batch> <package> <d> <w>", as ngx_ota_upgrade_remember() puts it */
+    sp = ngx_strchr(v, ' ');
+    sp2 = sp ? ngx_strchr(sp + 1, ' ') : NULL;
+    if (sp2 == NULL || sp2[1] == '\0' || sp2[2] != ' ') {
+        return NGX_OK;
+    }
+
+    bl = sp - v;
+    pl = sp2 - sp - 1;
+
+    if (!ota_name_id(v, bl) || !ota_name_id(sp + 1, pl)) {
+        return NGX_OK;
+    }
+
+    u->hint_batch.data = ngx_pnalloc(r->pool, bl + 1 + pl + 1);
+    if (u->hint_batch.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(u->hint_batch.data, v, bl + 1 + pl);
+    u->hint_batch.data[bl] = '\0';
+    u->hint_batch.data[bl + 1 + pl] = '\0';
+    u->hint_batch.len = bl;
+
+    u->hint.data = u->hint_batch.data + bl + 1;
+    u->hint.len = pl;
+    u->hint_diffs = (sp2[1] == '1');
+    u->hint_waves = (sp2[3] == '1');
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ota upgrade: batch \"%V\" and package \"%V\" asked "
+                   "with the open task (diffs: %d, waves: %d)",
+                   &u->hint_batch, &u->hint, (int) u->hint_diffs,
+                   (int) u->hint_waves);
+
+    u->open_at = call->sent;
+    u->open_hinted = 1;
+
+    /* made for speed: the device's rank only for a batch with waves; a
+     * batch found with waves after all is read again (step 1) */
+    u->no_rank = !u->hint_waves;
+
+    rc = ngx_ota_upgrade_batch_reads(r, u, call, &u->hint_batch,
+                                     u->hint_diffs);
+
+    if (rc == NGX_OK) {
+        u->hint_at = call->sent;
+        u->hinted = 1;
+        u->diffs_late = 1;
+        rc = ngx_ota_upgrade_packages(u, call, &u->hint, 1);
+    }
+
+    u->open_n = call->sent - u->open_at;
+
+    return rc;
+}
+
+
+/* step 1's reads of batch b for the device (covered, pkg: when columns) */
+static ngx_int_t
+ngx_ota_upgrade_batch_reads(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, ngx_str_t *b, ngx_uint_t columns)
+{
+    ngx_int_t  rc;
+    ngx_str_t  state, batch, from, devs;
+
+    if (ngx_ota_key(r->pool, &state, OTA_KEY_BATCH_STATE, b, NULL, NULL)
+        == NULL
+        || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, b, NULL, NULL)
+           == NULL
+        || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, b, NULL, NULL)
+           == NULL
+        || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, b, NULL,
+                       NULL) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_STATE, "HGET %b %b",
+                             state.data, state.len,
+                             u->device.data, u->device.len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_FROM, "HGET %b %b",
+                                 from.data, from.len,
+                                 u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK && !u->no_rank) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RANK, "ZSCORE %b %b",
+                                 devs.data, devs.len,
+                                 u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK && columns) {
+        rc = ngx_ota_upgrade_columns(r, u, call, b);
+    }
+
+    /* the fields used, not the whole record: made for speed */
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_BATCH,
+                                 "HMGET %b state " OTA_R_WAVE_UPTO " "
+                                 OTA_R_RATE " package",
+                                 batch.data, batch.len);
+    }
+
+    return rc;
+}
+
+
+/* the task's covered and pkg columns: whether it counts the full package
+ * (needed only when there is a diff to offer) */
+static ngx_int_t
+ngx_ota_upgrade_columns(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call, ngx_str_t *b)
+{
+    ngx_int_t  rc;
+    ngx_str_t  cov, pkg;
+
+    if (ngx_ota_key(r->pool, &cov, OTA_KEY_BATCH_COVERED, b, NULL, NULL)
+        == NULL
+        || ngx_ota_key(r->pool, &pkg, OTA_KEY_BATCH_PKG, b, NULL, NULL)
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_COVERED, "HGET %b %b",
+                             cov.data, cov.len,
+                             u->device.data, u->device.len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_PKG, "HGET %b %b",
+                                 pkg.data, pkg.len,
+                                 u->device.data, u->device.len);
+    }
+
+    if (rc == NGX_OK) {
+        u->columns = 1;
+    }
+
+    return rc;
+}
+
+
+/* the open batch of (module, product) and its package, for the next
+ * request's step 0 (put only when it changed) */
+static void
+ngx_ota_upgrade_remember(ngx_ota_upgrade_t *u, ngx_str_t *package,
+    ngx_uint_t diffs)
+{
+    u_char       buf[OTA_LCACHE_VALUE_MAX], *p;
+    int64_t      now;
+    const char  *v;
+
+    if (u->batch.len + package->len + 6 > OTA_LCACHE_VALUE_MAX) {
+        return;
+    }
+
+    p = ngx_sprintf(buf, "%V %V %c %c", &u->batch, package,
+                    diffs ? '1' : '0', u->waves ? '1' : '0');
+    *p = '\0';
+
+    now = (int64_t) ngx_ota_now_ms();
+
+    v = ota_lcache_get(ngx_ota_upgrade_opens, (char *) u->open_hint.data,
+                       u->open_hint.len, now);
+    if (v != NULL && ngx_strcmp(v, buf) == 0) {
+        return;
+    }
+
+    ota_lcache_put(ngx_ota_upgrade_opens, (char *) u->open_hint.data,
+                   u->open_hint.len, (char *) buf, now);
 }
 
 
@@ -570,7 +856,17 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
         ngx_ota_upgrade_batch(r, u, call, reply);
         return;
 
+    case NGX_OTA_UP_DIFFS_LEN:
+        if (reply->type != REDIS_REPLY_INTEGER) {
+            ngx_ota_api_redis_error(r, reply, "upgrade diffs");
+            return;
+        }
+
+        u->diffs_n = (ngx_int_t) reply->integer;
+        return;
+
     case NGX_OTA_UP_DIFFS:
+    case NGX_OTA_UP_DIFFS_LATE:
         if (reply->type == REDIS_REPLY_STRING && !u->on_full
             && ota_name_id(reply->str, reply->len))
         {
@@ -580,6 +876,10 @@ ngx_ota_upgrade_reply(ngx_ota_redis_call_t *call, redisReply *reply)
             v.len = reply->len;
             u->diff.data = ngx_ota_pstrdup0(r->pool, &v);
             u->diff.len = u->diff.data ? v.len : 0;
+        }
+
+        if (kind == NGX_OTA_UP_DIFFS_LATE) {
+            ngx_ota_upgrade_step(r, u, call);
         }
         return;
 
@@ -619,8 +919,43 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t    rc;
-    ngx_str_t    state, batch, from, devs, cov, pkg, b;
-    const char  *hint;
+    ngx_uint_t   i;
+    ngx_str_t    b;
+
+    if (u->open_hinted) {
+        if (reply->type == REDIS_REPLY_STRING
+            && reply->len == u->hint_batch.len
+            && ngx_strncmp(reply->str, u->hint_batch.data, reply->len) == 0)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota upgrade: batch \"%V\" read with the open "
+                           "task", &u->hint_batch);
+            u->batch = u->hint_batch;
+            return;
+        }
+
+        /* another batch or none: the hinted replies are not this one's */
+        for (i = u->open_at; i < u->open_at + u->open_n; i++) {
+            u->kind[i] = NGX_OTA_UP_IGNORE;
+        }
+
+        u->open_hinted = 0;
+        u->hinted = 0;
+        u->columns = 0;
+        u->diffs_late = 0;
+        ngx_str_null(&u->hint);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: device \"%V\": open batch is not "
+                       "\"%V\" as hinted", &u->device, &u->hint_batch);
+
+        if (reply->type == REDIS_REPLY_NIL) {
+            /* made for speed: devices with nothing open (polling between
+             * rollouts) do not pay for a hint more than once */
+            ota_lcache_drop(ngx_ota_upgrade_opens,
+                            (char *) u->open_hint.data, u->open_hint.len);
+        }
+    }
 
     if (reply->type == REDIS_REPLY_NIL) {
         ngx_ota_upgrade_none(r);
@@ -643,59 +978,30 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     u->batch.len = b.len;
     u->batch.data = ngx_ota_pstrdup0(r->pool, &b);
 
-    if (u->batch.data == NULL
-        || ngx_ota_key(r->pool, &state, OTA_KEY_BATCH_STATE, &u->batch,
-                       NULL, NULL) == NULL
-        || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, &u->batch, NULL,
-                       NULL) == NULL
-        || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, &u->batch, NULL,
-                       NULL) == NULL
-        || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, &u->batch,
-                       NULL, NULL) == NULL
-        || ngx_ota_key(r->pool, &cov, OTA_KEY_BATCH_COVERED, &u->batch,
-                       NULL, NULL) == NULL
-        || ngx_ota_key(r->pool, &pkg, OTA_KEY_BATCH_PKG, &u->batch,
-                       NULL, NULL) == NULL)
-    {
+    if (u->batch.data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_STATE, "HGET %b %b",
-                             state.data, state.len,
-                             u->device.data, u->device.len);
-
-    if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_FROM, "HGET %b %b",
-                                 from.data, from.len,
-                                 u->device.data, u->device.len);
+    rc = ngx_ota_upgrade_step1(r, u, call);
+    if (rc != NGX_OK) {
+        ngx_ota_api_send_failed(r, rc);
     }
+}
 
-    if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_RANK, "ZSCORE %b %b",
-                                 devs.data, devs.len,
-                                 u->device.data, u->device.len);
-    }
 
-    if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_COVERED, "HGET %b %b",
-                                 cov.data, cov.len,
-                                 u->device.data, u->device.len);
-    }
+/* step 1 for u->batch, all of its reads */
+static ngx_int_t
+ngx_ota_upgrade_step1(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_ota_redis_call_t *call)
+{
+    ngx_int_t    rc;
+    ngx_str_t    b;
+    const char  *hint;
 
-    if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_PKG, "HGET %b %b",
-                                 pkg.data, pkg.len,
-                                 u->device.data, u->device.len);
-    }
+    u->no_rank = 0;
 
-    /* the fields used, not the whole record: made for speed */
-    if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_BATCH,
-                                 "HMGET %b state " OTA_R_WAVE_UPTO " "
-                                 OTA_R_RATE " package",
-                                 batch.data, batch.len);
-    }
+    rc = ngx_ota_upgrade_batch_reads(r, u, call, &u->batch, 1);
 
     /*
      * Made for speed: the batch's package as this process saw it last is
@@ -714,19 +1020,16 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         u->hint.len = b.len;
 
         if (u->hint.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         u->hint_at = call->sent;
         u->hinted = 1;
 
-        rc = ngx_ota_upgrade_packages(u, call, &u->hint);
+        rc = ngx_ota_upgrade_packages(u, call, &u->hint, 0);
     }
 
-    if (rc != NGX_OK) {
-        ngx_ota_api_send_failed(r, rc);
-    }
+    return rc;
 }
 
 
@@ -802,6 +1105,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 {
     ngx_int_t      rc, upto;
     ngx_str_t      state, wave, pkg;
+    ngx_uint_t     i, confirmed;
     ngx_time_t    *tp;
 
     if (u->gone) {
@@ -817,7 +1121,51 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         return;
     }
 
-    if (u->pending && ngx_ota_upgrade_elem(reply, 1, &wave) == NGX_OK) {
+    u->waves = (ngx_ota_upgrade_elem(reply, 1, &wave) == NGX_OK);
+
+    if (u->pending && u->no_rank && u->waves
+        && ngx_atoi(wave.data, wave.len) != NGX_ERROR)
+    {
+        /* the batch has waves after all: its rank is needed, so step 1
+         * again with it, as without the hint (this round's later replies
+         * are not this one's) */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ota upgrade: batch \"%V\" has waves: read again "
+                       "with the device's rank", &u->batch);
+
+        /* remembered now: a device outside the waves answers 204 before
+         * the package is looked at, the next one must ask the rank */
+        if (ngx_ota_upgrade_elem(reply, 3, &pkg) == NGX_OK
+            && ota_name_id((char *) pkg.data, pkg.len))
+        {
+            ngx_ota_upgrade_remember(u, &pkg, u->hint_diffs);
+        }
+
+        for (i = call->index + 1; i < call->sent && i < NGX_OTA_UP_CMDS_MAX;
+             i++)
+        {
+            u->kind[i] = NGX_OTA_UP_IGNORE;
+        }
+
+        u->open_hinted = 0;
+        u->hinted = 0;
+        u->columns = 0;
+        u->diffs_late = 0;
+        u->diffs_n = -1;
+        u->pending = 0;
+        u->on_full = 0;
+        u->rank = 0;
+        ngx_str_null(&u->hint);
+        ngx_str_null(&u->task_from);
+
+        rc = ngx_ota_upgrade_step1(r, u, call);
+        if (rc != NGX_OK) {
+            ngx_ota_api_send_failed(r, rc);
+        }
+        return;
+    }
+
+    if (u->pending && u->waves) {
         upto = ngx_atoi(wave.data, wave.len);
 
         if (upto != NGX_ERROR && (u->rank <= 0 || u->rank > upto)) {
@@ -850,6 +1198,16 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     u->full_id = u->package;
 
+    confirmed = u->open_hinted && u->hinted && u->hint.len == pkg.len
+                && ngx_strncmp(u->hint.data, pkg.data, pkg.len) == 0;
+
+    if (!confirmed || u->waves != u->hint_waves) {
+        /* the next request of (module, product) asks this one with its
+         * step 0; whether the package has diffs is learnt then */
+        ngx_ota_upgrade_remember(u, &u->package,
+                                 confirmed ? u->hint_diffs : 0);
+    }
+
     if (u->hinted && u->hint.len == pkg.len
         && ngx_strncmp(u->hint.data, pkg.data, pkg.len) == 0)
     {
@@ -873,7 +1231,15 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
                        u->batch.len, (char *) u->package.data,
                        (int64_t) ngx_ota_now_ms());
 
-        rc = ngx_ota_upgrade_packages(u, call, &u->package);
+        /* the diff of the device's version is looked up now: whether the
+         * task counts the full package is needed with it */
+        u->diffs_late = 0;
+        rc = u->columns ? NGX_OK
+                        : ngx_ota_upgrade_columns(r, u, call, &u->batch);
+
+        if (rc == NGX_OK) {
+            rc = ngx_ota_upgrade_packages(u, call, &u->package, 0);
+        }
     }
 
     if (rc == NGX_OK && u->pending
@@ -941,10 +1307,12 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 }
 
 
-/* the diff from the device's version (index) and the full package */
+/* the diff from the device's version (index; with count: only how many
+ * diffs the package has, the version being unknown yet) and the full
+ * package */
 static ngx_int_t
 ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call,
-    ngx_str_t *package)
+    ngx_str_t *package, ngx_uint_t count)
 {
     ngx_int_t  rc;
     ngx_str_t  dk, pk;
@@ -957,12 +1325,20 @@ ngx_ota_upgrade_packages(ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call,
         return NGX_ERROR;
     }
 
-    /* asked even for an unknown version: the reply numbering stays fixed */
-    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_DIFFS, "HGET %b %b",
-                             dk.data, dk.len,
-                             u->dev_ver.data ? u->dev_ver.data
-                                             : (u_char *) "",
-                             u->dev_ver.len);
+    if (count) {
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_DIFFS_LEN, "HLEN %b",
+                                 dk.data, dk.len);
+
+    } else {
+        /* asked even for an unknown version: the reply numbering stays
+         * fixed */
+        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_DIFFS, "HGET %b %b",
+                                 dk.data, dk.len,
+                                 u->dev_ver.data ? u->dev_ver.data
+                                                 : (u_char *) "",
+                                 u->dev_ver.len);
+    }
+
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1144,9 +1520,51 @@ ngx_ota_upgrade_step(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     f = ota_offer_pkg_fields(u->pkg);
 
-    if (u->diff.len == 0
-        || (f->type.len == 4 && ngx_strncmp(f->type.data, "diff", 4) == 0))
-    {
+    if (f->type.len == 4 && ngx_strncmp(f->type.data, "diff", 4) == 0) {
+        ngx_ota_upgrade_answer(r, u, call, u->pkg, NULL);
+        return;
+    }
+
+    if (u->diffs_late) {
+        /* the package and its diffs' count came with step 0 */
+        u->diffs_late = 0;
+        ngx_ota_upgrade_remember(u, &u->full_id, u->diffs_n > 0);
+
+        if (u->diffs_n > 0) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ota upgrade: package \"%V\" has %i diffs: the "
+                           "device's version's asked", &u->full_id,
+                           u->diffs_n);
+
+            rc = u->columns ? NGX_OK
+                            : ngx_ota_upgrade_columns(r, u, call, &u->batch);
+
+            if (rc == NGX_OK) {
+                if (ngx_ota_key(r->pool, &dkey, OTA_KEY_PACKAGE_DIFFS,
+                                &u->full_id, NULL, NULL)
+                    == NULL)
+                {
+                    rc = NGX_ERROR;
+
+                } else {
+                    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_DIFFS_LATE,
+                                             "HGET %b %b",
+                                             dkey.data, dkey.len,
+                                             u->dev_ver.data
+                                             ? u->dev_ver.data
+                                             : (u_char *) "",
+                                             u->dev_ver.len);
+                }
+            }
+
+            if (rc != NGX_OK) {
+                ngx_ota_api_send_failed(r, rc);
+            }
+            return;
+        }
+    }
+
+    if (u->diff.len == 0) {
         ngx_ota_upgrade_answer(r, u, call, u->pkg, NULL);
         return;
     }
