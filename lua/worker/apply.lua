@@ -4,8 +4,10 @@
 -- (OTA_APPLY_*, OTA_ACK_*).
 --
 -- ARGV: now, timeout (ms), nack, then nack acknowledgement arguments, then
--- per task OTA_APPLY_TASK_N values: device batch expected new reason
--- covered step desc kind pkg saved psize.  pkg: the package covered counts now
+-- per task OTA_APPLY_TASK_N values: device batch expected new covered
+-- step desc kind more; more is "" or pkg saved psize reason joined by
+-- OTA_APPLY_MORE_SEP (values most tasks never carry: one argument for
+-- them, made for speed).  pkg: the package covered counts now
 -- (a diff id, OTA_APPLY_PKG_FULL the batch's again; covered is then
 -- written as it is, even smaller: it counts another package); saved: the
 -- bytes a diff saved a task that succeeds on it (summed into the batch's
@@ -66,6 +68,10 @@ if cursor then
   if not ok then return {OTA_APPLY_LOST, {}} end
 end
 local DEVOPEN1, DEVOPEN2 = key_parts(K_DEVOPEN)
+-- OTA_APPLY_MORE: pkg saved psize reason (the reason last, any byte)
+local MORE = '^([^' .. OTA_APPLY_MORE_SEP .. ']*)' .. OTA_APPLY_MORE_SEP
+  .. '([^' .. OTA_APPLY_MORE_SEP .. ']*)' .. OTA_APPLY_MORE_SEP
+  .. '([^' .. OTA_APPLY_MORE_SEP .. ']*)' .. OTA_APPLY_MORE_SEP .. '(.*)$'
 local DEVLAST1, DEVLAST2 = key_parts(K_DEVLAST)
 -- written as strings: a Lua number is formatted again at every call
 local snow, sdue = ARGV[OTA_APPLY_NOW], tostring(now + tmo)
@@ -155,7 +161,10 @@ local function batch(bid, g)
     local dev, exp = devs[k], ARGV[i + OTA_APPLY_EXPECTED]
     local new, cov = ARGV[i + OTA_APPLY_NEW], ARGV[i + OTA_APPLY_COVERED]
     local step, desc = ARGV[i + OTA_APPLY_STEP], ARGV[i + OTA_APPLY_DESC]
-    local kind, pkg = ARGV[i + OTA_APPLY_KIND], ARGV[i + OTA_APPLY_PKG]
+    local kind, more = ARGV[i + OTA_APPLY_KIND], ARGV[i + OTA_APPLY_MORE]
+    -- the rare values, in one argument (worker_wire.h)
+    local pkg, sv, psz, reason = '', '', '', ''
+    if more ~= '' then pkg, sv, psz, reason = string.match(more, MORE) end
     local cur = st[k] or ST_PENDING
     local r, timeout
     -- the covered read of this task, if it has one (the same order)
@@ -191,7 +200,6 @@ local function batch(bid, g)
       local moved = new ~= exp
       if moved then
         if rollout then rtouch[bid] = true end
-        local reason = ARGV[i + OTA_APPLY_REASON]
         if waved then
           mv[nmv + 1] = dev mv[nmv + 2] = exp mv[nmv + 3] = new
           mv[nmv + 4] = reason nmv = nmv + 4
@@ -201,7 +209,6 @@ local function batch(bid, g)
         if not bc then bc = {} cnt[bid] = bc end
         bc[exp] = (bc[exp] or 0) - 1
         bc[new] = (bc[new] or 0) + 1
-        local sv = ARGV[i + OTA_APPLY_SAVED]
         if sv ~= '' and new == ST_SUCCEEDED then
           add(saved, bid, OTA_B_BYTES_SAVED, tonumber(sv))
           add(saved, bid, OTA_B_DIFF_SUCCEEDED, 1)
@@ -217,7 +224,7 @@ local function batch(bid, g)
       elseif pkg == OTA_APPLY_PKG_FULL then KD[#KD + 1] = dev
       else
         K[#K + 1] = dev K[#K + 1] = pkg
-        KS[#KS + 1] = dev KS[#KS + 1] = ARGV[i + OTA_APPLY_PSIZE]
+        KS[#KS + 1] = dev KS[#KS + 1] = psz
       end
       if step ~= '' then np = np + 1 P[np] = dev np = np + 1 P[np] = step
       end
