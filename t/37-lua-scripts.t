@@ -56,8 +56,11 @@ my %W;
 }
 ok($W{OTA_APPLY_TASK_N} && defined $W{OTA_LOOKUP_T_N}, 'the wire layout is read from worker_wire.h');
 
-my @TASK_FIELDS = qw(DEVICE BATCH EXPECTED NEW REASON COVERED STEP DESC KIND PKG SAVED PSIZE);
+my @TASK_FIELDS = qw(DEVICE BATCH EXPECTED NEW COVERED STEP DESC KIND MORE);
 is(scalar @TASK_FIELDS, $W{OTA_APPLY_TASK_N}, 'a task has the fields the test knows');
+# OTA_APPLY_MORE's values, in their order
+my @MORE_FIELDS = qw(PKG SAVED PSIZE REASON);
+is(scalar @MORE_FIELDS, $W{OTA_APPLY_M_N}, 'more has the values the test knows');
 
 sub run_script { my $n = shift; return R('EVAL', $src{$n}, 0, @_) }
 
@@ -77,6 +80,10 @@ sub apply {
         for my $f (@TASK_FIELDS) {
             $v[$W{"OTA_APPLY_$f"}] = $tk->{lc $f} // '';
         }
+        # the rare values joined, "" when none (worker_apply.c)
+        my @m;
+        $m[$W{"OTA_APPLY_M_$_"}] = $tk->{lc $_} // '' for @MORE_FIELDS;
+        $v[$W{OTA_APPLY_MORE}] = join('', @m) eq '' ? '' : join($W{OTA_APPLY_MORE_SEP}, @m);
         push @args, @v;
     }
     my $r = run_script('apply', @args);
@@ -672,6 +679,25 @@ is(rb('gd', 'diff_succeeded'), 1, '  one device upgraded with a diff');
 (undef, $res) = apply(now => $now, tasks => \@win);
 is($res->{1}, 'succeeded', '  a replay conflicts');
 is(rb('gd', 'bytes_saved'), 800, '  and counts nothing twice');
+
+# OTA_APPLY_MORE: every rare value of one task in one argument, each to
+# its place (pkg, saved, psize, reason), beside a task without them
+batch('gm', devices => [qw(y1 y2)]);
+R(HSET => K('OTA_KEY_PACKAGE', 'pkg-gm-d'), id => 'pkg-gm-d', type => 'diff', size => 300);
+(undef, $res) = apply(now => $now, tasks => [
+    { device => 'y1', batch => 'gm', expected => 'pending', new => 'failed', covered => 20,
+      pkg => 'pkg-gm-d', psize => 300, saved => 700, reason => 'verify_failed' },
+    { device => 'y2', batch => 'gm', expected => 'pending', new => 'downloading', covered => 10 } ]);
+is_deeply($res, {}, 'apply: a task with every rare value goes as decided');
+is(col('OTA_KEY_BATCH_PKG', 'gm', 'y1'), 'pkg-gm-d', '  its diff');
+is(col('OTA_KEY_BATCH_PSIZE', 'gm', 'y1'), 300, '  the diff\'s size');
+is(col('OTA_KEY_BATCH_REASON', 'gm', 'y1'), 'verify_failed', '  its reason');
+is(H(K('OTA_KEY_BATCH_FAILURES', 'gm'))->{verify_failed}, 1, '  counted once among the failures');
+ok(!defined rb('gm', 'bytes_saved'), '  saved bytes only with a move to succeeded');
+is(col('OTA_KEY_BATCH_COVERED', 'gm', 'y1'), 20, '  covered of the diff');
+ok(!defined col('OTA_KEY_BATCH_PKG', 'gm', 'y2') && !defined col('OTA_KEY_BATCH_REASON', 'gm', 'y2'),
+   '  the task beside it has none of them');
+is(col('OTA_KEY_BATCH_COVERED', 'gm', 'y2'), 10, '  and its covered');
 
 $t->stop;
 done_testing;

@@ -4,8 +4,10 @@
 -- (OTA_APPLY_*, OTA_ACK_*).
 --
 -- ARGV: now, timeout (ms), nack, then nack acknowledgement arguments, then
--- per task OTA_APPLY_TASK_N values: device batch expected new reason
--- covered step desc kind pkg saved psize.  pkg: the package covered counts now
+-- per task OTA_APPLY_TASK_N values: device batch expected new covered
+-- step desc kind more; more is "" or pkg saved psize reason joined by
+-- OTA_APPLY_MORE_SEP (values most tasks never carry: one argument for
+-- them, made for speed).  pkg: the package covered counts now
 -- (a diff id, OTA_APPLY_PKG_FULL the batch's again; covered is then
 -- written as it is, even smaller: it counts another package); saved: the
 -- bytes a diff saved a task that succeeds on it (summed into the batch's
@@ -66,30 +68,56 @@ if cursor then
   if not ok then return {OTA_APPLY_LOST, {}} end
 end
 local DEVOPEN1, DEVOPEN2 = key_parts(K_DEVOPEN)
+-- OTA_APPLY_MORE: pkg saved psize reason (the reason last, any byte)
+local MORE = '^([^' .. OTA_APPLY_MORE_SEP .. ']*)' .. OTA_APPLY_MORE_SEP
+  .. '([^' .. OTA_APPLY_MORE_SEP .. ']*)' .. OTA_APPLY_MORE_SEP
+  .. '([^' .. OTA_APPLY_MORE_SEP .. ']*)' .. OTA_APPLY_MORE_SEP .. '(.*)$'
 local DEVLAST1, DEVLAST2 = key_parts(K_DEVLAST)
 -- written as strings: a Lua number is formatted again at every call
 local snow, sdue = ARGV[OTA_APPLY_NOW], tostring(now + tmo)
 local touched, cnt, fails, bcache, wcnt, rtouch = {}, {}, {}, {}, {}, {}
 local saved = {}
+-- res: the results other than ok, by ARGV index of the task (most calls
+-- have none: the tasks are not walked again then)
 local zadd, zrem, res, groups = {}, {}, {}, {}
-local nz, nr = 0, 0
+local nz, nr, nbad, clean = 0, 0, 0, true
 local function add(tab, bid, k, d)
   local h = tab[bid]
   if not h then h = {} tab[bid] = h end
   h[k] = (h[k] or 0) + d
+end
+local function bad(i, r)
+  res[i] = r nbad = nbad + 1
+  if r ~= OTA_APPLY_R_FRESH and r ~= OTA_APPLY_R_PAUSED
+    and r ~= OTA_APPLY_R_GONE then clean = false end
 end
 -- decimal strings without leading zeros: a > b
 local function gt(a, b)
   local la, lb = #a, #b
   return la > lb or (la == lb and a > b)
 end
--- the tasks by batch: ARGV index of each
+-- the tasks by batch, in one walk (made for speed): the ARGV index of
+-- each, its device, and in the order of the tasks the devices whose
+-- covered, deadline or membership is read (their answers are taken by
+-- counters in the same order, not through a table by device)
 for i = task1, #ARGV, OTA_APPLY_TASK_N do
-  local bid = ARGV[i + OTA_APPLY_BATCH]
+  local bid, dev = ARGV[i + OTA_APPLY_BATCH], ARGV[i + OTA_APPLY_DEVICE]
   local g = groups[bid]
-  if not g then g = {n = 0} groups[bid] = g end
+  if not g then
+    g = {n = 0, devs = {}, covd = {}, tmod = {}, spec = {}, nc = 0, nt = 0,
+      nsp = 0}
+    groups[bid] = g
+  end
   local n = g.n + 1
-  g[n] = i g.n = n
+  g[n] = i g.n = n g.devs[n] = dev
+  if ARGV[i + OTA_APPLY_COVERED] ~= '' then
+    local c = g.nc + 1 g.nc = c g.covd[c] = dev end
+  local kind = ARGV[i + OTA_APPLY_KIND]
+  if kind == OTA_APPLY_K_TIMEOUT then
+    local c = g.nt + 1 g.nt = c g.tmod[c] = dev
+  elseif kind == OTA_APPLY_K_SPEC then
+    local c = g.nsp + 1 g.nsp = c g.spec[c] = dev
+  end
 end
 local function batch(bid, g)
   local tmo, sdue = tmo, sdue
@@ -98,8 +126,8 @@ local function batch(bid, g)
     for k = 1, g.n do
       local i = g[k]
       nr = nr + 1 zrem[nr] = bid .. ':' .. ARGV[i + OTA_APPLY_DEVICE]
-      res[i] = ARGV[i + OTA_APPLY_KIND] == OTA_APPLY_K_CACHED
-        and OTA_APPLY_R_MISSING or OTA_APPLY_R_GONE
+      bad(i, ARGV[i + OTA_APPLY_KIND] == OTA_APPLY_K_CACHED
+        and OTA_APPLY_R_MISSING or OTA_APPLY_R_GONE)
     end
     return
   end
@@ -109,28 +137,17 @@ local function batch(bid, g)
   end
   -- moves of a batch with waves: device, from, to, reason
   local waved = (b.wave_bounds or '') ~= ''
+  local rollout = b.rollout == '1'
   local mv, nmv = {}, 0
-  local devs, covd, tmod, spec, nc, nt, nsp = {}, {}, {}, {}, 0, 0, 0
-  for k = 1, g.n do
-    local i = g[k]
-    local dev, kind = ARGV[i + OTA_APPLY_DEVICE], ARGV[i + OTA_APPLY_KIND]
-    devs[k] = dev
-    if ARGV[i + OTA_APPLY_COVERED] ~= '' then nc = nc + 1 covd[nc] = dev end
-    if kind == OTA_APPLY_K_TIMEOUT then nt = nt + 1 tmod[nt] = dev
-    elseif kind == OTA_APPLY_K_SPEC then nsp = nsp + 1 spec[nsp] = dev end
-  end
+  local devs, nt, nsp = g.devs, g.nt, g.nsp
   -- tasks assumed pending: the device must be in the batch
-  local member = {}
-  if nsp > 0 then
-    local sc = vcall('ZMSCORE', fmt(K_BDEVS, bid), spec)
-    for n = 1, nsp do member[spec[n]] = sc[n] and true end
-  end
+  local member = nsp > 0 and vcall('ZMSCORE', fmt(K_BDEVS, bid), g.spec)
   local st = column(fmt(K_BSTATE, bid), devs)
-  local covs, upds = {}, {}
-  local v = column(fmt(K_BCOVERED, bid), covd)
-  for n = 1, nc do covs[covd[n]] = v[n] or '0' end
+  local covs = column(fmt(K_BCOVERED, bid), g.covd)
+  local upds = {}
   if nt > 0 then
-    v = column(fmt(K_BUPDATED, bid), tmod)
+    local tmod = g.tmod
+    local v = column(fmt(K_BUPDATED, bid), tmod)
     local c = column(fmt(K_BCREATED, bid), tmod)
     for n = 1, nt do
       upds[tmod[n]] = tonumber(v[n] or c[n] or b.created) or 0 end
@@ -138,31 +155,43 @@ local function batch(bid, g)
   local S, C, P, R, D, U, K, KD = {}, {}, {}, {}, {}, {}, {}, {}
   local bc
   local KS = {}
-  local ns, nc2, np, nrs, nd, nu = 0, 0, 0, 0, 0, 0
+  local ns, nc2, np, nrs, nd, nu, cn, sn = 0, 0, 0, 0, 0, 0, 0, 0
   for k = 1, g.n do
     local i = g[k]
-    local dev, exp = ARGV[i + OTA_APPLY_DEVICE], ARGV[i + OTA_APPLY_EXPECTED]
-    local new, reason = ARGV[i + OTA_APPLY_NEW], ARGV[i + OTA_APPLY_REASON]
-    local cov, step = ARGV[i + OTA_APPLY_COVERED], ARGV[i + OTA_APPLY_STEP]
-    local desc, kind = ARGV[i + OTA_APPLY_DESC], ARGV[i + OTA_APPLY_KIND]
-    local pkg = ARGV[i + OTA_APPLY_PKG]
-    local timeout = kind == OTA_APPLY_K_TIMEOUT and tmo > 0
+    local dev, exp = devs[k], ARGV[i + OTA_APPLY_EXPECTED]
+    local new, cov = ARGV[i + OTA_APPLY_NEW], ARGV[i + OTA_APPLY_COVERED]
+    local step, desc = ARGV[i + OTA_APPLY_STEP], ARGV[i + OTA_APPLY_DESC]
+    local kind, more = ARGV[i + OTA_APPLY_KIND], ARGV[i + OTA_APPLY_MORE]
+    -- the rare values, in one argument (worker_wire.h)
+    local pkg, sv, psz, reason = '', '', '', ''
+    if more ~= '' then pkg, sv, psz, reason = string.match(more, MORE) end
     local cur = st[k] or ST_PENDING
-    local r = 'ok'
-    if kind == OTA_APPLY_K_SPEC and not member[dev] then
-      r = OTA_APPLY_R_MISSING
-    elseif kind == OTA_APPLY_K_TIMEOUT and (tmo == 0 or not st[k]) then
-      -- deadlines are set when a task leaves pending: none to time out
-      nr = nr + 1 zrem[nr] = bid .. ':' .. dev r = OTA_APPLY_R_GONE
-    elseif cur ~= exp then r = cur
+    local r, timeout
+    -- the covered read of this task, if it has one (the same order)
+    local had
+    if cov ~= '' then cn = cn + 1 had = covs[cn] or '0' end
+    -- the special kinds first; the common ones (looked up, cached) go
+    -- straight to the compare and set (made for speed)
+    if kind == OTA_APPLY_K_SPEC then
+      sn = sn + 1
+      if not member[sn] then r = OTA_APPLY_R_MISSING end
+    elseif kind == OTA_APPLY_K_TIMEOUT then
+      timeout = tmo > 0
+      if tmo == 0 or not st[k] then
+        -- deadlines are set when a task leaves pending: none to time out
+        nr = nr + 1 zrem[nr] = bid .. ':' .. dev r = OTA_APPLY_R_GONE
+      end
+    end
+    if r then bad(i, r)
+    elseif cur ~= exp then bad(i, cur)
     elseif timeout and b.state == 'paused' then
       nz = nz + 1 zadd[nz] = now + tmo
       nz = nz + 1 zadd[nz] = bid .. ':' .. dev
-      r = OTA_APPLY_R_PAUSED
+      bad(i, OTA_APPLY_R_PAUSED)
     elseif timeout and now - upds[dev] < tmo then
       nz = nz + 1 zadd[nz] = upds[dev] + tmo
       nz = nz + 1 zadd[nz] = bid .. ':' .. dev
-      r = OTA_APPLY_R_FRESH
+      bad(i, OTA_APPLY_R_FRESH)
     -- (a task decided on the worker's cache without a change needs
     -- nothing but the check of its state above)
     elseif new ~= exp or cov ~= '' or step ~= '' or desc ~= ''
@@ -170,7 +199,7 @@ local function batch(bid, g)
       nu = nu + 1 U[nu] = dev nu = nu + 1 U[nu] = snow
       local moved = new ~= exp
       if moved then
-        if b.rollout == '1' then rtouch[bid] = true end
+        if rollout then rtouch[bid] = true end
         if waved then
           mv[nmv + 1] = dev mv[nmv + 2] = exp mv[nmv + 3] = new
           mv[nmv + 4] = reason nmv = nmv + 4
@@ -180,7 +209,6 @@ local function batch(bid, g)
         if not bc then bc = {} cnt[bid] = bc end
         bc[exp] = (bc[exp] or 0) - 1
         bc[new] = (bc[new] or 0) + 1
-        local sv = ARGV[i + OTA_APPLY_SAVED]
         if sv ~= '' and new == ST_SUCCEEDED then
           add(saved, bid, OTA_B_BYTES_SAVED, tonumber(sv))
           add(saved, bid, OTA_B_DIFF_SUCCEEDED, 1)
@@ -190,12 +218,13 @@ local function batch(bid, g)
           add(fails, bid, reason, 1)
         end
       end
-      if cov ~= '' and (pkg ~= '' or gt(cov, covs[dev])) then
+      if cov ~= '' and (pkg ~= '' or gt(cov, had)) then
         nc2 = nc2 + 1 C[nc2] = dev nc2 = nc2 + 1 C[nc2] = cov end
-      if pkg == OTA_APPLY_PKG_FULL then KD[#KD + 1] = dev
-      elseif pkg ~= '' then
+      if pkg == '' then
+      elseif pkg == OTA_APPLY_PKG_FULL then KD[#KD + 1] = dev
+      else
         K[#K + 1] = dev K[#K + 1] = pkg
-        KS[#KS + 1] = dev KS[#KS + 1] = ARGV[i + OTA_APPLY_PSIZE]
+        KS[#KS + 1] = dev KS[#KS + 1] = psz
       end
       if step ~= '' then np = np + 1 P[np] = dev np = np + 1 P[np] = step
       end
@@ -219,7 +248,6 @@ local function batch(bid, g)
         nz = nz + 1 zadd[nz] = sdue nz = nz + 1 zadd[nz] = bid .. ':' .. dev
       end
     end
-    res[i] = r
   end
   if nmv > 0 then
     -- the wave of each moved task from its rank (one ZMSCORE per batch);
@@ -267,16 +295,14 @@ incr(saved, K_BATCH)
 -- the rules first: an abort ends the batch before it could finish
 for bid in pairs(rtouch) do rollout_check(bid, now) end
 for bid in pairs(touched) do check_finish(bid, now) end
--- only the results other than ok go back (most calls: none)
-local out, no, clean, k = {}, 0, true, 0
-for i = task1, #ARGV, OTA_APPLY_TASK_N do
-  k = k + 1
-  local r = res[i]
-  if r ~= 'ok' then
-    if r ~= OTA_APPLY_R_FRESH and r ~= OTA_APPLY_R_PAUSED
-      and r ~= OTA_APPLY_R_GONE then
-      clean = false end
-    no = no + 1 out[no] = k no = no + 1 out[no] = r
+-- only the results other than ok go back (most calls: none, and the
+-- tasks are not walked again)
+local out, no, k = {}, 0, 0
+if nbad > 0 then
+  for i = task1, #ARGV, OTA_APPLY_TASK_N do
+    k = k + 1
+    local r = res[i]
+    if r then no = no + 1 out[no] = k no = no + 1 out[no] = r end
   end
 end
 local acked = 0

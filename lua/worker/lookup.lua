@@ -55,12 +55,16 @@ local function member(m, ver, dev, on)
   s[dev] = on
   m.dist[ver] = (m.dist[ver] or 0) + (on and 1 or -1)
 end
+-- made for speed: the (product, module) of the last report kept (a
+-- read's reports are mostly of one), the dynamic batches walked only
+-- when there are some
+local lprod, lmod, m
 for i = inf1, ask1 - 1, OTA_LOOKUP_INFORM_N do
   local dev, prod = ARGV[i + OTA_LOOKUP_I_DEVICE], ARGV[i + OTA_LOOKUP_I_PRODUCT]
   local mod, ver = ARGV[i + OTA_LOOKUP_I_MODULE], ARGV[i + OTA_LOOKUP_I_VERSION]
   local sts = ARGV[i + OTA_LOOKUP_I_TS]
   local ts = tonumber(sts) or 0
-  local m = pm(prod, mod)
+  if prod ~= lprod or mod ~= lmod then m = pm(prod, mod) lprod, lmod = prod, mod end
   local vk = DEVVER1 .. dev .. DEVVER2
   local cur = call('HMGET', vk, mod, m.ts)
   local old, last = cur[1], tonumber(cur[2] or '-1') or -1
@@ -71,9 +75,10 @@ for i = inf1, ask1 - 1, OTA_LOOKUP_INFORM_N do
       if ts > last then call('HSET', vk, m.ts, sts, mod, ver)
       else call('HSET', vk, mod, ver) end
     elseif ts > last then call('HSET', vk, m.ts, sts) end
-    if dyn[prod] == nil then dyn[prod] = call('SMEMBERS', fmt(K_DYNAMIC, prod))
-    end
-    for _, bid in ipairs(dyn[prod]) do
+    local dl = dyn[prod]
+    if dl == nil then dl = call('SMEMBERS', fmt(K_DYNAMIC, prod)) dyn[prod] = dl end
+    for x = 1, #dl do
+      local bid = dl[x]
       local b = load_batch(bid, cache)
       if b and b.module == mod and b.state == 'running' then
         local bk = fmt(K_BATCH, bid)

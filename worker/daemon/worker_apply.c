@@ -39,6 +39,31 @@ ota_apply_head(ota_cmd_t *c, ota_worker_t *w, const ota_cmd_t *ack)
 }
 
 
+/* OTA_APPLY_MORE of a task: its rare values joined, "" when all are ""
+ * (worker_wire.h); returns the length, or -1 when they do not fit */
+static int
+ota_apply_more(char *buf, size_t size, const char *pkg, long long saved,
+    long long psize, const char *reason)
+{
+    char  sv[OTA_FMT_LL_MAX] = "", ps[OTA_FMT_LL_MAX] = "";
+    int   n;
+
+    if (*pkg == '\0' && saved <= 0 && psize < 0 && *reason == '\0') {
+        buf[0] = '\0';
+        return 0;
+    }
+    if (saved > 0) {
+        ota_fmt_ll(sv, saved);
+    }
+    if (psize >= 0) {
+        ota_fmt_ll(ps, psize);
+    }
+    n = snprintf(buf, size, "%s" OTA_APPLY_MORE_SEP "%s" OTA_APPLY_MORE_SEP
+                 "%s" OTA_APPLY_MORE_SEP "%s", pkg, sv, ps, reason);
+    return n < 0 || (size_t) n >= size ? -1 : n;
+}
+
+
 /* the round's arguments in rd->apply; returns how many tasks go */
 int
 ota_apply_build(ota_evread_t *rd)
@@ -46,11 +71,11 @@ ota_apply_build(ota_evread_t *rd)
     const char  *v[OTA_APPLY_TASK_N];
     size_t       l[OTA_APPLY_TASK_N];
     char         cov[OTA_FMT_LL_MAX], step[OTA_FMT_LL_MAX];
-    char         saved[OTA_FMT_LL_MAX], psize[OTA_FMT_LL_MAX];
+    char         more[4096];        /* a package name and a reason */
     long long    sv;
     char         desc[OTA_DESC_MAX + 1];
     ota_cmd_t   *c = &rd->apply;
-    int          k, f, nw = 0;
+    int          k, f, n, nw = 0;
 
     ota_cmd_reset(c);
     ota_apply_head(c, rd->w, rd->ack.argc > 0 ? &rd->ack : NULL);
@@ -65,21 +90,16 @@ ota_apply_build(ota_evread_t *rd)
         v[OTA_APPLY_BATCH] = t->batch;
         v[OTA_APPLY_EXPECTED] = ota_task_state_name(t->orig);
         v[OTA_APPLY_NEW] = ota_task_state_name(t->t.state);
-        v[OTA_APPLY_REASON] = (t->changed & OTA_TASK_MOVED) && t->t.reason
-                              ? t->t.reason : "";
         v[OTA_APPLY_COVERED] = "";
         v[OTA_APPLY_STEP] = "";
         v[OTA_APPLY_DESC] = "";
-        v[OTA_APPLY_PKG] = (t->changed & OTA_TASK_PKG) && t->pkg_write
-                           ? t->pkg_write : "";
-        v[OTA_APPLY_SAVED] = "";
-        v[OTA_APPLY_PSIZE] = "";
         /* kind: a timeout, a task decided on the cache (missing is a
          * conflict then: the device may have another open task), on its
          * batch, or a task a lookup found */
         v[OTA_APPLY_KIND] = t->timeout ? OTA_APPLY_K_TIMEOUT
                             : t->cached ? OTA_APPLY_K_CACHED
                             : t->spec ? OTA_APPLY_K_SPEC : OTA_APPLY_K_LOOKED;
+        v[OTA_APPLY_MORE] = more;
         for (f = 0; f < OTA_APPLY_TASK_N; f++) {
             l[f] = strlen(v[f]);
         }
@@ -90,14 +110,18 @@ ota_apply_build(ota_evread_t *rd)
         /* the bytes a diff saved, with the move to succeeded only: the
          * script counts them when that move is written (once) */
         sv = (t->changed & OTA_TASK_MOVED) ? ota_task_saved(&t->t) : 0;
-        if (sv > 0) {
-            l[OTA_APPLY_SAVED] = ota_fmt_ll(saved, sv);
-            v[OTA_APPLY_SAVED] = saved;
+        n = ota_apply_more(more, sizeof(more),
+                           (t->changed & OTA_TASK_PKG) && t->pkg_write
+                           ? t->pkg_write : "", sv,
+                           (t->changed & OTA_TASK_PKG) && t->t.diff
+                           ? t->t.size : -1,
+                           (t->changed & OTA_TASK_MOVED) && t->t.reason
+                           ? t->t.reason : "");
+        if (n < 0) {
+            c->oom = 1;         /* names and reasons are short: refuse */
+            break;
         }
-        if ((t->changed & OTA_TASK_PKG) && t->t.diff) {
-            l[OTA_APPLY_PSIZE] = ota_fmt_ll(psize, t->t.size);
-            v[OTA_APPLY_PSIZE] = psize;
-        }
+        l[OTA_APPLY_MORE] = (size_t) n;
         if (t->changed & OTA_TASK_STEP) {
             l[OTA_APPLY_STEP] = ota_fmt_ll(step, t->t.step);
             v[OTA_APPLY_STEP] = step;

@@ -96,24 +96,36 @@
 #define OTA_ACK_COUNT           4       /* entries in the read */
 #define OTA_ACK_CURSOR_N        5
 
-/* a task */
+/* a task: OTA_APPLY_TASK_N values.  What most tasks never carry (a
+ * failure reason, a package change, a diff's bytes) is one value,
+ * OTA_APPLY_MORE: "" for none (made for speed: an argument costs Redis
+ * about as much as a small command's own work, and these four were ""
+ * in nearly every task) */
 #define OTA_APPLY_DEVICE        0
 #define OTA_APPLY_BATCH         1
 #define OTA_APPLY_EXPECTED      2       /* the state it was decided on */
 #define OTA_APPLY_NEW           3       /* the state decided */
-#define OTA_APPLY_REASON        4       /* failure reason or "" */
-#define OTA_APPLY_COVERED       5       /* new covered bytes or "" */
-#define OTA_APPLY_STEP          6       /* new step or "" */
-#define OTA_APPLY_DESC          7       /* "d" + desc, or "" for none */
-#define OTA_APPLY_KIND          8       /* OTA_APPLY_K_* */
-#define OTA_APPLY_PKG           9       /* "" unchanged, a diff id: covered
+#define OTA_APPLY_COVERED       4       /* new covered bytes or "" */
+#define OTA_APPLY_STEP          5       /* new step or "" */
+#define OTA_APPLY_DESC          6       /* "d" + desc, or "" for none */
+#define OTA_APPLY_KIND          7       /* OTA_APPLY_K_* */
+#define OTA_APPLY_MORE          8       /* "" or the OTA_APPLY_M_N values
+                                           below joined by
+                                           OTA_APPLY_MORE_SEP */
+#define OTA_APPLY_TASK_N        9
+
+/* OTA_APPLY_MORE's values, in this order (the reason last: it alone may
+ * hold any byte) */
+#define OTA_APPLY_M_PKG         0       /* "" unchanged, a diff id: covered
                                            counts it now, OTA_APPLY_PKG_FULL:
                                            the batch's package again */
-#define OTA_APPLY_SAVED         10      /* bytes the diff saved a task that
+#define OTA_APPLY_M_SAVED       1       /* bytes the diff saved a task that
                                            succeeded on it, or "" */
-#define OTA_APPLY_PSIZE         11      /* with a diff id in OTA_APPLY_PKG:
+#define OTA_APPLY_M_PSIZE       2       /* with a diff id in OTA_APPLY_M_PKG:
                                            its bytes */
-#define OTA_APPLY_TASK_N        12
+#define OTA_APPLY_M_REASON      3       /* failure reason or "" */
+#define OTA_APPLY_M_N           4
+#define OTA_APPLY_MORE_SEP      "\t"
 
 #define OTA_APPLY_PKG_FULL      "-"
 
