@@ -652,34 +652,43 @@ ngx_ota_upgrade_hinted(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 }
 
 
+/* HGET of the device's field in one of batch b's task columns */
+static ngx_int_t
+ngx_ota_upgrade_column(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
+    ngx_uint_t kind, const char *column, ngx_str_t *b)
+{
+    ngx_str_t  key;
+
+    if (ngx_ota_key(r->pool, &key, column, b, NULL, NULL) == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_ota_upgrade_cmd(u, kind, "HGET %b %b", key.data, key.len,
+                               u->device.data, u->device.len);
+}
+
+
 /* step 1's reads of batch b for the device (covered, pkg: when columns) */
 static ngx_int_t
 ngx_ota_upgrade_batch_reads(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, ngx_str_t *b, ngx_uint_t columns)
 {
     ngx_int_t  rc;
-    ngx_str_t  state, batch, from, devs;
+    ngx_str_t  batch, devs;
 
-    if (ngx_ota_key(r->pool, &state, OTA_KEY_BATCH_STATE, b, NULL, NULL)
-        == NULL
-        || ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, b, NULL, NULL)
-           == NULL
-        || ngx_ota_key(r->pool, &from, OTA_KEY_BATCH_FROM, b, NULL, NULL)
-           == NULL
+    if (ngx_ota_key(r->pool, &batch, OTA_KEY_BATCH, b, NULL, NULL) == NULL
         || ngx_ota_key(r->pool, &devs, OTA_KEY_BATCH_DEVICES, b, NULL,
                        NULL) == NULL)
     {
         return NGX_ERROR;
     }
 
-    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_STATE, "HGET %b %b",
-                             state.data, state.len,
-                             u->device.data, u->device.len);
+    rc = ngx_ota_upgrade_column(r, u, NGX_OTA_UP_STATE, OTA_KEY_BATCH_STATE,
+                                b);
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_FROM, "HGET %b %b",
-                                 from.data, from.len,
-                                 u->device.data, u->device.len);
+        rc = ngx_ota_upgrade_column(r, u, NGX_OTA_UP_FROM,
+                                    OTA_KEY_BATCH_FROM, b);
     }
 
     if (rc == NGX_OK && !u->no_rank) {
@@ -711,24 +720,13 @@ ngx_ota_upgrade_columns(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, ngx_str_t *b)
 {
     ngx_int_t  rc;
-    ngx_str_t  cov, pkg;
 
-    if (ngx_ota_key(r->pool, &cov, OTA_KEY_BATCH_COVERED, b, NULL, NULL)
-        == NULL
-        || ngx_ota_key(r->pool, &pkg, OTA_KEY_BATCH_PKG, b, NULL, NULL)
-           == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_COVERED, "HGET %b %b",
-                             cov.data, cov.len,
-                             u->device.data, u->device.len);
+    rc = ngx_ota_upgrade_column(r, u, NGX_OTA_UP_COVERED,
+                                OTA_KEY_BATCH_COVERED, b);
 
     if (rc == NGX_OK) {
-        rc = ngx_ota_upgrade_cmd(u, NGX_OTA_UP_PKG, "HGET %b %b",
-                                 pkg.data, pkg.len,
-                                 u->device.data, u->device.len);
+        rc = ngx_ota_upgrade_column(r, u, NGX_OTA_UP_PKG, OTA_KEY_BATCH_PKG,
+                                    b);
     }
 
     if (rc == NGX_OK) {
