@@ -241,10 +241,11 @@ static void ngx_ota_upgrade_diff(ngx_http_request_t *r,
 static ngx_int_t ngx_ota_upgrade_hinted(ngx_http_request_t *r,
     ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call);
 static ngx_int_t ngx_ota_upgrade_batch_reads(ngx_http_request_t *r,
-    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ngx_str_t *b,
-    ngx_uint_t columns);
+    ngx_ota_upgrade_t *u, ngx_str_t *b, ngx_uint_t columns);
 static ngx_int_t ngx_ota_upgrade_columns(ngx_http_request_t *r,
-    ngx_ota_upgrade_t *u, ngx_ota_redis_call_t *call, ngx_str_t *b);
+    ngx_ota_upgrade_t *u, ngx_str_t *b);
+static void ngx_ota_upgrade_unhint(ngx_ota_upgrade_t *u, ngx_uint_t from,
+    ngx_uint_t to);
 static void ngx_ota_upgrade_remember(ngx_ota_upgrade_t *u,
     ngx_str_t *package, ngx_uint_t diffs);
 static ngx_int_t ngx_ota_upgrade_step1(ngx_http_request_t *r,
@@ -636,8 +637,7 @@ ngx_ota_upgrade_hinted(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
      * batch found with waves after all is read again (step 1) */
     u->no_rank = !u->hint_waves;
 
-    rc = ngx_ota_upgrade_batch_reads(r, u, call, &u->hint_batch,
-                                     u->hint_diffs);
+    rc = ngx_ota_upgrade_batch_reads(r, u, &u->hint_batch, u->hint_diffs);
 
     if (rc == NGX_OK) {
         u->hint_at = call->sent;
@@ -671,7 +671,7 @@ ngx_ota_upgrade_column(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 /* step 1's reads of batch b for the device (covered, pkg: when columns) */
 static ngx_int_t
 ngx_ota_upgrade_batch_reads(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
-    ngx_ota_redis_call_t *call, ngx_str_t *b, ngx_uint_t columns)
+    ngx_str_t *b, ngx_uint_t columns)
 {
     ngx_int_t  rc;
     ngx_str_t  batch, devs;
@@ -698,7 +698,7 @@ ngx_ota_upgrade_batch_reads(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     }
 
     if (rc == NGX_OK && columns) {
-        rc = ngx_ota_upgrade_columns(r, u, call, b);
+        rc = ngx_ota_upgrade_columns(r, u, b);
     }
 
     /* the fields used, not the whole record: made for speed */
@@ -717,7 +717,7 @@ ngx_ota_upgrade_batch_reads(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
  * (needed only when there is a diff to offer) */
 static ngx_int_t
 ngx_ota_upgrade_columns(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
-    ngx_ota_redis_call_t *call, ngx_str_t *b)
+    ngx_str_t *b)
 {
     ngx_int_t  rc;
 
@@ -734,6 +734,25 @@ ngx_ota_upgrade_columns(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     }
 
     return rc;
+}
+
+
+/* the replies from..to of this round are not this answer's, and what the
+ * hints asked is forgotten: the answer goes on as without them */
+static void
+ngx_ota_upgrade_unhint(ngx_ota_upgrade_t *u, ngx_uint_t from, ngx_uint_t to)
+{
+    ngx_uint_t  i;
+
+    for (i = from; i < to && i < NGX_OTA_UP_CMDS_MAX; i++) {
+        u->kind[i] = NGX_OTA_UP_IGNORE;
+    }
+
+    u->open_hinted = 0;
+    u->hinted = 0;
+    u->columns = 0;
+    u->diffs_late = 0;
+    ngx_str_null(&u->hint);
 }
 
 
@@ -917,7 +936,6 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
     ngx_ota_redis_call_t *call, redisReply *reply)
 {
     ngx_int_t    rc;
-    ngx_uint_t   i;
     ngx_str_t    b;
 
     if (u->open_hinted) {
@@ -933,15 +951,7 @@ ngx_ota_upgrade_open(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
         }
 
         /* another batch or none: the hinted replies are not this one's */
-        for (i = u->open_at; i < u->open_at + u->open_n; i++) {
-            u->kind[i] = NGX_OTA_UP_IGNORE;
-        }
-
-        u->open_hinted = 0;
-        u->hinted = 0;
-        u->columns = 0;
-        u->diffs_late = 0;
-        ngx_str_null(&u->hint);
+        ngx_ota_upgrade_unhint(u, u->open_at, u->open_at + u->open_n);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ota upgrade: device \"%V\": open batch is not "
@@ -999,7 +1009,7 @@ ngx_ota_upgrade_step1(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 
     u->no_rank = 0;
 
-    rc = ngx_ota_upgrade_batch_reads(r, u, call, &u->batch, 1);
+    rc = ngx_ota_upgrade_batch_reads(r, u, &u->batch, 1);
 
     /*
      * Made for speed: the batch's package as this process saw it last is
@@ -1103,7 +1113,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
 {
     ngx_int_t      rc, upto;
     ngx_str_t      state, wave, pkg;
-    ngx_uint_t     i, confirmed;
+    ngx_uint_t     confirmed;
     ngx_time_t    *tp;
 
     if (u->gone) {
@@ -1139,21 +1149,12 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
             ngx_ota_upgrade_remember(u, &pkg, u->hint_diffs);
         }
 
-        for (i = call->index + 1; i < call->sent && i < NGX_OTA_UP_CMDS_MAX;
-             i++)
-        {
-            u->kind[i] = NGX_OTA_UP_IGNORE;
-        }
+        ngx_ota_upgrade_unhint(u, call->index + 1, call->sent);
 
-        u->open_hinted = 0;
-        u->hinted = 0;
-        u->columns = 0;
-        u->diffs_late = 0;
         u->diffs_n = -1;
         u->pending = 0;
         u->on_full = 0;
         u->rank = 0;
-        ngx_str_null(&u->hint);
         ngx_str_null(&u->task_from);
 
         rc = ngx_ota_upgrade_step1(r, u, call);
@@ -1233,7 +1234,7 @@ ngx_ota_upgrade_batch(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
          * task counts the full package is needed with it */
         u->diffs_late = 0;
         rc = u->columns ? NGX_OK
-                        : ngx_ota_upgrade_columns(r, u, call, &u->batch);
+                        : ngx_ota_upgrade_columns(r, u, &u->batch);
 
         if (rc == NGX_OK) {
             rc = ngx_ota_upgrade_packages(u, call, &u->package, 0);
@@ -1535,7 +1536,7 @@ ngx_ota_upgrade_step(ngx_http_request_t *r, ngx_ota_upgrade_t *u,
                            u->diffs_n);
 
             rc = u->columns ? NGX_OK
-                            : ngx_ota_upgrade_columns(r, u, call, &u->batch);
+                            : ngx_ota_upgrade_columns(r, u, &u->batch);
 
             if (rc == NGX_OK) {
                 if (ngx_ota_key(r->pool, &dkey, OTA_KEY_PACKAGE_DIFFS,
