@@ -10,6 +10,12 @@
 #   full    auth, inform, upgrade, the same pieces from the signed link,
 #           progress 100, inform of the new version (a fresh batch)
 #   floor   the five small requests without the download (a fresh batch)
+#   bare    static's pieces with the five small requests around them, in a
+#           session's order, sent to plain nginx locations that answer
+#           constant bodies of about the real ones' sizes (no module, no
+#           Redis): what the protocol's shape costs any nginx, the bound
+#           below which no implementation of it gets on this host
+#   barefl  the five plain requests alone (BENCH_BARE=0: neither of these)
 #
 # CPU per session by process: the nginx worker processes, redis-server and
 # ota-worker from /proc/<pid>/stat before and after (after the worker has
@@ -25,12 +31,13 @@
 #   BENCH_PERF=DIR [BENCH_PERF_CG=dwarf] [BENCH_PERF_FREQ=999] [BENCH_PERF_ALL=1: and
 #   the whole machine, DIR/<mode>-all.data], BENCH_STRACE=DIR,
 #   BENCH_UNIX=1: nginx's Redis connection on a unix socket
+#   BENCH_REDIS_ARGS="--appendonly no": redis-server's arguments, added
 #   BENCH_LAG=1: the age of the oldest unread event, sampled every 20 ms
 #   (how late the statistics are; the sampling's own Redis calls count in the CPU)
 #   BENCH_NSTAT=1: TCP counters per session (/proc/net/snmp, netstat; they are
 #   the network namespace's: run it in one of its own, `unshare -n`, lo up)
 #
-# Loopback only; bounded: rounds x 3 runs of BENCH_DEVICES sessions.
+# Loopback only; bounded: rounds x 5 runs of BENCH_DEVICES sessions.
 
 use strict;
 use warnings;
@@ -51,6 +58,23 @@ my $size    = $ENV{BENCH_SIZE}    // 1 << 20;
 my $workers = $ENV{BENCH_WORKERS} // 1;
 my $fleet   = "$OtaTest::BUILD/ota-fleet";
 my $target  = 2.0;
+my $bare    = $ENV{BENCH_BARE}    // 1;
+
+# the bare modes' plain locations: constant answers of about the real
+# ones' sizes (a token of ~130 bytes, the upgrade's offer of ~600)
+my $tok = 'x' x 130;
+my $offer = '{"batch":"b-bare","package":"bare-default-2_0_0","module":"default",'
+          . '"version":"2.0.0","size":1048576,"sign":"' . ('0' x 64) . '","url":"http://'
+          . '127.0.0.1:8080/ota/v1/packages/bare-default-2_0_0?device=bare-000001&'
+          . 'expires=1767229200&signature=' . ('0' x 64) . '","files":[{"name":"fw.bin",'
+          . '"size":1048576,"sign":"' . ('0' x 64) . '"}],"extData":{}}';
+my $bare_conf = join ' ',
+    'location = /bare/auth { default_type application/json;'
+        . " return 200 '{\"token\":\"$tok\",\"expires_in\":3600}'; }",
+    'location = /bare/upgrade { default_type application/json;'
+        . " return 200 '$offer'; }",
+    'location ~ ^/bare/(inform|progress)$ { default_type application/json;'
+        . " return 200 '{\"code\":200,\"message\":\"ok\"}'; }";
 
 -x $fleet or die "build first: make fleet ($fleet)\n";
 system('which wrk redis-benchmark >/dev/null 2>&1') == 0
@@ -59,14 +83,18 @@ system('which wrk redis-benchmark >/dev/null 2>&1') == 0
 # BENCH_UNIX=1: nginx reaches Redis on a unix socket (a node with its own
 # Redis; the worker stays on TCP)
 my $sock = "/tmp/ota-fleet-$$.sock";
+# BENCH_REDIS_ARGS="--appendonly no": words added to redis-server's
+# arguments (attribution of a Redis setting's cost)
+my @rargs = split ' ', $ENV{BENCH_REDIS_ARGS} // '';
 my @unix = $ENV{BENCH_UNIX}
-    ? (redis_args => ['--unixsocket', $sock, '--unixsocketperm', '777'],
+    ? (redis_args => ['--unixsocket', $sock, '--unixsocketperm', '777', @rargs],
        ota_redis => "unix:$sock")
-    : ();
+    : (redis_args => \@rargs);
 my $t = OtaTest->new(worker => 1, nginx_workers => $workers, @unix,
                      $ENV{BENCH_LOG} ? (log_level => $ENV{BENCH_LOG}) : (),
                      http_extra => 'access_log off; open_file_cache max=64;'
-                                   . ' open_file_cache_valid 60s;');
+                                   . ' open_file_cache_valid 60s;',
+                     server_extra => $bare_conf);
 $t->wait_nginx_redis or die "nginx did not reach Redis on $sock\n" if $ENV{BENCH_UNIX};
 END { unlink $sock if $ENV{BENCH_UNIX} }
 my $dir = $t->dir;
@@ -294,8 +322,9 @@ sub measure {
     my $n0 = $ENV{BENCH_NSTAT} ? nstat() : undef;
     my $lag = lag_start($mode);
     my $s0 = snapshot();
-    my $j = $mode eq 'static'
-        ? fleet('--mode', 'static', '--devices', $ndev, '--path', $set->{static},
+    my %plain = (static => 'static', bare => 'bare', barefl => 'bare-floor');
+    my $j = $plain{$mode}
+        ? fleet('--mode', $plain{$mode}, '--devices', $ndev, '--path', $set->{static},
                 '--size', $size, '--sign', $set->{sign})
         : fleet('--mode', $mode, '--devices', $set->{list}, '--product', $set->{product},
                 '--to', '2.0.0');
@@ -363,7 +392,8 @@ printf "calibration: nginx static %d B: %.0f req/s, %.1f us nginx CPU/req (wrk -
 
 # ---- the runs -----------------------------------------------------------------------
 
-my %runs = (static => [], full => [], floor => []);
+my @modes = ('static', 'full', 'floor', $bare ? ('bare', 'barefl') : ());
+my %runs = map { $_ => [] } @modes;
 for my $r (1 .. $rounds) {
     my $full = prepare("fr$r");
     my $floor = prepare("fl$r");
@@ -372,7 +402,11 @@ for my $r (1 .. $rounds) {
     push @{ $runs{static} }, measure('static', $full);
     push @{ $runs{full} }, measure('full', $full);
     push @{ $runs{floor} }, measure('floor', $floor);
-    for my $mode (qw(static full floor)) {
+    if ($bare) {
+        push @{ $runs{bare} }, measure('bare', $full);
+        push @{ $runs{barefl} }, measure('barefl', $full);
+    }
+    for my $mode (@modes) {
         my $x = $runs{$mode}[-1];
         printf "#   round %d %-6s %8.1f sessions/s  nginx %.3f (user %.3f)  redis %.3f "
              . "(%.1f reads)  worker %.3f  client %.3f ms/session\n", $r, $mode, $x->{sps},
@@ -397,7 +431,7 @@ for my $mode (keys %runs) {
 
 printf "%-7s %11s %9s %9s %9s %9s %9s %9s %8s\n", 'mode', 'sessions/s', 'req/sess',
        'nginx ms', 'redis ms', 'worker ms', 'client ms', 'node ms', 'all ms';
-for my $mode (qw(static full floor)) {
+for my $mode (@modes) {
     my $x = $med{$mode};
     printf "%-7s %11.1f %9.2f %9.3f %9.3f %9.3f %9.3f %9.3f %8.3f\n", $mode, $x->{sps},
            $x->{requests}, $x->{nginx}, $x->{redis}, $x->{worker}, $x->{client},
@@ -412,6 +446,14 @@ printf "full/static: node CPU per session %.2fx (target <= %.1f), with the clien
 printf "floor: %.3f ms node CPU per session (%.2fx static); full - static = %.3f ms, "
      . "%.2fx the floor\n", $med{floor}{server}, $med{floor}{server} / $med{static}{server},
        $over, $med{floor}{server} ? $over / $med{floor}{server} : 0;
+if ($bare) {
+    my $bs = $med{bare}{server};
+    printf "bare (the five requests to plain locations around the same pieces, no module, "
+         . "no Redis): %.3f ms node CPU per session, %.2fx static; full/bare %.2fx; "
+         . "barefl %.3f ms (%.2fx static)\n", $bs, $bs / $med{static}{server},
+           $med{full}{server} / $bs, $med{barefl}{server},
+           $med{barefl}{server} / $med{static}{server};
+}
 
 if ($ENV{BENCH_STATS}) {
     for my $mode (qw(full floor)) {

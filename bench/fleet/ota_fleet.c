@@ -29,7 +29,12 @@
  * run of the same seed fetches (they depend on the seed and the device's
  * place only), from a plain static location, on the same keep-alive
  * connections, without auth or reports: the baseline of a full run.
- * --devices is then a count, the file is not read.
+ * --devices is then a count, the file is not read.  "bare" is static with
+ * the five small requests around the pieces, in the session's order, sent
+ * to plain nginx locations under --bare (default /bare/: auth, inform,
+ * upgrade, progress; no module behind them, answers of about the real
+ * ones' sizes): what any nginx would pay for the protocol's shape, with no
+ * authentication and no Redis; "bare-floor" the same without the pieces.
  *
  * devices.txt: one "<device> <secret> [fail]" per line; a device marked
  * "fail" reports progress -4 (flashing failed) after its download instead
@@ -132,14 +137,27 @@ typedef struct {
 typedef enum {
     FLEET_FULL = 0,
     FLEET_STATIC,
-    FLEET_FLOOR
+    FLEET_FLOOR,
+    FLEET_BARE,                         /* static + five plain requests */
+    FLEET_BARE_FLOOR                    /* the five plain requests only */
 } fleet_mode_t;
+
+/* the modes whose pieces come from --path, --devices a count */
+#define fleet_plain()  (F.mode == FLEET_STATIC || F.mode == FLEET_BARE     \
+                        || F.mode == FLEET_BARE_FLOOR)
+#define fleet_bare()   (F.mode == FLEET_BARE || F.mode == FLEET_BARE_FLOOR)
+
+/* a bare session's token: about a real one's length, so its requests are */
+#define FLEET_BARE_TOKEN                                                     \
+    "bare.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123"
 
 static struct {
     fleet_mode_t   mode;
     const char    *path;                /* static: the file's URL path */
     long long      size;                /* static: its size */
     const char    *sign;                /* static: its digest, optional */
+    const char    *bare;                /* bare: the plain locations' prefix */
     const char    *host;
     int            port;
     const char    *product;
@@ -295,6 +313,16 @@ fleet_request(fleet_conn_t *c, const char *method, const char *path,
 }
 
 
+/* the path of a small request: the device API, or the bare locations */
+static const char *
+fleet_api(fleet_conn_t *c, const char *name, char *buf, size_t size)
+{
+    (void) c;
+    snprintf(buf, size, "%s%s", fleet_bare() ? F.bare : "/ota/v1/", name);
+    return buf;
+}
+
+
 static void
 fleet_send_step(fleet_conn_t *c)
 {
@@ -319,19 +347,22 @@ fleet_send_step(fleet_conn_t *c)
         snprintf(body, sizeof(body), "{\"product\":\"%s\",\"device\":\"%s\","
                  "\"timestamp\":\"%lld\",\"sign\":\"%s\"}", F.product,
                  d->device, ts, hex);
-        fleet_request(c, "POST", "/ota/v1/auth", NULL, body);
+        fleet_request(c, "POST", fleet_api(c, "auth", msg, sizeof(msg)),
+                      NULL, body);
         return;
 
     case ST_INFORM_FROM:
     case ST_INFORM_TO:
         snprintf(body, sizeof(body), "{\"module\":\"%s\",\"version\":\"%s\"}",
                  F.module, c->step == ST_INFORM_FROM ? F.from : F.to);
-        fleet_request(c, "POST", "/ota/v1/inform", NULL, body);
+        fleet_request(c, "POST", fleet_api(c, "inform", msg, sizeof(msg)),
+                      NULL, body);
         return;
 
     case ST_UPGRADE:
-        snprintf(msg, sizeof(msg), "/ota/v1/upgrade?module=%s", F.module);
-        fleet_request(c, "GET", msg, NULL, NULL);
+        snprintf(range, sizeof(range), "upgrade?module=%s", F.module);
+        fleet_request(c, "GET", fleet_api(c, range, msg, sizeof(msg)), NULL,
+                      NULL);
         return;
 
     case ST_PIECE:
@@ -345,7 +376,8 @@ fleet_send_step(fleet_conn_t *c)
                  "\"desc\":\"%s\"}", F.module,
                  d->fail ? "-4" : "100", d->fail ? "flashing failed"
                                                  : "installed");
-        fleet_request(c, "POST", "/ota/v1/progress", NULL, body);
+        fleet_request(c, "POST", fleet_api(c, "progress", msg, sizeof(msg)),
+                      NULL, body);
         return;
 
     default:
@@ -524,6 +556,11 @@ fleet_answer(fleet_conn_t *c)
     switch (c->step) {
 
     case ST_AUTH:
+        if (fleet_bare()) {
+            strcpy(c->token, FLEET_BARE_TOKEN);
+            c->step = ST_INFORM_FROM;
+            break;
+        }
         j = json_loadb(c->in + c->head, c->in_len - c->head, 0, &err);
         p = json_string_value(json_object_get(j, "token"));
         if (p == NULL || strlen(p) >= sizeof(c->token)) {
@@ -550,6 +587,15 @@ fleet_answer(fleet_conn_t *c)
         break;
 
     case ST_UPGRADE:
+        if (fleet_bare()) {
+            /* the pieces are static's (set at the session's start) */
+            if (fleet_pieces(c) != 0) {
+                fleet_fail(c, "no digest");
+                return;
+            }
+            c->step = F.mode == FLEET_BARE_FLOOR ? ST_PROGRESS : ST_PIECE;
+            break;
+        }
         j = json_loadb(c->in + c->head, c->in_len - c->head, 0, &err);
         url = json_string_value(json_object_get(j, "url"));
         sign = json_string_value(json_object_get(j, "sign"));
@@ -644,7 +690,7 @@ fleet_next_device(fleet_conn_t *c)
         c->step = ST_AUTH;
         c->active = fleet_now();
 
-        if (F.mode == FLEET_STATIC) {
+        if (fleet_plain()) {
             c->size = F.size;
             snprintf(c->path, sizeof(c->path), "%s", F.path);
             snprintf(c->sign, sizeof(c->sign), "%s", F.sign ? F.sign : "");
@@ -652,7 +698,8 @@ fleet_next_device(fleet_conn_t *c)
                 fleet_failed(c, "no digest");
                 continue;
             }
-            c->step = ST_PIECE;
+            /* bare: the small requests first, as a device does */
+            c->step = fleet_bare() ? ST_AUTH : ST_PIECE;
         }
 
         if (c->fd >= 0 || fleet_connect(c) == 0) {
@@ -854,6 +901,7 @@ fleet_usage(void)
         "                 [--mode full|floor]\n"
         "       ota-fleet --mode static --port PORT --devices N --path /x/f.bin\n"
         "                 --size BYTES [--sign HEX] [--concurrency 100] ...\n"
+        "       ota-fleet --mode bare|bare-floor [--bare /bare/] (as static)\n"
         "FILE: one \"<device> <secret>\" per line\n");
 }
 
@@ -870,7 +918,7 @@ main(int argc, char **argv)
         { "timeout", 1, NULL, 'T' }, { "json", 0, NULL, 'j' },
         { "waiting-ok", 0, NULL, 'w' }, { "mode", 1, NULL, 'M' },
         { "path", 1, NULL, 'u' }, { "size", 1, NULL, 'z' },
-        { "sign", 1, NULL, 'g' },
+        { "sign", 1, NULL, 'g' }, { "bare", 1, NULL, 'b' },
         { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
     struct epoll_event   evs[256];
@@ -882,6 +930,7 @@ main(int argc, char **argv)
     int                  o, n, running;
 
     F.host = "127.0.0.1";
+    F.bare = "/bare/";
     F.module = "default";
     F.from = "1.0.0";
     F.concurrency = 100;
@@ -911,6 +960,10 @@ main(int argc, char **argv)
                 F.mode = FLEET_STATIC;
             } else if (strcmp(optarg, "floor") == 0) {
                 F.mode = FLEET_FLOOR;
+            } else if (strcmp(optarg, "bare") == 0) {
+                F.mode = FLEET_BARE;
+            } else if (strcmp(optarg, "bare-floor") == 0) {
+                F.mode = FLEET_BARE_FLOOR;
             } else {
                 fleet_usage();
                 return 2;
@@ -919,12 +972,13 @@ main(int argc, char **argv)
         case 'u': F.path = optarg; break;
         case 'z': F.size = atoll(optarg); break;
         case 'g': F.sign = optarg; break;
+        case 'b': F.bare = optarg; break;
         default: fleet_usage(); return 2;
         }
     }
     if (F.port <= 0 || F.port > 65535 || file == NULL
-        || (F.mode != FLEET_STATIC && (F.product == NULL || F.to == NULL))
-        || (F.mode == FLEET_STATIC
+        || (!fleet_plain() && (F.product == NULL || F.to == NULL))
+        || (fleet_plain()
             && (F.path == NULL || F.path[0] != '/' || F.size <= 0
                 || strlen(F.path) >= sizeof(((fleet_conn_t *) 0)->path)
                 || (F.sign && strlen(F.sign) != 32 && strlen(F.sign) != 64)))
@@ -941,7 +995,7 @@ main(int argc, char **argv)
         fprintf(stderr, "ota-fleet: --host must be an IPv4 address\n");
         return 2;
     }
-    if (F.mode == FLEET_STATIC) {
+    if (fleet_plain()) {
         F.ndevs = atol(file);
         F.devs = calloc(F.ndevs > 0 ? (size_t) F.ndevs : 1,
                         sizeof(fleet_dev_t));
