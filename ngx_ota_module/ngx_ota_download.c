@@ -331,8 +331,9 @@ ngx_ota_download_task(ngx_http_request_t *r, ngx_ota_dl_ctx_t *dl)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) snprintf(key, sizeof(key), OTA_KEY_DEVICE_OPEN,
-                    (char *) dl->device.data);
+    /* ngx_snprintf, not snprintf: a bearer download asks this per piece */
+    *ngx_snprintf((u_char *) key, sizeof(key) - 1, OTA_KEY_DEVICE_OPEN,
+                  dl->device.data) = '\0';
 
     rc = ngx_ota_redis_cmd(call, "HGET %s %b", key, dl->pkg.module.data,
                            dl->pkg.module.len);
@@ -383,7 +384,8 @@ ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
         /* the batch names the package of each of its tasks (tasks are
          * stored by column: ota_keys.h) */
-        (void) snprintf(key, sizeof(key), OTA_KEY_BATCH, reply->str);
+        *ngx_snprintf((u_char *) key, sizeof(key) - 1, OTA_KEY_BATCH,
+                      reply->str) = '\0';
 
         if (ngx_ota_redis_cmd(call, "HGET %s " OTA_F_PACKAGE, key) != NGX_OK) {
             rc = ngx_ota_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

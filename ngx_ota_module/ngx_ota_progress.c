@@ -1074,6 +1074,39 @@ static size_t        ngx_ota_argvlen[7 + 2 * NGX_OTA_FLUSH_MAX];
 static char          ngx_ota_nums[2 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
 static char          ngx_ota_key1[NGX_OTA_KEY_MAX];
 static char          ngx_ota_key2[NGX_OTA_KEY_MAX];
+static size_t        ngx_ota_key1_len;
+static size_t        ngx_ota_key2_len;
+
+
+/*
+ * The track's two keys in ngx_ota_key1/2, their lengths in
+ * ngx_ota_key1/2_len.  Made for speed, as the numbers below: ngx_snprintf,
+ * not libc's snprintf (its vfprintf machinery, four to eight calls on each
+ * write of a piece; bench/README.md "The module's user space over bare").
+ */
+static void
+ngx_ota_track_keys(ngx_ota_track_t *t)
+{
+    u_char  *p;
+
+    p = ngx_snprintf((u_char *) ngx_ota_key1, NGX_OTA_KEY_MAX - 1,
+                     OTA_KEY_COVERAGE, t->device, t->package);
+    *p = '\0';
+    ngx_ota_key1_len = p - (u_char *) ngx_ota_key1;
+
+    p = ngx_snprintf((u_char *) ngx_ota_key2, NGX_OTA_KEY_MAX - 1,
+                     OTA_KEY_COVERED, t->device, t->package);
+    *p = '\0';
+    ngx_ota_key2_len = p - (u_char *) ngx_ota_key2;
+}
+
+
+/* v in decimal into buf (NGX_INT64_LEN + 1 bytes): its length */
+static size_t
+ngx_ota_track_num(char *buf, int64_t v)
+{
+    return ngx_sprintf((u_char *) buf, "%L", v) - (u_char *) buf;
+}
 
 
 /* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <cap> <s> <e> ...: argc */
@@ -1083,10 +1116,7 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     int     argc;
     size_t  i, n;
 
-    (void) snprintf(ngx_ota_key1, NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
-                    t->device, t->package);
-    (void) snprintf(ngx_ota_key2, NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
-                    t->device, t->package);
+    ngx_ota_track_keys(t);
 
     argc = 0;
 
@@ -1106,27 +1136,25 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     ngx_ota_argv[argc] = "2";
     ngx_ota_argvlen[argc++] = 1;
     ngx_ota_argv[argc] = ngx_ota_key1;
-    ngx_ota_argvlen[argc++] = strlen(ngx_ota_key1);
+    ngx_ota_argvlen[argc++] = ngx_ota_key1_len;
     ngx_ota_argv[argc] = ngx_ota_key2;
-    ngx_ota_argvlen[argc++] = strlen(ngx_ota_key2);
+    ngx_ota_argvlen[argc++] = ngx_ota_key2_len;
 
     n = 0;
     ngx_ota_argv[argc] = ngx_ota_nums[n];
-    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
-                                       "%lld", (long long) t->size);
+    ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                                (int64_t) t->size);
     ngx_ota_argv[argc] = ngx_ota_nums[n];
-    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
-                                       "%d", OTA_COV_STORED_MAX);
+    ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                                OTA_COV_STORED_MAX);
 
     for (i = 0; i < t->inflight.n; i++) {
         ngx_ota_argv[argc] = ngx_ota_nums[n];
-        ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++],
-                                           NGX_INT64_LEN + 1, "%lld",
-                                           (long long) t->inflight.r[i].start);
+        ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                      (int64_t) t->inflight.r[i].start);
         ngx_ota_argv[argc] = ngx_ota_nums[n];
-        ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++],
-                                           NGX_INT64_LEN + 1, "%lld",
-                                           (long long) t->inflight.r[i].end);
+        ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                      (int64_t) t->inflight.r[i].end);
     }
 
     return argc;
@@ -1226,23 +1254,21 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
     const char  *argv[4][6];
     size_t       argvlen[4][6];
 
-    (void) snprintf(ngx_ota_key1, NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
-                    t->device, t->package);
-    (void) snprintf(ngx_ota_key2, NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
-                    t->device, t->package);
+    ngx_ota_track_keys(t);
 
 #define ngx_ota_arg(c, k, s, l)  argv[c][k] = (s); argvlen[c][k] = (l)
 
     ngx_ota_arg(0, 0, "MULTI", 5);
     argc[0] = 1;
     ngx_ota_arg(1, 0, "DEL", 3);
-    ngx_ota_arg(1, 1, ngx_ota_key1, strlen(ngx_ota_key1));
+    ngx_ota_arg(1, 1, ngx_ota_key1, ngx_ota_key1_len);
     argc[1] = 2;
     ngx_ota_arg(2, 0, "ZADD", 4);
-    ngx_ota_arg(2, 1, ngx_ota_key1, strlen(ngx_ota_key1));
+    ngx_ota_arg(2, 1, ngx_ota_key1, ngx_ota_key1_len);
     ngx_ota_arg(2, 2, "0", 1);
-    ngx_ota_arg(2, 3, whole, (size_t) snprintf(whole, sizeof(whole),
-                                               "0-%lld", (long long) t->size));
+    ngx_ota_arg(2, 3, whole, (size_t) (ngx_sprintf((u_char *) whole, "0-%O",
+                                                   t->size)
+                                       - (u_char *) whole));
     argc[2] = 4;
     if (ngx_ota_test_no_set_get == -1) {
         const char  *e = getenv("OTA_TEST_NO_SET_GET");
@@ -1252,16 +1278,14 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
 
     if (ngx_ota_no_set_get) {
         ngx_ota_arg(3, 0, "GETSET", 6);
-        ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
-        ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
-                                                  (long long) t->size));
+        ngx_ota_arg(3, 1, ngx_ota_key2, ngx_ota_key2_len);
+        ngx_ota_arg(3, 2, size, ngx_ota_track_num(size, (int64_t) t->size));
         argc[3] = 3;
 
     } else {
         ngx_ota_arg(3, 0, "SET", 3);
-        ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
-        ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
-                                                  (long long) t->size));
+        ngx_ota_arg(3, 1, ngx_ota_key2, ngx_ota_key2_len);
+        ngx_ota_arg(3, 2, size, ngx_ota_track_num(size, (int64_t) t->size));
         if (ngx_ota_test_no_set_get) {
             ngx_ota_arg(3, 3, "NOSETGET", 8);
         } else {
