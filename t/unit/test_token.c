@@ -161,6 +161,42 @@ test_ct_equal(void)
 }
 
 
+/* every byte value in each kind of name, against the rules of ota_names.h */
+static void
+test_name_bytes(void)
+{
+    char  s[3];
+    int   c, base, bad;
+
+    bad = 0;
+
+    for (c = 0; c < 256; c++) {
+        base = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+               || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        s[0] = 'a';
+        s[1] = (char) c;
+        s[2] = 'b';
+
+        if (ota_name_device(s, 3) != (base || c == '.' || c == ':')
+            || ota_name_product(s, 3) != (base || c == '.' || c == ':')
+            || ota_name_module(s, 3) != base || ota_name_id(s, 3) != base
+            || ota_name_file(s, 3) != (base || c == '.')
+            || ota_name_id(s + 1, 1) != base
+            || ota_name_device(s + 1, 1) != (base || c == ':'))
+        {
+            printf("# byte 0x%02x judged wrongly\n", c);
+            bad++;
+        }
+    }
+
+    is_int(bad, 0, "names: every byte value judged by the rules");
+    ok(ota_name_id("a123456789b123456789c123456789d123456789e123456789"
+                   "f123456789abcd", 64)
+       && !ota_name_id("a123456789b123456789c123456789d123456789e123456789"
+                       "f123456789abcde", 65), "names: 64 bytes, not 65");
+}
+
+
 int
 main(void)
 {
@@ -171,6 +207,7 @@ main(void)
 
     test_kept();
     test_ct_equal();
+    test_name_bytes();
 
     /* RFC 4231 test case 2 */
     ota_hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, hex);
