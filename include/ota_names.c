@@ -4,8 +4,35 @@
 
 #include "ota_fields.h"
 
+/* what each byte may be: OTA_NC_BASE [A-Za-z0-9_-], and the extras some
+ * names allow.  Made for speed: a table, not comparisons and a strchr per
+ * byte (a device session checks its names on every request) */
+#define OTA_NC_BASE   1
+#define OTA_NC_DOT    2
+#define OTA_NC_COLON  4
+
+static const unsigned char  ota_name_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* 10 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0,    /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0, 0, 0, 0, 0,    /* 30 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,    /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,    /* 50 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,    /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,    /* 70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* a0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* b0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* c0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* d0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* e0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* f0 */
+};
+
+/* allow: OTA_NC_BASE and the extras */
 static int
-ota_name_chars(const char *s, size_t len, size_t max, const char *extra)
+ota_name_chars(const char *s, size_t len, size_t max, unsigned allow)
 {
     size_t  i;
 
@@ -14,17 +41,9 @@ ota_name_chars(const char *s, size_t len, size_t max, const char *extra)
     }
 
     for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) s[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-')
-        {
-            continue;
+        if (!(ota_name_class[(unsigned char) s[i]] & allow)) {
+            return 0;
         }
-        if (c != '\0' && strchr(extra, c) != NULL) {
-            continue;
-        }
-        return 0;
     }
 
     return 1;
@@ -33,7 +52,9 @@ ota_name_chars(const char *s, size_t len, size_t max, const char *extra)
 int
 ota_name_device(const char *s, size_t len)
 {
-    return ota_name_chars(s, len, OTA_NAME_MAX, ".:") && s[0] != '.';
+    return ota_name_chars(s, len, OTA_NAME_MAX,
+                          OTA_NC_BASE | OTA_NC_DOT | OTA_NC_COLON)
+           && s[0] != '.';
 }
 
 int
@@ -45,19 +66,21 @@ ota_name_product(const char *s, size_t len)
 int
 ota_name_module(const char *s, size_t len)
 {
-    return ota_name_chars(s, len, OTA_NAME_MAX, "");
+    return ota_name_chars(s, len, OTA_NAME_MAX, OTA_NC_BASE);
 }
 
 int
 ota_name_id(const char *s, size_t len)
 {
-    return ota_name_chars(s, len, OTA_NAME_MAX, "");
+    return ota_name_chars(s, len, OTA_NAME_MAX, OTA_NC_BASE);
 }
 
 int
 ota_name_file(const char *s, size_t len)
 {
-    if (!ota_name_chars(s, len, 128, ".") || s[0] == '.') {
+    if (!ota_name_chars(s, len, 128, OTA_NC_BASE | OTA_NC_DOT)
+        || s[0] == '.')
+    {
         return 0;
     }
     if (len == sizeof(OTA_MANIFEST_NAME) - 1

@@ -190,17 +190,27 @@ ota_hmac_sha256_hex_once(const void *key, size_t key_len, const void *msg,
     ota_hex32(md, out);
 }
 
+/* made for speed: 8 bytes a step (the HMACs compared per request are 64
+ * hex chars: 8 steps, not 64), the rest a byte at a time; every byte is
+ * read and no branch depends on the data, so the time still depends only
+ * on len */
 int
 ota_ct_equal(const void *a, const void *b, size_t len)
 {
     const unsigned char  *x = a, *y = b;
-    unsigned char         d = 0;
+    unsigned char         d8 = 0;
+    uint64_t              u, v, d = 0;
     size_t                i;
 
-    for (i = 0; i < len; i++) {
-        d |= x[i] ^ y[i];
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        d |= u ^ v;
     }
-    return d == 0;
+    for (; i < len; i++) {
+        d8 |= x[i] ^ y[i];
+    }
+    return (d | d8) == 0;
 }
 
 /* lower-case copy of a 64-char hex string; 0 when it is not one */

@@ -44,19 +44,13 @@ ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
 }
 
 
-u_char *
-ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
-    ngx_str_t *b, ngx_str_t *c)
+/* the length of the key, -1 when the arguments do not match the "%s" */
+static ssize_t
+ngx_ota_key_size(const char *fmt, ngx_str_t **args)
 {
-    u_char       *p;
-    size_t        len;
-    ngx_str_t    *args[3], *arg;
-    ngx_uint_t    n;
-    const char   *f;
-
-    args[0] = a;
-    args[1] = b;
-    args[2] = c;
+    size_t       len;
+    ngx_uint_t   n;
+    const char  *f;
 
     len = 0;
     n = 0;
@@ -64,7 +58,7 @@ ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
     for (f = fmt; *f; f++) {
         if (f[0] == '%' && f[1] == 's') {
             if (n == 3 || args[n] == NULL) {
-                return NULL;
+                return -1;
             }
             len += args[n++]->len;
             f++;
@@ -74,16 +68,20 @@ ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
     }
 
     if (n < 3 && args[n] != NULL) {
-        return NULL;                     /* more arguments than "%s" */
+        return -1;                       /* more arguments than "%s" */
     }
 
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
+    return len;
+}
 
-    key->data = p;
-    key->len = len;
+
+/* writes the key at p with its NUL (ngx_ota_key_size() checked it) */
+static void
+ngx_ota_key_write(u_char *p, const char *fmt, ngx_str_t **args)
+{
+    ngx_str_t    *arg;
+    ngx_uint_t    n;
+    const char   *f;
 
     n = 0;
     for (f = fmt; *f; f++) {
@@ -97,8 +95,59 @@ ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
     }
 
     *p = '\0';
+}
+
+
+u_char *
+ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
+    ngx_str_t *b, ngx_str_t *c)
+{
+    u_char      *p;
+    ssize_t      len;
+    ngx_str_t   *args[3];
+
+    args[0] = a;
+    args[1] = b;
+    args[2] = c;
+
+    len = ngx_ota_key_size(fmt, args);
+    if (len < 0) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_ota_key_write(p, fmt, args);
+
+    key->data = p;
+    key->len = len;
 
     return key->data;
+}
+
+
+size_t
+ngx_ota_key_buf(u_char *buf, size_t size, const char *fmt, ngx_str_t *a,
+    ngx_str_t *b, ngx_str_t *c)
+{
+    ssize_t      len;
+    ngx_str_t   *args[3];
+
+    args[0] = a;
+    args[1] = b;
+    args[2] = c;
+
+    len = ngx_ota_key_size(fmt, args);
+    if (len < 0 || (size_t) len >= size) {
+        return 0;
+    }
+
+    ngx_ota_key_write(buf, fmt, args);
+
+    return len;
 }
 
 

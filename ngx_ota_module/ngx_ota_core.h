@@ -170,6 +170,12 @@ ngx_ota_event_str(ngx_str_t *s)
 u_char *ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt,
     ngx_str_t *a, ngx_str_t *b, ngx_str_t *c);
 
+/* The same into buf (size bytes, the NUL included), for the hot paths (no
+ * pool, no printf): its length, 0 when it does not fit or the arguments do
+ * not match. */
+size_t ngx_ota_key_buf(u_char *buf, size_t size, const char *fmt,
+    ngx_str_t *a, ngx_str_t *b, ngx_str_t *c);
+
 /* The value of field in an HGETALL reply (pointing into the reply, valid
  * during the reply handler only); NGX_DECLINED when absent. */
 ngx_int_t ngx_ota_hash_get(redisReply *reply, const char *field,

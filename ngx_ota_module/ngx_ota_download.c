@@ -331,8 +331,10 @@ ngx_ota_download_task(ngx_http_request_t *r, ngx_ota_dl_ctx_t *dl)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) snprintf(key, sizeof(key), OTA_KEY_DEVICE_OPEN,
-                    (char *) dl->device.data);
+    /* copied, not printed: a bearer download asks this per piece (the
+     * device's name is at most OTA_NAME_MAX: it fits) */
+    (void) ngx_ota_key_buf((u_char *) key, sizeof(key), OTA_KEY_DEVICE_OPEN,
+                           &dl->device, NULL, NULL);
 
     rc = ngx_ota_redis_cmd(call, "HGET %s %b", key, dl->pkg.module.data,
                            dl->pkg.module.len);
@@ -353,6 +355,7 @@ ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 {
     char                 key[sizeof(OTA_KEY_BATCH) + OTA_NAME_MAX];
     ngx_int_t            rc;
+    ngx_str_t            batch;
     ngx_ota_dl_ctx_t    *dl = call->data;
     ngx_http_request_t  *r = call->request;
 
@@ -383,7 +386,10 @@ ngx_ota_download_task_reply(ngx_ota_redis_call_t *call, redisReply *reply)
 
         /* the batch names the package of each of its tasks (tasks are
          * stored by column: ota_keys.h) */
-        (void) snprintf(key, sizeof(key), OTA_KEY_BATCH, reply->str);
+        batch.data = (u_char *) reply->str;
+        batch.len = reply->len;
+        (void) ngx_ota_key_buf((u_char *) key, sizeof(key), OTA_KEY_BATCH,
+                               &batch, NULL, NULL);
 
         if (ngx_ota_redis_cmd(call, "HGET %s " OTA_F_PACKAGE, key) != NGX_OK) {
             rc = ngx_ota_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -39,6 +39,7 @@
 #include "ngx_ota_redis.h"
 
 #include "ota_cov.h"
+#include "ota_dec.h"
 #include "ota_event.h"
 #include "ota_fields.h"
 #include "ota_keys.h"
@@ -1074,6 +1075,43 @@ static size_t        ngx_ota_argvlen[7 + 2 * NGX_OTA_FLUSH_MAX];
 static char          ngx_ota_nums[2 + 2 * NGX_OTA_FLUSH_MAX][NGX_INT64_LEN + 1];
 static char          ngx_ota_key1[NGX_OTA_KEY_MAX];
 static char          ngx_ota_key2[NGX_OTA_KEY_MAX];
+static size_t        ngx_ota_key1_len;
+static size_t        ngx_ota_key2_len;
+
+
+/*
+ * The track's two keys in ngx_ota_key1/2, their lengths in
+ * ngx_ota_key1/2_len.  Made for speed, as the numbers below: copied, not
+ * printed (libc's snprintf was four to eight calls of its vfprintf on
+ * each write of a piece, ngx_snprintf hardly cheaper; bench/README.md "The
+ * module's user space over bare").
+ */
+static void
+ngx_ota_track_keys(ngx_ota_track_t *t)
+{
+    ngx_str_t  device, package;
+
+    device.data = (u_char *) t->device;
+    device.len = t->package - t->device - 1;
+    package.data = (u_char *) t->package;
+    package.len = t->module - t->package - 1;
+
+    /* names are at most OTA_NAME_MAX: both fit */
+    ngx_ota_key1_len = ngx_ota_key_buf((u_char *) ngx_ota_key1,
+                                       NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
+                                       &device, &package, NULL);
+    ngx_ota_key2_len = ngx_ota_key_buf((u_char *) ngx_ota_key2,
+                                       NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
+                                       &device, &package, NULL);
+}
+
+
+/* v in decimal into buf (NGX_INT64_LEN + 1 bytes): its length */
+static size_t
+ngx_ota_track_num(char *buf, int64_t v)
+{
+    return ota_dec_ll(buf, (long long) v) - buf;
+}
 
 
 /* EVALSHA|EVAL <sha|script> 2 <cov> <covn> <size> <cap> <s> <e> ...: argc */
@@ -1083,10 +1121,7 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     int     argc;
     size_t  i, n;
 
-    (void) snprintf(ngx_ota_key1, NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
-                    t->device, t->package);
-    (void) snprintf(ngx_ota_key2, NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
-                    t->device, t->package);
+    ngx_ota_track_keys(t);
 
     argc = 0;
 
@@ -1106,27 +1141,25 @@ ngx_ota_track_argv(ngx_ota_track_t *t, ngx_uint_t sha)
     ngx_ota_argv[argc] = "2";
     ngx_ota_argvlen[argc++] = 1;
     ngx_ota_argv[argc] = ngx_ota_key1;
-    ngx_ota_argvlen[argc++] = strlen(ngx_ota_key1);
+    ngx_ota_argvlen[argc++] = ngx_ota_key1_len;
     ngx_ota_argv[argc] = ngx_ota_key2;
-    ngx_ota_argvlen[argc++] = strlen(ngx_ota_key2);
+    ngx_ota_argvlen[argc++] = ngx_ota_key2_len;
 
     n = 0;
     ngx_ota_argv[argc] = ngx_ota_nums[n];
-    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
-                                       "%lld", (long long) t->size);
+    ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                                (int64_t) t->size);
     ngx_ota_argv[argc] = ngx_ota_nums[n];
-    ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++], NGX_INT64_LEN + 1,
-                                       "%d", OTA_COV_STORED_MAX);
+    ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                                OTA_COV_STORED_MAX);
 
     for (i = 0; i < t->inflight.n; i++) {
         ngx_ota_argv[argc] = ngx_ota_nums[n];
-        ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++],
-                                           NGX_INT64_LEN + 1, "%lld",
-                                           (long long) t->inflight.r[i].start);
+        ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                      (int64_t) t->inflight.r[i].start);
         ngx_ota_argv[argc] = ngx_ota_nums[n];
-        ngx_ota_argvlen[argc++] = snprintf(ngx_ota_nums[n++],
-                                           NGX_INT64_LEN + 1, "%lld",
-                                           (long long) t->inflight.r[i].end);
+        ngx_ota_argvlen[argc++] = ngx_ota_track_num(ngx_ota_nums[n++],
+                                      (int64_t) t->inflight.r[i].end);
     }
 
     return argc;
@@ -1226,23 +1259,22 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
     const char  *argv[4][6];
     size_t       argvlen[4][6];
 
-    (void) snprintf(ngx_ota_key1, NGX_OTA_KEY_MAX, OTA_KEY_COVERAGE,
-                    t->device, t->package);
-    (void) snprintf(ngx_ota_key2, NGX_OTA_KEY_MAX, OTA_KEY_COVERED,
-                    t->device, t->package);
+    ngx_ota_track_keys(t);
 
 #define ngx_ota_arg(c, k, s, l)  argv[c][k] = (s); argvlen[c][k] = (l)
 
     ngx_ota_arg(0, 0, "MULTI", 5);
     argc[0] = 1;
     ngx_ota_arg(1, 0, "DEL", 3);
-    ngx_ota_arg(1, 1, ngx_ota_key1, strlen(ngx_ota_key1));
+    ngx_ota_arg(1, 1, ngx_ota_key1, ngx_ota_key1_len);
     argc[1] = 2;
     ngx_ota_arg(2, 0, "ZADD", 4);
-    ngx_ota_arg(2, 1, ngx_ota_key1, strlen(ngx_ota_key1));
+    ngx_ota_arg(2, 1, ngx_ota_key1, ngx_ota_key1_len);
     ngx_ota_arg(2, 2, "0", 1);
-    ngx_ota_arg(2, 3, whole, (size_t) snprintf(whole, sizeof(whole),
-                                               "0-%lld", (long long) t->size));
+    whole[0] = '0';
+    whole[1] = '-';
+    ngx_ota_arg(2, 3, whole, 2 + ngx_ota_track_num(whole + 2,
+                                                   (int64_t) t->size));
     argc[2] = 4;
     if (ngx_ota_test_no_set_get == -1) {
         const char  *e = getenv("OTA_TEST_NO_SET_GET");
@@ -1252,16 +1284,14 @@ ngx_ota_track_send_whole(ngx_ota_track_t *t)
 
     if (ngx_ota_no_set_get) {
         ngx_ota_arg(3, 0, "GETSET", 6);
-        ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
-        ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
-                                                  (long long) t->size));
+        ngx_ota_arg(3, 1, ngx_ota_key2, ngx_ota_key2_len);
+        ngx_ota_arg(3, 2, size, ngx_ota_track_num(size, (int64_t) t->size));
         argc[3] = 3;
 
     } else {
         ngx_ota_arg(3, 0, "SET", 3);
-        ngx_ota_arg(3, 1, ngx_ota_key2, strlen(ngx_ota_key2));
-        ngx_ota_arg(3, 2, size, (size_t) snprintf(size, sizeof(size), "%lld",
-                                                  (long long) t->size));
+        ngx_ota_arg(3, 1, ngx_ota_key2, ngx_ota_key2_len);
+        ngx_ota_arg(3, 2, size, ngx_ota_track_num(size, (int64_t) t->size));
         if (ngx_ota_test_no_set_get) {
             ngx_ota_arg(3, 3, "NOSETGET", 8);
         } else {

@@ -44,6 +44,12 @@
 #define NGX_OTA_REDIS_FREE_MAX     256
 /* commands up to this size are formatted in the process's buffer */
 #define NGX_OTA_REDIS_BUF_MAX      65536
+/* an output buffer up to this size is kept for the next commands */
+#define NGX_OTA_REDIS_OBUF_KEEP    262144
+/* the reader's buffer up to this size is kept between replies (hiredis
+ * frees one of more than 16 KiB free space at every read that finds it
+ * empty) */
+#define NGX_OTA_REDIS_READ_KEEP    262144
 /* commands per ms from which a write waits the whole gather time (about
  * 300 device sessions a second); below, in proportion */
 #define NGX_OTA_REDIS_RATE_FULL    8
@@ -62,6 +68,7 @@ static void ngx_ota_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_ota_redis_reply(redisAsyncContext *ac, void *r, void *privdata);
 static void ngx_ota_redis_call_free(ngx_ota_redis_call_t *call);
 static void ngx_ota_redis_call_timeout(ngx_event_t *ev);
+static void ngx_ota_redis_write_out(redisAsyncContext *ac);
 static void ngx_ota_arena_use(redisAsyncContext *ac);
 static void ngx_ota_arena_unuse(redisAsyncContext *ac);
 #if (NGX_DEBUG)
@@ -302,8 +309,88 @@ ngx_ota_redis_write_handler(ngx_event_t *ev)
 
     /* output left by this write waits for epoll (add_write) */
     ngx_ota_redis_writing = c;
-    redisAsyncHandleWrite(c->data);
+    ngx_ota_redis_write_out(c->data);
     ngx_ota_redis_writing = NULL;
+}
+
+
+/*
+ * What redisAsyncHandleWrite() does on a connected context (hiredis 0.14,
+ * async.c and hiredis.c's redisBufferWrite), written here: made for speed,
+ * the output buffer is emptied in place when all of it went out, where
+ * redisBufferWrite frees it and mallocs an empty one after every write
+ * (and the next command's append grows it again: a realloc or two per
+ * batch).  A short write drops what went out (sdsrange, as hiredis).  The
+ * buffer is given back to malloc once it has grown past
+ * NGX_OTA_REDIS_OBUF_KEEP (a large script once sent).  Errors are hiredis's:
+ * EAGAIN and EINTR leave the output for the write event; any other error
+ * is set on the context as redisBufferWrite sets it, and
+ * redisAsyncHandleWrite(), seeing it, disconnects (pending calls get
+ * NULL, the disconnect callback runs) as it would have.  The connect's
+ * first write event still goes to hiredis.
+ */
+static void
+ngx_ota_redis_write_out(redisAsyncContext *ac)
+{
+    sds            empty;
+    size_t         len;
+    ssize_t        n;
+    u_char        *p;
+    ngx_err_t      err;
+    redisContext  *rc = &ac->c;
+
+    if (!(rc->flags & REDIS_CONNECTED) || rc->err) {
+        redisAsyncHandleWrite(ac);
+        return;
+    }
+
+    len = sdslen(rc->obuf);
+
+    if (len) {
+        n = send(rc->fd, rc->obuf, len, 0);
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+
+            if (err != NGX_EAGAIN && err != NGX_EINTR) {
+                rc->err = REDIS_ERR_IO;
+                p = ngx_strerror(err, (u_char *) rc->errstr,
+                                 sizeof(rc->errstr) - 1);
+                *p = '\0';
+
+                redisAsyncHandleWrite(ac);      /* the error: disconnects */
+                return;
+            }
+
+        } else if ((size_t) n == len) {
+            if (sdsalloc(rc->obuf) <= NGX_OTA_REDIS_OBUF_KEEP) {
+                sdsclear(rc->obuf);
+
+            } else {
+                empty = sdsempty();
+                if (empty != NULL) {
+                    sdsfree(rc->obuf);
+                    rc->obuf = empty;
+
+                } else {
+                    sdsclear(rc->obuf);
+                }
+            }
+
+        } else if (n > 0) {
+            sdsrange(rc->obuf, (int) n, -1);
+        }
+    }
+
+    /* as hiredis: go on writing when not done, and always read after */
+    if (sdslen(rc->obuf)) {
+        ac->ev.addWrite(ac->ev.data);
+
+    } else {
+        ac->ev.delWrite(ac->ev.data);
+    }
+
+    ac->ev.addRead(ac->ev.data);
 }
 
 
@@ -574,6 +661,10 @@ ngx_ota_redis_wrap(redisAsyncContext *ac, const char *where, ngx_log_t *log,
     c->write->handler = ngx_ota_redis_write_handler;
     c->read->log = log;
     c->write->log = log;
+
+    /* made for speed: the reader's buffer is not freed and allocated again
+     * at every read (ngx_ota_redis_write_out for the other side) */
+    ac->c.reader->maxbuf = NGX_OTA_REDIS_READ_KEEP;
 
     ac->ev.data = c;
     ac->ev.addRead = ngx_ota_redis_add_read;

@@ -106,6 +106,97 @@ test_kept(void)
 }
 
 
+/* ota_ct_equal, 8 bytes a step: equal buffers of every length 0..40 (the
+ * tails that are not a multiple of 8), at every alignment, and one bit
+ * changed at every position (each of the 8 bits in turn) */
+static void
+test_ct_equal(void)
+{
+    unsigned char  a[64], b[64];
+    size_t         len, i, off;
+    int            eq_bad, ne_bad, cases;
+
+    for (i = 0; i < sizeof(a); i++) {
+        a[i] = (unsigned char) (i * 37 + 11);
+    }
+
+    eq_bad = ne_bad = cases = 0;
+
+    for (off = 0; off < 8; off++) {
+        for (len = 0; len <= 40; len++) {
+            memcpy(b + off, a, len);
+            if (!ota_ct_equal(a, b + off, len)) {
+                eq_bad++;
+            }
+
+            for (i = 0; i < len; i++) {
+                b[off + i] ^= (unsigned char) (1u << ((i + off) % 8));
+                if (ota_ct_equal(a, b + off, len)
+                    || ota_ct_equal(b + off, a, len))
+                {
+                    ne_bad++;
+                    printf("# equal with byte %zu of %zu changed (offset "
+                           "%zu)\n", i, len, off);
+                }
+                b[off + i] = a[i];
+                cases++;
+            }
+
+            /* a difference just past len is not looked at */
+            b[off + len] = (unsigned char) ~a[len];
+            if (!ota_ct_equal(a, b + off, len)) {
+                eq_bad++;
+            }
+        }
+    }
+
+    is_int(eq_bad, 0, "ct_equal: equal for every length 0..40 and offset");
+    is_int(ne_bad, 0, "ct_equal: unequal at each of %d changed positions",
+           cases);
+    ok(!ota_ct_equal("0123456789abcdefX", "0123456789abcdefY", 17),
+       "ct_equal: a difference in the tail after two 8-byte steps");
+    ok(!ota_ct_equal("\x80", "\x00", 1)
+       && !ota_ct_equal("a\x80" "bcdefgh", "a\x00" "bcdefgh", 9),
+       "ct_equal: the top bit of a byte counts");
+}
+
+
+/* every byte value in each kind of name, against the rules of ota_names.h */
+static void
+test_name_bytes(void)
+{
+    char  s[3];
+    int   c, base, bad;
+
+    bad = 0;
+
+    for (c = 0; c < 256; c++) {
+        base = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+               || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        s[0] = 'a';
+        s[1] = (char) c;
+        s[2] = 'b';
+
+        if (ota_name_device(s, 3) != (base || c == '.' || c == ':')
+            || ota_name_product(s, 3) != (base || c == '.' || c == ':')
+            || ota_name_module(s, 3) != base || ota_name_id(s, 3) != base
+            || ota_name_file(s, 3) != (base || c == '.')
+            || ota_name_id(s + 1, 1) != base
+            || ota_name_device(s + 1, 1) != (base || c == ':'))
+        {
+            printf("# byte 0x%02x judged wrongly\n", c);
+            bad++;
+        }
+    }
+
+    is_int(bad, 0, "names: every byte value judged by the rules");
+    ok(ota_name_id("a123456789b123456789c123456789d123456789e123456789"
+                   "f123456789abcd", 64)
+       && !ota_name_id("a123456789b123456789c123456789d123456789e123456789"
+                       "f123456789abcde", 65), "names: 64 bytes, not 65");
+}
+
+
 int
 main(void)
 {
@@ -115,6 +206,8 @@ main(void)
     int          n;
 
     test_kept();
+    test_ct_equal();
+    test_name_bytes();
 
     /* RFC 4231 test case 2 */
     ota_hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, hex);
