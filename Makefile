@@ -7,7 +7,8 @@
 #   make run      install what is missing, build, start the demo stack
 #   make stop     stop the demo stack
 #   make test     install what is missing, build, run the whole suite
-#                 (then again with nginx's debug log: make test-debug)
+#                 (with its passes, e.g. nginx's debug log: make test-debug,
+#                 in one prove run: make test-all)
 #   make test-api the otactl tests again with otactl through the admin API
 #   make deps     install the Debian packages (nothing when present)
 #   make bench    benchmarks (bench/README.md)
@@ -103,7 +104,7 @@ $(shell mkdir -p $(BUILD); echo '$(SRC_LIST)' | cmp -s - $(BUILD)/srcs.list \
         || echo '$(SRC_LIST)' > $(BUILD)/srcs.list)
 
 .PHONY: all module worker otactl mqtt fleet unit deps test test-unit test-t \
-        test-ahead test-debug test-api test-api-short run stop \
+        test-ahead test-debug test-api test-api-short test-all run stop \
         bench clean fuzz fuzz-bins test-fuzz asan valgrind install deb
 
 all: module worker otactl mqtt fleet $(T_HELPERS)
@@ -199,12 +200,24 @@ $(BUILD)/ota-mqtt-load: bench/mqtt_load.c $(SHARED_SRCS) $(SHARED_HDRS)
 	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -o $@ bench/mqtt_load.c $(SHARED_SRCS) \
 	    $(LIBS) -lmosquitto
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
+# the shared plain C compiled once for the unit tests (and t/'s helpers):
+# each links the archive instead of compiling every file again
+SHARED_LIB  := $(BUILD)/shared/libota.a
+SHARED_OBJS := $(patsubst include/%.c,$(BUILD)/shared/%.o,$(SHARED_SRCS))
+$(BUILD)/shared/%.o: include/%.c $(SHARED_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -c -o $@ $<
+# rebuilt whole: a file removed from include/ leaves no member behind
+$(SHARED_LIB): $(SHARED_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(SHARED_LIB) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -It/unit -o $@ $< $(SHARED_SRCS) $(LIBS)
+	$(CC) $(OPT) $(WARN) $(CPPFLAGS) -It/unit -o $@ $< $(SHARED_LIB) $(LIBS)
 
 # the reader's wait is the worker's own rule, plain C in a header there
-$(BUILD)/unit/test_gather: CPPFLAGS += -Iworker/daemon
+# (private: not for the archive's objects it may build)
+$(BUILD)/unit/test_gather: private CPPFLAGS += -Iworker/daemon
 $(BUILD)/unit/test_gather: worker/daemon/worker_gather.h
 
 unit: $(UNIT_BINS)
@@ -213,22 +226,36 @@ unit: $(UNIT_BINS)
 $(BUILD)/unit/test_jflat $(BUILD)/fuzz/fuzz_jflat: t/unit/jflat_diff.h
 
 # libFuzzer targets: t/fuzz/fuzz_<name>.c with the shared plain C, under
-# ASan and UBSan; corpora grow in build/fuzz/corpus-<name>
-$(BUILD)/fuzz/%: t/fuzz/%.c $(SHARED_SRCS) $(SHARED_HDRS)
+# ASan and UBSan; corpora grow in build/fuzz/fuzz_<name>.corpus.  The shared
+# C is compiled once into its own archive, with the same instrumentation
+# (fuzzer-no-link: libFuzzer's coverage without its main)
+FUZZ_FLAGS  := -g -O1 -fno-sanitize-recover=all
+FUZZ_SAN    := address,undefined
+FUZZ_LIB    := $(BUILD)/shared-fuzz/libota.a
+FUZZ_OBJS   := $(patsubst include/%.c,$(BUILD)/shared-fuzz/%.o,$(SHARED_SRCS))
+$(BUILD)/shared-fuzz/%.o: include/%.c $(SHARED_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+	    $(CPPFLAGS) -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/fuzz/%: t/fuzz/%.c $(FUZZ_LIB) $(SHARED_HDRS)
 	@mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all $(CPPFLAGS) -o $@ $< $(SHARED_SRCS) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) $(CPPFLAGS) \
+	    -o $@ $< $(FUZZ_LIB) $(LIBS)
 
 fuzz-bins: $(FUZZ_BINS)
 
+# FUZZ_JOBS targets at a time, each for FUZZ_SECS seconds
+FUZZ_JOBS ?= 2
 test-fuzz: fuzz-bins
-	@for f in $(FUZZ_BINS); do \
-	    mkdir -p $$f.corpus; \
+	@printf '%s\n' $(FUZZ_BINS) | xargs -n1 -P$(FUZZ_JOBS) sh -c '\
+	    f=$$1; mkdir -p $$f.corpus; \
 	    echo "fuzz: $$(basename $$f) for $(FUZZ_SECS)s"; \
 	    $$f -max_total_time=$(FUZZ_SECS) -print_final_stats=0 \
 	        -artifact_prefix=$$f- $$f.corpus t/fuzz/seeds 2>$$f.log \
-	        || { tail -40 $$f.log; exit 1; }; \
-	done
+	        || { tail -40 $$f.log; exit 1; }' fuzz
 
 FUZZ_SECS ?= $(FUZZ_SHORT)
 
@@ -246,8 +273,8 @@ asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g $(ASAN_FLAGS) -fsanitize=undefined" \
 	    NGX_CC_OPT="$(ASAN_FLAGS)" NGX_LD_OPT="$(ASAN_FLAGS)" all
 	OTA_BUILD=$(CURDIR)/build-asan OTA_ASAN=1 prove -I t/lib $(ASAN_TESTS)
-	OTA_BUILD=$(CURDIR)/build-asan OTA_ASAN=1 OTA_WORKER_ARGS="--count 3" \
-	    prove -I t/lib $(AHEAD_TESTS)
+	OTA_BUILD=$(CURDIR)/build-asan OTA_ASAN=1 \
+	    prove --exec t/lib/pass $(AHEAD_TESTS:%=ahead:%)
 fuzz: deps
 	$(MAKE) test-fuzz FUZZ_SECS=$(FUZZ_LONG)
 
@@ -272,9 +299,13 @@ deps:
 	    exit $$rc; \
 	fi
 
+# the build on every core; then the passes of the prove suite in one run
+# (test-all): the same files with the same environments as test-t,
+# test-ahead, test-api-short and test-debug one after the other
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	$(MAKE) all unit fuzz-bins
-	$(MAKE) test-unit test-fuzz test-t test-ahead test-api-short test-debug
+	$(MAKE) -j$(BUILD_JOBS) all unit fuzz-bins
+	$(MAKE) test-unit test-fuzz test-all
 
 test-unit: unit
 	prove --exec '' $(UNIT_BINS)
@@ -296,8 +327,11 @@ test-t: all
 # the worker sends each apply behind the next read (docs/worker.md)
 AHEAD_TESTS ?= t/24-session.t t/32-events.t t/33-faults.t t/35-late-coverage.t \
                t/39-rollouts.t
+# (the environment of each pass but test-t is in t/lib/pass, which runs
+# a file named ahead:t/24-session.t as t/24-session.t in the ahead pass)
+PASS_PROVE = $(PROVE) --exec t/lib/pass
 test-ahead: all
-	OTA_WORKER_ARGS="--count 3" $(PROVE) $(AHEAD_TESTS)
+	$(PASS_PROVE) $(AHEAD_TESTS:%=ahead:%)
 
 # the otactl tests again with every otactl call through the admin API of
 # the test's nginx (otactl --api, OTA_OTACTL_API=1 in t/lib/OtaTest.pm):
@@ -310,9 +344,9 @@ API_TESTS ?= t/23-admin.t t/24-session.t t/26-upgrade-wait.t \
              t/36-fleet.t t/39-rollouts.t t/41-signing.t t/42-delta.t
 API_SHORT ?= t/30-otactl.t t/31-batches.t
 test-api: all
-	OTA_OTACTL_API=1 $(PROVE) $(API_TESTS)
+	$(PASS_PROVE) $(API_TESTS:%=api:%)
 test-api-short: all
-	OTA_OTACTL_API=1 $(PROVE) $(API_SHORT)
+	$(PASS_PROVE) $(API_SHORT:%=api:%)
 
 # the whole suite again with nginx at `error_log ... debug` (what an
 # operator turns on to troubleshoot): nginx's debug lines read what the
@@ -332,7 +366,18 @@ DEBUG_TESTS ?= $(filter-out $(NO_NGINX_TESTS) t/40-console.t,$(wildcard $(TEST))
 # of the two cores at -j2)
 DEBUG_JOBS ?= 3
 test-debug: all
-	OTA_NGINX_LOG=debug prove -j$(DEBUG_JOBS) -I t/lib $(DEBUG_TESTS)
+	prove -j$(DEBUG_JOBS) --exec t/lib/pass $(DEBUG_TESTS:%=debug:%)
+
+# test-t, test-ahead, test-api-short and test-debug in one prove run,
+# ALL_JOBS files at a time: the passes overlap instead of each ending on
+# its slowest file alone; the longest files start first
+ALL_JOBS  ?= 4
+ALL_TESTS := $(TEST) $(AHEAD_TESTS:%=ahead:%) $(API_SHORT:%=api:%) \
+             $(DEBUG_TESTS:%=debug:%)
+ALL_FIRST := $(filter $(SLOW_TESTS) $(SLOW_TESTS:%=debug:%),$(ALL_TESTS))
+test-all: all
+	prove -j$(ALL_JOBS) --timer --exec t/lib/pass $(ALL_FIRST) \
+	    $(filter-out $(ALL_FIRST),$(ALL_TESTS))
 
 run: deps
 	$(MAKE) all
