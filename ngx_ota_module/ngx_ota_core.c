@@ -44,13 +44,19 @@ ngx_ota_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
 }
 
 
-/* the length of the key, -1 when the arguments do not match the "%s" */
+/* the length of the key, -1 when the arguments do not match the "%s";
+ * args[] gets a, b, c for ngx_ota_key_write() */
 static ssize_t
-ngx_ota_key_size(const char *fmt, ngx_str_t **args)
+ngx_ota_key_size(const char *fmt, ngx_str_t **args, ngx_str_t *a,
+    ngx_str_t *b, ngx_str_t *c)
 {
     size_t       len;
     ngx_uint_t   n;
     const char  *f;
+
+    args[0] = a;
+    args[1] = b;
+    args[2] = c;
 
     len = 0;
     n = 0;
@@ -106,11 +112,7 @@ ngx_ota_key(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ngx_str_t *a,
     ssize_t      len;
     ngx_str_t   *args[3];
 
-    args[0] = a;
-    args[1] = b;
-    args[2] = c;
-
-    len = ngx_ota_key_size(fmt, args);
+    len = ngx_ota_key_size(fmt, args, a, b, c);
     if (len < 0) {
         return NULL;
     }
@@ -136,11 +138,7 @@ ngx_ota_key_buf(u_char *buf, size_t size, const char *fmt, ngx_str_t *a,
     ssize_t      len;
     ngx_str_t   *args[3];
 
-    args[0] = a;
-    args[1] = b;
-    args[2] = c;
-
-    len = ngx_ota_key_size(fmt, args);
+    len = ngx_ota_key_size(fmt, args, a, b, c);
     if (len < 0 || (size_t) len >= size) {
         return 0;
     }
