@@ -454,6 +454,18 @@ if ($bare) {
            $med{full}{server} / $bs, $med{barefl}{server},
            $med{barefl}{server} / $med{static}{server};
 }
+# each round's own ratios: the spread between rounds of one build is as
+# large as most levers (bench/README.md, "session 11")
+if (@{ $runs{full} } > 1) {
+    my $node = sub { my $x = $_[0]; $x->{nginx} + $x->{redis} + $x->{worker} };
+    my $per = sub {
+        my ($a, $b) = @_;
+        join ' ', map { sprintf '%.2f', $node->($runs{$a}[$_]) / ($node->($runs{$b}[$_]) || 1) }
+                  0 .. $#{ $runs{$a} };
+    };
+    print "per round: full/static ", $per->('full', 'static'),
+          $bare ? "; full/bare " . $per->('full', 'bare') : '', "\n";
+}
 
 if ($ENV{BENCH_STATS}) {
     for my $mode (qw(full floor)) {

@@ -96,7 +96,12 @@ for my $i (0 .. 63) {
            reqs => [ { url => $u, http => '1.1',
                        range => ($i * $piece) . '-' . (($i + 1) * $piece - 1) } ]);
 }
-ok($t->wait_for(sub { $t->drained && covn('d-task') > 0 }, 10), 'the download events are applied');
+# the download event goes out after its coverage write is answered, so
+# the count can be in Redis and the stream drained before the event is
+# in it: wait for the worker to have applied one (the task's covered)
+ok($t->wait_for(sub { $t->drained && covn('d-task') > 0
+                      && $t->task('d-task', 'bd')->{covered} > 0 }, 10),
+   'the download events are applied');
 my $task = $t->task('d-task', 'bd');
 is($task->{state}, 'downloading', 'the task is downloading, not downloaded');
 cmp_ok($task->{covered}, '<', $size / 20, "its covered: $task->{covered}");
